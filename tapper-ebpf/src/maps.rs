@@ -1,0 +1,30 @@
+//! The maps shared by every probe pair: pending calls, the event ring buffer and counters.
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+};
+use tapper_common::{ERRNO_SLOTS, PendingCall, counter};
+
+/// Calls in flight, keyed by `pid_tgid`. LRU so that a missed return cannot leak entries.
+#[map]
+pub static PENDING: LruHashMap<u64, PendingCall> = LruHashMap::with_max_entries(65_536, 0);
+
+/// Failure events for user space. User space may resize it at load time.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
+
+/// Indexed by `tapper_common::counter`.
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Failures per errno; the last slot holds every errno at or above it.
+#[map]
+pub static ERRNO_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(ERRNO_SLOTS, 0);
+
+#[inline(always)]
+pub fn bump(map: &PerCpuArray<u64>, index: u32) {
+    if let Some(slot) = map.get_ptr_mut(index) {
+        // SAFETY: a per-CPU slot is only touched by programs running on this CPU.
+        unsafe { *slot += 1 };
+    }
+}
