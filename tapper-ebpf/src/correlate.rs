@@ -38,7 +38,11 @@ pub fn on_exit(ret: i64, probe: ProbeKind) {
     }
     let errno = (-ret) as u64;
     bump(&COUNTERS, counter::FAILURES);
-    let slot = if errno < ERRNO_SLOTS as u64 { errno as u32 } else { ERRNO_SLOTS - 1 };
+    let slot = if errno < ERRNO_SLOTS as u64 {
+        errno as u32
+    } else {
+        ERRNO_SLOTS - 1
+    };
     bump(&ERRNO_COUNTS, slot);
 
     let Some(mut entry) = EVENTS.reserve::<SocketFailure>(0) else {

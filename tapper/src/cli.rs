@@ -1,0 +1,164 @@
+//! Command-line flags, with parsers that reject bad values and say what would be accepted.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::{decode, output::Format, probe::ProbeMode};
+
+const ABOUT: &str = "Catch every failed socket() call on this node with eBPF.";
+const LONG_ABOUT: &str = "\
+Catch every failed socket() call on this node with eBPF.
+
+The tapper attaches to socket() in the kernel and prints one event per failed call: who
+failed (pid, tid, comm, exe, cmdline, uid, cgroup), with which arguments (family, type,
+protocol, decoded to names), and why (errno name and message). Successful calls are only
+counted. On SIGINT or SIGTERM it detaches and prints exact final counters to stderr.
+
+Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN).";
+
+#[derive(Debug, Parser)]
+#[command(name = "tapper", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Which kernel probes to use.
+    #[arg(long, value_enum, default_value_t = ProbeMode::Auto)]
+    pub probe: ProbeMode,
+
+    /// How to print events [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub output: Option<Format>,
+
+    /// Show only these process ids (repeat or separate with commas).
+    #[arg(long = "pid", value_name = "PID", value_delimiter = ',', value_parser = parse_pid)]
+    pub pids: Vec<u32>,
+
+    /// Show only these command names, matched exactly (repeat or separate with commas).
+    #[arg(long = "comm", value_name = "NAME", value_delimiter = ',', value_parser = parse_comm)]
+    pub comms: Vec<String>,
+
+    /// Show only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
+    #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = parse_errno)]
+    pub errnos: Vec<i32>,
+
+    /// Also print counters at this interval, e.g. 10s or 1m (they always print at exit).
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub stats_interval: Option<Duration>,
+
+    /// Kernel ring buffer size in bytes: a power of two, at least one page.
+    #[arg(long, value_name = "BYTES", default_value = "4194304", value_parser = parse_ring_size)]
+    pub ring_buffer_size: u32,
+
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+fn parse_pid(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(format!(
+            "`{text}` is not a process id; give a positive number such as 1234"
+        )),
+    }
+}
+
+/// The kernel keeps 15 bytes of a command name; a longer filter could never match.
+fn parse_comm(text: &str) -> Result<String, String> {
+    match text.len() {
+        0 => Err("an empty command name matches nothing; give a name such as nginx".into()),
+        1..=15 => Ok(text.to_owned()),
+        n => Err(format!(
+            "`{text}` is {n} bytes, but the kernel keeps only the first 15 bytes of a command \
+             name; use `{}`",
+            &text[..text.floor_char_boundary(15)]
+        )),
+    }
+}
+
+fn parse_errno(text: &str) -> Result<i32, String> {
+    decode::parse_errno(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not an errno; give a name such as EMFILE or ENOBUFS, or a number from 1 \
+             to {}",
+            decode::MAX_ERRNO
+        )
+    })
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text)
+        .map_err(|err| format!("`{text}` is not a duration ({err}); use e.g. 10s, 500ms or 1m"))?;
+    if interval < Duration::from_millis(100) {
+        return Err(format!("`{text}` is too short; use at least 100ms"));
+    }
+    Ok(interval)
+}
+
+fn parse_ring_size(text: &str) -> Result<u32, String> {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u32;
+    match text.trim().parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && n >= page => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a valid ring buffer size; give a power of two of at least {page} \
+             bytes, such as 4194304"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tapper").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.probe, ProbeMode::Auto);
+        assert!(cli.pids.is_empty() && cli.comms.is_empty() && cli.errnos.is_empty());
+        assert_eq!(cli.ring_buffer_size, 4 << 20);
+        assert_eq!(cli.stats_interval, None);
+    }
+
+    #[test]
+    fn filters_accept_lists_names_and_numbers() {
+        let cli = parse(&[
+            "--errno",
+            "EMFILE,97",
+            "--errno",
+            "eacces",
+            "--pid",
+            "1,2",
+            "--comm",
+            "nginx",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.errnos,
+            vec![libc::EMFILE, libc::EAFNOSUPPORT, libc::EACCES]
+        );
+        assert_eq!(cli.pids, vec![1, 2]);
+        assert_eq!(cli.comms, vec!["nginx"]);
+        assert_eq!(
+            parse(&["--stats-interval", "2s"]).unwrap().stats_interval,
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_reason() {
+        let message = |args: &[&str]| parse(args).unwrap_err().to_string();
+        assert!(message(&["--errno", "EFOO"]).contains("`EFOO` is not an errno"));
+        assert!(message(&["--pid", "0"]).contains("not a process id"));
+        assert!(message(&["--pid", "abc"]).contains("not a process id"));
+        assert!(message(&["--comm", "a-very-long-command-name"]).contains("first 15 bytes"));
+        assert!(message(&["--probe", "fentry"]).contains("possible values"));
+        assert!(message(&["--stats-interval", "soon"]).contains("not a duration"));
+        assert!(message(&["--ring-buffer-size", "1000"]).contains("power of two"));
+    }
+}

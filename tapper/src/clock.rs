@@ -1,0 +1,61 @@
+//! Converts the kernel's monotonic timestamps (`bpf_ktime_get_ns`) to wall-clock time.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use nix::time::{ClockId, clock_gettime};
+
+/// The offset between CLOCK_REALTIME and CLOCK_MONOTONIC, sampled once at start.
+#[derive(Clone, Copy, Debug)]
+pub struct WallClock {
+    realtime_minus_monotonic_ns: i128,
+}
+
+fn now_ns(clock: ClockId) -> i128 {
+    let ts = clock_gettime(clock).expect("clock_gettime on a standard clock cannot fail");
+    ts.tv_sec() as i128 * 1_000_000_000 + ts.tv_nsec() as i128
+}
+
+impl WallClock {
+    pub fn sample() -> Self {
+        let mono = now_ns(ClockId::CLOCK_MONOTONIC);
+        let real = now_ns(ClockId::CLOCK_REALTIME);
+        Self {
+            realtime_minus_monotonic_ns: real - mono,
+        }
+    }
+
+    /// Unix nanoseconds for a monotonic timestamp.
+    pub fn unix_ns(&self, monotonic_ns: u64) -> i128 {
+        monotonic_ns as i128 + self.realtime_minus_monotonic_ns
+    }
+}
+
+/// RFC 3339 with nanoseconds, in UTC: `2026-11-25T12:00:00.123456789Z`.
+pub fn rfc3339_ns(unix_ns: i128) -> String {
+    let secs = unix_ns.div_euclid(1_000_000_000) as i64;
+    let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
+    DateTime::<Utc>::from_timestamp(secs, nanos)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_nanoseconds_in_utc() {
+        assert_eq!(
+            rfc3339_ns(1_764_072_000_123_456_789),
+            "2025-11-25T12:00:00.123456789Z"
+        );
+        assert_eq!(rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn monotonic_now_maps_to_wall_clock_now() {
+        let clock = WallClock::sample();
+        let mono = now_ns(ClockId::CLOCK_MONOTONIC) as u64;
+        let wall = now_ns(ClockId::CLOCK_REALTIME);
+        assert!((clock.unix_ns(mono) - wall).abs() < 1_000_000_000);
+    }
+}

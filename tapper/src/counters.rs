@@ -1,0 +1,98 @@
+//! The exact counters: the kernel's per-CPU ones summed over CPUs, plus what user space
+//! did with the events it received. Printed on an interval and at exit.
+
+use std::collections::BTreeMap;
+
+use aya::maps::{MapData, PerCpuArray};
+use serde::Serialize;
+use tapper_common::{ERRNO_SLOTS, counter};
+
+use crate::decode;
+
+/// The kernel's counter maps, taken out of the loaded object so they outlive detaching.
+pub struct KernelCounters {
+    counters: PerCpuArray<MapData, u64>,
+    errnos: PerCpuArray<MapData, u64>,
+}
+
+/// What user space did with the events it received.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct UserCounters {
+    /// Events read from the ring buffer.
+    pub events_received: u64,
+    /// Events that passed the filters and were written.
+    pub events_shown: u64,
+    /// Ring-buffer records too short to be an event (a build mismatch; should stay 0).
+    pub malformed: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// `socket()` calls that entered.
+    pub calls: u64,
+    /// Calls that returned an error.
+    pub failures: u64,
+    /// Failures whose event the full ring buffer could not take.
+    pub drops: u64,
+    /// Returns without a saved entry (arguments unknown).
+    pub misses: u64,
+    /// Failures per errno name.
+    pub errnos: BTreeMap<String, u64>,
+    #[serde(flatten)]
+    pub user: UserCounters,
+}
+
+impl KernelCounters {
+    pub fn new(counters: PerCpuArray<MapData, u64>, errnos: PerCpuArray<MapData, u64>) -> Self {
+        Self { counters, errnos }
+    }
+
+    fn sum(map: &PerCpuArray<MapData, u64>, index: u32) -> anyhow::Result<u64> {
+        Ok(map.get(&index, 0)?.iter().sum())
+    }
+
+    pub fn snapshot(&self, user: UserCounters) -> anyhow::Result<Snapshot> {
+        let mut errnos = BTreeMap::new();
+        for slot in 1..ERRNO_SLOTS {
+            let count = Self::sum(&self.errnos, slot)?;
+            if count > 0 {
+                let name = if slot == ERRNO_SLOTS - 1 {
+                    format!(">={slot}")
+                } else {
+                    decode::errno_name(slot as i32)
+                };
+                errnos.insert(name, count);
+            }
+        }
+        Ok(Snapshot {
+            calls: Self::sum(&self.counters, counter::CALLS)?,
+            failures: Self::sum(&self.counters, counter::FAILURES)?,
+            drops: Self::sum(&self.counters, counter::DROPS)?,
+            misses: Self::sum(&self.counters, counter::MISSES)?,
+            errnos,
+            user,
+        })
+    }
+}
+
+impl Snapshot {
+    /// A readable block for a terminal.
+    pub fn to_text(&self, label: &str) -> String {
+        let mut text = format!(
+            "{label} counters: calls={} failures={} drops={} misses={} received={} shown={}",
+            self.calls,
+            self.failures,
+            self.drops,
+            self.misses,
+            self.user.events_received,
+            self.user.events_shown
+        );
+        if self.user.malformed > 0 {
+            text.push_str(&format!(" malformed={}", self.user.malformed));
+        }
+        for (name, count) in &self.errnos {
+            text.push_str(&format!("\n  {name:<16} {count}"));
+        }
+        text
+    }
+}

@@ -1,0 +1,8 @@
+//! Who failed: process details from `/proc`, and fd limits for fd-exhaustion errors.
+//! A process that has exited yields empty fields, never a lost event.
+
+mod limits;
+mod process;
+
+pub use limits::{Limits, read_limits};
+pub use process::{ProcessCache, ProcessInfo};

@@ -1,0 +1,124 @@
+//! Reads exe, cmdline and ppid from `/proc/<pid>`, with a short-lived cache so a process
+//! failing thousands of times a second costs one read per second.
+
+use std::{
+    collections::HashMap,
+    fs,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub exe: Option<String>,
+    pub cmdline: Option<String>,
+    pub ppid: Option<u32>,
+}
+
+/// How long a cached entry is trusted; bounds staleness after `execve` or pid reuse.
+const TTL: Duration = Duration::from_secs(1);
+/// Above this many entries, expired ones are swept on insert.
+const SWEEP_ABOVE: usize = 4096;
+
+pub struct ProcessCache {
+    proc_root: PathBuf,
+    entries: HashMap<u32, (Instant, ProcessInfo)>,
+}
+
+impl ProcessCache {
+    pub fn new() -> Self {
+        Self::with_proc_root("/proc")
+    }
+
+    pub fn with_proc_root(root: impl Into<PathBuf>) -> Self {
+        Self {
+            proc_root: root.into(),
+            entries: HashMap::new(),
+        }
+    }
+
+    pub fn lookup(&mut self, pid: u32) -> ProcessInfo {
+        let now = Instant::now();
+        if let Some((at, info)) = self.entries.get(&pid)
+            && now.duration_since(*at) < TTL
+        {
+            return info.clone();
+        }
+        let info = self.read(pid);
+        if self.entries.len() >= SWEEP_ABOVE {
+            self.entries
+                .retain(|_, (at, _)| now.duration_since(*at) < TTL);
+        }
+        self.entries.insert(pid, (now, info.clone()));
+        info
+    }
+
+    fn read(&self, pid: u32) -> ProcessInfo {
+        let dir = self.proc_root.join(pid.to_string());
+        let exe = fs::read_link(dir.join("exe"))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
+        let cmdline = fs::read(dir.join("cmdline"))
+            .ok()
+            .and_then(|raw| join_cmdline(&raw));
+        let ppid = fs::read_to_string(dir.join("stat"))
+            .ok()
+            .and_then(|s| parse_ppid(&s));
+        ProcessInfo { exe, cmdline, ppid }
+    }
+}
+
+/// Arguments are NUL-separated; kernel threads and zombies have none.
+fn join_cmdline(raw: &[u8]) -> Option<String> {
+    let args: Vec<_> = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect();
+    (!args.is_empty()).then(|| args.join(" "))
+}
+
+/// The ppid is the second field after the parenthesised comm, which may itself hold
+/// spaces and parentheses, so parse from the last `)`.
+fn parse_ppid(stat: &str) -> Option<u32> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppid_survives_odd_command_names() {
+        assert_eq!(parse_ppid("123 (a b) c)) S 77 123 123 0 -1"), Some(77));
+        assert_eq!(parse_ppid("1 (init) S 0 1 1"), Some(0));
+        assert_eq!(parse_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn cmdline_joins_arguments() {
+        assert_eq!(
+            join_cmdline(b"curl\0-s\0http://x\0"),
+            Some("curl -s http://x".into())
+        );
+        assert_eq!(join_cmdline(b""), None);
+    }
+
+    #[test]
+    fn reads_this_process_and_tolerates_a_missing_one() {
+        let mut cache = ProcessCache::new();
+        let me = cache.lookup(std::process::id());
+        assert_eq!(
+            me.exe.as_deref(),
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.to_str().map(str::to_owned))
+                .as_deref()
+        );
+        assert_eq!(me.ppid, Some(std::os::unix::process::parent_id()));
+        assert!(me.cmdline.is_some());
+        // Above the default pid_max, so never a live process.
+        assert_eq!(cache.lookup(4_194_304 + 7), ProcessInfo::default());
+    }
+}

@@ -1,0 +1,67 @@
+//! Which events the operator asked to see. Filters apply in user space, after counting:
+//! the kernel counts every failure whatever is shown.
+
+use tapper_common::SocketFailure;
+
+use crate::event::comm_text;
+
+/// Empty lists match everything; within one list any value matches; lists combine with AND.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub pids: Vec<u32>,
+    pub comms: Vec<String>,
+    pub errnos: Vec<i32>,
+}
+
+impl Filter {
+    pub fn matches(&self, raw: &SocketFailure) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&raw.tgid))
+            && (self.errnos.is_empty() || self.errnos.contains(&raw.errno))
+            && (self.comms.is_empty() || self.comms.contains(&comm_text(&raw.comm)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(tgid: u32, comm: &str, errno: i32) -> SocketFailure {
+        let mut raw = SocketFailure {
+            end_ns: 0,
+            duration_ns: 0,
+            cgroup_id: 0,
+            tgid,
+            tid: tgid,
+            uid: 0,
+            gid: 0,
+            family: 2,
+            sock_type: 1,
+            protocol: 0,
+            errno,
+            comm: [0; 16],
+            probe: 2,
+            entry_seen: 1,
+            _pad: [0; 6],
+        };
+        raw.comm[..comm.len()].copy_from_slice(comm.as_bytes());
+        raw
+    }
+
+    #[test]
+    fn empty_filter_matches_everything() {
+        assert!(Filter::default().matches(&failure(1, "a", libc::EINVAL)));
+    }
+
+    #[test]
+    fn each_list_narrows_and_lists_combine() {
+        let filter = Filter {
+            pids: vec![10, 11],
+            comms: vec!["nginx".into()],
+            errnos: vec![libc::EMFILE],
+        };
+        assert!(filter.matches(&failure(11, "nginx", libc::EMFILE)));
+        assert!(!filter.matches(&failure(12, "nginx", libc::EMFILE)));
+        assert!(!filter.matches(&failure(10, "nginx-worker", libc::EMFILE)));
+        assert!(!filter.matches(&failure(10, "nginx", libc::EINVAL)));
+    }
+}

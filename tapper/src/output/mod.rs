@@ -1,0 +1,55 @@
+//! Local output of events: JSON lines for machines, an aligned table for people.
+
+mod json;
+mod table;
+
+use std::io::{self, Write};
+
+use crate::event::Event;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned table (the default when stdout is a terminal).
+    Table,
+    /// One JSON object per line (the default otherwise).
+    Json,
+    /// Print no events (counters only).
+    None,
+}
+
+/// Writes events to stdout in one format, flushing each so pipes see them live.
+pub struct EventWriter {
+    format: Format,
+    out: io::BufWriter<io::Stdout>,
+    rows: u64,
+}
+
+impl EventWriter {
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            out: io::BufWriter::new(io::stdout()),
+            rows: 0,
+        }
+    }
+
+    pub fn write(&mut self, event: &Event) -> io::Result<()> {
+        match self.format {
+            Format::Json => json::write(&mut self.out, event)?,
+            Format::Table => {
+                if self.rows % table::HEADER_EVERY == 0 {
+                    table::write_header(&mut self.out)?;
+                }
+                table::write_row(&mut self.out, event)?;
+            }
+            Format::None => return Ok(()),
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes what was written; call after each batch drained from the kernel.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

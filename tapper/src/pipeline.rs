@@ -1,0 +1,56 @@
+//! What happens to each record drained from the kernel: decode, filter, enrich, write.
+
+use tapper_common::SocketFailure;
+
+use crate::{
+    clock::WallClock,
+    counters::UserCounters,
+    enrich::{ProcessCache, read_limits},
+    event::Event,
+    filter::Filter,
+    output::EventWriter,
+};
+
+pub struct Pipeline {
+    filter: Filter,
+    clock: WallClock,
+    processes: ProcessCache,
+    writer: EventWriter,
+    pub counters: UserCounters,
+}
+
+impl Pipeline {
+    pub fn new(filter: Filter, writer: EventWriter) -> Self {
+        Self {
+            filter,
+            clock: WallClock::sample(),
+            processes: ProcessCache::new(),
+            writer,
+            counters: UserCounters::default(),
+        }
+    }
+
+    /// Handles one ring-buffer record.
+    pub fn handle(&mut self, record: &[u8]) -> std::io::Result<()> {
+        if record.len() < size_of::<SocketFailure>() {
+            self.counters.malformed += 1;
+            return Ok(());
+        }
+        // SAFETY: the length is checked above and every bit pattern is a valid SocketFailure.
+        let raw = unsafe { record.as_ptr().cast::<SocketFailure>().read_unaligned() };
+        self.counters.events_received += 1;
+        if !self.filter.matches(&raw) {
+            return Ok(());
+        }
+        let process = self.processes.lookup(raw.tgid);
+        let limits = read_limits(raw.tgid, raw.errno);
+        let event = Event::new(&raw, &self.clock, process, limits);
+        self.writer.write(&event)?;
+        self.counters.events_shown += 1;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}

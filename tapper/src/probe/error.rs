@@ -1,0 +1,59 @@
+//! Why capture could not start, each variant saying what is missing and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(
+        "missing privileges: loading eBPF needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); \
+         this process lacks {missing}. Run the tapper as root"
+    )]
+    Privileges { missing: String },
+
+    #[error(
+        "kprobe mode needs a kernel built with CONFIG_KPROBES and CONFIG_KPROBE_EVENTS, but \
+         {path} does not exist on this kernel ({kernel}). Use --probe tracepoint, or --probe auto"
+    )]
+    NoKprobes { path: PathBuf, kernel: String },
+
+    #[error(
+        "kprobe mode needs the kernel function `__sys_socket`, which is not in /proc/kallsyms on \
+         this kernel ({kernel}). Use --probe tracepoint, or --probe auto"
+    )]
+    NoSysSocketSymbol { kernel: String },
+
+    #[error(
+        "tracefs is not mounted and mounting it at {path} failed ({source}). Mount it with \
+         `mount -t tracefs tracefs /sys/kernel/tracing` and run again"
+    )]
+    Tracefs { path: PathBuf, source: nix::Error },
+
+    #[error(
+        "tracepoint mode needs syscall tracepoints (CONFIG_FTRACE_SYSCALLS), but {path} does not \
+         exist on this kernel ({kernel}). Use --probe kprobe if the kernel has kprobes"
+    )]
+    NoSyscallTracepoints { path: PathBuf, kernel: String },
+
+    #[error("cannot read the tracepoint format {path}: {reason}")]
+    TracepointFormat { path: PathBuf, reason: String },
+
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+
+    #[error("the eBPF object has no program or map named `{0}` (a build mismatch; rebuild)")]
+    Missing(&'static str),
+
+    #[error("{what} failed: {source}")]
+    Program {
+        what: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    #[error("opening the eBPF map {name} failed: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
