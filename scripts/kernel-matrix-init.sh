@@ -1,0 +1,71 @@
+#!/bin/busybox sh
+# /init of the kernel-matrix VM (busybox sh): mounts what the capture tests need, runs
+# capture-check in every probe mode this kernel supports, reports over the serial console
+# and powers off. scripts/kernel-matrix.sh packs it and parses the "@@kmatrix" lines; it
+# also requires capture-check's own "capture-check: PASS probe=<mode>" line for a pass.
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /usr/bin /usr/sbin /sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export HOME=/tmp
+
+say() { echo "@@kmatrix $*"; }
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t bpf bpf /sys/fs/bpf
+ip link set lo up
+# Keep kernel chatter off the console so result lines stay whole; failures print dmesg.
+echo 1 >/proc/sys/kernel/printk
+
+say "init-started kernel=$(uname -r)"
+
+# Parameters from the kernel command line: kmatrix.modes=a,b kmatrix.timeout=SECONDS.
+modes=""
+timeout_s=180
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    kmatrix.modes=*) modes=$(echo "${arg#kmatrix.modes=}" | tr , ' ') ;;
+    kmatrix.timeout=*) timeout_s=${arg#kmatrix.timeout=} ;;
+  esac
+done
+
+supported() {
+  case "$1" in
+    kprobe) [ -e /sys/bus/event_source/devices/kprobe ] ;;
+    tracepoint) [ -e /sys/kernel/tracing/events/syscalls/sys_enter_socket ] ;;
+    *) return 1 ;;
+  esac
+}
+
+for mode in $modes; do
+  if ! supported "$mode"; then
+    say "result mode=$mode status=UNSUPPORTED"
+    continue
+  fi
+  say "begin mode=$mode"
+  timeout -s KILL "$timeout_s" capture-check --tapper /bin/tapper \
+    --workload /bin/socket-workload --probe "$mode" </dev/null
+  rc=$?
+  # Nothing a mode started (tapper, workloads) may outlive it: kill all but init.
+  kill -9 -1 2>/dev/null
+  if [ "$rc" = 0 ]; then
+    say "result mode=$mode status=PASS"
+  else
+    reason="exit=$rc"
+    [ "$rc" = 137 ] && reason="timeout after ${timeout_s}s (exit=137)"
+    say "result mode=$mode status=FAIL $reason"
+    say "dmesg-tail-begin mode=$mode"
+    dmesg | tail -n 40
+    say "dmesg-tail-end mode=$mode"
+  fi
+done
+
+say "done"
+sync
+poweroff -f

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# Kernel matrix: boots every kernel in scripts/kernels.txt under qemu and runs capture-check
+# there in every probe mode the kernel supports (the host kernel runs directly), then prints a
+# kernel x mode table. Any failure, missing expected mode or timeout exits 1.
+#
+# Usage: scripts/kernel-matrix.sh [NAME_SUBSTRING...]   (only kernels whose line matches)
+# Environment:
+#   KERNELS_FILE                 kernel list (default scripts/kernels.txt)
+#   KERNEL_CACHE_DIR             downloaded kernels (default .cache/kernels)
+#   CARGO_TARGET_DIR             cargo target dir (default target); logs go to its kernel-matrix/
+#   KERNEL_MATRIX_BIN_DIR        use prebuilt static tapper, capture-check, socket-workload
+#   KERNEL_MATRIX_ACCEL          auto (KVM, falling back to TCG), kvm or tcg (default auto)
+#   KERNEL_MATRIX_MODE_TIMEOUT   seconds for one capture-check run (default 150)
+#   KERNEL_MATRIX_VM_TIMEOUT     seconds for one whole VM run (default 420)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KERNELS_FILE=${KERNELS_FILE:-$ROOT/scripts/kernels.txt}
+CACHE_DIR=${KERNEL_CACHE_DIR:-$ROOT/.cache/kernels}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+LOG_DIR=$TARGET_DIR/kernel-matrix
+ACCEL=${KERNEL_MATRIX_ACCEL:-auto}
+MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
+VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-420}
+KVM_BOOT_TIMEOUT=20 # a KVM guest that has not reached /init by then is hung: use TCG
+TRIPLE=x86_64-unknown-linux-gnu
+ALL_MODES=(kprobe tracepoint) # every mode capture-check knows, in table order
+BINARIES=(tapper capture-check socket-workload)
+
+log() { printf '[kernel-matrix] %s\n' "$*" >&2; }
+die() { printf '[kernel-matrix] error: %s\n' "$*" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$LOG_DIR"
+
+# ---- kernel list --------------------------------------------------------------------------
+NAMES=() EXPECTED=()
+while read -r name modes _; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  [ -n "${modes:-}" ] || die "$KERNELS_FILE: no modes for $name"
+  for m in ${modes//,/ }; do
+    [[ " ${ALL_MODES[*]} " == *" $m "* ]] || die "$KERNELS_FILE: unknown mode '$m' for $name (known: ${ALL_MODES[*]})"
+  done
+  if [ $# -gt 0 ]; then
+    keep=0
+    for f in "$@"; do [[ "$name" == *"$f"* ]] && keep=1; done
+    [ $keep = 1 ] || continue
+  fi
+  NAMES+=("$name") EXPECTED+=("${modes//,/ }")
+done <"$KERNELS_FILE"
+[ ${#NAMES[@]} -gt 0 ] || die "no kernels selected from $KERNELS_FILE"
+
+# ---- fetch kernels ------------------------------------------------------------------------
+# Each kernel is cached as $CACHE_DIR/<package>/{vmlinuz,config}; a complete entry is reused.
+apt_updated=0
+fetch_kernel() {
+  local pkg=$1 dir=$CACHE_DIR/$1 tmp deb
+  [ -s "$dir/vmlinuz" ] && return 0
+  mkdir -p "$CACHE_DIR"
+  tmp=$(mktemp -d "$CACHE_DIR/.fetch.XXXXXX")
+  log "downloading $pkg"
+  if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg"); then
+    if [ $apt_updated = 0 ]; then
+      log "apt-get download failed; running apt-get update and retrying"
+      apt-get update -qq || true
+      apt_updated=1
+    fi
+    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") || {
+      rm -rf "$tmp"
+      die "apt-get download $pkg failed; list what apt serves with
+  apt-cache search --names-only '^linux-image-.*cloud-amd64\$'  and fix $KERNELS_FILE"
+    }
+  fi
+  deb=$(echo "$tmp"/*.deb)
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './boot/config-*' ||
+    die "unpacking $deb failed"
+  mkdir -p "$tmp/entry"
+  mv "$tmp"/boot/vmlinuz-* "$tmp/entry/vmlinuz"
+  mv "$tmp"/boot/config-* "$tmp/entry/config"
+  rm -rf "$dir"
+  mv "$tmp/entry" "$dir"
+  rm -rf "$tmp"
+}
+
+for name in "${NAMES[@]}"; do
+  [ "$name" = host ] || fetch_kernel "$name"
+done
+
+# ---- build static binaries ----------------------------------------------------------------
+if [ -n "${KERNEL_MATRIX_BIN_DIR:-}" ]; then
+  BIN_DIR=$KERNEL_MATRIX_BIN_DIR
+  log "using prebuilt binaries from $BIN_DIR"
+else
+  log "building static tapper and tapper-e2e (target dir $TARGET_DIR)"
+  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$TARGET_DIR" \
+    cargo build --release --target "$TRIPLE" -p tapper -p tapper-e2e) ||
+    die "static build failed (RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --target $TRIPLE -p tapper -p tapper-e2e)"
+  BIN_DIR=$TARGET_DIR/$TRIPLE/release
+fi
+BUSYBOX=$(command -v busybox) || die "busybox not found; install busybox-static (scripts/setup.sh)"
+for b in "${BINARIES[@]/#/$BIN_DIR/}" "$BUSYBOX"; do
+  [ -x "$b" ] || die "missing binary $b"
+  if readelf -l "$b" 2>/dev/null | grep -q 'program interpreter'; then
+    die "$b is dynamically linked; the VM has no libc (busybox must come from busybox-static)"
+  fi
+done
+
+# ---- initramfs (shared by every kernel; parameters go on the kernel command line) ---------
+command -v cpio >/dev/null || die "cpio not found; install it (scripts/setup.sh)"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; install qemu-system-x86 (scripts/setup.sh)"
+stage=$WORK/initramfs
+mkdir -p "$stage/bin"
+cp "$BUSYBOX" "$stage/bin/busybox"
+for b in "${BINARIES[@]}"; do cp "$BIN_DIR/$b" "$stage/bin/$b"; done
+install -m 0755 "$ROOT/scripts/kernel-matrix-init.sh" "$stage/init"
+INITRD=$WORK/initramfs.cpio.gz
+(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD"
+[ -s "$INITRD" ] || die "empty initramfs"
+
+# ---- run ----------------------------------------------------------------------------------
+declare -A CELL=()   # "<kernel>|<mode>" -> PASS | FAIL | -
+declare -A HOW=()    # "<kernel>" -> accel and seconds
+FAILURES=()          # printed again at the end
+failed=0
+kvm_ok=unknown
+[ "$ACCEL" = tcg ] && kvm_ok=no
+[ "$ACCEL" = auto ] && { [ -r /dev/kvm ] && [ -w /dev/kvm ] || kvm_ok=no; }
+
+# fail KERNEL MODE REASON LOGFILE [FIRST_LINE_PATTERN]: records a failure and prints the
+# kernel log tail: the guest's dmesg section for that mode when it exists, else the serial tail.
+fail() {
+  local kernel=$1 mode=$2 reason=$3 logf=$4 section
+  CELL["$kernel|$mode"]=FAIL
+  failed=1
+  FAILURES+=("kernel=$kernel mode=$mode: $reason")
+  section=$(sed -n "/^@@kmatrix begin mode=$mode\$/,/^@@kmatrix dmesg-tail-end mode=$mode\$/p" "$logf")
+  [ -n "$section" ] || section=$(cat "$logf")
+  if grep -qiE 'verifier|invalid argument|permission denied' <<<"$section"; then
+    reason="$reason (look for a verifier/load error below)"
+  fi
+  {
+    echo "================ FAIL kernel=$kernel mode=$mode: $reason"
+    echo "---------------- log tail ($logf)"
+    tail -n 80 <<<"$section"
+    echo "================"
+  } >&2
+}
+
+# boot_vm VMLINUZ LOG ACCEL MODES: 0 when the guest reported "done"; 2 when a KVM guest never
+# reached /init (caller falls back to TCG); 3 on timeout; 1 when qemu stopped without "done".
+boot_vm() {
+  local vmlinuz=$1 logf=$2 accel=$3 modes=$4 pid start accel_args
+  case $accel in
+    kvm) accel_args=(-accel kvm -cpu host) ;;
+    tcg) accel_args=(-accel tcg -cpu max) ;;
+  esac
+  start=$SECONDS
+  qemu-system-x86_64 "${accel_args[@]}" -smp 2 -m 1024 -nographic -no-reboot -nic none \
+    -kernel "$vmlinuz" -initrd "$INITRD" \
+    -append "console=ttyS0 quiet panic=-1 kmatrix.modes=$modes kmatrix.timeout=$MODE_TIMEOUT" \
+    </dev/null >"$logf" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$accel" = kvm ] && ((SECONDS - start > KVM_BOOT_TIMEOUT)) &&
+      ! grep -q '^@@kmatrix init-started' "$logf"; then
+      kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+      return 2
+    fi
+    if ((SECONDS - start > VM_TIMEOUT)); then
+      kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+      return 3
+    fi
+    sleep 0.5
+  done
+  wait "$pid" 2>/dev/null || true
+  grep -q '^@@kmatrix done' "$logf" && return 0
+  [ "$accel" = kvm ] && ! grep -q '^@@kmatrix init-started' "$logf" && return 2
+  return 1
+}
+
+run_guest() {
+  local name=$1 expected=$2 kernel=${1#linux-image-} logf rc=0 accel start m status line
+  logf=$LOG_DIR/$kernel.serial.log
+  start=$SECONDS
+  if [ "$kvm_ok" != no ]; then
+    accel=kvm
+    log "$kernel: booting under KVM"
+    boot_vm "$CACHE_DIR/$name/vmlinuz" "$logf" kvm "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
+    if [ $rc = 2 ]; then
+      [ "$ACCEL" = kvm ] && die "$kernel: KVM guest did not reach /init (KERNEL_MATRIX_ACCEL=kvm); serial log: $logf"
+      log "$kernel: KVM guest did not reach /init in ${KVM_BOOT_TIMEOUT}s or crashed; using TCG from now on"
+      cp "$logf" "$logf.kvm"
+      kvm_ok=no rc=0
+    else
+      kvm_ok=yes
+    fi
+  fi
+  if [ "$kvm_ok" = no ]; then
+    accel=tcg
+    log "$kernel: booting under TCG"
+    boot_vm "$CACHE_DIR/$name/vmlinuz" "$logf" tcg "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
+  fi
+  HOW[$kernel]="$accel $((SECONDS - start))s"
+  sed -i 's/\r$//' "$logf"
+  for m in "${ALL_MODES[@]}"; do
+    line=$(grep -m1 "^@@kmatrix result mode=$m " "$logf" || true)
+    status=$(sed -n 's/.* status=\([A-Z]*\).*/\1/p' <<<"$line")
+    if [ "$status" = PASS ] && sed -n "/^@@kmatrix begin mode=$m\$/,/^@@kmatrix result mode=$m /p" "$logf" |
+      grep -q "^capture-check: PASS probe=$m"; then
+      CELL["$kernel|$m"]=PASS
+    elif [ "$status" = PASS ]; then
+      fail "$kernel" "$m" "capture-check exited 0 without its 'capture-check: PASS probe=$m' line" "$logf"
+    elif [ "$status" = FAIL ]; then
+      fail "$kernel" "$m" "capture-check failed: ${line#*status=FAIL }" "$logf"
+    elif [ "$status" = UNSUPPORTED ]; then
+      if [[ " $expected " == *" $m "* ]]; then
+        fail "$kernel" "$m" "expected mode is not supported by this kernel" "$logf"
+      else
+        CELL["$kernel|$m"]=-
+      fi
+    elif [ $rc = 3 ]; then
+      fail "$kernel" "$m" "VM timed out after ${VM_TIMEOUT}s ($accel)" "$logf"
+    else
+      fail "$kernel" "$m" "no result: the VM stopped early ($accel; panic or crash?)" "$logf"
+    fi
+  done
+}
+
+host_supported() {
+  case $1 in
+    kprobe) [ -e /sys/bus/event_source/devices/kprobe ] ;;
+    tracepoint) [ -e /sys/kernel/tracing/events/syscalls/sys_enter_socket ] ;;
+  esac
+}
+
+run_host() {
+  local expected=$1 kernel="host" logf m rc start=$SECONDS
+  mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+  mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+  for m in "${ALL_MODES[@]}"; do
+    logf=$LOG_DIR/host.$m.log
+    if ! host_supported "$m"; then
+      if [[ " $expected " == *" $m "* ]]; then
+        echo "@@kmatrix result mode=$m status=UNSUPPORTED" >"$logf"
+        fail host "$m" "expected mode is not supported by the host kernel $(uname -r)" "$logf"
+      else
+        CELL["host|$m"]=-
+      fi
+      continue
+    fi
+    log "host $(uname -r): capture-check --probe $m"
+    rc=0
+    (cd "$WORK" && timeout -k 5 "$MODE_TIMEOUT" "$BIN_DIR/capture-check" --tapper "$BIN_DIR/tapper" \
+      --workload "$BIN_DIR/socket-workload" --probe "$m") </dev/null >"$logf" 2>&1 || rc=$?
+    sed 's/^/    /' "$logf" | tail -n 5 >&2
+    if [ $rc = 0 ] && grep -q "^capture-check: PASS probe=$m" "$logf"; then
+      CELL["host|$m"]=PASS
+    elif [ $rc = 124 ] || [ $rc = 137 ]; then
+      fail host "$m" "timed out after ${MODE_TIMEOUT}s" "$logf"
+    else
+      fail host "$m" "capture-check failed (exit=$rc)" "$logf"
+    fi
+  done
+  HOW[host]="- $((SECONDS - start))s"
+}
+
+total_start=$SECONDS
+for i in "${!NAMES[@]}"; do
+  if [ "${NAMES[$i]}" = host ]; then
+    run_host "${EXPECTED[$i]}"
+  else
+    run_guest "${NAMES[$i]}" "${EXPECTED[$i]}"
+  fi
+done
+
+# ---- table --------------------------------------------------------------------------------
+echo
+printf '%-32s' kernel
+printf ' %-11s' "${ALL_MODES[@]}"
+printf ' %s\n' "accel/time"
+for name in "${NAMES[@]}"; do
+  kernel=${name#linux-image-}
+  label=$kernel
+  [ "$name" = host ] && label="host ($(uname -r))"
+  printf '%-32s' "$label"
+  for m in "${ALL_MODES[@]}"; do printf ' %-11s' "${CELL["$kernel|$m"]:-FAIL}"; done
+  printf ' %s\n' "${HOW[$kernel]:-}"
+done
+echo "(- = the kernel lacks the mode and kernels.txt does not expect it; logs in $LOG_DIR)"
+echo "total $((SECONDS - total_start))s"
+if [ $failed = 1 ]; then
+  echo "kernel-matrix: FAIL"
+  printf '  %s\n' "${FAILURES[@]}"
+  exit 1
+fi
+echo "kernel-matrix: PASS"
