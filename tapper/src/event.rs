@@ -14,8 +14,6 @@ use crate::{
 pub struct Event {
     /// Wall-clock time of the failing return, RFC 3339 with nanoseconds.
     pub ts: String,
-    #[serde(skip)]
-    pub unix_ns: i128,
     pub pid: u32,
     pub tid: u32,
     pub ppid: Option<u32>,
@@ -69,7 +67,6 @@ impl Event {
         let known = |v: i32| seen.then_some(v);
         Self {
             ts: rfc3339_ns(unix_ns),
-            unix_ns,
             pid: raw.tgid,
             tid: raw.tid,
             ppid: process.ppid,

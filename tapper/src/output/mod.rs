@@ -37,7 +37,7 @@ impl EventWriter {
         match self.format {
             Format::Json => json::write(&mut self.out, event)?,
             Format::Table => {
-                if self.rows % table::HEADER_EVERY == 0 {
+                if self.rows.is_multiple_of(table::HEADER_EVERY) {
                     table::write_header(&mut self.out)?;
                 }
                 table::write_row(&mut self.out, event)?;

@@ -69,7 +69,7 @@ pub fn socket_layout(root: &Path) -> Result<TracepointLayout, ProbeError> {
 }
 
 /// The offset of an 8-byte field in a tracepoint format, from a line such as
-/// `field:int family;	offset:16;	size:8;	signed:0;`.
+/// `field:int family; offset:16; size:8; signed:0;` (tab-separated).
 fn field_offset(format: &str, name: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let mut parts = line.trim().split(';').map(str::trim);

@@ -1,0 +1,54 @@
+//! Makes a planned mix of failing and successful socket() calls from several threads and
+//! prints a JSON manifest of exactly what each thread did.
+
+use std::collections::BTreeMap;
+
+use anyhow::anyhow;
+use clap::Parser;
+use tapper_e2e::{provoke::Failure, workload};
+
+#[derive(Parser)]
+#[command(about = "Provoke known socket() failures and print a JSON manifest of them")]
+struct Args {
+    /// Threads per phase.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// Failures per thread, e.g. EINVAL=10 (EAFNOSUPPORT, EINVAL, EPROTONOSUPPORT, EPERM, EMFILE).
+    #[arg(long = "fail", value_name = "ERRNO=N", value_parser = parse_failure)]
+    failures: Vec<(Failure, u32)>,
+    /// Successful socket() calls per thread.
+    #[arg(long, default_value_t = 0)]
+    successes: u32,
+    /// Randomize: each thread draws its counts from 0..=N and shuffles its calls.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+fn parse_failure(text: &str) -> Result<(Failure, u32), String> {
+    let (name, count) = text
+        .split_once('=')
+        .ok_or("expected ERRNO=COUNT, e.g. EINVAL=10")?;
+    let failure = Failure::parse(name).ok_or_else(|| {
+        format!("`{name}` cannot be provoked; use EAFNOSUPPORT, EINVAL, EPROTONOSUPPORT, EPERM or EMFILE")
+    })?;
+    let count = count
+        .parse()
+        .map_err(|_| format!("`{count}` is not a count"))?;
+    Ok((failure, count))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.threads == 0 {
+        return Err(anyhow!("--threads must be at least 1"));
+    }
+    let plan = workload::Plan {
+        threads: args.threads,
+        failures: args.failures.into_iter().collect::<BTreeMap<_, _>>(),
+        successes: args.successes,
+        seed: args.seed,
+    };
+    let manifest = workload::run(&plan)?;
+    println!("{}", serde_json::to_string(&manifest)?);
+    Ok(())
+}

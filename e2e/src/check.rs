@@ -1,0 +1,283 @@
+//! The capture check: run the tapper beside several workload processes and compare every
+//! event and counter with the workloads' manifests. Any difference is reported, by name.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::{provoke::Failure, tapper::RunningTapper, workload::Manifest};
+
+/// Keys every JSON event must carry (the README's schema).
+pub const EVENT_KEYS: [&str; 21] = [
+    "ts",
+    "pid",
+    "tid",
+    "ppid",
+    "uid",
+    "gid",
+    "comm",
+    "exe",
+    "cmdline",
+    "cgroup_id",
+    "family",
+    "family_name",
+    "type",
+    "type_name",
+    "protocol",
+    "protocol_name",
+    "errno",
+    "errno_name",
+    "message",
+    "duration_ns",
+    "probe",
+];
+
+/// Arguments for one `socket-workload` process.
+pub type WorkloadArgs = Vec<String>;
+
+/// Three processes, nine threads, every provokable errno, with successes mixed in.
+pub fn standard_workloads() -> Vec<WorkloadArgs> {
+    let args = |s: &str| s.split_whitespace().map(str::to_owned).collect();
+    vec![
+        args(
+            "--threads 4 --fail EAFNOSUPPORT=7 --fail EINVAL=5 --fail EPROTONOSUPPORT=3 --successes 50",
+        ),
+        args("--threads 3 --fail EPERM=6 --fail EINVAL=2 --successes 40"),
+        args("--threads 2 --fail EMFILE=9 --fail EAFNOSUPPORT=1 --successes 30"),
+    ]
+}
+
+/// Runs the workloads concurrently and returns their manifests.
+pub fn run_workloads(workload: &Path, workloads: &[WorkloadArgs]) -> anyhow::Result<Vec<Manifest>> {
+    let children = workloads
+        .iter()
+        .map(|args| {
+            Command::new(workload)
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("starting {}", workload.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    children
+        .into_iter()
+        .zip(workloads)
+        .map(|(child, args)| {
+            let out = child.wait_with_output()?;
+            if !out.status.success() {
+                bail!(
+                    "workload {args:?} failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            serde_json::from_slice(&out.stdout).context("parsing a workload manifest")
+        })
+        .collect()
+}
+
+pub struct Summary {
+    pub events: usize,
+    pub workload_events: usize,
+    pub calls: u64,
+}
+
+/// Attaches the tapper in `probe` mode, runs the workloads, and checks everything.
+pub fn run(
+    tapper: &Path,
+    workload: &Path,
+    probe: &str,
+    workloads: &[WorkloadArgs],
+) -> anyhow::Result<Summary> {
+    let running = RunningTapper::start(tapper, &["--probe", probe])?;
+    let manifests = run_workloads(workload, workloads);
+    let output = running.stop(Signal::SIGINT)?;
+    let manifests = manifests?;
+    if !output.status.success() {
+        bail!(
+            "the tapper exited with {}; stderr:\n{}",
+            output.status,
+            output.stderr.join("\n")
+        );
+    }
+    let mut problems = Vec::new();
+    compare_events(&output.events, &manifests, probe, &mut problems);
+    compare_counters(
+        &output.events,
+        &output.final_counters,
+        &manifests,
+        &mut problems,
+    );
+    if !problems.is_empty() {
+        bail!(
+            "{} problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(Summary {
+        events: output.events.len(),
+        workload_events: manifests
+            .iter()
+            .map(|m| m.failures().values().sum::<u32>() as usize)
+            .sum(),
+        calls: manifests.iter().map(Manifest::calls).sum(),
+    })
+}
+
+/// Every workload event must be expected, carry the right fields, and be counted once.
+pub fn compare_events(
+    events: &[Value],
+    manifests: &[Manifest],
+    probe: &str,
+    problems: &mut Vec<String>,
+) {
+    let uid = nix::unistd::getuid().as_raw() as u64;
+    let my_pid = std::process::id() as u64;
+    let mut seen: BTreeMap<(u32, u32, String), u32> = BTreeMap::new();
+    for event in events {
+        if let Some(key) = EVENT_KEYS.iter().find(|k| event.get(**k).is_none()) {
+            problems.push(format!("event lacks key `{key}`: {event}"));
+            continue;
+        }
+        let pid = event["pid"].as_u64().unwrap_or(0) as u32;
+        let Some(manifest) = manifests.iter().find(|m| m.pid == pid) else {
+            continue;
+        };
+        let tid = event["tid"].as_u64().unwrap_or(0) as u32;
+        let Some(thread) = manifest.threads.iter().find(|t| t.tid == tid) else {
+            problems.push(format!(
+                "event from pid {pid} names tid {tid}, which made no calls"
+            ));
+            continue;
+        };
+        let errno_name = event["errno_name"].as_str().unwrap_or("");
+        let Some(failure) = Failure::parse(errno_name) else {
+            problems.push(format!(
+                "unexpected errno {errno_name} from pid {pid}: {event}"
+            ));
+            continue;
+        };
+        *seen.entry((pid, tid, errno_name.to_owned())).or_default() += 1;
+        let (family, sock_type, protocol) = failure.args();
+        let (family_name, type_name, protocol_name) = failure.arg_names();
+        let checks: [(&str, Value); 12] = [
+            ("errno", failure.errno().into()),
+            ("family", family.into()),
+            ("type", sock_type.into()),
+            ("protocol", protocol.into()),
+            ("family_name", family_name.into()),
+            ("type_name", type_name.into()),
+            ("protocol_name", protocol_name.into()),
+            ("probe", probe.into()),
+            ("comm", thread.comm.clone().into()),
+            ("uid", uid.into()),
+            (
+                "message",
+                nix::errno::Errno::from_raw(failure.errno()).desc().into(),
+            ),
+            ("errno_name", failure.errno_name().into()),
+        ];
+        for (key, want) in checks {
+            if event[key] != want {
+                problems.push(format!(
+                    "{errno_name} event from tid {tid}: {key} is {}, want {want}",
+                    event[key]
+                ));
+            }
+        }
+        if !(event["ppid"].is_null() || event["ppid"] == my_pid) {
+            problems.push(format!(
+                "event from pid {pid}: ppid {} is not this harness ({my_pid})",
+                event["ppid"]
+            ));
+        }
+        if !event["duration_ns"].is_u64() {
+            problems.push(format!(
+                "event from pid {pid}: duration_ns {} is not a number",
+                event["duration_ns"]
+            ));
+        }
+        let ts = event["ts"].as_str().unwrap_or("");
+        if !(ts.len() == 30 && ts.ends_with('Z') && ts.as_bytes()[19] == b'.') {
+            problems.push(format!("ts `{ts}` is not RFC 3339 UTC with nanoseconds"));
+        }
+    }
+    for manifest in manifests {
+        for thread in &manifest.threads {
+            for (failure, &want) in &thread.failures {
+                let got = seen
+                    .get(&(manifest.pid, thread.tid, failure.errno_name().to_owned()))
+                    .copied()
+                    .unwrap_or(0);
+                if got != want {
+                    problems.push(format!(
+                        "pid {} tid {}: {} events for {}, want {want}",
+                        manifest.pid,
+                        thread.tid,
+                        got,
+                        failure.errno_name()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The final counters must account for every event exactly.
+pub fn compare_counters(
+    events: &[Value],
+    counters: &Value,
+    manifests: &[Manifest],
+    problems: &mut Vec<String>,
+) {
+    let get = |key: &str| counters[key].as_u64().unwrap_or(u64::MAX);
+    let (failures, drops, received) = (get("failures"), get("drops"), get("events_received"));
+    if drops != 0 {
+        problems.push(format!("{drops} events dropped in the ring buffer"));
+    }
+    if failures != received + drops {
+        problems.push(format!(
+            "failures counter {failures} != events received {received} + drops {drops}"
+        ));
+    }
+    if received != events.len() as u64 {
+        problems.push(format!(
+            "events_received {received} != {} event lines printed",
+            events.len()
+        ));
+    }
+    let mut by_errno: BTreeMap<String, u64> = BTreeMap::new();
+    for event in events {
+        *by_errno
+            .entry(event["errno_name"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    let counted: BTreeMap<String, u64> = counters["errnos"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if counted != by_errno {
+        problems.push(format!(
+            "per-errno counters {counted:?} != events per errno {by_errno:?}"
+        ));
+    }
+    let workload_calls: u64 = manifests.iter().map(Manifest::calls).sum();
+    if get("calls") < workload_calls {
+        problems.push(format!(
+            "calls counter {} < the workloads' {workload_calls} calls",
+            get("calls")
+        ));
+    }
+}

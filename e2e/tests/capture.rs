@@ -1,0 +1,314 @@
+//! Privileged end-to-end tests on this host's kernel: the real tapper, real eBPF, real
+//! failing socket() calls from several processes and threads. Run as root.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use nix::sys::signal::Signal;
+use tapper_e2e::{
+    check::{self, WorkloadArgs},
+    provoke::Failure,
+    tapper::RunningTapper,
+};
+
+/// One tapper at a time keeps the CPU (and so the ring buffer) free for the one under test.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+
+fn tapper_bin() -> PathBuf {
+    let path = std::env::var_os("TAPPER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // target/<profile>/deps/capture-HASH -> target/<profile>/tapper
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().join("tapper")
+        });
+    assert!(
+        path.exists(),
+        "{} does not exist: build it first (cargo build -p tapper) or set TAPPER_BIN",
+        path.display()
+    );
+    path
+}
+
+fn workload_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_socket-workload"))
+}
+
+fn args(text: &str) -> WorkloadArgs {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+#[test]
+fn tracepoint_mode_reports_exactly_the_provoked_failures() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let summary = check::run(
+        &tapper_bin(),
+        workload_bin(),
+        "tracepoint",
+        &check::standard_workloads(),
+    )
+    .unwrap_or_else(|err| panic!("{err:#}"));
+    assert_eq!(summary.workload_events, 4 * 15 + 3 * 8 + 2 * 10);
+}
+
+#[test]
+fn kprobe_mode_fails_clearly_where_the_kernel_has_no_kprobes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if Path::new(KPROBE_PMU).exists() {
+        // A kernel with kprobes: the kprobe pair must then work exactly.
+        check::run(
+            &tapper_bin(),
+            workload_bin(),
+            "kprobe",
+            &check::standard_workloads(),
+        )
+        .unwrap_or_else(|err| panic!("{err:#}"));
+        return;
+    }
+    let out = Command::new(tapper_bin())
+        .args(["--probe", "kprobe"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    for needle in ["CONFIG_KPROBES", KPROBE_PMU, "--probe tracepoint"] {
+        assert!(stderr.contains(needle), "stderr lacks `{needle}`: {stderr}");
+    }
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn auto_mode_says_which_mode_it_chose_and_why() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tapper = RunningTapper::start(&tapper_bin(), &["--probe", "auto"]).unwrap();
+    let manifests =
+        check::run_workloads(workload_bin(), &[args("--threads 1 --fail EINVAL=3")]).unwrap();
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let log = out.stderr.join("\n");
+    let expected = if Path::new(KPROBE_PMU).exists() {
+        "kprobe"
+    } else {
+        "tracepoint"
+    };
+    assert!(
+        log.contains(&format!("probe mode: {expected}")),
+        "log: {log}"
+    );
+    let mine: Vec<_> = out
+        .events
+        .iter()
+        .filter(|e| e["pid"] == manifests[0].pid)
+        .collect();
+    assert_eq!(mine.len(), 3);
+    assert!(mine.iter().all(|e| e["probe"] == expected));
+}
+
+#[test]
+fn filters_narrow_the_output_but_not_the_counters() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tapper = RunningTapper::start(
+        &tapper_bin(),
+        &[
+            "--errno",
+            "EINVAL,eperm",
+            "--comm",
+            "socket-workload",
+            "--stats-interval",
+            "200ms",
+        ],
+    )
+    .unwrap();
+    let manifests = check::run_workloads(
+        workload_bin(),
+        &[args(
+            "--threads 2 --fail EINVAL=4 --fail EPERM=3 --fail EAFNOSUPPORT=5 --successes 10",
+        )],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // let one interval line print
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    assert!(out.status.success());
+    let pid = manifests[0].pid;
+    let mine: Vec<_> = out.events.iter().filter(|e| e["pid"] == pid).collect();
+    let count = |name: &str| mine.iter().filter(|e| e["errno_name"] == name).count();
+    assert_eq!(
+        (count("EINVAL"), count("EPERM"), count("EAFNOSUPPORT")),
+        (8, 6, 0)
+    );
+    assert!(out.events.iter().all(|e| e["comm"] == "socket-workload"
+        && (e["errno_name"] == "EINVAL" || e["errno_name"] == "EPERM")));
+    let counters = &out.final_counters;
+    assert!(
+        counters["errnos"]["EAFNOSUPPORT"].as_u64().unwrap() >= 10,
+        "{counters}"
+    );
+    assert_eq!(
+        counters["events_shown"].as_u64().unwrap(),
+        out.events.len() as u64
+    );
+    assert!(counters["events_received"].as_u64().unwrap() >= 24);
+    let intervals = out
+        .stderr
+        .iter()
+        .filter(|l| l.contains(r#""counters":"interval""#))
+        .count();
+    assert!(intervals >= 1, "no interval counters in {:?}", out.stderr);
+}
+
+/// bpftrace (an independent tracer) and the tapper count the same randomized workload.
+#[test]
+fn bpftrace_and_the_tapper_agree_on_a_random_workload() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let bpftrace = which("bpftrace");
+    let mut tracer = Command::new(&bpftrace)
+        .args([
+            "-e",
+            "tracepoint:syscalls:sys_exit_socket /args->ret < 0/ { @[pid, -args->ret] = count(); }",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bpftrace");
+    let mut tracer_out = BufReader::new(tracer.stdout.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !line.contains("Attaching") {
+        line.clear();
+        assert!(
+            tracer_out.read_line(&mut line).unwrap() > 0,
+            "bpftrace exited before attaching"
+        );
+        assert!(Instant::now() < deadline, "bpftrace did not attach");
+    }
+    let tapper = RunningTapper::start(&tapper_bin(), &["--probe", "tracepoint"]).unwrap();
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("workload seed {seed}");
+    let workload = |s: u64| {
+        args(&format!(
+            "--threads 3 --seed {s} --fail EAFNOSUPPORT=20 --fail EINVAL=20 \
+             --fail EPROTONOSUPPORT=20 --fail EPERM=20 --fail EMFILE=20 --successes 100"
+        ))
+    };
+    let manifests =
+        check::run_workloads(workload_bin(), &[workload(seed), workload(seed + 1)]).unwrap();
+
+    let out = tapper.stop(Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(tracer.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut tracer_out, &mut rest).unwrap();
+    tracer.wait().unwrap();
+
+    let mut by_bpftrace: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for l in rest.lines() {
+        // @[PID, ERRNO]: COUNT
+        let Some(body) = l.strip_prefix("@[") else {
+            continue;
+        };
+        let (key, count) = body.split_once("]: ").unwrap();
+        let (pid, errno) = key.split_once(", ").unwrap();
+        by_bpftrace.insert(
+            (pid.parse().unwrap(), errno.parse().unwrap()),
+            count.parse().unwrap(),
+        );
+    }
+    let mut by_tapper: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for e in &out.events {
+        *by_tapper
+            .entry((e["pid"].as_u64().unwrap(), e["errno"].as_i64().unwrap()))
+            .or_default() += 1;
+    }
+    for m in &manifests {
+        let pid = m.pid as u64;
+        let planned: BTreeMap<(u64, i64), u64> = m
+            .failures()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(f, n): (Failure, u32)| ((pid, f.errno() as i64), n as u64))
+            .collect();
+        let pick = |map: &BTreeMap<(u64, i64), u64>| -> BTreeMap<(u64, i64), u64> {
+            map.iter()
+                .filter(|((p, _), _)| *p == pid)
+                .map(|(k, v)| (*k, *v))
+                .collect()
+        };
+        assert_eq!(
+            pick(&by_bpftrace),
+            planned,
+            "bpftrace vs the workload's manifest (seed {seed})"
+        );
+        assert_eq!(
+            pick(&by_tapper),
+            planned,
+            "tapper vs the workload's manifest (seed {seed})"
+        );
+    }
+}
+
+#[test]
+fn missing_privileges_name_the_capabilities_needed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(which("setpriv"))
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(tapper_bin())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("root"), "stderr: {stderr}");
+}
+
+#[test]
+fn bad_flags_are_rejected_with_a_clear_message() {
+    for (flag, value, needle) in [
+        ("--errno", "EBOGUS", "`EBOGUS` is not an errno"),
+        ("--pid", "-4", "not a process id"),
+        (
+            "--probe",
+            "fentry",
+            "possible values: auto, kprobe, tracepoint",
+        ),
+        ("--ring-buffer-size", "12345", "power of two"),
+    ] {
+        let out = Command::new(tapper_bin())
+            .arg(format!("{flag}={value}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(needle), "{flag} {value}: {stderr}");
+    }
+}
+
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{program} is not installed; run scripts/setup.sh"))
+}
