@@ -1,0 +1,255 @@
+//! Compiles a `SubscribeRequest`'s filters once and matches events and loss notices against
+//! them; every invalid value is `INVALID_ARGUMENT` naming its field.
+
+use std::collections::HashSet;
+
+use tapper_proto::v1::{Event, LossNotice, SubscribeRequest};
+
+use crate::{error::HubError, glob::Glob, names};
+
+/// Most values accepted in one repeated filter field.
+pub const MAX_VALUES: usize = 1024;
+
+/// Server-side subscription filter: AND across fields, OR within a field.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    nodes: HashSet<String>,
+    errnos: HashSet<i32>,
+    families: HashSet<i32>,
+    pids: HashSet<u32>,
+    comm: Option<Glob>,
+    cgroups: HashSet<u64>,
+}
+
+fn check_len<T>(field: &str, values: &[T]) -> Result<(), HubError> {
+    if values.len() > MAX_VALUES {
+        return Err(HubError::invalid(
+            field,
+            format!("{} values exceed the limit of {MAX_VALUES}", values.len()),
+        ));
+    }
+    Ok(())
+}
+
+impl Filter {
+    /// Validates and compiles the filter fields of `req`.
+    pub fn from_request(req: &SubscribeRequest) -> Result<Self, HubError> {
+        check_len("node", &req.node)?;
+        check_len("errno", &req.errno)?;
+        check_len("family", &req.family)?;
+        check_len("pid", &req.pid)?;
+        check_len("cgroup_id", &req.cgroup_id)?;
+        for (i, n) in req.node.iter().enumerate() {
+            if n.is_empty() {
+                return Err(HubError::invalid(format!("node[{i}]"), "empty node name"));
+            }
+        }
+        let errnos = req
+            .errno
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                names::parse_errno(e).map_err(|r| HubError::invalid(format!("errno[{i}]"), r))
+            })
+            .collect::<Result<_, _>>()?;
+        let families = req
+            .family
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                names::parse_family(f).map_err(|r| HubError::invalid(format!("family[{i}]"), r))
+            })
+            .collect::<Result<_, _>>()?;
+        let comm = if req.comm.is_empty() {
+            None
+        } else {
+            Some(Glob::new(&req.comm).map_err(|r| HubError::invalid("comm", r))?)
+        };
+        Ok(Self {
+            nodes: req.node.iter().cloned().collect(),
+            errnos,
+            families,
+            pids: req.pid.iter().copied().collect(),
+            comm,
+            cgroups: req.cgroup_id.iter().copied().collect(),
+        })
+    }
+
+    /// Whether `e` (with its hub fields set) passes.
+    pub fn matches_event(&self, e: &Event) -> bool {
+        (self.nodes.is_empty() || self.nodes.contains(&e.node))
+            && (self.errnos.is_empty() || self.errnos.contains(&e.errno))
+            && (self.families.is_empty() || e.family.is_some_and(|f| self.families.contains(&f)))
+            && (self.pids.is_empty() || self.pids.contains(&e.pid))
+            && self.comm.as_ref().is_none_or(|g| g.matches(&e.comm))
+            && (self.cgroups.is_empty() || self.cgroups.contains(&e.cgroup_id))
+    }
+
+    /// Loss notices carry no process or errno, so only the node filter applies.
+    pub fn matches_loss(&self, l: &LossNotice) -> bool {
+        self.nodes.is_empty() || self.nodes.contains(&l.node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev() -> Event {
+        Event {
+            node: "n1".into(),
+            errno: 24,
+            family: Some(2),
+            pid: 7,
+            comm: "nginx".into(),
+            cgroup_id: 99,
+            ..Default::default()
+        }
+    }
+
+    fn req() -> SubscribeRequest {
+        SubscribeRequest::default()
+    }
+
+    #[test]
+    fn empty_filter_matches_all() {
+        assert!(Filter::from_request(&req()).unwrap().matches_event(&ev()));
+    }
+
+    #[test]
+    fn each_field_filters() {
+        let cases: Vec<(SubscribeRequest, bool)> = vec![
+            (
+                SubscribeRequest {
+                    node: vec!["n1".into()],
+                    ..req()
+                },
+                true,
+            ),
+            (
+                SubscribeRequest {
+                    node: vec!["n2".into()],
+                    ..req()
+                },
+                false,
+            ),
+            (
+                SubscribeRequest {
+                    errno: vec!["EMFILE".into()],
+                    ..req()
+                },
+                true,
+            ),
+            (
+                SubscribeRequest {
+                    errno: vec!["ENFILE".into(), "24".into()],
+                    ..req()
+                },
+                true,
+            ),
+            (
+                SubscribeRequest {
+                    errno: vec!["ENFILE".into()],
+                    ..req()
+                },
+                false,
+            ),
+            (
+                SubscribeRequest {
+                    family: vec!["AF_INET".into()],
+                    ..req()
+                },
+                true,
+            ),
+            (
+                SubscribeRequest {
+                    family: vec!["10".into()],
+                    ..req()
+                },
+                false,
+            ),
+            (
+                SubscribeRequest {
+                    pid: vec![7],
+                    ..req()
+                },
+                true,
+            ),
+            (
+                SubscribeRequest {
+                    pid: vec![8],
+                    ..req()
+                },
+                false,
+            ),
+            (
+                SubscribeRequest {
+                    comm: "ngi*".into(),
+                    ..req()
+                },
+                true,
+            ),
+            (
+                SubscribeRequest {
+                    comm: "apache*".into(),
+                    ..req()
+                },
+                false,
+            ),
+            (
+                SubscribeRequest {
+                    cgroup_id: vec![99],
+                    ..req()
+                },
+                true,
+            ),
+            (
+                SubscribeRequest {
+                    cgroup_id: vec![1],
+                    ..req()
+                },
+                false,
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(
+                Filter::from_request(&r).unwrap().matches_event(&ev()),
+                want,
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let msg = |r: SubscribeRequest| Filter::from_request(&r).unwrap_err().to_string();
+        assert!(
+            msg(SubscribeRequest {
+                errno: vec!["EMFILE".into(), "EBOGUS".into()],
+                ..req()
+            })
+            .starts_with("errno[1]: ")
+        );
+        assert!(
+            msg(SubscribeRequest {
+                family: vec!["AF_NOPE".into()],
+                ..req()
+            })
+            .starts_with("family[0]: ")
+        );
+        assert!(
+            msg(SubscribeRequest {
+                comm: "[abc".into(),
+                ..req()
+            })
+            .starts_with("comm: ")
+        );
+        assert!(
+            msg(SubscribeRequest {
+                node: vec![String::new()],
+                ..req()
+            })
+            .starts_with("node[0]: ")
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The `Report` stream: Hello first, then events, counters and losses; each batch is
+//! validated, committed, published to subscribers and then acknowledged.
+
+use std::sync::Arc;
+
+use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+use tracing::{debug, info, warn};
+
+use crate::{clock::now_ns, error::HubError, state::HubState, store::InstanceKey, validate};
+
+type Tx = mpsc::Sender<Result<ReportResponse, Status>>;
+
+fn ack(acked_seq: u64) -> ReportResponse {
+    ReportResponse {
+        msg: Some(report_response::Msg::Ack(Ack { acked_seq })),
+    }
+}
+
+/// Serves one Report stream until the tapper goes away, sends something invalid, or the hub
+/// shuts down. The outcome goes to `tx`.
+pub async fn serve(
+    state: Arc<HubState>,
+    mut inbound: Streaming<ReportRequest>,
+    peer: String,
+    tx: Tx,
+) {
+    let result = tokio::select! {
+        r = run(&state, &mut inbound, &peer, &tx) => r,
+        _ = state.shutting_down() => Err(Status::unavailable("hub is shutting down")),
+    };
+    if let Err(status) = result {
+        let _ = tx.send(Err(status)).await;
+    }
+}
+
+async fn run(
+    state: &Arc<HubState>,
+    inbound: &mut Streaming<ReportRequest>,
+    peer: &str,
+    tx: &Tx,
+) -> Result<(), Status> {
+    let hello = match inbound.message().await? {
+        Some(ReportRequest {
+            msg: Some(Msg::Hello(h)),
+        }) => h,
+        Some(_) => {
+            return Err(HubError::invalid(
+                "hello",
+                "the first message of a Report stream must be a Hello",
+            )
+            .into());
+        }
+        None => return Ok(()),
+    };
+    validate::hello(&hello)?;
+    let key = InstanceKey {
+        node: hello.node.clone(),
+        instance_id: hello.instance_id.clone(),
+    };
+    let h = hello.clone();
+    let acked = state.with_store(move |s, _| s.hello(&h, now_ns())).await?;
+    let _guard = state.connected.connect(key.clone(), peer.to_owned());
+    info!(node = %key.node, instance = %key.instance_id, %peer, acked, probe = %hello.probe_mode, "tapper connected");
+    if tx.send(Ok(ack(acked))).await.is_err() {
+        return Ok(());
+    }
+    let result = loop {
+        let msg = match inbound.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break Ok(()),
+            Err(status) => {
+                debug!(node = %key.node, %status, "report stream ended");
+                break Err(status);
+            }
+        };
+        let acked = match handle(state, &key, msg).await {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(node = %key.node, instance = %key.instance_id, error = %e, "rejecting report");
+                break Err(e.into());
+            }
+        };
+        if let Some(acked) = acked
+            && tx.send(Ok(ack(acked))).await.is_err()
+        {
+            break Ok(());
+        }
+    };
+    let k = key.clone();
+    let _ = state.with_store(move |s, _| s.touch(&k, now_ns())).await;
+    info!(node = %key.node, instance = %key.instance_id, "tapper disconnected");
+    result
+}
+
+/// Handles one message; returns the ack to send, if any.
+async fn handle(
+    state: &Arc<HubState>,
+    key: &InstanceKey,
+    msg: ReportRequest,
+) -> Result<Option<u64>, HubError> {
+    let key = key.clone();
+    match msg.msg {
+        None => Err(HubError::invalid("msg", "empty ReportRequest")),
+        Some(Msg::Hello(_)) => Err(HubError::invalid("hello", "sent twice on one stream")),
+        Some(Msg::Events(batch)) => {
+            validate::events(&batch.events)?;
+            let c = state
+                .with_store(move |s, fanout| {
+                    let c = s.commit_events(&key, batch.events, now_ns())?;
+                    fanout.publish_events(&c.new);
+                    Ok(c.acked)
+                })
+                .await?;
+            Ok(Some(c))
+        }
+        Some(Msg::Loss(loss)) => {
+            validate::loss(&loss)?;
+            let acked = state
+                .with_store(move |s, fanout| {
+                    let c = s.commit_loss(&key, loss, now_ns())?;
+                    for l in &c.new {
+                        fanout.publish_loss(l);
+                    }
+                    Ok(c.acked)
+                })
+                .await?;
+            Ok(Some(acked))
+        }
+        Some(Msg::Counters(c)) => {
+            state
+                .with_store(move |s, _| s.set_counters(&key, &c, now_ns()))
+                .await?;
+            Ok(None)
+        }
+    }
+}

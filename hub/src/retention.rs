@@ -1,0 +1,74 @@
+//! Periodic retention: drops events older than the configured age and the oldest events
+//! beyond the configured row count.
+
+use std::{sync::Arc, time::Duration};
+
+use tracing::{debug, warn};
+
+use crate::{clock::now_ns, state::HubState};
+
+/// What to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_age: Option<Duration>,
+    pub max_rows: Option<u64>,
+    pub interval: Duration,
+}
+
+/// Parses "90", "90s", "15m", "24h" or "7d".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 15m, 24h, 7d)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Applies retention every `interval` until the hub shuts down.
+pub async fn run(state: Arc<HubState>, r: Retention) {
+    if r.max_age.is_none() && r.max_rows.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(r.interval);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutting_down() => return,
+        }
+        let age = r.max_age.map(|a| a.as_nanos().min(i64::MAX as u128) as i64);
+        match state
+            .with_store(move |s, _| s.apply_retention(age, r.max_rows, now_ns()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => debug!(deleted = n, "retention"),
+            Err(e) => warn!(error = %e, "retention failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+}
