@@ -20,9 +20,8 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t bpf bpf /sys/fs/bpf
 ip link set lo up
-# Keep kernel chatter off the console so result lines stay whole; failures print dmesg.
-echo 1 >/proc/sys/kernel/printk
 
+echo # the firmware leaves the cursor mid-line
 say "init-started kernel=$(uname -r)"
 
 # Parameters from the kernel command line: kmatrix.modes=a,b kmatrix.timeout=SECONDS.

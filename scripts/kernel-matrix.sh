@@ -127,22 +127,27 @@ kvm_ok=unknown
 [ "$ACCEL" = tcg ] && kvm_ok=no
 [ "$ACCEL" = auto ] && { [ -r /dev/kvm ] && [ -w /dev/kvm ] || kvm_ok=no; }
 
-# fail KERNEL MODE REASON LOGFILE [FIRST_LINE_PATTERN]: records a failure and prints the
-# kernel log tail: the guest's dmesg section for that mode when it exists, else the serial tail.
+# fail KERNEL MODE REASON LOGFILE: records a failure and prints the logs: for a guest mode that
+# ran, the tail of its output and the guest's dmesg tail; otherwise the tail of the whole log.
 fail() {
-  local kernel=$1 mode=$2 reason=$3 logf=$4 section
+  local kernel=$1 mode=$2 reason=$3 logf=$4 output dmesg_tail
   CELL["$kernel|$mode"]=FAIL
   failed=1
-  FAILURES+=("kernel=$kernel mode=$mode: $reason")
-  section=$(sed -n "/^@@kmatrix begin mode=$mode\$/,/^@@kmatrix dmesg-tail-end mode=$mode\$/p" "$logf")
-  [ -n "$section" ] || section=$(cat "$logf")
-  if grep -qiE 'verifier|invalid argument|permission denied' <<<"$section"; then
-    reason="$reason (look for a verifier/load error below)"
+  output=$(sed -n "/^@@kmatrix begin mode=$mode\$/,/^@@kmatrix result mode=$mode /p" "$logf")
+  dmesg_tail=$(sed -n "/^@@kmatrix dmesg-tail-begin mode=$mode\$/,/^@@kmatrix dmesg-tail-end mode=$mode\$/p" "$logf")
+  [ -n "$output" ] || output=$(cat "$logf")
+  if grep -qiE 'verifier|BPF_PROG_LOAD|invalid argument|permission denied' <<<"$output"; then
+    reason="$reason; the log mentions a load error (verifier?)"
   fi
+  FAILURES+=("kernel=$kernel mode=$mode: $reason")
   {
     echo "================ FAIL kernel=$kernel mode=$mode: $reason"
-    echo "---------------- log tail ($logf)"
-    tail -n 80 <<<"$section"
+    echo "---------------- output tail (full log: $logf)"
+    tail -n 120 <<<"$output"
+    if [ -n "$dmesg_tail" ]; then
+      echo "---------------- guest kernel log tail"
+      echo "$dmesg_tail"
+    fi
     echo "================"
   } >&2
 }
@@ -163,7 +168,7 @@ boot_vm() {
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     if [ "$accel" = kvm ] && ((SECONDS - start > KVM_BOOT_TIMEOUT)) &&
-      ! grep -q '^@@kmatrix init-started' "$logf"; then
+      ! grep -q '@@kmatrix init-started' "$logf"; then
       kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
       return 2
     fi
@@ -175,7 +180,7 @@ boot_vm() {
   done
   wait "$pid" 2>/dev/null || true
   grep -q '^@@kmatrix done' "$logf" && return 0
-  [ "$accel" = kvm ] && ! grep -q '^@@kmatrix init-started' "$logf" && return 2
+  [ "$accel" = kvm ] && ! grep -q '@@kmatrix init-started' "$logf" && return 2
   return 1
 }
 
