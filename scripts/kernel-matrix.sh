@@ -22,7 +22,7 @@ LOG_DIR=$TARGET_DIR/kernel-matrix
 ACCEL=${KERNEL_MATRIX_ACCEL:-auto}
 MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
 VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-420}
-KVM_BOOT_TIMEOUT=20 # a KVM guest that has not reached /init by then is hung: use TCG
+KVM_BOOT_TIMEOUT=15 # a KVM guest that has not reached /init by then is hung: use TCG
 TRIPLE=x86_64-unknown-linux-gnu
 ALL_MODES=(kprobe tracepoint) # every mode capture-check knows, in table order
 BINARIES=(tapper capture-check socket-workload)
@@ -166,6 +166,7 @@ boot_vm() {
     -append "console=ttyS0 quiet panic=-1 kmatrix.modes=$modes kmatrix.timeout=$MODE_TIMEOUT" \
     </dev/null >"$logf" 2>&1 &
   pid=$!
+  disown "$pid" # the markers in the log decide; spare the "Aborted" notice of a failed KVM try
   while kill -0 "$pid" 2>/dev/null; do
     if [ "$accel" = kvm ] && ((SECONDS - start > KVM_BOOT_TIMEOUT)) &&
       ! grep -q '@@kmatrix init-started' "$logf"; then
