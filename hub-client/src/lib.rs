@@ -1,1 +1,52 @@
+//! Client library for the tapper hub (`tapper.v1.Hub`).
+//!
+//! # Reporting (what a tapper uses)
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hub_client::ClientError> {
+//! use std::time::Duration;
+//! use hub_client::{Reporter, ReporterConfig, proto::v1::{Counters, Event}};
+//!
+//! let mut cfg = ReporterConfig::new("http://hub.example:50051", "node-a");
+//! cfg.kernel_release = "6.18.0".into();
+//! cfg.probe_mode = "tracepoint".into();
+//! cfg.buffer_capacity = 100_000;
+//! let reporter = Reporter::spawn(cfg)?; // needs a tokio runtime; returns at once
+//!
+//! // From the event loop: never blocks, returns the event's seq.
+//! let seq = reporter.send_event(Event { errno: 24, errno_name: "EMFILE".into(), ..Default::default() });
+//! // Kernel ring-buffer drops, as a loss record with its own seq:
+//! reporter.report_loss(3, "kernel ring buffer full");
+//! // Cumulative counters, e.g. on the stats interval:
+//! reporter.send_counters(Counters { calls: 10, failures: 4, ..Default::default() });
+//!
+//! // At exit: wait (bounded) until the hub acked everything, then stop.
+//! let stats = reporter.shutdown(Duration::from_secs(5)).await;
+//! assert!(stats.acked_seq <= stats.last_seq);
+//! # let _ = seq; Ok(()) }
+//! ```
+//!
+//! - The reporter assigns seq numbers 1, 2, 3, … per instance; every number is an event or
+//!   part of exactly one loss record, so the hub and its subscribers can account for gaps.
+//! - Un-acked events stay in a bounded buffer and are re-sent after a reconnect (the hub
+//!   deduplicates). When the buffer is full, new events are dropped and reported in-band as
+//!   a `"reporter buffer full"` loss record covering exactly their seq numbers.
+//! - Reconnects use exponential back-off with jitter ([`ReporterConfig::backoff_initial`],
+//!   [`ReporterConfig::backoff_max`]).
+//!
+//! # Querying
+//! [`connect`] gives a [`proto::v1::hub_client::HubClient`] for `Subscribe`, `GetStats`
+//! and `ListTappers`.
 
+mod backoff;
+mod buffer;
+mod connect;
+mod error;
+mod reporter;
+
+pub use buffer::REASON_BUFFER_FULL;
+pub use connect::{connect, normalize_url};
+pub use error::ClientError;
+pub use reporter::{Reporter, ReporterConfig, ReporterHandle, ReporterStats, random_instance_id};
+/// The generated wire types (`tapper-proto`).
+pub use tapper_proto as proto;

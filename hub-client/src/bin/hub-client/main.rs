@@ -1,1 +1,81 @@
-fn main() {}
+//! `hub-client`: the operator CLI for a tapper hub (watch, stats, tappers) and a replaying
+//! reporter for tests and benchmarks.
+
+mod output;
+mod replay;
+mod stats;
+mod tappers;
+mod watch;
+
+use std::io::IsTerminal;
+
+use clap::{Parser, Subcommand};
+
+/// Talk to a tapper hub: watch failures live, aggregate them, list tappers, or replay
+/// recorded events into it.
+#[derive(Debug, Parser)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too).
+    #[arg(
+        long,
+        global = true,
+        env = "HUB_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    hub: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream failure events (live, and optionally replayed from the hub's store).
+    Watch(watch::Args),
+    /// Count failures grouped by node / errno / family / comm / cgroup over a window.
+    Stats(stats::Args),
+    /// List the tappers the hub knows, connected or not.
+    Tappers(tappers::Args),
+    /// Report events to the hub as a tapper would: from a JSON-lines file (the tapper's
+    /// `--output json` format) or synthetic ones.
+    Replay(replay::Args),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hub-client: error: {}", describe(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error chain on one line; gRPC statuses as `CODE: message`.
+fn describe(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| match c.downcast_ref::<tonic::Status>() {
+            Some(s) => format!("{:?}: {}", s.code(), s.message()),
+            None => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match cli.command {
+        Command::Watch(a) => watch::run(&cli.hub, a).await,
+        Command::Stats(a) => stats::run(&cli.hub, a).await,
+        Command::Tappers(a) => tappers::run(&cli.hub, a).await,
+        Command::Replay(a) => replay::run(&cli.hub, a).await,
+    }
+}

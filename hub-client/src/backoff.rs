@@ -1,0 +1,54 @@
+//! Exponential back-off with full jitter for reconnects.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// Doubles the ceiling after each failure up to `max`; each wait is uniform in
+/// `[ceiling/2, ceiling]` so that many tappers do not reconnect in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    ceiling: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        let initial = initial.max(Duration::from_millis(1));
+        Self {
+            initial,
+            max: max.max(initial),
+            ceiling: initial,
+        }
+    }
+
+    /// The next wait.
+    pub fn next_delay(&mut self) -> Duration {
+        let c = self.ceiling;
+        self.ceiling = (self.ceiling * 2).min(self.max);
+        let lo = c.as_micros() as u64 / 2;
+        let hi = c.as_micros() as u64;
+        Duration::from_micros(rand::rng().random_range(lo..=hi))
+    }
+
+    /// After a success, start again from the initial wait.
+    pub fn reset(&mut self) {
+        self.ceiling = self.initial;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_caps_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let d: Vec<_> = (0..6).map(|_| b.next_delay()).collect();
+        assert!(d[0] >= Duration::from_millis(50) && d[0] <= Duration::from_millis(100));
+        assert!(d[5] >= Duration::from_millis(500) && d[5] <= Duration::from_secs(1));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+}

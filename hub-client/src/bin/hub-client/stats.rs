@@ -1,0 +1,160 @@
+//! `hub-client stats`: counts grouped by node / errno / family / comm / cgroup over a window.
+
+use anyhow::Context;
+use clap::ValueEnum;
+use serde_json::json;
+use tapper_proto::v1::{GetStatsRequest, GroupBy};
+
+use crate::output::{parse_rfc3339, print_table, rfc3339};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Key {
+    Node,
+    Errno,
+    Family,
+    Comm,
+    Cgroup,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Group by these keys, comma separated (e.g. node,errno). Default: totals per node.
+    #[arg(long, value_delimiter = ',')]
+    group_by: Vec<Key>,
+    /// Window: the last N seconds/minutes/hours/days, e.g. 90s, 15m, 24h, 7d.
+    #[arg(long, value_parser = parse_last, conflicts_with = "since")]
+    last: Option<i64>,
+    /// Window start (RFC 3339).
+    #[arg(long, value_parser = parse_rfc3339)]
+    since: Option<tapper_proto::Timestamp>,
+    /// Window end, exclusive (RFC 3339).
+    #[arg(long, value_parser = parse_rfc3339)]
+    until: Option<tapper_proto::Timestamp>,
+    /// Only this node (repeatable).
+    #[arg(long)]
+    node: Vec<String>,
+    /// Print the response as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_last(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 15m"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    if n == 0 {
+        return Err("the window must be longer than 0".into());
+    }
+    Ok(n * mult)
+}
+
+pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
+    let group_by: Vec<i32> = a
+        .group_by
+        .iter()
+        .map(|k| match k {
+            Key::Node => GroupBy::Node,
+            Key::Errno => GroupBy::Errno,
+            Key::Family => GroupBy::Family,
+            Key::Comm => GroupBy::Comm,
+            Key::Cgroup => GroupBy::Cgroup,
+        } as i32)
+        .collect();
+    let req = GetStatsRequest {
+        group_by,
+        since: a.since,
+        until: a.until,
+        last_seconds: a.last.unwrap_or(0),
+        node: a.node,
+    };
+    let mut client = hub_client::connect(hub)
+        .await
+        .with_context(|| format!("connecting to hub {hub}"))?;
+    let r = client
+        .get_stats(req)
+        .await
+        .context("GetStats")?
+        .into_inner();
+    if a.json {
+        let rows: Vec<_> = r
+            .rows
+            .iter()
+            .map(|row| {
+                json!({
+                    "node": row.node, "errno": row.errno, "errno_name": row.errno_name,
+                    "family": row.family, "family_name": row.family_name, "comm": row.comm,
+                    "cgroup_id": row.cgroup_id, "count": row.count,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "total_events": r.total_events, "total_lost": r.total_lost, "per_node": r.per_node,
+                "rows": rows, "since": rfc3339(r.since.as_ref()), "until": rfc3339(r.until.as_ref()),
+            })
+        );
+        return Ok(());
+    }
+    if a.group_by.is_empty() {
+        let mut per: Vec<_> = r.per_node.iter().collect();
+        per.sort();
+        let rows: Vec<_> = per
+            .iter()
+            .map(|(n, c)| vec![n.to_string(), c.to_string()])
+            .collect();
+        print_table(&["NODE", "EVENTS"], &rows);
+    } else {
+        let mut header: Vec<&str> = Vec::new();
+        for k in &a.group_by {
+            header.push(match k {
+                Key::Node => "NODE",
+                Key::Errno => "ERRNO",
+                Key::Family => "FAMILY",
+                Key::Comm => "COMM",
+                Key::Cgroup => "CGROUP",
+            });
+        }
+        header.push("EVENTS");
+        let rows: Vec<Vec<String>> = r
+            .rows
+            .iter()
+            .map(|row| {
+                let mut cells: Vec<String> = a
+                    .group_by
+                    .iter()
+                    .map(|k| match k {
+                        Key::Node => row.node.clone(),
+                        Key::Errno => format!("{}({})", row.errno_name, row.errno),
+                        Key::Family => {
+                            if row.family_name.is_empty() {
+                                "-".into()
+                            } else {
+                                row.family_name.clone()
+                            }
+                        }
+                        Key::Comm => row.comm.clone(),
+                        Key::Cgroup => row.cgroup_id.to_string(),
+                    })
+                    .collect();
+                cells.push(row.count.to_string());
+                cells
+            })
+            .collect();
+        print_table(&header, &rows);
+    }
+    println!(
+        "total events: {}   lost (reported): {}",
+        r.total_events, r.total_lost
+    );
+    Ok(())
+}

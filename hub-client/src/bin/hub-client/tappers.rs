@@ -1,0 +1,73 @@
+//! `hub-client tappers`: the tappers a hub knows, connected and recent.
+
+use anyhow::Context;
+use tapper_proto::v1::ListTappersRequest;
+
+use crate::output::{print_table, rfc3339, tapper_json};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this node (repeatable).
+    #[arg(long)]
+    node: Vec<String>,
+    /// Only tappers connected now.
+    #[arg(long)]
+    connected: bool,
+    /// JSON lines, one per tapper.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
+    let mut client = hub_client::connect(hub)
+        .await
+        .with_context(|| format!("connecting to hub {hub}"))?;
+    let r = client
+        .list_tappers(ListTappersRequest {
+            node: a.node,
+            connected_only: a.connected,
+        })
+        .await
+        .context("ListTappers")?
+        .into_inner();
+    if a.json {
+        for t in &r.tappers {
+            println!("{}", tapper_json(t));
+        }
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = r
+        .tappers
+        .iter()
+        .map(|t| {
+            vec![
+                t.node.clone(),
+                t.instance_id.chars().take(12).collect(),
+                if t.connected {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                t.probe_mode.clone(),
+                t.kernel_release.clone(),
+                t.events_received.to_string(),
+                t.losses_reported.to_string(),
+                rfc3339(t.last_seen.as_ref()),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "NODE",
+            "INSTANCE",
+            "CONNECTED",
+            "PROBE",
+            "KERNEL",
+            "EVENTS",
+            "LOST",
+            "LAST SEEN",
+        ],
+        &rows,
+    );
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! Errors of the hub client library.
+
+/// What talking to a hub can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The hub URL does not parse.
+    #[error("invalid hub URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// A configuration value is out of range.
+    #[error("invalid reporter config: {0}")]
+    InvalidConfig(String),
+    /// The connection could not be made or broke.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The hub answered with an error status.
+    #[error("hub: {} ({:?})", .0.message(), .0.code())]
+    Status(#[from] tonic::Status),
+    /// The hub closed a stream unexpectedly or answered out of protocol.
+    #[error("protocol: {0}")]
+    Protocol(String),
+}

@@ -1,0 +1,323 @@
+//! The reporter a tapper uses: a background task that keeps a Report stream to the hub
+//! open (reconnecting with back-off), sends what the buffer holds and applies acks.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use tapper_proto::v1::{
+    Counters, Event, Hello, ReportRequest, hub_client::HubClient, report_request::Msg,
+    report_response,
+};
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    task::JoinHandle,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::{debug, info, warn};
+
+use crate::{backoff::Backoff, buffer::Buffer, connect, error::ClientError};
+
+/// How to reach the hub and who we are. Build it with [`ReporterConfig::new`] and adjust
+/// the public fields.
+#[derive(Debug, Clone)]
+pub struct ReporterConfig {
+    /// Hub URL, e.g. `http://10.0.0.5:50051` (a bare `host:port` gets `http://`).
+    pub hub_url: String,
+    /// Node name (the tapper's `--node-name`, by default the host name).
+    pub node: String,
+    /// Unique per run of the tapper; seq numbers restart at 1 for each instance. Default:
+    /// random.
+    pub instance_id: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// "kprobe" or "tracepoint".
+    pub probe_mode: String,
+    /// Free text, e.g. "tapper 0.1.0".
+    pub agent_version: String,
+    /// Most un-acked events kept for (re-)sending; beyond that events are dropped and
+    /// reported as a "reporter buffer full" loss record. Default 65536.
+    pub buffer_capacity: usize,
+    /// Most events per EventBatch message. Default 500.
+    pub max_batch: usize,
+    /// First reconnect wait. Default 100 ms.
+    pub backoff_initial: Duration,
+    /// Longest reconnect wait. Default 10 s.
+    pub backoff_max: Duration,
+    /// TCP connect timeout. Default 5 s.
+    pub connect_timeout: Duration,
+}
+
+impl ReporterConfig {
+    /// Defaults for everything but the hub and the node.
+    pub fn new(hub_url: impl Into<String>, node: impl Into<String>) -> Self {
+        Self {
+            hub_url: hub_url.into(),
+            node: node.into(),
+            instance_id: random_instance_id(),
+            kernel_release: String::new(),
+            probe_mode: String::new(),
+            agent_version: concat!("hub-client ", env!("CARGO_PKG_VERSION")).into(),
+            buffer_capacity: 65_536,
+            max_batch: 500,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A random 128-bit instance id in hex.
+pub fn random_instance_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// A snapshot of what the reporter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReporterStats {
+    /// Highest seq assigned (events and loss records).
+    pub last_seq: u64,
+    /// Highest seq the hub acknowledged as stored.
+    pub acked_seq: u64,
+    /// Events waiting for an ack.
+    pub buffered_events: usize,
+    /// Events dropped because the buffer was full (all reported as loss records).
+    pub dropped_events: u64,
+    /// Failures reported through [`ReporterHandle::report_loss`].
+    pub external_lost: u64,
+    /// A Report stream is open now.
+    pub connected: bool,
+    /// Successful connections so far.
+    pub connects: u64,
+}
+
+struct Inner {
+    buf: Mutex<Buffer>,
+    wake: Notify,
+    acked: watch::Sender<u64>,
+    connected: AtomicBool,
+    connects: AtomicU64,
+}
+
+impl Inner {
+    fn buf(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        self.buf.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Spawns reporters.
+pub struct Reporter;
+
+impl Reporter {
+    /// Validates `config` and starts the background task on the current tokio runtime.
+    /// The task connects (and reconnects) on its own; nothing here waits for the hub.
+    pub fn spawn(config: ReporterConfig) -> Result<ReporterHandle, ClientError> {
+        connect::endpoint(&config.hub_url, config.connect_timeout)?;
+        if config.node.is_empty() {
+            return Err(ClientError::InvalidConfig("node is empty".into()));
+        }
+        if config.instance_id.is_empty() {
+            return Err(ClientError::InvalidConfig("instance_id is empty".into()));
+        }
+        if config.buffer_capacity == 0 || config.max_batch == 0 {
+            return Err(ClientError::InvalidConfig(
+                "buffer_capacity and max_batch must be at least 1".into(),
+            ));
+        }
+        let inner = Arc::new(Inner {
+            buf: Mutex::new(Buffer::new(config.buffer_capacity)),
+            wake: Notify::new(),
+            acked: watch::channel(0).0,
+            connected: AtomicBool::new(false),
+            connects: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(run(inner.clone(), config.clone()));
+        Ok(ReporterHandle {
+            inner,
+            task: Arc::new(Mutex::new(Some(task))),
+            node: config.node,
+            instance_id: config.instance_id,
+        })
+    }
+}
+
+/// The caller's side of a reporter. Cheap to clone; every method but
+/// [`flush`](Self::flush) and [`shutdown`](Self::shutdown) returns at once.
+#[derive(Clone)]
+pub struct ReporterHandle {
+    inner: Arc<Inner>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    node: String,
+    instance_id: String,
+}
+
+impl ReporterHandle {
+    /// Queues one event and returns the seq it got (any `seq` set by the caller is
+    /// replaced; hub-side fields are ignored). Never blocks: when the buffer is full the
+    /// event is dropped and counted into a loss record instead.
+    pub fn send_event(&self, event: Event) -> u64 {
+        let seq = self.inner.buf().push_event(event);
+        self.inner.wake.notify_one();
+        seq
+    }
+
+    /// Queues the tapper's latest cumulative counters (only the newest is kept).
+    pub fn send_counters(&self, counters: Counters) {
+        self.inner.buf().set_counters(counters);
+        self.inner.wake.notify_one();
+    }
+
+    /// Reports `count` failures lost before they became events (e.g. `"kernel ring buffer
+    /// full"`). Returns the seq of the loss record, or `None` when `count` is 0.
+    pub fn report_loss(&self, count: u64, reason: impl Into<String>) -> Option<u64> {
+        let seq = self.inner.buf().push_loss(count, reason.into());
+        self.inner.wake.notify_one();
+        seq
+    }
+
+    /// Node name this reporter announces.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Instance id this reporter announces.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> ReporterStats {
+        let b = self.inner.buf();
+        ReporterStats {
+            last_seq: b.last_seq(),
+            acked_seq: b.acked(),
+            buffered_events: b.buffered_events(),
+            dropped_events: b.dropped(),
+            external_lost: b.external_lost(),
+            connected: self.inner.connected.load(Ordering::Relaxed),
+            connects: self.inner.connects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until the hub acknowledged everything queued before this call, or `timeout`.
+    /// Returns whether it did.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let target = self.inner.buf().last_seq();
+        let mut rx = self.inner.acked.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|a| *a >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Flushes (up to `timeout`), then stops the background task and closes the stream.
+    /// Returns the final counts; `acked_seq < last_seq` means the hub did not get it all.
+    pub async fn shutdown(self, timeout: Duration) -> ReporterStats {
+        self.flush(timeout).await;
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        self.inner.connected.store(false, Ordering::Relaxed);
+        self.stats()
+    }
+}
+
+async fn run(inner: Arc<Inner>, cfg: ReporterConfig) {
+    let mut backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
+    loop {
+        let result = session(&inner, &cfg, &mut backoff).await;
+        inner.connected.store(false, Ordering::Relaxed);
+        let delay = backoff.next_delay();
+        match result {
+            Ok(()) => {
+                info!(hub = %cfg.hub_url, ?delay, "hub closed the report stream; reconnecting")
+            }
+            Err(e) => {
+                warn!(hub = %cfg.hub_url, error = %e, ?delay, "report stream failed; reconnecting")
+            }
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// One connection: Hello, then send and read acks until something breaks.
+async fn session(
+    inner: &Arc<Inner>,
+    cfg: &ReporterConfig,
+    backoff: &mut Backoff,
+) -> Result<(), ClientError> {
+    let channel = connect::endpoint(&cfg.hub_url, cfg.connect_timeout)?
+        .connect()
+        .await?;
+    let mut client = HubClient::new(channel);
+    let (tx, rx) = mpsc::channel::<ReportRequest>(8);
+    let hello = Hello {
+        node: cfg.node.clone(),
+        instance_id: cfg.instance_id.clone(),
+        kernel_release: cfg.kernel_release.clone(),
+        probe_mode: cfg.probe_mode.clone(),
+        agent_version: cfg.agent_version.clone(),
+    };
+    tx.send(ReportRequest {
+        msg: Some(Msg::Hello(hello)),
+    })
+    .await
+    .map_err(|_| ClientError::Protocol("stream closed before hello".into()))?;
+    let mut acks = client.report(ReceiverStream::new(rx)).await?.into_inner();
+    let first = acks
+        .message()
+        .await?
+        .ok_or_else(|| ClientError::Protocol("hub closed the stream after hello".into()))?;
+    let Some(report_response::Msg::Ack(ack)) = first.msg else {
+        return Err(ClientError::Protocol("hub did not ack the hello".into()));
+    };
+    {
+        let mut b = inner.buf();
+        if ack.acked_seq > b.last_seq() {
+            warn!(instance = %cfg.instance_id, hub_acked = ack.acked_seq, last_seq = b.last_seq(),
+                  "hub knows more of this instance than we sent: is the instance id reused?");
+        }
+        b.ack(ack.acked_seq);
+        b.rewind();
+    }
+    inner.acked.send_replace(ack.acked_seq);
+    inner.connected.store(true, Ordering::Relaxed);
+    inner.connects.fetch_add(1, Ordering::Relaxed);
+    backoff.reset();
+    info!(hub = %cfg.hub_url, node = %cfg.node, acked = ack.acked_seq, "connected to hub");
+    inner.wake.notify_one();
+
+    let writer = async {
+        loop {
+            let msgs = inner.buf().take_unsent(cfg.max_batch, 8);
+            if msgs.is_empty() {
+                inner.wake.notified().await;
+                continue;
+            }
+            for m in msgs {
+                if tx.send(m).await.is_err() {
+                    return Err(ClientError::Protocol("report stream closed".into()));
+                }
+            }
+        }
+    };
+    let reader = async {
+        while let Some(resp) = acks.message().await? {
+            if let Some(report_response::Msg::Ack(a)) = resp.msg {
+                debug!(acked = a.acked_seq, "ack");
+                inner.buf().ack(a.acked_seq);
+                inner.acked.send_replace(a.acked_seq);
+            }
+        }
+        Ok::<(), ClientError>(())
+    };
+    tokio::select! {
+        r = writer => r,
+        r = reader => r,
+    }
+}
