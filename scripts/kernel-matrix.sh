@@ -11,7 +11,7 @@
 #   KERNEL_MATRIX_BIN_DIR        use prebuilt static tapper, capture-check, socket-workload
 #   KERNEL_MATRIX_ACCEL          auto (KVM, falling back to TCG), kvm or tcg (default auto)
 #   KERNEL_MATRIX_MODE_TIMEOUT   seconds for one capture-check run (default 150)
-#   KERNEL_MATRIX_VM_TIMEOUT     seconds for one whole VM run (default 420)
+#   KERNEL_MATRIX_VM_TIMEOUT     seconds for one whole VM run (default: every mode's timeout + 120)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,10 +21,10 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 LOG_DIR=$TARGET_DIR/kernel-matrix
 ACCEL=${KERNEL_MATRIX_ACCEL:-auto}
 MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
-VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-420}
 KVM_BOOT_TIMEOUT=15 # a KVM guest that has not reached /init by then is hung: use TCG
 TRIPLE=x86_64-unknown-linux-gnu
 ALL_MODES=(kprobe tracepoint) # every mode capture-check knows, in table order
+VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((MODE_TIMEOUT * ${#ALL_MODES[@]} + 120))}
 BINARIES=(tapper capture-check socket-workload)
 
 log() { printf '[kernel-matrix] %s\n' "$*" >&2; }
