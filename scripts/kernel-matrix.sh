@@ -208,7 +208,8 @@ run_guest() {
     boot_vm "$CACHE_DIR/$name/vmlinuz" "$logf" tcg "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
   fi
   HOW[$kernel]="$accel $((SECONDS - start))s"
-  sed -i 's/\r$//' "$logf"
+  # Firmware and kernel send terminal resets and colours; keep the log plain text.
+  sed -i -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' -e 's/[\x00-\x08\x0b-\x1f]//g' "$logf"
   for m in "${ALL_MODES[@]}"; do
     line=$(grep -m1 "^@@kmatrix result mode=$m " "$logf" || true)
     status=$(sed -n 's/.* status=\([A-Z]*\).*/\1/p' <<<"$line")
