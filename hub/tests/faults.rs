@@ -1,0 +1,355 @@
+//! Faults with real processes: SIGKILL the hub mid-stream and restart it on the same store;
+//! SIGKILL a reporter; a stalled subscriber next to a fast one.
+
+mod common;
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::{Hub, hub_client_bin, scratch, wait_for};
+use hub_client::{
+    REASON_BUFFER_FULL, Reporter, ReporterConfig,
+    proto::v1::{
+        Event, ListTappersRequest, SubscribeRequest, subscribe_request::Since,
+        subscribe_response::Item,
+    },
+};
+
+fn event(i: u64) -> Event {
+    Event {
+        ts: Some(hub_client::proto::timestamp_from_unix_nanos(
+            1_700_000_000_000_000_000 + i as i64,
+        )),
+        pid: 4000 + i as u32,
+        tid: 4000 + i as u32,
+        comm: "faulty".into(),
+        errno: 24,
+        errno_name: "EMFILE".into(),
+        message: "Too many open files".into(),
+        family: Some(2),
+        family_name: "AF_INET".into(),
+        probe: "tracepoint".into(),
+        ..Default::default()
+    }
+}
+
+/// What a resuming subscriber saw.
+#[derive(Default)]
+struct Seen {
+    /// seq -> times seen, for the reporter's instance.
+    events: BTreeMap<u64, u32>,
+    /// (first, last, count, reason) of loss notices.
+    losses: Vec<(u64, u64, u64, String)>,
+    last_hub_seq: u64,
+    lagged: u64,
+}
+
+/// Subscribes (replay + follow) and resumes after hub_seq whenever the stream breaks.
+fn resuming_subscriber(
+    url: String,
+    node: &'static str,
+    seen: Arc<Mutex<Seen>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok(mut client) = hub_client::connect(&url).await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let from = seen.lock().unwrap().last_hub_seq + 1;
+            let req = SubscribeRequest {
+                node: vec![node.into()],
+                since: Some(Since::SinceHubSeq(from)),
+                follow: true,
+                ..Default::default()
+            };
+            let Ok(resp) = client.subscribe(req).await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let mut stream = resp.into_inner();
+            while let Ok(Some(m)) = stream.message().await {
+                let mut s = seen.lock().unwrap();
+                match m.item {
+                    Some(Item::Event(e)) => {
+                        assert!(e.hub_seq > s.last_hub_seq, "hub_seq went backwards");
+                        s.last_hub_seq = e.hub_seq;
+                        *s.events.entry(e.seq).or_default() += 1;
+                    }
+                    Some(Item::Loss(l)) => {
+                        s.last_hub_seq = l.hub_seq;
+                        let loss = l.loss.unwrap();
+                        s.losses
+                            .push((loss.first_seq, loss.last_seq, loss.count, loss.reason));
+                    }
+                    Some(Item::Lagged(l)) => s.lagged += l.skipped,
+                    None => {}
+                }
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops() {
+    let dir = scratch("restart");
+    let db = dir.join("hub.db");
+    let mut hub = Hub::start(&dir, db.to_str().unwrap(), &[]);
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let sub = resuming_subscriber(hub.url(), "restart-node", seen.clone());
+
+    let mut cfg = ReporterConfig::new(hub.url(), "restart-node");
+    cfg.buffer_capacity = 50;
+    cfg.max_batch = 20;
+    cfg.backoff_initial = Duration::from_millis(20);
+    cfg.backoff_max = Duration::from_millis(200);
+    let reporter = Reporter::spawn(cfg).unwrap();
+
+    // Phase 1: connected and flushed.
+    for i in 0..100 {
+        reporter.send_event(event(i));
+    }
+    assert!(
+        reporter.flush(Duration::from_secs(20)).await,
+        "phase 1 not acked: {:?}",
+        reporter.stats()
+    );
+
+    // Phase 2: kill the hub while events are in flight.
+    for i in 100..140 {
+        reporter.send_event(event(i));
+    }
+    hub.kill9();
+    // Phase 3: the hub is down; the buffer (50) overflows.
+    wait_for(
+        "the reporter to notice the dead hub",
+        Duration::from_secs(20),
+        || {
+            let s = reporter.stats();
+            async move { (!s.connected).then_some(()) }
+        },
+    )
+    .await;
+    for i in 140..400 {
+        reporter.send_event(event(i));
+    }
+    reporter.report_loss(7, "kernel ring buffer full");
+    let before = reporter.stats();
+    assert!(
+        before.dropped_events > 0,
+        "the buffer bound was not exceeded: {before:?}"
+    );
+
+    // Restart on the same store; everything gets acked.
+    hub.restart(&dir);
+    assert!(
+        reporter.flush(Duration::from_secs(30)).await,
+        "not acked after restart: {:?}",
+        reporter.stats()
+    );
+    let stats = reporter.stats();
+    assert_eq!(stats.last_seq, 401, "400 events + 1 kernel loss record");
+    assert_eq!(stats.acked_seq, 401);
+
+    let expected_events = 400 - stats.dropped_events;
+    wait_for(
+        "the subscriber to see every event and loss",
+        Duration::from_secs(30),
+        || {
+            let s = seen.lock().unwrap();
+            let n = s.events.len() as u64;
+            let has_kernel = s.losses.iter().any(|l| l.3 == "kernel ring buffer full");
+            let done = n == expected_events && has_kernel;
+            async move { done.then_some(()) }
+        },
+    )
+    .await;
+    sub.abort();
+
+    let s = seen.lock().unwrap();
+    let dups: Vec<_> = s.events.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(dups.is_empty(), "events delivered more than once: {dups:?}");
+    // Every seq is exactly one event or inside exactly one loss record.
+    let mut covered: BTreeMap<u64, u32> = s.events.keys().map(|k| (*k, 1)).collect();
+    for (first, last, _, _) in &s.losses {
+        for q in *first..=*last {
+            *covered.entry(q).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        covered.keys().copied().collect::<Vec<_>>(),
+        (1..=401).collect::<Vec<_>>()
+    );
+    assert!(covered.values().all(|n| *n == 1), "a seq is covered twice");
+    let buffer_lost: u64 = s
+        .losses
+        .iter()
+        .filter(|l| l.3 == REASON_BUFFER_FULL)
+        .map(|l| l.2)
+        .sum();
+    assert_eq!(
+        buffer_lost, stats.dropped_events,
+        "loss records account exactly for the drops"
+    );
+    assert_eq!(s.events.len() as u64 + buffer_lost, 400);
+    assert_eq!(
+        s.losses
+            .iter()
+            .filter(|l| l.3 == "kernel ring buffer full")
+            .map(|l| l.2)
+            .sum::<u64>(),
+        7
+    );
+    assert_eq!(s.lagged, 0);
+    reporter.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_reporter_shows_disconnected() {
+    let dir = scratch("killrep");
+    let hub = Hub::start(&dir, ":memory:", &[]);
+    let mut child = Command::new(hub_client_bin())
+        .args([
+            "--hub",
+            &hub.url(),
+            "replay",
+            "--node",
+            "victim",
+            "--synthetic",
+            "10",
+            "--hold",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut client = hub.client().await;
+    wait_for(
+        "victim connected with 10 events",
+        Duration::from_secs(20),
+        || {
+            let mut c = client.clone();
+            async move {
+                let t = c
+                    .list_tappers(ListTappersRequest::default())
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .tappers;
+                t.iter()
+                    .any(|t| t.node == "victim" && t.connected && t.events_received == 10)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let t = wait_for("victim shown disconnected", Duration::from_secs(20), || {
+        let mut c = client.clone();
+        async move {
+            let t = c
+                .list_tappers(ListTappersRequest::default())
+                .await
+                .ok()?
+                .into_inner()
+                .tappers;
+            t.into_iter().find(|t| t.node == "victim" && !t.connected)
+        }
+    })
+    .await;
+    assert_eq!(t.events_received, 10);
+    assert!(t.peer.is_empty());
+    let connected = client
+        .list_tappers(ListTappersRequest {
+            connected_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tappers;
+    assert!(connected.is_empty(), "{connected:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_subscriber_gets_lagged_notice_while_another_gets_everything() {
+    // Far more than the stalled client's queue (4096 by default) plus HTTP/2 windows hold.
+    const N: u64 = 30_000;
+    let dir = scratch("lag");
+    let hub = Hub::start(&dir, ":memory:", &[]);
+    let req = SubscribeRequest {
+        since: Some(Since::SinceHubSeq(0)),
+        follow: true,
+        ..Default::default()
+    };
+    let mut stalled_client = hub.client().await;
+    let mut stalled = stalled_client
+        .subscribe(req.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut fast_client = hub.client().await;
+    let mut fast = fast_client.subscribe(req).await.unwrap().into_inner();
+    let fast_task = tokio::spawn(async move {
+        let mut seqs = HashSet::new();
+        let mut lagged = 0;
+        while (seqs.len() as u64) < N {
+            match fast.message().await.unwrap().unwrap().item {
+                Some(Item::Event(e)) => assert!(seqs.insert(e.seq), "duplicate {}", e.seq),
+                Some(Item::Lagged(l)) => {
+                    lagged += l.skipped;
+                    assert!(seqs.len() as u64 + lagged <= N);
+                    if seqs.len() as u64 + lagged == N {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        (seqs.len() as u64, lagged)
+    });
+
+    let out = common::hub_client(&[
+        "--hub",
+        &hub.url(),
+        "replay",
+        "--node",
+        "lag-node",
+        "--synthetic",
+        &N.to_string(),
+    ]);
+    assert!(out.contains("\"flushed\":true"), "{out}");
+    let (fast_events, fast_lagged) = tokio::time::timeout(Duration::from_secs(60), fast_task)
+        .await
+        .expect("the fast subscriber did not get all events within 60s")
+        .unwrap();
+    assert_eq!((fast_events, fast_lagged), (N, 0));
+
+    // Now the stalled one reads: what it got plus what it was told it skipped is exact.
+    let (mut events, mut skipped, mut notices) = (0u64, 0u64, 0u64);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while events + skipped < N {
+            match stalled.message().await.unwrap().unwrap().item {
+                Some(Item::Event(_)) => events += 1,
+                Some(Item::Lagged(l)) => {
+                    skipped += l.skipped;
+                    notices += 1;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("stalled subscriber stuck at events={events} skipped={skipped}"));
+    assert!(
+        notices >= 1 && skipped > 0,
+        "no lagged notice: events={events} skipped={skipped}"
+    );
+    assert_eq!(events + skipped, N);
+}
