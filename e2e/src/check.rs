@@ -98,8 +98,8 @@ pub fn run(
 ) -> anyhow::Result<Summary> {
     let running = RunningTapper::start(tapper, &["--probe", probe])?;
     let manifests = run_workloads(workload, workloads);
-    let output = running.stop(Signal::SIGINT)?;
-    let manifests = manifests?;
+    let output = running.stop(Signal::SIGINT);
+    let (manifests, output) = (manifests?, output?);
     if !output.status.success() {
         bail!(
             "the tapper exited with {}; stderr:\n{}",

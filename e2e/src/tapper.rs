@@ -114,7 +114,7 @@ impl RunningTapper {
             .map(|v| v["stats"].clone())
             .with_context(|| {
                 format!(
-                    "no final counters on stderr; stderr was:\n{}",
+                    "no final counters on stderr (the tapper exited with {status}); stderr was:\n{}",
                     self.stderr_seen.join("\n")
                 )
             })?;

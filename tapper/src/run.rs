@@ -34,6 +34,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         comms: cli.comms,
         errnos: cli.errnos,
     };
+    // Before attaching: from the "attached" log line on, a signal must mean a clean stop.
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let Capture {
         probes,
         mode,
@@ -46,8 +49,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
 
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut stats_tick = cli.stats_interval.map(tokio::time::interval);
     if let Some(tick) = stats_tick.as_mut() {
         tick.tick().await; // the first tick is immediate
