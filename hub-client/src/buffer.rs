@@ -8,6 +8,8 @@ use tapper_proto::v1::{Counters, Event, EventBatch, Loss, ReportRequest, report_
 /// Reason of the loss records the buffer itself creates.
 pub const REASON_BUFFER_FULL: &str = "reporter buffer full";
 
+// Events are the common case; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Item {
     Event(Event),

@@ -87,6 +87,7 @@ pub struct Committed<T> {
 }
 
 /// An item of a replay, in hub order.
+#[allow(clippy::large_enum_variant)] // events are the common case
 #[derive(Debug)]
 pub enum Stored {
     Event(Event),

