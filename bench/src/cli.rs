@@ -1,0 +1,106 @@
+//! Command-line interface: one subcommand per benchmark part, plus the drivers and the
+//! report writer.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{overhead::Condition, syscall::Kind};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tapper-bench",
+    version,
+    about = "Benchmarks for the tapper and its hub."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Time socket() calls in a tight loop and print ns per call.
+    Syscall {
+        #[arg(long, value_enum, default_value_t = Kind::Fail)]
+        kind: Kind,
+        #[arg(long, default_value_t = 1_000_000)]
+        iters: u64,
+    },
+    /// Make failing socket() calls at a steady rate.
+    Generate {
+        /// Failures per second.
+        #[arg(long)]
+        rate: u64,
+        /// Seconds.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+    },
+    /// Part 1: syscall overhead per probe condition, side by side (needs root).
+    Overhead(OverheadArgs),
+    /// Part 5: tapper CPU % and RSS at steady failure rates (needs root).
+    Cost(CostArgs),
+    /// Write BENCHMARKS.md from the result files in a directory.
+    Report {
+        /// Directory with the parts' JSON result files.
+        #[arg(long)]
+        results: PathBuf,
+        /// Markdown file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Runs per figure (min/median/max over them).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// The tapper binary.
+    #[arg(long, default_value = "tapper")]
+    pub tapper: PathBuf,
+    /// Write the result here as JSON (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OverheadArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// What to measure; `none` (the baseline) is required.
+    #[arg(long, value_enum, value_delimiter = ',',
+          default_values_t = [Condition::None, Condition::TapperTracepoint, Condition::Bpftrace])]
+    pub conditions: Vec<Condition>,
+    /// socket() calls per timed loop.
+    #[arg(long, default_value_t = 500_000)]
+    pub iters: u64,
+    /// The bpftrace binary.
+    #[arg(long, default_value = "bpftrace")]
+    pub bpftrace: PathBuf,
+    /// Where this runs, for the report ("host", "vm").
+    #[arg(long, default_value = "host")]
+    pub env: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Steady failure rates per second (0 = idle).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1_000, 100_000])]
+    pub rates: Vec<u64>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    #[arg(long, default_value = "tracepoint")]
+    pub probe: String,
+    #[arg(long, default_value = "json")]
+    pub output: String,
+    /// Extra tapper arguments, e.g. "--hub http://127.0.0.1:1234" (split on spaces).
+    #[arg(long, default_value = "")]
+    pub tapper_args: String,
+    /// Label for this configuration in the report.
+    #[arg(long, default_value = "local output")]
+    pub variant: String,
+}

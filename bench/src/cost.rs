@@ -1,0 +1,110 @@
+//! Part 5: the tapper's own CPU % (of one core) and RSS while a steady rate of failing
+//! calls runs, from /proc utime+stime deltas and VmRSS / VmHWM.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::{machine::Machine, procstat, rate, tapper};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rates: Vec<u64>,
+    pub runs: usize,
+    pub duration: Duration,
+    pub tapper: PathBuf,
+    /// Tapper `--probe`.
+    pub probe: String,
+    /// Tapper `--output` (JSON goes to /dev/null).
+    pub output: String,
+    /// Extra tapper arguments (e.g. `--hub URL --node-name N`), and a label for them.
+    pub extra: Vec<String>,
+    pub variant: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sample {
+    pub run: usize,
+    pub rate: u64,
+    pub calls: u64,
+    pub achieved_rate: f64,
+    pub cpu_percent: f64,
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+    pub failures: u64,
+    pub events_received: u64,
+    pub drops: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub variant: String,
+    pub probe: String,
+    pub output: String,
+    pub duration_secs: f64,
+    pub tick_secs: f64,
+    pub machine: Machine,
+    pub samples: Vec<Sample>,
+}
+
+pub fn run(opts: &Options) -> Result<Outcome> {
+    let mut machine = Machine::now();
+    let mut samples = Vec::new();
+    for run in 0..opts.runs {
+        for &rate in &opts.rates {
+            eprintln!(
+                "[cost {}] run {}/{}: {rate}/s",
+                opts.variant,
+                run + 1,
+                opts.runs
+            );
+            samples.push(one(opts, run, rate)?);
+        }
+    }
+    machine.finish();
+    Ok(Outcome {
+        variant: opts.variant.clone(),
+        probe: opts.probe.clone(),
+        output: opts.output.clone(),
+        duration_secs: opts.duration.as_secs_f64(),
+        tick_secs: procstat::tick_secs(),
+        machine,
+        samples,
+    })
+}
+
+fn one(opts: &Options, run: usize, rate: u64) -> Result<Sample> {
+    let peer = tapper::start_tapper(&opts.tapper, &opts.probe, &opts.output, &opts.extra)?;
+    let pid = peer.pid();
+    // Let start-up work (BTF parsing, map creation) settle before measuring.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = procstat::cpu(pid)?;
+    let generated = if rate > 0 {
+        rate::generate(rate, opts.duration, |_, _| {})
+    } else {
+        std::thread::sleep(opts.duration);
+        rate::Generated {
+            calls: 0,
+            unexpected_ok: 0,
+            elapsed: opts.duration,
+        }
+    };
+    // The tapper drains what is left shortly after the last call: include that work.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = procstat::cpu(pid)?;
+    let mem = procstat::memory(pid)?;
+    let fin = tapper::stop_tapper(peer)?;
+    Ok(Sample {
+        run,
+        rate,
+        calls: generated.calls,
+        achieved_rate: generated.calls as f64 / generated.elapsed.as_secs_f64(),
+        cpu_percent: procstat::cpu_percent(before, after),
+        rss_kib: mem.rss_kib,
+        hwm_kib: mem.hwm_kib,
+        failures: fin.failures,
+        events_received: fin.events_received,
+        drops: fin.drops,
+    })
+}

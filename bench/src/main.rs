@@ -1,0 +1,90 @@
+//! `tapper-bench`: benchmark drivers for the tapper and the hub, and the writer of
+//! BENCHMARKS.md. `scripts/bench.sh` runs them all.
+
+mod cli;
+mod cost;
+mod machine;
+mod overhead;
+mod peer;
+mod procstat;
+mod rate;
+mod report;
+mod summary;
+mod syscall;
+mod tapper;
+
+use std::{path::Path, time::Duration};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde::Serialize;
+
+use cli::{Cli, Cmd};
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Syscall { kind, iters } => {
+            let ns = syscall::ns_per_call(kind, iters)?;
+            println!(
+                "{}",
+                serde_json::json!({ "kind": kind, "iters": iters, "ns_per_call": ns })
+            );
+        }
+        Cmd::Generate { rate, duration } => {
+            let g = rate::generate(rate, Duration::from_secs_f64(duration), |_, _| {});
+            println!(
+                "{}",
+                serde_json::json!({
+                    "calls": g.calls,
+                    "elapsed_secs": g.elapsed.as_secs_f64(),
+                    "unexpected_ok": g.unexpected_ok,
+                })
+            );
+        }
+        Cmd::Overhead(a) => {
+            let outcome = overhead::run(&overhead::Options {
+                conditions: a.conditions,
+                runs: a.common.runs,
+                iters: a.iters,
+                tapper: a.common.tapper,
+                bpftrace: a.bpftrace,
+                env: a.env,
+            })?;
+            write(a.common.out.as_deref(), &outcome)?;
+        }
+        Cmd::Cost(a) => {
+            let outcome = cost::run(&cost::Options {
+                rates: a.rates,
+                runs: a.common.runs,
+                duration: Duration::from_secs_f64(a.duration),
+                tapper: a.common.tapper,
+                probe: a.probe,
+                output: a.output,
+                extra: a.tapper_args.split_whitespace().map(String::from).collect(),
+                variant: a.variant,
+            })?;
+            write(a.common.out.as_deref(), &outcome)?;
+        }
+        Cmd::Report { results, out } => {
+            let text = report::render(&results)?;
+            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes a result as pretty JSON to `out`, or to stdout.
+fn write(out: Option<&Path>, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    match out {
+        Some(p) => {
+            std::fs::write(p, text + "\n").with_context(|| format!("writing {}", p.display()))
+        }
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}

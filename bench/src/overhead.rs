@@ -1,0 +1,168 @@
+//! Part 1: ns per `socket()` call, failing and successful, with no probes, with the tapper
+//! in each probe mode and with bpftrace, measured side by side in every run.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    machine::Machine,
+    peer::Peer,
+    syscall::{self, Kind},
+    tapper::{self, Final},
+};
+
+/// What is attached while the loop runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
+pub enum Condition {
+    /// Nothing attached: the baseline.
+    None,
+    /// `tapper --probe tracepoint --output none`.
+    TapperTracepoint,
+    /// `tapper --probe kprobe --output none`.
+    TapperKprobe,
+    /// bpftrace counting failures by comm and errno on `sys_exit_socket`.
+    Bpftrace,
+}
+
+impl Condition {
+    pub fn label(self) -> &'static str {
+        match self {
+            Condition::None => "no probes",
+            Condition::TapperTracepoint => "tapper, tracepoint",
+            Condition::TapperKprobe => "tapper, kprobe",
+            Condition::Bpftrace => "bpftrace (tracepoint)",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub conditions: Vec<Condition>,
+    pub runs: usize,
+    pub iters: u64,
+    pub tapper: PathBuf,
+    pub bpftrace: PathBuf,
+    /// Label of where this ran, e.g. "host" or "vm".
+    pub env: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sample {
+    pub run: usize,
+    pub condition: Condition,
+    pub kind: Kind,
+    pub ns_per_call: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub env: String,
+    pub machine: Machine,
+    pub iters: u64,
+    pub runs: usize,
+    pub samples: Vec<Sample>,
+    /// Ring-buffer drops the tapper counted per run (drops make the failing path cheaper;
+    /// they are shown next to the figures).
+    pub tapper_drops: Vec<(usize, Condition, u64)>,
+}
+
+/// Runs every condition once per run, in an order that rotates from run to run.
+pub fn run(opts: &Options) -> Result<Outcome> {
+    if !opts.conditions.contains(&Condition::None) {
+        bail!("the conditions must include `none`, the baseline");
+    }
+    let mut machine = Machine::now();
+    let mut samples = Vec::new();
+    let mut tapper_drops = Vec::new();
+    let n = opts.conditions.len();
+    for run in 0..opts.runs {
+        for i in 0..n {
+            let cond = opts.conditions[(i + run) % n];
+            eprintln!("[overhead] run {}/{}: {}", run + 1, opts.runs, cond.label());
+            let peer = attach(cond, opts)?;
+            for kind in Kind::ALL {
+                let ns = syscall::ns_per_call(kind, opts.iters)?;
+                samples.push(Sample {
+                    run,
+                    condition: cond,
+                    kind,
+                    ns_per_call: ns,
+                });
+            }
+            if let Some(peer) = peer
+                && let Some(f) = detach(cond, peer)?
+            {
+                tapper_drops.push((run, cond, f.drops));
+            }
+        }
+    }
+    machine.finish();
+    Ok(Outcome {
+        env: opts.env.clone(),
+        machine,
+        iters: opts.iters,
+        runs: opts.runs,
+        samples,
+        tapper_drops,
+    })
+}
+
+fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
+    Ok(match cond {
+        Condition::None => None,
+        Condition::TapperTracepoint => Some(tapper::start_tapper(
+            &opts.tapper,
+            "tracepoint",
+            "none",
+            &[],
+        )?),
+        Condition::TapperKprobe => Some(tapper::start_tapper(&opts.tapper, "kprobe", "none", &[])?),
+        Condition::Bpftrace => Some(tapper::start_bpftrace(&opts.bpftrace)?),
+    })
+}
+
+fn detach(cond: Condition, peer: Peer) -> Result<Option<Final>> {
+    match cond {
+        Condition::TapperTracepoint | Condition::TapperKprobe => {
+            tapper::stop_tapper(peer).map(Some)
+        }
+        _ => {
+            peer.stop(std::time::Duration::from_secs(20))?;
+            Ok(None)
+        }
+    }
+}
+
+/// Per run: `condition - none` of the same run, in ns, and `condition / none`.
+pub fn added(outcome: &Outcome, cond: Condition, kind: Kind) -> (Vec<f64>, Vec<f64>) {
+    let find = |run: usize, c: Condition| {
+        outcome
+            .samples
+            .iter()
+            .find(|s| s.run == run && s.condition == c && s.kind == kind)
+            .map(|s| s.ns_per_call)
+    };
+    let mut added = Vec::new();
+    let mut ratio = Vec::new();
+    for run in 0..outcome.runs {
+        if let (Some(base), Some(x)) = (find(run, Condition::None), find(run, cond)) {
+            added.push(x - base);
+            ratio.push(x / base);
+        }
+    }
+    (added, ratio)
+}
+
+/// Every run's ns/call of one condition and kind.
+pub fn absolute(outcome: &Outcome, cond: Condition, kind: Kind) -> Vec<f64> {
+    outcome
+        .samples
+        .iter()
+        .filter(|s| s.condition == cond && s.kind == kind)
+        .map(|s| s.ns_per_call)
+        .collect()
+}

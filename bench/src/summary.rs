@@ -1,0 +1,65 @@
+//! min / median / max of a set of runs, and how a figure prints in the report.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Summary {
+    /// None for an empty set.
+    pub fn of(values: &[f64]) -> Option<Summary> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Summary {
+            min: v[0],
+            median,
+            max: v[n - 1],
+            n,
+        })
+    }
+
+    /// "median (min–max)" with `decimals` digits.
+    pub fn show(&self, decimals: usize) -> String {
+        format!(
+            "{:.d$} ({:.d$} – {:.d$})",
+            self.median,
+            self.min,
+            self.max,
+            d = decimals
+        )
+    }
+}
+
+/// `Summary::show` of `values`, or "n/a" when there are none.
+pub fn show(values: &[f64], decimals: usize) -> String {
+    Summary::of(values).map_or_else(|| "n/a".into(), |s| s.show(decimals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_and_even() {
+        let s = Summary::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.min, s.median, s.max, s.n), (1.0, 2.0, 3.0, 3));
+        let s = Summary::of(&[4.0, 1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(s.median, 2.5);
+        assert!(Summary::of(&[]).is_none());
+        assert_eq!(show(&[1.0], 1), "1.0 (1.0 – 1.0)");
+    }
+}
