@@ -48,6 +48,20 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "4194304", value_parser = parse_ring_size)]
     pub ring_buffer_size: u32,
 
+    /// Also ship events to this hub, e.g. http://hub.example:50051 (local output goes on).
+    #[arg(long, value_name = "URL", value_parser = parse_hub_url)]
+    pub hub: Option<String>,
+
+    /// This node's name at the hub [default: the host name].
+    #[arg(long, value_name = "NAME", requires = "hub")]
+    pub node_name: Option<String>,
+
+    /// Events kept for the hub until it acknowledges them; past that they are dropped and
+    /// reported to the hub as a loss.
+    #[arg(long, value_name = "EVENTS", default_value_t = 65_536, requires = "hub",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub hub_buffer: u32,
+
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -83,6 +97,27 @@ fn parse_errno(text: &str) -> Result<i32, String> {
             decode::MAX_ERRNO
         )
     })
+}
+
+/// Accepts `http(s)://HOST:PORT` or a bare `HOST:PORT`.
+fn parse_hub_url(text: &str) -> Result<String, String> {
+    let url = hub_client::normalize_url(text.trim());
+    let authority = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .map(|rest| rest.trim_end_matches('/'));
+    let valid = authority.is_some_and(|a| {
+        a.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !a.contains('/') && port.parse::<u16>().is_ok()
+        })
+    });
+    if valid {
+        Ok(url)
+    } else {
+        Err(format!(
+            "`{text}` is not a hub address; use http://HOST:PORT, e.g. http://127.0.0.1:50051"
+        ))
+    }
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -145,6 +180,10 @@ mod tests {
         assert_eq!(cli.pids, vec![1, 2]);
         assert_eq!(cli.comms, vec!["nginx"]);
         assert_eq!(
+            parse(&["--hub", "127.0.0.1:50051"]).unwrap().hub.as_deref(),
+            Some("http://127.0.0.1:50051")
+        );
+        assert_eq!(
             parse(&["--stats-interval", "2s"]).unwrap().stats_interval,
             Some(Duration::from_secs(2))
         );
@@ -160,5 +199,8 @@ mod tests {
         assert!(message(&["--probe", "fentry"]).contains("possible values"));
         assert!(message(&["--stats-interval", "soon"]).contains("not a duration"));
         assert!(message(&["--ring-buffer-size", "1000"]).contains("power of two"));
+        assert!(message(&["--hub", "ftp://x:1"]).contains("not a hub address"));
+        assert!(message(&["--hub", "localhost"]).contains("not a hub address"));
+        assert!(message(&["--node-name", "a"]).contains("--hub"));
     }
 }

@@ -29,6 +29,11 @@ impl WallClock {
     }
 }
 
+/// The current wall-clock time in Unix nanoseconds.
+pub fn now_unix_ns() -> i64 {
+    now_ns(ClockId::CLOCK_REALTIME) as i64
+}
+
 /// RFC 3339 with nanoseconds, in UTC: `2026-11-25T12:00:00.123456789Z`.
 pub fn rfc3339_ns(unix_ns: i128) -> String {
     let secs = unix_ns.div_euclid(1_000_000_000) as i64;

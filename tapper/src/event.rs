@@ -14,6 +14,9 @@ use crate::{
 pub struct Event {
     /// Wall-clock time of the failing return, RFC 3339 with nanoseconds.
     pub ts: String,
+    /// The same instant in Unix nanoseconds, for the wire format.
+    #[serde(skip)]
+    pub unix_ns: i128,
     pub pid: u32,
     pub tid: u32,
     pub ppid: Option<u32>,
@@ -67,6 +70,7 @@ impl Event {
         let known = |v: i32| seen.then_some(v);
         Self {
             ts: rfc3339_ns(unix_ns),
+            unix_ns,
             pid: raw.tgid,
             tid: raw.tid,
             ppid: process.ppid,

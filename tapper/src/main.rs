@@ -11,6 +11,7 @@ mod output;
 mod pipeline;
 mod probe;
 mod run;
+mod ship;
 
 use std::{io::IsTerminal, process::ExitCode};
 

@@ -1,4 +1,5 @@
-//! What happens to each record drained from the kernel: decode, filter, enrich, write.
+//! What happens to each record drained from the kernel: decode, filter, enrich, then write
+//! it locally and ship it to the hub.
 
 use tapper_common::SocketFailure;
 
@@ -9,6 +10,7 @@ use crate::{
     event::Event,
     filter::Filter,
     output::EventWriter,
+    ship::HubShipper,
 };
 
 pub struct Pipeline {
@@ -16,16 +18,18 @@ pub struct Pipeline {
     clock: WallClock,
     processes: ProcessCache,
     writer: EventWriter,
+    pub hub: Option<HubShipper>,
     pub counters: UserCounters,
 }
 
 impl Pipeline {
-    pub fn new(filter: Filter, writer: EventWriter) -> Self {
+    pub fn new(filter: Filter, writer: EventWriter, hub: Option<HubShipper>) -> Self {
         Self {
             filter,
             clock: WallClock::sample(),
             processes: ProcessCache::new(),
             writer,
+            hub,
             counters: UserCounters::default(),
         }
     }
@@ -46,6 +50,9 @@ impl Pipeline {
         let limits = read_limits(raw.tgid, raw.errno);
         let event = Event::new(&raw, &self.clock, process, limits);
         self.writer.write(&event)?;
+        if let Some(hub) = &self.hub {
+            hub.ship(&event);
+        }
         self.counters.events_shown += 1;
         Ok(())
     }

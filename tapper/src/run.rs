@@ -1,5 +1,5 @@
-//! The agent's main loop: attach, drain the ring buffer as it fills, print counters on an
-//! interval, and on SIGINT/SIGTERM detach, drain what is left and print final counters.
+//! The agent's main loop: attach, drain the ring buffer as it fills, report counters on
+//! intervals, and on SIGINT/SIGTERM detach, drain what is left and report final counters.
 
 use std::{io::IsTerminal, time::Duration};
 
@@ -8,20 +8,24 @@ use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
+    time::{Interval, interval},
 };
 
 use crate::{
     cli::Cli,
-    counters::{KernelCounters, UserCounters},
+    counters::{KernelCounters, Snapshot},
     filter::Filter,
     output::{EventWriter, Format},
     pipeline::Pipeline,
     probe::{self, Capture},
+    ship::{HubOptions, HubShipper},
 };
 
 /// After detaching, programs already running on other CPUs may still finish; wait this
 /// long before the final drain so the final counters include them.
 const DETACH_GRACE: Duration = Duration::from_millis(50);
+/// How often counters (and kernel drops, as losses) go to the hub.
+const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
@@ -43,16 +47,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         events,
         counters,
     } = probe::attach(cli.probe, cli.ring_buffer_size)?;
-    let mut pipeline = Pipeline::new(filter, EventWriter::new(format));
+
+    let hub = match cli.hub {
+        Some(url) => Some(HubShipper::start(HubOptions {
+            url,
+            node: cli.node_name.unwrap_or_else(host_name),
+            buffer_capacity: cli.hub_buffer as usize,
+            kernel_release: probe::kernel_release(),
+            probe_mode: mode.as_str(),
+        })?),
+        None => None,
+    };
+    let mut pipeline = Pipeline::new(filter, EventWriter::new(format), hub);
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged for as long
     // as the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
 
-    let mut stats_tick = cli.stats_interval.map(tokio::time::interval);
-    if let Some(tick) = stats_tick.as_mut() {
-        tick.tick().await; // the first tick is immediate
-    }
+    let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
+    let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
+    let mut hub_tick = skip_first_tick(hub_every.map(interval)).await;
 
     let signal_name = loop {
         tokio::select! {
@@ -63,8 +77,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
-            _ = async { stats_tick.as_mut().unwrap().tick().await }, if stats_tick.is_some() => {
-                print_counters(&counters, pipeline.counters, format, "interval")?;
+            _ = tick(&mut stats_tick), if stats_tick.is_some() => {
+                print_counters(&snapshot(&counters, &pipeline)?, format, "interval");
+            }
+            _ = tick(&mut hub_tick), if hub_tick.is_some() => {
+                let snapshot = snapshot(&counters, &pipeline)?;
+                if let Some(hub) = pipeline.hub.as_mut() {
+                    hub.sync_counters(&snapshot);
+                }
             }
         }
     };
@@ -73,7 +93,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     drop(probes);
     tokio::time::sleep(DETACH_GRACE).await;
     drain(ring.get_mut(), &mut pipeline)?;
-    print_counters(&counters, pipeline.counters, format, "final")
+    let last = snapshot(&counters, &pipeline)?;
+    print_counters(&last, format, "final");
+    if let Some(mut hub) = pipeline.hub.take() {
+        hub.sync_counters(&last);
+        hub.shutdown().await;
+    }
+    Ok(())
 }
 
 fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result<()> {
@@ -85,22 +111,45 @@ fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result
     pipeline.flush().context("flushing stdout")
 }
 
+fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snapshot> {
+    kernel
+        .snapshot(pipeline.counters)
+        .context("reading the kernel counters")
+}
+
 /// Counters go to stderr, so stdout carries only events: as one JSON object in JSON mode,
 /// as a readable block otherwise.
-fn print_counters(
-    kernel: &KernelCounters,
-    user: UserCounters,
-    format: Format,
-    label: &str,
-) -> anyhow::Result<()> {
-    let snapshot = kernel
-        .snapshot(user)
-        .context("reading the kernel counters")?;
+fn print_counters(snapshot: &Snapshot, format: Format, label: &str) {
     if format == Format::Json {
         let line = serde_json::json!({ "counters": label, "stats": snapshot });
         eprintln!("{line}");
     } else {
         eprintln!("{}", snapshot.to_text(label));
     }
-    Ok(())
+}
+
+/// An interval's first tick is immediate; consume it so the first report comes after one
+/// period.
+async fn skip_first_tick(mut timer: Option<Interval>) -> Option<Interval> {
+    if let Some(timer) = timer.as_mut() {
+        timer.tick().await;
+    }
+    timer
+}
+
+async fn tick(timer: &mut Option<Interval>) {
+    match timer {
+        Some(timer) => {
+            timer.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

@@ -8,6 +8,7 @@ mod tracefs;
 
 pub use attach::{Capture, attach};
 pub use error::ProbeError;
+pub use features::kernel_release;
 
 /// Which probe pair to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

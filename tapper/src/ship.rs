@@ -1,0 +1,124 @@
+//! Ships events to a hub through the hub-client reporter: converts them to the wire
+//! format, turns kernel ring-buffer drops into loss records, and sends counters.
+
+use std::time::Duration;
+
+use hub_client::{
+    Reporter, ReporterConfig, ReporterHandle,
+    proto::{
+        self,
+        v1::{Counters, Event as WireEvent},
+    },
+};
+
+use crate::{counters::Snapshot, event::Event};
+
+/// Why the kernel lost failures: the ring buffer had no room for their events.
+pub const REASON_RING_BUFFER_FULL: &str = "kernel ring buffer full";
+/// How long shutdown waits for the hub to acknowledge what is buffered.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct HubShipper {
+    reporter: ReporterHandle,
+    /// Kernel drops already reported as loss records.
+    drops_reported: u64,
+}
+
+pub struct HubOptions {
+    pub url: String,
+    pub node: String,
+    pub buffer_capacity: usize,
+    pub kernel_release: String,
+    pub probe_mode: &'static str,
+}
+
+impl HubShipper {
+    /// Starts the reporter; it connects (and reconnects) in the background.
+    pub fn start(options: HubOptions) -> anyhow::Result<Self> {
+        let mut config = ReporterConfig::new(options.url, options.node);
+        config.kernel_release = options.kernel_release;
+        config.probe_mode = options.probe_mode.into();
+        config.agent_version = concat!("tapper ", env!("CARGO_PKG_VERSION")).into();
+        config.buffer_capacity = options.buffer_capacity;
+        let reporter = Reporter::spawn(config)?;
+        tracing::info!(
+            node = reporter.node(),
+            instance = reporter.instance_id(),
+            "shipping events to the hub"
+        );
+        Ok(Self {
+            reporter,
+            drops_reported: 0,
+        })
+    }
+
+    pub fn ship(&self, event: &Event) {
+        self.reporter.send_event(to_wire(event));
+    }
+
+    /// Sends the counters, and a loss record for kernel drops not yet reported.
+    pub fn sync_counters(&mut self, snapshot: &Snapshot) {
+        let new_drops = snapshot.drops.saturating_sub(self.drops_reported);
+        if new_drops > 0 {
+            self.reporter
+                .report_loss(new_drops, REASON_RING_BUFFER_FULL);
+            self.drops_reported = snapshot.drops;
+        }
+        self.reporter.send_counters(Counters {
+            ts: Some(proto::timestamp_from_unix_nanos(crate::clock::now_unix_ns())),
+            calls: snapshot.calls,
+            failures: snapshot.failures,
+            drops: snapshot.drops,
+            misses: snapshot.misses,
+            per_errno: snapshot.errnos.clone().into_iter().collect(),
+        });
+    }
+
+    /// Waits (bounded) until the hub acknowledged everything, and says how it went.
+    pub async fn shutdown(self) {
+        let stats = self.reporter.shutdown(FLUSH_TIMEOUT).await;
+        if stats.acked_seq == stats.last_seq {
+            tracing::info!(acked = stats.acked_seq, "the hub acknowledged every event");
+        } else {
+            tracing::warn!(
+                acked = stats.acked_seq,
+                last = stats.last_seq,
+                unacked_events = stats.buffered_events,
+                "stopping with events the hub has not acknowledged (is it reachable?)"
+            );
+        }
+        if stats.dropped_events > 0 {
+            tracing::warn!(
+                dropped = stats.dropped_events,
+                "events dropped while the hub was slow or away (reported to it as losses)"
+            );
+        }
+    }
+}
+
+fn to_wire(event: &Event) -> WireEvent {
+    WireEvent {
+        ts: Some(proto::timestamp_from_unix_nanos(event.unix_ns as i64)),
+        pid: event.pid,
+        tid: event.tid,
+        ppid: event.ppid,
+        uid: event.uid,
+        gid: event.gid,
+        comm: event.comm.clone(),
+        exe: event.exe.clone().unwrap_or_default(),
+        cmdline: event.cmdline.clone().unwrap_or_default(),
+        cgroup_id: event.cgroup_id,
+        family: event.family,
+        family_name: event.family_name.clone().unwrap_or_default(),
+        r#type: event.sock_type,
+        type_name: event.type_name.clone().unwrap_or_default(),
+        protocol: event.protocol,
+        protocol_name: event.protocol_name.clone().unwrap_or_default(),
+        errno: event.errno,
+        errno_name: event.errno_name.clone(),
+        message: event.message.into(),
+        duration_ns: event.duration_ns,
+        probe: event.probe.into(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,152 @@
+"""End to end: the real tapper (real eBPF, run as root) ships provoked socket() failures to
+the real hub; grpcurl (reflection only) and a grpcio client receive exactly them."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+
+import grpc
+import pytest
+
+from conftest import _binary
+from test_grpcurl import grpcurl_run, parse_stream
+
+NODE = "e2e-node"
+WORKLOAD = ["--threads", "3", "--fail", "EINVAL=5", "--fail", "EPERM=4",
+            "--fail", "EAFNOSUPPORT=3", "--successes", "20"]
+EXPECTED_ARGS = {
+    "EINVAL": ("AF_INET", "9|0x3030", "IPPROTO_IP"),
+    "EPERM": ("AF_INET", "SOCK_RAW", "IPPROTO_ICMP"),
+    "EAFNOSUPPORT": ("9999", "SOCK_STREAM", "0"),
+}
+
+
+@pytest.fixture(scope="session")
+def tapper_bin():
+    if os.geteuid() != 0:
+        pytest.fail("the tapper end-to-end test loads eBPF: run it as root", pytrace=False)
+    return _binary("TAPPER_BIN", "tapper")
+
+
+@pytest.fixture(scope="session")
+def workload_bin():
+    return _binary("WORKLOAD_BIN", "socket-workload")
+
+
+def start_tapper(tapper_bin, hub, tmp_path):
+    log = tmp_path / "tapper.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(
+            [str(tapper_bin), "--probe", "tracepoint", "--output", "none",
+             "--comm", "socket-workload", "--hub", hub.url, "--node-name", NODE],
+            stdout=subprocess.DEVNULL, stderr=f)
+    deadline = time.monotonic() + 60
+    while "capturing failed socket() calls" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"tapper did not attach; log:\n{log.read_text(errors='replace')}",
+                        pytrace=False)
+        time.sleep(0.05)
+    return proc, log
+
+
+def grpcio_subscriber(stubs, hub, sink, done):
+    hub_pb2, hub_pb2_grpc, _ = stubs
+    with grpc.insecure_channel(hub.addr) as channel:
+        stub = hub_pb2_grpc.HubStub(channel)
+        stream = stub.Subscribe(hub_pb2.SubscribeRequest(node=[NODE], follow=True))
+        done.append(stream)
+        try:
+            for item in stream:
+                if item.HasField("event"):
+                    sink.append(item.event)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.CANCELLED:
+                raise
+
+
+def wait_for(predicate, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}", pytrace=False)
+        time.sleep(0.05)
+
+
+def test_tapper_events_reach_grpcurl_and_grpcio_exactly(
+        tapper_bin, workload_bin, hub, grpcurl, stubs, tmp_path):
+    # Both subscribers are live before any failure happens.
+    live = subprocess.Popen(
+        [str(grpcurl), "-plaintext", "-d", json.dumps({"node": [NODE]}), hub.addr,
+         "tapper.v1.Hub/Subscribe"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    grpcio_events, grpcio_stream = [], []
+    listener = threading.Thread(target=grpcio_subscriber,
+                                args=(stubs, hub, grpcio_events, grpcio_stream), daemon=True)
+    listener.start()
+    wait_for(lambda: grpcio_stream, "the grpcio subscription")
+    time.sleep(0.5)  # grpcurl resolves the method through reflection before it subscribes
+
+    tapper, log = start_tapper(tapper_bin, hub, tmp_path)
+    out = subprocess.run([str(workload_bin), *WORKLOAD], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads(out.stdout)
+    tapper.send_signal(signal.SIGINT)
+    assert tapper.wait(timeout=30) == 0, log.read_text()
+    assert "the hub acknowledged every event" in log.read_text(), log.read_text()
+
+    expected = Counter()
+    for thread in manifest["threads"]:
+        for name, n in thread["failures"].items():
+            expected[(thread["tid"], name.upper())] += n
+    total = sum(expected.values())
+    assert total == 3 * (5 + 4 + 3)
+
+    wait_for(lambda: len(grpcio_events) >= total, f"{total} events at the grpcio client")
+    time.sleep(0.3)  # anything beyond the expected count would show up now
+    grpcio_stream[0].cancel()
+    assert Counter((e.tid, e.errno_name) for e in grpcio_events) == expected
+    for e in grpcio_events:
+        assert e.node == NODE and e.pid == manifest["pid"] and e.probe == "tracepoint"
+        assert (e.family_name, e.type_name, e.protocol_name) == EXPECTED_ARGS[e.errno_name]
+        assert e.comm == "socket-workload" and e.uid == 0 and e.hub_seq > 0
+        assert e.message and e.ts.seconds > 0 and e.HasField("duration_ns")
+        assert e.seq >= 1 and e.instance_id
+
+    # grpcurl streams pretty JSON objects; stop it once it has them all.
+    def grpcurl_events():
+        live.terminate()
+        text, _ = live.communicate(timeout=10)
+        return [m["event"] for m in parse_stream(text) if "event" in m]
+    time.sleep(0.5)
+    curl_events = grpcurl_events()
+    assert Counter((e["tid"], e["errnoName"]) for e in curl_events) == expected
+    for e in curl_events:
+        assert e["node"] == NODE and e["pid"] == manifest["pid"]
+        assert (e["familyName"], e["typeName"], e["protocolName"]) == EXPECTED_ARGS[e["errnoName"]]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", e["ts"])
+
+    # Aggregates and the tapper list agree.
+    out = grpcurl_run(grpcurl, hub, "tapper.v1.Hub/GetStats",
+                      data={"group_by": ["GROUP_BY_ERRNO"], "node": [NODE]})
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(out.stdout)
+    assert int(stats["totalEvents"]) == total
+    assert {r["errnoName"]: int(r["count"]) for r in stats["rows"]} == \
+        {"EINVAL": 15, "EPERM": 12, "EAFNOSUPPORT": 9}
+    def our_tappers():
+        out = grpcurl_run(grpcurl, hub, "tapper.v1.Hub/ListTappers")
+        assert out.returncode == 0, out.stderr
+        return [t for t in json.loads(out.stdout)["tappers"] if t["node"] == NODE]
+    wait_for(lambda: not our_tappers()[0].get("connected", False), "the hub to see the tapper leave")
+    tappers = our_tappers()
+    assert len(tappers) == 1
+    assert int(tappers[0]["eventsReceived"]) == total
+    assert tappers[0]["probeMode"] == "tracepoint"
+    assert tappers[0]["counters"]["failures"] is not None
