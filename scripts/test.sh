@@ -28,3 +28,10 @@ if [ -x scripts/kernel-matrix.sh ]; then
   echo "== kernel matrix"
   bash scripts/kernel-matrix.sh
 fi
+
+# ---- benchmarks (smoke) ------------------------------------------------------------------
+# Checks that every benchmark part still runs, at tiny sizes; no speed assertions.
+if [ -x scripts/bench.sh ]; then
+  echo "== benchmark smoke"
+  bash scripts/bench.sh --smoke
+fi

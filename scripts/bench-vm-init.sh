@@ -1,0 +1,46 @@
+#!/bin/busybox sh
+# /init of the benchmark VM (busybox sh): mounts what the tapper needs, runs the syscall
+# overhead benchmark (no probes / tapper kprobe / tapper tracepoint, side by side), prints
+# its JSON result between "@@bench" markers on the serial console and powers off.
+# scripts/bench-vm.sh packs it; parameters come from the kernel command line.
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /usr/bin /usr/sbin /sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export HOME=/tmp
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t bpf bpf /sys/fs/bpf
+ip link set lo up
+echo
+
+runs=5
+iters=20000
+conditions=none,tapper-kprobe,tapper-tracepoint
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    bench.runs=*) runs=${arg#bench.runs=} ;;
+    bench.iters=*) iters=${arg#bench.iters=} ;;
+    bench.conditions=*) conditions=${arg#bench.conditions=} ;;
+  esac
+done
+
+echo "@@bench started kernel=$(uname -r)"
+if tapper-bench overhead --env vm --runs "$runs" --iters "$iters" --conditions "$conditions" \
+  --tapper /bin/tapper --out /tmp/overhead.json </dev/null; then
+  echo "@@bench result-begin"
+  cat /tmp/overhead.json
+  echo "@@bench result-end"
+else
+  echo "@@bench failed exit=$?"
+  dmesg | tail -n 30
+fi
+echo "@@bench done"
+sync
+poweroff -f

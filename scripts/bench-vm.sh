@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Part 1 in a VM: boots one Debian cloud kernel with kprobes under qemu and measures the
+# syscall overhead there with no probes, the tapper in kprobe mode and in tracepoint mode,
+# side by side in the same boot. Reuses the kernel matrix's kernel cache and layout.
+#
+# Usage: scripts/bench-vm.sh OUT.json
+# Environment:
+#   BENCH_VM_KERNEL     Debian kernel package (default: the last kernel in scripts/kernels.txt)
+#   BENCH_VM_RUNS       runs (default 5)          BENCH_VM_ITERS   calls per loop (default 20000)
+#   BENCH_VM_TIMEOUT    seconds for the whole VM run (default 900)
+#   BENCH_BIN_DIR       prebuilt static tapper and tapper-bench (default: build them)
+#   KERNEL_CACHE_DIR    downloaded kernels (default .cache/kernels, shared with the matrix)
+#   CARGO_TARGET_DIR    cargo target dir (default target)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:?usage: scripts/bench-vm.sh OUT.json}
+CACHE_DIR=${KERNEL_CACHE_DIR:-$ROOT/.cache/kernels}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TRIPLE=x86_64-unknown-linux-gnu
+KERNEL=${BENCH_VM_KERNEL:-$(awk '!/^#/ && NF && $1 != "host" {k=$1} END {print k}' "$ROOT/scripts/kernels.txt")}
+RUNS=${BENCH_VM_RUNS:-5}
+ITERS=${BENCH_VM_ITERS:-20000}
+VM_TIMEOUT=${BENCH_VM_TIMEOUT:-900}
+
+log() { printf '[bench-vm] %s\n' "$*" >&2; }
+die() { printf '[bench-vm] error: %s\n' "$*" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# Kernel: the matrix's cache entry ($CACHE_DIR/<package>/vmlinuz), fetched the same way.
+VMLINUZ=$CACHE_DIR/$KERNEL/vmlinuz
+if [ ! -s "$VMLINUZ" ]; then
+  log "downloading $KERNEL"
+  (cd "$WORK" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL") ||
+    die "apt-get download $KERNEL failed (apt-get update? see scripts/kernels.txt)"
+  dpkg-deb --fsys-tarfile "$WORK"/*.deb | tar -x -C "$WORK" --wildcards './boot/vmlinuz-*'
+  mkdir -p "$CACHE_DIR/$KERNEL"
+  mv "$WORK"/boot/vmlinuz-* "$VMLINUZ"
+fi
+
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  BIN_DIR=$BENCH_BIN_DIR
+else
+  log "building static tapper and tapper-bench (target dir $TARGET_DIR)"
+  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$TARGET_DIR" \
+    cargo build --release --quiet --target "$TRIPLE" -p tapper -p tapper-bench) || die "static build failed"
+  BIN_DIR=$TARGET_DIR/$TRIPLE/release
+fi
+BUSYBOX=$(command -v busybox) || die "busybox not found; install busybox-static (scripts/setup.sh)"
+command -v cpio >/dev/null || die "cpio not found (scripts/setup.sh)"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (scripts/setup.sh)"
+
+stage=$WORK/initramfs
+mkdir -p "$stage/bin"
+cp "$BUSYBOX" "$stage/bin/busybox"
+cp "$BIN_DIR/tapper" "$BIN_DIR/tapper-bench" "$stage/bin/"
+install -m 0755 "$ROOT/scripts/bench-vm-init.sh" "$stage/init"
+(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$WORK/initrd.gz"
+
+# TCG only: KVM is unreliable on these machines and a benchmark must not depend on luck.
+LOGF=$WORK/serial.log
+log "booting $KERNEL under qemu TCG ($RUNS runs x $ITERS calls)"
+timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic \
+  -no-reboot -nic none -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
+  -append "console=ttyS0 quiet panic=-1 bench.runs=$RUNS bench.iters=$ITERS" \
+  </dev/null >"$LOGF" 2>&1 || log "qemu exited with $?"
+sed -i 's/\r$//' "$LOGF"
+if ! grep -q '^@@bench result-end' "$LOGF"; then
+  tail -n 60 "$LOGF" >&2
+  die "no result from the VM"
+fi
+sed -n '/^@@bench result-begin$/,/^@@bench result-end$/p' "$LOGF" | sed '1d;$d' >"$OUT"
+log "wrote $OUT"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Benchmarks: builds the tapper, the hub and tapper-bench, measures every figure of the
+# benchmark issue side by side and regenerates BENCHMARKS.md. Run as root.
+#
+# Usage: scripts/bench.sh [--smoke]
+#   --smoke   tiny sizes, one run, no speed assertions; checks that every part still works
+#             and writes its report under the target dir instead of BENCHMARKS.md.
+# Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
+#   BENCH_OUT (default BENCHMARKS.md for a full run).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+MODE=full
+[ "${1:-}" = --smoke ] && MODE=smoke
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+export CARGO_TARGET_DIR=$TARGET_DIR
+RESULTS=$TARGET_DIR/bench/$MODE
+BIN=$TARGET_DIR/release
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (the benchmarks load eBPF programs)"
+
+if [ $MODE = full ]; then
+  RUNS=5 OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,1000,100000
+  OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+else
+  RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
+  OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
+fi
+
+log "building (release, target dir $TARGET_DIR)"
+cargo build --release --quiet -p tapper -p tapper-bench
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ / \/ /g'; }
+LOAD_START=$(loadavg)
+START=$SECONDS
+skip() { echo "$2" >"$RESULTS/skipped-$1.txt"; log "skipped $1: $2"; }
+
+# ---- 1. syscall overhead: host (no probes / tapper tracepoint / bpftrace) -----------------
+conds=none,tapper-tracepoint
+if command -v bpftrace >/dev/null; then conds+=,bpftrace; fi
+[ -e /sys/bus/event_source/devices/kprobe ] && conds+=,tapper-kprobe
+log "part 1 on the host: $conds"
+"$BIN/tapper-bench" overhead --runs $RUNS --iters $OH_ITERS --conditions "$conds" \
+  --tapper "$BIN/tapper" --out "$RESULTS/overhead-host.json"
+
+# ---- 1. syscall overhead in a VM with kprobes (no probes / tapper kprobe / tracepoint) ----
+if [ "${BENCH_SKIP_VM:-0}" = 1 ]; then
+  skip overhead-vm "skipped on request (BENCH_SKIP_VM=1)."
+elif ! command -v qemu-system-x86_64 >/dev/null; then
+  skip overhead-vm "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)."
+else
+  log "part 1 in a VM"
+  BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm.json" ||
+    die "the VM part failed"
+fi
+
+# ---- 2-4. hub parts ----------------------------------------------------------------------
+for part in throughput latency fanin; do
+  skip $part "the tapper cannot ship to a hub yet (no \`tapper --hub\`)."
+done
+
+# ---- 5. tapper cost ----------------------------------------------------------------------
+log "part 5: tapper cost at $COST_RATES failures/s"
+"$BIN/tapper-bench" cost --runs $RUNS --duration $COST_SECS --rates $COST_RATES \
+  --tapper "$BIN/tapper" --output json --variant "local JSON output to /dev/null" \
+  --out "$RESULTS/cost-local.json"
+
+# ---- report ------------------------------------------------------------------------------
+cat >"$RESULTS/meta.json" <<JSON
+{
+  "mode": "$MODE",
+  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)",
+  "load_start": "$LOAD_START",
+  "load_end": "$(loadavg)",
+  "seconds": $((SECONDS - START))
+}
+JSON
+"$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
+log "done in $((SECONDS - START))s ($MODE); report: $OUT"
