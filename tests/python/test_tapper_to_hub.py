@@ -150,3 +150,37 @@ def test_tapper_events_reach_grpcurl_and_grpcio_exactly(
     assert int(tappers[0]["eventsReceived"]) == total
     assert tappers[0]["probeMode"] == "tracepoint"
     assert tappers[0]["counters"]["failures"] is not None
+
+
+def test_kernel_ring_buffer_drops_reach_the_hub_as_losses(
+        tapper_bin, workload_bin, hub, hub_client_bin, tmp_path):
+    """A one-page ring buffer overflows under a burst; every failure is then either an event
+    at the hub or counted in a loss record there."""
+    log = tmp_path / "tapper.log"
+    with open(log, "wb") as f:
+        tapper = subprocess.Popen(
+            [str(tapper_bin), "--probe", "tracepoint", "--output", "json",
+             "--ring-buffer-size", "4096", "--comm", "socket-workload",
+             "--hub", hub.url, "--node-name", NODE],
+            stdout=subprocess.DEVNULL, stderr=f)
+    wait_for(lambda: "capturing failed socket() calls" in log.read_text(errors="replace")
+             or tapper.poll() is not None, "the tapper to attach", timeout=60)
+    assert tapper.poll() is None, log.read_text()
+    out = subprocess.run([str(workload_bin), "--threads", "2", "--fail", "EINVAL=20000"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    tapper.send_signal(signal.SIGINT)
+    assert tapper.wait(timeout=30) == 0, log.read_text()
+    final = next(json.loads(line)["stats"] for line in log.read_text().splitlines()
+                 if line.startswith('{"counters":"final"'))
+    drops = final["drops"]
+    assert drops > 0, f"a 4 KiB ring buffer should overflow: {final}"
+    assert final["failures"] == final["events_received"] + drops
+
+    stats = json.loads(subprocess.run(
+        [str(hub_client_bin), "--hub", hub.url, "stats", "--node", NODE, "--json"],
+        capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert stats["total_lost"] == drops, stats
+    assert stats["total_events"] == final["events_shown"], stats
+    # Every provoked failure is an event at the hub or one of the counted drops.
+    assert final["events_shown"] <= 40000 <= final["events_shown"] + drops, final
