@@ -101,6 +101,8 @@ struct Inner {
     acked: watch::Sender<u64>,
     connected: AtomicBool,
     connects: AtomicU64,
+    /// Set by shutdown: send what is left, half-close the stream, and do not reconnect.
+    closing: AtomicBool,
 }
 
 impl Inner {
@@ -134,6 +136,7 @@ impl Reporter {
             acked: watch::channel(0).0,
             connected: AtomicBool::new(false),
             connects: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
         });
         let task = tokio::spawn(run(inner.clone(), config.clone()));
         Ok(ReporterHandle {
@@ -213,12 +216,19 @@ impl ReporterHandle {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Flushes (up to `timeout`), then stops the background task and closes the stream.
+    /// Flushes (up to `timeout`), then closes the stream gracefully: the latest counters
+    /// are sent, the stream is half-closed, and the hub ends it once it has handled
+    /// everything. A hub that does not answer within `timeout` has the stream cut.
     /// Returns the final counts; `acked_seq < last_seq` means the hub did not get it all.
     pub async fn shutdown(self, timeout: Duration) -> ReporterStats {
         self.flush(timeout).await;
+        self.inner.closing.store(true, Ordering::Relaxed);
+        self.inner.wake.notify_one();
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
+        if let Some(mut task) = task
+            && tokio::time::timeout(timeout, &mut task).await.is_err()
+        {
+            warn!("the hub did not close the report stream in time; cutting it");
             task.abort();
             let _ = task.await;
         }
@@ -232,6 +242,9 @@ async fn run(inner: Arc<Inner>, cfg: ReporterConfig) {
     loop {
         let result = session(&inner, &cfg, &mut backoff).await;
         inner.connected.store(false, Ordering::Relaxed);
+        if inner.closing.load(Ordering::Relaxed) {
+            return;
+        }
         let delay = backoff.next_delay();
         match result {
             Ok(()) => {
@@ -292,10 +305,14 @@ async fn session(
     info!(hub = %cfg.hub_url, node = %cfg.node, acked = ack.acked_seq, "connected to hub");
     inner.wake.notify_one();
 
-    let writer = async {
+    let writer = async move {
         loop {
             let msgs = inner.buf().take_unsent(cfg.max_batch, 8);
             if msgs.is_empty() {
+                if inner.closing.load(Ordering::Relaxed) {
+                    drop(tx); // half-close: the hub ends the stream after handling it all
+                    return Ok(());
+                }
                 inner.wake.notified().await;
                 continue;
             }
@@ -316,8 +333,12 @@ async fn session(
         }
         Ok::<(), ClientError>(())
     };
+    tokio::pin!(writer, reader);
     tokio::select! {
-        r = writer => r,
-        r = reader => r,
+        r = &mut reader => r,
+        w = &mut writer => {
+            w?;
+            reader.await // the last acks, until the hub ends the stream
+        }
     }
 }
