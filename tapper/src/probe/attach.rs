@@ -33,10 +33,11 @@ pub fn attach(requested: ProbeMode, ring_buffer_bytes: u32) -> Result<Capture, P
     raise_memlock_limit();
     match requested {
         ProbeMode::Kprobe => {
-            check_kprobes()?;
+            check_kprobes().map_err(unavailable("kprobe", "tracepoint"))?;
             load_and_attach(ProbeMode::Kprobe, ring_buffer_bytes)
         }
-        ProbeMode::Tracepoint => load_and_attach(ProbeMode::Tracepoint, ring_buffer_bytes),
+        ProbeMode::Tracepoint => load_and_attach(ProbeMode::Tracepoint, ring_buffer_bytes)
+            .map_err(unavailable("tracepoint", "kprobe")),
         ProbeMode::Auto => {
             let kprobe = check_kprobes()
                 .and_then(|()| load_and_attach(ProbeMode::Kprobe, ring_buffer_bytes));
@@ -48,11 +49,28 @@ pub fn attach(requested: ProbeMode, ring_buffer_bytes: u32) -> Result<Capture, P
                     Ok(capture)
                 }
                 Err(why) => {
-                    tracing::info!("probe mode: tracepoint, because {why}");
+                    tracing::info!(
+                        "probe mode: tracepoint (the kprobe pair is unavailable: {why})"
+                    );
                     load_and_attach(ProbeMode::Tracepoint, ring_buffer_bytes)
                 }
             }
         }
+    }
+}
+
+/// Says which mode to use instead when an explicitly requested mode lacks a kernel feature.
+fn unavailable(mode: &'static str, instead: &'static str) -> impl FnOnce(ProbeError) -> ProbeError {
+    move |reason| match reason {
+        ProbeError::NoKprobes { .. }
+        | ProbeError::NoSysSocketSymbol { .. }
+        | ProbeError::NoSyscallTracepoints { .. }
+        | ProbeError::Tracefs { .. } => ProbeError::ModeUnavailable {
+            mode,
+            instead,
+            reason: Box::new(reason),
+        },
+        other => other,
     }
 }
 

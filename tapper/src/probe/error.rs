@@ -11,16 +11,24 @@ pub enum ProbeError {
     Privileges { missing: String },
 
     #[error(
-        "kprobe mode needs a kernel built with CONFIG_KPROBES and CONFIG_KPROBE_EVENTS, but \
-         {path} does not exist on this kernel ({kernel}). Use --probe tracepoint, or --probe auto"
+        "the kprobe pair needs a kernel built with CONFIG_KPROBES and CONFIG_KPROBE_EVENTS, but \
+         {path} does not exist on this kernel ({kernel})"
     )]
     NoKprobes { path: PathBuf, kernel: String },
 
     #[error(
-        "kprobe mode needs the kernel function `__sys_socket`, which is not in /proc/kallsyms on \
-         this kernel ({kernel}). Use --probe tracepoint, or --probe auto"
+        "the kprobe pair needs the kernel function `__sys_socket`, which is not in \
+         /proc/kallsyms on this kernel ({kernel})"
     )]
     NoSysSocketSymbol { kernel: String },
+
+    /// An explicitly requested mode the kernel cannot support, with the way out.
+    #[error("--probe {mode} cannot work here: {reason}. Use --probe {instead}, or --probe auto")]
+    ModeUnavailable {
+        mode: &'static str,
+        instead: &'static str,
+        reason: Box<ProbeError>,
+    },
 
     #[error(
         "tracefs is not mounted and mounting it at {path} failed ({source}). Mount it with \
@@ -29,8 +37,8 @@ pub enum ProbeError {
     Tracefs { path: PathBuf, source: nix::Error },
 
     #[error(
-        "tracepoint mode needs syscall tracepoints (CONFIG_FTRACE_SYSCALLS), but {path} does not \
-         exist on this kernel ({kernel}). Use --probe kprobe if the kernel has kprobes"
+        "the tracepoint pair needs syscall tracepoints (CONFIG_FTRACE_SYSCALLS), but {path} does \
+         not exist on this kernel ({kernel})"
     )]
     NoSyscallTracepoints { path: PathBuf, kernel: String },
 
