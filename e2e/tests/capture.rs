@@ -261,6 +261,34 @@ fn bpftrace_and_the_tapper_agree_on_a_random_workload() {
 }
 
 #[test]
+fn the_tapper_mounts_tracefs_when_it_is_not_mounted() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tracefs = "/sys/kernel/tracing";
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(tracefs))
+    };
+    if mounted() {
+        let status = Command::new("umount").arg(tracefs).status().unwrap();
+        assert!(
+            status.success(),
+            "cannot unmount {tracefs} to set up the test"
+        );
+    }
+    assert!(!Path::new(tracefs).join("events").exists());
+    let tapper = RunningTapper::start(&tapper_bin(), &["--probe", "tracepoint"]).unwrap();
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let log = out.stderr.join("\n");
+    assert!(
+        log.contains("tracefs is not mounted; mounting it at /sys/kernel/tracing"),
+        "{log}"
+    );
+    assert!(mounted(), "the tapper's mount should stay for other tools");
+}
+
+#[test]
 fn missing_privileges_name_the_capabilities_needed() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(which("setpriv"))
