@@ -9,7 +9,7 @@ pub const HEADER_EVERY: u64 = 40;
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<28} {:<16} {:>8} EXE",
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} EXE",
         "TIME", "PID", "TID", "COMM", "ERRNO", "FAMILY", "TYPE", "PROTOCOL", "DURATION"
     )
 }
@@ -20,7 +20,7 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let time = event.ts.get(11..26).unwrap_or(&event.ts);
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<28} {:<16} {:>8} {}",
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} {}",
         time,
         event.pid,
         event.tid,
