@@ -15,6 +15,9 @@ failed (pid, tid, comm, exe, cmdline, uid, cgroup), with which arguments (family
 protocol, decoded to names), and why (errno name and message). Successful calls are only
 counted. On SIGINT or SIGTERM it detaches and prints exact final counters to stderr.
 
+With --hub it also ships every event to a central hub. Filters (--pid, --comm, --errno)
+choose the events printed and shipped; the counters always count every call.
+
 Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN).";
 
 #[derive(Debug, Parser)]
@@ -28,15 +31,15 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub output: Option<Format>,
 
-    /// Show only these process ids (repeat or separate with commas).
+    /// Report only these process ids (repeat or separate with commas).
     #[arg(long = "pid", value_name = "PID", value_delimiter = ',', value_parser = parse_pid)]
     pub pids: Vec<u32>,
 
-    /// Show only these command names, matched exactly (repeat or separate with commas).
+    /// Report only these command names, matched exactly (repeat or separate with commas).
     #[arg(long = "comm", value_name = "NAME", value_delimiter = ',', value_parser = parse_comm)]
     pub comms: Vec<String>,
 
-    /// Show only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
+    /// Report only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
     #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = parse_errno)]
     pub errnos: Vec<i32>,
 
