@@ -24,14 +24,17 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 if [ $MODE = full ]; then
   RUNS=5 OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,1000,100000
+  E2E_RATES=50000,100000,150000,200000,300000,400000 E2E_SECS=3 LAT_RATE=1000 LAT_SECS=5
+  FANIN=10x1000,100x1000 FANIN_SECS=5
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
   RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
+  E2E_RATES=20000 E2E_SECS=1 LAT_RATE=500 LAT_SECS=1 FANIN=5x200 FANIN_SECS=1
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
 log "building (release, target dir $TARGET_DIR)"
-cargo build --release --quiet -p tapper -p tapper-bench
+cargo build --release --quiet -p tapper -p tapper-bench -p hub
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
@@ -61,15 +64,43 @@ else
 fi
 
 # ---- 2-4. hub parts ----------------------------------------------------------------------
-for part in throughput latency fanin; do
-  skip $part "the tapper cannot ship to a hub yet (no \`tapper --hub\`)."
-done
+HAS_HUB=0
+"$BIN/tapper" --help | grep -q -- '--hub' && [ -x "$BIN/hub" ] && HAS_HUB=1
+if [ $HAS_HUB = 1 ]; then
+  log "parts 2 and 3: tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s"
+  "$BIN/tapper-bench" e2e --runs $RUNS --rates $E2E_RATES --duration $E2E_SECS \
+    --latency-rate $LAT_RATE --latency-duration $LAT_SECS \
+    --tapper "$BIN/tapper" --hub "$BIN/hub" --out "$RESULTS/e2e.json"
+  log "part 4: hub fan-in $FANIN"
+  "$BIN/tapper-bench" fanin --runs $RUNS --configs $FANIN --duration $FANIN_SECS \
+    --hub "$BIN/hub" --out "$RESULTS/fanin.json"
+else
+  for part in throughput latency fanin; do
+    skip $part "this build has no \`tapper --hub\` or no hub binary."
+  done
+fi
 
 # ---- 5. tapper cost ----------------------------------------------------------------------
 log "part 5: tapper cost at $COST_RATES failures/s"
 "$BIN/tapper-bench" cost --runs $RUNS --duration $COST_SECS --rates $COST_RATES \
   --tapper "$BIN/tapper" --output json --variant "local JSON output to /dev/null" \
   --out "$RESULTS/cost-local.json"
+if [ $HAS_HUB = 1 ]; then
+  # One in-memory hub for the whole variant; each measurement starts a fresh tapper.
+  "$BIN/hub" --listen 127.0.0.1:0 --db :memory: --retention-rows 1000000 \
+    2>"$RESULTS/hub-cost.log" &
+  HUB_PID=$!
+  trap 'kill $HUB_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do grep -q 'hub listening on' "$RESULTS/hub-cost.log" && break; sleep 0.1; done
+  HUB_ADDR=$(sed -n 's/.*hub listening on \([0-9.:]*\).*/\1/p' "$RESULTS/hub-cost.log" | head -n1)
+  [ -n "$HUB_ADDR" ] || die "the hub for part 5 did not start: $(cat "$RESULTS/hub-cost.log")"
+  "$BIN/tapper-bench" cost --runs $RUNS --duration $COST_SECS --rates $COST_RATES \
+    --tapper "$BIN/tapper" --output none --tapper-args="--hub http://$HUB_ADDR --node-name bench" \
+    --variant "shipping to a hub, no local output" --out "$RESULTS/cost-hub.json"
+  kill $HUB_PID 2>/dev/null || true
+  wait $HUB_PID 2>/dev/null || true
+  trap - EXIT
+fi
 
 # ---- report ------------------------------------------------------------------------------
 cat >"$RESULTS/meta.json" <<JSON

@@ -40,6 +40,11 @@ pub enum Cmd {
     Overhead(OverheadArgs),
     /// Part 5: tapper CPU % and RSS at steady failure rates (needs root).
     Cost(CostArgs),
+    /// Parts 2 and 3: throughput sweep, loss accounting and latency through tapper → hub →
+    /// subscriber (needs root).
+    E2e(E2eArgs),
+    /// Part 4: N synthetic reporters × M events/s into one hub with one subscriber.
+    Fanin(FaninArgs),
     /// Write BENCHMARKS.md from the result files in a directory.
     Report {
         /// Directory with the parts' JSON result files.
@@ -98,9 +103,58 @@ pub struct CostArgs {
     #[arg(long, default_value = "json")]
     pub output: String,
     /// Extra tapper arguments, e.g. "--hub http://127.0.0.1:1234" (split on spaces).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub tapper_args: String,
     /// Label for this configuration in the report.
     #[arg(long, default_value = "local output")]
     pub variant: String,
+}
+
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
+    pub hub: PathBuf,
+    /// Throughput sweep, failures/s.
+    #[arg(long, value_delimiter = ',',
+          default_values_t = [50_000u64, 100_000, 150_000, 200_000, 300_000, 400_000])]
+    pub rates: Vec<u64>,
+    /// Seconds per throughput measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub duration: f64,
+    /// Failures/s for the latency measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub latency_rate: u64,
+    /// Seconds of the latency measurement.
+    #[arg(long, default_value_t = 5.0)]
+    pub latency_duration: f64,
+    #[arg(long, default_value = "tracepoint")]
+    pub probe: String,
+    /// The hub's per-subscriber queue (`hub --subscriber-queue`).
+    #[arg(long, default_value_t = 65_536)]
+    pub subscriber_queue: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FaninArgs {
+    /// Runs per figure.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
+    pub hub: PathBuf,
+    /// Configurations as REPORTERSxRATE, e.g. 100x1000 (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = ["10x1000".to_owned(), "100x1000".to_owned()])]
+    pub configs: Vec<String>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// The hub's per-subscriber queue.
+    #[arg(long, default_value_t = 65_536)]
+    pub subscriber_queue: u64,
+    /// Write the result here as JSON (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

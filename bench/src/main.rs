@@ -3,12 +3,16 @@
 
 mod cli;
 mod cost;
+mod e2e;
+mod fanin;
+mod hub;
 mod machine;
 mod overhead;
 mod peer;
 mod procstat;
 mod rate;
 mod report;
+mod subscriber;
 mod summary;
 mod syscall;
 mod tapper;
@@ -66,6 +70,37 @@ fn main() -> Result<()> {
             })?;
             write(a.common.out.as_deref(), &outcome)?;
         }
+        Cmd::E2e(a) => {
+            let opts = e2e::Options {
+                rates: a.rates,
+                duration: Duration::from_secs_f64(a.duration),
+                latency_rate: a.latency_rate,
+                latency_duration: Duration::from_secs_f64(a.latency_duration),
+                runs: a.common.runs,
+                tapper: a.common.tapper,
+                hub: a.hub,
+                probe: a.probe,
+                subscriber_queue: a.subscriber_queue,
+            };
+            let outcome = runtime()?.block_on(e2e::run(&opts))?;
+            write(a.common.out.as_deref(), &outcome)?;
+        }
+        Cmd::Fanin(a) => {
+            let configs = a
+                .configs
+                .iter()
+                .map(|c| parse_config(c))
+                .collect::<Result<Vec<_>>>()?;
+            let opts = fanin::Options {
+                configs,
+                duration: Duration::from_secs_f64(a.duration),
+                runs: a.runs,
+                hub: a.hub,
+                subscriber_queue: a.subscriber_queue,
+            };
+            let outcome = runtime()?.block_on(fanin::run(&opts))?;
+            write(a.out.as_deref(), &outcome)?;
+        }
         Cmd::Report { results, out } => {
             let text = report::render(&results)?;
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
@@ -87,4 +122,18 @@ fn write(out: Option<&Path>, value: &impl Serialize) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// "100x1000" → (100 reporters, 1000 events/s each).
+fn parse_config(text: &str) -> Result<(u64, u64)> {
+    let (n, m) = text
+        .split_once('x')
+        .with_context(|| format!("`{text}` is not REPORTERSxRATE, e.g. 100x1000"))?;
+    Ok((n.trim().parse()?, m.trim().parse()?))
 }

@@ -91,6 +91,12 @@ impl Peer {
         self.child.id()
     }
 
+    /// The first output line so far that contains `text`.
+    pub fn first_line_with(&self, text: &str) -> Option<String> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().find(|l| l.contains(text)).cloned()
+    }
+
     /// SIGINT, then waits up to `grace` before SIGKILL; returns every output line.
     pub fn stop(mut self, grace: Duration) -> Result<Vec<String>> {
         // SAFETY: kill() with a pid we spawned and have not reaped yet.
@@ -143,10 +149,13 @@ fn reader(
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
+            lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(line.clone());
             if let Some(tx) = &tx {
-                let _ = tx.send(line.clone());
+                let _ = tx.send(line);
             }
-            lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
     })
 }

@@ -1,0 +1,174 @@
+//! Parts 2 and 3: failing calls at a steady rate → tapper (tracepoint, `--hub`) → hub →
+//! one subscriber. Counts what arrived, what loss records account for, and the latency
+//! from each call's return to its event's arrival.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::{hub, machine::Machine, rate, subscriber, tapper};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Throughput sweep rates, failures/s.
+    pub rates: Vec<u64>,
+    pub duration: Duration,
+    /// Latency measurement: rate and duration.
+    pub latency_rate: u64,
+    pub latency_duration: Duration,
+    pub runs: usize,
+    pub tapper: PathBuf,
+    pub hub: PathBuf,
+    pub probe: String,
+    pub subscriber_queue: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sample {
+    pub run: usize,
+    /// "throughput" or "latency".
+    pub part: String,
+    pub rate: u64,
+    pub generated: u64,
+    pub achieved_rate: f64,
+    /// Distinct events of this process that reached the subscriber.
+    pub delivered: u64,
+    pub duplicates: u64,
+    /// Sum of loss-record counts the subscriber received, and per reason.
+    pub lost: u64,
+    pub lost_by_reason: BTreeMap<String, u64>,
+    /// Items the hub skipped for this subscriber (lagged notices).
+    pub lagged: u64,
+    /// generated − delivered − lost − lagged: what nothing accounts for.
+    pub unaccounted: i64,
+    /// The tapper's own final counters (whole machine).
+    pub tapper_failures: u64,
+    pub tapper_drops: u64,
+    /// Latency from the call's return to the event's arrival, µs.
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub machine: Machine,
+    pub duration_secs: f64,
+    pub latency_duration_secs: f64,
+    pub probe: String,
+    pub subscriber_queue: u64,
+    pub samples: Vec<Sample>,
+}
+
+pub async fn run(opts: &Options) -> Result<Outcome> {
+    let mut machine = Machine::now();
+    let mut samples = Vec::new();
+    for run in 0..opts.runs {
+        eprintln!(
+            "[e2e] run {}/{}: latency at {}/s",
+            run + 1,
+            opts.runs,
+            opts.latency_rate
+        );
+        samples.push(
+            one(
+                opts,
+                run,
+                "latency",
+                opts.latency_rate,
+                opts.latency_duration,
+            )
+            .await?,
+        );
+        for &r in &opts.rates {
+            eprintln!("[e2e] run {}/{}: throughput at {r}/s", run + 1, opts.runs);
+            samples.push(one(opts, run, "throughput", r, opts.duration).await?);
+        }
+    }
+    machine.finish();
+    Ok(Outcome {
+        machine,
+        duration_secs: opts.duration.as_secs_f64(),
+        latency_duration_secs: opts.latency_duration.as_secs_f64(),
+        probe: opts.probe.clone(),
+        subscriber_queue: opts.subscriber_queue,
+        samples,
+    })
+}
+
+async fn one(
+    opts: &Options,
+    run: usize,
+    part: &str,
+    rate: u64,
+    duration: Duration,
+) -> Result<Sample> {
+    let expected = (rate as f64 * duration.as_secs_f64()).round() as usize;
+    let hub = hub::start(&opts.hub, opts.subscriber_queue)?;
+    let extra = [
+        "--hub".to_owned(),
+        hub.url.clone(),
+        "--node-name".into(),
+        "bench".into(),
+    ];
+    let tapper = tapper::start_tapper(&opts.tapper, &opts.probe, "none", &extra)?;
+    let sub = subscriber::start(&hub.url, Some(std::process::id()), expected).await?;
+    // Give the tapper's reporter time to connect.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (calls, generated) = tokio::task::spawn_blocking(move || {
+        let mut calls: Vec<Instant> = Vec::with_capacity(expected);
+        let g = rate::generate(rate, duration, |_, at| calls.push(at));
+        (calls, g)
+    })
+    .await?;
+    let n = generated.calls;
+    // Everything delivered, or wait for the tapper's final drain and loss records.
+    sub.wait(Duration::from_secs(2), |t| t.events >= n).await;
+    let fin = tapper::stop_tapper(tapper)?;
+    sub.wait(Duration::from_secs(3), |t| {
+        t.events.saturating_sub(t.duplicates) + t.lost + t.lagged >= n
+    })
+    .await;
+    let tally = sub.stop();
+    hub.peer.stop(Duration::from_secs(10))?;
+
+    let t = tally.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lat: Vec<f64> = calls
+        .iter()
+        .zip(&t.arrivals)
+        .filter_map(|(c, a)| a.map(|a| a.saturating_duration_since(*c).as_secs_f64() * 1e6))
+        .collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            f64::NAN
+        } else {
+            lat[((lat.len() - 1) as f64 * p).round() as usize]
+        }
+    };
+    let delivered = t.arrivals.iter().filter(|a| a.is_some()).count() as u64;
+    Ok(Sample {
+        run,
+        part: part.into(),
+        rate,
+        generated: n,
+        achieved_rate: n as f64 / generated.elapsed.as_secs_f64(),
+        delivered,
+        duplicates: t.duplicates,
+        lost: t.lost,
+        lost_by_reason: t.lost_by_reason.clone(),
+        lagged: t.lagged,
+        unaccounted: n as i64 - delivered as i64 - t.lost as i64 - t.lagged as i64,
+        tapper_failures: fin.failures,
+        tapper_drops: fin.drops,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+        max_us: pct(1.0),
+    })
+}
