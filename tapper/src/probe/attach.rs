@@ -4,7 +4,7 @@
 use aya::{
     Ebpf, EbpfLoader, include_bytes_aligned,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{KProbe, TracePoint},
+    programs::{KProbe, Program, ProgramError, TracePoint},
 };
 use tapper_common::TracepointLayout;
 
@@ -136,42 +136,42 @@ fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, Probe
     ebpf.take_map(name).ok_or(ProbeError::Missing(name))
 }
 
-fn attach_kprobe(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> {
-    let program: &mut KProbe = ebpf
-        .program_mut(name)
+/// The named program of the object, as its concrete type.
+fn program<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P, ProbeError>
+where
+    &'a mut Program: TryInto<&'a mut P, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
         .ok_or(ProbeError::Missing(name))?
         .try_into()
         .map_err(|source| ProbeError::Program {
             what: format!("program {name}"),
             source,
-        })?;
-    let fail = |step: &str| {
-        let what = format!("{step} {name} on {KPROBE_TARGET}");
-        move |source| ProbeError::Program { what, source }
-    };
-    program.load().map_err(fail("loading"))?;
+        })
+}
+
+/// Names the failing step and program in a load or attach error.
+fn failed(step: &str, target: &str) -> impl FnOnce(ProgramError) -> ProbeError {
+    let what = format!("{step} {target}");
+    move |source| ProbeError::Program { what, source }
+}
+
+fn attach_kprobe(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> {
+    let program: &mut KProbe = program(ebpf, name)?;
+    let target = format!("{name} on {KPROBE_TARGET}");
+    program.load().map_err(failed("loading", &target))?;
     program
         .attach(KPROBE_TARGET, 0)
-        .map_err(fail("attaching"))?;
+        .map_err(failed("attaching", &target))?;
     Ok(())
 }
 
 fn attach_tracepoint(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> {
-    let program: &mut TracePoint = ebpf
-        .program_mut(name)
-        .ok_or(ProbeError::Missing(name))?
-        .try_into()
-        .map_err(|source| ProbeError::Program {
-            what: format!("program {name}"),
-            source,
-        })?;
-    let fail = |step: &str| {
-        let what = format!("{step} tracepoint syscalls:{name}");
-        move |source| ProbeError::Program { what, source }
-    };
-    program.load().map_err(fail("loading"))?;
+    let program: &mut TracePoint = program(ebpf, name)?;
+    let target = format!("tracepoint syscalls:{name}");
+    program.load().map_err(failed("loading", &target))?;
     program
         .attach("syscalls", name)
-        .map_err(fail("attaching"))?;
+        .map_err(failed("attaching", &target))?;
     Ok(())
 }
