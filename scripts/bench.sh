@@ -16,7 +16,6 @@ MODE=full
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
-BIN=$TARGET_DIR/release
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
@@ -33,8 +32,14 @@ else
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
-log "building (release, target dir $TARGET_DIR)"
-cargo build --release --quiet -p tapper -p tapper-bench -p hub
+# A full run measures optimized builds; the smoke run reuses the test suite's debug build.
+if [ $MODE = full ]; then
+  PROFILE_ARGS=(--release) BIN=$TARGET_DIR/release
+else
+  PROFILE_ARGS=() BIN=$TARGET_DIR/debug
+fi
+log "building (${PROFILE_ARGS[*]:-debug}, target dir $TARGET_DIR)"
+cargo build "${PROFILE_ARGS[@]}" --quiet -p tapper -p tapper-bench -p hub
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
