@@ -44,6 +44,7 @@ mod connect;
 mod error;
 mod reporter;
 
+pub use backoff::Backoff;
 pub use buffer::REASON_BUFFER_FULL;
 pub use connect::{connect, normalize_url};
 pub use error::ClientError;

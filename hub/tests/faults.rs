@@ -48,50 +48,67 @@ struct Seen {
     lagged: u64,
 }
 
-/// Subscribes (replay + follow) and resumes after hub_seq whenever the stream breaks.
-fn resuming_subscriber(
-    url: String,
-    node: &'static str,
-    seen: Arc<Mutex<Seen>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok(mut client) = hub_client::connect(&url).await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let from = seen.lock().unwrap().last_hub_seq + 1;
-            let req = SubscribeRequest {
-                node: vec![node.into()],
-                since: Some(Since::SinceHubSeq(from)),
-                follow: true,
-                ..Default::default()
-            };
-            let Ok(resp) = client.subscribe(req).await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let mut stream = resp.into_inner();
-            while let Ok(Some(m)) = stream.message().await {
+/// The real `hub-client watch --json`, replaying from the start and following; it must
+/// resume by itself after the hub dies and comes back.
+struct Watcher {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Watcher {
+    fn start(url: &str, node: &str, seen: Arc<Mutex<Seen>>) -> Watcher {
+        let mut child = Command::new(hub_client_bin())
+            .args([
+                "--hub",
+                url,
+                "watch",
+                "--json",
+                "--node",
+                node,
+                "--since-seq",
+                "0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning hub-client watch");
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
                 let mut s = seen.lock().unwrap();
-                match m.item {
-                    Some(Item::Event(e)) => {
-                        assert!(e.hub_seq > s.last_hub_seq, "hub_seq went backwards");
-                        s.last_hub_seq = e.hub_seq;
-                        *s.events.entry(e.seq).or_default() += 1;
-                    }
-                    Some(Item::Loss(l)) => {
-                        s.last_hub_seq = l.hub_seq;
-                        let loss = l.loss.unwrap();
-                        s.losses
-                            .push((loss.first_seq, loss.last_seq, loss.count, loss.reason));
-                    }
-                    Some(Item::Lagged(l)) => s.lagged += l.skipped,
-                    None => {}
+                if let Some(loss) = v.get("loss") {
+                    s.last_hub_seq = loss["hub_seq"].as_u64().unwrap();
+                    s.losses.push((
+                        loss["first_seq"].as_u64().unwrap(),
+                        loss["last_seq"].as_u64().unwrap(),
+                        loss["count"].as_u64().unwrap(),
+                        loss["reason"].as_str().unwrap().to_owned(),
+                    ));
+                } else if let Some(lagged) = v.get("lagged") {
+                    s.lagged += lagged["skipped"].as_u64().unwrap();
+                } else {
+                    let hub_seq = v["hub_seq"].as_u64().unwrap();
+                    assert!(hub_seq > s.last_hub_seq, "hub_seq went backwards");
+                    s.last_hub_seq = hub_seq;
+                    *s.events.entry(v["seq"].as_u64().unwrap()).or_default() += 1;
                 }
             }
-        }
-    })
+        });
+        Watcher { child, reader }
+    }
+
+    fn stop(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader
+            .join()
+            .expect("the watch output reader panicked");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +118,7 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
     let mut hub = Hub::start(&dir, db.to_str().unwrap(), &[]);
 
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let sub = resuming_subscriber(hub.url(), "restart-node", seen.clone());
+    let watcher = Watcher::start(&hub.url(), "restart-node", seen.clone());
 
     let mut cfg = ReporterConfig::new(hub.url(), "restart-node");
     cfg.buffer_capacity = 50;
@@ -169,7 +186,7 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
         },
     )
     .await;
-    sub.abort();
+    watcher.stop();
 
     {
         let s = seen.lock().unwrap();

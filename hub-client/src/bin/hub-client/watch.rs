@@ -1,9 +1,14 @@
 //! `hub-client watch`: subscribes with server-side filters and prints events, loss notices
-//! and lagged notices as a table or JSON lines.
+//! and lagged notices as a table or JSON lines. When following, it survives hub restarts:
+//! it reconnects and resumes right after the last item it printed.
 
-use std::io::{IsTerminal, Write};
+use std::{
+    io::{IsTerminal, Write},
+    time::Duration,
+};
 
 use anyhow::Context;
+use hub_client::Backoff;
 use tapper_proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
 
 use crate::output::{event_json, loss_json, parse_rfc3339, rfc3339};
@@ -56,7 +61,7 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
             "--no-follow needs --since or --since-seq (otherwise there is nothing to show)"
         );
     }
-    let req = SubscribeRequest {
+    let first = SubscribeRequest {
         node: a.node,
         errno: a.errno,
         family: a.family,
@@ -66,29 +71,129 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
         follow: !a.no_follow,
         since,
     };
-    let json = a.json || !std::io::stdout().is_terminal();
+    let mut printer = Printer::new(a.json || !std::io::stdout().is_terminal(), a.count)?;
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut connected_once = false;
+    loop {
+        let request = printer.resume_from(&first);
+        match subscribe_once(
+            hub,
+            request,
+            &mut printer,
+            &mut connected_once,
+            &mut backoff,
+        )
+        .await
+        {
+            Ok(Ended::CountReached) => return Ok(()),
+            Ok(Ended::Closed) if !first.follow => return Ok(()),
+            Ok(Ended::Closed) => eprintln!("hub-client: the hub closed the stream; reconnecting"),
+            Err(err) if first.follow && connected_once && retryable(&err) => {
+                eprintln!("hub-client: lost the hub ({err:#}); reconnecting")
+            }
+            Err(err) => return Err(err),
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+enum Ended {
+    /// The hub ended the stream (a replay finished, or the hub is shutting down).
+    Closed,
+    /// `--count` events were printed.
+    CountReached,
+}
+
+async fn subscribe_once(
+    hub: &str,
+    request: SubscribeRequest,
+    printer: &mut Printer,
+    connected_once: &mut bool,
+    backoff: &mut Backoff,
+) -> anyhow::Result<Ended> {
     let mut client = hub_client::connect(hub)
         .await
         .with_context(|| format!("connecting to hub {hub}"))?;
     let mut stream = client
-        .subscribe(req)
+        .subscribe(request)
         .await
         .context("subscribing")?
         .into_inner();
-    let mut out = std::io::stdout().lock();
-    if !json {
-        writeln!(
-            out,
-            "{:<30}  {:<12}  {:>7}  {:<15}  {:<16}  {:<12}  {:<26}  MESSAGE",
-            "TIME", "NODE", "PID", "COMM", "ERRNO", "FAMILY", "TYPE"
-        )?;
-    }
-    let mut events = 0u64;
+    *connected_once = true;
+    backoff.reset();
     while let Some(resp) = stream.message().await.context("subscription stream")? {
-        match resp.item {
-            Some(Item::Event(e)) => {
-                events += 1;
-                if json {
+        if let Some(item) = resp.item
+            && printer.print(item)?
+        {
+            return Ok(Ended::CountReached);
+        }
+    }
+    Ok(Ended::Closed)
+}
+
+/// Errors worth a reconnect: the hub went away, not a request it refused.
+fn retryable(err: &anyhow::Error) -> bool {
+    use tonic::Code;
+    match err.chain().find_map(|c| c.downcast_ref::<tonic::Status>()) {
+        Some(status) => matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Aborted | Code::Internal
+        ),
+        None => true, // transport and connect errors
+    }
+}
+
+/// Prints items and remembers where the stream was, so a reconnect resumes right after.
+struct Printer {
+    json: bool,
+    out: std::io::Stdout,
+    events: u64,
+    count: Option<u64>,
+    last_hub_seq: Option<u64>,
+}
+
+impl Printer {
+    fn new(json: bool, count: Option<u64>) -> anyhow::Result<Self> {
+        let printer = Self {
+            json,
+            out: std::io::stdout(),
+            events: 0,
+            count,
+            last_hub_seq: None,
+        };
+        if !json {
+            writeln!(
+                printer.out.lock(),
+                "{:<30}  {:<12}  {:>7}  {:<15}  {:<16}  {:<12}  {:<26}  MESSAGE",
+                "TIME",
+                "NODE",
+                "PID",
+                "COMM",
+                "ERRNO",
+                "FAMILY",
+                "TYPE"
+            )?;
+        }
+        Ok(printer)
+    }
+
+    /// The first request, or after something was seen, a replay from the next hub seq on.
+    fn resume_from(&self, first: &SubscribeRequest) -> SubscribeRequest {
+        let mut request = first.clone();
+        if let Some(last) = self.last_hub_seq {
+            request.since = Some(Since::SinceHubSeq(last + 1));
+        }
+        request
+    }
+
+    /// Prints one item; true once `--count` events were printed.
+    fn print(&mut self, item: Item) -> anyhow::Result<bool> {
+        let mut out = self.out.lock();
+        match item {
+            Item::Event(e) => {
+                self.events += 1;
+                self.last_hub_seq = Some(e.hub_seq);
+                if self.json {
                     writeln!(out, "{}", event_json(&e))?;
                 } else {
                     writeln!(
@@ -105,8 +210,8 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
                     )?;
                 }
             }
-            Some(Item::Lagged(l)) => {
-                if json {
+            Item::Lagged(l) => {
+                if self.json {
                     writeln!(
                         out,
                         "{}",
@@ -120,8 +225,9 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
                     )?;
                 }
             }
-            Some(Item::Loss(l)) => {
-                if json {
+            Item::Loss(l) => {
+                self.last_hub_seq = Some(l.hub_seq);
+                if self.json {
                     writeln!(out, "{}", loss_json(&l))?;
                 } else {
                     let loss = l.loss.unwrap_or_default();
@@ -132,12 +238,8 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
                     )?;
                 }
             }
-            None => {}
         }
         out.flush()?;
-        if a.count.is_some_and(|c| events >= c) {
-            break;
-        }
+        Ok(self.count.is_some_and(|c| self.events >= c))
     }
-    Ok(())
 }
