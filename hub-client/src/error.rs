@@ -10,7 +10,7 @@ pub enum ClientError {
     #[error("invalid reporter config: {0}")]
     InvalidConfig(String),
     /// The connection could not be made or broke.
-    #[error("transport: {0}")]
+    #[error("cannot talk to the hub")]
     Transport(#[from] tonic::transport::Error),
     /// The hub answered with an error status.
     #[error("hub: {} ({:?})", .0.message(), .0.code())]
@@ -18,4 +18,19 @@ pub enum ClientError {
     /// The hub closed a stream unexpectedly or answered out of protocol.
     #[error("protocol: {0}")]
     Protocol(String),
+}
+
+/// An error and its sources on one line ("cannot talk to the hub: tcp connect error:
+/// Connection refused (os error 111)"), skipping links that repeat the previous one.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }

@@ -20,7 +20,12 @@ use tokio::{
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, info, warn};
 
-use crate::{backoff::Backoff, buffer::Buffer, connect, error::ClientError};
+use crate::{
+    backoff::Backoff,
+    buffer::Buffer,
+    connect,
+    error::{ClientError, error_chain},
+};
 
 /// How to reach the hub and who we are. Build it with [`ReporterConfig::new`] and adjust
 /// the public fields.
@@ -251,7 +256,7 @@ async fn run(inner: Arc<Inner>, cfg: ReporterConfig) {
                 info!(hub = %cfg.hub_url, ?delay, "hub closed the report stream; reconnecting")
             }
             Err(e) => {
-                warn!(hub = %cfg.hub_url, error = %e, ?delay, "report stream failed; reconnecting")
+                warn!(hub = %cfg.hub_url, error = %error_chain(&e), ?delay, "report stream failed; reconnecting")
             }
         }
         tokio::time::sleep(delay).await;

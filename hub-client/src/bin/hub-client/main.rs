@@ -52,15 +52,20 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// The error chain on one line; gRPC statuses as `CODE: message`.
+/// The error chain on one line, links that repeat the previous one skipped; gRPC
+/// statuses as `CODE: message`.
 fn describe(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| match c.downcast_ref::<tonic::Status>() {
+    let mut parts: Vec<String> = Vec::new();
+    for link in e.chain() {
+        let text = match link.downcast_ref::<tonic::Status>() {
             Some(s) => format!("{:?}: {}", s.code(), s.message()),
-            None => c.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(": ")
+            None => link.to_string(),
+        };
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }
 
 async fn run() -> anyhow::Result<()> {
