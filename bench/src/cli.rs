@@ -135,6 +135,9 @@ pub struct E2eArgs {
     /// The hub's per-subscriber queue (`hub --subscriber-queue`).
     #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
+    /// Append each latency run's per-event latencies ("run index µs") to this file.
+    #[arg(long)]
+    pub dump_latencies: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

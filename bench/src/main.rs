@@ -81,6 +81,7 @@ fn main() -> Result<()> {
                 hub: a.hub,
                 probe: a.probe,
                 subscriber_queue: a.subscriber_queue,
+                dump_latencies: a.dump_latencies,
             };
             let outcome = runtime()?.block_on(e2e::run(&opts))?;
             write(a.common.out.as_deref(), &outcome)?;

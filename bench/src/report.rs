@@ -145,10 +145,14 @@ fn overhead_section(
         )?;
         if o.env == "vm" {
             md.push_str(
-                "This kernel has kprobes (the host's does not). The VM is pure software \
-                 emulation (qemu TCG), so absolute ns are inflated many times over and only \
-                 the comparison within the VM — added ns and the ratio to its own no-probe \
-                 baseline — means anything.\n\n",
+                "This kernel has kprobes (the host's does not: `CONFIG_KPROBES` is unset, so \
+                 kprobe mode cannot be measured on the host at all). The VM is pure software \
+                 emulation (qemu TCG, 2 vCPUs, booted from an initramfs holding only static \
+                 binaries), so absolute ns are not comparable with the host's; only the \
+                 comparison within the VM — added ns and the ratio to its own no-probe \
+                 baseline, measured in the same boot — means anything. bpftrace is not \
+                 measured in the VM: there is no static bpftrace to put in the initramfs; the \
+                 tracepoint-mode tapper is the bridge between the two tables.\n\n",
             );
         }
         md.push_str(
@@ -354,7 +358,8 @@ fn throughput_section(md: &mut String, o: &e2e::Outcome) -> Result<()> {
     }
     writeln!(
         md,
-        "{} s per rate, {} runs; rates swept: {}.\n",
+        "{} s per rate, {} runs; rates swept: {}. The sweep is coarse: the true threshold \
+         lies between the highest loss-free rate and the rate where loss begins.\n",
         o.duration_secs,
         runs.len(),
         rates
