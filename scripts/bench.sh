@@ -51,7 +51,7 @@ skip() { echo "$2" >"$RESULTS/skipped-$1.txt"; log "skipped $1: $2"; }
 
 # ---- 1. syscall overhead: host (no probes / tapper tracepoint / bpftrace) -----------------
 conds=none,tapper-tracepoint
-if command -v bpftrace >/dev/null; then conds+=,bpftrace; fi
+if command -v bpftrace >/dev/null; then conds+=,bpftrace,bpftrace-correlated; fi
 [ -e /sys/bus/event_source/devices/kprobe ] && conds+=,tapper-kprobe
 log "part 1 on the host: $conds"
 "$BIN/tapper-bench" overhead --runs $RUNS --iters $OH_ITERS --conditions "$conds" \

@@ -26,6 +26,9 @@ pub enum Condition {
     TapperKprobe,
     /// bpftrace counting failures by comm and errno on `sys_exit_socket`.
     Bpftrace,
+    /// bpftrace doing the tapper's correlation: the arguments saved in a hash keyed by
+    /// thread on `sys_enter_socket`, looked up and deleted on `sys_exit_socket`.
+    BpftraceCorrelated,
 }
 
 impl Condition {
@@ -35,6 +38,7 @@ impl Condition {
             Condition::TapperTracepoint => "tapper, tracepoint",
             Condition::TapperKprobe => "tapper, kprobe",
             Condition::Bpftrace => "bpftrace (tracepoint)",
+            Condition::BpftraceCorrelated => "bpftrace, entry+exit correlated",
         }
     }
 }
@@ -121,7 +125,14 @@ fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
             &[],
         )?),
         Condition::TapperKprobe => Some(tapper::start_tapper(&opts.tapper, "kprobe", "none", &[])?),
-        Condition::Bpftrace => Some(tapper::start_bpftrace(&opts.bpftrace)?),
+        Condition::Bpftrace => Some(tapper::start_bpftrace(
+            &opts.bpftrace,
+            tapper::BPFTRACE_PROGRAM,
+        )?),
+        Condition::BpftraceCorrelated => Some(tapper::start_bpftrace(
+            &opts.bpftrace,
+            tapper::BPFTRACE_CORRELATED_PROGRAM,
+        )?),
     })
 }
 

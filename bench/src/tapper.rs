@@ -14,6 +14,13 @@ pub const TAPPER_READY: &str = "capturing failed socket() calls";
 pub const BPFTRACE_PROGRAM: &str =
     "tracepoint:syscalls:sys_exit_socket /args->ret < 0/ { @[comm, -args->ret] = count(); }";
 
+/// bpftrace doing what the tapper does on every call: save the arguments on entry in a
+/// hash keyed by thread, look them up and delete them on exit, count failures.
+pub const BPFTRACE_CORRELATED_PROGRAM: &str = "tracepoint:syscalls:sys_enter_socket { \
+     @args[tid] = (args->family, args->type, args->protocol, nsecs); } \
+     tracepoint:syscalls:sys_exit_socket { $a = @args[tid]; delete(@args[tid]); \
+     if (args->ret < 0) { @[comm, -args->ret, $a.0] = count(); } }";
+
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts `tapper --probe MODE --output OUTPUT [extra...]` (JSON output goes to /dev/null)
@@ -31,10 +38,10 @@ pub fn start_tapper(tapper: &Path, mode: &str, output: &str, extra: &[String]) -
     )
 }
 
-/// Starts bpftrace with [`BPFTRACE_PROGRAM`] and waits for its "Attaching" line.
-pub fn start_bpftrace(bpftrace: &Path) -> Result<Peer> {
+/// Starts bpftrace with `program` and waits for its "Attaching" line.
+pub fn start_bpftrace(bpftrace: &Path, program: &str) -> Result<Peer> {
     let mut cmd = Command::new(bpftrace);
-    cmd.args(["-e", BPFTRACE_PROGRAM]);
+    cmd.args(["-e", program]);
     Peer::spawn(
         "bpftrace",
         cmd,
