@@ -24,7 +24,7 @@ use anyhow::Context;
 use clap::Parser;
 use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
 use tokio::{net::TcpListener, sync::watch};
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 use crate::{retention::Retention, service::HubService, state::Settings, store::Store};
@@ -126,7 +126,11 @@ async fn main() -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(hub)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(
+            // No Nagle: acks and subscription items are small and latency-bound.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            signal,
+        );
     tokio::pin!(server);
     // Streams end on the shutdown signal; if a connection lingers, stop after the grace time.
     tokio::select! {
