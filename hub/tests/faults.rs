@@ -298,10 +298,11 @@ async fn sigkilled_reporter_shows_disconnected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_subscriber_gets_lagged_notice_while_another_gets_everything() {
-    // Far more than the stalled client's queue (4096 by default) plus HTTP/2 windows hold.
-    const N: u64 = 30_000;
+    // Far more than the stalled client's queue plus HTTP/2 windows hold; the queue is large
+    // enough that the fast client, on a busy machine, never falls a whole queue behind.
+    const N: u64 = 60_000;
     let dir = scratch("lag");
-    let hub = Hub::start(&dir, ":memory:", &[]);
+    let hub = Hub::start(&dir, ":memory:", &["--subscriber-queue", "20000"]);
     let req = SubscribeRequest {
         since: Some(Since::SinceHubSeq(0)),
         follow: true,
