@@ -46,8 +46,14 @@ pub struct Sample {
     pub lost_by_reason: BTreeMap<String, u64>,
     /// Items the hub skipped for this subscriber (lagged notices).
     pub lagged: u64,
-    /// generated − delivered − lost − lagged: what nothing accounts for.
+    /// generated − delivered − lost − lagged: what nothing accounts for. Loss records are
+    /// per node, so failures of other processes dropped at the same time make it negative.
     pub unaccounted: i64,
+    /// Events of any process that reached the subscriber (other processes on the node
+    /// fail too).
+    pub delivered_all: u64,
+    /// Node level: kernel-counted failures − delivered_all − lost − lagged.
+    pub node_unaccounted: i64,
     /// The tapper's own final counters (whole machine).
     pub tapper_failures: u64,
     pub tapper_drops: u64,
@@ -131,10 +137,11 @@ async fn one(
     .await?;
     let n = generated.calls;
     // Everything delivered, or wait for the tapper's final drain and loss records.
-    sub.wait(Duration::from_secs(2), |t| t.events >= n).await;
+    sub.wait(Duration::from_secs(2), |t| t.own_events >= n)
+        .await;
     let fin = tapper::stop_tapper(tapper)?;
     sub.wait(Duration::from_secs(3), |t| {
-        t.events.saturating_sub(t.duplicates) + t.lost + t.lagged >= n
+        t.events.saturating_sub(t.duplicates) + t.lost + t.lagged >= fin.failures
     })
     .await;
     let tally = sub.stop();
@@ -170,6 +177,11 @@ async fn one(
         lost_by_reason: t.lost_by_reason.clone(),
         lagged: t.lagged,
         unaccounted: n as i64 - delivered as i64 - t.lost as i64 - t.lagged as i64,
+        delivered_all: t.events - t.duplicates,
+        node_unaccounted: fin.failures as i64
+            - (t.events - t.duplicates) as i64
+            - t.lost as i64
+            - t.lagged as i64,
         tapper_failures: fin.failures,
         tapper_drops: fin.drops,
         p50_us: pct(0.5),

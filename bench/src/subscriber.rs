@@ -8,14 +8,16 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use hub_client::proto::v1::{SubscribeRequest, subscribe_response::Item};
+use hub_client::proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
 use tokio::task::JoinHandle;
 
 /// What the subscriber has seen so far.
 #[derive(Debug, Default)]
 pub struct Tally {
-    /// Events received (duplicates included).
+    /// Events received from any process (duplicates included).
     pub events: u64,
+    /// Events of the tracked process (duplicates included).
+    pub own_events: u64,
     /// Events whose index was seen before.
     pub duplicates: u64,
     /// Sum of `Loss.count` over loss notices, and per reason.
@@ -35,14 +37,15 @@ pub struct Subscriber {
     task: JoinHandle<Result<()>>,
 }
 
-/// Subscribes to everything new at `url` (only process `pid` if given). With `track > 0`
-/// the arrival of each event is recorded by its call index (protocol) below `track`.
-pub async fn start(url: &str, pid: Option<u32>, track: usize) -> Result<Subscriber> {
+/// Subscribes to everything the hub has (replayed from its first item, then live). Events
+/// of process `own` (if given) are counted apart and, with `track > 0`, the arrival of each
+/// is recorded by its call index (protocol) below `track`.
+pub async fn start(url: &str, own: Option<u32>, track: usize) -> Result<Subscriber> {
     let mut client = hub_client::connect(url)
         .await
         .context("connecting the subscriber")?;
     let req = SubscribeRequest {
-        pid: pid.into_iter().collect(),
+        since: Some(Since::SinceHubSeq(0)),
         follow: true,
         ..Default::default()
     };
@@ -64,6 +67,10 @@ pub async fn start(url: &str, pid: Option<u32>, track: usize) -> Result<Subscrib
             match msg.item {
                 Some(Item::Event(e)) => {
                     t.events += 1;
+                    if own != Some(e.pid) {
+                        continue;
+                    }
+                    t.own_events += 1;
                     let idx = e.protocol.unwrap_or(-1);
                     if idx >= 0 && (idx as usize) < t.arrivals.len() {
                         let slot = &mut t.arrivals[idx as usize];
