@@ -322,16 +322,19 @@ fn e2e_method(md: &mut String, o: &e2e::Outcome) -> Result<()> {
         md,
         "Method: a fresh in-memory hub (`--subscriber-queue {}`) and a fresh \
          `tapper --probe {} --output none --hub URL` per measurement; one subscriber \
-         (`Subscribe`, filtered on the generating process's pid; loss notices are not \
-         filtered) runs in the benchmark process, and one thread of the same process makes \
+         (`Subscribe` with `since_hub_seq: 0` and `follow`, unfiltered, so it sees every \
+         event and loss record of the node from the first one) runs in the benchmark \
+         process, and one thread of the same process makes \
          failing calls `socket(AF_INET, 12345, i)` at a steady rate, paced per millisecond, \
-         with the call's index `i` in the protocol argument. Every arriving event is matched \
-         to its call by that index: distinct deliveries, duplicates, and latency from the \
+         with the call's index `i` in the protocol argument. Every arriving event of that process \
+         is matched to its call by that index: distinct deliveries, duplicates, and latency from the \
          moment the call returned to the moment the subscriber read the event (one \
          monotonic clock). After the last call the tapper is stopped (SIGINT: it drains, \
          reports kernel drops as a loss record and waits for acks) and the subscriber \
          waits until everything is accounted for or nothing arrived for 3 s. \
-         *Unaccounted* = generated − delivered − sum of loss-record counts − lagged skips. \
+         *Node unaccounted* = failures the kernel counted (tapper's final counters, every \
+         process) − events delivered − loss-record counts − lagged skips; *own unaccounted* \
+         is the same for the generating process alone. \
          Load average before/after: {} → {}.\n",
         o.subscriber_queue,
         o.probe,
