@@ -69,7 +69,8 @@ pub mod counter {
     pub const FAILURES: u32 = 1;
     /// Failures whose event could not be reserved in the ring buffer.
     pub const DROPS: u32 = 2;
-    /// Returns with no saved entry (the LRU evicted it, or the probes attached mid-call).
+    /// Failed returns with no saved entry (the probes attached mid-call, or the LRU evicted
+    /// it): their events carry no arguments.
     pub const MISSES: u32 = 3;
     pub const COUNT: u32 = 4;
 }

@@ -25,6 +25,11 @@ pub fn on_enter(family: i32, sock_type: i32, protocol: i32) {
 
 #[inline(always)]
 pub fn on_exit(ret: i64, probe: ProbeKind) {
+    // Successes stop here: their entry stays in the LRU map, where the thread's next call
+    // overwrites it (and eviction bounds it), which keeps the common path to one map write.
+    if ret >= 0 {
+        return;
+    }
     let end_ns = unsafe { bpf_ktime_get_ns() };
     let pid_tgid = bpf_get_current_pid_tgid();
     let call = PENDING.get_ptr(pid_tgid).map(|ptr| unsafe { *ptr });
@@ -32,9 +37,6 @@ pub fn on_exit(ret: i64, probe: ProbeKind) {
         let _ = PENDING.remove(pid_tgid);
     } else {
         bump(&COUNTERS, counter::MISSES);
-    }
-    if ret >= 0 {
-        return;
     }
     let errno = (-ret) as u64;
     bump(&COUNTERS, counter::FAILURES);

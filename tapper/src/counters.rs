@@ -34,7 +34,7 @@ pub struct Snapshot {
     pub failures: u64,
     /// Failures whose event the full ring buffer could not take.
     pub drops: u64,
-    /// Returns without a saved entry (arguments unknown).
+    /// Failed returns without a saved entry (arguments unknown).
     pub misses: u64,
     /// Failures per errno name.
     pub errnos: BTreeMap<String, u64>,
