@@ -167,27 +167,10 @@ fn filters_narrow_the_output_but_not_the_counters() {
 #[test]
 fn bpftrace_and_the_tapper_agree_on_a_random_workload() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let bpftrace = which("bpftrace");
-    let mut tracer = Command::new(&bpftrace)
-        .args([
-            "-e",
-            "tracepoint:syscalls:sys_exit_socket /args->ret < 0/ { @[pid, -args->ret] = count(); }",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting bpftrace");
-    let mut tracer_out = BufReader::new(tracer.stdout.take().unwrap());
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !line.contains("Attaching") {
-        line.clear();
-        assert!(
-            tracer_out.read_line(&mut line).unwrap() > 0,
-            "bpftrace exited before attaching"
-        );
-        assert!(Instant::now() < deadline, "bpftrace did not attach");
-    }
+    let tracer = Bpftrace::start(
+        "BEGIN { printf(\"ready\\n\"); } \
+         tracepoint:syscalls:sys_exit_socket /args->ret < 0/ { @[pid, -args->ret] = count(); }",
+    );
     let tapper = RunningTapper::start(&tapper_bin(), &["--probe", "tracepoint"]).unwrap();
 
     let seed = std::time::SystemTime::now()
@@ -205,14 +188,7 @@ fn bpftrace_and_the_tapper_agree_on_a_random_workload() {
         check::run_workloads(workload_bin(), &[workload(seed), workload(seed + 1)]).unwrap();
 
     let out = tapper.stop(Signal::SIGINT).unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(tracer.id() as i32),
-        Signal::SIGINT,
-    )
-    .unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut tracer_out, &mut rest).unwrap();
-    tracer.wait().unwrap();
+    let rest = tracer.stop();
 
     let mut by_bpftrace: BTreeMap<(u64, i64), u64> = BTreeMap::new();
     for l in rest.lines() {
@@ -329,6 +305,59 @@ fn bad_flags_are_rejected_with_a_clear_message() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
         assert!(stderr.contains(needle), "{flag} {value}: {stderr}");
+    }
+}
+
+/// bpftrace as an independent oracle: started, awaited until its probes are attached,
+/// and stopped so that it prints its maps.
+struct Bpftrace {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Bpftrace {
+    /// Starts `bpftrace -e PROGRAM`; the program's BEGIN must print `ready`, which bpftrace
+    /// runs once every probe is attached.
+    fn start(program: &str) -> Bpftrace {
+        let mut child = Command::new(which("bpftrace"))
+            .args(["-e", program])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting bpftrace");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line == "ready" => return Bpftrace { child, lines },
+                Ok(_) => {}
+                Err(err) => panic!("bpftrace did not attach within 60 s ({err})"),
+            }
+        }
+    }
+
+    /// SIGINT (repeated: bpftrace can miss one that arrives as it settles) until it exits;
+    /// returns what it printed after `ready`.
+    fn stop(mut self) -> String {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "bpftrace ignored SIGINT for 30 s"
+            );
+            let _ = nix::sys::signal::kill(pid, Signal::SIGINT);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // The reader thread ends at EOF, which closes the channel.
+        self.lines.iter().collect::<Vec<_>>().join("\n")
     }
 }
 
