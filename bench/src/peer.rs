@@ -97,14 +97,19 @@ impl Peer {
         lines.iter().find(|l| l.contains(text)).cloned()
     }
 
-    /// SIGINT, then waits up to `grace` before SIGKILL; returns every output line.
+    /// SIGINT, repeated every 200 ms (bpftrace can miss one that arrives as it settles),
+    /// for up to `grace`, then SIGKILL; returns every output line.
     pub fn stop(mut self, grace: Duration) -> Result<Vec<String>> {
-        // SAFETY: kill() with a pid we spawned and have not reaped yet.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let deadline = Instant::now() + grace;
+        let mut next_signal = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait()? {
                 break Some(s);
+            }
+            if Instant::now() >= next_signal {
+                // SAFETY: kill() with a pid we spawned and have not reaped yet.
+                unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+                next_signal = Instant::now() + Duration::from_millis(200);
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
