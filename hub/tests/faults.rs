@@ -228,6 +228,14 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
     reporter.shutdown(Duration::from_secs(1)).await;
 }
 
+/// The hub's tapper list, or None while it cannot be had.
+async fn tappers(
+    mut client: hub_client::proto::v1::hub_client::HubClient<tonic::transport::Channel>,
+) -> Option<Vec<hub_client::proto::v1::TapperInfo>> {
+    let response = client.list_tappers(ListTappersRequest::default()).await.ok()?;
+    Some(response.into_inner().tappers)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_reporter_shows_disconnected() {
     let dir = scratch("killrep");
@@ -252,15 +260,11 @@ async fn sigkilled_reporter_shows_disconnected() {
         "victim connected with 10 events",
         Duration::from_secs(20),
         || {
-            let mut c = client.clone();
+            let c = client.clone();
             async move {
-                let t = c
-                    .list_tappers(ListTappersRequest::default())
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .tappers;
-                t.iter()
+                tappers(c)
+                    .await?
+                    .iter()
                     .any(|t| t.node == "victim" && t.connected && t.events_received == 10)
                     .then_some(())
             }
@@ -270,15 +274,12 @@ async fn sigkilled_reporter_shows_disconnected() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let t = wait_for("victim shown disconnected", Duration::from_secs(20), || {
-        let mut c = client.clone();
+        let c = client.clone();
         async move {
-            let t = c
-                .list_tappers(ListTappersRequest::default())
-                .await
-                .ok()?
-                .into_inner()
-                .tappers;
-            t.into_iter().find(|t| t.node == "victim" && !t.connected)
+            tappers(c)
+                .await?
+                .into_iter()
+                .find(|t| t.node == "victim" && !t.connected)
         }
     })
     .await;
