@@ -232,7 +232,10 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
 async fn tappers(
     mut client: hub_client::proto::v1::hub_client::HubClient<tonic::transport::Channel>,
 ) -> Option<Vec<hub_client::proto::v1::TapperInfo>> {
-    let response = client.list_tappers(ListTappersRequest::default()).await.ok()?;
+    let response = client
+        .list_tappers(ListTappersRequest::default())
+        .await
+        .ok()?;
     Some(response.into_inner().tappers)
 }
 
