@@ -22,7 +22,7 @@ pub enum ClientError {
 
 /// An error and its sources on one line ("cannot talk to the hub: tcp connect error:
 /// Connection refused (os error 111)"), skipping links that repeat the previous one.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![err.to_string()];
     let mut source = err.source();
     while let Some(cause) = source {

@@ -47,7 +47,7 @@ mod reporter;
 pub use backoff::Backoff;
 pub use buffer::REASON_BUFFER_FULL;
 pub use connect::{connect, normalize_url};
-pub use error::{ClientError, error_chain};
+pub use error::ClientError;
 pub use reporter::{Reporter, ReporterConfig, ReporterHandle, ReporterStats, random_instance_id};
 /// The generated wire types (`tapper-proto`).
 pub use tapper_proto as proto;

@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     fs,
-    path::PathBuf,
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -21,18 +21,12 @@ const TTL: Duration = Duration::from_secs(1);
 const SWEEP_ABOVE: usize = 4096;
 
 pub struct ProcessCache {
-    proc_root: PathBuf,
     entries: HashMap<u32, (Instant, ProcessInfo)>,
 }
 
 impl ProcessCache {
     pub fn new() -> Self {
-        Self::with_proc_root("/proc")
-    }
-
-    pub fn with_proc_root(root: impl Into<PathBuf>) -> Self {
         Self {
-            proc_root: root.into(),
             entries: HashMap::new(),
         }
     }
@@ -54,7 +48,7 @@ impl ProcessCache {
     }
 
     fn read(&self, pid: u32) -> ProcessInfo {
-        let dir = self.proc_root.join(pid.to_string());
+        let dir = Path::new("/proc").join(pid.to_string());
         let exe = fs::read_link(dir.join("exe"))
             .ok()
             .map(|p| p.to_string_lossy().into_owned());
