@@ -4,20 +4,8 @@
 # its JSON result between "@@bench" markers on the serial console and powers off.
 # scripts/bench-vm.sh packs it; parameters come from the kernel command line.
 
-/bin/busybox mkdir -p /proc /sys /dev /tmp /run /usr/bin /usr/sbin /sbin
-/bin/busybox --install -s
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-export HOME=/tmp
+. /guest-setup.sh # scripts/vm-guest-setup.sh: busybox applets and mounts
 
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t tracefs tracefs /sys/kernel/tracing
-mount -t bpf bpf /sys/fs/bpf
-ip link set lo up
 echo
 
 runs=5

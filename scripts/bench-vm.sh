@@ -57,6 +57,7 @@ mkdir -p "$stage/bin"
 cp "$BUSYBOX" "$stage/bin/busybox"
 cp "$BIN_DIR/tapper" "$BIN_DIR/tapper-bench" "$stage/bin/"
 install -m 0755 "$ROOT/scripts/bench-vm-init.sh" "$stage/init"
+install -m 0644 "$ROOT/scripts/vm-guest-setup.sh" "$stage/guest-setup.sh"
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$WORK/initrd.gz"
 
 # TCG only: KVM is unreliable on these machines and a benchmark must not depend on luck.

@@ -4,22 +4,9 @@
 # and powers off. scripts/kernel-matrix.sh packs it and parses the "@@kmatrix" lines; it
 # also requires capture-check's own "capture-check: PASS probe=<mode>" line for a pass.
 
-/bin/busybox mkdir -p /proc /sys /dev /tmp /run /usr/bin /usr/sbin /sbin
-/bin/busybox --install -s
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-export HOME=/tmp
+. /guest-setup.sh # scripts/vm-guest-setup.sh: busybox applets and mounts
 
 say() { echo "@@kmatrix $*"; }
-
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t tracefs tracefs /sys/kernel/tracing
-mount -t bpf bpf /sys/fs/bpf
-ip link set lo up
 
 echo # the firmware leaves the cursor mid-line
 say "init-started kernel=$(uname -r)"

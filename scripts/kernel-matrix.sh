@@ -114,6 +114,7 @@ mkdir -p "$stage/bin"
 cp "$BUSYBOX" "$stage/bin/busybox"
 for b in "${BINARIES[@]}"; do cp "$BIN_DIR/$b" "$stage/bin/$b"; done
 install -m 0755 "$ROOT/scripts/kernel-matrix-init.sh" "$stage/init"
+install -m 0644 "$ROOT/scripts/vm-guest-setup.sh" "$stage/guest-setup.sh"
 INITRD=$WORK/initramfs.cpio.gz
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD"
 [ -s "$INITRD" ] || die "empty initramfs"
