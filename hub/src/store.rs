@@ -744,31 +744,15 @@ mod tests {
             .unwrap();
         assert_eq!(c.new.len(), 1, "only seq 3 is new");
         assert_eq!(c.acked, 4);
-        let l = st
-            .commit_loss(
-                &key("a"),
-                Loss {
-                    count: 2,
-                    reason: "r".into(),
-                    first_seq: 5,
-                    last_seq: 6,
-                },
-                7,
-            )
-            .unwrap();
+        let loss = Loss {
+            count: 2,
+            reason: "r".into(),
+            first_seq: 5,
+            last_seq: 6,
+        };
+        let l = st.commit_loss(&key("a"), loss.clone(), 7).unwrap();
         assert_eq!((l.new.len(), l.acked), (1, 6));
-        let l = st
-            .commit_loss(
-                &key("a"),
-                Loss {
-                    count: 2,
-                    reason: "r".into(),
-                    first_seq: 5,
-                    last_seq: 6,
-                },
-                7,
-            )
-            .unwrap();
+        let l = st.commit_loss(&key("a"), loss, 7).unwrap();
         assert_eq!(l.new.len(), 0, "duplicate loss");
         let t = &st.tappers().unwrap()[0];
         assert_eq!(
