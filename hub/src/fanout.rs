@@ -1,14 +1,21 @@
 //! Fan-out of committed events and losses to subscribers: one bounded queue per subscriber,
 //! filled with `try_send` so a slow subscriber never blocks anyone; what it misses is counted
-//! and delivered as a lagged notice.
+//! and delivered as a lagged notice. A subscriber whose queue stays full longer than the
+//! stall timeout is dropped, so stuck readers cost the publisher nothing.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use tapper_proto::v1::{Event, LossNotice};
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::{
+    Notify,
+    mpsc::{self, error::TrySendError},
+};
 
 use crate::filter::Filter;
 
@@ -21,15 +28,28 @@ pub enum Item {
     Lagged(u64),
 }
 
+/// A subscriber's backlog as the publisher sees it.
+#[derive(Debug, Default)]
+struct Lag {
+    /// Items skipped and not yet reported.
+    skipped: u64,
+    /// When the queue was first found full, since the last successful send.
+    full_since: Option<Instant>,
+    /// Dropped for staying full too long: it gets nothing more.
+    evicted: bool,
+}
+
 /// One subscriber as the fan-out sees it.
 pub struct Subscriber {
     id: u64,
     filter: Filter,
     tx: mpsc::Sender<Item>,
-    /// Items skipped and not yet reported. Locked by the publisher while it sends to this
-    /// subscriber, and by the reader when it finds the queue empty, so a lagged notice is
-    /// always placed exactly where the items were skipped.
-    skipped: Mutex<u64>,
+    /// Locked by the publisher while it sends to this subscriber, and by the reader when it
+    /// finds the queue empty, so a lagged notice is always placed exactly where the items
+    /// were skipped.
+    lag: Mutex<Lag>,
+    /// Woken when the subscriber is evicted, so a reader blocked on its client notices.
+    evicted: Notify,
 }
 
 /// The receiving end a subscription task drains.
@@ -42,28 +62,63 @@ pub struct Subscription {
 /// What the next read of a subscription yields.
 pub enum Next {
     Item(Item),
+    /// The subscriber was dropped for being too slow; `skipped` items were not delivered
+    /// since the last notice. Nothing follows.
+    Evicted {
+        skipped: u64,
+    },
     Closed,
 }
 
 impl Subscription {
-    /// The next item: queued items first; when the queue is empty, a pending lagged notice;
-    /// otherwise waits.
+    /// The next item: queued items first; when the queue is empty, a pending lagged notice
+    /// (or the eviction); otherwise waits.
     pub async fn next(&mut self) -> Next {
-        {
-            let mut skipped = self.sub.skipped.lock().unwrap_or_else(|e| e.into_inner());
-            match self.rx.try_recv() {
-                Ok(item) => return Next::Item(item),
-                Err(mpsc::error::TryRecvError::Disconnected) => return Next::Closed,
-                Err(mpsc::error::TryRecvError::Empty) if *skipped > 0 => {
-                    return Next::Item(Item::Lagged(std::mem::take(&mut *skipped)));
+        loop {
+            {
+                let mut lag = self.sub.lag.lock().unwrap_or_else(|e| e.into_inner());
+                match self.rx.try_recv() {
+                    Ok(item) => return Next::Item(item),
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Next::Closed,
+                    Err(mpsc::error::TryRecvError::Empty) if lag.evicted => {
+                        return Next::Evicted {
+                            skipped: std::mem::take(&mut lag.skipped),
+                        };
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) if lag.skipped > 0 => {
+                        return Next::Item(Item::Lagged(std::mem::take(&mut lag.skipped)));
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {}
                 }
-                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            tokio::select! {
+                item = self.rx.recv() => return match item {
+                    Some(item) => Next::Item(item),
+                    None => Next::Closed,
+                },
+                // An eviction: go back to the checks above.
+                () = self.sub.evicted.notified() => {}
             }
         }
-        match self.rx.recv().await {
-            Some(item) => Next::Item(item),
-            None => Next::Closed,
+    }
+
+    /// Resolves once the subscriber has been evicted.
+    pub async fn evicted(&self) {
+        self.sub.evicted.notified().await;
+    }
+
+    /// After an eviction: how many items this subscriber will never get, counting those
+    /// still queued and the skipped ones not yet reported. Empties the queue.
+    pub fn drain_undelivered(&mut self) -> u64 {
+        let mut lag = self.sub.lag.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = std::mem::take(&mut lag.skipped);
+        while let Ok(item) = self.rx.try_recv() {
+            n += match item {
+                Item::Lagged(skipped) => skipped,
+                Item::Event(_) | Item::Loss(_) => 1,
+            };
         }
+        n
     }
 }
 
@@ -74,13 +129,23 @@ impl Drop for Subscription {
 }
 
 /// The set of live subscribers.
-#[derive(Default)]
 pub struct Fanout {
     subs: Mutex<Vec<Arc<Subscriber>>>,
     next_id: AtomicU64,
+    /// How long a subscriber's queue may stay full before it is dropped.
+    stall_timeout: Duration,
 }
 
 impl Fanout {
+    /// An empty fan-out that drops subscribers whose queue stays full past `stall_timeout`.
+    pub fn new(stall_timeout: Duration) -> Self {
+        Self {
+            subs: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            stall_timeout,
+        }
+    }
+
     /// Registers a subscriber with a queue of `capacity` items.
     pub fn subscribe(self: &Arc<Self>, filter: Filter, capacity: usize) -> Subscription {
         let (tx, rx) = mpsc::channel(capacity.max(1));
@@ -88,7 +153,8 @@ impl Fanout {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             filter,
             tx,
-            skipped: Mutex::new(0),
+            lag: Mutex::new(Lag::default()),
+            evicted: Notify::new(),
         });
         self.subs
             .lock()
@@ -119,42 +185,76 @@ impl Fanout {
         if events.is_empty() {
             return;
         }
-        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
         if subs.is_empty() {
             return;
         }
+        let now = Instant::now();
+        let mut evicted = false;
         for e in events {
             let item = Arc::new(e.clone());
             for s in subs.iter().filter(|s| s.filter.matches_event(e)) {
-                deliver(s, Item::Event(item.clone()));
+                evicted |= self.deliver(s, Item::Event(item.clone()), now);
             }
+        }
+        if evicted {
+            subs.retain(|s| !s.is_evicted());
         }
     }
 
     /// Offers a committed loss notice to every subscriber whose node filter matches.
     pub fn publish_loss(&self, loss: &LossNotice) {
-        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
         let item = Arc::new(loss.clone());
+        let now = Instant::now();
+        let mut evicted = false;
         for s in subs.iter().filter(|s| s.filter.matches_loss(loss)) {
-            deliver(s, Item::Loss(item.clone()));
+            evicted |= self.deliver(s, Item::Loss(item.clone()), now);
+        }
+        if evicted {
+            subs.retain(|s| !s.is_evicted());
+        }
+    }
+
+    /// Queues `item` for `s`, or counts it as skipped; returns true if `s` was evicted now.
+    fn deliver(&self, s: &Subscriber, item: Item, now: Instant) -> bool {
+        let mut lag = s.lag.lock().unwrap_or_else(|e| e.into_inner());
+        if lag.evicted {
+            return false;
+        }
+        let mut sent = Ok(());
+        if lag.skipped > 0 {
+            sent = s.tx.try_send(Item::Lagged(lag.skipped));
+            if sent.is_ok() {
+                lag.skipped = 0;
+            }
+        }
+        if sent.is_ok() {
+            sent = s.tx.try_send(item);
+        }
+        match sent {
+            Ok(()) => {
+                lag.full_since = None;
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Full(_)) => {
+                lag.skipped += 1;
+                let since = *lag.full_since.get_or_insert(now);
+                if now.duration_since(since) < self.stall_timeout {
+                    return false;
+                }
+                lag.evicted = true;
+                s.evicted.notify_one();
+                true
+            }
         }
     }
 }
 
-fn deliver(s: &Subscriber, item: Item) {
-    let mut skipped = s.skipped.lock().unwrap_or_else(|e| e.into_inner());
-    if *skipped > 0 {
-        match s.tx.try_send(Item::Lagged(*skipped)) {
-            Ok(()) => *skipped = 0,
-            Err(TrySendError::Full(_)) => {
-                *skipped += 1;
-                return;
-            }
-            Err(TrySendError::Closed(_)) => return,
-        }
-    }
-    if let Err(TrySendError::Full(_)) = s.tx.try_send(item) {
-        *skipped += 1;
+impl Subscriber {
+    fn is_evicted(&self) -> bool {
+        self.lag.lock().unwrap_or_else(|e| e.into_inner()).evicted
     }
 }
 
@@ -172,7 +272,7 @@ mod tests {
 
     #[tokio::test]
     async fn slow_subscriber_gets_exact_lag_and_fast_one_everything() {
-        let f = Arc::new(Fanout::default());
+        let f = Arc::new(Fanout::new(Duration::from_secs(3600)));
         let filter = || Filter::from_request(&SubscribeRequest::default()).unwrap();
         let mut slow = f.subscribe(filter(), 3);
         let mut fast = f.subscribe(filter(), 100);

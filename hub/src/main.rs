@@ -7,6 +7,7 @@ mod error;
 mod fanout;
 mod filter;
 mod glob;
+mod listener;
 mod names;
 mod report;
 mod retention;
@@ -24,7 +25,6 @@ use anyhow::Context;
 use clap::Parser;
 use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
 use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 use crate::{retention::Retention, service::HubService, state::Settings, store::Store};
@@ -52,6 +52,22 @@ struct Args {
     /// Items queued per subscriber before it lags (then it gets a "lagged" notice).
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     subscriber_queue: u64,
+    /// A subscriber whose queue stays full this long is dropped (after a final "lagged"
+    /// notice); e.g. 10s, 1m.
+    #[arg(long, default_value = "10s", value_parser = retention::parse_duration)]
+    subscriber_stall_timeout: Duration,
+    /// Subscribe streams open at once, at most; more are RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_subscribers: u64,
+    /// Open connections at most; more are accepted and closed at once (and logged).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Concurrent gRPC streams per connection, at most.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams_per_connection: u32,
+    /// A new connection must send the HTTP/2 preface within this time or is closed.
+    #[arg(long, default_value = "10s", value_parser = retention::parse_duration)]
+    handshake_timeout: Duration,
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
     #[arg(long, default_value_t = tapper_proto::codec::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
@@ -59,6 +75,10 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     shutdown_grace: u64,
 }
+
+/// How often the hub pings an idle connection, and how long it waits for the answer.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -78,6 +98,8 @@ async fn main() -> anyhow::Result<()> {
         store,
         Settings {
             subscriber_queue: args.subscriber_queue as usize,
+            subscriber_stall_timeout: args.subscriber_stall_timeout,
+            max_subscribers: args.max_subscribers as usize,
         },
         shutdown_rx,
     );
@@ -106,6 +128,13 @@ async fn main() -> anyhow::Result<()> {
         .build_v1alpha()
         .context("building reflection v1alpha")?;
 
+    match listener::raise_nofile_limit() {
+        Ok(limit) => info!(
+            open_files_limit = limit,
+            "open-files limit raised to the hard limit"
+        ),
+        Err(err) => warn!(error = %err, "cannot raise the open-files limit"),
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -122,13 +151,22 @@ async fn main() -> anyhow::Result<()> {
             .await;
     };
     let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(args.max_streams_per_connection))
+        // Pings find half-open connections (a peer that vanished without a FIN).
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(hub)
         .serve_with_incoming_shutdown(
-            // No Nagle: acks and subscription items are small and latency-bound.
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            listener::incoming(
+                listener,
+                listener::ConnectionLimits {
+                    max_connections: args.max_connections as usize,
+                    handshake_timeout: args.handshake_timeout,
+                },
+            ),
             signal,
         );
     tokio::pin!(server);

@@ -53,8 +53,23 @@ impl Hub for HubService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let plan = subscribe::plan(request.get_ref())?;
+        let slot = self
+            .state
+            .subscriber_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "too many subscribers (limit {}, see the hub's --max-subscribers)",
+                    self.state.settings.max_subscribers
+                ))
+            })?;
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(subscribe::serve(self.state.clone(), plan, tx));
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            subscribe::serve(state, plan, tx).await;
+            drop(slot);
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

@@ -1,9 +1,12 @@
 //! The state every request handler shares: the store (behind a mutex, used from blocking
 //! threads), the fan-out, the connected-tapper registry, settings and the shutdown signal.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::{
     error::HubError,
@@ -17,6 +20,10 @@ use crate::{
 pub struct Settings {
     /// Queue length per subscriber before it lags.
     pub subscriber_queue: usize,
+    /// A subscriber whose queue stays full this long is dropped.
+    pub subscriber_stall_timeout: Duration,
+    /// Subscribe streams open at once, at most.
+    pub max_subscribers: usize,
 }
 
 /// Shared hub state.
@@ -24,6 +31,8 @@ pub struct HubState {
     store: Mutex<Store>,
     pub fanout: Arc<Fanout>,
     pub connected: Connected,
+    /// One permit per open Subscribe stream.
+    pub subscriber_slots: Arc<Semaphore>,
     pub settings: Settings,
     shutdown: watch::Receiver<bool>,
 }
@@ -32,8 +41,9 @@ impl HubState {
     pub fn new(store: Store, settings: Settings, shutdown: watch::Receiver<bool>) -> Arc<Self> {
         Arc::new(Self {
             store: Mutex::new(store),
-            fanout: Arc::new(Fanout::default()),
+            fanout: Arc::new(Fanout::new(settings.subscriber_stall_timeout)),
             connected: Connected::default(),
+            subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
             settings,
             shutdown,
         })

@@ -1,7 +1,7 @@
 //! The `Subscribe` stream: optional replay from the store, then live items from the
 //! fan-out, without gaps or duplicates at the seam; lagged notices pass through.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tapper_proto::v1::{
     Lagged, SubscribeRequest, SubscribeResponse, subscribe_request::Since, subscribe_response,
@@ -22,6 +22,8 @@ type Tx = mpsc::Sender<Result<SubscribeResponse, Status>>;
 
 /// Items read from the store per page during a replay.
 const PAGE: usize = 512;
+/// How long an evicted subscriber's final notice waits for room in its stream.
+const FINAL_NOTICE_WAIT: Duration = Duration::from_secs(1);
 
 /// Where a replay starts.
 #[derive(Debug, Clone, Copy)]
@@ -113,7 +115,7 @@ async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<(), HubError>
         replay(state, &plan.filter, from, seam, tx).await?;
     }
     if let Some(live) = live {
-        forward(live, tx).await;
+        forward(live, state.settings.subscriber_stall_timeout, tx).await;
     }
     Ok(())
 }
@@ -150,15 +152,43 @@ async fn replay(
     Ok(())
 }
 
-async fn forward(mut live: Subscription, tx: &Tx) {
+async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) {
     loop {
-        match live.next().await {
-            Next::Item(item) => {
-                if tx.send(Ok(event_response(item))).await.is_err() {
-                    return;
-                }
-            }
+        let next = tokio::select! {
+            next = live.next() => next,
+            // The client went away: free the subscription even if nothing ever matched.
+            () = tx.closed() => return,
+        };
+        let item = match next {
+            Next::Item(item) => item,
+            Next::Evicted { skipped } => return say_evicted(skipped, stall_timeout, tx).await,
             Next::Closed => return,
+        };
+        tokio::select! {
+            sent = tx.send(Ok(event_response(item))) => if sent.is_err() { return },
+            () = live.evicted() => {
+                // The item in flight is lost with the rest of the queue.
+                let skipped = 1 + live.drain_undelivered();
+                return say_evicted(skipped, stall_timeout, tx).await;
+            }
         }
     }
+}
+
+/// Ends an evicted subscription: a final lagged notice, then RESOURCE_EXHAUSTED, each only
+/// if the client makes room within [`FINAL_NOTICE_WAIT`].
+async fn say_evicted(skipped: u64, stall_timeout: Duration, tx: &Tx) {
+    let notice = SubscribeResponse {
+        item: Some(subscribe_response::Item::Lagged(Lagged { skipped })),
+    };
+    let status = Status::resource_exhausted(format!(
+        "subscriber dropped: its queue stayed full for more than {stall_timeout:?}; \
+         resubscribe with since_hub_seq to resume"
+    ));
+    let _ = tokio::time::timeout(FINAL_NOTICE_WAIT, async {
+        if tx.send(Ok(notice)).await.is_ok() {
+            let _ = tx.send(Err(status)).await;
+        }
+    })
+    .await;
 }

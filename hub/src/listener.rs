@@ -1,0 +1,213 @@
+//! Accepts connections so that no client can exhaust the hub: a cap on open connections, a
+//! deadline for a new connection to send the HTTP/2 preface, and back-off on accept errors
+//! (such as EMFILE) instead of a busy loop.
+
+use std::{
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::{Connected, TcpConnectInfo};
+use tracing::{debug, warn};
+
+/// Length of the HTTP/2 client connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`).
+const PREFACE_LEN: usize = 24;
+/// Longest pause between accept attempts after repeated errors.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// At most one warning per this interval for each kind of refused connection.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// How many connections to hold and how long a silent one may stay.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Open connections at most; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// A new connection must send the HTTP/2 preface within this time.
+    pub handshake_timeout: Duration,
+}
+
+/// An accepted connection; its slot under the connection cap is freed when it drops.
+pub struct LimitedConn {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Connected for LimitedConn {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl AsyncRead for LimitedConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Logs a warning at most once per [`WARN_EVERY`], counting what it did not log.
+struct RateLimitedWarning {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedWarning {
+    fn new() -> Self {
+        Self {
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Returns how many earlier occurrences went unlogged if this one should be logged.
+    fn due(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Accepts from `listener` in a background task and yields the connections that sent the
+/// HTTP/2 preface in time, while fewer than `limits.max_connections` are open.
+pub fn incoming(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+) -> ReceiverStream<io::Result<LimitedConn>> {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(accept_loop(listener, limits, tx));
+    ReceiverStream::new(rx)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    limits: ConnectionLimits,
+    tx: mpsc::Sender<io::Result<LimitedConn>>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut full_warning = RateLimitedWarning::new();
+    let mut error_warning = RateLimitedWarning::new();
+    let mut backoff = Duration::ZERO;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // EMFILE/ENFILE/ENOBUFS leave the connection queued: retrying at once
+                    // would spin. Wait, longer each time, and say so.
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+                    if let Some(unlogged) = error_warning.due() {
+                        warn!(error = %err, retry_in = ?backoff, unlogged,
+                              "cannot accept a connection (raise the open-files limit or lower --max-connections)");
+                    }
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            },
+            _ = tx.closed() => return,
+        };
+        backoff = Duration::ZERO;
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if let Some(unlogged) = full_warning.due() {
+                warn!(%peer, limit = limits.max_connections, unlogged,
+                      "connection limit reached; closing new connection (see --max-connections)");
+            }
+            continue;
+        };
+        // No Nagle: acks and subscription items are small and latency-bound.
+        if let Err(err) = stream.set_nodelay(true) {
+            debug!(%peer, error = %err, "cannot set TCP_NODELAY");
+        }
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(limits.handshake_timeout, preface_arrived(&stream)).await {
+                Ok(true) => {
+                    let _ = tx
+                        .send(Ok(LimitedConn {
+                            stream,
+                            _slot: slot,
+                        }))
+                        .await;
+                }
+                Ok(false) => debug!(%peer, "connection closed before the HTTP/2 preface"),
+                Err(_) => debug!(%peer, timeout = ?limits.handshake_timeout,
+                                 "closing a connection that sent no HTTP/2 preface in time"),
+            }
+        });
+    }
+}
+
+/// Waits until the client has sent at least the length of the HTTP/2 preface; false when
+/// it closed the connection first.
+async fn preface_arrived(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; PREFACE_LEN];
+    loop {
+        match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if n >= PREFACE_LEN => return true,
+            // Part of the preface: give the rest a moment instead of spinning on peek.
+            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+/// Raises the soft open-files limit to the hard one, so the connection cap, not the
+/// kernel, is what bounds connections. Returns the limit now in force.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}
