@@ -303,4 +303,22 @@ mod tests {
         drop(slow);
         assert_eq!(f.len(), 1);
     }
+
+    #[tokio::test]
+    async fn stuck_subscriber_is_evicted_and_told_what_it_missed() {
+        let f = Arc::new(Fanout::new(Duration::ZERO));
+        let filter = || Filter::from_request(&SubscribeRequest::default()).unwrap();
+        let mut stuck = f.subscribe(filter(), 2);
+        let mut fine = f.subscribe(filter(), 100);
+        f.publish_events(&(1..=5).map(ev).collect::<Vec<_>>());
+        assert_eq!(f.len(), 1, "the stuck subscriber is gone from the fan-out");
+        for want in 1..=2 {
+            assert!(matches!(stuck.next().await, Next::Item(Item::Event(e)) if e.hub_seq == want));
+        }
+        // Evicted at the first item that did not fit (no stall allowed): that one is counted.
+        assert!(matches!(stuck.next().await, Next::Evicted { skipped: 1 }));
+        for want in 1..=5 {
+            assert!(matches!(fine.next().await, Next::Item(Item::Event(e)) if e.hub_seq == want));
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! reflection).
 
 mod clock;
+mod closing;
 mod error;
 mod fanout;
 mod filter;

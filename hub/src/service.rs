@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{error::HubError, report, state::HubState, stats, store::InstanceKey, subscribe};
+use crate::{
+    closing, error::HubError, report, state::HubState, stats, store::InstanceKey, subscribe,
+};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -64,13 +66,13 @@ impl Hub for HubService {
                     self.state.settings.max_subscribers
                 ))
             })?;
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, closer, stream) = closing::channel(16);
         let state = self.state.clone();
         tokio::spawn(async move {
-            subscribe::serve(state, plan, tx).await;
+            subscribe::serve(state, plan, tx, closer).await;
             drop(slot);
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_stats(

@@ -11,6 +11,7 @@ use tonic::Status;
 
 use crate::{
     clock::from_ts,
+    closing::Closer,
     error::HubError,
     fanout::{Item, Next, Subscription},
     filter::Filter,
@@ -22,8 +23,6 @@ type Tx = mpsc::Sender<Result<SubscribeResponse, Status>>;
 
 /// Items read from the store per page during a replay.
 const PAGE: usize = 512;
-/// How long an evicted subscriber's final notice waits for room in its stream.
-const FINAL_NOTICE_WAIT: Duration = Duration::from_secs(1);
 
 /// Where a replay starts.
 #[derive(Debug, Clone, Copy)]
@@ -82,21 +81,20 @@ fn stored_response(s: Stored) -> SubscribeResponse {
     }
 }
 
-/// Streams the plan into `tx` until the client goes away or the hub shuts down.
-pub async fn serve(state: Arc<HubState>, plan: Plan, tx: Tx) {
-    tokio::select! {
-        r = run(&state, plan, &tx) => {
-            if let Err(e) = r {
-                let _ = tx.send(Err(e.into())).await;
-            }
-        }
-        _ = state.shutting_down() => {
-            let _ = tx.send(Err(Status::unavailable("hub is shutting down"))).await;
-        }
-    }
+/// The items that end a stream, after everything queued.
+type Closing = Vec<Result<SubscribeResponse, Status>>;
+
+/// Streams the plan into `tx` until the client goes away, the hub shuts down or the
+/// subscriber is dropped for being too slow; the closing items go through `closer`.
+pub async fn serve(state: Arc<HubState>, plan: Plan, tx: Tx, closer: Closer<SubscribeResponse>) {
+    let closing = tokio::select! {
+        r = run(&state, plan, &tx) => r.unwrap_or_else(|e| vec![Err(e.into())]),
+        _ = state.shutting_down() => vec![Err(Status::unavailable("hub is shutting down"))],
+    };
+    closer.close_with(closing);
 }
 
-async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<(), HubError> {
+async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<Closing, HubError> {
     // Register for live items and note the seam under the store lock: everything up to
     // `seam` comes from the store, everything after it from the fan-out.
     let (seam, live) = {
@@ -114,10 +112,10 @@ async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<(), HubError>
     if let Some(from) = plan.replay {
         replay(state, &plan.filter, from, seam, tx).await?;
     }
-    if let Some(live) = live {
-        forward(live, state.settings.subscriber_stall_timeout, tx).await;
-    }
-    Ok(())
+    Ok(match live {
+        Some(live) => forward(live, state.settings.subscriber_stall_timeout, tx).await,
+        None => Vec::new(),
+    })
 }
 
 async fn replay(
@@ -152,32 +150,33 @@ async fn replay(
     Ok(())
 }
 
-async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) {
+/// Forwards live items until the client goes away or the subscriber is evicted; returns
+/// the closing items.
+async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) -> Closing {
     loop {
         let next = tokio::select! {
             next = live.next() => next,
             // The client went away: free the subscription even if nothing ever matched.
-            () = tx.closed() => return,
+            () = tx.closed() => return Vec::new(),
         };
         let item = match next {
             Next::Item(item) => item,
-            Next::Evicted { skipped } => return say_evicted(skipped, stall_timeout, tx).await,
-            Next::Closed => return,
+            Next::Evicted { skipped } => return evicted(skipped, stall_timeout),
+            Next::Closed => return Vec::new(),
         };
         tokio::select! {
-            sent = tx.send(Ok(event_response(item))) => if sent.is_err() { return },
+            sent = tx.send(Ok(event_response(item))) => if sent.is_err() { return Vec::new() },
             () = live.evicted() => {
                 // The item in flight is lost with the rest of the queue.
                 let skipped = 1 + live.drain_undelivered();
-                return say_evicted(skipped, stall_timeout, tx).await;
+                return evicted(skipped, stall_timeout);
             }
         }
     }
 }
 
-/// Ends an evicted subscription: a final lagged notice, then RESOURCE_EXHAUSTED, each only
-/// if the client makes room within [`FINAL_NOTICE_WAIT`].
-async fn say_evicted(skipped: u64, stall_timeout: Duration, tx: &Tx) {
+/// How an evicted subscription ends: a final lagged notice, then RESOURCE_EXHAUSTED.
+fn evicted(skipped: u64, stall_timeout: Duration) -> Closing {
     let notice = SubscribeResponse {
         item: Some(subscribe_response::Item::Lagged(Lagged { skipped })),
     };
@@ -185,10 +184,5 @@ async fn say_evicted(skipped: u64, stall_timeout: Duration, tx: &Tx) {
         "subscriber dropped: its queue stayed full for more than {stall_timeout:?}; \
          resubscribe with since_hub_seq to resume"
     ));
-    let _ = tokio::time::timeout(FINAL_NOTICE_WAIT, async {
-        if tx.send(Ok(notice)).await.is_ok() {
-            let _ = tx.send(Err(status)).await;
-        }
-    })
-    .await;
+    vec![Ok(notice), Err(status)]
 }

@@ -126,3 +126,51 @@ def stubs(tmp_path_factory):
     sys.path.insert(0, str(out))
     from tapper.v1 import hub_pb2, hub_pb2_grpc, event_pb2
     return hub_pb2, hub_pb2_grpc, event_pb2
+
+
+@pytest.fixture
+def hub_factory(hub_bin, tmp_path):
+    """Starts real hubs with extra flags on 127.0.0.1:0; stops them at the end."""
+    started = []
+
+    def start(*args):
+        log = tmp_path / f"hub-{len(started)}.log"
+        with open(log, "wb") as f:
+            proc = subprocess.Popen(
+                [str(hub_bin), "--listen", "127.0.0.1:0", "--db", ":memory:", *args],
+                stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "RUST_LOG": "info"},
+            )
+        started.append(proc)
+        deadline = time.monotonic() + 20
+        while True:
+            m = re.search(r"hub listening on (\S+)", log.read_text(errors="replace"))
+            if m:
+                return HubProcess(proc, m.group(1), log)
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}",
+                            pytrace=False)
+            time.sleep(0.02)
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def replay_to(hub_client_bin):
+    """Feeds n synthetic events as `node` to a given hub and waits for the acks."""
+
+    def run(hub, node, n, *extra):
+        out = subprocess.run(
+            [str(hub_client_bin), "--hub", hub.url, "replay", "--node", node,
+             "--synthetic", str(n), *extra],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert out.returncode == 0, f"replay failed: {out.stderr}"
+
+    return run
