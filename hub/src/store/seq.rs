@@ -116,7 +116,9 @@ mod tests {
         assert_eq!(s.acked, 3);
         s.mark(4, 4);
         m.put(&key, s);
-        let s = m.get(&key, || panic!("cached state must not reload")).unwrap();
+        let s = m
+            .get(&key, || panic!("cached state must not reload"))
+            .unwrap();
         assert_eq!(s.acked, 4);
         m.forget(&key);
         assert_eq!(m.len(), 0);

@@ -13,11 +13,15 @@ use crate::{
 
 /// The lowest hub_seq of an event or loss record received at or after `since_ns`.
 pub fn first_received_since(conn: &Connection, since_ns: i64) -> Result<Option<u64>> {
+    // INDEXED BY: read only the window's index entries; the min/max shortcut SQLite would
+    // pick instead walks hub_seq from the oldest record.
     let first: Option<i64> = conn.query_row(
         "SELECT MIN(first) FROM (
-             SELECT MIN(hub_seq) AS first FROM events WHERE received_ns >= ?1
+             SELECT MIN(hub_seq) AS first FROM events INDEXED BY events_received
+                 WHERE received_ns >= ?1
              UNION ALL
-             SELECT MIN(hub_seq) FROM losses WHERE received_ns >= ?1)",
+             SELECT MIN(hub_seq) FROM losses INDEXED BY losses_received
+                 WHERE received_ns >= ?1)",
         [since_ns],
         |r| r.get(0),
     )?;
@@ -43,18 +47,15 @@ pub fn page(
          WHERE hub_seq >= ?1 AND hub_seq <= ?2 AND +received_ns >= ?3
          ORDER BY hub_seq LIMIT ?4",
     )?;
-    let rows = st.query_map(
-        params![u2i(from), u2i(to), since_ns, limit as i64],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Vec<u8>>(4)?,
-            ))
-        },
-    )?;
+    let rows = st.query_map(params![u2i(from), u2i(to), since_ns, limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+        ))
+    })?;
     for row in rows {
         let (hub_seq, node, instance_id, received_ns, body) = row?;
         let mut e = Event::decode(body.as_slice())?;
@@ -112,6 +113,8 @@ mod tests {
         assert_eq!(r.first_received_since(150).unwrap(), Some(2));
         assert_eq!(r.first_received_since(301).unwrap(), None);
         let page = r.replay_page(0, u64::MAX, Some(150), 10).unwrap();
-        assert!(matches!(&page[..], [Stored::Loss(l), Stored::Event(e)] if l.hub_seq == 2 && e.seq == 4));
+        assert!(
+            matches!(&page[..], [Stored::Loss(l), Stored::Event(e)] if l.hub_seq == 2 && e.seq == 4)
+        );
     }
 }

@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(user_version(&db.path()), VERSION);
         let r = st.reader.clone();
         let t = &r.tappers().unwrap()[0];
-        assert_eq!((t.node.as_str(), t.events_received, t.acked_seq), ("a", 2, 4));
+        assert_eq!(
+            (t.node.as_str(), t.events_received, t.acked_seq),
+            ("a", 2, 4)
+        );
         let page = r.replay_page(0, u64::MAX, None, 10).unwrap();
         assert!(matches!(
             &page[..],

@@ -310,7 +310,11 @@ mod tests {
         w.hello(&hello("a"), 1).unwrap();
         // seq 3 is missing: 4 and 5 are committed above the acked seq.
         let c = w
-            .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24), ev(4, 24), ev(5, 24)], 2)
+            .commit_events(
+                &key("a"),
+                vec![ev(1, 24), ev(2, 24), ev(4, 24), ev(5, 24)],
+                2,
+            )
             .unwrap();
         assert_eq!(c.acked, 2);
         assert_eq!(w.cached_instances(), 1);
