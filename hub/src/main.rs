@@ -41,10 +41,11 @@ struct Args {
     /// SQLite database file; ":memory:" keeps everything in memory.
     #[arg(long, default_value = "hub.db")]
     db: String,
-    /// Drop events older than this (e.g. 30m, 24h, 7d). Default: keep.
+    /// Drop events and loss records the hub received longer ago than this (e.g. 30m, 24h,
+    /// 7d). Default: keep.
     #[arg(long, value_parser = retention::parse_duration)]
     retention_age: Option<Duration>,
-    /// Keep at most this many events (oldest dropped first). Default: no limit.
+    /// Keep at most this many events and loss records, oldest first. Default: no limit.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     retention_rows: Option<u64>,
     /// How often retention runs.

@@ -60,7 +60,7 @@ async fn run(
         instance_id: hello.instance_id.clone(),
     };
     let h = hello.clone();
-    let acked = state.with_store(move |s, _| s.hello(&h, now_ns())).await?;
+    let acked = state.with_writer(move |s, _| s.hello(&h, now_ns())).await?;
     let _guard = state.connected.connect(key.clone(), peer.to_owned());
     info!(node = %key.node, instance = %key.instance_id, %peer, acked, probe = %hello.probe_mode, "tapper connected");
     if tx.send(Ok(ack(acked))).await.is_err() {
@@ -89,7 +89,9 @@ async fn run(
         }
     };
     let k = key.clone();
-    let _ = state.with_store(move |s, _| s.touch(&k, now_ns())).await;
+    let _ = state
+        .with_writer(move |s, _| s.stream_ended(&k, now_ns()))
+        .await;
     info!(node = %key.node, instance = %key.instance_id, "tapper disconnected");
     result
 }
@@ -107,7 +109,7 @@ async fn handle(
         Some(Msg::Events(batch)) => {
             validate::events(&batch.events)?;
             let c = state
-                .with_store(move |s, fanout| {
+                .with_writer(move |s, fanout| {
                     let c = s.commit_events(&key, batch.events, now_ns())?;
                     fanout.publish_events(&c.new);
                     Ok(c.acked)
@@ -118,7 +120,7 @@ async fn handle(
         Some(Msg::Loss(loss)) => {
             validate::loss(&loss)?;
             let acked = state
-                .with_store(move |s, fanout| {
+                .with_writer(move |s, fanout| {
                     let c = s.commit_loss(&key, loss, now_ns())?;
                     for l in &c.new {
                         fanout.publish_loss(l);
@@ -130,7 +132,7 @@ async fn handle(
         }
         Some(Msg::Counters(c)) => {
             state
-                .with_store(move |s, _| s.set_counters(&key, &c, now_ns()))
+                .with_writer(move |s, _| s.set_counters(&key, &c, now_ns()))
                 .await?;
             Ok(None)
         }

@@ -1,5 +1,5 @@
-//! Periodic retention: drops events older than the configured age and the oldest events
-//! beyond the configured row count.
+//! Periodic retention: drops events and loss records the hub received longer ago than the
+//! configured age, and the oldest of them beyond the configured row count.
 
 use std::{sync::Arc, time::Duration};
 
@@ -49,7 +49,7 @@ pub async fn run(state: Arc<HubState>, r: Retention) {
         }
         let age = r.max_age.map(|a| a.as_nanos().min(i64::MAX as u128) as i64);
         match state
-            .with_store(move |s, _| s.apply_retention(age, r.max_rows, now_ns()))
+            .with_writer(move |s, _| s.apply_retention(age, r.max_rows, now_ns()))
             .await
         {
             Ok(0) => {}

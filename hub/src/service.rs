@@ -89,7 +89,7 @@ impl Hub for HubService {
         request: Request<ListTappersRequest>,
     ) -> Result<Response<ListTappersResponse>, Status> {
         let req = request.into_inner();
-        let mut tappers = self.state.with_store(|s, _| s.tappers()).await?;
+        let mut tappers = self.state.with_reader(|s| s.tappers()).await?;
         for (i, n) in req.node.iter().enumerate() {
             if n.is_empty() {
                 return Err(HubError::invalid(format!("node[{i}]"), "empty node name").into());

@@ -1,5 +1,6 @@
-//! The state every request handler shares: the store (behind a mutex, used from blocking
-//! threads), the fan-out, the connected-tapper registry, settings and the shutdown signal.
+//! The state every request handler shares: the store's writer (behind a mutex) and reader
+//! (used from blocking threads), the fan-out, the connected-tapper registry, settings and
+//! the shutdown signal.
 
 use std::{
     sync::{Arc, Mutex},
@@ -11,7 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::{
     error::HubError,
     fanout::Fanout,
-    store::{Store, StoreError},
+    store::{Reader, Store, StoreError, Writer},
     tappers::Connected,
 };
 
@@ -28,7 +29,8 @@ pub struct Settings {
 
 /// Shared hub state.
 pub struct HubState {
-    store: Mutex<Store>,
+    writer: Mutex<Box<dyn Writer>>,
+    reader: Arc<dyn Reader>,
     pub fanout: Arc<Fanout>,
     pub connected: Connected,
     /// One permit per open Subscribe stream.
@@ -40,7 +42,8 @@ pub struct HubState {
 impl HubState {
     pub fn new(store: Store, settings: Settings, shutdown: watch::Receiver<bool>) -> Arc<Self> {
         Arc::new(Self {
-            store: Mutex::new(store),
+            writer: Mutex::new(store.writer),
+            reader: store.reader,
             fanout: Arc::new(Fanout::new(settings.subscriber_stall_timeout)),
             connected: Connected::default(),
             subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
@@ -49,21 +52,29 @@ impl HubState {
         })
     }
 
-    /// Runs `f` with the store (and fan-out) on a blocking thread. Publishing from inside
-    /// `f`, while the store is locked, keeps subscribers in hub_seq order.
-    pub async fn with_store<T, F>(self: &Arc<Self>, f: F) -> Result<T, HubError>
+    /// Runs `f` with the store's writer (and fan-out) on a blocking thread. Publishing from
+    /// inside `f`, while the writer is locked, keeps subscribers in hub_seq order.
+    pub async fn with_writer<T, F>(self: &Arc<Self>, f: F) -> Result<T, HubError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Store, &Fanout) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Writer, &Fanout) -> Result<T, StoreError> + Send + 'static,
     {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut store = this.store.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut store, &this.fanout)
+        blocking(move || {
+            let mut writer = this.writer.lock().unwrap_or_else(|e| e.into_inner());
+            f(writer.as_mut(), &this.fanout)
         })
         .await
-        .map_err(|_| HubError::ShuttingDown)?
-        .map_err(HubError::from)
+    }
+
+    /// Runs `f` with the store's reader on a blocking thread, without waiting for the writer.
+    pub async fn with_reader<T, F>(&self, f: F) -> Result<T, HubError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Reader) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        blocking(move || f(reader.as_ref())).await
     }
 
     /// Resolves when the hub starts shutting down.
@@ -73,4 +84,14 @@ impl HubState {
             let _ = rx.wait_for(|s| *s).await;
         }
     }
+}
+
+/// Runs a store call on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, HubError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| HubError::ShuttingDown)?
+        .map_err(HubError::from)
 }

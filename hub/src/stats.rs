@@ -1,4 +1,5 @@
-//! `GetStats`: validates the window and group keys, then counts stored events per group.
+//! `GetStats`: validates the window (in the hub's receive time) and group keys, then counts
+//! stored events per group.
 
 use std::sync::Arc;
 
@@ -93,7 +94,7 @@ pub async fn get_stats(
     let q = query(&req, now_ns())?;
     let (since_ns, until_ns) = (q.since_ns, q.until_ns);
     let r = state
-        .with_store(move |s, _| {
+        .with_reader(move |s| {
             for n in &q.nodes {
                 if !s.known_node(n)? {
                     return Ok(Err(HubError::NotFound {

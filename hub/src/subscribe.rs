@@ -95,7 +95,7 @@ pub async fn serve(state: Arc<HubState>, plan: Plan, tx: Tx, closer: Closer<Subs
 }
 
 async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<Closing, HubError> {
-    // Register for live items and note the seam under the store lock: everything up to
+    // Register for live items and note the seam under the writer lock: everything up to
     // `seam` comes from the store, everything after it from the fan-out.
     let (seam, live) = {
         let filter = plan.filter.clone();
@@ -103,7 +103,7 @@ async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<Closing, HubE
         let queue = state.settings.subscriber_queue;
         let st = state.clone();
         state
-            .with_store(move |s, _| {
+            .with_writer(move |s, _| {
                 let live = follow.then(|| st.fanout.subscribe((*filter).clone(), queue));
                 Ok((s.last_hub_seq(), live))
             })
@@ -127,11 +127,21 @@ async fn replay(
 ) -> Result<(), HubError> {
     let (mut cursor, since_ns) = match from {
         From::HubSeq(n) => (n, None),
-        From::Time(t) => (0, Some(t)),
+        From::Time(t) => {
+            // Start at the first record received since `t` instead of scanning from 0;
+            // pages still filter by receive time in case the hub's clock stepped back.
+            let Some(first) = state
+                .with_reader(move |s| s.first_received_since(t))
+                .await?
+            else {
+                return Ok(());
+            };
+            (first, Some(t))
+        }
     };
     while cursor <= seam {
         let page = state
-            .with_store(move |s, _| s.replay_page(cursor, seam, since_ns, PAGE))
+            .with_reader(move |s| s.replay_page(cursor, seam, since_ns, PAGE))
             .await?;
         let Some(last) = page.last().map(Stored::hub_seq) else {
             break;

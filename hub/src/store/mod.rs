@@ -1,0 +1,118 @@
+//! The hub's store behind two traits: one [`Writer`] (ingest, in hub_seq order, used under
+//! the hub's writer lock) and a [`Reader`] (stats, replay, tapper list) with its own
+//! connections, so a long read never holds up a commit. Traits rather than an engine enum,
+//! so that a PostgreSQL engine is one more implementation; both are synchronous and run on
+//! blocking threads. SQLite, in `sqlite/`, is the only engine today.
+//!
+//! One clock rule everywhere: the hub's receive time (`received_ns`) drives retention age,
+//! GetStats windows and `since_time` replay; the row cap counts events and loss records.
+
+mod error;
+mod query;
+mod records;
+mod seq;
+mod sqlite;
+
+use std::sync::Arc;
+
+use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, TapperInfo};
+
+pub use error::StoreError;
+pub use query::{GroupCol, StatsQuery, StatsResult};
+pub use records::{Committed, InstanceKey, Stored};
+
+/// Result of a store call.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The one writer: everything that assigns hub_seq numbers or changes stored rows. The hub
+/// calls it under one lock and publishes to subscribers before releasing it, which keeps
+/// the live stream in hub_seq order.
+pub trait Writer: Send {
+    /// The highest hub_seq assigned so far.
+    fn last_hub_seq(&self) -> u64;
+
+    /// Records a Hello (creating or refreshing the tapper row); returns the acked seq.
+    fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64>;
+
+    /// Stores the events of one batch in one transaction. Events whose seq is already
+    /// committed are duplicates and left out of the result.
+    fn commit_events(
+        &mut self,
+        key: &InstanceKey,
+        events: Vec<Event>,
+        now_ns: i64,
+    ) -> Result<Committed<Event>>;
+
+    /// Stores one loss record; a record whose range is already committed is a duplicate.
+    fn commit_loss(
+        &mut self,
+        key: &InstanceKey,
+        loss: Loss,
+        now_ns: i64,
+    ) -> Result<Committed<LossNotice>>;
+
+    /// Keeps the tapper's latest cumulative counters.
+    fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()>;
+
+    /// A Report stream of `key` ended: updates last_seen and forgets the instance's
+    /// in-memory seq state (the next commit reloads it from the store).
+    fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()>;
+
+    /// Deletes events and loss records the hub received before `now_ns - max_age_ns`, then
+    /// the oldest beyond `max_rows` (events and loss records counted together). Returns how
+    /// many records were deleted.
+    fn apply_retention(
+        &mut self,
+        max_age_ns: Option<i64>,
+        max_rows: Option<u64>,
+        now_ns: i64,
+    ) -> Result<u64>;
+}
+
+/// Queries that never wait on the writer; safe to call from many threads at once.
+pub trait Reader: Send + Sync {
+    /// Whether any tapper of this node ever reported.
+    fn known_node(&self, node: &str) -> Result<bool>;
+
+    /// All tappers, sorted by node then instance id (connection fields left unset).
+    fn tappers(&self) -> Result<Vec<TapperInfo>>;
+
+    /// The lowest hub_seq of a record received at or after `since_ns`, if any.
+    fn first_received_since(&self, since_ns: i64) -> Result<Option<u64>>;
+
+    /// Up to `limit` stored items with hub_seq in `[from, to]`, in hub order, narrowed to
+    /// records received at or after `since_ns` when given.
+    fn replay_page(
+        &self,
+        from: u64,
+        to: u64,
+        since_ns: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Stored>>;
+
+    /// Counts events and lost events received in the window, grouped as asked.
+    fn stats(&self, q: &StatsQuery) -> Result<StatsResult>;
+}
+
+/// An open store: its one writer and its shared reader.
+pub struct Store {
+    pub writer: Box<dyn Writer>,
+    pub reader: Arc<dyn Reader>,
+}
+
+impl Store {
+    /// Opens (creating or migrating if needed) the SQLite database at `path`; `:memory:`
+    /// keeps it in memory.
+    pub fn open(path: &str) -> Result<Self> {
+        let (writer, reader) = sqlite::open(path)?;
+        Ok(Self {
+            writer: Box::new(writer),
+            reader: Arc::new(reader),
+        })
+    }
+
+    /// The highest hub_seq assigned so far.
+    pub fn last_hub_seq(&self) -> u64 {
+        self.writer.last_hub_seq()
+    }
+}

@@ -1,0 +1,160 @@
+//! The SQLite engine: one writer connection (WAL, `synchronous = FULL`) and a pool of
+//! reader connections, so readers see committed snapshots and never hold up a commit.
+
+mod reader;
+mod replay;
+mod retention;
+mod schema;
+mod stats;
+mod tappers;
+mod writer;
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use rusqlite::Connection;
+
+pub use reader::SqliteReader;
+pub use writer::SqliteWriter;
+
+use super::{Result, StoreError};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Self::Busy(e.into())
+            }
+            _ => Self::Engine {
+                engine: "sqlite",
+                source: e.into(),
+            },
+        }
+    }
+}
+
+/// Where every connection of one store opens the database.
+#[derive(Debug, Clone)]
+struct Location {
+    /// A path, or a URI (rusqlite opens with URI names enabled).
+    name: String,
+    /// `:memory:` becomes a named shared-cache in-memory database, so the writer and the
+    /// readers see the same data. It has no WAL: readers there read uncommitted, which
+    /// keeps them from taking the table locks that would stop the writer.
+    memory: bool,
+}
+
+impl Location {
+    fn new(path: &str) -> Self {
+        if path != ":memory:" {
+            return Self {
+                name: path.to_owned(),
+                memory: false,
+            };
+        }
+        static N: AtomicU64 = AtomicU64::new(0);
+        Self {
+            name: format!(
+                "file:tapper-hub-{}-{}?mode=memory&cache=shared",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ),
+            memory: true,
+        }
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.name)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(conn)
+    }
+}
+
+/// Opens (creating or migrating) the database at `path`: the writer first, then readers.
+pub fn open(path: &str) -> Result<(SqliteWriter, SqliteReader)> {
+    let location = Location::new(path);
+    let writer = SqliteWriter::open(&location)?;
+    Ok((writer, SqliteReader::new(location)))
+}
+
+/// SQLite stores u64 as i64 bit patterns (cgroup ids can use the top bit).
+fn u2i(v: u64) -> i64 {
+    v as i64
+}
+
+fn i2u(v: i64) -> u64 {
+    v as u64
+}
+
+/// Records for the engine's tests.
+#[cfg(test)]
+mod testkit {
+    use tapper_proto::v1::{Event, Hello, Loss};
+
+    use crate::{clock::to_ts, store::InstanceKey};
+
+    pub fn hello(node: &str) -> Hello {
+        Hello {
+            node: node.into(),
+            instance_id: "i1".into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn key(node: &str) -> InstanceKey {
+        InstanceKey {
+            node: node.into(),
+            instance_id: "i1".into(),
+        }
+    }
+
+    pub fn ev(seq: u64, errno: i32) -> Event {
+        Event {
+            seq,
+            errno,
+            errno_name: format!("E{errno}"),
+            ts: Some(to_ts(1_000 + seq as i64)),
+            comm: "x".into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn loss(first_seq: u64, last_seq: u64) -> Loss {
+        Loss {
+            count: last_seq - first_seq + 1,
+            reason: "r".into(),
+            first_seq,
+            last_seq,
+        }
+    }
+
+    /// A fresh database file in a private directory (removed with the returned guard).
+    pub struct TempDb(std::path::PathBuf);
+
+    impl TempDb {
+        pub fn new(name: &str) -> Self {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "hub-store-{}-{}-{name}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        pub fn path(&self) -> String {
+            self.0.join("hub.db").to_str().unwrap().to_owned()
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The schema and its migrations, versioned with `PRAGMA user_version`. A database with
+//! the tables but version 0 predates versioning and is version 1.
+
+use rusqlite::Connection;
+use tracing::info;
+
+use crate::store::{Result, StoreError};
+
+/// Version 1: the tables as the first hub created them.
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    hub_seq INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL,
+    pid INTEGER NOT NULL,
+    errno INTEGER NOT NULL,
+    errno_name TEXT NOT NULL,
+    family INTEGER,
+    family_name TEXT NOT NULL,
+    comm TEXT NOT NULL,
+    cgroup_id INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (node, instance_id, seq)
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_ns);
+CREATE TABLE IF NOT EXISTS losses (
+    hub_seq INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    received_ns INTEGER NOT NULL,
+    UNIQUE (node, instance_id, first_seq)
+);
+CREATE TABLE IF NOT EXISTS tappers (
+    node TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    kernel_release TEXT NOT NULL,
+    probe_mode TEXT NOT NULL,
+    agent_version TEXT NOT NULL,
+    first_seen_ns INTEGER NOT NULL,
+    last_seen_ns INTEGER NOT NULL,
+    events_received INTEGER NOT NULL DEFAULT 0,
+    losses_reported INTEGER NOT NULL DEFAULT 0,
+    loss_records INTEGER NOT NULL DEFAULT 0,
+    acked_seq INTEGER NOT NULL DEFAULT 0,
+    counters BLOB,
+    PRIMARY KEY (node, instance_id)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+";
+
+/// Version 2: one clock (the hub's receive time) for retention, stats and replay, indexed;
+/// nothing reads the event-time index any more.
+const V2: &str = "
+CREATE INDEX events_received ON events (received_ns);
+CREATE INDEX losses_received ON losses (received_ns);
+DROP INDEX IF EXISTS events_ts;
+";
+
+/// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The version this code writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`VERSION`], one transaction per step, keeping its data.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let mut version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 {
+        let has_events: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_events {
+            version = 1;
+        }
+    }
+    if version > VERSION {
+        return Err(StoreError::NewerSchema {
+            found: version,
+            known: VERSION,
+        });
+    }
+    let from = version;
+    for (step, sql) in (version..).zip(&MIGRATIONS[version as usize..]) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step + 1)?;
+        tx.commit()?;
+    }
+    if from > 0 && from < VERSION {
+        info!(from, to = VERSION, "database schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use rusqlite::{Connection, params};
+
+    use super::{V1, VERSION};
+    use crate::store::{
+        Store, StoreError, Stored,
+        sqlite::testkit::{TempDb, ev, hello, key},
+    };
+
+    /// A database as hubs before schema versioning left it (`V1` is frozen: it is exactly
+    /// the SQL they ran): two events, a loss record, a tapper, and a hub_seq mark above
+    /// them (retention had deleted newer records).
+    fn v1_database(path: &str) {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(V1).unwrap();
+        for (hub_seq, seq) in [(1, 1), (2, 2)] {
+            let mut e = ev(seq, 24);
+            e.node = "a".into();
+            e.instance_id = "i1".into();
+            conn.execute(
+                "INSERT INTO events (hub_seq, node, instance_id, seq, ts_ns, received_ns, pid,
+                     errno, errno_name, family, family_name, comm, cgroup_id, body)
+                 VALUES (?1, 'a', 'i1', ?2, 1000, 50, 7, 24, 'E24', NULL, '', 'x', 0, ?3)",
+                params![hub_seq, seq as i64, e.encode_to_vec()],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO losses VALUES (3, 'a', 'i1', 3, 4, 2, 'r', 60);
+             INSERT INTO tappers (node, instance_id, kernel_release, probe_mode, agent_version,
+                                  first_seen_ns, last_seen_ns, events_received,
+                                  losses_reported, loss_records, acked_seq)
+                 VALUES ('a', 'i1', '6.1', 'tracepoint', '0.1.0', 10, 60, 2, 2, 1, 4);
+             INSERT INTO meta VALUES ('last_hub_seq', 7);",
+        )
+        .unwrap();
+    }
+
+    fn user_version(path: &str) -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_v1_database_is_migrated_with_its_data() {
+        let db = TempDb::new("v1");
+        v1_database(&db.path());
+        assert_eq!(user_version(&db.path()), 0);
+
+        let mut st = Store::open(&db.path()).unwrap();
+        assert_eq!(user_version(&db.path()), VERSION);
+        let r = st.reader.clone();
+        let t = &r.tappers().unwrap()[0];
+        assert_eq!(
+            (t.node.as_str(), t.events_received, t.acked_seq),
+            ("a", 2, 4)
+        );
+        let page = r.replay_page(0, u64::MAX, None, 10).unwrap();
+        assert!(matches!(
+            &page[..],
+            [Stored::Event(e1), Stored::Event(e2), Stored::Loss(l)]
+                if e1.seq == 1 && e2.seq == 2 && l.hub_seq == 3
+        ));
+        assert_eq!(r.first_received_since(55).unwrap(), Some(3));
+        // Dedup and numbering carry on from the old data.
+        assert_eq!(st.last_hub_seq(), 7);
+        assert_eq!(st.writer.hello(&hello("a"), 70).unwrap(), 4);
+        let c = st
+            .writer
+            .commit_events(&key("a"), vec![ev(2, 24), ev(5, 24)], 80)
+            .unwrap();
+        assert_eq!((c.new.len(), c.new[0].hub_seq, c.acked), (1, 8, 5));
+
+        let conn = Connection::open(db.path()).unwrap();
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexes, ["events_received", "losses_received"]);
+    }
+
+    #[test]
+    fn reopening_is_a_no_op_and_newer_schemas_are_refused() {
+        let db = TempDb::new("versions");
+        drop(Store::open(&db.path()).unwrap());
+        drop(Store::open(&db.path()).unwrap());
+        assert_eq!(user_version(&db.path()), VERSION);
+        Connection::open(db.path())
+            .unwrap()
+            .pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            Store::open(&db.path()),
+            Err(StoreError::NewerSchema { found, known }) if found == VERSION + 1 && known == VERSION
+        ));
+    }
+}

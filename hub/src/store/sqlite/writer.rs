@@ -1,0 +1,352 @@
+//! The writer connection: Hello, event and loss commits with dedup by (node, instance,
+//! seq), counters, and the hub_seq high-water mark.
+
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
+
+use super::{Location, i2u, retention, schema, u2i};
+use crate::{
+    clock::{from_ts, to_ts},
+    store::{
+        Committed, InstanceKey, Result, Writer,
+        seq::{Instances, SeqState},
+    },
+};
+
+/// The one connection that writes, with the state that numbering and dedup need.
+pub struct SqliteWriter {
+    conn: Connection,
+    last_hub_seq: u64,
+    instances: Instances,
+}
+
+/// Persists the hub_seq high-water mark so retention cannot make numbers repeat.
+fn bump_hub_seq(tx: &Transaction<'_>, last: u64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('last_hub_seq', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = ?1",
+        params![u2i(last)],
+    )?;
+    Ok(())
+}
+
+impl SqliteWriter {
+    /// Opens the writer connection and brings the schema up to date.
+    pub(super) fn open(location: &Location) -> Result<Self> {
+        let mut conn = location.connect()?;
+        if !location.memory {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        // FULL: an acked commit survives a crash of the hub process and of the machine.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&mut conn)?;
+        let last_hub_seq: i64 = conn.query_row(
+            "SELECT MAX(
+                 COALESCE((SELECT value FROM meta WHERE key = 'last_hub_seq'), 0),
+                 COALESCE((SELECT MAX(hub_seq) FROM events), 0),
+                 COALESCE((SELECT MAX(hub_seq) FROM losses), 0))",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Self {
+            conn,
+            last_hub_seq: i2u(last_hub_seq),
+            instances: Instances::default(),
+        })
+    }
+
+    fn seq_state(&mut self, key: &InstanceKey) -> Result<SeqState> {
+        let conn = &self.conn;
+        self.instances.get(key, || {
+            let acked: Option<i64> = conn
+                .query_row(
+                    "SELECT acked_seq FROM tappers WHERE node = ?1 AND instance_id = ?2",
+                    params![key.node, key.instance_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(i2u(acked.unwrap_or(0)))
+        })
+    }
+
+    /// Number of instances whose seq state is cached.
+    #[cfg(test)]
+    pub(super) fn cached_instances(&self) -> usize {
+        self.instances.len()
+    }
+}
+
+impl Writer for SqliteWriter {
+    fn last_hub_seq(&self) -> u64 {
+        self.last_hub_seq
+    }
+
+    fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
+        self.conn.execute(
+            "INSERT INTO tappers (node, instance_id, kernel_release, probe_mode, agent_version,
+                                  first_seen_ns, last_seen_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (node, instance_id) DO UPDATE SET
+                 kernel_release = ?3, probe_mode = ?4, agent_version = ?5, last_seen_ns = ?6",
+            params![
+                hello.node,
+                hello.instance_id,
+                hello.kernel_release,
+                hello.probe_mode,
+                hello.agent_version,
+                now_ns
+            ],
+        )?;
+        let key = InstanceKey {
+            node: hello.node.clone(),
+            instance_id: hello.instance_id.clone(),
+        };
+        Ok(self.seq_state(&key)?.acked)
+    }
+
+    fn commit_events(
+        &mut self,
+        key: &InstanceKey,
+        events: Vec<Event>,
+        now_ns: i64,
+    ) -> Result<Committed<Event>> {
+        let mut state = self.seq_state(key)?;
+        let mut new = Vec::new();
+        let mut next = self.last_hub_seq;
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (hub_seq, node, instance_id, seq, ts_ns, received_ns,
+                     pid, errno, errno_name, family, family_name, comm, cgroup_id, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            for mut e in events {
+                if state.is_committed(e.seq) {
+                    continue;
+                }
+                // Marked even when the row exists already: after a restart or a pruned
+                // state, the unique key is what finds a re-sent event.
+                state.mark(e.seq, e.seq);
+                e.node.clone_from(&key.node);
+                e.instance_id.clone_from(&key.instance_id);
+                e.hub_seq = 0;
+                e.received = None;
+                let body = e.encode_to_vec();
+                let ts_ns = e.ts.as_ref().map_or(0, from_ts);
+                let hub_seq = next + 1;
+                let inserted = insert.execute(params![
+                    u2i(hub_seq),
+                    key.node,
+                    key.instance_id,
+                    u2i(e.seq),
+                    ts_ns,
+                    now_ns,
+                    e.pid,
+                    e.errno,
+                    e.errno_name,
+                    e.family,
+                    e.family_name,
+                    e.comm,
+                    u2i(e.cgroup_id),
+                    body
+                ])?;
+                if inserted == 1 {
+                    next = hub_seq;
+                    e.hub_seq = hub_seq;
+                    e.received = Some(to_ts(now_ns));
+                    new.push(e);
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE tappers SET events_received = events_received + ?3, acked_seq = ?4,
+                                last_seen_ns = ?5
+             WHERE node = ?1 AND instance_id = ?2",
+            params![
+                key.node,
+                key.instance_id,
+                new.len() as i64,
+                u2i(state.acked),
+                now_ns
+            ],
+        )?;
+        bump_hub_seq(&tx, next)?;
+        tx.commit()?;
+        self.last_hub_seq = next;
+        let acked = state.acked;
+        self.instances.put(key, state);
+        Ok(Committed { new, acked })
+    }
+
+    fn commit_loss(
+        &mut self,
+        key: &InstanceKey,
+        loss: Loss,
+        now_ns: i64,
+    ) -> Result<Committed<LossNotice>> {
+        let mut state = self.seq_state(key)?;
+        let mut new = Vec::new();
+        let mut next = self.last_hub_seq;
+        let tx = self.conn.transaction()?;
+        if !state.is_committed(loss.first_seq) {
+            let hub_seq = next + 1;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO losses (hub_seq, node, instance_id, first_seq, last_seq,
+                                               count, reason, received_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    u2i(hub_seq),
+                    key.node,
+                    key.instance_id,
+                    u2i(loss.first_seq),
+                    u2i(loss.last_seq),
+                    u2i(loss.count),
+                    loss.reason,
+                    now_ns
+                ],
+            )?;
+            if inserted == 1 {
+                next = hub_seq;
+                tx.execute(
+                    "UPDATE tappers SET losses_reported = losses_reported + ?3,
+                                        loss_records = loss_records + 1
+                     WHERE node = ?1 AND instance_id = ?2",
+                    params![key.node, key.instance_id, u2i(loss.count)],
+                )?;
+                new.push(LossNotice {
+                    node: key.node.clone(),
+                    instance_id: key.instance_id.clone(),
+                    loss: Some(loss.clone()),
+                    hub_seq,
+                    received: Some(to_ts(now_ns)),
+                });
+            }
+        }
+        state.mark(loss.first_seq, loss.last_seq);
+        tx.execute(
+            "UPDATE tappers SET acked_seq = ?3, last_seen_ns = ?4
+             WHERE node = ?1 AND instance_id = ?2",
+            params![key.node, key.instance_id, u2i(state.acked), now_ns],
+        )?;
+        bump_hub_seq(&tx, next)?;
+        tx.commit()?;
+        self.last_hub_seq = next;
+        let acked = state.acked;
+        self.instances.put(key, state);
+        Ok(Committed { new, acked })
+    }
+
+    fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE tappers SET counters = ?3, last_seen_ns = ?4 WHERE node = ?1 AND instance_id = ?2",
+            params![key.node, key.instance_id, c.encode_to_vec(), now_ns],
+        )?;
+        Ok(())
+    }
+
+    fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()> {
+        self.instances.forget(key);
+        self.conn.execute(
+            "UPDATE tappers SET last_seen_ns = ?3 WHERE node = ?1 AND instance_id = ?2",
+            params![key.node, key.instance_id, now_ns],
+        )?;
+        Ok(())
+    }
+
+    fn apply_retention(
+        &mut self,
+        max_age_ns: Option<i64>,
+        max_rows: Option<u64>,
+        now_ns: i64,
+    ) -> Result<u64> {
+        retention::apply(&mut self.conn, max_age_ns, max_rows, now_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{TempDb, ev, hello, key, loss};
+    use crate::store::{Reader, Store, Writer};
+
+    #[test]
+    fn dedup_ack_and_hub_seq() {
+        let st = Store::open(":memory:").unwrap();
+        let (mut w, r) = (st.writer, st.reader);
+        assert_eq!(w.hello(&hello("a"), 1).unwrap(), 0);
+        let c = w
+            .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24), ev(4, 22)], 5)
+            .unwrap();
+        assert_eq!(c.new.len(), 3);
+        assert_eq!(c.acked, 2);
+        assert_eq!(
+            c.new.iter().map(|e| e.hub_seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let c = w
+            .commit_events(&key("a"), vec![ev(2, 24), ev(3, 24), ev(4, 22)], 6)
+            .unwrap();
+        assert_eq!(c.new.len(), 1, "only seq 3 is new");
+        assert_eq!(c.acked, 4);
+        let l = w.commit_loss(&key("a"), loss(5, 6), 7).unwrap();
+        assert_eq!((l.new.len(), l.acked), (1, 6));
+        let l = w.commit_loss(&key("a"), loss(5, 6), 7).unwrap();
+        assert_eq!(l.new.len(), 0, "duplicate loss");
+        let t = &r.tappers().unwrap()[0];
+        assert_eq!(
+            (t.events_received, t.losses_reported, t.acked_seq),
+            (4, 2, 6)
+        );
+        let page = r.replay_page(0, u64::MAX, None, 100).unwrap();
+        assert_eq!(
+            page.iter().map(|s| s.hub_seq()).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
+    }
+
+    #[test]
+    fn ended_streams_are_forgotten_and_dedup_still_holds() {
+        let (mut w, r) = super::super::open(":memory:").unwrap();
+        w.hello(&hello("a"), 1).unwrap();
+        // seq 3 is missing: 4 and 5 are committed above the acked seq.
+        let c = w
+            .commit_events(
+                &key("a"),
+                vec![ev(1, 24), ev(2, 24), ev(4, 24), ev(5, 24)],
+                2,
+            )
+            .unwrap();
+        assert_eq!(c.acked, 2);
+        assert_eq!(w.cached_instances(), 1);
+        w.stream_ended(&key("a"), 3).unwrap();
+        assert_eq!(w.cached_instances(), 0);
+        // The reconnecting tapper re-sends everything above its ack.
+        assert_eq!(w.hello(&hello("a"), 4).unwrap(), 2);
+        let c = w
+            .commit_events(&key("a"), vec![ev(3, 24), ev(4, 24), ev(5, 24)], 5)
+            .unwrap();
+        assert_eq!(c.new.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(c.acked, 5);
+        assert_eq!(r.tappers().unwrap()[0].events_received, 5);
+    }
+
+    #[test]
+    fn state_survives_reopen() {
+        let db = TempDb::new("reopen");
+        {
+            let mut st = Store::open(&db.path()).unwrap();
+            st.writer.hello(&hello("a"), 1).unwrap();
+            st.writer
+                .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24)], 5)
+                .unwrap();
+        }
+        let mut st = Store::open(&db.path()).unwrap();
+        assert_eq!(st.last_hub_seq(), 2);
+        assert_eq!(st.writer.hello(&hello("a"), 9).unwrap(), 2);
+        let c = st
+            .writer
+            .commit_events(&key("a"), vec![ev(2, 24), ev(3, 24)], 9)
+            .unwrap();
+        assert_eq!((c.new.len(), c.new[0].hub_seq, c.acked), (1, 3, 3));
+    }
+}
