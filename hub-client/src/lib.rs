@@ -43,6 +43,7 @@ mod buffer;
 mod connect;
 mod error;
 mod reporter;
+mod wire_size;
 
 pub use backoff::Backoff;
 pub use buffer::REASON_BUFFER_FULL;
