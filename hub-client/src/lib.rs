@@ -49,6 +49,7 @@
 
 mod backoff;
 mod buffer;
+mod config;
 mod connect;
 mod error;
 mod reporter;
@@ -56,8 +57,9 @@ mod wire_size;
 
 pub use backoff::Backoff;
 pub use buffer::{REASON_BUFFER_FULL, REASON_REJECTED};
+pub use config::{ReporterConfig, random_instance_id};
 pub use connect::{connect, normalize_url};
 pub use error::ClientError;
-pub use reporter::{Reporter, ReporterConfig, ReporterHandle, ReporterStats, random_instance_id};
+pub use reporter::{Reporter, ReporterHandle, ReporterStats};
 /// The generated wire types (`tapper-proto`).
 pub use tapper_proto as proto;
