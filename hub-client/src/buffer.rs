@@ -1,63 +1,106 @@
-//! The reporter's bounded buffer: assigns seq numbers, keeps un-acked events for re-sending,
-//! and turns what it must drop into loss records that cover exactly the dropped numbers.
+//! The reporter's bounded buffer: assigns seq numbers, keeps un-acked events (bounded in count
+//! and bytes) for re-sending, and turns what it must drop into loss records that cover
+//! exactly the dropped numbers.
 
 use std::collections::VecDeque;
 
 use tapper_proto::v1::{Counters, Event, EventBatch, Loss, ReportRequest, report_request::Msg};
 
+use crate::wire_size;
+
 /// Reason of the loss records the buffer itself creates.
 pub const REASON_BUFFER_FULL: &str = "reporter buffer full";
+/// Start of the reason of a loss record that replaces what the hub rejected.
+pub const REASON_REJECTED: &str = "rejected by the hub: ";
+/// Most bytes of the hub's status message quoted in a rejection reason.
+const MAX_STATUS_QUOTE: usize = 200;
+/// Longest loss reason the hub accepts.
+const MAX_REASON: usize = 256;
+
+/// How much the buffer holds and how it cuts batches.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most un-acked events.
+    pub events: usize,
+    /// Most encoded bytes of un-acked events.
+    pub bytes: usize,
+    /// Most events per EventBatch.
+    pub batch_events: usize,
+    /// Most encoded bytes per EventBatch, unless a single event is bigger.
+    pub batch_bytes: usize,
+}
 
 // Events are the common case; boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Item {
-    Event(Event),
+    /// An event and its encoded size.
+    Event(Event, usize),
     Loss(Loss),
 }
 
 impl Item {
     fn first_seq(&self) -> u64 {
         match self {
-            Item::Event(e) => e.seq,
+            Item::Event(e, _) => e.seq,
             Item::Loss(l) => l.first_seq,
         }
     }
 
     fn last_seq(&self) -> u64 {
         match self {
-            Item::Event(e) => e.seq,
+            Item::Event(e, _) => e.seq,
             Item::Loss(l) => l.last_seq,
         }
     }
 }
 
+/// What [`Buffer::reject`] turned into a loss record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Events replaced; 0 when the rejected message was itself a loss record (now rewritten
+    /// with the rejection as its reason).
+    pub events: u64,
+}
+
 /// Un-acked events and loss records in seq order.
 #[derive(Debug)]
 pub struct Buffer {
-    capacity: usize,
+    limits: Limits,
     next_seq: u64,
     items: VecDeque<Item>,
     events: usize,
+    bytes: usize,
+    /// Last seq sent on the current connection.
     sent_upto: u64,
+    /// Last seq ever sent: no ack may claim more.
+    sent_max: u64,
+    /// Seq ranges of the messages sent on this connection and not acked yet, in order.
+    in_flight: VecDeque<(u64, u64)>,
     acked: u64,
     dropped: u64,
+    rejected: u64,
     external_lost: u64,
     counters: Option<Counters>,
     counters_unsent: bool,
 }
 
 impl Buffer {
-    /// A buffer holding at most `capacity` un-acked events.
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(limits: Limits) -> Self {
         Self {
-            capacity,
+            limits,
             next_seq: 1,
             items: VecDeque::new(),
             events: 0,
+            bytes: 0,
             sent_upto: 0,
+            sent_max: 0,
+            in_flight: VecDeque::new(),
             acked: 0,
             dropped: 0,
+            rejected: 0,
             external_lost: 0,
             counters: None,
             counters_unsent: false,
@@ -77,8 +120,18 @@ impl Buffer {
         self.events
     }
 
+    /// Encoded bytes of the buffered events.
+    pub fn buffered_bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Events the hub rejected (each inside a loss record now).
+    pub fn rejected(&self) -> u64 {
+        self.rejected
     }
 
     pub fn external_lost(&self) -> u64 {
@@ -101,25 +154,24 @@ impl Buffer {
     }
 
     /// Assigns the next seq to `event` and keeps it, or drops it into a loss record when the
-    /// buffer is full. Returns the seq.
+    /// buffer is full (in events or bytes). Returns the seq.
     pub fn push_event(&mut self, mut event: Event) -> u64 {
         let seq = self.next_seq;
-        if self.events < self.capacity {
-            event.seq = seq;
-            self.items.push_back(Item::Event(event));
+        event.seq = seq;
+        let bytes = wire_size::event_len(&event);
+        if self.events < self.limits.events && self.bytes.saturating_add(bytes) <= self.limits.bytes
+        {
+            self.items.push_back(Item::Event(event, bytes));
             self.events += 1;
+            self.bytes += bytes;
         } else {
             self.dropped += 1;
             if let Some(l) = self.mergeable_loss(REASON_BUFFER_FULL) {
                 l.last_seq = seq;
                 l.count += 1;
             } else {
-                self.items.push_back(Item::Loss(Loss {
-                    count: 1,
-                    reason: REASON_BUFFER_FULL.into(),
-                    first_seq: seq,
-                    last_seq: seq,
-                }));
+                self.items
+                    .push_back(Item::Loss(range_loss(seq, seq, REASON_BUFFER_FULL.into())));
             }
         }
         self.next_seq += 1;
@@ -127,11 +179,17 @@ impl Buffer {
     }
 
     /// Records `count` failures lost elsewhere (e.g. in the kernel). The record takes one
-    /// seq of its own, or joins the previous unsent record of the same reason.
+    /// seq of its own, or joins the previous unsent record of the same reason. The reason is
+    /// cut to the hub's limit.
     pub fn push_loss(&mut self, count: u64, reason: String) -> Option<u64> {
         if count == 0 {
             return None;
         }
+        let reason = match truncate(&reason, MAX_REASON) {
+            "" => "unknown".to_owned(),
+            r if r.len() < reason.len() => r.to_owned(),
+            _ => reason,
+        };
         self.external_lost += count;
         if let Some(l) = self.mergeable_loss(&reason) {
             l.count += count;
@@ -154,29 +212,71 @@ impl Buffer {
         self.counters_unsent = true;
     }
 
-    /// The hub has everything up to `acked`: forget it.
-    pub fn ack(&mut self, acked: u64) {
-        self.acked = self.acked.max(acked);
+    /// The hub has everything up to `claimed`: forget it. A claim above the last seq ever
+    /// sent is clamped to it; then the limit used is returned.
+    pub fn ack(&mut self, claimed: u64) -> Option<u64> {
+        let clamped = (claimed > self.sent_max).then_some(self.sent_max);
+        self.acked = self.acked.max(claimed.min(self.sent_max));
         while let Some(front) = self.items.front() {
             if front.last_seq() > self.acked {
                 break;
             }
-            if let Some(Item::Event(_)) = self.items.pop_front() {
+            if let Some(Item::Event(_, bytes)) = self.items.pop_front() {
                 self.events -= 1;
+                self.bytes -= bytes;
             }
         }
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|&(_, l)| l <= self.acked)
+        {
+            self.in_flight.pop_front();
+        }
         self.sent_upto = self.sent_upto.max(self.acked);
+        clamped
     }
 
     /// A new connection: everything not acked is to be sent again.
     pub fn rewind(&mut self) {
         self.sent_upto = self.acked;
+        self.in_flight.clear();
         self.counters_unsent = self.counters.is_some();
     }
 
-    /// Messages not yet sent on this connection, in seq order: consecutive events in
-    /// batches of at most `max_batch`, at most `max_msgs` messages.
-    pub fn take_unsent(&mut self, max_batch: usize, max_msgs: usize) -> Vec<ReportRequest> {
+    /// The hub ended the stream refusing a message: the first un-acked one sent on this
+    /// connection, as it handles messages in order. Its events become one loss record whose
+    /// reason quotes `status` (a rejected loss record is rewritten the same way, its count
+    /// cut to its range), and the stream is over ([`rewind`](Self::rewind)). `None` when
+    /// nothing was in flight.
+    pub fn reject(&mut self, status: &str) -> Option<Rejection> {
+        let (first, last) = self.in_flight.front().copied()?;
+        self.rewind();
+        let reason = format!("{REASON_REJECTED}{}", truncate(status, MAX_STATUS_QUOTE));
+        let start = self.items.partition_point(|i| i.first_seq() < first);
+        let end = self.items.partition_point(|i| i.last_seq() <= last);
+        let mut events = 0;
+        for item in self.items.drain(start..end) {
+            if let Item::Event(_, bytes) = item {
+                events += 1;
+                self.events -= 1;
+                self.bytes -= bytes;
+            }
+        }
+        self.rejected += events;
+        self.items
+            .insert(start, Item::Loss(range_loss(first, last, reason)));
+        Some(Rejection {
+            first_seq: first,
+            last_seq: last,
+            events,
+        })
+    }
+
+    /// Messages not yet sent on this connection, in seq order, at most `max_msgs`:
+    /// consecutive events in batches within the event and byte limits (an event bigger than
+    /// the byte limit goes alone).
+    pub fn take_unsent(&mut self, max_msgs: usize) -> Vec<ReportRequest> {
         let mut out = Vec::new();
         if self.counters_unsent {
             self.counters_unsent = false;
@@ -188,14 +288,26 @@ impl Buffer {
             .items
             .partition_point(|i| i.first_seq() <= self.sent_upto);
         let mut batch: Vec<Event> = Vec::new();
+        let mut batch_bytes = 0;
         for item in self.items.range(start..) {
             if out.len() >= max_msgs {
                 break;
             }
             match item {
-                Item::Event(e) => {
+                Item::Event(e, bytes) => {
+                    let bytes = wire_size::in_batch(*bytes);
+                    if !batch.is_empty() && batch_bytes + bytes > self.limits.batch_bytes {
+                        out.push(events_msg(std::mem::take(&mut batch)));
+                        if out.len() >= max_msgs {
+                            break;
+                        }
+                    }
+                    if batch.is_empty() {
+                        batch_bytes = 0;
+                    }
                     batch.push(e.clone());
-                    if batch.len() >= max_batch {
+                    batch_bytes += bytes;
+                    if batch.len() >= self.limits.batch_events {
                         out.push(events_msg(std::mem::take(&mut batch)));
                     }
                 }
@@ -216,6 +328,8 @@ impl Buffer {
         if !batch.is_empty() {
             out.push(events_msg(batch));
         }
+        self.sent_max = self.sent_max.max(self.sent_upto);
+        self.in_flight.extend(out.iter().filter_map(seq_range));
         out
     }
 
@@ -226,6 +340,34 @@ impl Buffer {
     }
 }
 
+/// A loss record for the dropped seq numbers `first..=last`.
+fn range_loss(first: u64, last: u64, reason: String) -> Loss {
+    Loss {
+        count: last - first + 1,
+        reason,
+        first_seq: first,
+        last_seq: last,
+    }
+}
+
+/// The seq numbers a message covers (counters have none).
+fn seq_range(m: &ReportRequest) -> Option<(u64, u64)> {
+    match &m.msg {
+        Some(Msg::Events(b)) => Some((b.events.first()?.seq, b.events.last()?.seq)),
+        Some(Msg::Loss(l)) => Some((l.first_seq, l.last_seq)),
+        _ => None,
+    }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn events_msg(events: Vec<Event>) -> ReportRequest {
     ReportRequest {
         msg: Some(Msg::Events(EventBatch { events })),
@@ -233,70 +375,4 @@ fn events_msg(events: Vec<Event>) -> ReportRequest {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seqs(msgs: &[ReportRequest]) -> Vec<String> {
-        msgs.iter()
-            .map(|m| match &m.msg {
-                Some(Msg::Events(b)) => {
-                    format!("E{:?}", b.events.iter().map(|e| e.seq).collect::<Vec<_>>())
-                }
-                Some(Msg::Loss(l)) => format!("L{}-{}x{}", l.first_seq, l.last_seq, l.count),
-                Some(Msg::Counters(_)) => "C".into(),
-                _ => "?".into(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn drops_become_one_exact_loss_range() {
-        let mut b = Buffer::new(3);
-        for _ in 0..6 {
-            b.push_event(Event::default());
-        }
-        assert_eq!(b.dropped(), 3);
-        assert_eq!(seqs(&b.take_unsent(10, 100)), vec!["E[1, 2, 3]", "L4-6x3"]);
-        // Sent but not acked: a later drop opens a new record.
-        b.push_event(Event::default());
-        assert_eq!(seqs(&b.take_unsent(10, 100)), vec!["L7-7x1"]);
-        b.ack(2);
-        assert_eq!(b.buffered_events(), 1);
-        b.rewind();
-        assert_eq!(
-            seqs(&b.take_unsent(2, 100)),
-            vec!["E[3]", "L4-6x3", "L7-7x1"]
-        );
-        b.ack(7);
-        assert!(b.is_drained());
-        assert_eq!(b.push_event(Event::default()), 8);
-        assert_eq!(seqs(&b.take_unsent(10, 100)), vec!["E[8]"]);
-    }
-
-    #[test]
-    fn external_losses_take_a_seq_and_merge_while_unsent() {
-        let mut b = Buffer::new(10);
-        b.push_event(Event::default());
-        assert_eq!(b.push_loss(5, "kernel ring buffer full".into()), Some(2));
-        assert_eq!(b.push_loss(2, "kernel ring buffer full".into()), Some(2));
-        assert_eq!(b.push_loss(0, "x".into()), None);
-        b.push_event(Event::default());
-        b.set_counters(Counters::default());
-        assert_eq!(
-            seqs(&b.take_unsent(10, 100)),
-            vec!["C", "E[1]", "L2-2x7", "E[3]"]
-        );
-        assert_eq!(b.external_lost(), 7);
-    }
-
-    #[test]
-    fn batches_and_message_limit() {
-        let mut b = Buffer::new(100);
-        for _ in 0..5 {
-            b.push_event(Event::default());
-        }
-        assert_eq!(seqs(&b.take_unsent(2, 2)), vec!["E[1, 2]", "E[3, 4]"]);
-        assert_eq!(seqs(&b.take_unsent(2, 2)), vec!["E[5]"]);
-        assert!(b.take_unsent(2, 2).is_empty());
-    }
-}
+mod tests;

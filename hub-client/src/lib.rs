@@ -28,9 +28,18 @@
 //!
 //! - The reporter assigns seq numbers 1, 2, 3, … per instance; every number is an event or
 //!   part of exactly one loss record, so the hub and its subscribers can account for gaps.
-//! - Un-acked events stay in a bounded buffer and are re-sent after a reconnect (the hub
-//!   deduplicates). When the buffer is full, new events are dropped and reported in-band as
-//!   a `"reporter buffer full"` loss record covering exactly their seq numbers.
+//! - Un-acked events stay in a buffer bounded in events and encoded bytes
+//!   ([`ReporterConfig::buffer_capacity`], [`ReporterConfig::buffer_bytes`]) and are re-sent
+//!   after a reconnect (the hub deduplicates). When the buffer is full, new events are
+//!   dropped and reported in-band as a `"reporter buffer full"` loss record covering exactly
+//!   their seq numbers.
+//! - Batches stay within [`ReporterConfig::max_batch`] events and
+//!   [`ReporterConfig::max_batch_bytes`] encoded bytes; a bigger single event goes alone.
+//! - A message the hub refuses for good (`INVALID_ARGUMENT`, `OUT_OF_RANGE`,
+//!   `RESOURCE_EXHAUSTED`) is never re-sent: its events become one loss record whose reason
+//!   starts with `"rejected by the hub: "` and quotes the hub's status; the reporter
+//!   reconnects and goes on. Other errors re-send after a reconnect.
+//! - An ack above the highest seq this reporter sent is clamped to it and logged.
 //! - Reconnects use exponential back-off with jitter ([`ReporterConfig::backoff_initial`],
 //!   [`ReporterConfig::backoff_max`]).
 //!
@@ -40,14 +49,17 @@
 
 mod backoff;
 mod buffer;
+mod config;
 mod connect;
 mod error;
 mod reporter;
+mod wire_size;
 
 pub use backoff::Backoff;
-pub use buffer::REASON_BUFFER_FULL;
+pub use buffer::{REASON_BUFFER_FULL, REASON_REJECTED};
+pub use config::{ReporterConfig, random_instance_id};
 pub use connect::{connect, normalize_url};
 pub use error::ClientError;
-pub use reporter::{Reporter, ReporterConfig, ReporterHandle, ReporterStats, random_instance_id};
+pub use reporter::{Reporter, ReporterHandle, ReporterStats};
 /// The generated wire types (`tapper-proto`).
 pub use tapper_proto as proto;

@@ -1,5 +1,6 @@
 //! The reporter a tapper uses: a background task that keeps a Report stream to the hub
-//! open (reconnecting with back-off), sends what the buffer holds and applies acks.
+//! open (reconnecting with back-off), sends what the buffer holds, applies acks and turns
+//! what the hub rejects into loss records.
 
 use std::{
     sync::{
@@ -18,68 +19,16 @@ use tokio::{
     task::JoinHandle,
 };
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
 use tracing::{debug, info, warn};
 
 use crate::{
     backoff::Backoff,
     buffer::Buffer,
+    config::ReporterConfig,
     connect,
     error::{ClientError, error_chain},
 };
-
-/// How to reach the hub and who we are. Build it with [`ReporterConfig::new`] and adjust
-/// the public fields.
-#[derive(Debug, Clone)]
-pub struct ReporterConfig {
-    /// Hub URL, e.g. `http://10.0.0.5:50051` (a bare `host:port` gets `http://`).
-    pub hub_url: String,
-    /// Node name (the tapper's `--node-name`, by default the host name).
-    pub node: String,
-    /// Unique per run of the tapper; seq numbers restart at 1 for each instance. Default:
-    /// random.
-    pub instance_id: String,
-    /// `uname -r`.
-    pub kernel_release: String,
-    /// "kprobe" or "tracepoint".
-    pub probe_mode: String,
-    /// Free text, e.g. "tapper 0.1.0".
-    pub agent_version: String,
-    /// Most un-acked events kept for (re-)sending; beyond that events are dropped and
-    /// reported as a "reporter buffer full" loss record. Default 65536.
-    pub buffer_capacity: usize,
-    /// Most events per EventBatch message. Default 500.
-    pub max_batch: usize,
-    /// First reconnect wait. Default 100 ms.
-    pub backoff_initial: Duration,
-    /// Longest reconnect wait. Default 10 s.
-    pub backoff_max: Duration,
-    /// TCP connect timeout. Default 5 s.
-    pub connect_timeout: Duration,
-}
-
-impl ReporterConfig {
-    /// Defaults for everything but the hub and the node.
-    pub fn new(hub_url: impl Into<String>, node: impl Into<String>) -> Self {
-        Self {
-            hub_url: hub_url.into(),
-            node: node.into(),
-            instance_id: random_instance_id(),
-            kernel_release: String::new(),
-            probe_mode: String::new(),
-            agent_version: concat!("hub-client ", env!("CARGO_PKG_VERSION")).into(),
-            buffer_capacity: 65_536,
-            max_batch: 500,
-            backoff_initial: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// A random 128-bit instance id in hex.
-pub fn random_instance_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
 
 /// A snapshot of what the reporter did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,8 +39,12 @@ pub struct ReporterStats {
     pub acked_seq: u64,
     /// Events waiting for an ack.
     pub buffered_events: usize,
+    /// Encoded bytes of the events waiting for an ack.
+    pub buffered_bytes: usize,
     /// Events dropped because the buffer was full (all reported as loss records).
     pub dropped_events: u64,
+    /// Events in batches the hub rejected for good (all reported as loss records).
+    pub rejected_events: u64,
     /// Failures reported through [`ReporterHandle::report_loss`].
     pub external_lost: u64,
     /// A Report stream is open now.
@@ -123,20 +76,9 @@ impl Reporter {
     /// Validates `config` and starts the background task on the current tokio runtime.
     /// The task connects (and reconnects) on its own; nothing here waits for the hub.
     pub fn spawn(config: ReporterConfig) -> Result<ReporterHandle, ClientError> {
-        connect::endpoint(&config.hub_url, config.connect_timeout)?;
-        if config.node.is_empty() {
-            return Err(ClientError::InvalidConfig("node is empty".into()));
-        }
-        if config.instance_id.is_empty() {
-            return Err(ClientError::InvalidConfig("instance_id is empty".into()));
-        }
-        if config.buffer_capacity == 0 || config.max_batch == 0 {
-            return Err(ClientError::InvalidConfig(
-                "buffer_capacity and max_batch must be at least 1".into(),
-            ));
-        }
+        let limits = config.validate()?;
         let inner = Arc::new(Inner {
-            buf: Mutex::new(Buffer::new(config.buffer_capacity)),
+            buf: Mutex::new(Buffer::new(limits)),
             wake: Notify::new(),
             acked: watch::channel(0).0,
             connected: AtomicBool::new(false),
@@ -204,7 +146,9 @@ impl ReporterHandle {
             last_seq: b.last_seq(),
             acked_seq: b.acked(),
             buffered_events: b.buffered_events(),
+            buffered_bytes: b.buffered_bytes(),
             dropped_events: b.dropped(),
+            rejected_events: b.rejected(),
             external_lost: b.external_lost(),
             connected: self.inner.connected.load(Ordering::Relaxed),
             connects: self.inner.connects.load(Ordering::Relaxed),
@@ -294,25 +238,26 @@ async fn session(
     let Some(report_response::Msg::Ack(ack)) = first.msg else {
         return Err(ClientError::Protocol("hub did not ack the hello".into()));
     };
-    {
+    let acked = {
         let mut b = inner.buf();
-        if ack.acked_seq > b.last_seq() {
-            warn!(instance = %cfg.instance_id, hub_acked = ack.acked_seq, last_seq = b.last_seq(),
-                  "hub knows more of this instance than we sent: is the instance id reused?");
+        if let Some(sent) = b.ack(ack.acked_seq) {
+            warn!(instance = %cfg.instance_id, hub_acked = ack.acked_seq, sent,
+                  "hub claims more of this instance than we sent (instance id reused, or not the \
+                   hub we think?); counting only what we sent");
         }
-        b.ack(ack.acked_seq);
         b.rewind();
-    }
-    inner.acked.send_replace(ack.acked_seq);
+        b.acked()
+    };
+    inner.acked.send_replace(acked);
     inner.connected.store(true, Ordering::Relaxed);
     inner.connects.fetch_add(1, Ordering::Relaxed);
     backoff.reset();
-    info!(hub = %cfg.hub_url, node = %cfg.node, acked = ack.acked_seq, "connected to hub");
+    info!(hub = %cfg.hub_url, node = %cfg.node, acked, "connected to hub");
     inner.wake.notify_one();
 
     let writer = async move {
         loop {
-            let msgs = inner.buf().take_unsent(cfg.max_batch, 8);
+            let msgs = inner.buf().take_unsent(8);
             if msgs.is_empty() {
                 if inner.closing.load(Ordering::Relaxed) {
                     drop(tx); // half-close: the hub ends the stream after handling it all
@@ -329,21 +274,50 @@ async fn session(
         }
     };
     let reader = async {
+        let mut clamp_logged = false;
         while let Some(resp) = acks.message().await? {
             if let Some(report_response::Msg::Ack(a)) = resp.msg {
                 debug!(acked = a.acked_seq, "ack");
-                inner.buf().ack(a.acked_seq);
-                inner.acked.send_replace(a.acked_seq);
+                let mut b = inner.buf();
+                if let Some(sent) = b.ack(a.acked_seq)
+                    && !std::mem::replace(&mut clamp_logged, true)
+                {
+                    warn!(hub = %cfg.hub_url, hub_acked = a.acked_seq, sent,
+                          "hub acked more than we sent; counting only what we sent");
+                }
+                inner.acked.send_replace(b.acked());
             }
         }
         Ok::<(), ClientError>(())
     };
     tokio::pin!(writer, reader);
-    tokio::select! {
+    let result = tokio::select! {
         r = &mut reader => r,
-        w = &mut writer => {
-            w?;
-            reader.await // the last acks, until the hub ends the stream
-        }
+        w = &mut writer => match w {
+            // The last acks, until the hub ends the stream.
+            Ok(()) => reader.await,
+            // The stream broke under the writer: the hub's status, if it sent one, says why.
+            Err(e) => match tokio::time::timeout(cfg.connect_timeout, reader).await {
+                Ok(Err(status)) => Err(status),
+                _ => Err(e),
+            },
+        },
+    };
+    if let Err(ClientError::Status(status)) = &result
+        && is_rejection(status.code())
+        && let Some(r) = inner.buf().reject(status.message())
+    {
+        warn!(hub = %cfg.hub_url, first_seq = r.first_seq, last_seq = r.last_seq, events = r.events,
+              reason = %status.message(), "hub rejected a message for good; reporting it as a loss");
     }
+    result
+}
+
+/// Codes with which the hub refuses a message it will never take (malformed, a field over
+/// its limit, too large); any other ending is worth a resend.
+fn is_rejection(code: Code) -> bool {
+    matches!(
+        code,
+        Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted
+    )
 }

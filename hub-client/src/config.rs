@@ -1,0 +1,104 @@
+//! The reporter's configuration: where the hub is, who we are, and the buffer's bounds.
+
+use std::time::Duration;
+
+use crate::{buffer::Limits, connect, error::ClientError};
+
+/// How to reach the hub and who we are. Build it with [`ReporterConfig::new`] and adjust
+/// the public fields.
+#[derive(Debug, Clone)]
+pub struct ReporterConfig {
+    /// Hub URL, e.g. `http://10.0.0.5:50051` (a bare `host:port` gets `http://`).
+    pub hub_url: String,
+    /// Node name (the tapper's `--node-name`, by default the host name).
+    pub node: String,
+    /// Unique per run of the tapper; seq numbers restart at 1 for each instance. Default:
+    /// random.
+    pub instance_id: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// "kprobe" or "tracepoint".
+    pub probe_mode: String,
+    /// Free text, e.g. "tapper 0.1.0".
+    pub agent_version: String,
+    /// Most un-acked events kept for (re-)sending; beyond that events are dropped and
+    /// reported as a "reporter buffer full" loss record. Default 65536.
+    pub buffer_capacity: usize,
+    /// Most encoded bytes of un-acked events kept; beyond that events are dropped like
+    /// beyond [`buffer_capacity`](Self::buffer_capacity). Default 64 MiB.
+    pub buffer_bytes: usize,
+    /// Most events per EventBatch message. Default 500.
+    pub max_batch: usize,
+    /// Most encoded bytes per EventBatch message (an event bigger than this goes alone).
+    /// Default 1 MiB, well below the hub's default message limit of 4 MiB.
+    pub max_batch_bytes: usize,
+    /// First reconnect wait. Default 100 ms.
+    pub backoff_initial: Duration,
+    /// Longest reconnect wait. Default 10 s.
+    pub backoff_max: Duration,
+    /// TCP connect timeout. Default 5 s.
+    pub connect_timeout: Duration,
+}
+
+impl ReporterConfig {
+    /// Defaults for everything but the hub and the node.
+    pub fn new(hub_url: impl Into<String>, node: impl Into<String>) -> Self {
+        Self {
+            hub_url: hub_url.into(),
+            node: node.into(),
+            instance_id: random_instance_id(),
+            kernel_release: String::new(),
+            probe_mode: String::new(),
+            agent_version: concat!("hub-client ", env!("CARGO_PKG_VERSION")).into(),
+            buffer_capacity: 65_536,
+            buffer_bytes: 64 << 20,
+            max_batch: 500,
+            max_batch_bytes: 1 << 20,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Checks every value; returns the buffer's limits.
+    pub(crate) fn validate(&self) -> Result<Limits, ClientError> {
+        connect::endpoint(&self.hub_url, self.connect_timeout)?;
+        if self.node.is_empty() {
+            return Err(ClientError::InvalidConfig("node is empty".into()));
+        }
+        if self.instance_id.is_empty() {
+            return Err(ClientError::InvalidConfig("instance_id is empty".into()));
+        }
+        // The hub's limits: it would refuse every Hello beyond them.
+        if self.node.len() > 253 || self.instance_id.len() > 128 {
+            return Err(ClientError::InvalidConfig(
+                "node is over 253 bytes or instance_id over 128".into(),
+            ));
+        }
+        let limits = Limits {
+            events: self.buffer_capacity,
+            bytes: self.buffer_bytes,
+            batch_events: self.max_batch,
+            batch_bytes: self.max_batch_bytes,
+        };
+        if [
+            limits.events,
+            limits.bytes,
+            limits.batch_events,
+            limits.batch_bytes,
+        ]
+        .contains(&0)
+        {
+            return Err(ClientError::InvalidConfig(
+                "buffer_capacity, buffer_bytes, max_batch and max_batch_bytes must be at least 1"
+                    .into(),
+            ));
+        }
+        Ok(limits)
+    }
+}
+
+/// A random 128-bit instance id in hex.
+pub fn random_instance_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
