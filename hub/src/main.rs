@@ -7,7 +7,6 @@ mod error;
 mod fanout;
 mod filter;
 mod glob;
-mod names;
 mod report;
 mod retention;
 mod service;
