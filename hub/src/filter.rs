@@ -223,6 +223,20 @@ mod tests {
     }
 
     #[test]
+    fn errno_aliases_mean_their_canonical_number() {
+        let eopnotsupp = Event { errno: 95, ..ev() };
+        for name in ["ENOTSUP", "enotsup", "EOPNOTSUPP", "95"] {
+            let filter = Filter::from_request(&SubscribeRequest {
+                errno: vec![name.into()],
+                ..req()
+            })
+            .unwrap();
+            assert!(filter.matches_event(&eopnotsupp), "{name}");
+            assert!(!filter.matches_event(&ev()), "{name}");
+        }
+    }
+
+    #[test]
     fn bad_values_name_their_field() {
         let msg = |r: SubscribeRequest| Filter::from_request(&r).unwrap_err().to_string();
         assert!(
