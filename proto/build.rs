@@ -7,6 +7,44 @@ use prost::Message;
 
 const PROTOS: &[&str] = &["tapper/v1/event.proto", "tapper/v1/hub.proto"];
 
+/// The JSON form of an event (feature `json`): serde on the generated types, keyed by the
+/// proto field names, with the conventions `event.proto`'s header states.
+const JSON_TYPES: &[&str] = &[".tapper.v1.Event", ".tapper.v1.Limits"];
+
+/// Per-field serde attributes of that JSON form.
+const JSON_FIELDS: &[(&str, &str)] = &[
+    (
+        "seq",
+        r#"default, skip_serializing_if = "crate::json::is_zero""#,
+    ),
+    ("ts", r#"with = "crate::json::timestamp""#),
+    ("exe", r#"with = "crate::json::empty_as_null""#),
+    ("cmdline", r#"with = "crate::json::empty_as_null""#),
+    ("family_name", r#"with = "crate::json::empty_as_null""#),
+    ("type_name", r#"with = "crate::json::empty_as_null""#),
+    ("protocol_name", r#"with = "crate::json::empty_as_null""#),
+    (
+        "limits",
+        r#"default, skip_serializing_if = "Option::is_none""#,
+    ),
+    (
+        "node",
+        r#"default, skip_serializing_if = "String::is_empty""#,
+    ),
+    (
+        "instance_id",
+        r#"default, skip_serializing_if = "String::is_empty""#,
+    ),
+    (
+        "hub_seq",
+        r#"default, skip_serializing_if = "crate::json::is_zero""#,
+    ),
+    (
+        "received",
+        r#"default, with = "crate::json::timestamp", skip_serializing_if = "Option::is_none""#,
+    ),
+];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     for p in PROTOS {
@@ -15,8 +53,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, [&manifest])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("tapper_v1_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure()
-        .codec_path("crate::codec::HubCodec")
-        .compile_fds(fds)?;
+    let mut config = tonic_prost_build::configure().codec_path("crate::codec::HubCodec");
+    for path in JSON_TYPES {
+        config = config.type_attribute(
+            path,
+            r#"#[cfg_attr(feature = "json", derive(serde::Serialize, serde::Deserialize))]"#,
+        );
+    }
+    for (field, serde) in JSON_FIELDS {
+        config = config.field_attribute(
+            format!(".tapper.v1.Event.{field}"),
+            format!(r#"#[cfg_attr(feature = "json", serde({serde}))]"#),
+        );
+    }
+    config.compile_fds(fds)?;
     Ok(())
 }

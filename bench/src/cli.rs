@@ -45,6 +45,9 @@ pub enum Cmd {
     E2e(E2eArgs),
     /// Part 4: N synthetic reporters × M events/s into one hub with one subscriber.
     Fanin(FaninArgs),
+    /// Report events to a hub as a tapper would, from a JSON-lines file (the tapper's
+    /// `--output json`) or synthetic ones, and print a JSON summary (tests use it too).
+    Replay(crate::replay::Args),
     /// Write BENCHMARKS.md from the result files in a directory.
     Report {
         /// Directory with the parts' JSON result files.

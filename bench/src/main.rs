@@ -11,6 +11,7 @@ mod overhead;
 mod peer;
 mod procstat;
 mod rate;
+mod replay;
 mod report;
 mod subscriber;
 mod summary;
@@ -102,6 +103,7 @@ fn main() -> Result<()> {
             let outcome = runtime()?.block_on(fanin::run(&opts))?;
             write(a.out.as_deref(), &outcome)?;
         }
+        Cmd::Replay(a) => runtime()?.block_on(replay::run(a))?,
         Cmd::Report { results, out } => {
             let text = report::render(&results)?;
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;

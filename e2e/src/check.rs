@@ -10,33 +10,9 @@ use std::{
 use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use tapper_proto::v1::Event;
 
 use crate::{provoke::Failure, tapper::RunningTapper, workload::Manifest};
-
-/// Keys every JSON event must carry (the README's schema).
-pub const EVENT_KEYS: [&str; 21] = [
-    "ts",
-    "pid",
-    "tid",
-    "ppid",
-    "uid",
-    "gid",
-    "comm",
-    "exe",
-    "cmdline",
-    "cgroup_id",
-    "family",
-    "family_name",
-    "type",
-    "type_name",
-    "protocol",
-    "protocol_name",
-    "errno",
-    "errno_name",
-    "message",
-    "duration_ns",
-    "probe",
-];
 
 /// Arguments for one `socket-workload` process.
 pub type WorkloadArgs = Vec<String>;
@@ -132,6 +108,20 @@ pub fn run(
     })
 }
 
+/// A tapper line as `tapper.v1.Event`, if it is exactly that event's JSON form (every key
+/// the schema writes, nothing else, each in its type).
+fn parse_event(line: &Value) -> Result<Event, String> {
+    let event: Event = serde_json::from_value(line.clone())
+        .map_err(|e| format!("event is not a tapper.v1.Event ({e}): {line}"))?;
+    let written = serde_json::to_value(&event).map_err(|e| e.to_string())?;
+    if &written != line {
+        return Err(format!(
+            "event is not in the tapper.v1.Event JSON form:\n    got  {line}\n    want {written}"
+        ));
+    }
+    Ok(event)
+}
+
 /// Every workload event must be expected, carry the right fields, and be counted once.
 pub fn compare_events(
     events: &[Value],
@@ -139,73 +129,94 @@ pub fn compare_events(
     probe: &str,
     problems: &mut Vec<String>,
 ) {
-    let uid = nix::unistd::getuid().as_raw() as u64;
-    let my_pid = std::process::id() as u64;
+    let uid = nix::unistd::getuid().as_raw();
+    let my_pid = std::process::id();
     let mut seen: BTreeMap<(u32, u32, String), u32> = BTreeMap::new();
-    for event in events {
-        if let Some(key) = EVENT_KEYS.iter().find(|k| event.get(**k).is_none()) {
-            problems.push(format!("event lacks key `{key}`: {event}"));
-            continue;
-        }
-        let pid = event["pid"].as_u64().unwrap_or(0) as u32;
+    for line in events {
+        let event = match parse_event(line) {
+            Ok(event) => event,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let pid = event.pid;
         let Some(manifest) = manifests.iter().find(|m| m.pid == pid) else {
             continue;
         };
-        let tid = event["tid"].as_u64().unwrap_or(0) as u32;
+        let tid = event.tid;
         let Some(thread) = manifest.threads.iter().find(|t| t.tid == tid) else {
             problems.push(format!(
                 "event from pid {pid} names tid {tid}, which made no calls"
             ));
             continue;
         };
-        let errno_name = event["errno_name"].as_str().unwrap_or("");
+        let errno_name = event.errno_name.as_str();
         let Some(failure) = Failure::parse(errno_name) else {
             problems.push(format!(
-                "unexpected errno {errno_name} from pid {pid}: {event}"
+                "unexpected errno {errno_name} from pid {pid}: {line}"
             ));
             continue;
         };
         *seen.entry((pid, tid, errno_name.to_owned())).or_default() += 1;
         let (family, sock_type, protocol) = failure.args();
         let (family_name, type_name, protocol_name) = failure.arg_names();
-        let checks: [(&str, Value); 12] = [
-            ("errno", failure.errno().into()),
-            ("family", family.into()),
-            ("type", sock_type.into()),
-            ("protocol", protocol.into()),
-            ("family_name", family_name.into()),
-            ("type_name", type_name.into()),
-            ("protocol_name", protocol_name.into()),
-            ("probe", probe.into()),
-            ("comm", thread.comm.clone().into()),
-            ("uid", uid.into()),
+        let message = nix::errno::Errno::from_raw(failure.errno()).desc();
+        let checks: [(&str, String, String); 12] = [
             (
-                "message",
-                nix::errno::Errno::from_raw(failure.errno()).desc().into(),
+                "errno",
+                event.errno.to_string(),
+                failure.errno().to_string(),
             ),
-            ("errno_name", failure.errno_name().into()),
+            (
+                "family",
+                format!("{:?}", event.family),
+                format!("{:?}", Some(family)),
+            ),
+            (
+                "type",
+                format!("{:?}", event.r#type),
+                format!("{:?}", Some(sock_type)),
+            ),
+            (
+                "protocol",
+                format!("{:?}", event.protocol),
+                format!("{:?}", Some(protocol)),
+            ),
+            ("family_name", event.family_name.clone(), family_name.into()),
+            ("type_name", event.type_name.clone(), type_name.into()),
+            (
+                "protocol_name",
+                event.protocol_name.clone(),
+                protocol_name.into(),
+            ),
+            ("probe", event.probe.clone(), probe.into()),
+            ("comm", event.comm.clone(), thread.comm.clone()),
+            ("uid", event.uid.to_string(), uid.to_string()),
+            ("message", event.message.clone(), message.into()),
+            (
+                "errno_name",
+                event.errno_name.clone(),
+                failure.errno_name().into(),
+            ),
         ];
-        for (key, want) in checks {
-            if event[key] != want {
+        for (key, got, want) in checks {
+            if got != want {
                 problems.push(format!(
-                    "{errno_name} event from tid {tid}: {key} is {}, want {want}",
-                    event[key]
+                    "{errno_name} event from tid {tid}: {key} is {got}, want {want}"
                 ));
             }
         }
-        if !(event["ppid"].is_null() || event["ppid"] == my_pid) {
+        if event.ppid.is_some_and(|ppid| ppid != my_pid) {
             problems.push(format!(
-                "event from pid {pid}: ppid {} is not this harness ({my_pid})",
-                event["ppid"]
+                "event from pid {pid}: ppid {:?} is not this harness ({my_pid})",
+                event.ppid
             ));
         }
-        if !event["duration_ns"].is_u64() {
-            problems.push(format!(
-                "event from pid {pid}: duration_ns {} is not a number",
-                event["duration_ns"]
-            ));
+        if event.duration_ns.is_none() {
+            problems.push(format!("event from pid {pid}: duration_ns is null"));
         }
-        let ts = event["ts"].as_str().unwrap_or("");
+        let ts = line["ts"].as_str().unwrap_or("");
         if !(ts.len() == 30 && ts.ends_with('Z') && ts.as_bytes()[19] == b'.') {
             problems.push(format!("ts `{ts}` is not RFC 3339 UTC with nanoseconds"));
         }

@@ -289,7 +289,7 @@ fn missing_privileges_name_the_capabilities_needed() {
 #[test]
 fn bad_flags_are_rejected_with_a_clear_message() {
     for (flag, value, needle) in [
-        ("--errno", "EBOGUS", "`EBOGUS` is not an errno"),
+        ("--errno", "EBOGUS", r#"unknown errno name "EBOGUS""#),
         ("--pid", "-4", "not a process id"),
         (
             "--probe",

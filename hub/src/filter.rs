@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use tapper_proto::v1::{Event, LossNotice, SubscribeRequest};
 
-use crate::{error::HubError, glob::Glob, names};
+use crate::{error::HubError, glob::Glob};
 
 /// Most values accepted in one repeated filter field.
 pub const MAX_VALUES: usize = 1024;
@@ -49,7 +49,8 @@ impl Filter {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                names::parse_errno(e).map_err(|r| HubError::invalid(format!("errno[{i}]"), r))
+                tapper_names::parse_errno(e)
+                    .map_err(|r| HubError::invalid(format!("errno[{i}]"), r.to_string()))
             })
             .collect::<Result<_, _>>()?;
         let families = req
@@ -57,7 +58,8 @@ impl Filter {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                names::parse_family(f).map_err(|r| HubError::invalid(format!("family[{i}]"), r))
+                tapper_names::parse_family(f)
+                    .map_err(|r| HubError::invalid(format!("family[{i}]"), r.to_string()))
             })
             .collect::<Result<_, _>>()?;
         let comm = if req.comm.is_empty() {
@@ -217,6 +219,20 @@ mod tests {
                 want,
                 "{r:?}"
             );
+        }
+    }
+
+    #[test]
+    fn errno_aliases_mean_their_canonical_number() {
+        let eopnotsupp = Event { errno: 95, ..ev() };
+        for name in ["ENOTSUP", "enotsup", "EOPNOTSUPP", "95"] {
+            let filter = Filter::from_request(&SubscribeRequest {
+                errno: vec![name.into()],
+                ..req()
+            })
+            .unwrap();
+            assert!(filter.matches_event(&eopnotsupp), "{name}");
+            assert!(!filter.matches_event(&ev()), "{name}");
         }
     }
 

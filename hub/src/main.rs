@@ -9,7 +9,6 @@ mod fanout;
 mod filter;
 mod glob;
 mod listener;
-mod names;
 mod report;
 mod retention;
 mod service;

@@ -5,7 +5,7 @@ mod common;
 
 use std::{collections::HashMap, process::Command, time::Duration};
 
-use common::{Hub, hub_client_bin, scratch, wait_for};
+use common::{Hub, scratch, tapper_bench_bin, wait_for};
 use hub_client::proto::v1::{GetStatsRequest, GroupBy, ListTappersRequest};
 
 const ERRNOS: [(&str, i32); 4] = [
@@ -27,11 +27,11 @@ async fn three_nodes_stats_are_exact() {
     let children: Vec<_> = nodes
         .iter()
         .map(|(node, n, drops)| {
-            Command::new(hub_client_bin())
+            Command::new(tapper_bench_bin())
                 .args([
+                    "replay",
                     "--hub",
                     &hub.url(),
-                    "replay",
                     "--node",
                     node,
                     "--synthetic",

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Hub, hub_client_bin, scratch, wait_for};
+use common::{Hub, hub_client_bin, scratch, tapper_bench_bin, wait_for};
 use hub_client::{
     REASON_BUFFER_FULL, Reporter, ReporterConfig,
     proto::v1::{
@@ -243,11 +243,11 @@ async fn tappers(
 async fn sigkilled_reporter_shows_disconnected() {
     let dir = scratch("killrep");
     let hub = Hub::start(&dir, ":memory:", &[]);
-    let mut child = Command::new(hub_client_bin())
+    let mut child = Command::new(tapper_bench_bin())
         .args([
+            "replay",
             "--hub",
             &hub.url(),
-            "replay",
             "--node",
             "victim",
             "--synthetic",
@@ -339,10 +339,10 @@ async fn stalled_subscriber_gets_lagged_notice_while_another_gets_everything() {
         (seqs.len() as u64, lagged)
     });
 
-    let out = common::hub_client(&[
+    let out = common::tapper_bench(&[
+        "replay",
         "--hub",
         &hub.url(),
-        "replay",
         "--node",
         "lag-node",
         "--synthetic",

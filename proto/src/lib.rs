@@ -5,8 +5,12 @@
 //! - [`FILE_DESCRIPTOR_SET`] is the encoded descriptor set, for gRPC server reflection.
 //! - [`codec`] is the codec the generated code uses: prost, but a malformed or oversized
 //!   message is `INVALID_ARGUMENT` instead of `INTERNAL` / `OUT_OF_RANGE`.
+//! - [`json`] (feature `json`) is the JSON form of [`v1::Event`]: serde on the generated
+//!   types, the tapper's JSON lines and the client's `--json` alike.
 
 pub mod codec;
+#[cfg(feature = "json")]
+pub mod json;
 
 /// Package `tapper.v1`.
 pub mod v1 {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::{decode, output::Format, probe::ProbeMode};
+use crate::{output::Format, probe::ProbeMode};
 
 const ABOUT: &str = "Catch every failed socket() call on this node with eBPF.";
 const LONG_ABOUT: &str = "\
@@ -40,7 +40,7 @@ pub struct Cli {
     pub comms: Vec<String>,
 
     /// Report only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
-    #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = parse_errno)]
+    #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = tapper_names::parse_errno)]
     pub errnos: Vec<i32>,
 
     /// Also print counters at this interval, e.g. 10s or 1m (they always print at exit).
@@ -90,16 +90,6 @@ fn parse_comm(text: &str) -> Result<String, String> {
             &text[..text.floor_char_boundary(15)]
         )),
     }
-}
-
-fn parse_errno(text: &str) -> Result<i32, String> {
-    decode::parse_errno(text).ok_or_else(|| {
-        format!(
-            "`{text}` is not an errno; give a name such as EMFILE or ENOBUFS, or a number from 1 \
-             to {}",
-            decode::MAX_ERRNO
-        )
-    })
 }
 
 /// Accepts `http(s)://HOST:PORT` or a bare `HOST:PORT`.
@@ -170,6 +160,8 @@ mod tests {
             "EMFILE,97",
             "--errno",
             "eacces",
+            "--errno",
+            "ENOTSUP",
             "--pid",
             "1,2",
             "--comm",
@@ -178,7 +170,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             cli.errnos,
-            vec![libc::EMFILE, libc::EAFNOSUPPORT, libc::EACCES]
+            vec![
+                libc::EMFILE,
+                libc::EAFNOSUPPORT,
+                libc::EACCES,
+                libc::EOPNOTSUPP
+            ]
         );
         assert_eq!(cli.pids, vec![1, 2]);
         assert_eq!(cli.comms, vec!["nginx"]);
@@ -195,7 +192,10 @@ mod tests {
     #[test]
     fn bad_values_are_rejected_with_the_reason() {
         let message = |args: &[&str]| parse(args).unwrap_err().to_string();
-        assert!(message(&["--errno", "EFOO"]).contains("`EFOO` is not an errno"));
+        assert!(
+            message(&["--errno", "EFOO"])
+                .contains(r#"unknown errno name "EFOO" (use e.g. EMFILE or 24)"#)
+        );
         assert!(message(&["--pid", "0"]).contains("not a process id"));
         assert!(message(&["--pid", "abc"]).contains("not a process id"));
         assert!(message(&["--comm", "a-very-long-command-name"]).contains("first 15 bytes"));

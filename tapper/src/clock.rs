@@ -1,6 +1,5 @@
 //! Converts the kernel's monotonic timestamps (`bpf_ktime_get_ns`) to wall-clock time.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use nix::time::{ClockId, clock_gettime};
 
 /// The offset between CLOCK_REALTIME and CLOCK_MONOTONIC, sampled once at start.
@@ -34,27 +33,9 @@ pub fn now_unix_ns() -> i64 {
     now_ns(ClockId::CLOCK_REALTIME) as i64
 }
 
-/// RFC 3339 with nanoseconds, in UTC: `2026-11-25T12:00:00.123456789Z`.
-pub fn rfc3339_ns(unix_ns: i128) -> String {
-    let secs = unix_ns.div_euclid(1_000_000_000) as i64;
-    let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
-    DateTime::<Utc>::from_timestamp(secs, nanos)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_nanoseconds_in_utc() {
-        assert_eq!(
-            rfc3339_ns(1_764_072_000_123_456_789),
-            "2025-11-25T12:00:00.123456789Z"
-        );
-        assert_eq!(rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
-    }
 
     #[test]
     fn monotonic_now_maps_to_wall_clock_now() {

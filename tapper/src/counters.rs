@@ -7,8 +7,6 @@ use aya::maps::{MapData, PerCpuArray};
 use serde::Serialize;
 use tapper_common::{ERRNO_SLOTS, counter};
 
-use crate::decode;
-
 /// The kernel's counter maps, taken out of the loaded object so they outlive detaching.
 pub struct KernelCounters {
     counters: PerCpuArray<MapData, u64>,
@@ -59,7 +57,7 @@ impl KernelCounters {
                 let name = if slot == ERRNO_SLOTS - 1 {
                     format!(">={slot}")
                 } else {
-                    decode::errno_name(slot as i32)
+                    tapper_names::errno_name(slot as i32)
                 };
                 errnos.insert(name, count);
             }

@@ -1,48 +1,13 @@
-//! The enriched failure event: what the tapper prints and ships. Field names are the
-//! JSON schema documented in the README.
+//! Builds the event the tapper prints and ships, `tapper.v1.Event` (the one schema of an
+//! event), from a kernel record and what enrichment found.
 
-use serde::Serialize;
 use tapper_common::{ProbeKind, SocketFailure};
-
-use crate::{
-    clock::{WallClock, rfc3339_ns},
-    decode,
-    enrich::{Limits, ProcessInfo},
+use tapper_proto::{
+    timestamp_from_unix_nanos,
+    v1::{Event, Limits},
 };
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Event {
-    /// Wall-clock time of the failing return, RFC 3339 with nanoseconds.
-    pub ts: String,
-    /// The same instant in Unix nanoseconds, for the wire format.
-    #[serde(skip)]
-    pub unix_ns: i128,
-    pub pid: u32,
-    pub tid: u32,
-    pub ppid: Option<u32>,
-    pub uid: u32,
-    pub gid: u32,
-    pub comm: String,
-    pub exe: Option<String>,
-    pub cmdline: Option<String>,
-    pub cgroup_id: u64,
-    /// Raw arguments; `null` when the entry probe did not see the call.
-    pub family: Option<i32>,
-    pub family_name: Option<String>,
-    #[serde(rename = "type")]
-    pub sock_type: Option<i32>,
-    pub type_name: Option<String>,
-    pub protocol: Option<i32>,
-    pub protocol_name: Option<String>,
-    pub errno: i32,
-    pub errno_name: String,
-    pub message: &'static str,
-    pub duration_ns: Option<u64>,
-    pub probe: &'static str,
-    /// `RLIMIT_NOFILE` and open descriptors, for fd-exhaustion errors only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limits: Option<Limits>,
-}
+use crate::{clock::WallClock, enrich::ProcessInfo};
 
 pub fn probe_name(raw: u8) -> &'static str {
     match ProbeKind::from_raw(raw) {
@@ -58,41 +23,41 @@ pub fn comm_text(comm: &[u8]) -> String {
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
-impl Event {
-    pub fn new(
-        raw: &SocketFailure,
-        clock: &WallClock,
-        process: ProcessInfo,
-        limits: Option<Limits>,
-    ) -> Self {
-        let unix_ns = clock.unix_ns(raw.end_ns);
-        let seen = raw.entry_seen != 0;
-        let known = |v: i32| seen.then_some(v);
-        Self {
-            ts: rfc3339_ns(unix_ns),
-            unix_ns,
-            pid: raw.tgid,
-            tid: raw.tid,
-            ppid: process.ppid,
-            uid: raw.uid,
-            gid: raw.gid,
-            comm: comm_text(&raw.comm),
-            exe: process.exe,
-            cmdline: process.cmdline,
-            cgroup_id: raw.cgroup_id,
-            family: known(raw.family),
-            family_name: seen.then(|| decode::family_name(raw.family)),
-            sock_type: known(raw.sock_type),
-            type_name: seen.then(|| decode::type_name(raw.sock_type)),
-            protocol: known(raw.protocol),
-            protocol_name: seen.then(|| decode::protocol_name(raw.family, raw.protocol)),
-            errno: raw.errno,
-            errno_name: decode::errno_name(raw.errno),
-            message: decode::errno_message(raw.errno),
-            duration_ns: seen.then_some(raw.duration_ns),
-            probe: probe_name(raw.probe),
-            limits,
-        }
+/// The event for one failed call. Without its entry the call's arguments and duration are
+/// unknown, so they stay absent; a process that exited leaves `exe`/`cmdline` empty.
+pub fn build(
+    raw: &SocketFailure,
+    clock: &WallClock,
+    process: ProcessInfo,
+    limits: Option<Limits>,
+) -> Event {
+    let seen = raw.entry_seen != 0;
+    let known = |v: i32| seen.then_some(v);
+    let name = |decode: &dyn Fn() -> String| if seen { decode() } else { String::new() };
+    Event {
+        ts: Some(timestamp_from_unix_nanos(clock.unix_ns(raw.end_ns) as i64)),
+        pid: raw.tgid,
+        tid: raw.tid,
+        ppid: process.ppid,
+        uid: raw.uid,
+        gid: raw.gid,
+        comm: comm_text(&raw.comm),
+        exe: process.exe.unwrap_or_default(),
+        cmdline: process.cmdline.unwrap_or_default(),
+        cgroup_id: raw.cgroup_id,
+        family: known(raw.family),
+        family_name: name(&|| tapper_names::family_name(raw.family)),
+        r#type: known(raw.sock_type),
+        type_name: name(&|| tapper_names::type_name(raw.sock_type)),
+        protocol: known(raw.protocol),
+        protocol_name: name(&|| tapper_names::protocol_name(raw.family, raw.protocol)),
+        errno: raw.errno,
+        errno_name: tapper_names::errno_name(raw.errno),
+        message: tapper_names::errno_message(raw.errno).into(),
+        duration_ns: seen.then_some(raw.duration_ns),
+        probe: probe_name(raw.probe).into(),
+        limits,
+        ..Default::default()
     }
 }
 

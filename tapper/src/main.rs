@@ -3,7 +3,6 @@
 mod cli;
 mod clock;
 mod counters;
-mod decode;
 mod enrich;
 mod event;
 mod filter;

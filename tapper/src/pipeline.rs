@@ -7,7 +7,7 @@ use crate::{
     clock::WallClock,
     counters::UserCounters,
     enrich::{ProcessCache, read_limits},
-    event::Event,
+    event,
     filter::Filter,
     output::EventWriter,
     ship::HubShipper,
@@ -48,10 +48,10 @@ impl Pipeline {
         }
         let process = self.processes.lookup(raw.tgid);
         let limits = read_limits(raw.tgid, raw.errno);
-        let event = Event::new(&raw, &self.clock, process, limits);
+        let event = event::build(&raw, &self.clock, process, limits);
         self.writer.write(&event)?;
         if let Some(hub) = &self.hub {
-            hub.ship(&event);
+            hub.ship(event);
         }
         self.counters.events_shown += 1;
         Ok(())

@@ -1,5 +1,5 @@
-//! Ships events to a hub through the hub-client reporter: converts them to the wire
-//! format, turns kernel ring-buffer drops into loss records, and sends counters.
+//! Ships events to a hub through the hub-client reporter, turns kernel ring-buffer drops
+//! into loss records, and sends counters.
 
 use std::time::Duration;
 
@@ -7,11 +7,11 @@ use hub_client::{
     Reporter, ReporterConfig, ReporterHandle,
     proto::{
         self,
-        v1::{Counters, Event as WireEvent},
+        v1::{Counters, Event},
     },
 };
 
-use crate::{counters::Snapshot, event::Event};
+use crate::counters::Snapshot;
 
 /// Why the kernel lost failures: the ring buffer had no room for their events.
 pub const REASON_RING_BUFFER_FULL: &str = "kernel ring buffer full";
@@ -52,8 +52,8 @@ impl HubShipper {
         })
     }
 
-    pub fn ship(&self, event: &Event) {
-        self.reporter.send_event(to_wire(event));
+    pub fn ship(&self, event: Event) {
+        self.reporter.send_event(event);
     }
 
     /// Sends the counters, and a loss record for kernel drops not yet reported.
@@ -93,32 +93,5 @@ impl HubShipper {
                 "events dropped while the hub was slow or away (reported to it as losses)"
             );
         }
-    }
-}
-
-fn to_wire(event: &Event) -> WireEvent {
-    WireEvent {
-        ts: Some(proto::timestamp_from_unix_nanos(event.unix_ns as i64)),
-        pid: event.pid,
-        tid: event.tid,
-        ppid: event.ppid,
-        uid: event.uid,
-        gid: event.gid,
-        comm: event.comm.clone(),
-        exe: event.exe.clone().unwrap_or_default(),
-        cmdline: event.cmdline.clone().unwrap_or_default(),
-        cgroup_id: event.cgroup_id,
-        family: event.family,
-        family_name: event.family_name.clone().unwrap_or_default(),
-        r#type: event.sock_type,
-        type_name: event.type_name.clone().unwrap_or_default(),
-        protocol: event.protocol,
-        protocol_name: event.protocol_name.clone().unwrap_or_default(),
-        errno: event.errno,
-        errno_name: event.errno_name.clone(),
-        message: event.message.into(),
-        duration_ns: event.duration_ns,
-        probe: event.probe.into(),
-        ..Default::default()
     }
 }

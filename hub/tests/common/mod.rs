@@ -1,5 +1,5 @@
 //! Helpers for the hub's integration tests: start the real `hub` binary on 127.0.0.1:0,
-//! find the `hub-client` binary, bounded waits.
+//! find the `hub-client` and `tapper-bench` binaries, bounded waits.
 #![allow(dead_code)]
 
 use std::{
@@ -46,18 +46,24 @@ where
 
 /// The `hub-client` binary: $HUB_CLIENT_BIN, or next to this test's target directory.
 pub fn hub_client_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("HUB_CLIENT_BIN") {
+    sibling_bin("HUB_CLIENT_BIN", "hub-client")
+}
+
+/// The `tapper-bench` binary (its `replay` reports as a tapper would): $TAPPER_BENCH_BIN,
+/// or next to this test's target directory.
+pub fn tapper_bench_bin() -> PathBuf {
+    sibling_bin("TAPPER_BENCH_BIN", "tapper-bench")
+}
+
+fn sibling_bin(var: &str, name: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(var) {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().unwrap();
-    let p = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("hub-client");
+    let p = exe.parent().and_then(Path::parent).unwrap().join(name);
     assert!(
         p.exists(),
-        "hub-client binary not found at {}: run `cargo build -p hub-client` first or set HUB_CLIENT_BIN",
+        "{name} binary not found at {}: run `cargo build -p {name}` first or set {var}",
         p.display()
     );
     p
@@ -151,13 +157,23 @@ impl Drop for Hub {
 
 /// Runs `hub-client ARGS` to completion; returns stdout, panics with stderr on failure.
 pub fn hub_client(args: &[&str]) -> String {
-    let out = Command::new(hub_client_bin())
+    run_to_end(hub_client_bin(), args)
+}
+
+/// Runs `tapper-bench ARGS` to completion; returns stdout, panics with stderr on failure.
+pub fn tapper_bench(args: &[&str]) -> String {
+    run_to_end(tapper_bench_bin(), args)
+}
+
+fn run_to_end(bin: PathBuf, args: &[&str]) -> String {
+    let out = Command::new(&bin)
         .args(args)
         .output()
-        .expect("running hub-client");
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
     assert!(
         out.status.success(),
-        "hub-client {args:?} failed: {}\n{}",
+        "{} {args:?} failed: {}\n{}",
+        bin.display(),
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );

@@ -3,21 +3,15 @@
 
 use std::fs;
 
-use serde::Serialize;
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Limits {
-    /// Soft `RLIMIT_NOFILE`; `None` means unlimited or unreadable.
-    pub nofile_soft: Option<u64>,
-    pub nofile_hard: Option<u64>,
-    pub open_fds: Option<u64>,
-}
+use tapper_proto::v1::Limits;
 
 /// Whether an errno is about running out of descriptors.
 pub fn is_fd_exhaustion(errno: i32) -> bool {
     errno == libc::EMFILE || errno == libc::ENFILE
 }
 
+/// The limits of `pid` when `errno` is fd exhaustion; a value that cannot be read (or is
+/// unlimited) stays absent.
 pub fn read_limits(pid: u32, errno: i32) -> Option<Limits> {
     if !is_fd_exhaustion(errno) {
         return None;

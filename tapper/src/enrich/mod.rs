@@ -4,5 +4,5 @@
 mod limits;
 mod process;
 
-pub use limits::{Limits, read_limits};
+pub use limits::read_limits;
 pub use process::{ProcessCache, ProcessInfo};

@@ -5,7 +5,7 @@ mod table;
 
 use std::io::{self, Write};
 
-use crate::event::Event;
+use tapper_proto::v1::Event;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::{decode::duration_text, event::Event};
+use tapper_proto::{json::rfc3339, v1::Event};
 
 pub const HEADER_EVERY: u64 = 40;
 
@@ -15,9 +15,10 @@ pub fn write_header(out: &mut impl Write) -> io::Result<()> {
 }
 
 pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
-    let unknown = || "?".to_owned();
+    let or_unknown = |text: &str| if text.is_empty() { "?" } else { text }.to_owned();
     // The time of day is enough on a live screen; JSON carries the full timestamp.
-    let time = event.ts.get(11..26).unwrap_or(&event.ts);
+    let ts = event.ts.as_ref().map(rfc3339).unwrap_or_default();
+    let time = ts.get(11..26).unwrap_or(&ts);
     writeln!(
         out,
         "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} {}",
@@ -26,10 +27,39 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
         event.tid,
         event.comm,
         event.errno_name,
-        event.family_name.clone().unwrap_or_else(unknown),
-        event.type_name.clone().unwrap_or_else(unknown),
-        event.protocol_name.clone().unwrap_or_else(unknown),
-        event.duration_ns.map(duration_text).unwrap_or_else(unknown),
-        event.exe.as_deref().unwrap_or("-"),
+        or_unknown(&event.family_name),
+        or_unknown(&event.type_name),
+        or_unknown(&event.protocol_name),
+        event
+            .duration_ns
+            .map_or_else(|| "?".to_owned(), duration_text),
+        if event.exe.is_empty() {
+            "-"
+        } else {
+            &event.exe
+        },
     )
+}
+
+/// A short readable name for a duration in nanoseconds (`12.3µs`).
+fn duration_text(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}ms", ns as f64 / 1e6),
+        _ => format!("{:.2}s", ns as f64 / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(duration_text(999), "999ns");
+        assert_eq!(duration_text(12_345), "12.3µs");
+        assert_eq!(duration_text(2_500_000), "2.5ms");
+        assert_eq!(duration_text(3_000_000_000), "3.00s");
+    }
 }

@@ -1,8 +1,6 @@
-//! `hub-client`: the operator CLI for a tapper hub (watch, stats, tappers) and a replaying
-//! reporter for tests and benchmarks.
+//! `hub-client`: the operator CLI for a tapper hub (watch, stats, tappers).
 
 mod output;
-mod replay;
 mod stats;
 mod tappers;
 mod watch;
@@ -11,8 +9,7 @@ use std::io::IsTerminal;
 
 use clap::{Parser, Subcommand};
 
-/// Talk to a tapper hub: watch failures live, aggregate them, list tappers, or replay
-/// recorded events into it.
+/// Talk to a tapper hub: watch failures live, aggregate them, list tappers.
 #[derive(Debug, Parser)]
 #[command(version, about, propagate_version = true)]
 struct Cli {
@@ -36,9 +33,6 @@ enum Command {
     Stats(stats::Args),
     /// List the tappers the hub knows, connected or not.
     Tappers(tappers::Args),
-    /// Report events to the hub as a tapper would: from a JSON-lines file (the tapper's
-    /// `--output json` format) or synthetic ones.
-    Replay(replay::Args),
 }
 
 #[tokio::main]
@@ -81,6 +75,5 @@ async fn run() -> anyhow::Result<()> {
         Command::Watch(a) => watch::run(&cli.hub, a).await,
         Command::Stats(a) => stats::run(&cli.hub, a).await,
         Command::Tappers(a) => tappers::run(&cli.hub, a).await,
-        Command::Replay(a) => replay::run(&cli.hub, a).await,
     }
 }

@@ -1,64 +1,16 @@
-//! Renders hub messages for people (aligned tables) and programs (JSON lines in the
-//! tapper's schema, plus the hub's fields).
+//! Renders hub messages for people (aligned tables) and programs (JSON lines; events in
+//! their one JSON form, `tapper_proto::json`).
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
+pub use tapper_proto::json::parse_rfc3339;
 use tapper_proto::{
     Timestamp,
-    v1::{Event, LossNotice, TapperInfo},
+    v1::{LossNotice, TapperInfo},
 };
 
-/// RFC 3339 with nanoseconds, UTC.
+/// RFC 3339 with nanoseconds, UTC; empty when absent.
 pub fn rfc3339(ts: Option<&Timestamp>) -> String {
-    ts.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|d| d.to_rfc3339_opts(SecondsFormat::Nanos, true))
-        .unwrap_or_default()
-}
-
-/// Parses RFC 3339 into a protobuf timestamp.
-pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
-    let d = DateTime::parse_from_rfc3339(text).map_err(|e| {
-        format!("{text:?} is not an RFC 3339 time (e.g. 2026-01-02T03:04:05Z): {e}")
-    })?;
-    Ok(Timestamp {
-        seconds: d.timestamp(),
-        nanos: d.timestamp_subsec_nanos() as i32,
-    })
-}
-
-fn none_if_empty(s: &str) -> Value {
-    if s.is_empty() { Value::Null } else { s.into() }
-}
-
-/// One event as a JSON object: the tapper's keys plus node, instance_id, seq, hub_seq.
-pub fn event_json(e: &Event) -> Value {
-    json!({
-        "ts": rfc3339(e.ts.as_ref()),
-        "node": e.node,
-        "instance_id": e.instance_id,
-        "seq": e.seq,
-        "hub_seq": e.hub_seq,
-        "pid": e.pid,
-        "tid": e.tid,
-        "ppid": e.ppid,
-        "uid": e.uid,
-        "gid": e.gid,
-        "comm": e.comm,
-        "exe": none_if_empty(&e.exe),
-        "cmdline": none_if_empty(&e.cmdline),
-        "cgroup_id": e.cgroup_id,
-        "family": e.family,
-        "family_name": none_if_empty(&e.family_name),
-        "type": e.r#type,
-        "type_name": none_if_empty(&e.type_name),
-        "protocol": e.protocol,
-        "protocol_name": none_if_empty(&e.protocol_name),
-        "errno": e.errno,
-        "errno_name": e.errno_name,
-        "message": e.message,
-        "duration_ns": e.duration_ns,
-        "probe": e.probe,
-    })
+    ts.map(tapper_proto::json::rfc3339).unwrap_or_default()
 }
 
 /// A loss notice as `{"loss": {...}}`.

@@ -11,7 +11,7 @@ use anyhow::Context;
 use hub_client::Backoff;
 use tapper_proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
 
-use crate::output::{event_json, loss_json, parse_rfc3339, rfc3339};
+use crate::output::{loss_json, parse_rfc3339, rfc3339};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -194,7 +194,7 @@ impl Printer {
                 self.events += 1;
                 self.last_hub_seq = Some(e.hub_seq);
                 if self.json {
-                    writeln!(out, "{}", event_json(&e))?;
+                    writeln!(out, "{}", serde_json::to_string(&e)?)?;
                 } else {
                     writeln!(
                         out,

@@ -1,5 +1,5 @@
-//! `hub-client replay`: a reporter that feeds the hub recorded (JSON lines in the tapper's
-//! schema) or synthetic events through the library, then prints a JSON summary.
+//! `tapper-bench replay`: a reporter that feeds the hub recorded (the tapper's JSON lines)
+//! or synthetic events through the hub-client library, then prints a JSON summary.
 
 use std::{
     io::{BufRead, BufReader},
@@ -9,13 +9,14 @@ use std::{
 
 use anyhow::{Context, bail};
 use hub_client::{Reporter, ReporterConfig, proto::v1::Event};
-use serde_json::{Value, json};
-
-use crate::output::parse_rfc3339;
+use serde_json::json;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["file", "synthetic"])))]
 pub struct Args {
+    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too).
+    #[arg(long, env = "HUB_URL", default_value = "http://127.0.0.1:50051")]
+    hub: String,
     /// Node name to report as.
     #[arg(long)]
     node: String,
@@ -28,7 +29,7 @@ pub struct Args {
     /// Generate this many synthetic events instead.
     #[arg(long)]
     synthetic: Option<u64>,
-    /// errno names the synthetic events cycle through.
+    /// errnos (names or numbers) the synthetic events cycle through.
     #[arg(
         long,
         value_delimiter = ',',
@@ -58,18 +59,8 @@ pub struct Args {
     probe_mode: String,
 }
 
-fn errno_info(name: &str) -> anyhow::Result<(i32, String)> {
-    for i in 1..4096 {
-        let e = nix::errno::Errno::from_raw(i);
-        if e != nix::errno::Errno::UnknownErrno && format!("{e:?}").eq_ignore_ascii_case(name) {
-            return Ok((i, e.desc().to_owned()));
-        }
-    }
-    bail!("--errnos: unknown errno name {name:?}")
-}
-
-fn synthetic(i: u64, errnos: &[(String, i32, String)]) -> Event {
-    let (name, errno, message) = &errnos[(i as usize) % errnos.len()];
+fn synthetic(i: u64, errnos: &[i32]) -> Event {
+    let errno = errnos[(i as usize) % errnos.len()];
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -93,74 +84,28 @@ fn synthetic(i: u64, errnos: &[(String, i32, String)]) -> Event {
         type_name: "SOCK_STREAM".into(),
         protocol: Some(0),
         protocol_name: "IPPROTO_IP".into(),
-        errno: *errno,
-        errno_name: name.to_uppercase(),
-        message: message.clone(),
+        errno,
+        errno_name: tapper_names::errno_name(errno),
+        message: tapper_names::errno_message(errno).into(),
         duration_ns: Some(1000 + i),
         probe: "tracepoint".into(),
         ..Default::default()
     }
 }
 
-fn str_field(v: &Value, k: &str) -> String {
-    v.get(k)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+/// One JSON line of the tapper's output (the JSON form of `tapper.v1.Event`).
+fn event_from_json(line: &str) -> anyhow::Result<Event> {
+    serde_json::from_str(line).context("not an event in the tapper's JSON schema")
 }
 
-fn num<T: TryFrom<i64>>(v: &Value, k: &str) -> Option<T> {
-    v.get(k)
-        .and_then(Value::as_i64)
-        .and_then(|n| T::try_from(n).ok())
-}
-
-/// One JSON line of the tapper's output → an Event.
-pub fn event_from_json(line: &str) -> anyhow::Result<Event> {
-    let v: Value = serde_json::from_str(line).context("not a JSON object")?;
-    let ts = parse_rfc3339(
-        v.get("ts")
-            .and_then(Value::as_str)
-            .context("missing \"ts\"")?,
-    )
-    .map_err(anyhow::Error::msg)?;
-    Ok(Event {
-        ts: Some(ts),
-        pid: num(&v, "pid").context("missing \"pid\"")?,
-        tid: num(&v, "tid").unwrap_or_default(),
-        ppid: num(&v, "ppid"),
-        uid: num(&v, "uid").unwrap_or_default(),
-        gid: num(&v, "gid").unwrap_or_default(),
-        comm: str_field(&v, "comm"),
-        exe: str_field(&v, "exe"),
-        cmdline: str_field(&v, "cmdline"),
-        cgroup_id: v
-            .get("cgroup_id")
-            .and_then(Value::as_u64)
-            .unwrap_or_default(),
-        family: num(&v, "family"),
-        family_name: str_field(&v, "family_name"),
-        r#type: num(&v, "type"),
-        type_name: str_field(&v, "type_name"),
-        protocol: num(&v, "protocol"),
-        protocol_name: str_field(&v, "protocol_name"),
-        errno: num(&v, "errno").context("missing \"errno\"")?,
-        errno_name: str_field(&v, "errno_name"),
-        message: str_field(&v, "message"),
-        duration_ns: v.get("duration_ns").and_then(Value::as_u64),
-        probe: str_field(&v, "probe"),
-        ..Default::default()
-    })
-}
-
-pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
-    let mut cfg = ReporterConfig::new(hub, a.node.clone());
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    let mut cfg = ReporterConfig::new(&a.hub, a.node.clone());
     if let Some(i) = &a.instance {
         cfg.instance_id = i.clone();
     }
     cfg.kernel_release = a.kernel_release.clone();
     cfg.probe_mode = a.probe_mode.clone();
-    cfg.agent_version = concat!("hub-client replay ", env!("CARGO_PKG_VERSION")).into();
+    cfg.agent_version = concat!("tapper-bench replay ", env!("CARGO_PKG_VERSION")).into();
     cfg.buffer_capacity = a.buffer as usize;
     cfg.backoff_max = Duration::from_secs(2);
     let reporter = Reporter::spawn(cfg).context("starting the reporter")?;
@@ -170,7 +115,7 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
         let errnos = a
             .errnos
             .iter()
-            .map(|n| errno_info(n).map(|(e, m)| (n.clone(), e, m)))
+            .map(|n| tapper_names::parse_errno(n).context("--errnos"))
             .collect::<anyhow::Result<Vec<_>>>()?;
         for i in 0..n {
             reporter.send_event(synthetic(i, &errnos));
@@ -242,5 +187,9 @@ mod tests {
         assert_eq!(e.cgroup_id, u64::MAX);
         assert_eq!(e.exe, "");
         assert!(event_from_json("{}").is_err());
+        assert_eq!(
+            event_from_json(&serde_json::to_string(&e).unwrap()).unwrap(),
+            e
+        );
     }
 }
