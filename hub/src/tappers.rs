@@ -1,4 +1,7 @@
-//! Which tapper instances have a Report stream open right now, and from where.
+//! Which tapper instances have a Report stream open right now, and from where; the
+//! ListTappers RPC is in `list`.
+
+pub mod list;
 
 use dashmap::DashMap;
 
