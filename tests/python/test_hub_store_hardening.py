@@ -23,3 +23,56 @@ def test_huge_node_filters_get_a_short_invalid_argument(hub_factory, replay_to, 
             assert len(details) <= 512 and "SELECT" not in details
         # The hub still answers.
         assert stub.GetStats(hub_pb2.GetStatsRequest(), timeout=30).total_events == 3
+
+
+def report_stream(stub, hub_pb2, event_pb2, node, instance, messages):
+    """Sends a Hello then `messages` on one Report stream; returns (acks, error or None)."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    def requests():
+        yield hub_pb2.ReportRequest(hello=hub_pb2.Hello(node=node, instance_id=instance))
+        for m in messages:
+            if isinstance(m, range):
+                events = [event_pb2.Event(seq=s, errno=24, errno_name="EMFILE", comm="t",
+                                          ts=Timestamp(seconds=1)) for s in m]
+                yield hub_pb2.ReportRequest(events=hub_pb2.EventBatch(events=events))
+            else:
+                yield hub_pb2.ReportRequest(loss=m)
+
+    acks = []
+    try:
+        for resp in stub.Report(requests(), timeout=30):
+            acks.append(resp.ack.acked_seq)
+    except grpc.RpcError as err:
+        return acks, err
+    return acks, None
+
+
+def test_loss_records_cannot_corrupt_accounting(hub_factory, stubs):
+    hub_pb2, hub_pb2_grpc, event_pb2 = stubs
+    hub = hub_factory()
+    with grpc.insecure_channel(hub.addr) as ch:
+        stub = hub_pb2_grpc.HubStub(ch)
+        # Events 1-3, then a loss 2-4 over them: refused, and nothing of it is stored.
+        acks, err = report_stream(stub, hub_pb2, event_pb2, "a", "i1", [
+            range(1, 4), hub_pb2.Loss(count=3, reason="r", first_seq=2, last_seq=4)])
+        assert acks == [0, 3] and err.code() == grpc.StatusCode.INVALID_ARGUMENT, (acks, err)
+        assert "overlaps" in err.details()
+        stats = stub.GetStats(hub_pb2.GetStatsRequest(), timeout=30)
+        assert (stats.total_events, stats.total_lost) == (3, 0)
+        # A range whose count is not its length, and a count beyond 2^63-1, are refused.
+        for bad in [hub_pb2.Loss(count=9, reason="r", first_seq=4, last_seq=5),
+                    hub_pb2.Loss(count=2**64 - 1, reason="r", first_seq=4, last_seq=4)]:
+            _, err = report_stream(stub, hub_pb2, event_pb2, "a", "i1", [bad])
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
+            assert err.details().startswith("loss.count"), err.details()
+        # Two (or three) huge kernel losses: totals saturate, GetStats keeps working.
+        huge = [hub_pb2.Loss(count=2**63 - 1, reason="kernel", first_seq=s, last_seq=s)
+                for s in (4, 5, 6)]
+        acks, err = report_stream(stub, hub_pb2, event_pb2, "a", "i1", huge)
+        assert err is None and acks == [3, 4, 5, 6], (acks, err)
+        stats = stub.GetStats(hub_pb2.GetStatsRequest(group_by=[hub_pb2.GROUP_BY_NODE]),
+                              timeout=30)
+        assert (stats.total_events, stats.total_lost) == (3, 2**64 - 1)
+        [t] = stub.ListTappers(hub_pb2.ListTappersRequest(), timeout=30).tappers
+        assert (t.acked_seq, t.loss_records, t.losses_reported) == (6, 3, 2**63 - 1)

@@ -2,6 +2,7 @@
 //! reader connections, so readers see committed snapshots and never hold up a commit.
 
 mod files;
+mod losses;
 mod reader;
 mod replay;
 mod retention;
