@@ -76,3 +76,38 @@ def test_loss_records_cannot_corrupt_accounting(hub_factory, stubs):
         assert (stats.total_events, stats.total_lost) == (3, 2**64 - 1)
         [t] = stub.ListTappers(hub_pb2.ListTappersRequest(), timeout=30).tappers
         assert (t.acked_seq, t.loss_records, t.losses_reported) == (6, 3, 2**63 - 1)
+
+
+def test_a_second_hello_cannot_take_over_a_live_instance(hub_factory, hub_client_bin, stubs):
+    import subprocess
+    import time
+
+    hub_pb2, hub_pb2_grpc, event_pb2 = stubs
+    hub = hub_factory()
+    reporter = subprocess.Popen(
+        [str(hub_client_bin), "--hub", hub.url, "replay", "--node", "victim",
+         "--instance", "inst-1", "--synthetic", "5", "--hold"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with grpc.insecure_channel(hub.addr) as ch:
+            stub = hub_pb2_grpc.HubStub(ch)
+
+            def victim():
+                ts = stub.ListTappers(hub_pb2.ListTappersRequest(), timeout=30).tappers
+                return next((t for t in ts if t.node == "victim"), None)
+
+            deadline = time.monotonic() + 30
+            while not (victim() and victim().connected and victim().acked_seq == 5):
+                assert reporter.poll() is None and time.monotonic() < deadline, "no reporter"
+                time.sleep(0.05)
+            # The hijack: same node and instance, a loss over everything the victim sends next.
+            acks, err = report_stream(stub, hub_pb2, event_pb2, "victim", "inst-1", [
+                hub_pb2.Loss(count=2**63 - 6, reason="x", first_seq=6, last_seq=2**63 - 1)])
+            assert acks == [] and err.code() == grpc.StatusCode.FAILED_PRECONDITION, (acks, err)
+            assert "live Report stream" in err.details()
+            t = victim()
+            assert (t.connected, t.acked_seq, t.loss_records) == (True, 5, 0)
+            assert reporter.poll() is None, "the real reporter lost its stream"
+    finally:
+        reporter.kill()
+        reporter.wait()
