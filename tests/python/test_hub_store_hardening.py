@@ -111,3 +111,31 @@ def test_a_second_hello_cannot_take_over_a_live_instance(hub_factory, hub_client
     finally:
         reporter.kill()
         reporter.wait()
+
+
+def test_an_unreadable_row_is_skipped_with_a_loss_notice(hub_factory, replay_to, stubs,
+                                                         tmp_path):
+    import sqlite3
+
+    hub_pb2, hub_pb2_grpc, _ = stubs
+    db = tmp_path / "hub.db"
+    hub = hub_factory("--db", str(db))
+    replay_to(hub, "a", 3)
+    hub.proc.terminate()
+    assert hub.proc.wait(timeout=10) == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("UPDATE events SET body = x'ffffffff' WHERE hub_seq = 2").rowcount == 1
+    hub = hub_factory("--db", str(db))
+    with grpc.insecure_channel(hub.addr) as ch:
+        stub = hub_pb2_grpc.HubStub(ch)
+        for _ in range(2):
+            items = list(stub.Subscribe(hub_pb2.SubscribeRequest(since_hub_seq=0), timeout=30))
+            kinds = [i.WhichOneof("item") for i in items]
+            assert kinds == ["event", "loss", "event"], items
+            notice = items[1].loss
+            assert (notice.hub_seq, notice.node, notice.loss.reason, notice.loss.count,
+                    notice.loss.first_seq, notice.loss.last_seq) == (
+                        2, "a", "stored record unreadable", 1, 2, 2)
+            assert [items[0].event.seq, items[2].event.seq] == [1, 3]
+    log = hub.log.read_text(errors="replace")
+    assert log.count("stored event does not decode") == 1, log
