@@ -1,6 +1,8 @@
 //! The `Report` stream: Hello first, then events, counters and losses; each batch is
 //! validated, committed, published to subscribers and then acknowledged.
 
+mod counters;
+
 use std::sync::Arc;
 
 use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
@@ -140,6 +142,7 @@ async fn handle(
             Ok(Some(acked))
         }
         Some(Msg::Counters(c)) => {
+            counters::check(&c)?;
             state
                 .with_writer(move |s, _| s.set_counters(&key, &c, now_ns()))
                 .await?;

@@ -139,3 +139,72 @@ def test_an_unreadable_row_is_skipped_with_a_loss_notice(hub_factory, replay_to,
             assert [items[0].event.seq, items[2].event.seq] == [1, 3]
     log = hub.log.read_text(errors="replace")
     assert log.count("stored event does not decode") == 1, log
+
+
+def test_per_instance_state_is_bounded(hub_factory, hub_client_bin, stubs):
+    import subprocess
+    import time
+
+    hub_pb2, hub_pb2_grpc, event_pb2 = stubs
+    hub = hub_factory("--instance-expiry", "2s", "--retention-interval", "1s")
+    with grpc.insecure_channel(hub.addr) as ch:
+        stub = hub_pb2_grpc.HubStub(ch)
+        # Counters keyed by anything but an errno are refused.
+        def counters(per_errno):
+            return hub_pb2.ReportRequest(counters=hub_pb2.Counters(per_errno=per_errno))
+
+        for bad, key in [({"EMFILE": 1, "x" * 20: 1}, "counters.per_errno["),
+                         ({str(i): 1 for i in range(1, 5000)}, "counters.per_errno: 4999")]:
+            def requests():
+                yield hub_pb2.ReportRequest(hello=hub_pb2.Hello(node="c", instance_id="c1"))
+                yield counters(bad)
+            with pytest.raises(grpc.RpcError) as err:
+                list(stub.Report(requests(), timeout=30))
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value
+            assert err.value.details().startswith(key), err.value.details()
+
+        # 250 instances come back in pages, each one complete and in order.
+        for i in range(250):
+            acks, err = report_stream(stub, hub_pb2, event_pb2, f"n{i:03}", "i", [])
+            assert err is None and acks == [0]
+        live = subprocess.Popen(
+            [str(hub_client_bin), "--hub", hub.url, "replay", "--node", "zz-live",
+             "--synthetic", "1", "--hold"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def listing(**req):
+                seen, token, pages = [], "", 0
+                while True:
+                    r = stub.ListTappers(hub_pb2.ListTappersRequest(page_token=token, **req),
+                                         timeout=30)
+                    assert len(r.tappers) <= (req.get("page_size") or 100)
+                    seen += [t.node for t in r.tappers]
+                    pages += 1
+                    token = r.next_page_token
+                    if not token:
+                        return seen, pages
+
+            deadline = time.monotonic() + 30
+            while "zz-live" not in listing(connected_only=True)[0]:
+                assert time.monotonic() < deadline and live.poll() is None
+                time.sleep(0.05)
+            nodes, pages = listing(page_size=100)
+            assert pages == 3 and nodes == sorted(nodes) and len(set(nodes)) == len(nodes)
+            assert {f"n{i:03}" for i in range(250)} <= set(nodes), nodes
+            assert listing(connected_only=True, page_size=7) == (["zz-live"], 1)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.ListTappers(hub_pb2.ListTappersRequest(page_size=1001), timeout=30)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.RpcError) as err:
+                stub.ListTappers(hub_pb2.ListTappersRequest(page_token="nope"), timeout=30)
+            assert err.value.details().startswith("page_token:")
+
+            # Idle instances expire; the one with a live stream stays.
+            deadline = time.monotonic() + 30
+            while listing()[0] != ["zz-live"]:
+                assert time.monotonic() < deadline, listing()[0][:5]
+                time.sleep(0.2)
+            assert live.poll() is None
+        finally:
+            live.kill()
+            live.wait()

@@ -86,6 +86,11 @@ impl Instances {
         self.map.remove(key);
     }
 
+    /// The cached (live) instances.
+    pub fn keys(&self) -> Vec<InstanceKey> {
+        self.map.keys().cloned().collect()
+    }
+
     /// Number of cached instances.
     #[cfg(test)]
     pub fn len(&self) -> usize {

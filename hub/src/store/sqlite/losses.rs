@@ -154,7 +154,7 @@ mod tests {
         w.stream_ended(&key("a"), 6).unwrap();
         assert!(w.commit_loss(&key("a"), loss(7, 9), 7).is_err());
         assert!(w.commit_loss(&key("a"), loss(5, 6), 7).is_err());
-        let t = &r.tappers().unwrap()[0];
+        let t = &r.tappers(None, &[], 10).unwrap()[0];
         assert_eq!(
             (t.events_received, t.losses_reported, t.loss_records),
             (3, 4, 2)
@@ -174,7 +174,7 @@ mod tests {
             w.commit_loss(&key("a"), huge, 2).unwrap();
         }
         assert_eq!(totals(&r), (0, u64::MAX));
-        let t = &r.tappers().unwrap()[0];
+        let t = &r.tappers(None, &[], 10).unwrap()[0];
         assert_eq!((t.losses_reported, t.loss_records), (i64::MAX as u64, 3));
     }
 }

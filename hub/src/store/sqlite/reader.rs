@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use tracing::warn;
 
 use super::{Location, replay, stats, tappers};
-use crate::store::{Reader, Result, StatsQuery, StatsResult, Stored};
+use crate::store::{InstanceKey, Reader, Result, StatsQuery, StatsResult, Stored};
 use tapper_proto::v1::TapperInfo;
 
 /// Idle connections kept for reuse; more are opened when more queries run at once.
@@ -93,8 +93,13 @@ impl Reader for SqliteReader {
         self.with_conn(|c| tappers::known_node(c, node))
     }
 
-    fn tappers(&self) -> Result<Vec<TapperInfo>> {
-        self.with_conn(tappers::list)
+    fn tappers(
+        &self,
+        after: Option<&InstanceKey>,
+        nodes: &[String],
+        limit: usize,
+    ) -> Result<Vec<TapperInfo>> {
+        self.with_conn(|c| tappers::page(c, after, nodes, limit))
     }
 
     fn first_received_since(&self, since_ns: i64) -> Result<Option<u64>> {

@@ -251,6 +251,11 @@ impl Writer for SqliteWriter {
     ) -> Result<u64> {
         retention::apply(&mut self.conn, max_age_ns, max_rows, now_ns)
     }
+
+    fn expire_instances(&mut self, max_idle_ns: i64, now_ns: i64) -> Result<u64> {
+        let live = self.instances.keys();
+        retention::expire_instances(&mut self.conn, now_ns.saturating_sub(max_idle_ns), &live)
+    }
 }
 
 #[cfg(test)]
@@ -281,7 +286,7 @@ mod tests {
         assert_eq!((l.new.len(), l.acked), (1, 6));
         let l = w.commit_loss(&key("a"), loss(5, 6), 7).unwrap();
         assert_eq!(l.new.len(), 0, "duplicate loss");
-        let t = &r.tappers().unwrap()[0];
+        let t = &r.tappers(None, &[], 10).unwrap()[0];
         assert_eq!(
             (t.events_received, t.losses_reported, t.acked_seq),
             (4, 2, 6)
@@ -316,7 +321,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.new.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
         assert_eq!(c.acked, 5);
-        assert_eq!(r.tappers().unwrap()[0].events_received, 5);
+        assert_eq!(r.tappers(None, &[], 10).unwrap()[0].events_received, 5);
     }
 
     #[test]
