@@ -75,6 +75,10 @@ struct Args {
     /// Seconds to wait for open streams to end on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5)]
     shutdown_grace: u64,
+    /// Forget tapper instances with no stream that sent nothing for this long (their
+    /// events stay, under retention); checked every --retention-interval.
+    #[arg(long, default_value = "7d", value_parser = retention::parse_duration)]
+    instance_expiry: Duration,
 }
 
 /// How often the hub pings an idle connection, and how long it waits for the answer.
@@ -110,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
             max_age: args.retention_age,
             max_rows: args.retention_rows,
             interval: args.retention_interval,
+            instance_expiry: args.instance_expiry,
         },
     ));
 

@@ -1,6 +1,8 @@
 //! The `Report` stream: Hello first, then events, counters and losses; each batch is
 //! validated, committed, published to subscribers and then acknowledged.
 
+mod counters;
+
 use std::sync::Arc;
 
 use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
@@ -59,9 +61,18 @@ async fn run(
         node: hello.node.clone(),
         instance_id: hello.instance_id.clone(),
     };
+    // Claimed before the Hello touches the store: a second stream of a live instance
+    // changes nothing and cannot acknowledge or cover its seq numbers.
+    let Some(_guard) = state.connected.claim(key.clone(), peer.to_owned()) else {
+        warn!(node = %key.node, instance = %key.instance_id, %peer, "refusing a second stream of a live instance");
+        return Err(HubError::FailedPrecondition(
+            "this instance already has a live Report stream; a second one cannot take it over"
+                .into(),
+        )
+        .into());
+    };
     let h = hello.clone();
     let acked = state.with_writer(move |s, _| s.hello(&h, now_ns())).await?;
-    let _guard = state.connected.connect(key.clone(), peer.to_owned());
     info!(node = %key.node, instance = %key.instance_id, %peer, acked, probe = %hello.probe_mode, "tapper connected");
     if tx.send(Ok(ack(acked))).await.is_err() {
         return Ok(());
@@ -131,6 +142,7 @@ async fn handle(
             Ok(Some(acked))
         }
         Some(Msg::Counters(c)) => {
+            counters::check(&c)?;
             state
                 .with_writer(move |s, _| s.set_counters(&key, &c, now_ns()))
                 .await?;

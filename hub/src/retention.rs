@@ -1,9 +1,10 @@
 //! Periodic retention: drops events and loss records the hub received longer ago than the
-//! configured age, and the oldest of them beyond the configured row count.
+//! configured age, and the oldest of them beyond the configured row count; forgets tapper
+//! instances idle (no stream, nothing received) for longer than the instance expiry.
 
 use std::{sync::Arc, time::Duration};
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::{clock::now_ns, state::HubState};
 
@@ -13,6 +14,12 @@ pub struct Retention {
     pub max_age: Option<Duration>,
     pub max_rows: Option<u64>,
     pub interval: Duration,
+    /// Instances without a stream and last seen longer ago than this are forgotten.
+    pub instance_expiry: Duration,
+}
+
+fn nanos(d: Duration) -> i64 {
+    d.as_nanos().min(i64::MAX as u128) as i64
 }
 
 /// Parses "90", "90s", "15m", "24h" or "7d".
@@ -38,23 +45,31 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Applies retention every `interval` until the hub shuts down.
 pub async fn run(state: Arc<HubState>, r: Retention) {
-    if r.max_age.is_none() && r.max_rows.is_none() {
-        return;
-    }
     let mut tick = tokio::time::interval(r.interval);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = state.shutting_down() => return,
         }
-        let age = r.max_age.map(|a| a.as_nanos().min(i64::MAX as u128) as i64);
+        if r.max_age.is_some() || r.max_rows.is_some() {
+            let age = r.max_age.map(nanos);
+            match state
+                .with_writer(move |s, _| s.apply_retention(age, r.max_rows, now_ns()))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => debug!(deleted = n, "retention"),
+                Err(e) => warn!(error = %e, "retention failed"),
+            }
+        }
+        let idle = nanos(r.instance_expiry);
         match state
-            .with_writer(move |s, _| s.apply_retention(age, r.max_rows, now_ns()))
+            .with_writer(move |s, _| s.expire_instances(idle, now_ns()))
             .await
         {
             Ok(0) => {}
-            Ok(n) => debug!(deleted = n, "retention"),
-            Err(e) => warn!(error = %e, "retention failed"),
+            Ok(n) => info!(expired = n, "idle tapper instances forgotten"),
+            Err(e) => warn!(error = %e, "instance expiry failed"),
         }
     }
 }

@@ -10,9 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{
-    closing, error::HubError, report, state::HubState, stats, store::InstanceKey, subscribe,
-};
+use crate::{closing, report, state::HubState, stats, subscribe, tappers};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -88,34 +86,8 @@ impl Hub for HubService {
         &self,
         request: Request<ListTappersRequest>,
     ) -> Result<Response<ListTappersResponse>, Status> {
-        let req = request.into_inner();
-        let mut tappers = self.state.with_reader(|s| s.tappers()).await?;
-        for (i, n) in req.node.iter().enumerate() {
-            if n.is_empty() {
-                return Err(HubError::invalid(format!("node[{i}]"), "empty node name").into());
-            }
-            if !tappers.iter().any(|t| &t.node == n) {
-                return Err(HubError::NotFound {
-                    what: "node",
-                    name: n.clone(),
-                }
-                .into());
-            }
-        }
-        for t in &mut tappers {
-            let key = InstanceKey {
-                node: t.node.clone(),
-                instance_id: t.instance_id.clone(),
-            };
-            if let Some(peer) = self.state.connected.peer(&key) {
-                t.connected = true;
-                t.peer = peer;
-            }
-        }
-        tappers.retain(|t| {
-            (req.node.is_empty() || req.node.contains(&t.node))
-                && (!req.connected_only || t.connected)
-        });
-        Ok(Response::new(ListTappersResponse { tappers }))
+        Ok(Response::new(
+            tappers::list::list_tappers(&self.state, request.into_inner()).await?,
+        ))
     }
 }

@@ -8,9 +8,13 @@ use tapper_proto::v1::{GetStatsRequest, GetStatsResponse, GroupBy};
 use crate::{
     clock::{from_ts, now_ns, to_ts},
     error::HubError,
+    filter::MAX_VALUES,
     state::HubState,
     store::{GroupCol, StatsQuery},
 };
+
+/// Longest node name a tapper can have (as its Hello says).
+const MAX_NODE_BYTES: usize = 253;
 
 fn check_ts(field: &str, ts: &tapper_proto::Timestamp) -> Result<i64, HubError> {
     if !(0..1_000_000_000).contains(&ts.nanos) {
@@ -20,6 +24,29 @@ fn check_ts(field: &str, ts: &tapper_proto::Timestamp) -> Result<i64, HubError> 
         return Err(HubError::invalid(field, "is before 1970"));
     }
     Ok(from_ts(ts))
+}
+
+/// Checks a node filter: at most [`MAX_VALUES`] names, none empty or longer than a node
+/// name can be.
+pub fn nodes(nodes: &[String]) -> Result<(), HubError> {
+    if nodes.len() > MAX_VALUES {
+        return Err(HubError::invalid(
+            "node",
+            format!("{} values exceed the limit of {MAX_VALUES}", nodes.len()),
+        ));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if n.is_empty() {
+            return Err(HubError::invalid(format!("node[{i}]"), "empty node name"));
+        }
+        if n.len() > MAX_NODE_BYTES {
+            return Err(HubError::invalid(
+                format!("node[{i}]"),
+                format!("longer than {MAX_NODE_BYTES} bytes"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Turns the request into a store query, or says which field is wrong.
@@ -73,11 +100,7 @@ pub fn query(req: &GetStatsRequest, now: i64) -> Result<StatsQuery, HubError> {
     if until_ns < since_ns {
         return Err(HubError::invalid("until", "is before since"));
     }
-    for (i, n) in req.node.iter().enumerate() {
-        if n.is_empty() {
-            return Err(HubError::invalid(format!("node[{i}]"), "empty node name"));
-        }
-    }
+    nodes(&req.node)?;
     Ok(StatsQuery {
         group,
         since_ns,
@@ -176,6 +199,26 @@ mod tests {
                 ..Default::default()
             })
             .starts_with("group_by[1]:")
+        );
+    }
+
+    #[test]
+    fn node_filters_are_bounded() {
+        let many = GetStatsRequest {
+            node: (0..40_000).map(|i| format!("n{i}")).collect(),
+            ..Default::default()
+        };
+        let e = query(&many, 0).unwrap_err().to_string();
+        assert!(e.starts_with("node: 40000 values exceed"), "{e}");
+        let long = GetStatsRequest {
+            node: vec!["x".repeat(300)],
+            ..Default::default()
+        };
+        assert!(
+            query(&long, 0)
+                .unwrap_err()
+                .to_string()
+                .starts_with("node[0]:")
         );
     }
 

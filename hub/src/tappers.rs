@@ -1,55 +1,49 @@
-//! Which tapper instances have a Report stream open right now, and from where.
+//! Which tapper instances have a Report stream open right now, and from where; the
+//! ListTappers RPC is in `list`.
 
-use dashmap::DashMap;
+pub mod list;
+
+use dashmap::{DashMap, Entry};
 
 use crate::store::InstanceKey;
 
-#[derive(Debug)]
-struct Conn {
-    streams: u32,
-    peer: String,
-}
-
-/// Live Report streams per instance (a reconnect may briefly overlap the old stream).
+/// The live Report stream of each instance: its peer address. An instance has at most one.
 #[derive(Default)]
 pub struct Connected {
-    map: DashMap<InstanceKey, Conn>,
+    map: DashMap<InstanceKey, String>,
 }
 
-/// Marks an instance connected while it lives.
+/// Holds an instance's one live stream while it lives.
 pub struct ConnGuard<'a> {
     connected: &'a Connected,
     key: InstanceKey,
 }
 
 impl Connected {
-    /// Marks `key` connected from `peer` until the guard drops.
-    pub fn connect(&self, key: InstanceKey, peer: String) -> ConnGuard<'_> {
-        let mut c = self.map.entry(key.clone()).or_insert(Conn {
-            streams: 0,
-            peer: String::new(),
-        });
-        c.streams += 1;
-        c.peer = peer;
-        drop(c);
-        ConnGuard {
-            connected: self,
-            key,
+    /// Marks `key` connected from `peer` until the guard drops; `None` if another stream of
+    /// `key` is live (a second Hello must not take an instance over).
+    pub fn claim(&self, key: InstanceKey, peer: String) -> Option<ConnGuard<'_>> {
+        match self.map.entry(key.clone()) {
+            Entry::Occupied(_) => None,
+            Entry::Vacant(v) => {
+                v.insert(peer);
+                Some(ConnGuard {
+                    connected: self,
+                    key,
+                })
+            }
         }
     }
 
     /// The peer address if `key` has a live stream.
     pub fn peer(&self, key: &InstanceKey) -> Option<String> {
-        self.map.get(key).map(|c| c.peer.clone())
+        self.map.get(key).map(|p| p.clone())
     }
 }
 
 impl Drop for ConnGuard<'_> {
     fn drop(&mut self) {
-        self.connected.map.remove_if_mut(&self.key, |_, c| {
-            c.streams -= 1;
-            c.streams == 0
-        });
+        self.connected.map.remove(&self.key);
     }
 }
 
@@ -58,17 +52,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn overlapping_streams() {
+    fn one_live_stream_per_instance() {
         let c = Connected::default();
         let k = InstanceKey {
             node: "n".into(),
             instance_id: "i".into(),
         };
-        let g1 = c.connect(k.clone(), "a".into());
-        let g2 = c.connect(k.clone(), "b".into());
+        let g1 = c.claim(k.clone(), "a".into()).unwrap();
+        assert!(c.claim(k.clone(), "b".into()).is_none());
+        assert_eq!(c.peer(&k).as_deref(), Some("a"));
         drop(g1);
-        assert_eq!(c.peer(&k).as_deref(), Some("b"));
-        drop(g2);
         assert_eq!(c.peer(&k), None);
+        let _g2 = c.claim(k.clone(), "b".into()).unwrap();
+        assert_eq!(c.peer(&k).as_deref(), Some("b"));
     }
 }

@@ -98,10 +98,19 @@ pub fn loss(l: &Loss) -> Result<(), HubError> {
     if l.last_seq < l.first_seq {
         return Err(HubError::invalid("loss.last_seq", "is before first_seq"));
     }
-    if l.last_seq - l.first_seq >= l.count {
+    // Seq numbers and counts are stored as SQLite integers (i64).
+    if l.last_seq > i64::MAX as u64 {
+        return Err(HubError::invalid("loss.last_seq", "above 2^63-1"));
+    }
+    if l.count > i64::MAX as u64 {
+        return Err(HubError::invalid("loss.count", "above 2^63-1"));
+    }
+    // A range stands for exactly its events; only a one-seq record counts failures that
+    // never got seq numbers.
+    if l.last_seq > l.first_seq && l.count != l.last_seq - l.first_seq + 1 {
         return Err(HubError::invalid(
             "loss.count",
-            "smaller than the seq range it covers",
+            "must equal last_seq - first_seq + 1 for a range",
         ));
     }
     Ok(())
@@ -173,6 +182,26 @@ mod tests {
             .to_string()
             .starts_with("loss.count")
         );
+        for (count, first_seq, last_seq, field) in [
+            (4, 4, 6, "loss.count"),
+            (u64::MAX, 4, 4, "loss.count"),
+            (1 << 63, 1, 1 << 63, "loss.last_seq"),
+        ] {
+            let bad = Loss {
+                count,
+                first_seq,
+                last_seq,
+                ..l.clone()
+            };
+            assert!(loss(&bad).unwrap_err().to_string().starts_with(field));
+        }
+        let kernel = Loss {
+            count: i64::MAX as u64,
+            first_seq: 9,
+            last_seq: 9,
+            ..l.clone()
+        };
+        assert!(loss(&kernel).is_ok());
         assert!(
             loss(&Loss {
                 last_seq: 3,

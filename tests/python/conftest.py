@@ -138,14 +138,16 @@ def stubs(tmp_path_factory):
 
 @pytest.fixture
 def hub_factory(hub_bin, tmp_path):
-    """Starts real hubs with extra flags on 127.0.0.1:0; stops them at the end."""
+    """Starts real hubs with extra flags on 127.0.0.1:0 (in memory unless the flags name a
+    --db); stops them at the end."""
     started = []
 
     def start(*args):
         log = tmp_path / f"hub-{len(started)}.log"
+        db = [] if "--db" in args else ["--db", ":memory:"]
         with open(log, "wb") as f:
             proc = subprocess.Popen(
-                [str(hub_bin), "--listen", "127.0.0.1:0", "--db", ":memory:", *args],
+                [str(hub_bin), "--listen", "127.0.0.1:0", *db, *args],
                 stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "RUST_LOG": "info"},
             )
         started.append(proc)

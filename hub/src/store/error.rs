@@ -21,4 +21,11 @@ pub enum StoreError {
     /// The database was written by a newer hub.
     #[error("database schema version {found} is newer than this hub knows ({known})")]
     NewerSchema { found: i64, known: i64 },
+    /// The record contradicts what is stored (e.g. a loss over committed seq numbers);
+    /// nothing was stored. `field` names the offending field of the request.
+    #[error("{field}: {reason}")]
+    Rejected { field: &'static str, reason: String },
+    /// A query went over its time or work budget and was stopped.
+    #[error("{0}")]
+    OverBudget(String),
 }

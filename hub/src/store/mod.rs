@@ -67,6 +67,10 @@ pub trait Writer: Send {
         max_rows: Option<u64>,
         now_ns: i64,
     ) -> Result<u64>;
+
+    /// Forgets tapper instances last seen before `now_ns - max_idle_ns` that have no live
+    /// stream (their events and loss records stay, under retention). Returns how many.
+    fn expire_instances(&mut self, max_idle_ns: i64, now_ns: i64) -> Result<u64>;
 }
 
 /// Queries that never wait on the writer; safe to call from many threads at once.
@@ -74,8 +78,14 @@ pub trait Reader: Send + Sync {
     /// Whether any tapper of this node ever reported.
     fn known_node(&self, node: &str) -> Result<bool>;
 
-    /// All tappers, sorted by node then instance id (connection fields left unset).
-    fn tappers(&self) -> Result<Vec<TapperInfo>>;
+    /// Up to `limit` tappers after `after` in (node, instance id) order, only of `nodes`
+    /// when not empty (connection fields left unset).
+    fn tappers(
+        &self,
+        after: Option<&InstanceKey>,
+        nodes: &[String],
+        limit: usize,
+    ) -> Result<Vec<TapperInfo>>;
 
     /// The lowest hub_seq of a record received at or after `since_ns`, if any.
     fn first_received_since(&self, since_ns: i64) -> Result<Option<u64>>;

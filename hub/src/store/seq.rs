@@ -32,6 +32,11 @@ impl SeqState {
                 .is_some_and(|(_, &last)| seq <= last)
     }
 
+    /// Whether any seq number of `[first, last]` is committed.
+    pub fn overlaps(&self, first: u64, last: u64) -> bool {
+        first <= self.acked || self.above.range(..=last).any(|(_, &l)| l >= first)
+    }
+
     pub fn mark(&mut self, first: u64, last: u64) {
         if last <= self.acked {
             return;
@@ -81,6 +86,11 @@ impl Instances {
         self.map.remove(key);
     }
 
+    /// The cached (live) instances.
+    pub fn keys(&self) -> Vec<InstanceKey> {
+        self.map.keys().cloned().collect()
+    }
+
     /// Number of cached instances.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -103,6 +113,8 @@ mod tests {
         assert!(s.is_committed(7));
         s.mark(12, 12);
         assert!(s.is_committed(12) && !s.is_committed(11));
+        assert!(s.overlaps(11, 13) && s.overlaps(9, 11) && !s.overlaps(11, 11));
+        assert!(!s.overlaps(13, u64::MAX));
     }
 
     #[test]

@@ -22,22 +22,32 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
     let mut client = hub_client::connect(hub)
         .await
         .with_context(|| format!("connecting to hub {hub}"))?;
-    let r = client
-        .list_tappers(ListTappersRequest {
-            node: a.node,
-            connected_only: a.connected,
-        })
-        .await
-        .context("ListTappers")?
-        .into_inner();
+    let mut tappers = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let r = client
+            .list_tappers(ListTappersRequest {
+                node: a.node.clone(),
+                connected_only: a.connected,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .context("ListTappers")?
+            .into_inner();
+        tappers.extend(r.tappers);
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        page_token = r.next_page_token;
+    }
     if a.json {
-        for t in &r.tappers {
+        for t in &tappers {
             println!("{}", tapper_json(t));
         }
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = r
-        .tappers
+    let rows: Vec<Vec<String>> = tappers
         .iter()
         .map(|t| {
             vec![

@@ -1,6 +1,8 @@
 //! The SQLite engine: one writer connection (WAL, `synchronous = FULL`) and a pool of
 //! reader connections, so readers see committed snapshots and never hold up a commit.
 
+mod files;
+mod losses;
 mod reader;
 mod replay;
 mod retention;
@@ -73,8 +75,15 @@ impl Location {
 }
 
 /// Opens (creating or migrating) the database at `path`: the writer first, then readers.
+/// A new file (and any directory above it) is created private to the hub's user.
 pub fn open(path: &str) -> Result<(SqliteWriter, SqliteReader)> {
     let location = Location::new(path);
+    if !location.memory && !path.starts_with("file:") {
+        files::create_private(std::path::Path::new(path)).map_err(|e| StoreError::Engine {
+            engine: "sqlite",
+            source: format!("creating {path:?}: {e}").into(),
+        })?;
+    }
     let writer = SqliteWriter::open(&location)?;
     Ok((writer, SqliteReader::new(location)))
 }

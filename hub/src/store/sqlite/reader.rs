@@ -1,21 +1,30 @@
 //! Reader connections: a small pool, one connection per concurrent query, each read-only,
 //! so a long GetStats scan or replay page never holds up the writer.
 
-use std::sync::{Mutex, PoisonError};
+use std::{
+    collections::HashSet,
+    sync::{Mutex, PoisonError},
+};
 
 use rusqlite::Connection;
+use tracing::warn;
 
 use super::{Location, replay, stats, tappers};
-use crate::store::{Reader, Result, StatsQuery, StatsResult, Stored};
+use crate::store::{InstanceKey, Reader, Result, StatsQuery, StatsResult, Stored};
 use tapper_proto::v1::TapperInfo;
 
 /// Idle connections kept for reuse; more are opened when more queries run at once.
 const MAX_IDLE: usize = 4;
 
+/// Unreadable rows remembered so that each is logged once (beyond this, not logged).
+const MAX_UNREADABLE_LOGGED: usize = 1024;
+
 /// The read side of a SQLite store.
 pub struct SqliteReader {
     location: Location,
     idle: Mutex<Vec<Connection>>,
+    /// hub_seq numbers of unreadable rows already logged.
+    unreadable: Mutex<HashSet<u64>>,
 }
 
 impl SqliteReader {
@@ -23,7 +32,28 @@ impl SqliteReader {
         Self {
             location,
             idle: Mutex::new(Vec::new()),
+            unreadable: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Logs an unreadable stored row, once per row.
+    fn log_unreadable(&self, hub_seq: u64, err: &prost::DecodeError) {
+        let mut seen = self
+            .unreadable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.len() < MAX_UNREADABLE_LOGGED && seen.insert(hub_seq) {
+            warn!(hub_seq, error = %err, "stored event does not decode; replays skip it with a loss notice");
+        }
+    }
+
+    /// Number of unreadable rows logged so far.
+    #[cfg(test)]
+    pub(super) fn unreadable_logged(&self) -> usize {
+        self.unreadable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -63,8 +93,13 @@ impl Reader for SqliteReader {
         self.with_conn(|c| tappers::known_node(c, node))
     }
 
-    fn tappers(&self) -> Result<Vec<TapperInfo>> {
-        self.with_conn(tappers::list)
+    fn tappers(
+        &self,
+        after: Option<&InstanceKey>,
+        nodes: &[String],
+        limit: usize,
+    ) -> Result<Vec<TapperInfo>> {
+        self.with_conn(|c| tappers::page(c, after, nodes, limit))
     }
 
     fn first_received_since(&self, since_ns: i64) -> Result<Option<u64>> {
@@ -78,7 +113,11 @@ impl Reader for SqliteReader {
         since_ns: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Stored>> {
-        self.with_conn(|c| replay::page(c, from, to, since_ns, limit))
+        self.with_conn(|c| {
+            replay::page(c, from, to, since_ns, limit, &|s, e| {
+                self.log_unreadable(s, e)
+            })
+        })
     }
 
     fn stats(&self, q: &StatsQuery) -> Result<StatsResult> {

@@ -28,14 +28,20 @@ pub fn first_received_since(conn: &Connection, since_ns: i64) -> Result<Option<u
     Ok(first.map(i2u))
 }
 
+/// Reason of the loss notice that stands in for a stored event that no longer decodes.
+pub const UNREADABLE: &str = "stored record unreadable";
+
 /// Up to `limit` items with hub_seq in `[from, to]` (and received at or after `since_ns`),
-/// in hub order.
+/// in hub order. A stored event that does not decode becomes a loss notice of its seq
+/// ([`UNREADABLE`]) and is reported to `unreadable`, so that one bad row never stops a
+/// replay.
 pub fn page(
     conn: &Connection,
     from: u64,
     to: u64,
     since_ns: Option<i64>,
     limit: usize,
+    unreadable: &dyn Fn(u64, &prost::DecodeError),
 ) -> Result<Vec<Stored>> {
     let to = to.min(i64::MAX as u64);
     let since_ns = since_ns.unwrap_or(i64::MIN);
@@ -43,27 +49,47 @@ pub fn page(
     // `+received_ns`: walk the hub_seq range, never the receive-time index (which would
     // sort the whole window for every page).
     let mut st = conn.prepare_cached(
-        "SELECT hub_seq, node, instance_id, received_ns, body FROM events
+        "SELECT hub_seq, node, instance_id, received_ns, seq, body FROM events
          WHERE hub_seq >= ?1 AND hub_seq <= ?2 AND +received_ns >= ?3
          ORDER BY hub_seq LIMIT ?4",
     )?;
     let rows = st.query_map(params![u2i(from), u2i(to), since_ns, limit as i64], |r| {
         Ok((
-            r.get::<_, i64>(0)?,
+            i2u(r.get(0)?),
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, i64>(3)?,
-            r.get::<_, Vec<u8>>(4)?,
+            i2u(r.get(4)?),
+            r.get::<_, Vec<u8>>(5)?,
         ))
     })?;
     for row in rows {
-        let (hub_seq, node, instance_id, received_ns, body) = row?;
-        let mut e = Event::decode(body.as_slice())?;
-        e.hub_seq = i2u(hub_seq);
-        e.node = node;
-        e.instance_id = instance_id;
-        e.received = Some(to_ts(received_ns));
-        out.push(Stored::Event(e));
+        let (hub_seq, node, instance_id, received_ns, seq, body) = row?;
+        let item = match Event::decode(body.as_slice()) {
+            Ok(mut e) => {
+                e.hub_seq = hub_seq;
+                e.node = node;
+                e.instance_id = instance_id;
+                e.received = Some(to_ts(received_ns));
+                Stored::Event(e)
+            }
+            Err(err) => {
+                unreadable(hub_seq, &err);
+                Stored::Loss(LossNotice {
+                    node,
+                    instance_id,
+                    loss: Some(Loss {
+                        count: 1,
+                        reason: UNREADABLE.into(),
+                        first_seq: seq,
+                        last_seq: seq,
+                    }),
+                    hub_seq,
+                    received: Some(to_ts(received_ns)),
+                })
+            }
+        };
+        out.push(item);
     }
     // Losses up to the last event of a full page (the next page continues from there).
     let loss_to = if out.len() == limit {
@@ -99,8 +125,34 @@ pub fn page(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{ev, hello, key, loss};
+    use super::super::testkit::{TempDb, ev, hello, key, loss};
     use crate::store::{Reader, Stored, Writer};
+
+    #[test]
+    fn an_unreadable_row_becomes_a_loss_notice() {
+        let db = TempDb::new("unreadable");
+        let (mut w, r) = super::super::open(&db.path()).unwrap();
+        w.hello(&hello("a"), 1).unwrap();
+        w.commit_events(&key("a"), vec![ev(1, 24), ev(2, 24), ev(3, 24)], 5)
+            .unwrap();
+        rusqlite::Connection::open(db.path())
+            .unwrap()
+            .execute("UPDATE events SET body = x'ffffffff' WHERE seq = 2", [])
+            .unwrap();
+        for _ in 0..2 {
+            let page = r.replay_page(0, u64::MAX, None, 10).unwrap();
+            assert!(matches!(
+                &page[..],
+                [Stored::Event(e1), Stored::Loss(l), Stored::Event(e3)]
+                    if e1.seq == 1 && e3.seq == 3 && l.hub_seq == 2
+                        && l.loss.as_ref().is_some_and(|l| {
+                            (l.first_seq, l.last_seq, l.count, l.reason.as_str())
+                                == (2, 2, 1, super::UNREADABLE)
+                        })
+            ));
+        }
+        assert_eq!(r.unreadable_logged(), 1, "logged once");
+    }
 
     #[test]
     fn since_is_the_receive_time() {

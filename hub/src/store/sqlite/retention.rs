@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{i2u, u2i};
-use crate::store::Result;
+use crate::store::{InstanceKey, Result};
 
 /// Applies retention in one transaction; returns how many records were deleted.
 pub fn apply(
@@ -39,6 +39,33 @@ pub fn apply(
     Ok(i2u(deleted as i64))
 }
 
+/// Deletes the tappers rows last seen before `cutoff_ns`, except the `live` instances;
+/// returns how many went.
+pub fn expire_instances(
+    conn: &mut Connection,
+    cutoff_ns: i64,
+    live: &[InstanceKey],
+) -> Result<u64> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS live (node TEXT, instance_id TEXT); DELETE FROM live",
+    )?;
+    {
+        let mut add = tx.prepare_cached("INSERT INTO live VALUES (?1, ?2)")?;
+        for k in live {
+            add.execute(params![k.node, k.instance_id])?;
+        }
+    }
+    let n = tx.execute(
+        "DELETE FROM tappers WHERE last_seen_ns < ?1
+             AND (node, instance_id) NOT IN (SELECT node, instance_id FROM live)",
+        [cutoff_ns],
+    )?;
+    tx.execute_batch("DELETE FROM live")?;
+    tx.commit()?;
+    Ok(n as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{ev, hello, key, loss};
@@ -62,6 +89,29 @@ mod tests {
         assert_eq!(stored(&r), vec![3, 4]);
         assert_eq!(w.apply_retention(None, Some(2), 10).unwrap(), 0);
         assert!(r.known_node("a").unwrap(), "tappers are kept");
+    }
+
+    #[test]
+    fn idle_instances_expire_unless_live() {
+        let (mut w, r) = super::super::open(":memory:").unwrap();
+        for n in ["old", "live", "new"] {
+            w.hello(&hello(n), 100).unwrap();
+        }
+        w.commit_events(&key("old"), vec![ev(1, 24)], 100).unwrap();
+        w.stream_ended(&key("old"), 100).unwrap();
+        w.stream_ended(&key("new"), 900).unwrap();
+        // "live" still has its stream (last seen at 100, quiet since).
+        assert_eq!(w.expire_instances(500, 1000).unwrap(), 1);
+        let left: Vec<String> = r
+            .tappers(None, &[], 10)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.node)
+            .collect();
+        assert_eq!(left, ["live", "new"]);
+        assert!(!r.known_node("old").unwrap());
+        assert_eq!(stored(&r), vec![1], "events stay under retention");
+        assert_eq!(w.expire_instances(500, 1000).unwrap(), 0);
     }
 
     #[test]

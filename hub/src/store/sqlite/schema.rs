@@ -157,7 +157,7 @@ mod tests {
         let mut st = Store::open(&db.path()).unwrap();
         assert_eq!(user_version(&db.path()), VERSION);
         let r = st.reader.clone();
-        let t = &r.tappers().unwrap()[0];
+        let t = &r.tappers(None, &[], 10).unwrap()[0];
         assert_eq!(
             (t.node.as_str(), t.events_received, t.acked_seq),
             ("a", 2, 4)

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params_from_iter, types::Value};
 use tapper_proto::v1::StatsRow;
 
-use super::i2u;
+use super::{i2u, losses::saturating_sum};
 use crate::store::{GroupCol, Result, StatsQuery, StatsResult};
 
 /// The columns a group key selects and groups by.
@@ -36,7 +36,7 @@ pub fn query(conn: &Connection, q: &StatsQuery) -> Result<StatsResult> {
     })?;
     for row in rows {
         let (node, n) = row?;
-        res.total_events += i2u(n);
+        res.total_events = res.total_events.saturating_add(i2u(n));
         res.per_node.insert(node, i2u(n));
     }
     if !q.group.is_empty() {
@@ -79,12 +79,14 @@ pub fn query(conn: &Connection, q: &StatsQuery) -> Result<StatsResult> {
             res.rows.push(row?);
         }
     }
-    let lost: i64 = conn.query_row(
-        &format!("SELECT COALESCE(SUM(count), 0) FROM losses WHERE {where_sql}"),
-        params_from_iter(args.iter()),
-        |r| r.get(0),
-    )?;
-    res.total_lost = i2u(lost);
+    // Summed here, saturating: SQLite's SUM fails on overflow.
+    let mut st = conn.prepare(&format!("SELECT count FROM losses WHERE {where_sql}"))?;
+    let mut rows = st.query(params_from_iter(args.iter()))?;
+    let mut counts = Vec::new();
+    while let Some(r) = rows.next()? {
+        counts.push(r.get::<_, i64>(0)?);
+    }
+    res.total_lost = saturating_sum(counts);
     Ok(res)
 }
 

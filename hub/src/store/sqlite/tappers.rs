@@ -1,11 +1,14 @@
 //! Reader queries on the tappers table: the tapper list and whether a node is known.
 
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
 use tapper_proto::v1::{Counters, TapperInfo};
 
 use super::i2u;
-use crate::{clock::to_ts, store::Result};
+use crate::{
+    clock::to_ts,
+    store::{InstanceKey, Result},
+};
 
 /// Whether any tapper of this node ever reported.
 pub fn known_node(conn: &Connection, node: &str) -> Result<bool> {
@@ -19,14 +22,31 @@ pub fn known_node(conn: &Connection, node: &str) -> Result<bool> {
         .is_some())
 }
 
-/// All tappers, sorted by node then instance id (connection fields left unset).
-pub fn list(conn: &Connection) -> Result<Vec<TapperInfo>> {
-    let mut st = conn.prepare_cached(
+/// Up to `limit` tappers after `after` (in node, instance id order), only of `nodes` when
+/// given; connection fields left unset.
+pub fn page(
+    conn: &Connection,
+    after: Option<&InstanceKey>,
+    nodes: &[String],
+    limit: usize,
+) -> Result<Vec<TapperInfo>> {
+    let mut sql = String::from(
         "SELECT node, instance_id, kernel_release, probe_mode, agent_version, first_seen_ns,
                 last_seen_ns, events_received, losses_reported, loss_records, acked_seq, counters
-         FROM tappers ORDER BY node, instance_id",
-    )?;
-    let rows = st.query_map([], |r| {
+         FROM tappers WHERE (node, instance_id) > (?, ?)",
+    );
+    let (node, instance) = after.map_or(("", ""), |k| (&k.node, &k.instance_id));
+    let mut args: Vec<Value> = vec![node.to_owned().into(), instance.to_owned().into()];
+    if !nodes.is_empty() {
+        sql.push_str(" AND node IN (");
+        sql.push_str(&vec!["?"; nodes.len()].join(", "));
+        sql.push(')');
+        args.extend(nodes.iter().map(|n| Value::from(n.clone())));
+    }
+    sql.push_str(" ORDER BY node, instance_id LIMIT ?");
+    args.push(Value::from(limit as i64));
+    let mut st = conn.prepare(&sql)?;
+    let rows = st.query_map(params_from_iter(args.iter()), |r| {
         Ok((
             TapperInfo {
                 node: r.get(0)?,

@@ -5,11 +5,11 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
 
-use super::{Location, i2u, retention, schema, u2i};
+use super::{Location, i2u, losses, retention, schema, u2i};
 use crate::{
     clock::{from_ts, to_ts},
     store::{
-        Committed, InstanceKey, Result, Writer,
+        Committed, InstanceKey, Result, StoreError, Writer,
         seq::{Instances, SeqState},
     },
 };
@@ -189,36 +189,25 @@ impl Writer for SqliteWriter {
         let mut new = Vec::new();
         let mut next = self.last_hub_seq;
         let tx = self.conn.transaction()?;
-        if !state.is_committed(loss.first_seq) {
-            let hub_seq = next + 1;
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO losses (hub_seq, node, instance_id, first_seq, last_seq,
-                                               count, reason, received_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    u2i(hub_seq),
-                    key.node,
-                    key.instance_id,
-                    u2i(loss.first_seq),
-                    u2i(loss.last_seq),
-                    u2i(loss.count),
-                    loss.reason,
-                    now_ns
-                ],
-            )?;
-            if inserted == 1 {
-                next = hub_seq;
-                tx.execute(
-                    "UPDATE tappers SET losses_reported = losses_reported + ?3,
-                                        loss_records = loss_records + 1
-                     WHERE node = ?1 AND instance_id = ?2",
-                    params![key.node, key.instance_id, u2i(loss.count)],
-                )?;
+        match losses::check(&tx, key, &state, &loss)? {
+            losses::Check::Duplicate => {}
+            losses::Check::Overlaps => {
+                return Err(StoreError::Rejected {
+                    field: "loss",
+                    reason: format!(
+                        "seq {}..={} overlaps events or loss records already stored",
+                        loss.first_seq, loss.last_seq
+                    ),
+                });
+            }
+            losses::Check::New => {
+                next += 1;
+                losses::insert(&tx, key, &loss, next, now_ns)?;
                 new.push(LossNotice {
                     node: key.node.clone(),
                     instance_id: key.instance_id.clone(),
                     loss: Some(loss.clone()),
-                    hub_seq,
+                    hub_seq: next,
                     received: Some(to_ts(now_ns)),
                 });
             }
@@ -262,6 +251,11 @@ impl Writer for SqliteWriter {
     ) -> Result<u64> {
         retention::apply(&mut self.conn, max_age_ns, max_rows, now_ns)
     }
+
+    fn expire_instances(&mut self, max_idle_ns: i64, now_ns: i64) -> Result<u64> {
+        let live = self.instances.keys();
+        retention::expire_instances(&mut self.conn, now_ns.saturating_sub(max_idle_ns), &live)
+    }
 }
 
 #[cfg(test)]
@@ -292,7 +286,7 @@ mod tests {
         assert_eq!((l.new.len(), l.acked), (1, 6));
         let l = w.commit_loss(&key("a"), loss(5, 6), 7).unwrap();
         assert_eq!(l.new.len(), 0, "duplicate loss");
-        let t = &r.tappers().unwrap()[0];
+        let t = &r.tappers(None, &[], 10).unwrap()[0];
         assert_eq!(
             (t.events_received, t.losses_reported, t.acked_seq),
             (4, 2, 6)
@@ -327,7 +321,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.new.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
         assert_eq!(c.acked, 5);
-        assert_eq!(r.tappers().unwrap()[0].events_received, 5);
+        assert_eq!(r.tappers(None, &[], 10).unwrap()[0].events_received, 5);
     }
 
     #[test]
