@@ -3,7 +3,7 @@
 
 use tapper_proto::v1::Counters;
 
-use crate::{error::HubError, names};
+use crate::error::HubError;
 
 /// Most entries of `Counters.per_errno` (errno numbers are 1..4095).
 pub const MAX_ERRNO_ENTRIES: usize = 4095;
@@ -29,8 +29,8 @@ pub fn check(c: &Counters) -> Result<(), HubError> {
                 "key longer than 32 bytes is no errno",
             ));
         }
-        names::parse_errno(k)
-            .map_err(|e| HubError::invalid(format!("counters.per_errno[{k:?}]"), e))?;
+        tapper_names::parse_errno(k)
+            .map_err(|e| HubError::invalid(format!("counters.per_errno[{k:?}]"), e.to_string()))?;
     }
     Ok(())
 }
