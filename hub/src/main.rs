@@ -6,7 +6,6 @@ mod clock;
 mod error;
 mod fanout;
 mod filter;
-mod glob;
 mod names;
 mod report;
 mod retention;
