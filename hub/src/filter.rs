@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use globset::{GlobBuilder, GlobMatcher};
 use tapper_proto::v1::{Event, LossNotice, SubscribeRequest};
 
-use crate::{error::HubError, names};
+use crate::{error::HubError, names, validate};
 
 /// Most values accepted in one repeated filter field.
 pub const MAX_VALUES: usize = 1024;
@@ -43,11 +43,7 @@ impl Filter {
         check_len("family", &req.family)?;
         check_len("pid", &req.pid)?;
         check_len("cgroup_id", &req.cgroup_id)?;
-        for (i, n) in req.node.iter().enumerate() {
-            if n.is_empty() {
-                return Err(HubError::invalid(format!("node[{i}]"), "empty node name"));
-            }
-        }
+        validate::node_names(&req.node)?;
         let errnos = req
             .errno
             .iter()
@@ -268,8 +264,16 @@ mod tests {
     #[test]
     fn bad_comm_globs_say_why() {
         let err = |p: &str| comm_glob(p).unwrap_err().to_string();
-        assert!(err("[abc").starts_with("comm: bad glob: unclosed"), "{}", err("[abc"));
-        assert!(err("abc\\").starts_with("comm: bad glob"), "{}", err("abc\\"));
+        assert!(
+            err("[abc").starts_with("comm: bad glob: unclosed"),
+            "{}",
+            err("[abc")
+        );
+        assert!(
+            err("abc\\").starts_with("comm: bad glob"),
+            "{}",
+            err("abc\\")
+        );
         assert!(err("[z-a]").contains("range"), "{}", err("[z-a]"));
         assert!(err(&"a".repeat(300)).contains("longer"));
     }

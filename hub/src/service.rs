@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{error::HubError, report, state::HubState, stats, store::InstanceKey, subscribe};
+use crate::{
+    error::HubError, report, state::HubState, stats, store::InstanceKey, subscribe, validate,
+};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -73,10 +75,8 @@ impl Hub for HubService {
     ) -> Result<Response<ListTappersResponse>, Status> {
         let req = request.into_inner();
         let mut tappers = self.state.with_store(|s, _| s.tappers()).await?;
-        for (i, n) in req.node.iter().enumerate() {
-            if n.is_empty() {
-                return Err(HubError::invalid(format!("node[{i}]"), "empty node name").into());
-            }
+        validate::node_names(&req.node)?;
+        for n in &req.node {
             if !tappers.iter().any(|t| &t.node == n) {
                 return Err(HubError::NotFound {
                     what: "node",
