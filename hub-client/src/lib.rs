@@ -36,7 +36,7 @@
 //!
 //! # Querying
 //! [`connect`] gives a [`proto::v1::hub_client::HubClient`] for `Subscribe`, `GetStats`
-//! and `ListTappers`.
+//! and `ListTappers`; [`connect_with`] takes a [`ClientConfig`] (timeout, message-size limit).
 
 mod backoff;
 mod buffer;
@@ -46,7 +46,7 @@ mod reporter;
 
 pub use backoff::Backoff;
 pub use buffer::REASON_BUFFER_FULL;
-pub use connect::{connect, normalize_url};
+pub use connect::{ClientConfig, connect, connect_with, normalize_url};
 pub use error::ClientError;
 pub use reporter::{Reporter, ReporterConfig, ReporterHandle, ReporterStats, random_instance_id};
 /// The generated wire types (`tapper-proto`).

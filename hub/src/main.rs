@@ -6,6 +6,7 @@ mod clock;
 mod error;
 mod fanout;
 mod filter;
+mod limits;
 mod names;
 mod report;
 mod retention;
@@ -52,7 +53,7 @@ struct Args {
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     subscriber_queue: u64,
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
-    #[arg(long, default_value_t = tapper_proto::codec::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     /// Seconds to wait for open streams to end on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5)]
@@ -89,9 +90,7 @@ async fn main() -> anyhow::Result<()> {
         },
     ));
 
-    tapper_proto::codec::set_max_message_bytes(args.max_message_bytes);
-    let hub = HubServer::new(HubService::new(state))
-        .max_decoding_message_size(args.max_message_bytes.saturating_mul(2).max(1 << 20));
+    let hub = limits::hub_server(HubService::new(state), args.max_message_bytes);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<HubServer<HubService>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()

@@ -173,7 +173,11 @@ mod tests {
         assert!(parse_last("5x").unwrap_err().contains("not a duration"));
         // Overflow is an error, never a wrapped or negative window.
         assert!(parse_last("99999999999999999999d").is_err());
-        assert!(parse_last("9223372036854775808").unwrap_err().contains("too long"));
+        assert!(
+            parse_last("9223372036854775808")
+                .unwrap_err()
+                .contains("too long")
+        );
         assert!(parse_last("300000000000y").is_err());
     }
 }
