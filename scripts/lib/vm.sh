@@ -46,7 +46,7 @@ vm_fetch_kernel() {
 vm_build_static() {
   local target_dir=$1
   shift
-  log "building static $* (target dir $target_dir)"
+  log "building static binaries: cargo build --release $* (target dir $target_dir)"
   (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$target_dir" \
     cargo build --release --target "$VM_TRIPLE" "$@") ||
     die "static build failed (RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --target $VM_TRIPLE $*)"
