@@ -17,48 +17,29 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:?usage: scripts/bench-vm.sh OUT.json}
 CACHE_DIR=${KERNEL_CACHE_DIR:-$ROOT/.cache/kernels}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-TRIPLE=x86_64-unknown-linux-gnu
 KERNEL=${BENCH_VM_KERNEL:-$(awk '!/^#/ && NF && $1 != "host" {k=$1} END {print k}' "$ROOT/scripts/kernels.txt")}
 RUNS=${BENCH_VM_RUNS:-5}
 ITERS=${BENCH_VM_ITERS:-20000}
 VM_TIMEOUT=${BENCH_VM_TIMEOUT:-900}
 
-log() { printf '[bench-vm] %s\n' "$*" >&2; }
-die() { printf '[bench-vm] error: %s\n' "$*" >&2; exit 1; }
+VM_TAG=bench-vm
+# shellcheck source=lib/vm.sh
+. "$ROOT/scripts/lib/vm.sh"
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 # Kernel: the matrix's cache entry ($CACHE_DIR/<package>/vmlinuz), fetched the same way.
+vm_fetch_kernel "$KERNEL" "$CACHE_DIR"
 VMLINUZ=$CACHE_DIR/$KERNEL/vmlinuz
-if [ ! -s "$VMLINUZ" ]; then
-  log "downloading $KERNEL"
-  (cd "$WORK" && apt-get download -qq -o APT::Sandbox::User=root "$KERNEL") ||
-    die "apt-get download $KERNEL failed (apt-get update? see scripts/kernels.txt)"
-  dpkg-deb --fsys-tarfile "$WORK"/*.deb | tar -x -C "$WORK" --wildcards './boot/vmlinuz-*'
-  mkdir -p "$CACHE_DIR/$KERNEL"
-  mv "$WORK"/boot/vmlinuz-* "$VMLINUZ"
-fi
 
 if [ -n "${BENCH_BIN_DIR:-}" ]; then
   BIN_DIR=$BENCH_BIN_DIR
 else
-  log "building static tapper and tapper-bench (target dir $TARGET_DIR)"
-  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$TARGET_DIR" \
-    cargo build --release --quiet --target "$TRIPLE" -p tapper -p tapper-bench) || die "static build failed"
-  BIN_DIR=$TARGET_DIR/$TRIPLE/release
+  vm_build_static "$TARGET_DIR" --quiet -p tapper -p tapper-bench
+  BIN_DIR=$TARGET_DIR/$VM_TRIPLE/release
 fi
-BUSYBOX=$(command -v busybox) || die "busybox not found; install busybox-static (scripts/setup.sh)"
-command -v cpio >/dev/null || die "cpio not found (scripts/setup.sh)"
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (scripts/setup.sh)"
-
-stage=$WORK/initramfs
-mkdir -p "$stage/bin"
-cp "$BUSYBOX" "$stage/bin/busybox"
-cp "$BIN_DIR/tapper" "$BIN_DIR/tapper-bench" "$stage/bin/"
-install -m 0755 "$ROOT/scripts/bench-vm-init.sh" "$stage/init"
-install -m 0644 "$ROOT/scripts/vm-guest-setup.sh" "$stage/guest-setup.sh"
-(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$WORK/initrd.gz"
+vm_initramfs "$WORK/initrd.gz" "$ROOT/scripts/bench-vm-init.sh" "$BIN_DIR/tapper" "$BIN_DIR/tapper-bench"
 
 # TCG only: KVM is unreliable on these machines and a benchmark must not depend on luck.
 LOGF=$WORK/serial.log

@@ -22,13 +22,13 @@ LOG_DIR=$TARGET_DIR/kernel-matrix
 ACCEL=${KERNEL_MATRIX_ACCEL:-auto}
 MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
 KVM_BOOT_TIMEOUT=15 # a KVM guest that has not reached /init by then is hung: use TCG
-TRIPLE=x86_64-unknown-linux-gnu
 ALL_MODES=(kprobe tracepoint) # every mode capture-check knows, in table order
 VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((MODE_TIMEOUT * ${#ALL_MODES[@]} + 120))}
 BINARIES=(tapper capture-check socket-workload)
 
-log() { printf '[kernel-matrix] %s\n' "$*" >&2; }
-die() { printf '[kernel-matrix] error: %s\n' "$*" >&2; exit 1; }
+VM_TAG=kernel-matrix
+# shellcheck source=lib/vm.sh
+. "$ROOT/scripts/lib/vm.sh"
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -52,39 +52,8 @@ done <"$KERNELS_FILE"
 [ ${#NAMES[@]} -gt 0 ] || die "no kernels selected from $KERNELS_FILE"
 
 # ---- fetch kernels ------------------------------------------------------------------------
-# Each kernel is cached as $CACHE_DIR/<package>/{vmlinuz,config}; a complete entry is reused.
-apt_updated=0
-fetch_kernel() {
-  local pkg=$1 dir=$CACHE_DIR/$1 tmp deb
-  [ -s "$dir/vmlinuz" ] && return 0
-  mkdir -p "$CACHE_DIR"
-  tmp=$(mktemp -d "$CACHE_DIR/.fetch.XXXXXX")
-  log "downloading $pkg"
-  if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg"); then
-    if [ $apt_updated = 0 ]; then
-      log "apt-get download failed; running apt-get update and retrying"
-      apt-get update -qq || true
-      apt_updated=1
-    fi
-    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") || {
-      rm -rf "$tmp"
-      die "apt-get download $pkg failed; list what apt serves with
-  apt-cache search --names-only '^linux-image-.*cloud-amd64\$'  and fix $KERNELS_FILE"
-    }
-  fi
-  deb=$(echo "$tmp"/*.deb)
-  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './boot/config-*' ||
-    die "unpacking $deb failed"
-  mkdir -p "$tmp/entry"
-  mv "$tmp"/boot/vmlinuz-* "$tmp/entry/vmlinuz"
-  mv "$tmp"/boot/config-* "$tmp/entry/config"
-  rm -rf "$dir"
-  mv "$tmp/entry" "$dir"
-  rm -rf "$tmp"
-}
-
 for name in "${NAMES[@]}"; do
-  [ "$name" = host ] || fetch_kernel "$name"
+  [ "$name" = host ] || vm_fetch_kernel "$name" "$CACHE_DIR"
 done
 
 # ---- build static binaries ----------------------------------------------------------------
@@ -92,32 +61,13 @@ if [ -n "${KERNEL_MATRIX_BIN_DIR:-}" ]; then
   BIN_DIR=$KERNEL_MATRIX_BIN_DIR
   log "using prebuilt binaries from $BIN_DIR"
 else
-  log "building static tapper and tapper-e2e (target dir $TARGET_DIR)"
-  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$TARGET_DIR" \
-    cargo build --release --target "$TRIPLE" -p tapper -p tapper-e2e) ||
-    die "static build failed (RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --target $TRIPLE -p tapper -p tapper-e2e)"
-  BIN_DIR=$TARGET_DIR/$TRIPLE/release
+  vm_build_static "$TARGET_DIR" -p tapper -p tapper-e2e
+  BIN_DIR=$TARGET_DIR/$VM_TRIPLE/release
 fi
-BUSYBOX=$(command -v busybox) || die "busybox not found; install busybox-static (scripts/setup.sh)"
-for b in "${BINARIES[@]/#/$BIN_DIR/}" "$BUSYBOX"; do
-  [ -x "$b" ] || die "missing binary $b"
-  if readelf -l "$b" 2>/dev/null | grep -q 'program interpreter'; then
-    die "$b is dynamically linked; the VM has no libc (busybox must come from busybox-static)"
-  fi
-done
 
 # ---- initramfs (shared by every kernel; parameters go on the kernel command line) ---------
-command -v cpio >/dev/null || die "cpio not found; install it (scripts/setup.sh)"
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; install qemu-system-x86 (scripts/setup.sh)"
-stage=$WORK/initramfs
-mkdir -p "$stage/bin"
-cp "$BUSYBOX" "$stage/bin/busybox"
-for b in "${BINARIES[@]}"; do cp "$BIN_DIR/$b" "$stage/bin/$b"; done
-install -m 0755 "$ROOT/scripts/kernel-matrix-init.sh" "$stage/init"
-install -m 0644 "$ROOT/scripts/vm-guest-setup.sh" "$stage/guest-setup.sh"
 INITRD=$WORK/initramfs.cpio.gz
-(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD"
-[ -s "$INITRD" ] || die "empty initramfs"
+vm_initramfs "$INITRD" "$ROOT/scripts/kernel-matrix-init.sh" "${BINARIES[@]/#/$BIN_DIR/}"
 
 # ---- run ----------------------------------------------------------------------------------
 declare -A CELL=()   # "<kernel>|<mode>" -> PASS | FAIL | -

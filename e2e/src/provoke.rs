@@ -1,5 +1,6 @@
 //! The failures a workload can provoke, each with the exact `socket()` arguments that
-//! produce it, as PLATFORM.md lists them.
+//! produce it on any Linux kernel (EPERM by dropping CAP_NET_RAW, EMFILE by using up
+//! `RLIMIT_NOFILE`).
 
 use serde::{Deserialize, Serialize};
 

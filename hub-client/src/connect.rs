@@ -33,8 +33,36 @@ pub fn endpoint(url: &str, connect_timeout: Duration) -> Result<Endpoint, Client
         })
 }
 
-/// Connects a `HubClient` (no retry; the reporter retries on its own).
+/// How a query client connects; [`Default`] gives the values in the field docs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// TCP connect timeout. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Largest response message decoded, in bytes; bigger is an `OUT_OF_RANGE` error.
+    /// Default 64 MiB (a `GetStats` over many groups can be large).
+    pub max_decoding_message_bytes: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            max_decoding_message_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Connects a `HubClient` with [`ClientConfig::default`] (no retry; the reporter retries on
+/// its own).
 pub async fn connect(url: &str) -> Result<HubClient<Channel>, ClientError> {
-    let channel = endpoint(url, Duration::from_secs(5))?.connect().await?;
-    Ok(HubClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+    connect_with(url, &ClientConfig::default()).await
+}
+
+/// Connects a `HubClient` configured by `cfg` (no retry).
+pub async fn connect_with(
+    url: &str,
+    cfg: &ClientConfig,
+) -> Result<HubClient<Channel>, ClientError> {
+    let channel = endpoint(url, cfg.connect_timeout)?.connect().await?;
+    Ok(HubClient::new(channel).max_decoding_message_size(cfg.max_decoding_message_bytes))
 }

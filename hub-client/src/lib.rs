@@ -45,7 +45,7 @@
 //!
 //! # Querying
 //! [`connect`] gives a [`proto::v1::hub_client::HubClient`] for `Subscribe`, `GetStats`
-//! and `ListTappers`.
+//! and `ListTappers`; [`connect_with`] takes a [`ClientConfig`] (timeout, message-size limit).
 
 mod backoff;
 mod buffer;
@@ -58,7 +58,7 @@ mod wire_size;
 pub use backoff::Backoff;
 pub use buffer::{REASON_BUFFER_FULL, REASON_REJECTED};
 pub use config::{ReporterConfig, random_instance_id};
-pub use connect::{connect, normalize_url};
+pub use connect::{ClientConfig, connect, connect_with, normalize_url};
 pub use error::ClientError;
 pub use reporter::{Reporter, ReporterHandle, ReporterStats};
 /// The generated wire types (`tapper-proto`).

@@ -3,12 +3,16 @@
 
 use std::collections::HashSet;
 
+use globset::{GlobBuilder, GlobMatcher};
 use tapper_proto::v1::{Event, LossNotice, SubscribeRequest};
 
-use crate::{error::HubError, glob::Glob};
+use crate::{error::HubError, validate};
 
 /// Most values accepted in one repeated filter field.
 pub const MAX_VALUES: usize = 1024;
+
+/// Longest `comm` pattern accepted, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 256;
 
 /// Server-side subscription filter: AND across fields, OR within a field.
 #[derive(Debug, Default, Clone)]
@@ -17,7 +21,7 @@ pub struct Filter {
     errnos: HashSet<i32>,
     families: HashSet<i32>,
     pids: HashSet<u32>,
-    comm: Option<Glob>,
+    comm: Option<GlobMatcher>,
     cgroups: HashSet<u64>,
 }
 
@@ -39,11 +43,7 @@ impl Filter {
         check_len("family", &req.family)?;
         check_len("pid", &req.pid)?;
         check_len("cgroup_id", &req.cgroup_id)?;
-        for (i, n) in req.node.iter().enumerate() {
-            if n.is_empty() {
-                return Err(HubError::invalid(format!("node[{i}]"), "empty node name"));
-            }
-        }
+        validate::node_names(&req.node)?;
         let errnos = req
             .errno
             .iter()
@@ -65,7 +65,7 @@ impl Filter {
         let comm = if req.comm.is_empty() {
             None
         } else {
-            Some(Glob::new(&req.comm).map_err(|r| HubError::invalid("comm", r))?)
+            Some(comm_glob(&req.comm)?)
         };
         Ok(Self {
             nodes: req.node.iter().cloned().collect(),
@@ -83,7 +83,7 @@ impl Filter {
             && (self.errnos.is_empty() || self.errnos.contains(&e.errno))
             && (self.families.is_empty() || e.family.is_some_and(|f| self.families.contains(&f)))
             && (self.pids.is_empty() || self.pids.contains(&e.pid))
-            && self.comm.as_ref().is_none_or(|g| g.matches(&e.comm))
+            && self.comm.as_ref().is_none_or(|g| g.is_match(&e.comm))
             && (self.cgroups.is_empty() || self.cgroups.contains(&e.cgroup_id))
     }
 
@@ -91,6 +91,26 @@ impl Filter {
     pub fn matches_loss(&self, l: &LossNotice) -> bool {
         self.nodes.is_empty() || self.nodes.contains(&l.node)
     }
+}
+
+/// Compiles the `comm` glob (`*`, `?`, `[a-z]`, `[!a-z]`, `\` escapes, `{a,b}`), matching the
+/// whole command name; `/` is an ordinary character there.
+fn comm_glob(pattern: &str) -> Result<GlobMatcher, HubError> {
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(HubError::invalid(
+            "comm",
+            format!(
+                "pattern of {} bytes is longer than {MAX_PATTERN_BYTES}",
+                pattern.len()
+            ),
+        ));
+    }
+    GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| HubError::invalid("comm", format!("bad glob: {}", e.kind())))
 }
 
 #[cfg(test)]
@@ -234,6 +254,44 @@ mod tests {
             assert!(filter.matches_event(&eopnotsupp), "{name}");
             assert!(!filter.matches_event(&ev()), "{name}");
         }
+    }
+
+    #[test]
+    fn comm_glob_matches_the_whole_name() {
+        let m = |p: &str, t: &str| comm_glob(p).unwrap().is_match(t);
+        assert!(m("*", "anything"));
+        assert!(m("ngin?", "nginx"));
+        assert!(m("py*", "python3"));
+        assert!(!m("py*", "xpython"));
+        assert!(m("*sock*", "mysocktest"));
+        assert!(m("a*b*c", "aXXbYYc"));
+        assert!(!m("a*b*c", "aXXbYY"));
+        assert!(m("[a-c]x", "bx"));
+        assert!(!m("[!a-c]x", "bx"));
+        assert!(m("\\*", "*"));
+        assert!(!m("\\*", "a"));
+        assert!(m("[]]", "]"));
+        assert!(m("[a-]", "-"));
+        assert!(m("kworker/*", "kworker/0:1"));
+        assert!(m("k*1", "kworker/0:1"));
+        assert!(m("**", "a/b"));
+    }
+
+    #[test]
+    fn bad_comm_globs_say_why() {
+        let err = |p: &str| comm_glob(p).unwrap_err().to_string();
+        assert!(
+            err("[abc").starts_with("comm: bad glob: unclosed"),
+            "{}",
+            err("[abc")
+        );
+        assert!(
+            err("abc\\").starts_with("comm: bad glob"),
+            "{}",
+            err("abc\\")
+        );
+        assert!(err("[z-a]").contains("range"), "{}", err("[z-a]"));
+        assert!(err(&"a".repeat(300)).contains("longer"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod closing;
 mod error;
 mod fanout;
 mod filter;
-mod glob;
+mod limits;
 mod listener;
 mod report;
 mod retention;
@@ -70,7 +70,7 @@ struct Args {
     #[arg(long, default_value = "10s", value_parser = retention::parse_duration)]
     handshake_timeout: Duration,
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
-    #[arg(long, default_value_t = tapper_proto::codec::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     /// Seconds to wait for open streams to end on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5)]
@@ -118,9 +118,7 @@ async fn main() -> anyhow::Result<()> {
         },
     ));
 
-    tapper_proto::codec::set_max_message_bytes(args.max_message_bytes);
-    let hub = HubServer::new(HubService::new(state))
-        .max_decoding_message_size(args.max_message_bytes.saturating_mul(2).max(1 << 20));
+    let hub = limits::hub_server(HubService::new(state), args.max_message_bytes);
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<HubServer<HubService>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()

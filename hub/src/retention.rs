@@ -22,25 +22,19 @@ fn nanos(d: Duration) -> i64 {
     d.as_nanos().min(i64::MAX as u128) as i64
 }
 
-/// Parses "90", "90s", "15m", "24h" or "7d".
+/// Parses a humantime duration ("90s", "15m", "24h", "7d", "1h30m") or bare seconds ("90");
+/// zero is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 15m, 24h, 7d)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use s, m, h or d)"
-            ));
-        }
+    let d = match t.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| format!("{text:?} is not a duration ({e}); use e.g. 30s, 15m, 24h, 7d"))?,
     };
-    Ok(Duration::from_secs(secs))
+    if d.is_zero() {
+        return Err(format!("{text:?}: the duration must be longer than 0"));
+    }
+    Ok(d)
 }
 
 /// Applies retention every `interval` until the hub shuts down.
@@ -83,7 +77,12 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        assert!(parse_duration("5y").is_err());
+        assert_eq!(parse_duration(" 1h30m "), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("5x").unwrap_err().contains("not a duration"));
         assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("0").unwrap_err().contains("longer than 0"));
+        // Too big for a Duration: an error, not a wrap or a panic.
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("99999999999999999999").is_err());
     }
 }

@@ -6,48 +6,12 @@ use std::sync::Arc;
 use tapper_proto::v1::{GetStatsRequest, GetStatsResponse, GroupBy};
 
 use crate::{
-    clock::{from_ts, now_ns, to_ts},
+    clock::{now_ns, to_ts},
     error::HubError,
-    filter::MAX_VALUES,
     state::HubState,
     store::{GroupCol, StatsQuery},
+    validate,
 };
-
-/// Longest node name a tapper can have (as its Hello says).
-const MAX_NODE_BYTES: usize = 253;
-
-fn check_ts(field: &str, ts: &tapper_proto::Timestamp) -> Result<i64, HubError> {
-    if !(0..1_000_000_000).contains(&ts.nanos) {
-        return Err(HubError::invalid(field, "nanos out of range"));
-    }
-    if ts.seconds < 0 {
-        return Err(HubError::invalid(field, "is before 1970"));
-    }
-    Ok(from_ts(ts))
-}
-
-/// Checks a node filter: at most [`MAX_VALUES`] names, none empty or longer than a node
-/// name can be.
-pub fn nodes(nodes: &[String]) -> Result<(), HubError> {
-    if nodes.len() > MAX_VALUES {
-        return Err(HubError::invalid(
-            "node",
-            format!("{} values exceed the limit of {MAX_VALUES}", nodes.len()),
-        ));
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        if n.is_empty() {
-            return Err(HubError::invalid(format!("node[{i}]"), "empty node name"));
-        }
-        if n.len() > MAX_NODE_BYTES {
-            return Err(HubError::invalid(
-                format!("node[{i}]"),
-                format!("longer than {MAX_NODE_BYTES} bytes"),
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// Turns the request into a store query, or says which field is wrong.
 pub fn query(req: &GetStatsRequest, now: i64) -> Result<StatsQuery, HubError> {
@@ -89,18 +53,18 @@ pub fn query(req: &GetStatsRequest, now: i64) -> Result<StatsQuery, HubError> {
                 "cannot be combined with since",
             ));
         }
-        (Some(ts), _) => check_ts("since", ts)?,
+        (Some(ts), _) => validate::timestamp("since", ts)?,
         (None, 0) => 0,
         (None, n) => now.saturating_sub(n.saturating_mul(1_000_000_000)),
     };
     let until_ns = match &req.until {
-        Some(ts) => check_ts("until", ts)?,
+        Some(ts) => validate::timestamp("until", ts)?,
         None => i64::MAX,
     };
     if until_ns < since_ns {
         return Err(HubError::invalid("until", "is before since"));
     }
-    nodes(&req.node)?;
+    validate::node_names(&req.node)?;
     Ok(StatsQuery {
         group,
         since_ns,

@@ -10,13 +10,13 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::{
-    clock::from_ts,
     closing::Closer,
     error::HubError,
     fanout::{Item, Next, Subscription},
     filter::Filter,
     state::HubState,
     store::Stored,
+    validate,
 };
 
 type Tx = mpsc::Sender<Result<SubscribeResponse, Status>>;
@@ -44,15 +44,7 @@ pub fn plan(req: &SubscribeRequest) -> Result<Plan, HubError> {
     let replay = match &req.since {
         None => None,
         Some(Since::SinceHubSeq(n)) => Some(From::HubSeq(*n)),
-        Some(Since::SinceTime(ts)) => {
-            if !(0..1_000_000_000).contains(&ts.nanos) {
-                return Err(HubError::invalid("since_time", "nanos out of range"));
-            }
-            if ts.seconds < 0 {
-                return Err(HubError::invalid("since_time", "is before 1970"));
-            }
-            Some(From::Time(from_ts(ts)))
-        }
+        Some(Since::SinceTime(ts)) => Some(From::Time(validate::timestamp("since_time", ts)?)),
     };
     Ok(Plan {
         filter,

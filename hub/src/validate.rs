@@ -1,9 +1,12 @@
-//! Checks what tappers send (Hello, event batches, loss records) before anything is stored;
-//! each problem is `INVALID_ARGUMENT` naming the field.
+//! Checks what clients send (Hello, event batches, loss records, query timestamps and node
+//! lists) before anything is stored or queried; each problem is `INVALID_ARGUMENT` naming the field.
 
-use tapper_proto::v1::{Event, Hello, Loss};
+use tapper_proto::{
+    Timestamp,
+    v1::{Event, Hello, Loss},
+};
 
-use crate::error::HubError;
+use crate::{clock::from_ts, error::HubError, filter::MAX_VALUES};
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 10_000;
@@ -18,6 +21,48 @@ fn max_len(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<()
     Ok(())
 }
 
+fn nanos(field: impl FnOnce() -> String, ts: &Timestamp) -> Result<(), HubError> {
+    if !(0..1_000_000_000).contains(&ts.nanos) {
+        return Err(HubError::invalid(field(), "nanos out of range"));
+    }
+    Ok(())
+}
+
+/// A query bound: valid nanos, not before 1970. Returns Unix nanoseconds.
+pub fn timestamp(field: &str, ts: &Timestamp) -> Result<i64, HubError> {
+    nanos(|| field.into(), ts)?;
+    if ts.seconds < 0 {
+        return Err(HubError::invalid(field, "is before 1970"));
+    }
+    Ok(from_ts(ts))
+}
+
+/// Longest node name a tapper can have (as its Hello says).
+pub const MAX_NODE_BYTES: usize = 253;
+
+/// A `node` filter list: at most [`MAX_VALUES`] names, none empty or longer than a node
+/// name can be.
+pub fn node_names(nodes: &[String]) -> Result<(), HubError> {
+    if nodes.len() > MAX_VALUES {
+        return Err(HubError::invalid(
+            "node",
+            format!("{} values exceed the limit of {MAX_VALUES}", nodes.len()),
+        ));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if n.is_empty() {
+            return Err(HubError::invalid(format!("node[{i}]"), "empty node name"));
+        }
+        if n.len() > MAX_NODE_BYTES {
+            return Err(HubError::invalid(
+                format!("node[{i}]"),
+                format!("longer than {MAX_NODE_BYTES} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A Hello needs a node and an instance id of sane length.
 pub fn hello(h: &Hello) -> Result<(), HubError> {
     if h.node.is_empty() {
@@ -26,7 +71,7 @@ pub fn hello(h: &Hello) -> Result<(), HubError> {
     if h.instance_id.is_empty() {
         return Err(HubError::invalid("hello.instance_id", "required"));
     }
-    max_len(|| "hello.node".into(), &h.node, 253)?;
+    max_len(|| "hello.node".into(), &h.node, MAX_NODE_BYTES)?;
     max_len(|| "hello.instance_id".into(), &h.instance_id, 128)?;
     max_len(|| "hello.kernel_release".into(), &h.kernel_release, 256)?;
     max_len(|| "hello.probe_mode".into(), &h.probe_mode, 32)?;
@@ -55,10 +100,7 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
         }
         match &e.ts {
             None => return Err(HubError::invalid(f("ts"), "required")),
-            Some(ts) if !(0..1_000_000_000).contains(&ts.nanos) => {
-                return Err(HubError::invalid(f("ts"), "nanos out of range"));
-            }
-            Some(_) => {}
+            Some(ts) => nanos(|| f("ts"), ts)?,
         }
         if e.errno <= 0 {
             return Err(HubError::invalid(
@@ -161,6 +203,23 @@ mod tests {
                 ..ok_event()
             })
             .starts_with("events[1].comm:")
+        );
+    }
+
+    #[test]
+    fn query_timestamps_and_node_lists() {
+        let ts = |seconds, nanos| Timestamp { seconds, nanos };
+        assert_eq!(timestamp("since", &ts(2, 5)).unwrap(), 2_000_000_005);
+        let bad = |t: Timestamp| timestamp("since", &t).unwrap_err().to_string();
+        assert_eq!(bad(ts(1, -1)), "since: nanos out of range");
+        assert_eq!(bad(ts(1, 1_000_000_000)), "since: nanos out of range");
+        assert_eq!(bad(ts(-1, 0)), "since: is before 1970");
+        assert!(node_names(&["a".into(), "b".into()]).is_ok());
+        assert_eq!(
+            node_names(&["a".into(), String::new()])
+                .unwrap_err()
+                .to_string(),
+            "node[1]: empty node name"
         );
     }
 

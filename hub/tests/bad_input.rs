@@ -10,6 +10,7 @@ use hub_client::proto::v1::{
     Event, EventBatch, GetStatsRequest, Hello, ListTappersRequest, ReportRequest, SubscribeRequest,
     report_request::Msg, subscribe_response::Item,
 };
+use prost::Message;
 use tonic::Code;
 
 fn hello(node: &str) -> ReportRequest {
@@ -199,12 +200,51 @@ async fn bad_input_is_rejected_precisely_and_others_keep_being_served() {
         &report_status(&hub, vec![hello("bad-node"), batch(vec![no_ts])]).await,
         "events[0].ts:",
     );
-    let mut big = good_event(1);
-    big.cmdline = "x".repeat(200 * 1024);
-    // 200 KiB > --max-message-bytes 64 KiB: the whole message is refused.
-    let s = report_status(&hub, vec![hello("bad-node"), batch(vec![big])]).await;
-    assert_invalid(&s, "ReportRequest:");
-    assert!(s.message().contains("exceeds the limit"), "{s:?}");
+    // --max-message-bytes 65536: one byte over is refused, and so is far more (over twice the
+    // limit and over 1 MiB), both INVALID_ARGUMENT naming the message; exactly the limit is
+    // decoded (and then judged field by field: here its comm is too long).
+    let sized = |bytes: usize, comm_len: usize| {
+        let mut e = good_event(1);
+        e.comm = "c".repeat(comm_len);
+        let base = batch(vec![e.clone()]).encoded_len();
+        // The cmdline's length prefix grows by a byte or two along with it.
+        let mut pad = bytes - base;
+        loop {
+            e.cmdline = "x".repeat(pad);
+            let len = batch(vec![e.clone()]).encoded_len();
+            if len == bytes {
+                return batch(vec![e]);
+            }
+            pad = pad + bytes - len;
+        }
+    };
+    for bytes in [65_537, 1_100_000] {
+        let s = report_status(&hub, vec![hello("bad-node"), sized(bytes, 1)]).await;
+        assert_invalid(&s, "ReportRequest:");
+        assert!(
+            s.message().ends_with(&format!(
+                "message of {bytes} bytes exceeds the limit of 65536 bytes"
+            )),
+            "{s:?}"
+        );
+    }
+    assert_invalid(
+        &report_status(&hub, vec![hello("bad-node"), sized(65_536, 100)]).await,
+        "events[0].comm:",
+    );
+    // A unary request over the limit gets the same error.
+    let s = c
+        .get_stats(GetStatsRequest {
+            node: vec!["n".repeat(70_000)],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&s, "GetStatsRequest:");
+    assert!(
+        s.message().contains("exceeds the limit of 65536 bytes"),
+        "{s:?}"
+    );
     let mut long_comm = good_event(1);
     long_comm.comm = "c".repeat(100);
     assert_invalid(

@@ -3,8 +3,8 @@
 //!
 //! - [`v1`] holds the messages, [`v1::hub_client::HubClient`] and [`v1::hub_server`].
 //! - [`FILE_DESCRIPTOR_SET`] is the encoded descriptor set, for gRPC server reflection.
-//! - [`codec`] is the codec the generated code uses: prost, but a malformed or oversized
-//!   message is `INVALID_ARGUMENT` instead of `INTERNAL` / `OUT_OF_RANGE`.
+//! - [`codec`] is the codec the generated code uses: prost, but a malformed message is
+//!   `INVALID_ARGUMENT` instead of `INTERNAL`.
 //! - [`json`] (feature `json`) is the JSON form of [`v1::Event`]: serde on the generated
 //!   types, the tapper's JSON lines and the client's `--json` alike.
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use prost::Message;
 use tapper_proto::v1::{ListTappersRequest, ListTappersResponse, TapperInfo};
 
-use crate::{error::HubError, state::HubState, stats, store::InstanceKey};
+use crate::{error::HubError, state::HubState, store::InstanceKey, validate};
 
 /// Page size when the request leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -45,7 +45,7 @@ pub async fn list_tappers(
     state: &Arc<HubState>,
     req: ListTappersRequest,
 ) -> Result<ListTappersResponse, HubError> {
-    stats::nodes(&req.node)?;
+    validate::node_names(&req.node)?;
     let page_size = match req.page_size as usize {
         0 => DEFAULT_PAGE_SIZE,
         n if n > MAX_PAGE_SIZE => {

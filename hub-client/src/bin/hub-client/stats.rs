@@ -38,23 +38,20 @@ pub struct Args {
     json: bool,
 }
 
+/// A window length: a humantime duration ("90s", "15m", "24h", "7d", "1h30m") or bare seconds
+/// ("90"), in whole seconds (at least 1).
 fn parse_last(text: &str) -> Result<i64, String> {
     let t = text.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 15m"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("unknown unit {unit:?} (use s, m, h or d)")),
+    let secs = match t.parse::<u64>() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| format!("{text:?} is not a duration ({e}); use e.g. 90s, 15m, 24h, 7d"))?
+            .as_secs(),
     };
-    if n == 0 {
-        return Err("the window must be longer than 0".into());
+    if secs == 0 {
+        return Err("the window must be at least 1s".into());
     }
-    Ok(n * mult)
+    i64::try_from(secs).map_err(|_| format!("{text:?} is too long a window"))
 }
 
 pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
@@ -157,4 +154,30 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
         r.total_events, r.total_lost
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_last;
+
+    #[test]
+    fn windows() {
+        assert_eq!(parse_last("90"), Ok(90));
+        assert_eq!(parse_last("90s"), Ok(90));
+        assert_eq!(parse_last("15m"), Ok(900));
+        assert_eq!(parse_last("1h"), Ok(3600));
+        assert_eq!(parse_last("7d"), Ok(604_800));
+        assert_eq!(parse_last("1h30m"), Ok(5400));
+        assert!(parse_last("0").unwrap_err().contains("at least 1s"));
+        assert!(parse_last("500ms").unwrap_err().contains("at least 1s"));
+        assert!(parse_last("5x").unwrap_err().contains("not a duration"));
+        // Overflow is an error, never a wrapped or negative window.
+        assert!(parse_last("99999999999999999999d").is_err());
+        assert!(
+            parse_last("9223372036854775808")
+                .unwrap_err()
+                .contains("too long")
+        );
+        assert!(parse_last("300000000000y").is_err());
+    }
 }
