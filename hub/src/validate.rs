@@ -1,7 +1,10 @@
 //! Checks what tappers send (Hello, event batches, loss records) before anything is stored;
 //! each problem is `INVALID_ARGUMENT` naming the field.
 
-use tapper_proto::v1::{Event, Hello, Loss};
+use tapper_proto::{
+    limits,
+    v1::{Event, Hello, Loss},
+};
 
 use crate::error::HubError;
 
@@ -66,9 +69,9 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
                 format!("must be positive, got {}", e.errno),
             ));
         }
-        max_len(|| f("comm"), &e.comm, 64)?;
-        max_len(|| f("exe"), &e.exe, 4096)?;
-        max_len(|| f("cmdline"), &e.cmdline, 128 * 1024)?;
+        max_len(|| f("comm"), &e.comm, limits::COMM)?;
+        max_len(|| f("exe"), &e.exe, limits::EXE)?;
+        max_len(|| f("cmdline"), &e.cmdline, limits::CMDLINE)?;
         for (name, v) in [
             ("family_name", &e.family_name),
             ("type_name", &e.type_name),
@@ -76,9 +79,18 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
             ("errno_name", &e.errno_name),
             ("probe", &e.probe),
         ] {
-            max_len(|| f(name), v, 128)?;
+            max_len(|| f(name), v, limits::NAME)?;
         }
-        max_len(|| f("message"), &e.message, 256)?;
+        max_len(|| f("message"), &e.message, limits::MESSAGE)?;
+        if e.truncated.len() > limits::TRUNCATED {
+            return Err(HubError::invalid(
+                f("truncated"),
+                format!("more than {} field names", limits::TRUNCATED),
+            ));
+        }
+        for name in &e.truncated {
+            max_len(|| f("truncated"), name, limits::NAME)?;
+        }
     }
     Ok(())
 }
@@ -153,6 +165,13 @@ mod tests {
             })
             .starts_with("events[1].comm:")
         );
+        let mut cut = Event {
+            cmdline: "a".repeat(200_000),
+            ..ok_event()
+        };
+        assert!(bad(cut.clone()).starts_with("events[1].cmdline:"));
+        limits::truncate_event(&mut cut);
+        assert!(events(&[cut]).is_ok());
     }
 
     #[test]
