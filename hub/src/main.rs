@@ -9,6 +9,7 @@ mod fanout;
 mod filter;
 mod glob;
 mod listener;
+mod reject_log;
 mod report;
 mod retention;
 mod service;

@@ -199,3 +199,31 @@ def test_terminal_escapes_from_a_process_name_and_a_node_name_are_shown_escaped(
     assert ESC not in stats, stats
     assert b"inj\\x1b[2Jnode" in stats and b"\\x1b[2Jevil" in stats, stats
     assert b"total events: 3   lost (reported): 0" in stats, stats
+
+
+def test_the_hub_logs_rejected_batches_once_per_node_with_a_count(hub, stubs):
+    """A client resending a batch over the cmdline limit is rejected every time; the hub
+    says so in one log line per node (rate-limited), not one per rejection and not never."""
+    import grpc
+
+    hub_pb2, hub_pb2_grpc, event_pb2 = stubs
+    bad = event_pb2.Event(seq=1, errno=24, errno_name="EMFILE", comm="x",
+                          cmdline="A" * (CMDLINE_LIMIT + 1))
+    bad.ts.GetCurrentTime()
+    with grpc.insecure_channel(hub.addr) as channel:
+        stub = hub_pb2_grpc.HubStub(channel)
+        for _ in range(20):
+            requests = [
+                hub_pb2.ReportRequest(hello=hub_pb2.Hello(node="resender", instance_id="i1")),
+                hub_pb2.ReportRequest(events=hub_pb2.EventBatch(events=[bad])),
+            ]
+            with pytest.raises(grpc.RpcError) as err:
+                for _ in stub.Report(iter(requests)):
+                    pass
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "events[0].cmdline" in err.value.details()
+    time.sleep(0.2)
+    lines = [line for line in hub.log.read_text(errors="replace").splitlines()
+             if "rejecting report" in line]
+    assert len(lines) == 1, lines
+    assert "resender" in lines[0] and "events[0].cmdline" in lines[0], lines
