@@ -28,6 +28,10 @@ const JSON_FIELDS: &[(&str, &str)] = &[
         r#"default, skip_serializing_if = "Option::is_none""#,
     ),
     (
+        "truncated",
+        r#"default, skip_serializing_if = "Vec::is_empty""#,
+    ),
+    (
         "node",
         r#"default, skip_serializing_if = "String::is_empty""#,
     ),

@@ -24,8 +24,10 @@ use hub_client::{
     },
 };
 
-/// The hub's limit for `Event.cmdline`.
-const HUB_MAX_CMDLINE: usize = 128 * 1024;
+/// A `cmdline` over the hub's limit (`tapper_proto::limits::CMDLINE`) and over the test's
+/// `max_batch_bytes`, so its event goes alone in a batch.
+const OVER_MAX_CMDLINE: usize = 128 * 1024;
+const _: () = assert!(OVER_MAX_CMDLINE > hub_client::proto::limits::CMDLINE);
 /// The hub's default limit for one message.
 const HUB_MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
@@ -128,7 +130,7 @@ async fn rejected_batches_become_loss_records_and_the_rest_arrives() {
     let mut rejected = Vec::new();
     for i in 0..23 {
         match i {
-            7 => rejected.push(reporter.send_event(event(HUB_MAX_CMDLINE + 1))),
+            7 => rejected.push(reporter.send_event(event(OVER_MAX_CMDLINE))),
             15 => rejected.push(reporter.send_event(event(HUB_MAX_MESSAGE + 1))),
             _ => normal.push(reporter.send_event(event(100))),
         }

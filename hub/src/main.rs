@@ -9,6 +9,7 @@ mod fanout;
 mod filter;
 mod limits;
 mod listener;
+mod reject_log;
 mod report;
 mod retention;
 mod service;

@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
-use crate::{clock::now_ns, error::HubError, state::HubState, store::InstanceKey, validate};
+use crate::{
+    clock::now_ns, error::HubError, reject_log, state::HubState, store::InstanceKey, validate,
+};
 
 type Tx = mpsc::Sender<Result<ReportResponse, Status>>;
 
@@ -81,6 +83,11 @@ async fn run(
         let msg = match inbound.message().await {
             Ok(Some(m)) => m,
             Ok(None) => break Ok(()),
+            // The codec refused a message (oversized or malformed): a rejection too.
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                reject_log::rejected(&key.node, &key.instance_id, &status.message());
+                break Err(status);
+            }
             Err(status) => {
                 debug!(node = %key.node, %status, "report stream ended");
                 break Err(status);
@@ -89,7 +96,7 @@ async fn run(
         let acked = match handle(state, &key, msg).await {
             Ok(a) => a,
             Err(e) => {
-                warn!(node = %key.node, instance = %key.instance_id, error = %e, "rejecting report");
+                reject_log::rejected(&key.node, &key.instance_id, &e);
                 break Err(e.into());
             }
         };

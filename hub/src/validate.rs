@@ -2,7 +2,7 @@
 //! lists) before anything is stored or queried; each problem is `INVALID_ARGUMENT` naming the field.
 
 use tapper_proto::{
-    Timestamp,
+    Timestamp, limits,
     v1::{Event, Hello, Loss},
 };
 
@@ -108,9 +108,9 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
                 format!("must be positive, got {}", e.errno),
             ));
         }
-        max_len(|| f("comm"), &e.comm, 64)?;
-        max_len(|| f("exe"), &e.exe, 4096)?;
-        max_len(|| f("cmdline"), &e.cmdline, 128 * 1024)?;
+        max_len(|| f("comm"), &e.comm, limits::COMM)?;
+        max_len(|| f("exe"), &e.exe, limits::EXE)?;
+        max_len(|| f("cmdline"), &e.cmdline, limits::CMDLINE)?;
         for (name, v) in [
             ("family_name", &e.family_name),
             ("type_name", &e.type_name),
@@ -118,9 +118,18 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
             ("errno_name", &e.errno_name),
             ("probe", &e.probe),
         ] {
-            max_len(|| f(name), v, 128)?;
+            max_len(|| f(name), v, limits::NAME)?;
         }
-        max_len(|| f("message"), &e.message, 256)?;
+        max_len(|| f("message"), &e.message, limits::MESSAGE)?;
+        if e.truncated.len() > limits::TRUNCATED {
+            return Err(HubError::invalid(
+                f("truncated"),
+                format!("more than {} field names", limits::TRUNCATED),
+            ));
+        }
+        for name in &e.truncated {
+            max_len(|| f("truncated"), name, limits::NAME)?;
+        }
     }
     Ok(())
 }
@@ -204,6 +213,13 @@ mod tests {
             })
             .starts_with("events[1].comm:")
         );
+        let mut cut = Event {
+            cmdline: "a".repeat(200_000),
+            ..ok_event()
+        };
+        assert!(bad(cut.clone()).starts_with("events[1].cmdline:"));
+        limits::truncate_event(&mut cut);
+        assert!(events(&[cut]).is_ok());
     }
 
     #[test]

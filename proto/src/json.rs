@@ -101,6 +101,7 @@ mod tests {
         let local = serde_json::to_value(&event).unwrap();
         for key in [
             "limits",
+            "truncated",
             "seq",
             "node",
             "instance_id",
@@ -117,7 +118,9 @@ mod tests {
             seconds: 1,
             nanos: 5,
         });
+        event.truncated = vec!["cmdline".into()];
         let served = serde_json::to_value(&event).unwrap();
+        assert_eq!(served["truncated"], json!(["cmdline"]));
         assert_eq!(served["received"], json!("1970-01-01T00:00:01.000000005Z"));
         assert_eq!(served["hub_seq"], json!(99));
         let back: Event = serde_json::from_value(served).unwrap();

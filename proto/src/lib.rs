@@ -7,10 +7,14 @@
 //!   `INVALID_ARGUMENT` instead of `INTERNAL`.
 //! - [`json`] (feature `json`) is the JSON form of [`v1::Event`]: serde on the generated
 //!   types, the tapper's JSON lines and the client's `--json` alike.
+//! - [`limits`] is the one set of an event's string limits, for the tapper and the hub.
+//! - [`text`] escapes control characters for human-readable output.
 
 pub mod codec;
 #[cfg(feature = "json")]
 pub mod json;
+pub mod limits;
+pub mod text;
 
 /// Package `tapper.v1`.
 pub mod v1 {

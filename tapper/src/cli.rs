@@ -65,6 +65,13 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub hub_buffer: u32,
 
+    /// Encoded bytes of events kept for the hub until it acknowledges them (e.g. 64MiB,
+    /// 512KiB or a plain number); past that, like past --hub-buffer, events are dropped and
+    /// reported to the hub as a loss.
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", requires = "hub",
+          value_parser = parse_bytes)]
+    pub hub_buffer_bytes: usize,
+
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -122,6 +129,34 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// A byte count: a number with an optional KiB, MiB or GiB suffix, at least 1 KiB.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit; use e.g. 64MiB, 512KiB or 1048576"
+            ));
+        }
+    };
+    match number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+    {
+        Some(n) if n >= 1024 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a byte count of at least 1KiB; use e.g. 64MiB, 512KiB or 1048576"
+        )),
+    }
+}
+
 fn parse_ring_size(text: &str) -> Result<u32, String> {
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
@@ -151,6 +186,24 @@ mod tests {
         assert!(cli.pids.is_empty() && cli.comms.is_empty() && cli.errnos.is_empty());
         assert_eq!(cli.ring_buffer_size, 4 << 20);
         assert_eq!(cli.stats_interval, None);
+        let hub = parse(&["--hub", "127.0.0.1:1"]).unwrap();
+        assert_eq!(hub.hub_buffer_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn hub_buffer_bytes_takes_units() {
+        let bytes = |text: &str| {
+            parse(&["--hub", "127.0.0.1:1", "--hub-buffer-bytes", text])
+                .map(|cli| cli.hub_buffer_bytes)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(bytes("4096"), Ok(4096));
+        assert!(bytes("12").unwrap_err().contains("at least 1KiB"));
+        assert!(bytes("5MB").unwrap_err().contains("unknown unit"));
+        let alone = parse(&["--hub-buffer-bytes", "1MiB"]).unwrap_err();
+        assert!(alone.to_string().contains("--hub"), "{alone}");
     }
 
     #[test]

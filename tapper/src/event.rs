@@ -3,6 +3,7 @@
 
 use tapper_common::{ProbeKind, SocketFailure};
 use tapper_proto::{
+    limits::truncate_event,
     timestamp_from_unix_nanos,
     v1::{Event, Limits},
 };
@@ -24,7 +25,8 @@ pub fn comm_text(comm: &[u8]) -> String {
 }
 
 /// The event for one failed call. Without its entry the call's arguments and duration are
-/// unknown, so they stay absent; a process that exited leaves `exe`/`cmdline` empty.
+/// unknown, so they stay absent; a process that exited leaves `exe`/`cmdline` empty. Every
+/// string is within the proto's limits; those cut say so in `truncated`.
 pub fn build(
     raw: &SocketFailure,
     clock: &WallClock,
@@ -34,7 +36,7 @@ pub fn build(
     let seen = raw.entry_seen != 0;
     let known = |v: i32| seen.then_some(v);
     let name = |decode: &dyn Fn() -> String| if seen { decode() } else { String::new() };
-    Event {
+    let mut event = Event {
         ts: Some(timestamp_from_unix_nanos(clock.unix_ns(raw.end_ns) as i64)),
         pid: raw.tgid,
         tid: raw.tid,
@@ -57,8 +59,11 @@ pub fn build(
         duration_ns: seen.then_some(raw.duration_ns),
         probe: probe_name(raw.probe).into(),
         limits,
+        truncated: process.truncated,
         ..Default::default()
-    }
+    };
+    truncate_event(&mut event);
+    event
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             url,
             node: cli.node_name.unwrap_or_else(host_name),
             buffer_capacity: cli.hub_buffer as usize,
+            buffer_bytes: cli.hub_buffer_bytes,
             kernel_release: probe::kernel_release(),
             probe_mode: mode.as_str(),
         })?),

@@ -28,6 +28,7 @@ pub struct HubOptions {
     pub url: String,
     pub node: String,
     pub buffer_capacity: usize,
+    pub buffer_bytes: usize,
     pub kernel_release: String,
     pub probe_mode: &'static str,
 }
@@ -40,6 +41,7 @@ impl HubShipper {
         config.probe_mode = options.probe_mode.into();
         config.agent_version = concat!("tapper ", env!("CARGO_PKG_VERSION")).into();
         config.buffer_capacity = options.buffer_capacity;
+        config.buffer_bytes = options.buffer_bytes;
         let reporter = Reporter::spawn(config)?;
         tracing::info!(
             node = reporter.node(),

@@ -1,5 +1,7 @@
 //! Reads exe, cmdline and ppid from `/proc/<pid>`, with a short-lived cache so a process
-//! failing thousands of times a second costs one read per second.
+//! failing thousands of times a second costs one read per second. Exe and cmdline are
+//! converted (lossy UTF-8) and cut to the event's limits once, when read: every event of
+//! the pid then copies at most those few KiB, however long the real command line is.
 
 use std::{
     collections::HashMap,
@@ -8,11 +10,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tapper_proto::limits;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub exe: Option<String>,
     pub cmdline: Option<String>,
     pub ppid: Option<u32>,
+    /// The fields cut to their limits (`"exe"`, `"cmdline"`).
+    pub truncated: Vec<String>,
 }
 
 /// How long a cached entry is trusted; bounds staleness after `execve` or pid reuse.
@@ -49,16 +55,31 @@ impl ProcessCache {
 
     fn read(&self, pid: u32) -> ProcessInfo {
         let dir = Path::new("/proc").join(pid.to_string());
-        let exe = fs::read_link(dir.join("exe"))
+        let mut exe = fs::read_link(dir.join("exe"))
             .ok()
             .map(|p| p.to_string_lossy().into_owned());
-        let cmdline = fs::read(dir.join("cmdline"))
+        let mut cmdline = fs::read(dir.join("cmdline"))
             .ok()
             .and_then(|raw| join_cmdline(&raw));
         let ppid = fs::read_to_string(dir.join("stat"))
             .ok()
             .and_then(|s| parse_ppid(&s));
-        ProcessInfo { exe, cmdline, ppid }
+        let truncated = [
+            ("exe", &mut exe, limits::EXE),
+            ("cmdline", &mut cmdline, limits::CMDLINE),
+        ]
+        .into_iter()
+        .filter_map(|(name, text, max)| {
+            let cut = text.as_mut().is_some_and(|t| limits::truncate(t, max));
+            cut.then(|| name.to_owned())
+        })
+        .collect();
+        ProcessInfo {
+            exe,
+            cmdline,
+            ppid,
+            truncated,
+        }
     }
 }
 
@@ -97,6 +118,35 @@ mod tests {
             Some("curl -s http://x".into())
         );
         assert_eq!(join_cmdline(b""), None);
+    }
+
+    #[test]
+    fn a_long_command_line_is_cut_once_when_read() {
+        let arg = "x".repeat(100_000);
+        // sh ignores the extra arguments ($0, $1) while it sleeps.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 5", &arg, &arg])
+            .spawn()
+            .unwrap();
+        // Right after fork the child still shows the test's own command line: wait for exec.
+        let proc_cmdline = format!("/proc/{}/cmdline", child.id());
+        for _ in 0..500 {
+            if std::fs::read(&proc_cmdline).is_ok_and(|c| c.starts_with(b"sh\0")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut cache = ProcessCache::new();
+        let info = cache.lookup(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let cmdline = info.cmdline.unwrap();
+        assert_eq!(cmdline.len(), limits::CMDLINE);
+        assert!(cmdline.starts_with("sh -c sleep 5 xxx"));
+        assert_eq!(info.truncated, ["cmdline"]);
+        assert!(info.exe.is_some());
+        // Within the TTL the same pid is served from the cache, even after it exited.
+        assert_eq!(cache.lookup(child.id()).cmdline, Some(cmdline));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! An aligned table for a terminal, with the header repeated now and then.
+//! An aligned table for a terminal, with the header repeated now and then. Strings from
+//! the failing process (comm, exe) are printed with control characters escaped.
 
 use std::io::{self, Write};
 
-use tapper_proto::{json::rfc3339, v1::Event};
+use tapper_proto::{json::rfc3339, text::escape_control, v1::Event};
 
 pub const HEADER_EVERY: u64 = 40;
 
@@ -15,7 +16,8 @@ pub fn write_header(out: &mut impl Write) -> io::Result<()> {
 }
 
 pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
-    let or_unknown = |text: &str| if text.is_empty() { "?" } else { text }.to_owned();
+    let or_unknown =
+        |text: &str| escape_control(if text.is_empty() { "?" } else { text }).into_owned();
     // The time of day is enough on a live screen; JSON carries the full timestamp.
     let ts = event.ts.as_ref().map(rfc3339).unwrap_or_default();
     let time = ts.get(11..26).unwrap_or(&ts);
@@ -25,19 +27,19 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
         time,
         event.pid,
         event.tid,
-        event.comm,
-        event.errno_name,
+        escape_control(&event.comm),
+        escape_control(&event.errno_name),
         or_unknown(&event.family_name),
         or_unknown(&event.type_name),
         or_unknown(&event.protocol_name),
         event
             .duration_ns
             .map_or_else(|| "?".to_owned(), duration_text),
-        if event.exe.is_empty() {
+        escape_control(if event.exe.is_empty() {
             "-"
         } else {
             &event.exe
-        },
+        }),
     )
 }
 
@@ -54,6 +56,22 @@ fn duration_text(ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_a_row_are_escaped() {
+        let event = Event {
+            comm: "\x1b[2Jevil".into(),
+            exe: "/tmp/\x1b]0;owned\x07".into(),
+            errno_name: "EAFNOSUPPORT".into(),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_row(&mut out, &event).unwrap();
+        let row = String::from_utf8(out).unwrap();
+        assert!(!row.contains('\x1b') && !row.contains('\x07'), "{row:?}");
+        assert!(row.contains("\\x1b[2Jevil"), "{row}");
+        assert!(row.contains("/tmp/\\x1b]0;owned\\x07"), "{row}");
+    }
 
     #[test]
     fn durations_pick_a_readable_unit() {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use hub_client::Backoff;
 use tapper_proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
 
-use crate::output::{loss_json, parse_rfc3339, rfc3339};
+use crate::output::{escape_control, loss_json, parse_rfc3339, rfc3339};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -200,13 +200,13 @@ impl Printer {
                         out,
                         "{:<30}  {:<12}  {:>7}  {:<15}  {:<16}  {:<12}  {:<26}  {}",
                         rfc3339(e.ts.as_ref()),
-                        e.node,
+                        escape_control(&e.node),
                         e.pid,
-                        e.comm,
-                        format!("{}({})", e.errno_name, e.errno),
-                        e.family_name,
-                        e.type_name,
-                        e.message
+                        escape_control(&e.comm),
+                        escape_control(&format!("{}({})", e.errno_name, e.errno)),
+                        escape_control(&e.family_name),
+                        escape_control(&e.type_name),
+                        escape_control(&e.message)
                     )?;
                 }
             }
@@ -234,7 +234,11 @@ impl Printer {
                     writeln!(
                         out,
                         "-- {} lost {} ({}), seq {}..{} --",
-                        l.node, loss.count, loss.reason, loss.first_seq, loss.last_seq
+                        escape_control(&l.node),
+                        loss.count,
+                        escape_control(&loss.reason),
+                        loss.first_seq,
+                        loss.last_seq
                     )?;
                 }
             }
