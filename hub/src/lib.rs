@@ -1,0 +1,32 @@
+//! The hub: the central service tappers report failed socket() calls to over gRPC, and
+//! operators subscribe to, aggregate across nodes and list tappers from.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hub::StartError> {
+//! let hub = hub::Hub::bind(hub::Config::new("127.0.0.1:0".parse().unwrap(), ":memory:")).await?;
+//! let addr = hub.local_addr();
+//! hub.serve_until(async { /* resolve to shut down */ }).await?;
+//! # let _ = addr; Ok(()) }
+//! ```
+
+mod clock;
+mod config;
+mod error;
+mod fanout;
+mod filter;
+mod glob;
+mod names;
+mod report;
+mod retention;
+mod server;
+mod service;
+mod state;
+mod stats;
+mod store;
+mod subscribe;
+mod tappers;
+mod validate;
+
+pub use config::{Config, ConfigError, MAX_SUBSCRIBER_QUEUE};
+pub use retention::{Retention, parse_duration};
+pub use server::{Hub, StartError};
