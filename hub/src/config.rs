@@ -100,7 +100,12 @@ mod tests {
     fn out_of_range_options_are_named() {
         let mut c = config();
         c.subscriber_queue = 0;
-        assert!(c.validate().unwrap_err().to_string().starts_with("subscriber-queue:"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("subscriber-queue:")
+        );
         let mut c = config();
         c.retention.max_rows = Some(0);
         assert_eq!(c.validate().unwrap_err().option, "retention-rows");

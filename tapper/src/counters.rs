@@ -90,7 +90,10 @@ impl Snapshot {
     pub fn print(&self, format: CountersFormat, label: &str) {
         match format {
             CountersFormat::Json => {
-                eprintln!("{}", serde_json::json!({ "counters": label, "stats": self }))
+                eprintln!(
+                    "{}",
+                    serde_json::json!({ "counters": label, "stats": self })
+                )
             }
             CountersFormat::Text => eprintln!("{}", self.to_text(label)),
         }
