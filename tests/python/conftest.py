@@ -1,8 +1,8 @@
 """Fixtures for the hub's Python tests: the real hub and hub-client binaries, the real
 grpcurl, and grpcio stubs generated from proto/ at test time."""
 
+import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -26,6 +26,15 @@ def _binary(env_var, name):
             pytrace=False,
         )
     return path
+
+
+def ready_fields(log):
+    """The fields of the ready line (`{"ready":{...}}`) the hub or the tapper printed on
+    stderr into the file `log`, or None while there is none."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith('{"ready":'):
+            return json.loads(line)["ready"]
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +82,9 @@ def hub(hub_bin, tmp_path):
     deadline = time.monotonic() + 20
     addr = None
     while addr is None:
-        m = re.search(r"hub listening on (\S+)", log.read_text(errors="replace"))
-        if m:
-            addr = m.group(1)
+        ready = ready_fields(log)
+        if ready:
+            addr = ready["listen"]
         elif proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}", pytrace=False)
