@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use crate::retention::Retention;
 
 /// Largest `subscriber_queue` accepted.
-pub const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
+const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
 
 /// Everything the hub is started with.
 #[derive(Debug, Clone)]

@@ -27,6 +27,6 @@ mod subscribe;
 mod tappers;
 mod validate;
 
-pub use config::{Config, ConfigError, MAX_SUBSCRIBER_QUEUE};
+pub use config::{Config, ConfigError};
 pub use retention::{Retention, parse_duration};
 pub use server::{Hub, StartError};

@@ -110,16 +110,6 @@ impl Process {
         self.child.id()
     }
 
-    /// The process's name, as given to [`Process::spawn`].
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Stderr lines so far.
-    pub fn stderr(&self) -> Vec<String> {
-        self.stderr.snapshot()
-    }
-
     /// Everything captured so far, stdout then stderr, for error messages.
     pub fn output(&self) -> String {
         let stdout = self

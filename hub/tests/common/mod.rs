@@ -164,11 +164,6 @@ impl Hub {
         let h = Self::start_on(dir, &self.db.clone(), &self.addr.clone(), self.args.clone());
         drop(std::mem::replace(self, h));
     }
-
-    /// What the hub logged so far.
-    pub fn log(&self) -> String {
-        self.process.output()
-    }
 }
 
 /// Runs `hub-client ARGS` to completion; returns stdout, panics with stderr on failure.
