@@ -96,8 +96,9 @@ if [ $HAS_HUB = 1 ]; then
     2>"$RESULTS/hub-cost.log" &
   HUB_PID=$!
   trap 'kill $HUB_PID 2>/dev/null || true' EXIT
-  for _ in $(seq 100); do grep -q 'hub listening on' "$RESULTS/hub-cost.log" && break; sleep 0.1; done
-  HUB_ADDR=$(sed -n 's/.*hub listening on \([0-9.:]*\).*/\1/p' "$RESULTS/hub-cost.log" | head -n1)
+  # The hub's ready line: {"ready":{"listen":"ADDR"}} on stderr.
+  for _ in $(seq 100); do grep -q '^{"ready":' "$RESULTS/hub-cost.log" && break; sleep 0.1; done
+  HUB_ADDR=$(sed -n 's/^{"ready":{"listen":"\([^"]*\)"}}$/\1/p' "$RESULTS/hub-cost.log" | head -n1)
   [ -n "$HUB_ADDR" ] || die "the hub for part 5 did not start: $(cat "$RESULTS/hub-cost.log")"
   "$BIN/tapper-bench" cost --runs $RUNS --duration $COST_SECS --rates $COST_RATES \
     --tapper "$BIN/tapper" --output none --tapper-args="--hub http://$HUB_ADDR --node-name bench" \

@@ -38,7 +38,8 @@ setsid "$bin/hub" --listen "${HUB_LISTEN:-127.0.0.1:50051}" --db "${HUB_DB:-$sta
 pids+=($!)
 addr=""
 for _ in $(seq 200); do
-  addr=$(sed -n 's/.*hub listening on \([^ ]*\).*/\1/p' "$state/hub.log" | head -n 1)
+  # The hub's ready line: {"ready":{"listen":"ADDR"}} on stderr.
+  addr=$(sed -n 's/^{"ready":{"listen":"\([^"]*\)"}}$/\1/p' "$state/hub.log" | head -n 1)
   [ -n "$addr" ] && break
   kill -0 "${pids[0]}" 2>/dev/null || { cat "$state/hub.log" >&2; exit 1; }
   sleep 0.05
@@ -50,7 +51,7 @@ setsid "$bin/tapper" --output none --stats-interval 30s --hub "http://$addr" "$@
   2>"$state/tapper.log" &
 pids+=($!)
 for _ in $(seq 600); do
-  grep -q "capturing failed socket() calls" "$state/tapper.log" && break
+  grep -q '^{"ready":' "$state/tapper.log" && break
   kill -0 "${pids[1]}" 2>/dev/null || { cat "$state/tapper.log" >&2; exit 1; }
   sleep 0.05
 done

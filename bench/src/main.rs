@@ -8,7 +8,6 @@ mod fanin;
 mod hub;
 mod machine;
 mod overhead;
-mod peer;
 mod procstat;
 mod rate;
 mod replay;

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
+use tapper_testkit::Process;
 
 use crate::{
     machine::Machine,
-    peer::Peer,
     syscall::{self, Kind},
     tapper::{self, Final},
 };
@@ -115,7 +115,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     })
 }
 
-fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
+fn attach(cond: Condition, opts: &Options) -> Result<Option<Process>> {
     Ok(match cond {
         Condition::None => None,
         Condition::TapperTracepoint => Some(tapper::start_tapper(
@@ -136,7 +136,7 @@ fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
     })
 }
 
-fn detach(cond: Condition, peer: Peer) -> Result<Option<Final>> {
+fn detach(cond: Condition, peer: Process) -> Result<Option<Final>> {
     match cond {
         Condition::TapperTracepoint | Condition::TapperKprobe => {
             tapper::stop_tapper(peer).map(Some)

@@ -3,11 +3,10 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     sync::Mutex,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use nix::sys::signal::Signal;
@@ -16,26 +15,16 @@ use tapper_e2e::{
     provoke::Failure,
     tapper::RunningTapper,
 };
+use tapper_testkit::{Process, Stdout};
 
 /// One tapper at a time keeps the CPU (and so the ring buffer) free for the one under test.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
 
+/// The tapper binary: $TAPPER_BIN, or the one built next to this test.
 fn tapper_bin() -> PathBuf {
-    let path = std::env::var_os("TAPPER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // target/<profile>/deps/capture-HASH -> target/<profile>/tapper
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("tapper")
-        });
-    assert!(
-        path.exists(),
-        "{} does not exist: build it first (cargo build -p tapper) or set TAPPER_BIN",
-        path.display()
-    );
-    path
+    tapper_testkit::workspace_bin("tapper").unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn workload_bin() -> &'static Path {
@@ -89,6 +78,7 @@ fn kprobe_mode_fails_clearly_where_the_kernel_has_no_kprobes() {
 fn auto_mode_says_which_mode_it_chose_and_why() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tapper = RunningTapper::start(&tapper_bin(), &["--probe", "auto"]).unwrap();
+    let chosen = tapper.probe().to_owned();
     let manifests =
         check::run_workloads(workload_bin(), &[args("--threads 1 --fail EINVAL=3")]).unwrap();
     let out = tapper.stop(Signal::SIGTERM).unwrap();
@@ -109,6 +99,7 @@ fn auto_mode_says_which_mode_it_chose_and_why() {
         .collect();
     assert_eq!(mine.len(), 3);
     assert!(mine.iter().all(|e| e["probe"] == expected));
+    assert_eq!(chosen, expected, "the ready line's probe mode");
 }
 
 #[test]
@@ -310,54 +301,31 @@ fn bad_flags_are_rejected_with_a_clear_message() {
 
 /// bpftrace as an independent oracle: started, awaited until its probes are attached,
 /// and stopped so that it prints its maps.
-struct Bpftrace {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
+struct Bpftrace(Process);
 
 impl Bpftrace {
     /// Starts `bpftrace -e PROGRAM`; the program's BEGIN must print `ready`, which bpftrace
     /// runs once every probe is attached.
     fn start(program: &str) -> Bpftrace {
-        let mut child = Command::new(which("bpftrace"))
-            .args(["-e", program])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting bpftrace");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) if line == "ready" => return Bpftrace { child, lines },
-                Ok(_) => {}
-                Err(err) => panic!("bpftrace did not attach within 60 s ({err})"),
-            }
-        }
+        let mut cmd = Command::new(which("bpftrace"));
+        cmd.args(["-e", program]);
+        let process = Process::spawn("bpftrace", cmd, Stdout::Capture).unwrap();
+        process
+            .wait_stdout("`ready`", Duration::from_secs(60), |l| {
+                (l == "ready").then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        Bpftrace(process)
     }
 
     /// SIGINT (repeated: bpftrace can miss one that arrives as it settles) until it exits;
-    /// returns what it printed after `ready`.
-    fn stop(mut self) -> String {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "bpftrace ignored SIGINT for 30 s"
-            );
-            let _ = nix::sys::signal::kill(pid, Signal::SIGINT);
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        // The reader thread ends at EOF, which closes the channel.
-        self.lines.iter().collect::<Vec<_>>().join("\n")
+    /// returns its stdout.
+    fn stop(self) -> String {
+        let stopped = self
+            .0
+            .stop(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+        stopped.stdout.join("\n")
     }
 }
 

@@ -1,41 +1,18 @@
-//! `hub`: the central service. Tappers report failed socket() calls to it over gRPC;
-//! operators subscribe, aggregate across nodes and list tappers (grpcurl works through
-//! reflection).
+//! `hub`: parses the flags into a [`hub::Config`], starts the service, prints the ready
+//! line and serves until SIGINT or SIGTERM.
 
-mod clock;
-mod closing;
-mod error;
-mod fanout;
-mod filter;
-mod limits;
-mod listener;
-mod reject_log;
-mod report;
-mod retention;
-mod service;
-mod state;
-mod stats;
-mod store;
-mod subscribe;
-mod tappers;
-mod validate;
-
-use std::{io::IsTerminal, net::SocketAddr, time::Duration};
+use std::{io::Write, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use clap::Parser;
-use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
-use tokio::{net::TcpListener, sync::watch};
-use tracing::{info, warn};
-
-use crate::{retention::Retention, service::HubService, state::Settings, store::Store};
+use clap::{CommandFactory, Parser, error::ErrorKind};
+use hub::{Config, Hub, Retention, parse_duration};
 
 /// Central hub for tapper agents: stores failed socket() events from many nodes and serves
 /// live subscriptions, stats and the tapper list over gRPC (with reflection and health).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on; port 0 picks a free port (the log says which).
+    /// Address to listen on; port 0 picks a free port (the ready line says which).
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
     /// SQLite database file; ":memory:" keeps everything in memory.
@@ -43,154 +20,104 @@ struct Args {
     db: String,
     /// Drop events and loss records the hub received longer ago than this (e.g. 30m, 24h,
     /// 7d). Default: keep.
-    #[arg(long, value_parser = retention::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     retention_age: Option<Duration>,
     /// Keep at most this many events and loss records, oldest first. Default: no limit.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long)]
     retention_rows: Option<u64>,
     /// How often retention runs.
-    #[arg(long, default_value = "10s", value_parser = retention::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     retention_interval: Duration,
+    /// Forget tapper instances with no stream that sent nothing for this long (their
+    /// events stay, under retention); checked every --retention-interval.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    instance_expiry: Duration,
     /// Items queued per subscriber before it lags (then it gets a "lagged" notice).
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    subscriber_queue: u64,
+    #[arg(long, default_value_t = 4096)]
+    subscriber_queue: usize,
     /// A subscriber whose queue stays full this long is dropped (after a final "lagged"
-    /// notice); e.g. 10s, 1m.
-    #[arg(long, default_value = "10s", value_parser = retention::parse_duration)]
+    /// notice and RESOURCE_EXHAUSTED); e.g. 10s, 1m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     subscriber_stall_timeout: Duration,
     /// Subscribe streams open at once, at most; more are RESOURCE_EXHAUSTED.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    max_subscribers: u64,
+    #[arg(long, default_value_t = 1024)]
+    max_subscribers: usize,
     /// Open connections at most; more are accepted and closed at once (and logged).
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    max_connections: u64,
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
     /// Concurrent gRPC streams per connection, at most.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 128)]
     max_streams_per_connection: u32,
     /// A new connection must send the HTTP/2 preface within this time or is closed.
-    #[arg(long, default_value = "10s", value_parser = retention::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     handshake_timeout: Duration,
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
-    #[arg(long, default_value_t = limits::DEFAULT_MAX_MESSAGE_BYTES)]
+    #[arg(long, default_value_t = hub::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
     /// Seconds to wait for open streams to end on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5)]
     shutdown_grace: u64,
-    /// Forget tapper instances with no stream that sent nothing for this long (their
-    /// events stay, under retention); checked every --retention-interval.
-    #[arg(long, default_value = "7d", value_parser = retention::parse_duration)]
-    instance_expiry: Duration,
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
-/// How often the hub pings an idle connection, and how long it waits for the answer.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+impl Args {
+    fn config(self) -> Config {
+        Config {
+            listen: self.listen,
+            db: self.db,
+            retention: Retention {
+                max_age: self.retention_age,
+                max_rows: self.retention_rows,
+                interval: self.retention_interval,
+                instance_expiry: self.instance_expiry,
+            },
+            subscriber_queue: self.subscriber_queue,
+            subscriber_stall_timeout: self.subscriber_stall_timeout,
+            max_subscribers: self.max_subscribers,
+            max_connections: self.max_connections,
+            max_streams_per_connection: self.max_streams_per_connection,
+            handshake_timeout: self.handshake_timeout,
+            max_message_bytes: self.max_message_bytes,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
-    let store = Store::open(&args.db).with_context(|| format!("opening database {:?}", args.db))?;
-    info!(db = %args.db, last_hub_seq = store.last_hub_seq(), "store open");
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let state = state::HubState::new(
-        store,
-        Settings {
-            subscriber_queue: args.subscriber_queue as usize,
-            subscriber_stall_timeout: args.subscriber_stall_timeout,
-            max_subscribers: args.max_subscribers as usize,
-        },
-        shutdown_rx,
-    );
-    tokio::spawn(retention::run(
-        state.clone(),
-        Retention {
-            max_age: args.retention_age,
-            max_rows: args.retention_rows,
-            interval: args.retention_interval,
-            instance_expiry: args.instance_expiry,
-        },
-    ));
-
-    let hub = limits::hub_server(HubService::new(state), args.max_message_bytes);
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<HubServer<HubService>>().await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building reflection v1")?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("building reflection v1alpha")?;
-
-    match listener::raise_nofile_limit() {
-        Ok(limit) => info!(
-            open_files_limit = limit,
-            "open-files limit raised to the hard limit"
-        ),
-        Err(err) => warn!(error = %err, "cannot raise the open-files limit"),
+    tapper_logging::init(tapper_logging::LevelFilter::INFO, args.verbose);
+    let config = args.config();
+    if let Err(err) = config.validate() {
+        Args::command()
+            .error(ErrorKind::ValueValidation, format!("--{err}"))
+            .exit();
     }
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    let local = listener.local_addr()?;
-    info!("hub listening on {local}");
-
-    let grace = Duration::from_secs(args.shutdown_grace);
-    let signal = async move {
-        wait_for_signal().await;
-        info!("shutting down");
-        let _ = shutdown_tx.send(true);
-        health_reporter
-            .set_not_serving::<HubServer<HubService>>()
-            .await;
-    };
-    let server = tonic::transport::Server::builder()
-        .max_concurrent_streams(Some(args.max_streams_per_connection))
-        // Pings find half-open connections (a peer that vanished without a FIN).
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(hub)
-        .serve_with_incoming_shutdown(
-            listener::incoming(
-                listener,
-                listener::ConnectionLimits {
-                    max_connections: args.max_connections as usize,
-                    handshake_timeout: args.handshake_timeout,
-                },
-            ),
-            signal,
-        );
-    tokio::pin!(server);
-    // Streams end on the shutdown signal; if a connection lingers, stop after the grace time.
-    tokio::select! {
-        r = &mut server => r.context("serving")?,
-        _ = async { wait_for_signal().await; tokio::time::sleep(grace).await } => {
-            warn!("connections still open after {grace:?}; exiting");
-        }
-    }
-    info!("hub stopped");
+    // Signal handlers first: from the ready line on, SIGINT/SIGTERM mean a clean stop.
+    let stop = stop_signal()?;
+    let hub = Hub::bind(config).await?;
+    print_ready(hub.local_addr())?;
+    hub.serve_until(stop).await?;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// The machine-readable ready signal: one JSON line on stderr, written whole.
+fn print_ready(listen: SocketAddr) -> std::io::Result<()> {
+    let line = format!("{{\"ready\":{{\"listen\":\"{listen}\"}}}}\n");
+    std::io::stderr().lock().write_all(line.as_bytes())
+}
+
+/// Installs the SIGINT and SIGTERM handlers now; the future resolves on the first signal.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }

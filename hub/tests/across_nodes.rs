@@ -5,7 +5,7 @@ mod common;
 
 use std::{collections::HashMap, process::Command, time::Duration};
 
-use common::{Hub, scratch, tapper_bench_bin, wait_for};
+use common::{InProcessHub, tapper_bench_bin, wait_for};
 use hub_client::proto::v1::{GetStatsRequest, GroupBy, ListTappersRequest};
 
 const ERRNOS: [(&str, i32); 4] = [
@@ -17,8 +17,7 @@ const ERRNOS: [(&str, i32); 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_stats_are_exact() {
-    let dir = scratch("nodes");
-    let hub = Hub::start(&dir, ":memory:", &[]);
+    let hub = InProcessHub::start(|_| {}).await;
     let nodes = [
         ("node-a", 1000u64, 0u64),
         ("node-b", 257, 5),
@@ -130,6 +129,7 @@ async fn three_nodes_stats_are_exact() {
     let out = common::hub_client(&["--hub", &hub.url(), "stats", "--json"]);
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["total_events"], total);
+    hub.stop().await;
 }
 
 trait OutputAsync {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Hub, scratch};
+use common::InProcessHub;
 use hub_client::proto::v1::{
     Event, EventBatch, GetStatsRequest, Hello, ListTappersRequest, ReportRequest, SubscribeRequest,
     report_request::Msg, subscribe_response::Item,
@@ -39,7 +39,7 @@ fn batch(events: Vec<Event>) -> ReportRequest {
 }
 
 /// Opens a Report stream with these messages; returns the status that ended it.
-async fn report_status(hub: &Hub, msgs: Vec<ReportRequest>) -> tonic::Status {
+async fn report_status(hub: &InProcessHub, msgs: Vec<ReportRequest>) -> tonic::Status {
     let mut client = hub.client().await;
     let resp = client.report(tokio_stream::iter(msgs)).await;
     let mut stream = match resp {
@@ -67,8 +67,7 @@ fn assert_invalid(s: &tonic::Status, field: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_rejected_precisely_and_others_keep_being_served() {
-    let dir = scratch("bad");
-    let hub = Hub::start(&dir, ":memory:", &["--max-message-bytes", "65536"]);
+    let hub = InProcessHub::start(|c| c.max_message_bytes = 65536).await;
 
     // A well-behaved subscriber and reporter, connected throughout.
     let mut sub_client = hub.client().await;
@@ -288,4 +287,5 @@ async fn bad_input_is_rejected_precisely_and_others_keep_being_served() {
         .into_inner();
     assert_eq!(r.total_events, 6);
     reporter.shutdown(Duration::from_secs(1)).await;
+    hub.stop().await;
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::{output::Format, probe::ProbeMode};
+use crate::{counters::CountersFormat, output::Format, probe::ProbeMode};
 
 const ABOUT: &str = "Catch every failed socket() call on this node with eBPF.";
 const LONG_ABOUT: &str = "\
@@ -42,6 +42,10 @@ pub struct Cli {
     /// Report only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
     #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = tapper_names::parse_errno)]
     pub errnos: Vec<i32>,
+
+    /// How to print counters on stderr [default: json with --output json, text otherwise].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub counters: Option<CountersFormat>,
 
     /// Also print counters at this interval, e.g. 10s or 1m (they always print at exit).
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
@@ -186,6 +190,13 @@ mod tests {
         assert!(cli.pids.is_empty() && cli.comms.is_empty() && cli.errnos.is_empty());
         assert_eq!(cli.ring_buffer_size, 4 << 20);
         assert_eq!(cli.stats_interval, None);
+        assert_eq!(cli.counters, None);
+        assert_eq!(
+            parse(&["--output", "none", "--counters", "json"])
+                .unwrap()
+                .counters,
+            Some(CountersFormat::Json)
+        );
         let hub = parse(&["--hub", "127.0.0.1:1"]).unwrap();
         assert_eq!(hub.hub_buffer_bytes, 64 << 20);
     }

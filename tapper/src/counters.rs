@@ -7,6 +7,15 @@ use aya::maps::{MapData, PerCpuArray};
 use serde::Serialize;
 use tapper_common::{ERRNO_SLOTS, counter};
 
+/// How counters are printed on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CountersFormat {
+    /// A readable block: `final counters: calls=.. failures=..`, then one line per errno.
+    Text,
+    /// One JSON line: `{"counters":"final","stats":{...}}`.
+    Json,
+}
+
 /// The kernel's counter maps, taken out of the loaded object so they outlive detaching.
 pub struct KernelCounters {
     counters: PerCpuArray<MapData, u64>,
@@ -74,8 +83,22 @@ impl KernelCounters {
 }
 
 impl Snapshot {
+    /// Prints the counters on stderr (stdout carries only events), labelled `label`
+    /// (`interval` or `final`).
+    pub fn print(&self, format: CountersFormat, label: &str) {
+        match format {
+            CountersFormat::Json => {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({ "counters": label, "stats": self })
+                )
+            }
+            CountersFormat::Text => eprintln!("{}", self.to_text(label)),
+        }
+    }
+
     /// A readable block for a terminal.
-    pub fn to_text(&self, label: &str) -> String {
+    fn to_text(&self, label: &str) -> String {
         let mut text = format!(
             "{label} counters: calls={} failures={} drops={} misses={} received={} shown={}",
             self.calls,

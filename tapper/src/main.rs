@@ -1,36 +1,12 @@
-//! The tapper: a node agent that catches every failed `socket()` call with eBPF.
+//! `tapper`: parses the flags, sets up logging and runs the agent on a one-thread runtime.
 
-mod cli;
-mod clock;
-mod counters;
-mod enrich;
-mod event;
-mod filter;
-mod output;
-mod pipeline;
-mod probe;
-mod run;
-mod ship;
-
-use std::{io::IsTerminal, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    let default_level = match cli.verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .init();
+    let cli = tapper::Cli::parse();
+    tapper_logging::init(tapper_logging::LevelFilter::INFO, cli.verbose);
 
     // One thread for the drain loop and the hub reporter: measured to cost about half the
     // CPU of a two-worker runtime at 1,000 events/s (no cross-thread wake-ups).
@@ -44,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run::run(cli)) {
+    match runtime.block_on(tapper::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");

@@ -1,7 +1,10 @@
 //! The agent's main loop: attach, drain the ring buffer as it fills, report counters on
 //! intervals, and on SIGINT/SIGTERM detach, drain what is left and report final counters.
 
-use std::{io::IsTerminal, time::Duration};
+use std::{
+    io::{IsTerminal, Write},
+    time::Duration,
+};
 
 use anyhow::Context;
 use aya::maps::{MapData, RingBuf};
@@ -13,7 +16,7 @@ use tokio::{
 
 use crate::{
     cli::Cli,
-    counters::{KernelCounters, Snapshot},
+    counters::{CountersFormat, KernelCounters, Snapshot},
     filter::Filter,
     output::{EventWriter, Format},
     pipeline::Pipeline,
@@ -33,12 +36,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         Format::Json
     });
+    let counters_format = cli.counters.unwrap_or(match format {
+        Format::Json => CountersFormat::Json,
+        Format::Table | Format::None => CountersFormat::Text,
+    });
     let filter = Filter {
         pids: cli.pids,
         comms: cli.comms,
         errnos: cli.errnos,
     };
-    // Before attaching: from the "attached" log line on, a signal must mean a clean stop.
+    // Before attaching: from the ready line on, a signal must mean a clean stop.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let Capture {
@@ -68,6 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
     let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
     let mut hub_tick = skip_first_tick(hub_every.map(interval)).await;
+    print_ready(mode.as_str()).context("writing the ready line")?;
 
     let signal_name = loop {
         tokio::select! {
@@ -79,7 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
             _ = tick(&mut stats_tick), if stats_tick.is_some() => {
-                print_counters(&snapshot(&counters, &pipeline)?, format, "interval");
+                snapshot(&counters, &pipeline)?.print(counters_format, "interval");
             }
             _ = tick(&mut hub_tick), if hub_tick.is_some() => {
                 let snapshot = snapshot(&counters, &pipeline)?;
@@ -95,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::time::sleep(DETACH_GRACE).await;
     drain(ring.get_mut(), &mut pipeline)?;
     let last = snapshot(&counters, &pipeline)?;
-    print_counters(&last, format, "final");
+    last.print(counters_format, "final");
     if let Some(mut hub) = pipeline.hub.take() {
         hub.sync_counters(&last);
         hub.shutdown().await;
@@ -118,15 +126,13 @@ fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snap
         .context("reading the kernel counters")
 }
 
-/// Counters go to stderr, so stdout carries only events: as one JSON object in JSON mode,
-/// as a readable block otherwise.
-fn print_counters(snapshot: &Snapshot, format: Format, label: &str) {
-    if format == Format::Json {
-        let line = serde_json::json!({ "counters": label, "stats": snapshot });
-        eprintln!("{line}");
-    } else {
-        eprintln!("{}", snapshot.to_text(label));
-    }
+/// The machine-readable ready signal, once the probes are attached and the signal
+/// handlers installed: one JSON line on stderr, written whole, outside the logs.
+fn print_ready(probe: &str) -> std::io::Result<()> {
+    let ready = serde_json::json!({ "ready": { "probe": probe, "pid": std::process::id() } });
+    std::io::stderr()
+        .lock()
+        .write_all(format!("{ready}\n").as_bytes())
 }
 
 /// An interval's first tick is immediate; consume it so the first report comes after one

@@ -1,8 +1,8 @@
 """Fixtures for the hub's Python tests: the real hub and hub-client binaries, the real
 grpcurl, and grpcio stubs generated from proto/ at test time."""
 
+import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -26,6 +26,15 @@ def _binary(env_var, name):
             pytrace=False,
         )
     return path
+
+
+def ready_fields(log):
+    """The fields of the ready line (`{"ready":{...}}`) the hub or the tapper printed on
+    stderr into the file `log`, or None while there is none."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith('{"ready":'):
+            return json.loads(line)["ready"]
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -68,32 +77,9 @@ class HubProcess:
 
 
 @pytest.fixture
-def hub(hub_bin, tmp_path):
-    log = tmp_path / "hub.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(
-            [str(hub_bin), "--listen", "127.0.0.1:0", "--db", ":memory:"],
-            stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "RUST_LOG": "info"},
-        )
-    deadline = time.monotonic() + 20
-    addr = None
-    while addr is None:
-        m = re.search(r"hub listening on (\S+)", log.read_text(errors="replace"))
-        if m:
-            addr = m.group(1)
-        elif proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}", pytrace=False)
-        else:
-            time.sleep(0.02)
-    yield HubProcess(proc, addr, log)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("hub did not exit within 10s of SIGTERM", pytrace=False)
-    assert proc.returncode == 0, f"hub exited with {proc.returncode}"
+def hub(hub_factory):
+    """One real hub on 127.0.0.1:0 with an in-memory store and default flags."""
+    return hub_factory()
 
 
 def run_replay(tapper_bench_bin, hub, node, n, *extra):
@@ -139,7 +125,8 @@ def stubs(tmp_path_factory):
 @pytest.fixture
 def hub_factory(hub_bin, tmp_path):
     """Starts real hubs with extra flags on 127.0.0.1:0 (in memory unless the flags name a
-    --db); stops them at the end."""
+    --db), each ready once it printed its ready line; at the end, each must stop cleanly on
+    SIGTERM."""
     started = []
 
     def start(*args):
@@ -153,9 +140,9 @@ def hub_factory(hub_bin, tmp_path):
         started.append(proc)
         deadline = time.monotonic() + 20
         while True:
-            m = re.search(r"hub listening on (\S+)", log.read_text(errors="replace"))
-            if m:
-                return HubProcess(proc, m.group(1), log)
+            ready = ready_fields(log)
+            if ready:
+                return HubProcess(proc, ready["listen"], log)
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}",
@@ -169,6 +156,8 @@ def hub_factory(hub_bin, tmp_path):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            pytest.fail("hub did not exit within 10s of SIGTERM", pytrace=False)
+        assert proc.returncode == 0, f"hub exited with {proc.returncode}"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections import Counter
 import grpc
 import pytest
 
-from conftest import _binary
+from conftest import _binary, ready_fields
 from test_grpcurl import grpcurl_run, parse_stream
 
 NODE = "e2e-node"
@@ -46,7 +46,7 @@ def start_tapper(tapper_bin, hub, tmp_path):
              "--comm", "socket-workload", "--hub", hub.url, "--node-name", NODE],
             stdout=subprocess.DEVNULL, stderr=f)
     deadline = time.monotonic() + 60
-    while "capturing failed socket() calls" not in log.read_text(errors="replace"):
+    while not ready_fields(log):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"tapper did not attach; log:\n{log.read_text(errors='replace')}",
@@ -163,8 +163,7 @@ def test_kernel_ring_buffer_drops_reach_the_hub_as_losses(
              "--ring-buffer-size", "4096", "--comm", "socket-workload",
              "--hub", hub.url, "--node-name", NODE],
             stdout=subprocess.DEVNULL, stderr=f)
-    wait_for(lambda: "capturing failed socket() calls" in log.read_text(errors="replace")
-             or tapper.poll() is not None, "the tapper to attach", timeout=60)
+    wait_for(lambda: ready_fields(log) or tapper.poll() is not None, "the tapper to attach", timeout=60)
     assert tapper.poll() is None, log.read_text()
     out = subprocess.run([str(workload_bin), "--threads", "2", "--fail", "EINVAL=20000"],
                          capture_output=True, text=True, timeout=120)

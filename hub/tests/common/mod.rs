@@ -1,16 +1,22 @@
-//! Helpers for the hub's integration tests: start the real `hub` binary on 127.0.0.1:0,
-//! find the `hub-client` and `tapper-bench` binaries, bounded waits.
+//! Helpers for the hub's integration tests: the hub served in-process on 127.0.0.1:0, or
+//! the real `hub` binary as a child process (for kill and restart), the `hub-client` and
+//! `tapper-bench` binaries, bounded waits.
 #![allow(dead_code)]
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
 use hub_client::proto::v1::hub_client::HubClient;
+use tapper_testkit::{Process, Stdout};
+use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::Channel;
+
+/// How long a hub may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A private scratch directory per test.
 pub fn scratch(name: &str) -> PathBuf {
@@ -46,40 +52,74 @@ where
 
 /// The `hub-client` binary: $HUB_CLIENT_BIN, or next to this test's target directory.
 pub fn hub_client_bin() -> PathBuf {
-    sibling_bin("HUB_CLIENT_BIN", "hub-client")
+    tapper_testkit::workspace_bin("hub-client").unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The `tapper-bench` binary (its `replay` reports as a tapper would): $TAPPER_BENCH_BIN,
-/// or next to this test's target directory.
+/// The `tapper-bench` binary (its `replay` reports as a tapper would).
 pub fn tapper_bench_bin() -> PathBuf {
-    sibling_bin("TAPPER_BENCH_BIN", "tapper-bench")
+    tapper_testkit::workspace_bin("tapper-bench").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn sibling_bin(var: &str, name: &str) -> PathBuf {
-    if let Ok(p) = std::env::var(var) {
-        return PathBuf::from(p);
+async fn connect(url: &str) -> HubClient<Channel> {
+    hub_client::connect(url)
+        .await
+        .expect("connecting to the hub")
+}
+
+/// The hub served by this test process, on 127.0.0.1:0 with an in-memory store.
+pub struct InProcessHub {
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    served: JoinHandle<Result<(), hub::StartError>>,
+}
+
+impl InProcessHub {
+    /// Starts the hub with the defaults of the `hub` command, changed by `configure`.
+    pub async fn start(configure: impl FnOnce(&mut hub::Config)) -> InProcessHub {
+        let mut config = hub::Config::new("127.0.0.1:0".parse().unwrap(), ":memory:");
+        configure(&mut config);
+        let hub = hub::Hub::bind(config).await.expect("starting the hub");
+        let url = format!("http://{}", hub.local_addr());
+        let (stop, stopped) = oneshot::channel();
+        let served = tokio::spawn(hub.serve_until(async {
+            let _ = stopped.await;
+        }));
+        InProcessHub {
+            url,
+            stop: Some(stop),
+            served,
+        }
     }
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(
-        p.exists(),
-        "{name} binary not found at {}: run `cargo build -p {name}` first or set {var}",
-        p.display()
-    );
-    p
+
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub async fn client(&self) -> HubClient<Channel> {
+        connect(&self.url).await
+    }
+
+    /// Shuts the hub down gracefully and checks that it stopped without an error.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        (&mut self.served)
+            .await
+            .expect("the hub task panicked")
+            .expect("the hub failed");
+    }
 }
 
 /// A running hub process.
 pub struct Hub {
-    child: Child,
+    process: Process,
     pub addr: String,
     pub db: String,
-    log: PathBuf,
     args: Vec<String>,
 }
 
 impl Hub {
-    /// Starts `hub --listen 127.0.0.1:0 --db DB ARGS...` and waits for its listening line.
+    /// Starts `hub --listen 127.0.0.1:0 --db DB ARGS...` in `dir` and waits for its ready
+    /// line.
     pub fn start(dir: &Path, db: &str, args: &[&str]) -> Hub {
         Self::start_on(
             dir,
@@ -90,33 +130,23 @@ impl Hub {
     }
 
     fn start_on(dir: &Path, db: &str, listen: &str, args: Vec<String>) -> Hub {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let log = dir.join(format!("hub-{}.log", N.fetch_add(1, Ordering::Relaxed)));
-        let child = Command::new(env!("CARGO_BIN_EXE_hub"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hub"));
+        cmd.current_dir(dir)
             .args(["--listen", listen, "--db", db])
             .args(&args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawning hub");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("hub listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "hub did not print its listening address within 20s; log:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+            .env("RUST_LOG", "info");
+        let process = Process::spawn("hub", cmd, Stdout::Discard).expect("spawning hub");
+        let ready = process
+            .wait_ready(READY_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = ready["listen"]
+            .as_str()
+            .expect("the ready line names the listening address")
+            .to_owned();
         Hub {
-            child,
+            process,
             addr,
             db: db.into(),
-            log,
             args,
         }
     }
@@ -126,32 +156,18 @@ impl Hub {
     }
 
     pub async fn client(&self) -> HubClient<Channel> {
-        hub_client::connect(&self.url())
-            .await
-            .expect("connecting to the hub")
+        connect(&self.url()).await
     }
 
     /// SIGKILL, no goodbye.
     pub fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        self.process.kill();
     }
 
-    /// Starts a new hub on the same address and database.
+    /// Starts a new hub in `dir` on the same address and database.
     pub fn restart(&mut self, dir: &Path) {
         let h = Self::start_on(dir, &self.db.clone(), &self.addr.clone(), self.args.clone());
         drop(std::mem::replace(self, h));
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

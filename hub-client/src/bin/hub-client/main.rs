@@ -5,8 +5,6 @@ mod stats;
 mod tappers;
 mod watch;
 
-use std::io::IsTerminal;
-
 use clap::{Parser, Subcommand};
 
 /// Talk to a tapper hub: watch failures live, aggregate them, list tappers.
@@ -21,6 +19,9 @@ struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     hub: String,
+    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,13 +65,7 @@ fn describe(e: &anyhow::Error) -> String {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    tapper_logging::init(tapper_logging::LevelFilter::WARN, cli.verbose);
     match cli.command {
         Command::Watch(a) => watch::run(&cli.hub, a).await,
         Command::Stats(a) => stats::run(&cli.hub, a).await,

@@ -1,0 +1,161 @@
+//! The hub's options in one validated struct: what `hub`'s flags set, and what tests pass
+//! to run the service in-process.
+
+use std::{net::SocketAddr, time::Duration};
+
+use crate::retention::Retention;
+
+/// Largest `subscriber_queue` accepted.
+const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
+/// Largest subscriber or connection cap accepted.
+const MAX_COUNT: usize = 1_000_000;
+
+/// Everything the hub is started with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port ([`crate::Hub::local_addr`] says which).
+    pub listen: SocketAddr,
+    /// SQLite database file; ":memory:" keeps everything in memory.
+    pub db: String,
+    /// What to keep, and how often to drop the rest.
+    pub retention: Retention,
+    /// Items queued per subscriber before it lags.
+    pub subscriber_queue: usize,
+    /// A subscriber whose queue stays full this long is dropped (after a final notice).
+    pub subscriber_stall_timeout: Duration,
+    /// Subscribe streams open at once, at most; more are RESOURCE_EXHAUSTED.
+    pub max_subscribers: usize,
+    /// Open connections at most; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// Concurrent gRPC streams per connection, at most.
+    pub max_streams_per_connection: u32,
+    /// A new connection must send the HTTP/2 preface within this time or is closed.
+    pub handshake_timeout: Duration,
+    /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
+    pub max_message_bytes: usize,
+    /// How long open streams may take to end after shutdown starts.
+    pub shutdown_grace: Duration,
+}
+
+/// An option out of range; `option` is the flag's name without dashes.
+#[derive(Debug, thiserror::Error)]
+#[error("{option}: {reason}")]
+pub struct ConfigError {
+    pub option: &'static str,
+    pub reason: String,
+}
+
+impl Config {
+    /// The defaults of the `hub` command, listening on `listen` with the store at `db`.
+    pub fn new(listen: SocketAddr, db: impl Into<String>) -> Self {
+        Self {
+            listen,
+            db: db.into(),
+            retention: Retention {
+                max_age: None,
+                max_rows: None,
+                interval: Duration::from_secs(10),
+                instance_expiry: Duration::from_secs(7 * 86_400),
+            },
+            subscriber_queue: 4096,
+            subscriber_stall_timeout: Duration::from_secs(10),
+            max_subscribers: 1024,
+            max_connections: 4096,
+            max_streams_per_connection: 128,
+            handshake_timeout: Duration::from_secs(10),
+            max_message_bytes: crate::limits::DEFAULT_MAX_MESSAGE_BYTES,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    /// Checks every option; the hub starts only with a valid config.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |option, reason: &str| {
+            Err(ConfigError {
+                option,
+                reason: reason.into(),
+            })
+        };
+        if self.db.is_empty() {
+            return bad("db", "give a file name, or :memory:");
+        }
+        if self.retention.max_rows == Some(0) {
+            return bad("retention-rows", "must be at least 1");
+        }
+        if self.retention.max_age == Some(Duration::ZERO) {
+            return bad("retention-age", "must be longer than zero");
+        }
+        if self.retention.interval.is_zero() {
+            return bad("retention-interval", "must be longer than zero");
+        }
+        if !(1..=MAX_SUBSCRIBER_QUEUE).contains(&self.subscriber_queue) {
+            return bad(
+                "subscriber-queue",
+                &format!("must be from 1 to {MAX_SUBSCRIBER_QUEUE}"),
+            );
+        }
+        if self.retention.instance_expiry.is_zero() {
+            return bad("instance-expiry", "must be longer than zero");
+        }
+        if self.subscriber_stall_timeout.is_zero() {
+            return bad("subscriber-stall-timeout", "must be longer than zero");
+        }
+        if !(1..=MAX_COUNT).contains(&self.max_subscribers) {
+            return bad("max-subscribers", &format!("must be from 1 to {MAX_COUNT}"));
+        }
+        if !(1..=MAX_COUNT).contains(&self.max_connections) {
+            return bad("max-connections", &format!("must be from 1 to {MAX_COUNT}"));
+        }
+        if self.max_streams_per_connection == 0 {
+            return bad("max-streams-per-connection", "must be at least 1");
+        }
+        if self.handshake_timeout.is_zero() {
+            return bad("handshake-timeout", "must be longer than zero");
+        }
+        if self.max_message_bytes == 0 {
+            return bad("max-message-bytes", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::new("127.0.0.1:0".parse().unwrap(), ":memory:")
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        config().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_options_are_named() {
+        let mut c = config();
+        c.subscriber_queue = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("subscriber-queue:")
+        );
+        let mut c = config();
+        c.retention.max_rows = Some(0);
+        assert_eq!(c.validate().unwrap_err().option, "retention-rows");
+        let mut c = config();
+        c.retention.interval = Duration::ZERO;
+        assert_eq!(c.validate().unwrap_err().option, "retention-interval");
+        let mut c = config();
+        c.max_connections = 0;
+        assert_eq!(c.validate().unwrap_err().option, "max-connections");
+        let mut c = config();
+        c.handshake_timeout = Duration::ZERO;
+        assert_eq!(c.validate().unwrap_err().option, "handshake-timeout");
+        let mut c = config();
+        c.max_message_bytes = 0;
+        assert_eq!(c.validate().unwrap_err().option, "max-message-bytes");
+    }
+}

@@ -1,0 +1,35 @@
+//! The hub: the central service tappers report failed socket() calls to over gRPC, and
+//! operators subscribe to, aggregate across nodes and list tappers from.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hub::StartError> {
+//! let hub = hub::Hub::bind(hub::Config::new("127.0.0.1:0".parse().unwrap(), ":memory:")).await?;
+//! let addr = hub.local_addr();
+//! hub.serve_until(async { /* resolve to shut down */ }).await?;
+//! # let _ = addr; Ok(()) }
+//! ```
+
+mod clock;
+mod closing;
+mod config;
+mod error;
+mod fanout;
+mod filter;
+mod limits;
+mod listener;
+mod reject_log;
+mod report;
+mod retention;
+mod server;
+mod service;
+mod state;
+mod stats;
+mod store;
+mod subscribe;
+mod tappers;
+mod validate;
+
+pub use config::{Config, ConfigError};
+pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
+pub use retention::{Retention, parse_duration};
+pub use server::{Hub, StartError};

@@ -1,0 +1,173 @@
+//! Starting and stopping the hub: [`Hub::bind`] opens the store and the listening socket,
+//! [`Hub::serve_until`] serves every gRPC service until a shutdown future resolves.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
+use tokio::{net::TcpListener, sync::watch};
+use tracing::{info, warn};
+
+use crate::{
+    config::{Config, ConfigError},
+    limits, listener, retention,
+    service::HubService,
+    state::{HubState, Settings},
+    store::{Store, StoreError},
+};
+
+/// How often the hub pings an idle connection, and how long it waits for the answer.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the hub could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("opening database {db:?}: {source}")]
+    Store { db: String, source: StoreError },
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("building the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serving: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A hub with its store open and its socket bound, not yet serving.
+pub struct Hub {
+    config: Config,
+    state: Arc<HubState>,
+    shutdown: watch::Sender<bool>,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+}
+
+impl Hub {
+    /// Validates `config`, opens the store and binds the listening address.
+    pub async fn bind(config: Config) -> Result<Hub, StartError> {
+        config.validate()?;
+        let store = Store::open(&config.db).map_err(|source| StartError::Store {
+            db: config.db.clone(),
+            source,
+        })?;
+        info!(db = %config.db, last_hub_seq = store.last_hub_seq(), "store open");
+        match listener::raise_nofile_limit() {
+            Ok(limit) => info!(
+                open_files_limit = limit,
+                "open-files limit raised to the hard limit"
+            ),
+            Err(err) => warn!(error = %err, "cannot raise the open-files limit"),
+        }
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = HubState::new(
+            store,
+            Settings {
+                subscriber_queue: config.subscriber_queue,
+                subscriber_stall_timeout: config.subscriber_stall_timeout,
+                max_subscribers: config.max_subscribers,
+            },
+            shutdown_rx,
+        );
+        Ok(Hub {
+            config,
+            state,
+            shutdown,
+            listener,
+            local_addr,
+        })
+    }
+
+    /// The address it listens on (the chosen port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `stop` resolves, then ends open streams and stops; connections that
+    /// linger past the configured grace time are dropped.
+    pub async fn serve_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Hub {
+            config,
+            state,
+            shutdown,
+            listener,
+            local_addr,
+        } = self;
+        tokio::spawn(retention::run(state.clone(), config.retention));
+
+        let hub = limits::hub_server(HubService::new(state.clone()), config.max_message_bytes);
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<HubServer<HubService>>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        // The stop future starts the shutdown: streams end, health says NOT_SERVING.
+        tokio::spawn(async move {
+            stop.await;
+            info!("shutting down");
+            let _ = shutdown.send(true);
+            health_reporter
+                .set_not_serving::<HubServer<HubService>>()
+                .await;
+        });
+        let server = tonic::transport::Server::builder()
+            .max_concurrent_streams(Some(config.max_streams_per_connection))
+            // Pings find half-open connections (a peer that vanished without a FIN).
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(hub)
+            .serve_with_incoming_shutdown(
+                listener::incoming(
+                    listener,
+                    listener::ConnectionLimits {
+                        max_connections: config.max_connections,
+                        handshake_timeout: config.handshake_timeout,
+                    },
+                ),
+                state.shutting_down(),
+            );
+        info!("hub listening on {local_addr}");
+        let grace = config.shutdown_grace;
+        tokio::pin!(server);
+        // Streams end on shutdown; if a connection lingers, stop after the grace time.
+        tokio::select! {
+            r = &mut server => r?,
+            _ = after_grace(state.shutting_down(), grace) => {
+                warn!("connections still open after {grace:?}; exiting");
+            }
+        }
+        info!("hub stopped");
+        Ok(())
+    }
+}
+
+async fn after_grace(shutting_down: impl Future<Output = ()>, grace: Duration) {
+    shutting_down.await;
+    tokio::time::sleep(grace).await;
+}

@@ -1,0 +1,17 @@
+//! The tapper: a node agent that catches every failed `socket()` call with eBPF. The
+//! `tapper` binary parses [`Cli`] and hands it to [`run`].
+
+mod cli;
+mod clock;
+mod counters;
+mod enrich;
+mod event;
+mod filter;
+mod output;
+mod pipeline;
+mod probe;
+mod run;
+mod ship;
+
+pub use cli::Cli;
+pub use run::run;
