@@ -17,6 +17,18 @@ pub struct Args {
     /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too).
     #[arg(long, env = "HUB_URL", default_value = "http://127.0.0.1:50051")]
     hub: String,
+    /// Trust the hub's certificate if this CA (PEM) signed it (an https:// hub only).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM) to the hub (mTLS); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Send the token in this file as `authorization: Bearer TOKEN` [default: $HUB_TOKEN].
+    #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// Node name to report as.
     #[arg(long)]
     node: String,
@@ -108,6 +120,12 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     cfg.agent_version = concat!("tapper-bench replay ", env!("CARGO_PKG_VERSION")).into();
     cfg.buffer_capacity = a.buffer as usize;
     cfg.backoff_max = Duration::from_secs(2);
+    cfg.credentials = hub_client::Credentials::from_options(
+        a.tls_ca.clone(),
+        a.tls_cert.clone(),
+        a.tls_key.clone(),
+        a.token_file.clone(),
+    );
     let reporter = Reporter::spawn(cfg).context("starting the reporter")?;
     let interval = Duration::from_millis(a.interval_ms);
     let mut sent = 0u64;

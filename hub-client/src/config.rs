@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use crate::{buffer::Limits, connect, error::ClientError};
+use crate::{buffer::Limits, connect, credentials::Credentials, error::ClientError};
 
 /// How to reach the hub and who we are. Build it with [`ReporterConfig::new`] and adjust
 /// the public fields.
 #[derive(Debug, Clone)]
 pub struct ReporterConfig {
-    /// Hub URL, e.g. `http://10.0.0.5:50051` (a bare `host:port` gets `http://`).
+    /// Hub URL, e.g. `https://10.0.0.5:50051` (a bare `host:port` gets `http://`).
     pub hub_url: String,
     /// Node name (the tapper's `--node-name`, by default the host name).
     pub node: String,
@@ -38,6 +38,8 @@ pub struct ReporterConfig {
     pub backoff_max: Duration,
     /// TCP connect timeout. Default 5 s.
     pub connect_timeout: Duration,
+    /// TLS files and token. Default: none.
+    pub credentials: Credentials,
 }
 
 impl ReporterConfig {
@@ -57,12 +59,15 @@ impl ReporterConfig {
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            credentials: Credentials::default(),
         }
     }
 
     /// Checks every value; returns the buffer's limits.
     pub(crate) fn validate(&self) -> Result<Limits, ClientError> {
-        connect::endpoint(&self.hub_url, self.connect_timeout)?;
+        // Files are read now too: a typo fails at start, not in every reconnect.
+        connect::endpoint(&self.hub_url, self.connect_timeout, &self.credentials)?;
+        self.credentials.bearer()?;
         if self.node.is_empty() {
             return Err(ClientError::InvalidConfig("node is empty".into()));
         }

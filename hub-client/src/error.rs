@@ -6,6 +6,9 @@ pub enum ClientError {
     /// The hub URL does not parse.
     #[error("invalid hub URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
+    /// A TLS file or the token cannot be used.
+    #[error("{what}: {reason}")]
+    Credentials { what: String, reason: String },
     /// A configuration value is out of range.
     #[error("invalid reporter config: {0}")]
     InvalidConfig(String),

@@ -43,6 +43,13 @@
 //! - Reconnects use exponential back-off with jitter ([`ReporterConfig::backoff_initial`],
 //!   [`ReporterConfig::backoff_max`]).
 //!
+//! # Security
+//! An `https://` URL means TLS: the hub's certificate is checked against
+//! [`Credentials::tls_ca`] (or the system roots), a client certificate is presented with
+//! [`Credentials::tls_cert`]/[`Credentials::tls_key`] (mTLS), and never is there a
+//! plaintext fallback. A token ([`Credentials::token`]) goes on every call as
+//! `authorization: Bearer TOKEN`; the reporter re-reads a token file on each reconnect.
+//!
 //! # Querying
 //! [`connect`] gives a [`proto::v1::hub_client::HubClient`] for `Subscribe`, `GetStats`
 //! and `ListTappers`; [`connect_with`] takes a [`ClientConfig`] (timeout, message-size limit).
@@ -51,6 +58,7 @@ mod backoff;
 mod buffer;
 mod config;
 mod connect;
+mod credentials;
 mod error;
 mod reporter;
 mod wire_size;
@@ -58,7 +66,8 @@ mod wire_size;
 pub use backoff::Backoff;
 pub use buffer::{REASON_BUFFER_FULL, REASON_REJECTED};
 pub use config::{ReporterConfig, random_instance_id};
-pub use connect::{ClientConfig, connect, connect_with, normalize_url};
+pub use connect::{ClientConfig, HubChannel, connect, connect_with, normalize_url};
+pub use credentials::{Bearer, Credentials, TOKEN_ENV, TokenSource};
 pub use error::ClientError;
 pub use reporter::{Reporter, ReporterHandle, ReporterStats};
 /// The generated wire types (`tapper-proto`).

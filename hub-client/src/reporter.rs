@@ -213,9 +213,8 @@ async fn session(
     cfg: &ReporterConfig,
     backoff: &mut Backoff,
 ) -> Result<(), ClientError> {
-    let channel = connect::endpoint(&cfg.hub_url, cfg.connect_timeout)?
-        .connect()
-        .await?;
+    // Credentials are read on each connect: a rotated token or certificate takes effect.
+    let channel = connect::channel(&cfg.hub_url, cfg.connect_timeout, &cfg.credentials).await?;
     let mut client = HubClient::new(channel);
     let (tx, rx) = mpsc::channel::<ReportRequest>(8);
     let hello = Hello {

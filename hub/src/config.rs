@@ -1,9 +1,9 @@
 //! The hub's options in one validated struct: what `hub`'s flags set, and what tests pass
 //! to run the service in-process.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::retention::Retention;
+use crate::{retention::Retention, tls::TlsFiles};
 
 /// Largest `subscriber_queue` accepted.
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
@@ -35,6 +35,15 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// How long open streams may take to end after shutdown starts.
     pub shutdown_grace: Duration,
+    /// Serve TLS from these files (and require client certificates with a client CA).
+    pub tls: Option<TlsFiles>,
+    /// Require a bearer token with a role on every call but health (`ROLE TOKEN` lines).
+    pub tokens: Option<PathBuf>,
+    /// How often the TLS and tokens files are checked for changes.
+    pub reload_interval: Duration,
+    /// Allow a non-loopback `listen` without TLS and tokens (warned about at start and
+    /// every hour).
+    pub insecure: bool,
 }
 
 /// An option out of range; `option` is the flag's name without dashes.
@@ -65,7 +74,16 @@ impl Config {
             handshake_timeout: Duration::from_secs(10),
             max_message_bytes: crate::limits::DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_grace: Duration::from_secs(5),
+            tls: None,
+            tokens: None,
+            reload_interval: Duration::from_secs(5),
+            insecure: false,
         }
+    }
+
+    /// Whether the hub listens beyond loopback without TLS or without tokens.
+    pub fn exposed(&self) -> bool {
+        !self.listen.ip().is_loopback() && (self.tls.is_none() || self.tokens.is_none())
     }
 
     /// Checks every option; the hub starts only with a valid config.
@@ -115,6 +133,19 @@ impl Config {
         if self.max_message_bytes == 0 {
             return bad("max-message-bytes", "must be at least 1");
         }
+        if self.reload_interval.is_zero() {
+            return bad("reload-interval", "must be longer than zero");
+        }
+        if self.exposed() && !self.insecure {
+            return bad(
+                "listen",
+                &format!(
+                    "{} is not a loopback address: serve it with --tls-cert/--tls-key and \
+                     --tokens, or give --insecure to serve it unprotected",
+                    self.listen.ip()
+                ),
+            );
+        }
         Ok(())
     }
 }
@@ -157,5 +188,24 @@ mod tests {
         let mut c = config();
         c.max_message_bytes = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-message-bytes");
+    }
+
+    #[test]
+    fn beyond_loopback_needs_tls_and_tokens_or_insecure() {
+        let mut c = config();
+        c.listen = "0.0.0.0:50051".parse().unwrap();
+        assert_eq!(c.validate().unwrap_err().option, "listen");
+        c.tls = Some(TlsFiles {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            client_ca: None,
+        });
+        assert_eq!(c.validate().unwrap_err().option, "listen");
+        c.tokens = Some("tokens".into());
+        c.validate().unwrap();
+        c.tokens = None;
+        c.insecure = true;
+        c.validate().unwrap();
+        assert!(c.exposed());
     }
 }

@@ -23,6 +23,9 @@ pub enum HubError {
     /// A limit was reached (a query budget, a page, a count of streams).
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The caller is authenticated but may not do this (e.g. report as another node).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The request conflicts with the hub's state (e.g. an instance already streaming).
     #[error("{0}")]
     FailedPrecondition(String),
@@ -59,6 +62,7 @@ impl HubError {
             Self::NotFound { .. } => Code::NotFound,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::Store(StoreError::Busy(_)) | Self::ShuttingDown => Code::Unavailable,
             Self::Store(_) => Code::Internal,
         }

@@ -9,6 +9,7 @@
 //! # let _ = addr; Ok(()) }
 //! ```
 
+mod auth;
 mod clock;
 mod closing;
 mod config;
@@ -18,6 +19,7 @@ mod filter;
 mod limits;
 mod listener;
 mod reject_log;
+mod reload;
 mod report;
 mod retention;
 mod server;
@@ -27,9 +29,13 @@ mod stats;
 mod store;
 mod subscribe;
 mod tappers;
+mod tls;
+mod tokens;
 mod validate;
 
 pub use config::{Config, ConfigError};
 pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
 pub use retention::{Retention, parse_duration};
 pub use server::{Hub, StartError};
+pub use tls::{TlsError, TlsFiles};
+pub use tokens::TokensError;

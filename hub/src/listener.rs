@@ -1,9 +1,11 @@
 //! Accepts connections so that no client can exhaust the hub: a cap on open connections, a
-//! deadline for a new connection to send the HTTP/2 preface, and back-off on accept errors
-//! (such as EMFILE) instead of a busy loop.
+//! deadline for a new connection to finish its TLS handshake (when the hub serves TLS) and
+//! send the HTTP/2 preface, and back-off on accept errors (such as EMFILE) instead of a busy
+//! loop. A TLS connection carries its verified client identity to the service.
 
 use std::{
     io,
+    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -11,13 +13,16 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::{OwnedSemaphorePermit, Semaphore, mpsc},
 };
+use tokio_rustls::{TlsAcceptor, rustls::ServerConfig, server::TlsStream};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 use tracing::{debug, warn};
+
+use crate::{reload::Reloadable, tls::PeerIdentity};
 
 /// Length of the HTTP/2 client connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`).
 const PREFACE_LEN: usize = 24;
@@ -27,26 +32,53 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How many connections to hold and how long a silent one may stay.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ConnectionLimits {
     /// Open connections at most; more are accepted and closed at once.
     pub max_connections: usize,
     /// A new connection must send the HTTP/2 preface within this time.
     pub handshake_timeout: Duration,
+    /// With it, connections are TLS, with the config in force when they arrive.
+    pub tls: Option<Arc<Reloadable<ServerConfig>>>,
+}
+
+/// What the service knows of a connection (in each request's extensions).
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub remote_addr: SocketAddr,
+    /// The verified client certificate's identity (mTLS only).
+    pub identity: Option<Arc<PeerIdentity>>,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 /// An accepted connection; its slot under the connection cap is freed when it drops.
 pub struct LimitedConn {
-    stream: TcpStream,
+    stream: Stream,
+    /// Bytes read ahead to check the preface (TLS), handed to the server first.
+    replay: Vec<u8>,
+    info: ConnInfo,
     _slot: OwnedSemaphorePermit,
 }
 
 impl Connected for LimitedConn {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.stream.connect_info()
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
     }
+}
+
+macro_rules! on_stream {
+    ($self:expr, $s:ident => $e:expr) => {
+        match &mut $self.stream {
+            Stream::Plain($s) => $e,
+            Stream::Tls($s) => $e,
+        }
+    };
 }
 
 impl AsyncRead for LimitedConn {
@@ -55,7 +87,13 @@ impl AsyncRead for LimitedConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        if !self.replay.is_empty() {
+            let n = self.replay.len().min(buf.remaining());
+            buf.put_slice(&self.replay[..n]);
+            self.replay.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        on_stream!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -65,15 +103,15 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        on_stream!(self, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        on_stream!(self, s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        on_stream!(self, s => Pin::new(s).poll_shutdown(cx))
     }
 
     fn poll_write_vectored(
@@ -81,11 +119,14 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        on_stream!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
     }
 }
 
@@ -118,8 +159,9 @@ impl RateLimitedWarning {
     }
 }
 
-/// Accepts from `listener` in a background task and yields the connections that sent the
-/// HTTP/2 preface in time, while fewer than `limits.max_connections` are open.
+/// Accepts from `listener` in a background task and yields the connections that finished
+/// the TLS handshake (if any) and sent the HTTP/2 preface in time, while fewer than
+/// `limits.max_connections` are open.
 pub fn incoming(
     listener: TcpListener,
     limits: ConnectionLimits,
@@ -169,19 +211,36 @@ async fn accept_loop(
             debug!(%peer, error = %err, "cannot set TCP_NODELAY");
         }
         let tx = tx.clone();
+        // The config in force now: a reload changes new connections only.
+        let tls = limits.tls.as_ref().map(|t| t.get());
+        let timeout = limits.handshake_timeout;
         tokio::spawn(async move {
-            match tokio::time::timeout(limits.handshake_timeout, preface_arrived(&stream)).await {
-                Ok(true) => {
+            let handshake = async {
+                match tls {
+                    None => preface_arrived(&stream)
+                        .await
+                        .then(|| (Stream::Plain(stream), Vec::new(), None)),
+                    Some(config) => tls_handshake(stream, config, peer).await,
+                }
+            };
+            match tokio::time::timeout(timeout, handshake).await {
+                Ok(Some((stream, replay, identity))) => {
+                    let info = ConnInfo {
+                        remote_addr: peer,
+                        identity,
+                    };
                     let _ = tx
                         .send(Ok(LimitedConn {
                             stream,
+                            replay,
+                            info,
                             _slot: slot,
                         }))
                         .await;
                 }
-                Ok(false) => debug!(%peer, "connection closed before the HTTP/2 preface"),
-                Err(_) => debug!(%peer, timeout = ?limits.handshake_timeout,
-                                 "closing a connection that sent no HTTP/2 preface in time"),
+                Ok(None) => debug!(%peer, "connection closed before the HTTP/2 preface"),
+                Err(_) => debug!(%peer, ?timeout,
+                                 "closing a connection that finished no handshake or sent no HTTP/2 preface in time"),
             }
         });
     }
@@ -199,6 +258,32 @@ async fn preface_arrived(stream: &TcpStream) -> bool {
             Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
+}
+
+/// The TLS handshake, then the HTTP/2 preface read ahead (to be replayed); `None` when the
+/// handshake fails or the client closes first.
+async fn tls_handshake(
+    stream: TcpStream,
+    config: Arc<ServerConfig>,
+    peer: SocketAddr,
+) -> Option<(Stream, Vec<u8>, Option<Arc<PeerIdentity>>)> {
+    let mut tls = match TlsAcceptor::from(config).accept(stream).await {
+        Ok(tls) => tls,
+        Err(err) => {
+            debug!(%peer, error = %err, "TLS handshake failed");
+            return None;
+        }
+    };
+    let identity = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(|leaf| PeerIdentity::from_certificate(leaf))
+        .map(Arc::new);
+    let mut preface = vec![0u8; PREFACE_LEN];
+    tls.read_exact(&mut preface).await.ok()?;
+    Some((Stream::Tls(Box::new(tls)), preface, identity))
 }
 
 /// Raises the soft open-files limit to the hard one, so the connection cap, not the

@@ -1,11 +1,11 @@
 //! `hub`: parses the flags into a [`hub::Config`], starts the service, prints the ready
 //! line and serves until SIGINT or SIGTERM.
 
-use std::{io::Write, net::SocketAddr, time::Duration};
+use std::{io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, error::ErrorKind};
-use hub::{Config, Hub, Retention, parse_duration};
+use hub::{Config, Hub, Retention, TlsFiles, parse_duration};
 
 /// Central hub for tapper agents: stores failed socket() events from many nodes and serves
 /// live subscriptions, stats and the tapper list over gRPC (with reflection and health).
@@ -57,6 +57,27 @@ struct Args {
     /// Seconds to wait for open streams to end on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 5)]
     shutdown_grace: u64,
+    /// Serve TLS with this certificate chain (PEM); reloaded when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM); reloaded when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM); a tapper may then report only as
+    /// the node its certificate names (a DNS name, or else the common name).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Require `authorization: Bearer TOKEN` on every call but health; one `ROLE TOKEN` per
+    /// line, ROLE one of report, read, admin. Reloaded when the file changes.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// How often the TLS and tokens files are checked for changes.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    reload_interval: Duration,
+    /// Allow a non-loopback --listen without TLS and tokens (warned about at start and
+    /// every hour).
+    #[arg(long)]
+    insecure: bool,
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -81,6 +102,14 @@ impl Args {
             handshake_timeout: self.handshake_timeout,
             max_message_bytes: self.max_message_bytes,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            tls: self.tls_cert.zip(self.tls_key).map(|(cert, key)| TlsFiles {
+                cert,
+                key,
+                client_ca: self.tls_client_ca,
+            }),
+            tokens: self.tokens,
+            reload_interval: self.reload_interval,
+            insecure: self.insecure,
         }
     }
 }

@@ -11,7 +11,8 @@ use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::{
-    clock::now_ns, error::HubError, reject_log, state::HubState, store::InstanceKey, validate,
+    clock::now_ns, error::HubError, reject_log, state::HubState, store::InstanceKey,
+    tls::PeerIdentity, validate,
 };
 
 type Tx = mpsc::Sender<Result<ReportResponse, Status>>;
@@ -22,12 +23,20 @@ fn ack(acked_seq: u64) -> ReportResponse {
     }
 }
 
+/// Who is on the other end of a Report stream.
+pub struct Peer {
+    /// Its address, for logs and ListTappers.
+    pub addr: String,
+    /// Its verified client certificate's identity (mTLS): it may report only as that node.
+    pub identity: Option<Arc<PeerIdentity>>,
+}
+
 /// Serves one Report stream until the tapper goes away, sends something invalid, or the hub
 /// shuts down. The outcome goes to `tx`.
 pub async fn serve(
     state: Arc<HubState>,
     mut inbound: Streaming<ReportRequest>,
-    peer: String,
+    peer: Peer,
     tx: Tx,
 ) {
     let result = tokio::select! {
@@ -42,7 +51,7 @@ pub async fn serve(
 async fn run(
     state: &Arc<HubState>,
     inbound: &mut Streaming<ReportRequest>,
-    peer: &str,
+    peer: &Peer,
     tx: &Tx,
 ) -> Result<(), Status> {
     let hello = match inbound.message().await? {
@@ -59,6 +68,19 @@ async fn run(
         None => return Ok(()),
     };
     validate::hello(&hello)?;
+    if let Some(identity) = &peer.identity
+        && !identity.allows(&hello.node)
+    {
+        warn!(node = %hello.node, certificate = %identity.describe(), peer = %peer.addr,
+              "refusing a Report for another node than the client certificate's");
+        return Err(HubError::PermissionDenied(format!(
+            "this client certificate is for {}; it may not report as node {:?}",
+            identity.describe(),
+            hello.node
+        ))
+        .into());
+    }
+    let peer = peer.addr.as_str();
     let key = InstanceKey {
         node: hello.node.clone(),
         instance_id: hello.instance_id.clone(),

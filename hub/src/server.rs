@@ -5,25 +5,37 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
 use tokio::{net::TcpListener, sync::watch};
+use tokio_rustls::rustls::ServerConfig;
 use tracing::{info, warn};
 
 use crate::{
+    auth,
     config::{Config, ConfigError},
-    limits, listener, retention,
+    limits, listener,
+    reload::{self, Reloadable},
+    retention,
     service::HubService,
     state::{HubState, Settings},
     store::{Store, StoreError},
+    tls::{self, TlsError},
+    tokens::{Tokens, TokensError},
 };
 
 /// How often the hub pings an idle connection, and how long it waits for the answer.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an exposed hub (`--insecure`) says so again.
+const INSECURE_WARNING_EVERY: Duration = Duration::from_secs(3600);
 
 /// Why the hub could not start or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Tokens(#[from] TokensError),
     #[error("opening database {db:?}: {source}")]
     Store { db: String, source: StoreError },
     #[error("binding {addr}: {source}")]
@@ -44,12 +56,22 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     listener: TcpListener,
     local_addr: SocketAddr,
+    tls: Option<Arc<Reloadable<ServerConfig>>>,
+    tokens: Option<Arc<Reloadable<Tokens>>>,
 }
 
 impl Hub {
     /// Validates `config`, opens the store and binds the listening address.
     pub async fn bind(config: Config) -> Result<Hub, StartError> {
         config.validate()?;
+        let tls = match &config.tls {
+            Some(files) => Some(Reloadable::new(tls::server_config(files)?)),
+            None => None,
+        };
+        let tokens = match &config.tokens {
+            Some(path) => Some(Reloadable::new(Tokens::load(path)?)),
+            None => None,
+        };
         let store = Store::open(&config.db).map_err(|source| StartError::Store {
             db: config.db.clone(),
             source,
@@ -89,6 +111,8 @@ impl Hub {
             shutdown,
             listener,
             local_addr,
+            tls,
+            tokens,
         })
     }
 
@@ -109,8 +133,19 @@ impl Hub {
             shutdown,
             listener,
             local_addr,
+            tls,
+            tokens,
         } = self;
         tokio::spawn(retention::run(state.clone(), config.retention));
+        watch_files(&config, tls.as_ref(), tokens.as_ref());
+        if config.exposed() {
+            tokio::spawn(warn_exposed(
+                config.listen,
+                config.tls.is_some(),
+                config.tokens.is_some(),
+                state.clone(),
+            ));
+        }
 
         let hub = limits::hub_server(HubService::new(state.clone()), config.max_message_bytes);
         let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -139,20 +174,26 @@ impl Hub {
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(health)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(hub)
+            .add_service(auth::guard(reflection_v1, tokens.clone()))
+            .add_service(auth::guard(reflection_v1alpha, tokens.clone()))
+            .add_service(auth::guard(hub, tokens))
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     listener,
                     listener::ConnectionLimits {
                         max_connections: config.max_connections,
                         handshake_timeout: config.handshake_timeout,
+                        tls,
                     },
                 ),
                 state.shutting_down(),
             );
-        info!("hub listening on {local_addr}");
+        info!(
+            tls = config.tls.is_some(),
+            client_certificates = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            tokens = config.tokens.is_some(),
+            "hub listening on {local_addr}"
+        );
         let grace = config.shutdown_grace;
         tokio::pin!(server);
         // Streams end on shutdown; if a connection lingers, stop after the grace time.
@@ -164,6 +205,49 @@ impl Hub {
         }
         info!("hub stopped");
         Ok(())
+    }
+}
+
+/// Reloads the TLS files and the tokens when they change on disk.
+fn watch_files(
+    config: &Config,
+    tls: Option<&Arc<Reloadable<ServerConfig>>>,
+    tokens: Option<&Arc<Reloadable<Tokens>>>,
+) {
+    if let (Some(files), Some(target)) = (config.tls.clone(), tls) {
+        reload::watch(
+            "TLS certificate",
+            files.paths(),
+            config.reload_interval,
+            target,
+            move || tls::server_config(&files),
+        );
+    }
+    if let (Some(path), Some(target)) = (config.tokens.clone(), tokens) {
+        reload::watch(
+            "tokens",
+            vec![path.clone()],
+            config.reload_interval,
+            target,
+            move || Tokens::load(&path),
+        );
+    }
+}
+
+/// Warns now and every hour that the hub serves beyond loopback unprotected.
+async fn warn_exposed(listen: SocketAddr, tls: bool, tokens: bool, state: Arc<HubState>) {
+    let missing = match (tls, tokens) {
+        (false, false) => "without TLS and without tokens",
+        (false, true) => "without TLS",
+        _ => "without tokens",
+    };
+    loop {
+        warn!(%listen, "--insecure: serving beyond loopback {missing}; anyone who can reach it \
+              can read every event and report as any node");
+        tokio::select! {
+            _ = tokio::time::sleep(INSECURE_WARNING_EVERY) => {}
+            _ = state.shutting_down() => return,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{closing, report, state::HubState, stats, subscribe, tappers};
+use crate::{closing, listener::ConnInfo, report, state::HubState, stats, subscribe, tappers};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -34,10 +34,16 @@ impl Hub for HubService {
         &self,
         request: Request<Streaming<ReportRequest>>,
     ) -> Result<Response<Self::ReportStream>, Status> {
-        let peer = request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let peer = match request.extensions().get::<ConnInfo>() {
+            Some(info) => report::Peer {
+                addr: info.remote_addr.to_string(),
+                identity: info.identity.clone(),
+            },
+            None => report::Peer {
+                addr: String::new(),
+                identity: None,
+            },
+        };
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(report::serve(
             self.state.clone(),

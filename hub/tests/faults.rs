@@ -230,7 +230,7 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
 
 /// The hub's tapper list, or None while it cannot be had.
 async fn tappers(
-    mut client: hub_client::proto::v1::hub_client::HubClient<tonic::transport::Channel>,
+    mut client: hub_client::proto::v1::hub_client::HubClient<hub_client::HubChannel>,
 ) -> Option<Vec<hub_client::proto::v1::TapperInfo>> {
     let response = client
         .list_tappers(ListTappersRequest::default())

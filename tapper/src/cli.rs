@@ -1,6 +1,6 @@
 //! Command-line flags, with parsers that reject bad values and say what would be accepted.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
@@ -55,7 +55,8 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "4194304", value_parser = parse_ring_size)]
     pub ring_buffer_size: u32,
 
-    /// Also ship events to this hub, e.g. http://hub.example:50051 (local output goes on).
+    /// Also ship events to this hub, e.g. https://hub.example:50051 (TLS) or
+    /// http://127.0.0.1:50051 (local output goes on).
     #[arg(long, value_name = "URL", value_parser = parse_hub_url)]
     pub hub: Option<String>,
 
@@ -75,6 +76,24 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "64MiB", requires = "hub",
           value_parser = parse_bytes)]
     pub hub_buffer_bytes: usize,
+
+    /// Trust the hub's certificate if this CA (PEM) signed it, instead of the system roots
+    /// (an https:// hub only).
+    #[arg(long, value_name = "FILE", requires = "hub")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Present this certificate (PEM) to the hub (mTLS): it names this node; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["hub", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["hub", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
+
+    /// Send the token in this file to the hub as `authorization: Bearer TOKEN`, re-read on
+    /// each reconnect [default: the token in $HUB_TOKEN, if set].
+    #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE", requires = "hub")]
+    pub token_file: Option<PathBuf>,
 
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -119,7 +138,8 @@ fn parse_hub_url(text: &str) -> Result<String, String> {
         Ok(url)
     } else {
         Err(format!(
-            "`{text}` is not a hub address; use http://HOST:PORT, e.g. http://127.0.0.1:50051"
+            "`{text}` is not a hub address; use http://HOST:PORT or https://HOST:PORT (TLS), \
+             e.g. https://hub.example:50051"
         ))
     }
 }

@@ -63,6 +63,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             buffer_bytes: cli.hub_buffer_bytes,
             kernel_release: probe::kernel_release(),
             probe_mode: mode.as_str(),
+            credentials: hub_client::Credentials::from_options(
+                cli.tls_ca,
+                cli.tls_cert,
+                cli.tls_key,
+                cli.token_file,
+            ),
         })?),
         None => None,
     };

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hub_client::{
-    Reporter, ReporterConfig, ReporterHandle,
+    Credentials, Reporter, ReporterConfig, ReporterHandle,
     proto::{
         self,
         v1::{Counters, Event},
@@ -31,6 +31,7 @@ pub struct HubOptions {
     pub buffer_bytes: usize,
     pub kernel_release: String,
     pub probe_mode: &'static str,
+    pub credentials: Credentials,
 }
 
 impl HubShipper {
@@ -42,6 +43,7 @@ impl HubShipper {
         config.agent_version = concat!("tapper ", env!("CARGO_PKG_VERSION")).into();
         config.buffer_capacity = options.buffer_capacity;
         config.buffer_bytes = options.buffer_bytes;
+        config.credentials = options.credentials;
         let reporter = Reporter::spawn(config)?;
         tracing::info!(
             node = reporter.node(),

@@ -10,10 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hub_client::proto::v1::hub_client::HubClient;
+use hub_client::{HubChannel, proto::v1::hub_client::HubClient};
 use tapper_testkit::{Process, Stdout};
 use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
 
 /// How long a hub may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -60,7 +59,7 @@ pub fn tapper_bench_bin() -> PathBuf {
     tapper_testkit::workspace_bin("tapper-bench").unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn connect(url: &str) -> HubClient<Channel> {
+async fn connect(url: &str) -> HubClient<HubChannel> {
     hub_client::connect(url)
         .await
         .expect("connecting to the hub")
@@ -95,7 +94,7 @@ impl InProcessHub {
         self.url.clone()
     }
 
-    pub async fn client(&self) -> HubClient<Channel> {
+    pub async fn client(&self) -> HubClient<HubChannel> {
         connect(&self.url).await
     }
 
@@ -155,7 +154,7 @@ impl Hub {
         format!("http://{}", self.addr)
     }
 
-    pub async fn client(&self) -> HubClient<Channel> {
+    pub async fn client(&self) -> HubClient<HubChannel> {
         connect(&self.url()).await
     }
 

@@ -5,7 +5,11 @@ mod stats;
 mod tappers;
 mod watch;
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hub_client::{ClientConfig, Credentials, HubChannel, proto::v1::hub_client::HubClient};
 
 /// Talk to a tapper hub: watch failures live, aggregate them, list tappers.
 #[derive(Debug, Parser)]
@@ -19,6 +23,20 @@ struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     hub: String,
+    /// Trust the hub's certificate if this CA (PEM) signed it, instead of the system roots
+    /// (https:// only).
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM) to the hub (mTLS); needs --tls-key.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Send the token in this file as `authorization: Bearer TOKEN` [default: the token in
+    /// $HUB_TOKEN, if set].
+    #[arg(long, global = true, value_name = "FILE", env = "HUB_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -63,12 +81,39 @@ fn describe(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
+/// The hub to talk to and how.
+pub struct Target {
+    url: String,
+    config: ClientConfig,
+}
+
+impl Target {
+    /// Connects once (TLS for https://, the token on every call).
+    pub async fn connect(&self) -> anyhow::Result<HubClient<HubChannel>> {
+        hub_client::connect_with(&self.url, &self.config)
+            .await
+            .with_context(|| format!("connecting to hub {}", self.url))
+    }
+}
+
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tapper_logging::init(tapper_logging::LevelFilter::WARN, cli.verbose);
+    let hub = Target {
+        url: cli.hub,
+        config: ClientConfig {
+            credentials: Credentials::from_options(
+                cli.tls_ca,
+                cli.tls_cert,
+                cli.tls_key,
+                cli.token_file,
+            ),
+            ..ClientConfig::default()
+        },
+    };
     match cli.command {
-        Command::Watch(a) => watch::run(&cli.hub, a).await,
-        Command::Stats(a) => stats::run(&cli.hub, a).await,
-        Command::Tappers(a) => tappers::run(&cli.hub, a).await,
+        Command::Watch(a) => watch::run(&hub, a).await,
+        Command::Stats(a) => stats::run(&hub, a).await,
+        Command::Tappers(a) => tappers::run(&hub, a).await,
     }
 }

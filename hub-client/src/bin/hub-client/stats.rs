@@ -54,7 +54,7 @@ fn parse_last(text: &str) -> Result<i64, String> {
     i64::try_from(secs).map_err(|_| format!("{text:?} is too long a window"))
 }
 
-pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
+pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
     let group_by: Vec<i32> = a
         .group_by
         .iter()
@@ -73,9 +73,7 @@ pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
         last_seconds: a.last.unwrap_or(0),
         node: a.node,
     };
-    let mut client = hub_client::connect(hub)
-        .await
-        .with_context(|| format!("connecting to hub {hub}"))?;
+    let mut client = hub.connect().await?;
     let r = client
         .get_stats(req)
         .await

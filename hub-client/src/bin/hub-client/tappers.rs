@@ -18,10 +18,8 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
-    let mut client = hub_client::connect(hub)
-        .await
-        .with_context(|| format!("connecting to hub {hub}"))?;
+pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
+    let mut client = hub.connect().await?;
     let mut tappers = Vec::new();
     let mut page_token = String::new();
     loop {

@@ -50,7 +50,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(hub: &str, a: Args) -> anyhow::Result<()> {
+pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
     let since = match (a.since_seq, a.since) {
         (Some(n), _) => Some(Since::SinceHubSeq(n)),
         (None, Some(t)) => Some(Since::SinceTime(t)),
@@ -105,15 +105,13 @@ enum Ended {
 }
 
 async fn subscribe_once(
-    hub: &str,
+    hub: &crate::Target,
     request: SubscribeRequest,
     printer: &mut Printer,
     connected_once: &mut bool,
     backoff: &mut Backoff,
 ) -> anyhow::Result<Ended> {
-    let mut client = hub_client::connect(hub)
-        .await
-        .with_context(|| format!("connecting to hub {hub}"))?;
+    let mut client = hub.connect().await?;
     let mut stream = client
         .subscribe(request)
         .await
