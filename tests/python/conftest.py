@@ -66,14 +66,15 @@ def grpcurl():
 
 
 class HubProcess:
-    def __init__(self, proc, addr, log):
+    def __init__(self, proc, addr, log, scheme="http"):
         self.proc = proc
         self.addr = addr
         self.log = log
+        self.scheme = scheme
 
     @property
     def url(self):
-        return f"http://{self.addr}"
+        return f"{self.scheme}://{self.addr}"
 
 
 @pytest.fixture
@@ -142,7 +143,8 @@ def hub_factory(hub_bin, tmp_path):
         while True:
             ready = ready_fields(log)
             if ready:
-                return HubProcess(proc, ready["listen"], log)
+                scheme = "https" if "--tls-cert" in args else "http"
+                return HubProcess(proc, ready["listen"], log, scheme)
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}",
