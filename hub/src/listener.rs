@@ -179,6 +179,7 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut full_warning = RateLimitedWarning::new();
     let mut error_warning = RateLimitedWarning::new();
+    let tls_warning = Arc::new(std::sync::Mutex::new(RateLimitedWarning::new()));
     let mut backoff = Duration::ZERO;
     loop {
         let (stream, peer) = tokio::select! {
@@ -214,13 +215,14 @@ async fn accept_loop(
         // The config in force now: a reload changes new connections only.
         let tls = limits.tls.as_ref().map(|t| t.get());
         let timeout = limits.handshake_timeout;
+        let tls_warning = tls_warning.clone();
         tokio::spawn(async move {
             let handshake = async {
                 match tls {
                     None => preface_arrived(&stream)
                         .await
                         .then(|| (Stream::Plain(stream), Vec::new(), None)),
-                    Some(config) => tls_handshake(stream, config, peer).await,
+                    Some(config) => tls_handshake(stream, config, peer, &tls_warning).await,
                 }
             };
             match tokio::time::timeout(timeout, handshake).await {
@@ -266,11 +268,17 @@ async fn tls_handshake(
     stream: TcpStream,
     config: Arc<ServerConfig>,
     peer: SocketAddr,
+    warning: &std::sync::Mutex<RateLimitedWarning>,
 ) -> Option<(Stream, Vec<u8>, Option<Arc<PeerIdentity>>)> {
     let mut tls = match TlsAcceptor::from(config).accept(stream).await {
         Ok(tls) => tls,
         Err(err) => {
-            debug!(%peer, error = %err, "TLS handshake failed");
+            let due = warning.lock().unwrap_or_else(|e| e.into_inner()).due();
+            match due {
+                Some(unlogged) => warn!(%peer, error = %err, unlogged,
+                                        "TLS handshake failed (a plaintext client, an untrusted or expired certificate?)"),
+                None => debug!(%peer, error = %err, "TLS handshake failed"),
+            }
             return None;
         }
     };
