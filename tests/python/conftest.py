@@ -130,12 +130,13 @@ def hub_factory(hub_bin, tmp_path):
     SIGTERM."""
     started = []
 
-    def start(*args):
+    def start(*args, prefix=()):
+        """`prefix` runs the hub under another command, e.g. ("prlimit", "--nofile=40")."""
         log = tmp_path / f"hub-{len(started)}.log"
         db = [] if "--db" in args else ["--db", ":memory:"]
         with open(log, "wb") as f:
             proc = subprocess.Popen(
-                [str(hub_bin), "--listen", "127.0.0.1:0", *db, *args],
+                [*prefix, str(hub_bin), "--listen", "127.0.0.1:0", *db, *args],
                 stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "RUST_LOG": "info"},
             )
         started.append(proc)

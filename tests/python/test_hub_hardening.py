@@ -147,3 +147,71 @@ def test_silent_and_surplus_connections_are_closed(hub_factory, stubs):
     with grpc.insecure_channel(hub.addr) as ch:
         reply = hub_pb2_grpc.HubStub(ch).ListTappers(hub_pb2.ListTappersRequest(), timeout=10)
         assert list(reply.tappers) == []
+
+
+def server_settings(addr):
+    """The SETTINGS the hub sends first on a raw HTTP/2 connection, as {id: value}."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        buf = b""
+        while True:
+            while len(buf) < 9:
+                chunk = s.recv(4096)
+                assert chunk, "the hub closed the connection before its SETTINGS"
+                buf += chunk
+            length = int.from_bytes(buf[0:3], "big")
+            kind, flags = buf[3], buf[4]
+            while len(buf) < 9 + length:
+                buf += s.recv(4096)
+            payload, buf = buf[9:9 + length], buf[9 + length:]
+            if kind == 4 and not flags & 1:  # SETTINGS, not an ACK
+                return {int.from_bytes(payload[i:i + 2], "big"):
+                        int.from_bytes(payload[i + 2:i + 6], "big")
+                        for i in range(0, len(payload), 6)}
+
+
+def test_streams_per_connection_are_bounded(hub_factory, replay_to, stubs):
+    hub_pb2, hub_pb2_grpc, _ = stubs
+    hub = hub_factory("--max-streams-per-connection", "8")
+    # SETTINGS_MAX_CONCURRENT_STREAMS (0x3): a client cannot open more on one connection.
+    assert server_settings(hub.addr).get(3) == 8
+    # A client that tries anyway (100 streams that never read on one channel) holds at most
+    # 8 of them open; everybody else is still served in full.
+    # Its own subchannel pool: grpcio would otherwise share one connection between channels.
+    flood = grpc.insecure_channel(hub.addr, options=[("grpc.use_local_subchannel_pool", 1)])
+    with flood, grpc.insecure_channel(hub.addr) as ch:
+        calls = [hub_pb2_grpc.HubStub(flood).Subscribe(hub_pb2.SubscribeRequest(follow=True))
+                 for _ in range(100)]
+        replay_to(hub, "busy", 500)
+        items = subscribe_items(hub_pb2_grpc.HubStub(ch), hub_pb2, 500, since_hub_seq=0,
+                                follow=False)
+        assert len(items) == 500
+        for c in calls:
+            c.cancel()
+
+
+def test_accept_errors_back_off_and_the_hub_recovers(hub_factory, stubs):
+    hub_pb2, hub_pb2_grpc, _ = stubs
+    # 40 descriptors in all (the hard limit too, so the hub cannot raise it): connections
+    # beyond what is left make accept() fail with EMFILE.
+    hub = hub_factory("--handshake-timeout", "30s", prefix=("prlimit", "--nofile=40"))
+    host, port = hub.addr.rsplit(":", 1)
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(60)]
+    try:
+        wait_until("the hub to log the failing accept",
+                   lambda: "cannot accept a connection" in hub.log.read_text(errors="replace"))
+    finally:
+        for s in held:
+            s.close()
+    # Once descriptors are free again, clients are served as before.
+    def served():
+        try:
+            with grpc.insecure_channel(hub.addr) as ch:
+                hub_pb2_grpc.HubStub(ch).ListTappers(hub_pb2.ListTappersRequest(), timeout=5)
+            return True
+        except grpc.RpcError:
+            return False
+    wait_until("the hub to serve again", served)
+    log = hub.log.read_text(errors="replace")
+    assert "Too many open files" in log, log[-2000:]
