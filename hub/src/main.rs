@@ -27,7 +27,12 @@ use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
 use tokio::{net::TcpListener, sync::watch};
 use tracing::{info, warn};
 
-use crate::{retention::Retention, service::HubService, state::Settings, store::Store};
+use crate::{
+    retention::Retention,
+    service::HubService,
+    state::Settings,
+    store::{QueryBudget, Store},
+};
 
 /// Central hub for tapper agents: stores failed socket() events from many nodes and serves
 /// live subscriptions, stats and the tapper list over gRPC (with reflection and health).
@@ -79,6 +84,14 @@ struct Args {
     /// events stay, under retention); checked every --retention-interval.
     #[arg(long, default_value = "7d", value_parser = retention::parse_duration)]
     instance_expiry: Duration,
+    /// Longest a reader query (GetStats, a replay page, a ListTappers page) may run before
+    /// it is stopped with RESOURCE_EXHAUSTED; e.g. 5s, 500ms.
+    #[arg(long, default_value = "5s", value_parser = retention::parse_duration)]
+    query_timeout: Duration,
+    /// Most stored events a GetStats may scan; over it is RESOURCE_EXHAUSTED. Counts by node
+    /// and errno come from per-minute rollups and do not count.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    query_max_rows: u64,
 }
 
 /// How often the hub pings an idle connection, and how long it waits for the answer.
@@ -95,7 +108,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let store = Store::open(&args.db).with_context(|| format!("opening database {:?}", args.db))?;
+    let budget = QueryBudget {
+        timeout: args.query_timeout,
+        max_scan_rows: args.query_max_rows,
+    };
+    let store =
+        Store::open(&args.db, budget).with_context(|| format!("opening database {:?}", args.db))?;
     info!(db = %args.db, last_hub_seq = store.last_hub_seq(), "store open");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
