@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::{retention::Retention, tls::TlsFiles};
+use crate::{retention::Retention, store::QueryBudget, tls::TlsFiles};
 
 /// Largest `subscriber_queue` accepted.
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
@@ -19,6 +19,8 @@ pub struct Config {
     pub db: String,
     /// What to keep, and how often to drop the rest.
     pub retention: Retention,
+    /// The deadline and scan budget of every reader query (stats, replay, tapper list).
+    pub query_budget: QueryBudget,
     /// Items queued per subscriber before it lags.
     pub subscriber_queue: usize,
     /// A subscriber whose queue stays full this long is dropped (after a final notice).
@@ -66,6 +68,7 @@ impl Config {
                 interval: Duration::from_secs(10),
                 instance_expiry: Duration::from_secs(7 * 86_400),
             },
+            query_budget: QueryBudget::default(),
             subscriber_queue: 4096,
             subscriber_stall_timeout: Duration::from_secs(10),
             max_subscribers: 1024,
@@ -111,6 +114,12 @@ impl Config {
                 "subscriber-queue",
                 &format!("must be from 1 to {MAX_SUBSCRIBER_QUEUE}"),
             );
+        }
+        if self.query_budget.timeout.is_zero() {
+            return bad("query-timeout", "must be longer than zero");
+        }
+        if self.query_budget.max_scan_rows == 0 {
+            return bad("query-max-rows", "must be at least 1");
         }
         if self.retention.instance_expiry.is_zero() {
             return bad("instance-expiry", "must be longer than zero");

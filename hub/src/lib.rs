@@ -37,5 +37,6 @@ pub use config::{Config, ConfigError};
 pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
 pub use retention::{Retention, parse_duration};
 pub use server::{Hub, StartError};
+pub use store::QueryBudget;
 pub use tls::{TlsError, TlsFiles};
 pub use tokens::TokensError;

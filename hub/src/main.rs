@@ -5,7 +5,7 @@ use std::{io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, error::ErrorKind};
-use hub::{Config, Hub, Retention, TlsFiles, parse_duration};
+use hub::{Config, Hub, QueryBudget, Retention, TlsFiles, parse_duration};
 
 /// Central hub for tapper agents: stores failed socket() events from many nodes and serves
 /// live subscriptions, stats and the tapper list over gRPC (with reflection and health).
@@ -32,6 +32,14 @@ struct Args {
     /// events stay, under retention); checked every --retention-interval.
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     instance_expiry: Duration,
+    /// Longest a query (stats, replay page, tapper list) may run before it is stopped with
+    /// RESOURCE_EXHAUSTED; e.g. 5s, 500ms.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    query_timeout: Duration,
+    /// Most stored events one GetStats may scan (counts served from the per-minute rollups
+    /// of node and errno do not count); more is RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 1_000_000)]
+    query_max_rows: u64,
     /// Items queued per subscriber before it lags (then it gets a "lagged" notice).
     #[arg(long, default_value_t = 4096)]
     subscriber_queue: usize,
@@ -93,6 +101,10 @@ impl Args {
                 max_rows: self.retention_rows,
                 interval: self.retention_interval,
                 instance_expiry: self.instance_expiry,
+            },
+            query_budget: QueryBudget {
+                timeout: self.query_timeout,
+                max_scan_rows: self.query_max_rows,
             },
             subscriber_queue: self.subscriber_queue,
             subscriber_stall_timeout: self.subscriber_stall_timeout,

@@ -72,10 +72,11 @@ impl Hub {
             Some(path) => Some(Reloadable::new(Tokens::load(path)?)),
             None => None,
         };
-        let store = Store::open(&config.db).map_err(|source| StartError::Store {
-            db: config.db.clone(),
-            source,
-        })?;
+        let store =
+            Store::open(&config.db, config.query_budget).map_err(|source| StartError::Store {
+                db: config.db.clone(),
+                source,
+            })?;
         info!(db = %config.db, last_hub_seq = store.last_hub_seq(), "store open");
         match listener::raise_nofile_limit() {
             Ok(limit) => info!(

@@ -7,6 +7,7 @@
 //! One clock rule everywhere: the hub's receive time (`received_ns`) drives retention age,
 //! GetStats windows and `since_time` replay; the row cap counts events and loss records.
 
+mod budget;
 mod error;
 mod query;
 mod records;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, TapperInfo};
 
+pub use budget::QueryBudget;
 pub use error::StoreError;
 pub use query::{GroupCol, StatsQuery, StatsResult};
 pub use records::{Committed, InstanceKey, Stored};
@@ -100,7 +102,9 @@ pub trait Reader: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Stored>>;
 
-    /// Counts events and lost events received in the window, grouped as asked.
+    /// Counts events and lost events received in the window, grouped as asked. Groupings
+    /// within node and errno come from per-minute rollups (exactly the counts a scan would
+    /// give); others scan the window's events under the query budget.
     fn stats(&self, q: &StatsQuery) -> Result<StatsResult>;
 }
 
@@ -112,9 +116,9 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating or migrating if needed) the SQLite database at `path`; `:memory:`
-    /// keeps it in memory.
-    pub fn open(path: &str) -> Result<Self> {
-        let (writer, reader) = sqlite::open(path)?;
+    /// keeps it in memory. Reader queries run under `budget`.
+    pub fn open(path: &str, budget: QueryBudget) -> Result<Self> {
+        let (writer, reader) = sqlite::open(path, budget)?;
         Ok(Self {
             writer: Box::new(writer),
             reader: Arc::new(reader),

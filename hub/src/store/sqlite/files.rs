@@ -53,7 +53,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::super::testkit::{TempDb, ev, hello, key};
-    use crate::store::Store;
+    use crate::store::{QueryBudget, Store};
 
     fn mode(p: &std::path::Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -69,7 +69,7 @@ mod tests {
         let path = dir.join("hub.db");
         // A permissive umask must not matter.
         let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o002));
-        let opened = Store::open(path.to_str().unwrap());
+        let opened = Store::open(path.to_str().unwrap(), QueryBudget::default());
         nix::sys::stat::umask(old);
         let mut st = opened.unwrap();
         st.writer.hello(&hello("a"), 1).unwrap();

@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_loss_over_stored_events_is_rejected_and_stores_nothing() {
-        let (mut w, r) = super::super::open(":memory:").unwrap();
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();
         w.commit_events(&key("a"), vec![ev(1, 24), ev(2, 24), ev(3, 24)], 2)
             .unwrap();
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn huge_losses_saturate_instead_of_breaking_stats() {
-        let (mut w, r) = super::super::open(":memory:").unwrap();
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();
         for seq in 1..=3 {
             let huge = Loss {

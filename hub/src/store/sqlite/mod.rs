@@ -2,10 +2,13 @@
 //! reader connections, so readers see committed snapshots and never hold up a commit.
 
 mod files;
+mod gate;
 mod losses;
 mod reader;
 mod replay;
 mod retention;
+mod rollups;
+mod scan;
 mod schema;
 mod stats;
 mod tappers;
@@ -21,7 +24,7 @@ use rusqlite::Connection;
 pub use reader::SqliteReader;
 pub use writer::SqliteWriter;
 
-use super::{Result, StoreError};
+use super::{QueryBudget, Result, StoreError};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -75,8 +78,9 @@ impl Location {
 }
 
 /// Opens (creating or migrating) the database at `path`: the writer first, then readers.
-/// A new file (and any directory above it) is created private to the hub's user.
-pub fn open(path: &str) -> Result<(SqliteWriter, SqliteReader)> {
+/// A new file (and any directory above it) is created private to the hub's user. Reader
+/// queries run under `budget`.
+pub fn open(path: &str, budget: QueryBudget) -> Result<(SqliteWriter, SqliteReader)> {
     let location = Location::new(path);
     if !location.memory && !path.starts_with("file:") {
         files::create_private(std::path::Path::new(path)).map_err(|e| StoreError::Engine {
@@ -85,7 +89,18 @@ pub fn open(path: &str) -> Result<(SqliteWriter, SqliteReader)> {
         })?;
     }
     let writer = SqliteWriter::open(&location)?;
-    Ok((writer, SqliteReader::new(location)))
+    Ok((writer, SqliteReader::new(location, budget)))
+}
+
+/// Appends ` AND node IN (?, ...)` for `nodes` (nothing when empty) and binds them.
+fn push_node_filter(sql: &mut String, args: &mut Vec<rusqlite::types::Value>, nodes: &[String]) {
+    if nodes.is_empty() {
+        return;
+    }
+    sql.push_str(" AND node IN (");
+    sql.push_str(&vec!["?"; nodes.len()].join(", "));
+    sql.push(')');
+    args.extend(nodes.iter().map(|n| n.clone().into()));
 }
 
 /// SQLite stores u64 as i64 bit patterns (cgroup ids can use the top bit).
@@ -102,7 +117,16 @@ fn i2u(v: i64) -> u64 {
 mod testkit {
     use tapper_proto::v1::{Event, Hello, Loss};
 
-    use crate::{clock::to_ts, store::InstanceKey};
+    use super::{SqliteReader, SqliteWriter};
+    use crate::{
+        clock::to_ts,
+        store::{InstanceKey, QueryBudget, Result},
+    };
+
+    /// Opens a store with the default query budget.
+    pub fn open(path: &str) -> Result<(SqliteWriter, SqliteReader)> {
+        super::open(path, QueryBudget::default())
+    }
 
     pub fn hello(node: &str) -> Hello {
         Hello {

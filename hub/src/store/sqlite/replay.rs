@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn an_unreadable_row_becomes_a_loss_notice() {
         let db = TempDb::new("unreadable");
-        let (mut w, r) = super::super::open(&db.path()).unwrap();
+        let (mut w, r) = super::super::testkit::open(&db.path()).unwrap();
         w.hello(&hello("a"), 1).unwrap();
         w.commit_events(&key("a"), vec![ev(1, 24), ev(2, 24), ev(3, 24)], 5)
             .unwrap();
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn since_is_the_receive_time() {
-        let (mut w, r) = super::super::open(":memory:").unwrap();
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();
         // Event times (ts) are far from the receive times on purpose.
         w.commit_events(&key("a"), vec![ev(1, 24)], 100).unwrap();

@@ -1,9 +1,10 @@
 //! Retention SQL: deletes what the hub received before a cutoff, then the oldest records
-//! beyond a row cap (events and loss records together, oldest hub_seq first).
+//! beyond a row cap (events and loss records together, oldest hub_seq first), taking the
+//! deleted events out of the rollups in the same transaction.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{i2u, u2i};
+use super::{i2u, rollups, u2i};
 use crate::store::{InstanceKey, Result};
 
 /// Applies retention in one transaction; returns how many records were deleted.
@@ -17,6 +18,7 @@ pub fn apply(
     let mut deleted = 0;
     if let Some(age) = max_age_ns {
         let cutoff = now_ns.saturating_sub(age);
+        rollups::subtract(&tx, "received_ns < ?1", cutoff)?;
         deleted += tx.execute("DELETE FROM events WHERE received_ns < ?1", [cutoff])?;
         deleted += tx.execute("DELETE FROM losses WHERE received_ns < ?1", [cutoff])?;
     }
@@ -31,6 +33,7 @@ pub fn apply(
             )
             .optional()?;
         if let Some(cut) = cut {
+            rollups::subtract(&tx, "hub_seq <= ?1", cut)?;
             deleted += tx.execute("DELETE FROM events WHERE hub_seq <= ?1", [cut])?;
             deleted += tx.execute("DELETE FROM losses WHERE hub_seq <= ?1", [cut])?;
         }
@@ -78,7 +81,7 @@ mod tests {
 
     #[test]
     fn the_row_cap_counts_events_and_losses() {
-        let (mut w, r) = super::super::open(":memory:").unwrap();
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();
         w.commit_events(&key("a"), vec![ev(1, 24), ev(2, 24)], 5)
             .unwrap();
@@ -93,7 +96,7 @@ mod tests {
 
     #[test]
     fn idle_instances_expire_unless_live() {
-        let (mut w, r) = super::super::open(":memory:").unwrap();
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         for n in ["old", "live", "new"] {
             w.hello(&hello(n), 100).unwrap();
         }
@@ -116,7 +119,7 @@ mod tests {
 
     #[test]
     fn age_is_the_receive_time_for_events_and_losses() {
-        let (mut w, r) = super::super::open(":memory:").unwrap();
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();
         // Event times (ts about 1000 ns) are newer than the receive times on purpose.
         w.commit_events(&key("a"), vec![ev(1, 24)], 100).unwrap();

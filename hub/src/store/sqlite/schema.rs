@@ -63,8 +63,29 @@ CREATE INDEX losses_received ON losses (received_ns);
 DROP INDEX IF EXISTS events_ts;
 ";
 
+/// Version 3: per-minute rollups of the events by (node, errno, errno_name), built from
+/// the stored events, so the common GetStats reads minutes instead of events; and loss
+/// totals read from the receive-time index alone.
+const V3: &str = "
+CREATE TABLE rollups (
+    minute INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    errno INTEGER NOT NULL,
+    errno_name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (minute, node, errno, errno_name)
+) WITHOUT ROWID;
+INSERT INTO rollups (minute, node, errno, errno_name, count)
+    SELECT CASE WHEN received_ns >= 0 THEN received_ns / 60000000000
+                ELSE (received_ns + 1) / 60000000000 - 1 END,
+           node, errno, errno_name, COUNT(*)
+    FROM events GROUP BY 1, 2, 3, 4;
+DROP INDEX losses_received;
+CREATE INDEX losses_received ON losses (received_ns, node, count);
+";
+
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -106,9 +127,9 @@ mod tests {
     use prost::Message;
     use rusqlite::{Connection, params};
 
-    use super::{V1, VERSION};
+    use super::{V1, V2, VERSION};
     use crate::store::{
-        Store, StoreError, Stored,
+        QueryBudget, Reader, Store, StoreError, Stored, Writer,
         sqlite::testkit::{TempDb, ev, hello, key},
     };
 
@@ -154,7 +175,7 @@ mod tests {
         v1_database(&db.path());
         assert_eq!(user_version(&db.path()), 0);
 
-        let mut st = Store::open(&db.path()).unwrap();
+        let mut st = Store::open(&db.path(), QueryBudget::default()).unwrap();
         assert_eq!(user_version(&db.path()), VERSION);
         let r = st.reader.clone();
         let t = &r.tappers(None, &[], 10).unwrap()[0];
@@ -190,17 +211,84 @@ mod tests {
     }
 
     #[test]
+    fn a_v2_database_gets_rollups_of_its_events() {
+        let db = TempDb::new("v2");
+        {
+            let conn = Connection::open(db.path()).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(V2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            let mut insert = conn
+                .prepare(
+                    "INSERT INTO events (node, instance_id, seq, ts_ns, received_ns, pid, errno,
+                         errno_name, family, family_name, comm, cgroup_id, body)
+                     VALUES (?1, 'i1', ?2, 0, ?3, 1, ?4, ?5, NULL, '', ?6, 0, x'')",
+                )
+                .unwrap();
+            // Several nodes, errnos (one under two names), minutes and comms, with receive
+            // times on minute boundaries, inside minutes, and before 1970.
+            for seq in 0..400i64 {
+                let node = ["a", "b", "c"][(seq % 3) as usize];
+                let errno = [24, 22, 97, 13][(seq % 4) as usize];
+                let name = if seq % 11 == 0 { "ALIAS" } else { "E" };
+                let received_ns = (seq * 7_919 % 13 - 2) * 60_000_000_000 + seq % 5 * 3;
+                insert
+                    .execute(params![
+                        node,
+                        seq,
+                        received_ns,
+                        errno,
+                        format!("{name}{errno}"),
+                        format!("c{}", seq % 3)
+                    ])
+                    .unwrap();
+            }
+        }
+        let (mut w, r) = crate::store::sqlite::testkit::open(&db.path()).unwrap();
+        assert_eq!(user_version(&db.path()), VERSION);
+        let check = || {
+            let conn = Connection::open(db.path()).unwrap();
+            crate::store::sqlite::stats::assert_rollups_match_scans(&conn);
+        };
+        check();
+        // The writer keeps them up to date from there on.
+        w.hello(&hello("a"), 1).unwrap();
+        w.commit_events(
+            &key("a"),
+            vec![ev(1_000, 24), ev(1_001, 22)],
+            90_000_000_000,
+        )
+        .unwrap();
+        check();
+        assert_eq!(
+            r.stats(&crate::store::StatsQuery {
+                group: vec![],
+                since_ns: 0,
+                until_ns: i64::MAX,
+                nodes: vec!["a".into()],
+            })
+            .unwrap()
+            .per_node["a"],
+            // Node "a" has every third of the 400 events; those received from 1970 on count.
+            (0..400i64)
+                .filter(|s| s % 3 == 0 && s * 7_919 % 13 >= 2)
+                .count() as u64
+                + 2
+        );
+    }
+
+    #[test]
     fn reopening_is_a_no_op_and_newer_schemas_are_refused() {
         let db = TempDb::new("versions");
-        drop(Store::open(&db.path()).unwrap());
-        drop(Store::open(&db.path()).unwrap());
+        drop(Store::open(&db.path(), QueryBudget::default()).unwrap());
+        drop(Store::open(&db.path(), QueryBudget::default()).unwrap());
         assert_eq!(user_version(&db.path()), VERSION);
         Connection::open(db.path())
             .unwrap()
             .pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
         assert!(matches!(
-            Store::open(&db.path()),
+            Store::open(&db.path(), QueryBudget::default()),
             Err(StoreError::NewerSchema { found, known }) if found == VERSION + 1 && known == VERSION
         ));
     }

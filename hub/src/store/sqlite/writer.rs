@@ -1,11 +1,13 @@
 //! The writer connection: Hello, event and loss commits with dedup by (node, instance,
-//! seq), counters, and the hub_seq high-water mark.
+//! seq), the per-minute rollups of the events, counters, and the hub_seq high-water mark.
+
+use std::collections::HashMap;
 
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
 
-use super::{Location, i2u, losses, retention, schema, u2i};
+use super::{Location, i2u, losses, retention, rollups, schema, u2i};
 use crate::{
     clock::{from_ts, to_ts},
     store::{
@@ -159,6 +161,11 @@ impl Writer for SqliteWriter {
                 }
             }
         }
+        let mut counts = HashMap::<(i32, &str), i64>::new();
+        for e in &new {
+            *counts.entry((e.errno, e.errno_name.as_str())).or_default() += 1;
+        }
+        rollups::add(&tx, &key.node, rollups::minute(now_ns), &counts)?;
         tx.execute(
             "UPDATE tappers SET events_received = events_received + ?3, acked_seq = ?4,
                                 last_seen_ns = ?5
@@ -261,11 +268,11 @@ impl Writer for SqliteWriter {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{TempDb, ev, hello, key, loss};
-    use crate::store::{Reader, Store, Writer};
+    use crate::store::{QueryBudget, Reader, Store, Writer};
 
     #[test]
     fn dedup_ack_and_hub_seq() {
-        let st = Store::open(":memory:").unwrap();
+        let st = Store::open(":memory:", QueryBudget::default()).unwrap();
         let (mut w, r) = (st.writer, st.reader);
         assert_eq!(w.hello(&hello("a"), 1).unwrap(), 0);
         let c = w
@@ -300,7 +307,7 @@ mod tests {
 
     #[test]
     fn ended_streams_are_forgotten_and_dedup_still_holds() {
-        let (mut w, r) = super::super::open(":memory:").unwrap();
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();
         // seq 3 is missing: 4 and 5 are committed above the acked seq.
         let c = w
@@ -328,13 +335,13 @@ mod tests {
     fn state_survives_reopen() {
         let db = TempDb::new("reopen");
         {
-            let mut st = Store::open(&db.path()).unwrap();
+            let mut st = Store::open(&db.path(), QueryBudget::default()).unwrap();
             st.writer.hello(&hello("a"), 1).unwrap();
             st.writer
                 .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24)], 5)
                 .unwrap();
         }
-        let mut st = Store::open(&db.path()).unwrap();
+        let mut st = Store::open(&db.path(), QueryBudget::default()).unwrap();
         assert_eq!(st.last_hub_seq(), 2);
         assert_eq!(st.writer.hello(&hello("a"), 9).unwrap(), 2);
         let c = st
