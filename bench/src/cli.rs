@@ -200,6 +200,9 @@ pub struct AttackArgs {
     /// The hub's --subscriber-stall-timeout, in seconds.
     #[arg(long, default_value_t = 1.0)]
     pub stall_timeout: f64,
+    /// The hub's --subscriber-queue for the stuck subscribers (default: the hub's own).
+    #[arg(long)]
+    pub subscriber_queue: Option<u64>,
     /// Silent TCP connections that never send the HTTP/2 preface.
     #[arg(long, default_value_t = 2000)]
     pub silent: u64,

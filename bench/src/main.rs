@@ -116,6 +116,7 @@ fn main() -> Result<()> {
                 getstats_clients: a.getstats_clients,
                 stuck: a.stuck,
                 stall_timeout: secs(a.stall_timeout),
+                subscriber_queue: a.subscriber_queue,
                 silent: a.silent,
                 handshake_timeout: secs(a.handshake_timeout),
             };

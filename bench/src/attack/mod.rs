@@ -34,9 +34,11 @@ pub struct Options {
     pub stored: u64,
     pub ack_window: Duration,
     pub getstats_clients: u64,
-    /// Subscribers that never read, and the hub's `--subscriber-stall-timeout`.
+    /// Subscribers that never read, the hub's `--subscriber-stall-timeout` and
+    /// `--subscriber-queue` (None: the hub's default) for them.
     pub stuck: u64,
     pub stall_timeout: Duration,
+    pub subscriber_queue: Option<u64>,
     /// Silent connections, and the hub's `--handshake-timeout`.
     pub silent: u64,
     pub handshake_timeout: Duration,
@@ -50,6 +52,7 @@ pub struct Outcome {
     pub batch: u64,
     pub window: u64,
     pub stall_timeout_secs: f64,
+    pub subscriber_queue: Option<u64>,
     pub ack_window_secs: f64,
     pub churn: Vec<churn::Sample>,
     pub acks: Vec<acks::Sample>,
@@ -93,6 +96,7 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
         batch: BATCH,
         window: WINDOW,
         stall_timeout_secs: opts.stall_timeout.as_secs_f64(),
+        subscriber_queue: opts.subscriber_queue,
         ack_window_secs: opts.ack_window.as_secs_f64(),
         churn,
         acks,

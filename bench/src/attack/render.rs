@@ -127,11 +127,15 @@ fn stuck_table(md: &mut String, o: &Outcome) -> Result<()> {
         md,
         "### Stuck subscribers\n\nUnfiltered live `Subscribe` streams (100 per connection) \
          that are never read, opened before one reporter sends its events; the hub runs with \
-         `--subscriber-stall-timeout {}s` and its default queue. RSS is taken before and \
-         after the ingest. Afterwards every stream is read for up to 10 s to learn how it \
-         ended: *dropped* means the hub ended it with RESOURCE_EXHAUSTED (after a final \
-         lagged notice).\n",
-        o.stall_timeout_secs
+         `--subscriber-stall-timeout {}s` and {}. RSS is taken before and after the \
+         ingest. Afterwards every stream is read for up to 10 s to learn how it ended: \
+         *dropped* means the hub ended it with RESOURCE_EXHAUSTED (after a final lagged \
+         notice).\n",
+        o.stall_timeout_secs,
+        o.subscriber_queue.map_or_else(
+            || "its default queue".to_owned(),
+            |q| format!("`--subscriber-queue {q}`")
+        )
     )?;
     md.push_str(
         "| stuck subscribers | opened (sum) | ingest events/s | hub RSS before MiB | hub RSS after MiB | dropped by the hub (sum) | still open (sum) | ended otherwise (sum) |\n\

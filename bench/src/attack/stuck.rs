@@ -36,7 +36,12 @@ pub struct Sample {
 
 pub async fn measure(opts: &Options, run: usize, subscribers: u64) -> Result<Sample> {
     let stall = format!("{}ms", opts.stall_timeout.as_millis());
-    let hub = hub::start_with(&opts.hub, &["--subscriber-stall-timeout", &stall])?;
+    let mut flags = vec!["--subscriber-stall-timeout".to_owned(), stall];
+    if let Some(q) = opts.subscriber_queue {
+        flags.extend(["--subscriber-queue".to_owned(), q.to_string()]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let hub = hub::start_with(&opts.hub, &flags)?;
     let pid = hub.peer.pid();
     let (mut streams, mut refused) = (Vec::new(), BTreeMap::new());
     let mut client = None;
