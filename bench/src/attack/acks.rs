@@ -22,7 +22,7 @@ use crate::{hub, procstat, summary::percentile};
 const PROBE_BATCH: u64 = 100;
 const PROBE_PAUSE: Duration = Duration::from_millis(20);
 /// Nodes the stored events are spread over.
-const SEED_NODES: u64 = 4;
+pub(super) const SEED_NODES: u64 = 4;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sample {

@@ -29,6 +29,9 @@ const FAMILIES: [(i32, &str); 3] = [
     (libc::AF_NETLINK, "AF_NETLINK"),
 ];
 
+/// Distinct (comm, cgroup, errno, family) groups among a node's generated events.
+pub const GROUPS_PER_NODE: u64 = 1536;
+
 /// One node's Report stream, with the seq numbers it sent and the hub acked.
 pub struct Feed {
     _client: HubClient<Channel>,
@@ -139,8 +142,8 @@ impl Feed {
     }
 }
 
-/// Event number `seq` of a node: realistic fields, spread over many GetStats groups
-/// (64 commands × 128 cgroups × 4 errnos × 3 families).
+/// Event number `seq` of a node: realistic fields, spread over [`GROUPS_PER_NODE`] GetStats
+/// groups (the group repeats with `seq` modulo that).
 fn event(seq: u64) -> Event {
     let errno = ERRNOS[(seq % 4) as usize];
     let (family, family_name) = FAMILIES[(seq / 4 % 3) as usize];
@@ -173,5 +176,19 @@ fn event(seq: u64) -> Event {
         duration_ns: Some(1500),
         probe: "tracepoint".into(),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_spread_over_the_stated_groups() {
+        let groups: std::collections::BTreeSet<_> = (1..=3 * GROUPS_PER_NODE)
+            .map(event)
+            .map(|e| (e.comm, e.cgroup_id, e.errno, e.family))
+            .collect();
+        assert_eq!(groups.len() as u64, GROUPS_PER_NODE);
     }
 }

@@ -74,14 +74,17 @@ fn acks_table(md: &mut String, o: &Outcome) -> Result<()> {
     };
     writeln!(
         md,
-        "### Ack latency under GetStats load\n\n{} events stored first (4 nodes), then one \
-         reporter sends a batch of 100 events, waits for its Ack and pauses 20 ms, for {} s; \
+        "### Ack latency under GetStats load\n\n{} events stored first ({} nodes, {} \
+         distinct comm × cgroup × errno × family groups per node), then one reporter sends a batch of 100 events, waits for its Ack and pauses 20 ms, for {} s; \
          the latency is per-run p50 / p99 / max of send → Ack. Meanwhile 0 or N clients, each \
          on its own connection, loop `GetStats` grouped by node, errno, family, comm and \
          cgroup over everything stored. *Answers* are the GetStats calls completed during \
          the window (their p50 time alongside); errors are counted by status code \
          (RESOURCE_EXHAUSTED is a refused query).\n",
-        first.stored, o.ack_window_secs
+        first.stored,
+        acks::SEED_NODES,
+        super::feed::GROUPS_PER_NODE,
+        o.ack_window_secs
     )?;
     md.push_str(
         "| GetStats clients | timed batches (sum) | ack p50 ms | ack p99 ms | ack max ms | GetStats answers (sum) | GetStats answer p50 ms | GetStats errors (sum, by code) | hub RSS MiB |\n\
