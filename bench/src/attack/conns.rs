@@ -32,6 +32,8 @@ pub struct Sample {
     /// Silent connections this process could open (connect refused or timed out: failed).
     pub opened: u64,
     pub connect_failed: u64,
+    /// How long opening them took (the first may be closed before the last is open).
+    pub open_secs: f64,
     pub handshake_timeout_secs: f64,
     /// Silent connections still open `handshake_timeout + 1.5 s` after the last one opened.
     pub still_open: u64,
@@ -59,6 +61,7 @@ pub async fn measure(opts: &Options, run: usize) -> Result<Sample> {
     );
     let poller = tokio::spawn(poll_fds(pid, stop.clone(), peak.clone()));
     let (mut held, mut connect_failed) = (Vec::new(), 0);
+    let opening = Instant::now();
     for _ in 0..opts.silent {
         match tokio::time::timeout(CALL_TIMEOUT, TcpStream::connect(&addr)).await {
             Ok(Ok(s)) => held.push(s),
@@ -80,6 +83,7 @@ pub async fn measure(opts: &Options, run: usize) -> Result<Sample> {
         silent: opts.silent,
         opened,
         connect_failed,
+        open_secs: last_opened.duration_since(opening).as_secs_f64(),
         handshake_timeout_secs: opts.handshake_timeout.as_secs_f64(),
         still_open,
         fds_before,

@@ -19,7 +19,7 @@ pub fn section(md: &mut String, o: &Outcome) -> Result<()> {
          be timed from send to Ack; its events are realistic and spread over many GetStats \
          groups. *Ingest* is {} events sent in batches of {} with at most {} batches \
          un-acked, as committed events/s from the first send to the last Ack. RSS is the \
-         hub's VmRSS. {} runs; the two conditions of each pair are measured one after the \
+         hub's VmRSS, which with `:memory:` includes the events stored so far. {} runs; the two conditions of each pair are measured one after the \
          other on fresh hubs, in an order that alternates from run to run. Load average \
          before/after: {} → {}.\n",
         o.events,
@@ -179,7 +179,9 @@ fn conns_table(md: &mut String, s: &[conns::Sample]) -> Result<()> {
          HTTP/2 preface), against a hub with `--handshake-timeout {}s`. *Still open* counts \
          the connections on which a read would still block {} s after the last one was \
          opened (expected: 0). The hub's descriptors are the entries of `/proc/<pid>/fd`, \
-         sampled every 20 ms. *ListTappers* is a fresh client's connect + ListTappers \
+         sampled every 20 ms; when opening them all takes longer than the timeout, the first \
+         are closed before the last are open, and the peak stays below their number. \
+         *ListTappers* is a fresh client's connect + ListTappers \
          (10 s limit): before the silent connections, and right after they are all open.\n",
         first.silent,
         first.handshake_timeout_secs,
@@ -190,14 +192,15 @@ fn conns_table(md: &mut String, s: &[conns::Sample]) -> Result<()> {
         |f: &dyn Fn(&conns::Sample) -> Option<f64>| s.iter().filter_map(f).collect::<Vec<_>>();
     let held = opt(&|x| x.list_ms_held);
     md.push_str(
-        "| silent connections opened (sum) | still open after the timeout (sum) | hub fds before | hub fds at peak | hub fds after | ListTappers ms before | ListTappers ms while held | answered while held |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| silent connections opened (sum) | opening s | still open after the timeout (sum) | hub fds before | hub fds at peak | hub fds after | ListTappers ms before | ListTappers ms while held | answered while held |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     writeln!(
         md,
-        "| {} of {} | {} | {} | {} | {} | {} | {} | {} of {} |\n",
+        "| {} of {} | {} | {} | {} | {} | {} | {} | {} | {} of {} |\n",
         s.iter().map(|x| x.opened).sum::<u64>(),
         s.iter().map(|x| x.silent).sum::<u64>(),
+        show(&col(&|x| x.open_secs), 1),
         s.iter().map(|x| x.still_open).sum::<u64>(),
         show(&col(&|x| x.fds_before as f64), 0),
         show(&col(&|x| x.fds_peak as f64), 0),
