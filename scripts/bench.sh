@@ -25,10 +25,15 @@ if [ $MODE = full ]; then
   RUNS=5 OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,1000,100000
   E2E_RATES=50000,100000,150000,200000,300000,400000 E2E_SECS=3 LAT_RATE=1000 LAT_SECS=5
   FANIN=10x1000,100x1000 FANIN_SECS=5
+  ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
+    --stall-timeout 1 --silent 2000 --handshake-timeout 2)
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
   RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
   E2E_RATES=20000 E2E_SECS=1 LAT_RATE=500 LAT_SECS=1 FANIN=5x200 FANIN_SECS=1
+  # The small queue and short stall timeout let the few stuck subscribers be dropped.
+  ATTACK=(--events 20000 --churn 200 --stored 4000 --ack-window 1 --stuck 20
+    --stall-timeout 0.2 --subscriber-queue 256 --silent 50 --handshake-timeout 1)
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
@@ -106,6 +111,15 @@ if [ $HAS_HUB = 1 ]; then
   kill $HUB_PID 2>/dev/null || true
   wait $HUB_PID 2>/dev/null || true
   trap - EXIT
+fi
+
+# ---- 6. under attack ---------------------------------------------------------------------
+if [ -x "$BIN/hub" ]; then
+  log "part 6: the hub under attack (${ATTACK[*]})"
+  "$BIN/tapper-bench" attack --runs $RUNS "${ATTACK[@]}" --hub "$BIN/hub" \
+    --out "$RESULTS/attack.json"
+else
+  skip attack "this build has no hub binary."
 fi
 
 # ---- report ------------------------------------------------------------------------------

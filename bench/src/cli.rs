@@ -45,6 +45,9 @@ pub enum Cmd {
     E2e(E2eArgs),
     /// Part 4: N synthetic reporters × M events/s into one hub with one subscriber.
     Fanin(FaninArgs),
+    /// Part 6: the hub under attack — subscribe churn, GetStats load, stuck subscribers,
+    /// silent connections — each on a fresh hub per measurement.
+    Attack(AttackArgs),
     /// Report events to a hub as a tapper would, from a JSON-lines file (the tapper's
     /// `--output json`) or synthetic ones, and print a JSON summary (tests use it too).
     Replay(crate::replay::Args),
@@ -160,6 +163,52 @@ pub struct FaninArgs {
     /// The hub's per-subscriber queue.
     #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
+    /// Write the result here as JSON (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    /// Runs per figure.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
+    pub hub: PathBuf,
+    /// Events a reporter sends when ingest rate is measured.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Subscribe-and-cancel calls with a never-matching filter.
+    #[arg(long, default_value_t = 20_000)]
+    pub churn: u64,
+    /// Seconds the churn may take at most.
+    #[arg(long, default_value_t = 120.0)]
+    pub churn_limit: f64,
+    /// Events stored before the ack latency is measured.
+    #[arg(long, default_value_t = 500_000)]
+    pub stored: u64,
+    /// Seconds of timed batches per ack-latency measurement.
+    #[arg(long, default_value_t = 10.0)]
+    pub ack_window: f64,
+    /// Clients looping GetStats (by all five keys) in the loaded condition.
+    #[arg(long, default_value_t = 4)]
+    pub getstats_clients: u64,
+    /// Subscribers that never read.
+    #[arg(long, default_value_t = 1000)]
+    pub stuck: u64,
+    /// The hub's --subscriber-stall-timeout, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub stall_timeout: f64,
+    /// The hub's --subscriber-queue for the stuck subscribers (default: the hub's own).
+    #[arg(long)]
+    pub subscriber_queue: Option<u64>,
+    /// Silent TCP connections that never send the HTTP/2 preface.
+    #[arg(long, default_value_t = 2000)]
+    pub silent: u64,
+    /// The hub's --handshake-timeout, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub handshake_timeout: f64,
     /// Write the result here as JSON (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,

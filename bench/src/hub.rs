@@ -14,9 +14,14 @@ pub struct Hub {
 
 /// Starts a fresh in-memory hub whose subscribers may queue `subscriber_queue` items.
 pub fn start(hub: &Path, subscriber_queue: u64) -> Result<Hub> {
+    start_with(hub, &["--subscriber-queue", &subscriber_queue.to_string()])
+}
+
+/// Starts a fresh in-memory hub with these extra flags.
+pub fn start_with(hub: &Path, flags: &[&str]) -> Result<Hub> {
     let mut cmd = Command::new(hub);
     cmd.args(["--listen", "127.0.0.1:0", "--db", ":memory:"])
-        .args(["--subscriber-queue", &subscriber_queue.to_string()])
+        .args(flags)
         .env("RUST_LOG", "info");
     let peer = Process::spawn("hub", cmd, Stdout::Discard)?;
     let ready = peer.wait_ready(Duration::from_secs(30))?;

@@ -1,6 +1,7 @@
 //! `tapper-bench`: benchmark drivers for the tapper and the hub, and the writer of
 //! BENCHMARKS.md. `scripts/bench.sh` runs them all.
 
+mod attack;
 mod cli;
 mod cost;
 mod e2e;
@@ -100,6 +101,26 @@ fn main() -> Result<()> {
                 subscriber_queue: a.subscriber_queue,
             };
             let outcome = runtime()?.block_on(fanin::run(&opts))?;
+            write(a.out.as_deref(), &outcome)?;
+        }
+        Cmd::Attack(a) => {
+            let secs = Duration::from_secs_f64;
+            let opts = attack::Options {
+                runs: a.runs,
+                hub: a.hub,
+                events: a.events,
+                churn_calls: a.churn,
+                time_limit: secs(a.churn_limit),
+                stored: a.stored,
+                ack_window: secs(a.ack_window),
+                getstats_clients: a.getstats_clients,
+                stuck: a.stuck,
+                stall_timeout: secs(a.stall_timeout),
+                subscriber_queue: a.subscriber_queue,
+                silent: a.silent,
+                handshake_timeout: secs(a.handshake_timeout),
+            };
+            let outcome = runtime()?.block_on(attack::run(&opts))?;
             write(a.out.as_deref(), &outcome)?;
         }
         Cmd::Replay(a) => runtime()?.block_on(replay::run(a))?,

@@ -1,5 +1,6 @@
 //! Renders BENCHMARKS.md from the parts' JSON result files in one directory; a part with
-//! no result file shows the reason recorded in `skipped-<part>.txt`.
+//! no result file shows the reason recorded in `skipped-<part>.txt`. Part 6 renders in
+//! `attack::render`.
 
 use std::{fmt::Write, path::Path};
 
@@ -7,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 
 use crate::{
-    cost, e2e, fanin,
+    attack, cost, e2e, fanin,
     machine::Machine,
     overhead::{self, Condition},
     summary::show,
@@ -52,6 +53,10 @@ pub fn render(dir: &Path) -> Result<String> {
         None => skipped_part(&mut md, dir, "fanin")?,
     }
     cost_section(&mut md, dir, &costs)?;
+    match load::<attack::Outcome>(dir, "attack.json")? {
+        Some(o) => attack::render::section(&mut md, &o)?,
+        None => skipped_part(&mut md, dir, "attack")?,
+    }
     Ok(md)
 }
 
@@ -72,7 +77,7 @@ fn skipped(dir: &Path, part: &str) -> String {
         .unwrap_or_else(|_| "not measured in this run".into())
 }
 
-fn load_str(l: [f64; 3]) -> String {
+pub(crate) fn load_str(l: [f64; 3]) -> String {
     format!("{:.2} / {:.2} / {:.2}", l[0], l[1], l[2])
 }
 
@@ -239,6 +244,7 @@ fn skipped_part(md: &mut String, dir: &Path, part: &str) -> Result<()> {
     let title = match part {
         "throughput" => "## 2. Loss-free throughput to a hub subscriber",
         "latency" => "## 3. Latency, syscall → subscriber",
+        "attack" => "## 6. Under attack",
         _ => "## 4. Hub fan-in",
     };
     writeln!(md, "{title}\n\nNot measured: {}\n", skipped(dir, part))?;
