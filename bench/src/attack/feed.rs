@@ -4,13 +4,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hub_client::HubChannel;
 use hub_client::proto::v1::{
     Event, EventBatch, Hello, ReportRequest, ReportResponse, hub_client::HubClient,
     report_request::Msg, report_response,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Streaming, transport::Channel};
+use tonic::Streaming;
 
 /// No single ack is waited for longer than this (a stalled hub ends the measurement).
 const ACK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,7 +35,7 @@ pub const GROUPS_PER_NODE: u64 = 1536;
 
 /// One node's Report stream, with the seq numbers it sent and the hub acked.
 pub struct Feed {
-    _client: HubClient<Channel>,
+    _client: HubClient<HubChannel>,
     tx: mpsc::Sender<ReportRequest>,
     acks: Streaming<ReportResponse>,
     sent: u64,
