@@ -56,7 +56,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(url: &str, node: &str, seen: Arc<Mutex<Seen>>) -> Watcher {
+    fn start(url: &str, node: &str, seen: Arc<Mutex<Seen>>, log: &std::path::Path) -> Watcher {
         let mut child = Command::new(hub_client_bin())
             .args([
                 "--hub",
@@ -69,7 +69,7 @@ impl Watcher {
                 "0",
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("creating the watch's log"))
             .spawn()
             .expect("spawning hub-client watch");
         let stdout = child.stdout.take().unwrap();
@@ -118,7 +118,8 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
     let mut hub = Hub::start(&dir, db.to_str().unwrap(), &[]);
 
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let watcher = Watcher::start(&hub.url(), "restart-node", seen.clone());
+    let watch_log = dir.join("watch.log");
+    let watcher = Watcher::start(&hub.url(), "restart-node", seen.clone(), &watch_log);
 
     let mut cfg = ReporterConfig::new(hub.url(), "restart-node");
     cfg.buffer_capacity = 50;
@@ -174,18 +175,26 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
     assert_eq!(stats.acked_seq, 401);
 
     let expected_events = 400 - stats.dropped_events;
-    wait_for(
-        "the subscriber to see every event and loss",
-        Duration::from_secs(30),
-        || {
+    // Bounded: the watch backs off up to 5 s while the hub is away, then replays.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (events, has_kernel) = {
             let s = seen.lock().unwrap();
-            let n = s.events.len() as u64;
             let has_kernel = s.losses.iter().any(|l| l.3 == "kernel ring buffer full");
-            let done = n == expected_events && has_kernel;
-            async move { done.then_some(()) }
-        },
-    )
-    .await;
+            (s.events.len() as u64, has_kernel)
+        };
+        if events == expected_events && has_kernel {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscriber saw {events} of {expected_events} events (kernel loss seen: \
+             {has_kernel}, output reader ended: {}) within 60 s; hub-client watch said:\n{}",
+            watcher.reader.is_finished(),
+            std::fs::read_to_string(&watch_log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     watcher.stop();
 
     {
