@@ -23,17 +23,33 @@ pub struct SqliteWriter {
     instances: Instances,
 }
 
-/// Persists the hub_seq high-water mark so retention cannot make numbers repeat.
-fn bump_hub_seq(tx: &Transaction<'_>, last: u64) -> Result<()> {
+/// Persists the hub_seq high-water mark (so retention cannot make numbers repeat) and
+/// commits the transaction.
+fn commit_through(tx: Transaction<'_>, last_hub_seq: u64) -> Result<()> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('last_hub_seq', ?1)
          ON CONFLICT (key) DO UPDATE SET value = ?1",
-        params![u2i(last)],
+        params![u2i(last_hub_seq)],
     )?;
+    tx.commit()?;
     Ok(())
 }
 
 impl SqliteWriter {
+    /// After a commit: the new hub_seq high-water mark and the instance's seq state.
+    fn settle<T>(
+        &mut self,
+        key: &InstanceKey,
+        state: SeqState,
+        last_hub_seq: u64,
+        new: Vec<T>,
+    ) -> Committed<T> {
+        self.last_hub_seq = last_hub_seq;
+        let acked = state.acked;
+        self.instances.put(key, state);
+        Committed { new, acked }
+    }
+
     /// Opens the writer connection and brings the schema up to date.
     pub(super) fn open(location: &Location) -> Result<Self> {
         let mut conn = location.connect()?;
@@ -178,12 +194,8 @@ impl Writer for SqliteWriter {
                 now_ns
             ],
         )?;
-        bump_hub_seq(&tx, next)?;
-        tx.commit()?;
-        self.last_hub_seq = next;
-        let acked = state.acked;
-        self.instances.put(key, state);
-        Ok(Committed { new, acked })
+        commit_through(tx, next)?;
+        Ok(self.settle(key, state, next, new))
     }
 
     fn commit_loss(
@@ -225,12 +237,8 @@ impl Writer for SqliteWriter {
              WHERE node = ?1 AND instance_id = ?2",
             params![key.node, key.instance_id, u2i(state.acked), now_ns],
         )?;
-        bump_hub_seq(&tx, next)?;
-        tx.commit()?;
-        self.last_hub_seq = next;
-        let acked = state.acked;
-        self.instances.put(key, state);
-        Ok(Committed { new, acked })
+        commit_through(tx, next)?;
+        Ok(self.settle(key, state, next, new))
     }
 
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
