@@ -9,7 +9,13 @@ const PROTOS: &[&str] = &["tapper/v1/event.proto", "tapper/v1/hub.proto"];
 
 /// The JSON form of an event (feature `json`): serde on the generated types, keyed by the
 /// proto field names, with the conventions `event.proto`'s header states.
-const JSON_TYPES: &[&str] = &[".tapper.v1.Event", ".tapper.v1.Limits"];
+const JSON_TYPES: &[&str] = &[
+    ".tapper.v1.Event",
+    ".tapper.v1.Limits",
+    ".tapper.v1.Container",
+    ".tapper.v1.Pod",
+    ".tapper.v1.Quota",
+];
 
 /// Per-field serde attributes of that JSON form.
 const JSON_FIELDS: &[(&str, &str)] = &[
@@ -27,6 +33,11 @@ const JSON_FIELDS: &[(&str, &str)] = &[
         "limits",
         r#"default, skip_serializing_if = "Option::is_none""#,
     ),
+    ("source", r#"default"#),
+    ("cgroup_path", r#"default"#),
+    ("container", r#"default"#),
+    ("pod", r#"default"#),
+    ("quota", r#"default"#),
     (
         "truncated",
         r#"default, skip_serializing_if = "Vec::is_empty""#,

@@ -60,6 +60,7 @@ pub fn build(
         probe: probe_name(raw.probe).into(),
         limits,
         truncated: process.truncated,
+        source: "syscall".into(),
         ..Default::default()
     };
     truncate_event(&mut event);
