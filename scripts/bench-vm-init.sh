@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # /init of the benchmark VM (busybox sh): mounts what the tapper needs, runs the syscall
-# overhead benchmark (no probes / tapper kprobe / tapper tracepoint, side by side), prints
+# overhead benchmark (no probes and each tapper mode, side by side), prints
 # its JSON result between "@@bench" markers on the serial console and powers off.
 # scripts/bench-vm.sh packs it; parameters come from the kernel command line.
 
@@ -10,7 +10,7 @@ echo
 
 runs=5
 iters=20000
-conditions=none,tapper-kprobe,tapper-tracepoint
+conditions=none,tapper-exit-only,tapper-kprobe,tapper-fexit,tapper-tracepoint
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     bench.runs=*) runs=${arg#bench.runs=} ;;

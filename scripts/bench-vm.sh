@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Part 1 in a VM: boots one Debian cloud kernel with kprobes under qemu and measures the
-# syscall overhead there with no probes, the tapper in kprobe mode and in tracepoint mode,
-# side by side in the same boot. Reuses the kernel matrix's kernel cache and layout.
+# syscall overhead there with no probes and the tapper in each probe mode (exit-only, kprobe,
+# fexit, tracepoint), side by side in the same boot. Reuses the kernel matrix's kernel cache.
 #
 # Usage: scripts/bench-vm.sh OUT.json
 # Environment:

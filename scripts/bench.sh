@@ -2,9 +2,11 @@
 # Benchmarks: builds the tapper, the hub and tapper-bench, measures every figure of the
 # benchmark issue side by side and regenerates BENCHMARKS.md. Run as root.
 #
-# Usage: scripts/bench.sh [--smoke]
+# Usage: scripts/bench.sh [--smoke] [--part 1]
 #   --smoke   tiny sizes, one run, no speed assertions; checks that every part still works
 #             and writes its report under the target dir instead of BENCHMARKS.md.
+#   --part 1  run only part 1 (syscall overhead, host and VM) and replace only its section
+#             of the existing report.
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
 #   BENCH_OUT (default BENCHMARKS.md for a full run).
 set -euo pipefail
@@ -12,7 +14,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 MODE=full
-[ "${1:-}" = --smoke ] && MODE=smoke
+PART=all
+while [ $# -gt 0 ]; do
+  case $1 in
+    --smoke) MODE=smoke ;;
+    --part) PART=${2:?--part needs a part number}; shift ;;
+    *) echo "usage: scripts/bench.sh [--smoke] [--part 1]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$PART" = all ] || [ "$PART" = 1 ] || { echo "bench.sh: --part $PART: only part 1 runs alone" >&2; exit 2; }
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
@@ -54,9 +65,9 @@ LOAD_START=$(loadavg)
 START=$SECONDS
 skip() { echo "$2" >"$RESULTS/skipped-$1.txt"; log "skipped $1: $2"; }
 
-# ---- 1. syscall overhead: host (no probes / tapper tracepoint / bpftrace) -----------------
-conds=none,tapper-tracepoint
-if command -v bpftrace >/dev/null; then conds+=,bpftrace,bpftrace-correlated; fi
+# ---- 1. syscall overhead: host (no probes / tapper modes / bpftrace) ----------------------
+conds=none,tapper-exit-only,tapper-tracepoint
+if command -v bpftrace >/dev/null; then conds+=,bpftrace,bpftrace-printf,bpftrace-correlated; fi
 [ -e /sys/bus/event_source/devices/kprobe ] && conds+=,tapper-kprobe
 log "part 1 on the host: $conds"
 "$BIN/tapper-bench" overhead --runs $RUNS --iters $OH_ITERS --conditions "$conds" \
@@ -71,6 +82,12 @@ else
   log "part 1 in a VM"
   BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm.json" ||
     die "the VM part failed"
+fi
+
+if [ "$PART" = 1 ]; then
+  "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 1
+  log "done in $((SECONDS - START))s ($MODE, part 1 only); report: $OUT"
+  exit 0
 fi
 
 # ---- 2-4. hub parts ----------------------------------------------------------------------

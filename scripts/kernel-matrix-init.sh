@@ -23,6 +23,8 @@ done
 
 supported() {
   case "$1" in
+    exit-only) [ -e /sys/kernel/tracing/events/syscalls/sys_exit_socket ] && [ -e /sys/kernel/btf/vmlinux ] ;;
+    fexit) [ -e /sys/kernel/btf/vmlinux ] ;; # capture-check exits 3 if the kernel refuses it
     kprobe) [ -e /sys/bus/event_source/devices/kprobe ] ;;
     tracepoint) [ -e /sys/kernel/tracing/events/syscalls/sys_enter_socket ] ;;
     *) return 1 ;;
@@ -42,6 +44,8 @@ for mode in $modes; do
   kill -9 -1 2>/dev/null
   if [ "$rc" = 0 ]; then
     say "result mode=$mode status=PASS"
+  elif [ "$rc" = 3 ]; then
+    say "result mode=$mode status=UNSUPPORTED"
   else
     reason="exit=$rc"
     [ "$rc" = 137 ] && reason="timeout after ${timeout_s}s (exit=137)"

@@ -59,6 +59,9 @@ pub enum Cmd {
         /// Markdown file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Replace only this part's section of the existing --out file (only part 1 so far).
+        #[arg(long)]
+        part: Option<u8>,
     },
 }
 

@@ -9,6 +9,7 @@ mod fanin;
 mod hub;
 mod machine;
 mod overhead;
+mod overhead_report;
 mod procstat;
 mod rate;
 mod replay;
@@ -124,8 +125,16 @@ fn main() -> Result<()> {
             write(a.out.as_deref(), &outcome)?;
         }
         Cmd::Replay(a) => runtime()?.block_on(replay::run(a))?,
-        Cmd::Report { results, out } => {
-            let text = report::render(&results)?;
+        Cmd::Report { results, out, part } => {
+            let text = match part {
+                None => report::render(&results)?,
+                Some(1) => {
+                    let existing = std::fs::read_to_string(&out)
+                        .with_context(|| format!("reading {} to refresh part 1", out.display()))?;
+                    overhead_report::splice(&existing, &overhead_report::render(&results)?)?
+                }
+                Some(n) => anyhow::bail!("--part {n}: only part 1 can be refreshed alone"),
+            };
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
         }

@@ -20,25 +20,66 @@ use crate::{
 pub enum Condition {
     /// Nothing attached: the baseline.
     None,
+    /// `tapper --probe exit-only --output none`.
+    TapperExitOnly,
     /// `tapper --probe tracepoint --output none`.
     TapperTracepoint,
     /// `tapper --probe kprobe --output none`.
     TapperKprobe,
+    /// `tapper --probe fexit --output none`.
+    TapperFexit,
     /// bpftrace counting failures by comm and errno on `sys_exit_socket`.
     Bpftrace,
+    /// bpftrace printing one line per failure (read by this process through a pipe).
+    BpftracePrintf,
     /// bpftrace doing the tapper's correlation: the arguments saved in a hash keyed by
     /// thread on `sys_enter_socket`, looked up and deleted on `sys_exit_socket`.
     BpftraceCorrelated,
 }
 
 impl Condition {
+    /// The rows of the report, in order.
+    pub const REPORT_ORDER: [Condition; 8] = [
+        Condition::None,
+        Condition::TapperExitOnly,
+        Condition::TapperTracepoint,
+        Condition::TapperKprobe,
+        Condition::TapperFexit,
+        Condition::Bpftrace,
+        Condition::BpftracePrintf,
+        Condition::BpftraceCorrelated,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Condition::None => "no probes",
+            Condition::TapperExitOnly => "tapper, exit-only",
             Condition::TapperTracepoint => "tapper, tracepoint",
             Condition::TapperKprobe => "tapper, kprobe",
-            Condition::Bpftrace => "bpftrace (tracepoint)",
+            Condition::TapperFexit => "tapper, fexit",
+            Condition::Bpftrace => "bpftrace one-liner (counts)",
+            Condition::BpftracePrintf => "bpftrace, printf per failure",
             Condition::BpftraceCorrelated => "bpftrace, entry+exit correlated",
+        }
+    }
+
+    /// The tapper's `--probe` mode for a tapper condition.
+    fn tapper_mode(self) -> Option<&'static str> {
+        match self {
+            Condition::TapperExitOnly => Some("exit-only"),
+            Condition::TapperTracepoint => Some("tracepoint"),
+            Condition::TapperKprobe => Some("kprobe"),
+            Condition::TapperFexit => Some("fexit"),
+            _ => None,
+        }
+    }
+
+    fn bpftrace_program(self) -> Option<&'static str> {
+        match self {
+            Condition::Bpftrace => Some(tapper::BPFTRACE_PROGRAM),
+            Condition::BpftracePrintf => Some(tapper::BPFTRACE_PRINTF_PROGRAM),
+            Condition::BpftraceCorrelated => Some(tapper::BPFTRACE_CORRELATED_PROGRAM),
+            _ => None,
         }
     }
 }
@@ -116,36 +157,21 @@ pub fn run(opts: &Options) -> Result<Outcome> {
 }
 
 fn attach(cond: Condition, opts: &Options) -> Result<Option<Process>> {
-    Ok(match cond {
-        Condition::None => None,
-        Condition::TapperTracepoint => Some(tapper::start_tapper(
-            &opts.tapper,
-            "tracepoint",
-            "none",
-            &[],
-        )?),
-        Condition::TapperKprobe => Some(tapper::start_tapper(&opts.tapper, "kprobe", "none", &[])?),
-        Condition::Bpftrace => Some(tapper::start_bpftrace(
-            &opts.bpftrace,
-            tapper::BPFTRACE_PROGRAM,
-        )?),
-        Condition::BpftraceCorrelated => Some(tapper::start_bpftrace(
-            &opts.bpftrace,
-            tapper::BPFTRACE_CORRELATED_PROGRAM,
-        )?),
-    })
+    if let Some(mode) = cond.tapper_mode() {
+        return tapper::start_tapper(&opts.tapper, mode, "none", &[]).map(Some);
+    }
+    match cond.bpftrace_program() {
+        Some(program) => tapper::start_bpftrace(&opts.bpftrace, program).map(Some),
+        None => Ok(None),
+    }
 }
 
 fn detach(cond: Condition, peer: Process) -> Result<Option<Final>> {
-    match cond {
-        Condition::TapperTracepoint | Condition::TapperKprobe => {
-            tapper::stop_tapper(peer).map(Some)
-        }
-        _ => {
-            peer.stop(std::time::Duration::from_secs(20))?;
-            Ok(None)
-        }
+    if cond.tapper_mode().is_some() {
+        return tapper::stop_tapper(peer).map(Some);
     }
+    peer.stop(std::time::Duration::from_secs(20))?;
+    Ok(None)
 }
 
 /// Per run: `condition - none` of the same run, in ns, and `condition / none`.

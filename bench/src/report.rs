@@ -7,13 +7,7 @@ use std::{fmt::Write, path::Path};
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 
-use crate::{
-    attack, cost, e2e, fanin,
-    machine::Machine,
-    overhead::{self, Condition},
-    summary::show,
-    syscall::Kind,
-};
+use crate::{attack, cost, e2e, fanin, machine::Machine, overhead, overhead_report, summary::show};
 
 pub fn render(dir: &Path) -> Result<String> {
     let mut md = String::new();
@@ -35,7 +29,7 @@ pub fn render(dir: &Path) -> Result<String> {
         writeln!(md, "{s}\n")?;
     }
     machine_section(&mut md, &meta, host.as_ref().map(|o| &o.machine))?;
-    overhead_section(&mut md, dir, host.as_ref(), vm.as_ref())?;
+    overhead_report::section(&mut md, dir, host.as_ref(), vm.as_ref())?;
     let e2e: Option<e2e::Outcome> = load(dir, "e2e.json")?;
     let fanin: Option<fanin::Outcome> = load(dir, "fanin.json")?;
     match &e2e {
@@ -60,7 +54,7 @@ pub fn render(dir: &Path) -> Result<String> {
     Ok(md)
 }
 
-fn load<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>> {
+pub(crate) fn load<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>> {
     let path = dir.join(name);
     if !path.exists() {
         return Ok(None);
@@ -71,7 +65,7 @@ fn load<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>> {
         .with_context(|| format!("parsing {}", path.display()))
 }
 
-fn skipped(dir: &Path, part: &str) -> String {
+pub(crate) fn skipped(dir: &Path, part: &str) -> String {
     std::fs::read_to_string(dir.join(format!("skipped-{part}.txt")))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "not measured in this run".into())
@@ -105,138 +99,6 @@ fn machine_section(md: &mut String, meta: &serde_json::Value, m: Option<&Machine
         "\nThe machine is shared with other people building code: figures are noisy, which \
          is why each is a median with its spread, and conditions are interleaved per run.\n\n",
     );
-    Ok(())
-}
-
-fn overhead_section(
-    md: &mut String,
-    dir: &Path,
-    host: Option<&overhead::Outcome>,
-    vm: Option<&overhead::Outcome>,
-) -> Result<()> {
-    md.push_str("## 1. Syscall overhead\n\n");
-    md.push_str(
-        "Method: one thread calls `socket()` in a tight loop and times the calls themselves \
-         (batches of 256; descriptors of successful calls are closed after each batch, \
-         outside the timed region; a warm-up of a tenth of the calls is not timed). \
-         *Failing* is `socket(AF_INET, 12345, 0)` → EINVAL; *successful* is \
-         `socket(AF_INET, SOCK_DGRAM, 0)`. Each run measures every condition once, in an \
-         order that rotates from run to run, and the added cost is taken against the \
-         no-probe baseline **of the same run**. The tapper runs with `--output none` (the \
-         probe cost; its user-space cost is part 5). The bpftrace peer is \
-         `bpftrace -e '<program>'` with the program below.\n\n",
-    );
-    writeln!(md, "```\n{}\n```\n", crate::tapper::BPFTRACE_PROGRAM)?;
-    md.push_str(
-        "A second bpftrace program does what the tapper does on every call — save the \
-         arguments on entry in a hash keyed by thread, look them up and delete them on exit — \
-         to separate the cost of that design from the cost of its implementation:\n\n",
-    );
-    writeln!(
-        md,
-        "```\n{}\n```\n",
-        crate::tapper::BPFTRACE_CORRELATED_PROGRAM
-    )?;
-    for (title, outcome) in [("On the host", host), ("In a VM (kprobe mode)", vm)] {
-        writeln!(md, "### {title}\n")?;
-        let Some(o) = outcome else {
-            let part = if title.starts_with("On") {
-                "overhead-host"
-            } else {
-                "overhead-vm"
-            };
-            writeln!(md, "Not measured: {}\n", skipped(dir, part))?;
-            continue;
-        };
-        writeln!(
-            md,
-            "Kernel {}, {} CPUs; {} calls per loop, {} runs. Load average before/after: {} → {}.\n",
-            o.machine.kernel,
-            o.machine.cores,
-            o.iters,
-            o.runs,
-            load_str(o.machine.load_before),
-            load_str(o.machine.load_after)
-        )?;
-        if o.env == "vm" {
-            md.push_str(
-                "This kernel has kprobes (the host's does not: `CONFIG_KPROBES` is unset, so \
-                 kprobe mode cannot be measured on the host at all). The VM is pure software \
-                 emulation (qemu TCG, 2 vCPUs, booted from an initramfs holding only static \
-                 binaries), so absolute ns are not comparable with the host's; only the \
-                 comparison within the VM — added ns and the ratio to its own no-probe \
-                 baseline, measured in the same boot — means anything. bpftrace is not \
-                 measured in the VM: there is no static bpftrace to put in the initramfs; the \
-                 tracepoint-mode tapper is the bridge between the two tables.\n\n",
-            );
-        }
-        md.push_str(
-            "| condition | call | ns per call | added ns vs no probes | ratio vs no probes |\n\
-             | --- | --- | --- | --- | --- |\n",
-        );
-        let conds: Vec<Condition> = [
-            Condition::None,
-            Condition::TapperTracepoint,
-            Condition::TapperKprobe,
-            Condition::Bpftrace,
-            Condition::BpftraceCorrelated,
-        ]
-        .into_iter()
-        .filter(|c| o.samples.iter().any(|s| s.condition == *c))
-        .collect();
-        for kind in [Kind::Fail, Kind::Ok] {
-            for &c in &conds {
-                let abs = overhead::absolute(o, c, kind);
-                let (added, ratio) = overhead::added(o, c, kind);
-                let (added, ratio) = if c == Condition::None {
-                    ("—".into(), "1".into())
-                } else {
-                    (show(&added, 1), show(&ratio, 3))
-                };
-                writeln!(
-                    md,
-                    "| {} | {} | {} | {} | {} |",
-                    c.label(),
-                    if kind == Kind::Fail {
-                        "failing"
-                    } else {
-                        "successful"
-                    },
-                    show(&abs, 1),
-                    added,
-                    ratio
-                )?;
-            }
-        }
-        let drops: u64 = o.tapper_drops.iter().map(|d| d.2).sum();
-        writeln!(
-            md,
-            "\nTapper ring-buffer drops during these loops (summed over runs): {drops}.\n"
-        )?;
-        target_line(md, o)?;
-    }
-    Ok(())
-}
-
-/// The issue's target: the tapper's added cost on a successful call is at most bpftrace's.
-fn target_line(md: &mut String, o: &overhead::Outcome) -> Result<()> {
-    let med = |c| crate::summary::Summary::of(&overhead::added(o, c, Kind::Ok).0).map(|s| s.median);
-    if let (Some(t), Some(b)) = (med(Condition::TapperTracepoint), med(Condition::Bpftrace)) {
-        let verdict = if t <= b { "met" } else { "**not met**" };
-        writeln!(
-            md,
-            "Target (tapper's added cost on a successful call ≤ bpftrace's): {verdict} — \
-             median added {t:.1} ns (tapper, tracepoint) vs {b:.1} ns (bpftrace)."
-        )?;
-        if let Some(c) = med(Condition::BpftraceCorrelated) {
-            writeln!(
-                md,
-                "bpftrace doing the same entry/exit correlation as the tapper adds {c:.1} ns \
-                 on a successful call."
-            )?;
-        }
-        md.push('\n');
-    }
     Ok(())
 }
 

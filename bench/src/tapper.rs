@@ -11,7 +11,12 @@ use tapper_testkit::{Process, Stdout};
 pub const BPFTRACE_PROGRAM: &str =
     "tracepoint:syscalls:sys_exit_socket /args->ret < 0/ { @[comm, -args->ret] = count(); }";
 
-/// bpftrace doing what the tapper does on every call: save the arguments on entry in a
+/// bpftrace doing what the tapper does per failure: one record out to user space, here a
+/// printed line.
+pub const BPFTRACE_PRINTF_PROGRAM: &str = "tracepoint:syscalls:sys_exit_socket /args->ret < 0/ \
+     { printf(\"%d %d %s %d\\n\", pid, tid, comm, -args->ret); }";
+
+/// bpftrace doing what the pair modes do on every call: save the arguments on entry in a
 /// hash keyed by thread, look them up and delete them on exit, count failures.
 pub const BPFTRACE_CORRELATED_PROGRAM: &str = "tracepoint:syscalls:sys_enter_socket { \
      @args[tid] = (args->family, args->type, args->protocol, nsecs); } \

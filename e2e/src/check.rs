@@ -12,14 +12,22 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 use tapper_proto::v1::Event;
 
-use crate::{provoke::Failure, tapper::RunningTapper, workload::Manifest};
+use crate::{
+    provoke::{Failure, Path as CallPath},
+    tapper::RunningTapper,
+    workload::Manifest,
+};
 
 /// Arguments for one `socket-workload` process.
 pub type WorkloadArgs = Vec<String>;
 
-/// Three processes, nine threads, every provokable errno, with successes mixed in.
+pub fn args(text: &str) -> WorkloadArgs {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Three processes, nine threads, every provokable errno of the system call, with
+/// successes mixed in.
 pub fn standard_workloads() -> Vec<WorkloadArgs> {
-    let args = |s: &str| s.split_whitespace().map(str::to_owned).collect();
     vec![
         args(
             "--threads 4 --fail EAFNOSUPPORT=7 --fail EINVAL=5 --fail EPROTONOSUPPORT=3 --successes 50",
@@ -27,6 +35,40 @@ pub fn standard_workloads() -> Vec<WorkloadArgs> {
         args("--threads 3 --fail EPERM=6 --fail EINVAL=2 --successes 40"),
         args("--threads 2 --fail EMFILE=9 --fail EAFNOSUPPORT=1 --successes 30"),
     ]
+}
+
+/// Three threads that each install a seccomp filter denying AF_INET6 sockets, then make
+/// denied and allowed calls.
+pub fn seccomp_workload() -> WorkloadArgs {
+    args("--threads 3 --fail SECCOMP=6 --fail EINVAL=2 --successes 20")
+}
+
+/// Two threads, each with its own io_uring, making failing `IORING_OP_SOCKET` requests.
+pub fn io_uring_workload() -> WorkloadArgs {
+    args("--threads 2 --fail URING_EAFNOSUPPORT=5 --fail URING_EINVAL=3 --successes 10")
+}
+
+/// Every workload a capture check runs: the standard ones, the seccomp one, and the
+/// io_uring one where the tapper captures io_uring.
+pub fn all_workloads(io_uring: bool) -> Vec<WorkloadArgs> {
+    let mut all = standard_workloads();
+    all.push(seccomp_workload());
+    if io_uring {
+        all.push(io_uring_workload());
+    }
+    all
+}
+
+/// Whether this kernel has the tracepoint io_uring capture needs (then the tapper must
+/// capture io_uring).
+pub fn kernel_has_io_uring_tracepoint() -> bool {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .any(|root| {
+            Path::new(root)
+                .join("events/io_uring/io_uring_complete")
+                .exists()
+        })
 }
 
 /// Runs the workloads concurrently and returns their manifests.
@@ -61,19 +103,29 @@ pub fn run_workloads(workload: &Path, workloads: &[WorkloadArgs]) -> anyhow::Res
 
 pub struct Summary {
     pub events: usize,
+    /// Failures the workloads made that this mode sees.
     pub workload_events: usize,
     pub calls: u64,
+    /// Whether the tapper captured io_uring requests (and the io_uring workload ran).
+    pub io_uring: bool,
 }
 
-/// Attaches the tapper in `probe` mode, runs the workloads, and checks everything.
-pub fn run(
-    tapper: &Path,
-    workload: &Path,
-    probe: &str,
-    workloads: &[WorkloadArgs],
-) -> anyhow::Result<Summary> {
+/// Attaches the tapper in `probe` mode, runs every workload (the io_uring one where the
+/// tapper captures io_uring, which it must where the kernel has the tracepoint), and
+/// checks everything.
+pub fn run(tapper: &Path, workload: &Path, probe: &str) -> anyhow::Result<Summary> {
     let running = RunningTapper::start(tapper, &["--probe", probe])?;
-    let manifests = run_workloads(workload, workloads);
+    let io_uring = running.io_uring();
+    if !io_uring && kernel_has_io_uring_tracepoint() {
+        let out = running.stop(Signal::SIGINT)?;
+        bail!(
+            "the kernel has io_uring:io_uring_complete but the tapper does not capture \
+             io_uring; its log:\n{}",
+            out.stderr.join("\n")
+        );
+    }
+    let workloads = all_workloads(io_uring);
+    let manifests = run_workloads(workload, &workloads);
     let output = running.stop(Signal::SIGINT);
     let (manifests, output) = (manifests?, output?);
     if !output.status.success() {
@@ -89,6 +141,7 @@ pub fn run(
         &output.events,
         &output.final_counters,
         &manifests,
+        probe,
         &mut problems,
     );
     if !problems.is_empty() {
@@ -102,9 +155,12 @@ pub fn run(
         events: output.events.len(),
         workload_events: manifests
             .iter()
-            .map(|m| m.failures().values().sum::<u32>() as usize)
+            .flat_map(|m| m.failures())
+            .filter(|(f, _)| f.seen_by(probe))
+            .map(|(_, n)| n as usize)
             .sum(),
         calls: manifests.iter().map(Manifest::calls).sum(),
+        io_uring,
     })
 }
 
@@ -131,7 +187,7 @@ pub fn compare_events(
 ) {
     let uid = nix::unistd::getuid().as_raw();
     let my_pid = std::process::id();
-    let mut seen: BTreeMap<(u32, u32, String), u32> = BTreeMap::new();
+    let mut seen: BTreeMap<(u32, u32, Failure), u32> = BTreeMap::new();
     for line in events {
         let event = match parse_event(line) {
             Ok(event) => event,
@@ -152,17 +208,24 @@ pub fn compare_events(
             continue;
         };
         let errno_name = event.errno_name.as_str();
-        let Some(failure) = Failure::parse(errno_name) else {
+        let Some(failure) = Failure::of_event(&event.source, errno_name) else {
             problems.push(format!(
-                "unexpected errno {errno_name} from pid {pid}: {line}"
+                "unexpected errno {errno_name} (source {:?}) from pid {pid}: {line}",
+                event.source
             ));
             continue;
         };
-        *seen.entry((pid, tid, errno_name.to_owned())).or_default() += 1;
+        *seen.entry((pid, tid, failure)).or_default() += 1;
+        let want_probe = match failure.path() {
+            CallPath::Syscall => probe,
+            CallPath::IoUring => "io_uring",
+        };
+        // Only a pair's entry probe gives a start time; seccomp-denied calls never enter.
+        let want_duration = matches!(probe, "kprobe" | "tracepoint") && failure.enters_socket();
         let (family, sock_type, protocol) = failure.args();
         let (family_name, type_name, protocol_name) = failure.arg_names();
         let message = nix::errno::Errno::from_raw(failure.errno()).desc();
-        let checks: [(&str, String, String); 12] = [
+        let checks: [(&str, String, String); 14] = [
             (
                 "errno",
                 event.errno.to_string(),
@@ -190,7 +253,13 @@ pub fn compare_events(
                 event.protocol_name.clone(),
                 protocol_name.into(),
             ),
-            ("probe", event.probe.clone(), probe.into()),
+            ("probe", event.probe.clone(), want_probe.into()),
+            ("source", event.source.clone(), failure.source().into()),
+            (
+                "duration_ns is set",
+                event.duration_ns.is_some().to_string(),
+                want_duration.to_string(),
+            ),
             ("comm", event.comm.clone(), thread.comm.clone()),
             ("uid", event.uid.to_string(), uid.to_string()),
             ("message", event.message.clone(), message.into()),
@@ -213,9 +282,6 @@ pub fn compare_events(
                 event.ppid
             ));
         }
-        if event.duration_ns.is_none() {
-            problems.push(format!("event from pid {pid}: duration_ns is null"));
-        }
         let ts = line["ts"].as_str().unwrap_or("");
         if !(ts.len() == 30 && ts.ends_with('Z') && ts.as_bytes()[19] == b'.') {
             problems.push(format!("ts `{ts}` is not RFC 3339 UTC with nanoseconds"));
@@ -223,18 +289,20 @@ pub fn compare_events(
     }
     for manifest in manifests {
         for thread in &manifest.threads {
-            for (failure, &want) in &thread.failures {
+            for (failure, &made) in &thread.failures {
+                let want = if failure.seen_by(probe) { made } else { 0 };
                 let got = seen
-                    .get(&(manifest.pid, thread.tid, failure.errno_name().to_owned()))
+                    .get(&(manifest.pid, thread.tid, *failure))
                     .copied()
                     .unwrap_or(0);
                 if got != want {
                     problems.push(format!(
-                        "pid {} tid {}: {} events for {}, want {want}",
+                        "pid {} tid {}: {} events for {} ({} made), want {want} in {probe} mode",
                         manifest.pid,
                         thread.tid,
                         got,
-                        failure.errno_name()
+                        failure.name(),
+                        made,
                     ));
                 }
             }
@@ -247,6 +315,7 @@ pub fn compare_counters(
     events: &[Value],
     counters: &Value,
     manifests: &[Manifest],
+    probe: &str,
     problems: &mut Vec<String>,
 ) {
     let get = |key: &str| counters[key].as_u64().unwrap_or(u64::MAX);
@@ -284,10 +353,18 @@ pub fn compare_counters(
             "per-errno counters {counted:?} != events per errno {by_errno:?}"
         ));
     }
-    let workload_calls: u64 = manifests.iter().map(Manifest::calls).sum();
-    if get("calls") < workload_calls {
+    // Only a pair's entry probe counts calls; the exit-only modes see returns alone.
+    let workload_calls: u64 = manifests.iter().map(Manifest::entered_calls).sum();
+    let pair = matches!(probe, "kprobe" | "tracepoint");
+    if pair && get("calls") < workload_calls {
         problems.push(format!(
             "calls counter {} < the workloads' {workload_calls} calls",
+            get("calls")
+        ));
+    }
+    if !pair && get("calls") != 0 {
+        problems.push(format!(
+            "calls counter {} in {probe} mode, want 0",
             get("calls")
         ));
     }

@@ -4,5 +4,7 @@
 
 pub mod check;
 pub mod provoke;
+pub mod seccomp;
 pub mod tapper;
+pub mod uring;
 pub mod workload;

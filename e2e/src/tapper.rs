@@ -14,6 +14,7 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 pub struct RunningTapper {
     process: Process,
     probe: String,
+    io_uring: bool,
 }
 
 pub struct TapperOutput {
@@ -35,7 +36,12 @@ impl RunningTapper {
             .as_str()
             .context("the ready line names no probe mode")?
             .to_owned();
-        Ok(Self { process, probe })
+        let io_uring = ready["io_uring"] == true;
+        Ok(Self {
+            process,
+            probe,
+            io_uring,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -45,6 +51,11 @@ impl RunningTapper {
     /// The probe mode it attached, from its ready line.
     pub fn probe(&self) -> &str {
         &self.probe
+    }
+
+    /// Whether it captures io_uring socket failures, from its ready line.
+    pub fn io_uring(&self) -> bool {
+        self.io_uring
     }
 
     /// Sends `signal` (repeated until it exits), and parses what the tapper printed.

@@ -6,7 +6,11 @@ use std::{collections::BTreeMap, fs, sync::Barrier};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::provoke::{self, Failure};
+use crate::{
+    provoke::{self, Failure},
+    seccomp,
+    uring::SocketRing,
+};
 
 /// What each thread does. EMFILE runs in a second phase, once the process has used up
 /// its descriptor limit, so that it cannot turn the first phase's successes into failures.
@@ -44,6 +48,18 @@ impl Manifest {
             }
         }
         total
+    }
+
+    /// Calls that entered `socket()`: successes and failures the kernel's socket code saw
+    /// through the system call (not seccomp-denied, not io_uring).
+    pub fn entered_calls(&self) -> u64 {
+        self.threads
+            .iter()
+            .map(|t| {
+                let failures = t.failures.iter().filter(|(f, _)| f.enters_socket());
+                t.successes as u64 + failures.map(|(_, &n)| n as u64).sum::<u64>()
+            })
+            .sum()
     }
 
     pub fn calls(&self) -> u64 {
@@ -113,12 +129,21 @@ fn thread_body(
     report.tid = nix::unistd::gettid().as_raw() as u32;
     // prctl, not /proc: in the EMFILE phase no descriptor is left to open a file with.
     report.comm = nix::sys::prctl::get_name()?.to_string_lossy().into_owned();
-    if report.failures.get(&Failure::Eperm).is_some_and(|&n| n > 0) {
+    let planned = |f: Failure| report.failures.get(&f).is_some_and(|&n| n > 0);
+    if planned(Failure::Eperm) {
         provoke::drop_net_raw_in_this_thread()?;
     }
+    if planned(Failure::Seccomp) {
+        seccomp::deny_inet6_sockets_in_this_thread()?;
+    }
+    let mut ring = if planned(Failure::UringEafnosupport) || planned(Failure::UringEinval) {
+        Some(SocketRing::new()?)
+    } else {
+        None
+    };
     for call in calls {
         match call {
-            Some(failure) => provoke::provoke(*failure)?,
+            Some(failure) => provoke::provoke(*failure, ring.as_mut())?,
             None => provoke::succeed()?,
         }
     }

@@ -5,12 +5,20 @@
 /// Length of the kernel's task command name (`TASK_COMM_LEN`).
 pub const COMM_LEN: usize = 16;
 
-/// Which probe pair caught a failure.
+/// Which program caught a failure.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
+    /// The kprobe/kretprobe pair on `__sys_socket`.
     Kprobe = 1,
+    /// The `sys_enter_socket` / `sys_exit_socket` tracepoint pair.
     Tracepoint = 2,
+    /// `sys_exit_socket` alone, the arguments read from the saved user registers.
+    ExitOnly = 3,
+    /// fexit on `__sys_socket` (arguments and return value in one program).
+    Fexit = 4,
+    /// `io_uring:io_uring_complete` for an `IORING_OP_SOCKET` request.
+    IoUring = 5,
 }
 
 impl ProbeKind {
@@ -18,9 +26,20 @@ impl ProbeKind {
         match raw {
             1 => Some(Self::Kprobe),
             2 => Some(Self::Tracepoint),
+            3 => Some(Self::ExitOnly),
+            4 => Some(Self::Fexit),
+            5 => Some(Self::IoUring),
             _ => None,
         }
     }
+}
+
+/// The kernel path a failed call took (`SocketFailure::source`).
+pub mod source {
+    /// The `socket()` system call.
+    pub const SYSCALL: u8 = 1;
+    /// An `IORING_OP_SOCKET` request.
+    pub const IO_URING: u8 = 2;
 }
 
 /// Saved by the entry probe, keyed by `pid_tgid`, and consumed by the return probe.
@@ -56,9 +75,14 @@ pub struct SocketFailure {
     pub comm: [u8; COMM_LEN],
     /// A [`ProbeKind`] value.
     pub probe: u8,
-    /// 1 when the entry probe saw this call; 0 when the arguments and duration are unknown.
-    pub entry_seen: u8,
-    pub _pad: [u8; 6],
+    /// 1 when `family`, `sock_type` and `protocol` are known (from the entry probe, the
+    /// saved user registers, fexit's arguments or the io_uring request).
+    pub has_args: u8,
+    /// 1 when `duration_ns` is known (only a pair's entry probe gives a start time).
+    pub has_duration: u8,
+    /// A [`source`] value.
+    pub source: u8,
+    pub _pad: [u8; 4],
 }
 
 /// Indices into the per-CPU `COUNTERS` array.
@@ -79,6 +103,44 @@ pub mod counter {
 /// are counted in it.
 pub const ERRNO_SLOTS: u32 = 256;
 
+/// Where the calling task's saved user registers keep the `socket()` arguments, read by
+/// user space from the kernel's BTF (`struct pt_regs`, per architecture) and written into
+/// the `REGS_LAYOUT` global. Offsets are bytes into `struct pt_regs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegsLayout {
+    pub family: u32,
+    pub sock_type: u32,
+    pub protocol: u32,
+    /// The register that keeps the system call number after the call (`orig_ax`).
+    pub syscall_nr: u32,
+    /// `socket`'s number on this architecture; other numbers mean the arguments are not
+    /// `socket()`'s, and are left unknown.
+    pub socket_nr: u32,
+    /// 1 once user space filled this in; 0 leaves arguments unknown on register reads.
+    pub valid: u32,
+}
+
+/// Where an `IORING_OP_SOCKET` request keeps its opcode and arguments, from the kernel's
+/// BTF (`struct io_kiocb`, `struct io_socket`) and the `io_uring_complete` tracepoint
+/// format; written into the `IO_URING_LAYOUT` global.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoUringLayout {
+    /// Offsets of `req` (a pointer) and `res` (an int) in the tracepoint record.
+    pub tp_req: u32,
+    pub tp_res: u32,
+    /// `io_kiocb.opcode` (one byte).
+    pub opcode: u32,
+    /// `IORING_OP_SOCKET`.
+    pub op_socket: u32,
+    /// `io_socket.domain`, `.type`, `.protocol` (ints at the start of the request).
+    pub domain: u32,
+    pub sock_type: u32,
+    pub protocol: u32,
+    pub _pad: u32,
+}
+
 /// Byte offsets of the arguments in the syscall tracepoint records, read by user space
 /// from tracefs and written into the eBPF program's `TRACEPOINT_LAYOUT` global.
 #[repr(C)]
@@ -90,10 +152,17 @@ pub struct TracepointLayout {
     pub exit_ret: u32,
 }
 
+const _: () = assert!(size_of::<SocketFailure>() == 80);
+const _: () = assert!(size_of::<PendingCall>() == 24);
+const _: () = assert!(size_of::<RegsLayout>() == 24);
+const _: () = assert!(size_of::<IoUringLayout>() == 32);
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: all are `#[repr(C)]` with explicit padding and only integer fields.
     unsafe impl aya::Pod for super::SocketFailure {}
     unsafe impl aya::Pod for super::PendingCall {}
     unsafe impl aya::Pod for super::TracepointLayout {}
+    unsafe impl aya::Pod for super::RegsLayout {}
+    unsafe impl aya::Pod for super::IoUringLayout {}
 }

@@ -1,11 +1,16 @@
-//! eBPF programs that catch failed `socket()` calls. Two probe pairs share one correlation
-//! scheme: the entry saves the arguments by `pid_tgid`, the return emits an event on failure.
+//! eBPF programs that catch failed `socket()` calls: exit-only (arguments from the saved
+//! registers), fexit, two probe pairs sharing one correlation scheme, and io_uring requests.
 #![no_std]
 #![no_main]
 
 mod correlate;
+mod exit_only;
+mod fexit;
+mod io_uring;
 mod kprobe;
 mod maps;
+mod regs;
+mod report;
 mod tracepoint;
 
 #[unsafe(link_section = "license")]

@@ -23,9 +23,14 @@ Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN).";
 #[derive(Debug, Parser)]
 #[command(name = "tapper", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
-    /// Which kernel probes to use.
+    /// Which kernel probes catch failed socket() system calls.
     #[arg(long, value_enum, default_value_t = ProbeMode::Auto)]
     pub probe: ProbeMode,
+
+    /// Do not capture failed io_uring socket requests (IORING_OP_SOCKET), which are
+    /// captured by default where the kernel has the io_uring_complete tracepoint and BTF.
+    #[arg(long)]
+    pub no_io_uring: bool,
 
     /// How to print events [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
@@ -207,6 +212,11 @@ mod tests {
     fn defaults_are_sane() {
         let cli = parse(&[]).unwrap();
         assert_eq!(cli.probe, ProbeMode::Auto);
+        assert!(!cli.no_io_uring);
+        assert_eq!(
+            parse(&["--probe", "exit-only"]).unwrap().probe,
+            ProbeMode::ExitOnly
+        );
         assert!(cli.pids.is_empty() && cli.comms.is_empty() && cli.errnos.is_empty());
         assert_eq!(cli.ring_buffer_size, 4 << 20);
         assert_eq!(cli.stats_interval, None);
@@ -283,7 +293,10 @@ mod tests {
         assert!(message(&["--pid", "0"]).contains("not a process id"));
         assert!(message(&["--pid", "abc"]).contains("not a process id"));
         assert!(message(&["--comm", "a-very-long-command-name"]).contains("first 15 bytes"));
-        assert!(message(&["--probe", "fentry"]).contains("possible values"));
+        assert!(
+            message(&["--probe", "fentry"])
+                .contains("possible values: auto, exit-only, fexit, kprobe, tracepoint")
+        );
         assert!(message(&["--stats-interval", "soon"]).contains("not a duration"));
         assert!(message(&["--ring-buffer-size", "1000"]).contains("power of two"));
         assert!(message(&["--hub", "ftp://x:1"]).contains("not a hub address"));

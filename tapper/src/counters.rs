@@ -20,6 +20,8 @@ pub enum CountersFormat {
 pub struct KernelCounters {
     counters: PerCpuArray<MapData, u64>,
     errnos: PerCpuArray<MapData, u64>,
+    /// The tapper's own failing call (the exit-only self-test), left out of every count.
+    own_failure: Option<i32>,
 }
 
 /// What user space did with the events it received.
@@ -51,7 +53,16 @@ pub struct Snapshot {
 
 impl KernelCounters {
     pub fn new(counters: PerCpuArray<MapData, u64>, errnos: PerCpuArray<MapData, u64>) -> Self {
-        Self { counters, errnos }
+        Self {
+            counters,
+            errnos,
+            own_failure: None,
+        }
+    }
+
+    /// Leaves the tapper's own failed call with `errno` out of the counts.
+    pub fn exclude_own_failure(&mut self, errno: i32) {
+        self.own_failure = Some(errno);
     }
 
     fn sum(map: &PerCpuArray<MapData, u64>, index: u32) -> anyhow::Result<u64> {
@@ -60,8 +71,9 @@ impl KernelCounters {
 
     pub fn snapshot(&self, user: UserCounters) -> anyhow::Result<Snapshot> {
         let mut errnos = BTreeMap::new();
+        let own = |slot: u32| u64::from(self.own_failure == Some(slot as i32));
         for slot in 1..ERRNO_SLOTS {
-            let count = Self::sum(&self.errnos, slot)?;
+            let count = Self::sum(&self.errnos, slot)?.saturating_sub(own(slot));
             if count > 0 {
                 let name = if slot == ERRNO_SLOTS - 1 {
                     format!(">={slot}")
@@ -73,7 +85,8 @@ impl KernelCounters {
         }
         Ok(Snapshot {
             calls: Self::sum(&self.counters, counter::CALLS)?,
-            failures: Self::sum(&self.counters, counter::FAILURES)?,
+            failures: Self::sum(&self.counters, counter::FAILURES)?
+                .saturating_sub(u64::from(self.own_failure.is_some())),
             drops: Self::sum(&self.counters, counter::DROPS)?,
             misses: Self::sum(&self.counters, counter::MISSES)?,
             errnos,

@@ -1,7 +1,7 @@
 //! Builds the event the tapper prints and ships, `tapper.v1.Event` (the one schema of an
 //! event), from a kernel record and what enrichment found.
 
-use tapper_common::{ProbeKind, SocketFailure};
+use tapper_common::{ProbeKind, SocketFailure, source};
 use tapper_proto::{
     limits::truncate_event,
     timestamp_from_unix_nanos,
@@ -14,7 +14,17 @@ pub fn probe_name(raw: u8) -> &'static str {
     match ProbeKind::from_raw(raw) {
         Some(ProbeKind::Kprobe) => "kprobe",
         Some(ProbeKind::Tracepoint) => "tracepoint",
+        Some(ProbeKind::ExitOnly) => "exit-only",
+        Some(ProbeKind::Fexit) => "fexit",
+        Some(ProbeKind::IoUring) => "io_uring",
         None => "unknown",
+    }
+}
+
+fn source_name(raw: u8) -> &'static str {
+    match raw {
+        source::IO_URING => "io_uring",
+        _ => "syscall",
     }
 }
 
@@ -24,8 +34,8 @@ pub fn comm_text(comm: &[u8]) -> String {
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
-/// The event for one failed call. Without its entry the call's arguments and duration are
-/// unknown, so they stay absent; a process that exited leaves `exe`/`cmdline` empty. Every
+/// The event for one failed call. Arguments and duration the probe could not learn stay
+/// absent; a process that exited leaves `exe`/`cmdline` empty. Every
 /// string is within the proto's limits; those cut say so in `truncated`.
 pub fn build(
     raw: &SocketFailure,
@@ -33,7 +43,7 @@ pub fn build(
     process: ProcessInfo,
     limits: Option<Limits>,
 ) -> Event {
-    let seen = raw.entry_seen != 0;
+    let seen = raw.has_args != 0;
     let known = |v: i32| seen.then_some(v);
     let name = |decode: &dyn Fn() -> String| if seen { decode() } else { String::new() };
     let mut event = Event {
@@ -56,11 +66,11 @@ pub fn build(
         errno: raw.errno,
         errno_name: tapper_names::errno_name(raw.errno),
         message: tapper_names::errno_message(raw.errno).into(),
-        duration_ns: seen.then_some(raw.duration_ns),
+        duration_ns: (raw.has_duration != 0).then_some(raw.duration_ns),
         probe: probe_name(raw.probe).into(),
         limits,
         truncated: process.truncated,
-        source: "syscall".into(),
+        source: source_name(raw.source).into(),
         ..Default::default()
     };
     truncate_event(&mut event);

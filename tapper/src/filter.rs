@@ -40,8 +40,10 @@ mod tests {
             errno,
             comm: [0; 16],
             probe: 2,
-            entry_seen: 1,
-            _pad: [0; 6],
+            has_args: 1,
+            has_duration: 1,
+            source: tapper_common::source::SYSCALL,
+            _pad: [0; 4],
         };
         raw.comm[..comm.len()].copy_from_slice(comm.as_bytes());
         raw

@@ -53,7 +53,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         mode,
         events,
         counters,
-    } = probe::attach(cli.probe, cli.ring_buffer_size)?;
+        io_uring,
+        early_records,
+    } = probe::attach(&probe::Request {
+        mode: cli.probe,
+        ring_buffer_bytes: cli.ring_buffer_size,
+        io_uring: !cli.no_io_uring,
+    })?;
 
     let hub = match cli.hub {
         Some(url) => Some(HubShipper::start(HubOptions {
@@ -73,6 +79,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let mut pipeline = Pipeline::new(filter, EventWriter::new(format), hub);
+    for record in &early_records {
+        pipeline
+            .handle(record)
+            .context("writing an event to stdout")?;
+    }
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged for as long
     // as the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
@@ -81,7 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
     let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
     let mut hub_tick = skip_first_tick(hub_every.map(interval)).await;
-    print_ready(mode.as_str()).context("writing the ready line")?;
+    print_ready(mode.as_str(), io_uring).context("writing the ready line")?;
 
     let signal_name = loop {
         tokio::select! {
@@ -134,8 +145,10 @@ fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snap
 
 /// The machine-readable ready signal, once the probes are attached and the signal
 /// handlers installed: one JSON line on stderr, written whole, outside the logs.
-fn print_ready(probe: &str) -> std::io::Result<()> {
-    let ready = serde_json::json!({ "ready": { "probe": probe, "pid": std::process::id() } });
+fn print_ready(probe: &str, io_uring: bool) -> std::io::Result<()> {
+    let ready = serde_json::json!({
+        "ready": { "probe": probe, "pid": std::process::id(), "io_uring": io_uring }
+    });
     std::io::stderr()
         .lock()
         .write_all(format!("{ready}\n").as_bytes())

@@ -1,10 +1,14 @@
 //! Runs the real tapper beside known workloads and checks that it reported exactly the
-//! provoked failures; prints one `capture-check: PASS|FAIL` line (used in kernel VMs).
+//! provoked failures; prints one `capture-check: PASS|FAIL|UNSUPPORTED` line (used in
+//! kernel VMs). Exits 0 on a pass, 3 when the tapper says the kernel cannot support the mode.
 
 use std::path::PathBuf;
 
 use clap::Parser;
 use tapper_e2e::check;
+
+/// The exit code for a mode the kernel cannot support.
+const UNSUPPORTED: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -18,7 +22,7 @@ struct Args {
     #[arg(long)]
     workload: PathBuf,
     /// Probe mode to check.
-    #[arg(long, value_parser = ["kprobe", "tracepoint"])]
+    #[arg(long, value_parser = ["exit-only", "fexit", "kprobe", "tracepoint"])]
     probe: String,
 }
 
@@ -27,20 +31,29 @@ fn main() -> std::process::ExitCode {
     let kernel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
-    match check::run(
-        &args.tapper,
-        &args.workload,
-        &args.probe,
-        &check::standard_workloads(),
-    ) {
+    match check::run(&args.tapper, &args.workload, &args.probe) {
         Ok(summary) => {
             println!(
-                "capture-check: PASS probe={} kernel={kernel} events={} workload_failures={} workload_calls={}",
-                args.probe, summary.events, summary.workload_events, summary.calls
+                "capture-check: PASS probe={} kernel={kernel} events={} workload_failures={} workload_calls={} io_uring={}",
+                args.probe,
+                summary.events,
+                summary.workload_events,
+                summary.calls,
+                if summary.io_uring { "yes" } else { "no" }
             );
             std::process::ExitCode::SUCCESS
         }
         Err(err) => {
+            let text = format!("{err:#}");
+            // The tapper refused the mode as one this kernel cannot support.
+            if let Some(reason) = text.lines().find(|l| l.contains("cannot work here")) {
+                println!(
+                    "capture-check: UNSUPPORTED probe={} kernel={kernel} {}",
+                    args.probe,
+                    reason.trim()
+                );
+                return std::process::ExitCode::from(UNSUPPORTED);
+            }
             println!(
                 "capture-check: FAIL probe={} kernel={kernel} {err:#}",
                 args.probe

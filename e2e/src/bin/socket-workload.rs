@@ -13,7 +13,8 @@ struct Args {
     /// Threads per phase.
     #[arg(long, default_value_t = 4)]
     threads: usize,
-    /// Failures per thread, e.g. EINVAL=10 (EAFNOSUPPORT, EINVAL, EPROTONOSUPPORT, EPERM, EMFILE).
+    /// Failures per thread, e.g. EINVAL=10 (EAFNOSUPPORT, EINVAL, EPROTONOSUPPORT, EPERM,
+    /// EMFILE, SECCOMP, URING_EAFNOSUPPORT, URING_EINVAL).
     #[arg(long = "fail", value_name = "ERRNO=N", value_parser = parse_failure)]
     failures: Vec<(Failure, u32)>,
     /// Successful socket() calls per thread.
@@ -29,7 +30,11 @@ fn parse_failure(text: &str) -> Result<(Failure, u32), String> {
         .split_once('=')
         .ok_or("expected ERRNO=COUNT, e.g. EINVAL=10")?;
     let failure = Failure::parse(name).ok_or_else(|| {
-        format!("`{name}` cannot be provoked; use EAFNOSUPPORT, EINVAL, EPROTONOSUPPORT, EPERM or EMFILE")
+        let names: Vec<_> = Failure::ALL.iter().map(|f| f.name()).collect();
+        format!(
+            "`{name}` cannot be provoked; use one of {}",
+            names.join(", ")
+        )
     })?;
     let count = count
         .parse()

@@ -1,16 +1,21 @@
-//! Loads the embedded eBPF object, attaches the chosen probe pair and hands out the maps
-//! user space reads. Dropping the `Ebpf` detaches; the maps stay readable after it.
+//! Loads the embedded eBPF object, attaches the chosen mode's programs (and the io_uring
+//! program where the kernel allows it) and hands out the maps user space reads. Dropping
+//! the `Ebpf` detaches; the maps stay readable after it.
 
 use aya::{
-    Ebpf, EbpfLoader, include_bytes_aligned,
+    Btf, Ebpf, EbpfLoader, include_bytes_aligned,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{KProbe, Program, ProgramError, TracePoint},
+    programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
-use tapper_common::TracepointLayout;
+use tapper_common::{IoUringLayout, RegsLayout};
 
 use super::{
     ProbeError, ProbeMode,
+    btf::KernelBtf,
     features::{KPROBE_TARGET, check_kprobes, check_privileges},
+    io_uring::{self, io_uring_layout},
+    regs::regs_layout,
+    selftest,
     tracefs::{socket_layout, tracefs_root},
 };
 use crate::counters::KernelCounters;
@@ -25,22 +30,77 @@ pub struct Capture {
     pub mode: ProbeMode,
     pub events: RingBuf<MapData>,
     pub counters: KernelCounters,
+    /// Whether failed `IORING_OP_SOCKET` requests are captured too.
+    pub io_uring: bool,
+    /// Records read before the main loop (by the exit-only self-test), oldest first.
+    pub early_records: Vec<Vec<u8>>,
 }
 
-/// Attaches in the requested mode; `auto` prefers kprobes and falls back to tracepoints.
-pub fn attach(requested: ProbeMode, ring_buffer_bytes: u32) -> Result<Capture, ProbeError> {
+/// What to attach.
+pub struct Request {
+    pub mode: ProbeMode,
+    pub ring_buffer_bytes: u32,
+    /// Capture io_uring socket failures where the kernel allows it.
+    pub io_uring: bool,
+}
+
+/// The kernel layouts every mode may use, read once from BTF and tracefs.
+struct Layouts {
+    regs: Result<RegsLayout, String>,
+    io_uring: Result<IoUringLayout, String>,
+}
+
+impl Layouts {
+    fn read(io_uring: bool) -> Self {
+        let btf = KernelBtf::open();
+        let regs = match &btf {
+            Ok(btf) => regs_layout(btf).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let io_uring = match (&btf, io_uring) {
+            (_, false) => Err("turned off by --no-io-uring".into()),
+            (Ok(btf), true) => tracefs_root()
+                .and_then(|root| io_uring_layout(btf, &root))
+                .map_err(|e| e.to_string()),
+            (Err(e), true) => Err(e.to_string()),
+        };
+        tracing::debug!(?regs, ?io_uring, "kernel layouts from BTF and tracefs");
+        Self { regs, io_uring }
+    }
+}
+
+/// Attaches in the requested mode; `auto` prefers exit-only (when its self-test passes),
+/// then kprobes, then tracepoints.
+pub fn attach(request: &Request) -> Result<Capture, ProbeError> {
     check_privileges()?;
     raise_memlock_limit();
-    match requested {
+    let layouts = Layouts::read(request.io_uring);
+    let load = |mode| load_and_attach(mode, request.ring_buffer_bytes, &layouts);
+    match request.mode {
+        ProbeMode::ExitOnly => {
+            load(ProbeMode::ExitOnly).map_err(unavailable("exit-only", "tracepoint"))
+        }
+        ProbeMode::Fexit => load(ProbeMode::Fexit).map_err(unavailable("fexit", "exit-only")),
         ProbeMode::Kprobe => {
             check_kprobes().map_err(unavailable("kprobe", "tracepoint"))?;
-            load_and_attach(ProbeMode::Kprobe, ring_buffer_bytes)
+            load(ProbeMode::Kprobe)
         }
-        ProbeMode::Tracepoint => load_and_attach(ProbeMode::Tracepoint, ring_buffer_bytes)
-            .map_err(unavailable("tracepoint", "kprobe")),
+        ProbeMode::Tracepoint => {
+            load(ProbeMode::Tracepoint).map_err(unavailable("tracepoint", "kprobe"))
+        }
         ProbeMode::Auto => {
-            let kprobe = check_kprobes()
-                .and_then(|()| load_and_attach(ProbeMode::Kprobe, ring_buffer_bytes));
+            let exit_only = match load(ProbeMode::ExitOnly) {
+                Ok(capture) => {
+                    tracing::info!(
+                        "probe mode: exit-only (sys_exit_socket alone; the self-test read its \
+                         call's exact arguments from the saved registers)"
+                    );
+                    return Ok(capture);
+                }
+                Err(why) => why,
+            };
+            tracing::info!("exit-only mode is unavailable ({exit_only}); trying the probe pairs");
+            let kprobe = check_kprobes().and_then(|()| load(ProbeMode::Kprobe));
             match kprobe {
                 Ok(capture) => {
                     tracing::info!(
@@ -52,25 +112,22 @@ pub fn attach(requested: ProbeMode, ring_buffer_bytes: u32) -> Result<Capture, P
                     tracing::info!(
                         "probe mode: tracepoint (the kprobe pair is unavailable: {why})"
                     );
-                    load_and_attach(ProbeMode::Tracepoint, ring_buffer_bytes)
+                    load(ProbeMode::Tracepoint)
                 }
             }
         }
     }
 }
 
-/// Says which mode to use instead when an explicitly requested mode lacks a kernel feature.
+/// Says which mode to use instead when an explicitly requested mode cannot work here.
 fn unavailable(mode: &'static str, instead: &'static str) -> impl FnOnce(ProbeError) -> ProbeError {
     move |reason| match reason {
-        ProbeError::NoKprobes { .. }
-        | ProbeError::NoSysSocketSymbol { .. }
-        | ProbeError::NoSyscallTracepoints { .. }
-        | ProbeError::Tracefs { .. } => ProbeError::ModeUnavailable {
+        ProbeError::Privileges { .. } | ProbeError::Missing(_) => reason,
+        other => ProbeError::ModeUnavailable {
             mode,
             instead,
-            reason: Box::new(reason),
+            reason: Box::new(other),
         },
-        other => other,
     }
 }
 
@@ -83,27 +140,59 @@ fn raise_memlock_limit() {
     }
 }
 
-fn load_and_attach(mode: ProbeMode, ring_buffer_bytes: u32) -> Result<Capture, ProbeError> {
+fn load_and_attach(
+    mode: ProbeMode,
+    ring_buffer_bytes: u32,
+    layouts: &Layouts,
+) -> Result<Capture, ProbeError> {
     let mut loader = EbpfLoader::new();
     loader.map_max_entries("EVENTS", ring_buffer_bytes);
-    let layout: TracepointLayout;
-    if mode == ProbeMode::Tracepoint {
-        layout = socket_layout(&tracefs_root()?)?;
-        tracing::debug!(?layout, "tracepoint field offsets from tracefs");
-        loader.override_global("TRACEPOINT_LAYOUT", &layout, true);
+    let tracepoint_layout;
+    if matches!(mode, ProbeMode::Tracepoint | ProbeMode::ExitOnly) {
+        tracepoint_layout = socket_layout(&tracefs_root()?)?;
+        tracing::debug!(?tracepoint_layout, "tracepoint field offsets from tracefs");
+        loader.override_global("TRACEPOINT_LAYOUT", &tracepoint_layout, true);
+    }
+    match &layouts.regs {
+        Ok(regs) => {
+            loader.override_global("REGS_LAYOUT", regs, true);
+        }
+        Err(why) if mode == ProbeMode::ExitOnly => {
+            return Err(ProbeError::RegsUnavailable(why.clone()));
+        }
+        Err(why) => tracing::info!(
+            "a failed call seen without its entry will have no arguments: the saved \
+             registers cannot be read ({why})"
+        ),
+    }
+    if let Ok(io_uring) = &layouts.io_uring {
+        loader.override_global("IO_URING_LAYOUT", io_uring, true);
     }
     let mut ebpf = loader.load(EBPF_OBJECT)?;
     match mode {
+        ProbeMode::ExitOnly => attach_tracepoint(
+            &mut ebpf,
+            "sys_exit_socket_regs",
+            "syscalls",
+            "sys_exit_socket",
+        )?,
+        ProbeMode::Fexit => attach_fexit(&mut ebpf, "sys_socket_fexit")?,
         ProbeMode::Kprobe => {
             attach_kprobe(&mut ebpf, "sys_socket_entry")?;
             attach_kprobe(&mut ebpf, "sys_socket_return")?;
         }
-        _ => {
-            attach_tracepoint(&mut ebpf, "sys_enter_socket")?;
-            attach_tracepoint(&mut ebpf, "sys_exit_socket")?;
+        ProbeMode::Tracepoint | ProbeMode::Auto => {
+            attach_tracepoint(
+                &mut ebpf,
+                "sys_enter_socket",
+                "syscalls",
+                "sys_enter_socket",
+            )?;
+            attach_tracepoint(&mut ebpf, "sys_exit_socket", "syscalls", "sys_exit_socket")?;
         }
     }
-    let events =
+    let io_uring = attach_io_uring(&mut ebpf, &layouts.io_uring);
+    let mut events =
         RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(|source| ProbeError::Map {
             name: "EVENTS",
             source,
@@ -120,6 +209,13 @@ fn load_and_attach(mode: ProbeMode, ring_buffer_bytes: u32) -> Result<Capture, P
             source,
         }
     })?;
+    let mut counters = KernelCounters::new(counters, errnos);
+    let mut early_records = Vec::new();
+    if mode == ProbeMode::ExitOnly {
+        let passed = selftest::run(&mut events).map_err(ProbeError::SelfTest)?;
+        counters.exclude_own_failure(passed.errno);
+        early_records = passed.others;
+    }
     tracing::info!(
         "attached {} probes; capturing failed socket() calls",
         mode.as_str()
@@ -128,8 +224,34 @@ fn load_and_attach(mode: ProbeMode, ring_buffer_bytes: u32) -> Result<Capture, P
         probes: ebpf,
         mode,
         events,
-        counters: KernelCounters::new(counters, errnos),
+        counters,
+        io_uring,
+        early_records,
     })
+}
+
+/// Attaches the io_uring program where its layout is known; logs why not otherwise.
+fn attach_io_uring(ebpf: &mut Ebpf, layout: &Result<IoUringLayout, String>) -> bool {
+    let attached = match layout {
+        Ok(_) => attach_tracepoint(
+            ebpf,
+            "io_uring_complete",
+            io_uring::CATEGORY,
+            io_uring::EVENT,
+        )
+        .map_err(|e| e.to_string()),
+        Err(why) => Err(why.clone()),
+    };
+    match attached {
+        Ok(()) => {
+            tracing::info!("capturing failed io_uring socket requests too");
+            true
+        }
+        Err(why) => {
+            tracing::info!("io_uring socket failures are not captured: {why}");
+            false
+        }
+    }
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
@@ -166,12 +288,31 @@ fn attach_kprobe(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> 
     Ok(())
 }
 
-fn attach_tracepoint(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> {
+fn attach_fexit(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> {
+    let btf = Btf::from_sys_fs().map_err(|err| ProbeError::Btf {
+        what: "the kernel's BTF (aya)".into(),
+        reason: err.to_string(),
+    })?;
+    let program: &mut FExit = program(ebpf, name)?;
+    let target = format!("fexit {name} on {KPROBE_TARGET}");
+    program
+        .load(KPROBE_TARGET, &btf)
+        .map_err(failed("loading", &target))?;
+    program.attach().map_err(failed("attaching", &target))?;
+    Ok(())
+}
+
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    category: &str,
+    event: &str,
+) -> Result<(), ProbeError> {
     let program: &mut TracePoint = program(ebpf, name)?;
-    let target = format!("tracepoint syscalls:{name}");
+    let target = format!("{name} on tracepoint {category}:{event}");
     program.load().map_err(failed("loading", &target))?;
     program
-        .attach("syscalls", name)
+        .attach(category, event)
         .map_err(failed("attaching", &target))?;
     Ok(())
 }

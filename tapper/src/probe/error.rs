@@ -42,6 +42,33 @@ pub enum ProbeError {
     )]
     NoSyscallTracepoints { path: PathBuf, kernel: String },
 
+    #[error(
+        "the kernel has no BTF ({path} does not exist on {kernel}); exit-only mode and \
+         io_uring capture need a kernel built with CONFIG_DEBUG_INFO_BTF"
+    )]
+    NoBtf { path: PathBuf, kernel: String },
+
+    #[error("reading BTF from {what}: {reason}")]
+    Btf { what: String, reason: String },
+
+    #[error(
+        "no register table for the {arch} architecture: the arguments of a call cannot be \
+         read from its saved registers (add the architecture to tapper/src/probe/regs.rs)"
+    )]
+    NoRegisterTable { arch: &'static str },
+
+    #[error(
+        "io_uring socket failures need the io_uring:io_uring_complete tracepoint, but {path} \
+         does not exist on this kernel ({kernel})"
+    )]
+    NoIoUringTracepoint { path: PathBuf, kernel: String },
+
+    #[error("the saved registers cannot be read: {0}")]
+    RegsUnavailable(String),
+
+    #[error("the exit-only self-test failed: {0}")]
+    SelfTest(String),
+
     #[error("cannot read the tracepoint format {path}: {reason}")]
     TracepointFormat { path: PathBuf, reason: String },
 

@@ -2,20 +2,30 @@
 //! kernel offers, and explaining clearly what is missing when it cannot work.
 
 mod attach;
+mod btf;
 mod error;
 mod features;
+mod io_uring;
+mod regs;
+mod selftest;
 mod tracefs;
 
-pub use attach::{Capture, attach};
+pub use attach::{Capture, Request, attach};
 pub use error::ProbeError;
 pub use features::kernel_release;
 
-/// Which probe pair to use.
+/// Which programs catch failed `socket()` system calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProbeMode {
-    /// The kprobe pair where the kernel has kprobes, else the tracepoints.
+    /// exit-only where its self-test passes, else the kprobe pair where the kernel has
+    /// kprobes, else the tracepoint pair.
     Auto,
-    /// kprobe/kretprobe on `__sys_socket`.
+    /// `syscalls:sys_exit_socket` alone, arguments from the saved user registers (sees
+    /// seccomp-denied calls; no duration).
+    ExitOnly,
+    /// fexit on `__sys_socket` (needs BPF trampolines; no duration, no seccomp-denied calls).
+    Fexit,
+    /// kprobe/kretprobe on `__sys_socket` (no seccomp-denied calls).
     Kprobe,
     /// `syscalls:sys_enter_socket` / `sys_exit_socket`.
     Tracepoint,
@@ -25,6 +35,8 @@ impl ProbeMode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Auto => "auto",
+            Self::ExitOnly => "exit-only",
+            Self::Fexit => "fexit",
             Self::Kprobe => "kprobe",
             Self::Tracepoint => "tracepoint",
         }

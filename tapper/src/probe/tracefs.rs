@@ -47,19 +47,8 @@ pub fn socket_layout(root: &Path) -> Result<TracepointLayout, ProbeError> {
             kernel: kernel_release(),
         });
     }
-    let read = |path: &Path| {
-        fs::read_to_string(path).map_err(|err| ProbeError::TracepointFormat {
-            path: path.into(),
-            reason: err.to_string(),
-        })
-    };
-    let (enter_text, exit_text) = (read(&enter)?, read(&exit)?);
-    let field = |text: &str, path: &Path, name: &str| {
-        field_offset(text, name).ok_or_else(|| ProbeError::TracepointFormat {
-            path: path.into(),
-            reason: format!("no 8-byte field `{name}`"),
-        })
-    };
+    let (enter_text, exit_text) = (read_format(&enter)?, read_format(&exit)?);
+    let field = |text: &str, path: &Path, name: &str| field_offset(text, path, name, 8);
     Ok(TracepointLayout {
         enter_family: field(&enter_text, &enter, "family")?,
         enter_type: field(&enter_text, &enter, "type")?,
@@ -68,9 +57,29 @@ pub fn socket_layout(root: &Path) -> Result<TracepointLayout, ProbeError> {
     })
 }
 
-/// The offset of an 8-byte field in a tracepoint format, from a line such as
+/// The text of a tracepoint's `format` file.
+pub fn read_format(path: &Path) -> Result<String, ProbeError> {
+    fs::read_to_string(path).map_err(|err| ProbeError::TracepointFormat {
+        path: path.into(),
+        reason: err.to_string(),
+    })
+}
+
+/// The offset of the `size`-byte field `name` in the tracepoint format `text` (read from
+/// `path`), or an error naming the field.
+pub fn field_offset(text: &str, path: &Path, name: &str, size: u32) -> Result<u32, ProbeError> {
+    find_field(text, name)
+        .filter(|&(_, found)| found == size)
+        .map(|(offset, _)| offset)
+        .ok_or_else(|| ProbeError::TracepointFormat {
+            path: path.into(),
+            reason: format!("no {size}-byte field `{name}`"),
+        })
+}
+
+/// The offset and size of a field in a tracepoint format, from a line such as
 /// `field:int family; offset:16; size:8; signed:0;` (tab-separated).
-fn field_offset(format: &str, name: &str) -> Option<u32> {
+fn find_field(format: &str, name: &str) -> Option<(u32, u32)> {
     format.lines().find_map(|line| {
         let mut parts = line.trim().split(';').map(str::trim);
         let decl = parts.next()?.strip_prefix("field:")?;
@@ -86,7 +95,7 @@ fn field_offset(format: &str, name: &str) -> Option<u32> {
                 size = v.parse::<u32>().ok();
             }
         }
-        (size == Some(8)).then_some(offset?)
+        Some((offset?, size?))
     })
 }
 
@@ -112,18 +121,26 @@ print fmt: \"family: 0x%08lx, type: 0x%08lx, protocol: 0x%08lx\", ...
 
     #[test]
     fn reads_offsets_from_a_format() {
-        assert_eq!(field_offset(ENTER, "family"), Some(16));
-        assert_eq!(field_offset(ENTER, "type"), Some(24));
-        assert_eq!(field_offset(ENTER, "protocol"), Some(32));
+        let path = Path::new("format");
+        let offset = |text, name| field_offset(text, path, name, 8).ok();
+        assert_eq!(offset(ENTER, "family"), Some(16));
+        assert_eq!(offset(ENTER, "type"), Some(24));
+        assert_eq!(offset(ENTER, "protocol"), Some(32));
         assert_eq!(
-            field_offset(ENTER, "common_type"),
+            offset(ENTER, "common_type"),
             None,
-            "2-byte fields are refused"
+            "a 2-byte field is not an 8-byte one"
         );
-        assert_eq!(field_offset(ENTER, "ret"), None);
+        assert_eq!(field_offset(ENTER, path, "common_type", 2).ok(), Some(0));
+        let err = field_offset(ENTER, path, "ret", 8).unwrap_err();
+        assert!(err.to_string().contains("no 8-byte field `ret`"), "{err}");
         assert_eq!(
-            field_offset("\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;", "ret"),
+            offset("\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;", "ret"),
             Some(16)
+        );
+        assert_eq!(
+            find_field("\tfield:void * req;\toffset:16;\tsize:8;\tsigned:0;", "req"),
+            Some((16, 8))
         );
     }
 

@@ -1,0 +1,69 @@
+//! The one place a failure is counted and emitted: per-errno counters, then one record in
+//! the ring buffer (or a counted drop).
+use aya_ebpf::helpers::{
+    bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+    bpf_get_current_uid_gid, bpf_ktime_get_ns,
+};
+use tapper_common::{COMM_LEN, ERRNO_SLOTS, ProbeKind, SocketFailure, counter};
+
+use crate::maps::{COUNTERS, ERRNO_COUNTS, EVENTS, bump};
+
+/// `socket()`'s arguments as the call passed them.
+#[derive(Clone, Copy)]
+pub struct Args {
+    pub family: i32,
+    pub sock_type: i32,
+    pub protocol: i32,
+}
+
+/// Counts one failure with `errno` (positive) and emits its event. `args` and `start_ns`
+/// are `None` when the probe could not learn them.
+#[inline(always)]
+pub fn report_failure(
+    errno: u64,
+    args: Option<Args>,
+    start_ns: Option<u64>,
+    probe: ProbeKind,
+    source: u8,
+) {
+    let end_ns = unsafe { bpf_ktime_get_ns() };
+    bump(&COUNTERS, counter::FAILURES);
+    let slot = if errno < ERRNO_SLOTS as u64 {
+        errno as u32
+    } else {
+        ERRNO_SLOTS - 1
+    };
+    bump(&ERRNO_COUNTS, slot);
+
+    let Some(mut entry) = EVENTS.reserve::<SocketFailure>(0) else {
+        bump(&COUNTERS, counter::DROPS);
+        return;
+    };
+    let known = args.unwrap_or(Args {
+        family: -1,
+        sock_type: -1,
+        protocol: -1,
+    });
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let uid_gid = bpf_get_current_uid_gid();
+    entry.write(SocketFailure {
+        end_ns,
+        duration_ns: start_ns.map_or(0, |start| end_ns - start),
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+        tgid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        uid: uid_gid as u32,
+        gid: (uid_gid >> 32) as u32,
+        family: known.family,
+        sock_type: known.sock_type,
+        protocol: known.protocol,
+        errno: errno as i32,
+        comm: bpf_get_current_comm().unwrap_or([0u8; COMM_LEN]),
+        probe: probe as u8,
+        has_args: args.is_some() as u8,
+        has_duration: start_ns.is_some() as u8,
+        source,
+        _pad: [0; 4],
+    });
+    entry.submit(0);
+}
