@@ -81,7 +81,8 @@ fn seccomp_denied_calls_have_exact_arguments_in_exit_only_and_tracepoint_modes()
             .filter(|e| e["pid"] == manifests[0].pid && e["errno_name"] == "EACCES")
             .collect();
         assert_eq!(denied.len(), SECCOMP_DENIED, "{probe}");
-        let tids: std::collections::BTreeSet<_> = denied.iter().map(|e| &e["tid"]).collect();
+        let tids: std::collections::BTreeSet<_> =
+            denied.iter().map(|e| e["tid"].as_u64()).collect();
         assert_eq!(tids.len(), 3, "{probe}: denied calls from every thread");
         for e in denied {
             assert_eq!(

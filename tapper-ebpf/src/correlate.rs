@@ -7,7 +7,7 @@ use tapper_common::{PendingCall, ProbeKind, counter, source};
 use crate::{
     maps::{COUNTERS, PENDING, bump},
     regs::saved_args,
-    report::{Args, report_failure},
+    report::{Args, NO_START, report_failure},
 };
 
 #[inline(always)]
@@ -42,11 +42,11 @@ pub fn on_exit(ret: i64, probe: ProbeKind) {
                 sock_type: c.sock_type,
                 protocol: c.protocol,
             };
-            (Some(args), Some(c.start_ns))
+            (Some(args), c.start_ns)
         }
         None => {
             bump(&COUNTERS, counter::MISSES);
-            (saved_args(), None)
+            (saved_args(), NO_START)
         }
     };
     report_failure((-ret) as u64, args, start_ns, probe, source::SYSCALL);

@@ -4,7 +4,11 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use tapper_common::{ProbeKind, source};
 
-use crate::{regs::saved_args, report::report_failure, tracepoint::layout};
+use crate::{
+    regs::saved_args,
+    report::{NO_START, report_failure},
+    tracepoint::layout,
+};
 
 #[tracepoint]
 pub fn sys_exit_socket_regs(ctx: TracePointContext) -> u32 {
@@ -15,7 +19,7 @@ pub fn sys_exit_socket_regs(ctx: TracePointContext) -> u32 {
             report_failure(
                 (-ret) as u64,
                 args,
-                None,
+                NO_START,
                 ProbeKind::ExitOnly,
                 source::SYSCALL,
             );

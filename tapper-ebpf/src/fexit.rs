@@ -3,7 +3,7 @@
 use aya_ebpf::{macros::fexit, programs::FExitContext};
 use tapper_common::{ProbeKind, source};
 
-use crate::report::{Args, report_failure};
+use crate::report::{Args, NO_START, report_failure};
 
 #[fexit(function = "__sys_socket")]
 pub fn sys_socket_fexit(ctx: FExitContext) -> u32 {
@@ -21,7 +21,7 @@ pub fn sys_socket_fexit(ctx: FExitContext) -> u32 {
     report_failure(
         (-(ret as i64)) as u64,
         Some(args),
-        None,
+        NO_START,
         ProbeKind::Fexit,
         source::SYSCALL,
     );

@@ -4,7 +4,7 @@
 use aya_ebpf::{helpers::bpf_probe_read_kernel, macros::tracepoint, programs::TracePointContext};
 use tapper_common::{IoUringLayout, ProbeKind, source};
 
-use crate::report::{Args, report_failure};
+use crate::report::{Args, NO_START, report_failure};
 
 /// Overwritten by user space before load.
 #[unsafe(no_mangle)]
@@ -47,7 +47,7 @@ fn try_io_uring_complete(ctx: &TracePointContext) -> Result<u32, u32> {
     report_failure(
         (-(res as i64)) as u64,
         Some(args),
-        None,
+        NO_START,
         ProbeKind::IoUring,
         source::IO_URING,
     );

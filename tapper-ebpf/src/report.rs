@@ -8,6 +8,9 @@ use tapper_common::{COMM_LEN, ERRNO_SLOTS, ProbeKind, SocketFailure, counter};
 
 use crate::maps::{COUNTERS, ERRNO_COUNTS, EVENTS, bump};
 
+/// The entry time of a call whose entry was not seen.
+pub const NO_START: u64 = 0;
+
 /// `socket()`'s arguments as the call passed them.
 #[derive(Clone, Copy)]
 pub struct Args {
@@ -16,16 +19,11 @@ pub struct Args {
     pub protocol: i32,
 }
 
-/// Counts one failure with `errno` (positive) and emits its event. `args` and `start_ns`
-/// are `None` when the probe could not learn them.
+/// Counts one failure with `errno` (positive) and emits its event. `args` is `None` when
+/// the probe could not learn the arguments; `start_ns` is the entry time, or
+/// [`NO_START`] (a plain integer keeps the verifier's view of every register defined).
 #[inline(always)]
-pub fn report_failure(
-    errno: u64,
-    args: Option<Args>,
-    start_ns: Option<u64>,
-    probe: ProbeKind,
-    source: u8,
-) {
+pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: ProbeKind, source: u8) {
     let end_ns = unsafe { bpf_ktime_get_ns() };
     bump(&COUNTERS, counter::FAILURES);
     let slot = if errno < ERRNO_SLOTS as u64 {
@@ -48,7 +46,11 @@ pub fn report_failure(
     let uid_gid = bpf_get_current_uid_gid();
     entry.write(SocketFailure {
         end_ns,
-        duration_ns: start_ns.map_or(0, |start| end_ns - start),
+        duration_ns: if start_ns == NO_START {
+            0
+        } else {
+            end_ns - start_ns
+        },
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         tgid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
@@ -61,7 +63,7 @@ pub fn report_failure(
         comm: bpf_get_current_comm().unwrap_or([0u8; COMM_LEN]),
         probe: probe as u8,
         has_args: args.is_some() as u8,
-        has_duration: start_ns.is_some() as u8,
+        has_duration: (start_ns != NO_START) as u8,
         source,
         _pad: [0; 4],
     });
