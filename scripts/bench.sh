@@ -8,7 +8,8 @@
 #   --part 1  run only part 1 (syscall overhead, host and VM) and replace only its section
 #             of the existing report.
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
-#   BENCH_OUT (default BENCHMARKS.md for a full run).
+#   BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR: prebuilt static
+#   tapper, tapper-bench (and hub) for both the host and the VM, instead of building.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,8 +55,16 @@ if [ $MODE = full ]; then
 else
   PROFILE_ARGS=() BIN=$TARGET_DIR/debug
 fi
-log "building (${PROFILE_ARGS[*]:-debug}, target dir $TARGET_DIR)"
-cargo build "${PROFILE_ARGS[@]}" --quiet -p tapper -p tapper-bench -p hub
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  # Prebuilt static binaries (scripts/bench-vm.sh's); the VM part uses them too.
+  BIN=$BENCH_BIN_DIR
+  log "using prebuilt binaries from $BIN"
+else
+  log "building (${PROFILE_ARGS[*]:-debug}, target dir $TARGET_DIR)"
+  PACKAGES=(-p tapper -p tapper-bench)
+  [ "$PART" = all ] && PACKAGES+=(-p hub)
+  cargo build "${PROFILE_ARGS[@]}" --quiet "${PACKAGES[@]}"
+fi
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
@@ -85,6 +94,8 @@ else
 fi
 
 if [ "$PART" = 1 ]; then
+  # A smoke run refreshes a copy of the committed report.
+  [ $MODE = smoke ] && cp "$ROOT/BENCHMARKS.md" "$OUT"
   "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 1
   log "done in $((SECONDS - START))s ($MODE, part 1 only); report: $OUT"
   exit 0

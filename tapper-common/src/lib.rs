@@ -141,6 +141,11 @@ pub struct IoUringLayout {
     pub _pad: u32,
 }
 
+/// Where exit-only mode's program reads `ret` in the `sys_exit_socket` record: a constant,
+/// because the verifier allows only constant offsets into a tracepoint's context. User
+/// space refuses the mode when tracefs says otherwise.
+pub const EXIT_ONLY_RET_OFFSET: u32 = 16;
+
 /// Byte offsets of the arguments in the syscall tracepoint records, read by user space
 /// from tracefs and written into the eBPF program's `TRACEPOINT_LAYOUT` global.
 #[repr(C)]

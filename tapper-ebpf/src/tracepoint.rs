@@ -1,6 +1,5 @@
 //! The `syscalls:sys_enter_socket` / `sys_exit_socket` tracepoint pair. Field offsets come
-//! from tracefs at load time, through the `TRACEPOINT_LAYOUT` global (exit-only mode reads
-//! `exit_ret` from it too).
+//! from tracefs at load time, through the `TRACEPOINT_LAYOUT` global.
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use tapper_common::{ProbeKind, TracepointLayout};
 
@@ -15,7 +14,7 @@ static TRACEPOINT_LAYOUT: TracepointLayout = TracepointLayout {
     exit_ret: 16,
 };
 
-pub fn layout() -> TracepointLayout {
+fn layout() -> TracepointLayout {
     // SAFETY: a plain read of a global that user space sets before load.
     unsafe { core::ptr::read_volatile(&TRACEPOINT_LAYOUT) }
 }

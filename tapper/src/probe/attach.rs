@@ -7,7 +7,7 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
-use tapper_common::{IoUringLayout, RegsLayout};
+use tapper_common::{EXIT_ONLY_RET_OFFSET, IoUringLayout, RegsLayout};
 
 use super::{
     ProbeError, ProbeMode,
@@ -151,6 +151,12 @@ fn load_and_attach(
     if matches!(mode, ProbeMode::Tracepoint | ProbeMode::ExitOnly) {
         tracepoint_layout = socket_layout(&tracefs_root()?)?;
         tracing::debug!(?tracepoint_layout, "tracepoint field offsets from tracefs");
+        if mode == ProbeMode::ExitOnly && tracepoint_layout.exit_ret != EXIT_ONLY_RET_OFFSET {
+            return Err(ProbeError::ExitRetOffset {
+                found: tracepoint_layout.exit_ret,
+                expected: EXIT_ONLY_RET_OFFSET,
+            });
+        }
         loader.override_global("TRACEPOINT_LAYOUT", &tracepoint_layout, true);
     }
     match &layouts.regs {

@@ -63,6 +63,12 @@ pub enum ProbeError {
     )]
     NoIoUringTracepoint { path: PathBuf, kernel: String },
 
+    #[error(
+        "sys_exit_socket's `ret` field is at offset {found} on this kernel, but exit-only mode \
+         reads it at {expected}"
+    )]
+    ExitRetOffset { found: u32, expected: u32 },
+
     #[error("the saved registers cannot be read: {0}")]
     RegsUnavailable(String),
 
