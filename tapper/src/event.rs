@@ -8,7 +8,7 @@ use tapper_proto::{
     v1::{Event, Limits},
 };
 
-use crate::{clock::WallClock, enrich::ProcessInfo};
+use crate::{clock::WallClock, enrich::ProcessInfo, identity::Identity};
 
 pub fn probe_name(raw: u8) -> &'static str {
     match ProbeKind::from_raw(raw) {
@@ -26,12 +26,14 @@ pub fn comm_text(comm: &[u8]) -> String {
 
 /// The event for one failed call. Without its entry the call's arguments and duration are
 /// unknown, so they stay absent; a process that exited leaves `exe`/`cmdline` empty. Every
-/// string is within the proto's limits; those cut say so in `truncated`.
+/// string is within the proto's limits; those cut say so in `truncated`. Identity parts
+/// that are unknown stay absent.
 pub fn build(
     raw: &SocketFailure,
     clock: &WallClock,
     process: ProcessInfo,
     limits: Option<Limits>,
+    identity: Identity,
 ) -> Event {
     let seen = raw.entry_seen != 0;
     let known = |v: i32| seen.then_some(v);
@@ -61,6 +63,10 @@ pub fn build(
         limits,
         truncated: process.truncated,
         source: "syscall".into(),
+        cgroup_path: identity.cgroup_path,
+        container: identity.container,
+        pod: identity.pod,
+        quota: identity.quota,
         ..Default::default()
     };
     truncate_event(&mut event);

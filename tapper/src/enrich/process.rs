@@ -1,4 +1,4 @@
-//! Reads exe, cmdline and ppid from `/proc/<pid>`, with a short-lived cache so a process
+//! Reads exe, cmdline, ppid and the v1 cgroup path from `/proc/<pid>`, with a short-lived cache so a process
 //! failing thousands of times a second costs one read per second. Exe and cmdline are
 //! converted (lossy UTF-8) and cut to the event's limits once, when read: every event of
 //! the pid then copies at most those few KiB, however long the real command line is.
@@ -12,11 +12,15 @@ use std::{
 
 use tapper_proto::limits;
 
+use crate::identity;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub exe: Option<String>,
     pub cmdline: Option<String>,
     pub ppid: Option<u32>,
+    /// The cgroup path in the v1 hierarchies (v1 and hybrid hosts), for identity.
+    pub cgroup_v1: Option<String>,
     /// The fields cut to their limits (`"exe"`, `"cmdline"`).
     pub truncated: Vec<String>,
 }
@@ -64,6 +68,9 @@ impl ProcessCache {
         let ppid = fs::read_to_string(dir.join("stat"))
             .ok()
             .and_then(|s| parse_ppid(&s));
+        let cgroup_v1 = fs::read_to_string(dir.join("cgroup"))
+            .ok()
+            .and_then(|text| identity::v1_path(&text));
         let truncated = [
             ("exe", &mut exe, limits::EXE),
             ("cmdline", &mut cmdline, limits::CMDLINE),
@@ -78,6 +85,7 @@ impl ProcessCache {
             exe,
             cmdline,
             ppid,
+            cgroup_v1,
             truncated,
         }
     }

@@ -1,0 +1,453 @@
+//! Identity on real events (run as root): a workload moved into kubelet-like cgroups made
+//! by the test (cgroupfs and systemd layouts, v1 hierarchies and cgroup2), a container run
+//! by a real containerd driven over the CRI as the kubelet does, and a podman container.
+//! Each must yield the exact ids, names and quota on the tapper's events.
+
+mod cgroup_tree;
+mod containerd;
+mod image;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use cgroup_tree::{MEMORY, PIDS, TestCgroup, UNIFIED};
+use image::{IMAGE, Podman, run};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+use tapper_e2e::{tapper::RunningTapper, workload::Manifest};
+
+/// One tapper at a time, as in the capture tests.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const MEMORY_LIMIT: u64 = 256 << 20;
+const PIDS_LIMIT: u64 = 100;
+/// The failures each containerized probe makes, 100 ms apart.
+const PROBE_FAILURES: usize = 20;
+const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn tapper_bin() -> PathBuf {
+    tapper_testkit::workspace_bin("tapper").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn random_hex(len: usize) -> String {
+    (0..len)
+        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap())
+        .collect()
+}
+
+/// A random pod uid (8-4-4-4-12 hex digits).
+fn random_uid() -> String {
+    [8, 4, 4, 4, 12].map(random_hex).join("-")
+}
+
+/// The first path segment, unique to one test run: everything under it is this test's.
+fn test_top(what: &str) -> String {
+    format!("tapper-e2e-{what}-{}-{}", std::process::id(), random_hex(6))
+}
+
+/// Runs socket-workload (`fails` EAFNOSUPPORT failures, one thread) after it joined the
+/// cgroups whose `cgroup.procs` files are given.
+fn run_workload_in(procs_files: &[PathBuf], fails: u32) -> anyhow::Result<Manifest> {
+    let mut script = String::new();
+    for file in procs_files {
+        script += &format!("echo 0 > '{}' && ", file.display());
+    }
+    script += "exec \"$0\" --threads 1 --fail EAFNOSUPPORT=$1";
+    let out = run(Command::new("sh")
+        .args(["-c", &script])
+        .arg(env!("CARGO_BIN_EXE_socket-workload"))
+        .arg(fails.to_string()))?;
+    serde_json::from_slice(&out.stdout).context("the workload's manifest")
+}
+
+fn events_of(events: &[Value], pid: u32) -> Vec<&Value> {
+    events.iter().filter(|e| e["pid"] == pid).collect()
+}
+
+/// Starts the tapper with these runtime flags; any other runtime is switched off.
+fn start_tapper(runtime_args: &[&str]) -> RunningTapper {
+    let mut args = vec!["--cri-socket", "none", "--podman-storage", "none"];
+    args.extend_from_slice(runtime_args);
+    RunningTapper::start(&tapper_bin(), &args).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+#[test]
+fn kubelet_cgroup_paths_in_v1_hierarchies_give_ids_and_quota() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let top = test_top("v1");
+    let (id, uid) = (random_hex(64), random_uid());
+    let layouts = [
+        // cgroupfs driver: the runtime is not in the path.
+        (
+            format!("/{top}/kubepods/besteffort/pod{uid}/{id}"),
+            Value::Null,
+        ),
+        // systemd driver, with containerd's scope.
+        (
+            format!(
+                "/{top}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{id}.scope",
+                uid.replace('-', "_")
+            ),
+            json!("containerd"),
+        ),
+    ];
+    let tapper = start_tapper(&[]);
+    let mut runs = Vec::new();
+    for (path, runtime) in layouts {
+        let cgroup = TestCgroup::create(&path, &[MEMORY, PIDS]).unwrap();
+        cgroup
+            .set(MEMORY, "memory.limit_in_bytes", &MEMORY_LIMIT.to_string())
+            .unwrap();
+        cgroup
+            .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
+            .unwrap();
+        let manifest = run_workload_in(&cgroup.procs_files(&[MEMORY, PIDS]), 5).unwrap();
+        runs.push((cgroup, manifest, runtime));
+    }
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    for (cgroup, manifest, runtime) in &runs {
+        let mine = events_of(&out.events, manifest.pid);
+        assert_eq!(mine.len(), 5, "{}", cgroup.path);
+        for event in mine {
+            assert_eq!(event["cgroup_path"], cgroup.path.as_str());
+            assert_eq!(
+                event["container"],
+                json!({"id": id, "runtime": runtime, "name": null, "image": null})
+            );
+            assert_eq!(
+                event["pod"],
+                json!({"uid": uid, "namespace": null, "name": null, "labels": {}})
+            );
+            let quota = &event["quota"];
+            assert_eq!(quota["memory_max"], MEMORY_LIMIT, "{event}");
+            assert_eq!(quota["pids_max"], PIDS_LIMIT, "{event}");
+            // The workload's main thread and its one worker.
+            assert_eq!(quota["pids_current"], 2, "{event}");
+            assert!(quota["memory_current"].as_u64().unwrap() > 0, "{event}");
+            assert_eq!(
+                (&quota["file_nr"], &quota["file_max"]),
+                (&Value::Null, &Value::Null)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cgroup2_id_resolves_to_its_path_and_v1_quota_at_the_same_path() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let top = test_top("v2");
+    let (id, uid) = (random_hex(64), random_uid());
+    let path = format!(
+        "/{top}/kubepods.slice/kubepods-pod{}.slice/crio-{id}.scope",
+        uid.replace('-', "_")
+    );
+    let cgroup = TestCgroup::create(&path, &[UNIFIED, MEMORY, PIDS]).unwrap();
+    cgroup
+        .set(MEMORY, "memory.limit_in_bytes", &MEMORY_LIMIT.to_string())
+        .unwrap();
+    cgroup
+        .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
+        .unwrap();
+    let tapper = start_tapper(&[]);
+    // Only the cgroup2 hierarchy is joined: the v1 path in /proc/PID/cgroup stays the
+    // test's own, so the path can only come from the cgroup2 id.
+    let manifest = run_workload_in(&cgroup.procs_files(&[UNIFIED]), 3).unwrap();
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let v2_id = std::os::unix::fs::MetadataExt::ino(
+        &std::fs::metadata(cgroup.dir(Path::new(UNIFIED))).unwrap(),
+    );
+    let mine = events_of(&out.events, manifest.pid);
+    assert_eq!(mine.len(), 3);
+    for event in mine {
+        assert_eq!(event["cgroup_id"], v2_id);
+        assert_eq!(event["cgroup_path"], path.as_str());
+        assert_eq!(event["container"]["id"], id.as_str());
+        assert_eq!(event["container"]["runtime"], "crio");
+        assert_eq!(event["pod"]["uid"], uid.as_str());
+        // This host's cgroup2 has no memory or pids controller: the v1 ones at the same
+        // path answer, and nothing runs in them.
+        let quota = &event["quota"];
+        assert_eq!(quota["memory_max"], MEMORY_LIMIT, "{event}");
+        assert_eq!(quota["pids_max"], PIDS_LIMIT, "{event}");
+        assert_eq!(quota["pids_current"], 0, "{event}");
+    }
+}
+
+/// Polls `done` every 100 ms until it holds, or fails after `timeout` saying `what`.
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("{what} did not happen within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+async fn has_exited(
+    cri: &mut k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>,
+    id: &str,
+) -> bool {
+    let request = k8s_cri::v1::ContainerStatusRequest {
+        container_id: id.to_owned(),
+        verbose: false,
+    };
+    let state = cri
+        .container_status(request)
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().status)
+        .map(|s| s.state);
+    state == Some(k8s_cri::v1::ContainerState::ContainerExited as i32)
+}
+
+/// Events of `pid` hold names from some point on, and once named they stay named.
+fn assert_named_from_some_point(mine: &[&Value], field: &str) {
+    let first = mine
+        .iter()
+        .position(|e| !e["container"][field].is_null())
+        .unwrap_or_else(|| panic!("no event has container.{field}: {mine:?}"));
+    assert!(
+        mine[first..]
+            .iter()
+            .all(|e| !e["container"][field].is_null()),
+        "{mine:?}"
+    );
+}
+
+#[test]
+fn podman_containers_get_their_id_name_and_image() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let podman = Podman::new(dir.path());
+    podman.build_probe_image().unwrap();
+    let top = test_top("podman");
+    let name = top.clone();
+    let tapper = start_tapper(&[
+        "--podman-storage",
+        podman.root.to_str().unwrap(),
+        "--runtime-refresh",
+        "1s",
+    ]);
+    let started = run(podman.command().args(["run", "-d", "--name", &name]).args([
+        "--network",
+        "host",
+        // No CAP_SYS_RESOURCE here: podman's default limits could not be set.
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--cgroup-parent",
+        &format!("/{top}"),
+        IMAGE,
+        "fail",
+        &PROBE_FAILURES.to_string(),
+        "100",
+    ]));
+    let result = started.and_then(|out| {
+        let id = String::from_utf8(out.stdout)?.trim().to_owned();
+        let inspect = run(podman
+            .command()
+            .args(["inspect", "-f", "{{.State.Pid}}", &name]))?;
+        let pid: u32 = String::from_utf8(inspect.stdout)?.trim().parse()?;
+        run(podman.command().args(["wait", &name]))?;
+        Ok((id, pid))
+    });
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let _ = run(podman.command().args(["rm", "-f", "-t", "0", &name]));
+    cgroup_tree::remove_everywhere(&top);
+    let (id, pid) = result.unwrap();
+    let mine = events_of(&out.events, pid);
+    assert_eq!(mine.len(), PROBE_FAILURES, "{:?}", out.stderr);
+    for event in &mine {
+        assert_eq!(event["cgroup_path"], format!("/{top}/libpod-{id}"));
+        assert_eq!(event["container"]["id"], id.as_str());
+        assert_eq!(event["container"]["runtime"], "podman");
+        assert_eq!(event["pod"], Value::Null);
+    }
+    assert_named_from_some_point(&mine, "name");
+    let last = mine.last().unwrap();
+    assert_eq!(last["container"]["name"], name.as_str());
+    assert_eq!(last["container"]["image"], IMAGE);
+}
+
+#[test]
+fn containerd_cri_pod_and_container_names_reach_events() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Podman::new(&dir.path().join("podman"))
+        .build_probe_image()
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(containerd_scenario(dir.path(), &archive));
+}
+
+async fn containerd_scenario(dir: &Path, archive: &Path) {
+    use k8s_cri::v1::*;
+
+    let state = dir.join("containerd");
+    std::fs::create_dir_all(&state).unwrap();
+    let containerd = containerd::Containerd::start(&state, IMAGE).await.unwrap();
+    containerd.import(archive, IMAGE).unwrap();
+    let mut cri = containerd.runtime().await.unwrap();
+    let top = test_top("cri");
+    let uid = random_uid();
+    let (pod_name, namespace) = ("web-7d4b9c", "shop");
+    let tapper = start_tapper(&[
+        "--cri-socket",
+        containerd.socket.to_str().unwrap(),
+        "--runtime-refresh",
+        "1s",
+    ]);
+
+    // As the kubelet: the pod's labels plus its own io.kubernetes.* ones, host network.
+    let host_network = Some(NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        ..Default::default()
+    });
+    let kubelet_labels = HashMap::from([
+        ("io.kubernetes.pod.name".to_owned(), pod_name.to_owned()),
+        (
+            "io.kubernetes.pod.namespace".to_owned(),
+            namespace.to_owned(),
+        ),
+        ("io.kubernetes.pod.uid".to_owned(), uid.clone()),
+    ]);
+    let mut pod_labels = kubelet_labels.clone();
+    pod_labels.insert("app".into(), "web".into());
+    let sandbox_config = PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: pod_name.into(),
+            uid: uid.clone(),
+            namespace: namespace.into(),
+            attempt: 0,
+        }),
+        hostname: pod_name.into(),
+        log_directory: dir.join("logs").display().to_string(),
+        labels: pod_labels,
+        linux: Some(LinuxPodSandboxConfig {
+            cgroup_parent: format!("/{top}/kubepods/besteffort/pod{uid}"),
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: host_network.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let scenario = async {
+        let sandbox = cri
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sandbox_config.clone()),
+                runtime_handler: String::new(),
+            })
+            .await?
+            .into_inner()
+            .pod_sandbox_id;
+        let mut containers = Vec::new();
+        // A container failing for two seconds, then one that fails three times at once
+        // and exits (started after the pod was listed).
+        for (name, failures, gap) in [("failer", PROBE_FAILURES, "100"), ("oneshot", 3, "0")] {
+            let mut labels = kubelet_labels.clone();
+            labels.insert("io.kubernetes.container.name".into(), name.into());
+            let config = ContainerConfig {
+                metadata: Some(ContainerMetadata {
+                    name: name.into(),
+                    attempt: 0,
+                }),
+                image: Some(ImageSpec {
+                    image: IMAGE.into(),
+                    ..Default::default()
+                }),
+                args: vec!["fail".into(), failures.to_string(), gap.into()],
+                labels,
+                log_path: format!("{name}.log"),
+                linux: Some(LinuxContainerConfig {
+                    security_context: Some(LinuxContainerSecurityContext {
+                        namespace_options: host_network.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let id = cri
+                .create_container(CreateContainerRequest {
+                    pod_sandbox_id: sandbox.clone(),
+                    config: Some(config),
+                    sandbox_config: Some(sandbox_config.clone()),
+                })
+                .await?
+                .into_inner()
+                .container_id;
+            cri.start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await?;
+            let dir = Path::new(MEMORY).join(format!("{top}/kubepods/besteffort/pod{uid}/{id}"));
+            let mut pid = None;
+            wait_until("the container's process", EXIT_TIMEOUT, || {
+                pid = cgroup_tree::procs(&dir).first().copied();
+                pid.is_some()
+            })?;
+            let deadline = Instant::now() + EXIT_TIMEOUT;
+            while !has_exited(&mut cri, &id).await {
+                if Instant::now() > deadline {
+                    bail!("container {name} did not exit within {EXIT_TIMEOUT:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            containers.push((name, id, pid.unwrap(), failures));
+        }
+        cri.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await?;
+        cri.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await?;
+        anyhow::Ok(containers)
+    }
+    .await;
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let log = containerd.log();
+    containerd.stop().unwrap();
+    cgroup_tree::remove_everywhere(&top);
+    let containers = scenario.unwrap_or_else(|e| panic!("{e:#}\ncontainerd's log:\n{log}"));
+
+    let pod =
+        json!({"uid": uid, "namespace": namespace, "name": pod_name, "labels": {"app": "web"}});
+    for (name, id, pid, failures) in containers {
+        let mine = events_of(&out.events, pid);
+        assert_eq!(mine.len(), failures, "{name}: {:?}", out.stderr);
+        for event in &mine {
+            assert_eq!(
+                event["cgroup_path"],
+                format!("/{top}/kubepods/besteffort/pod{uid}/{id}")
+            );
+            assert_eq!(event["container"]["id"], id.as_str());
+            assert_eq!(event["pod"]["uid"], uid.as_str());
+        }
+        if name == "oneshot" {
+            // Its pod was listed before it started: the short-lived container's events
+            // carry the pod's names from the first one on.
+            assert!(mine.iter().all(|e| e["pod"] == pod), "{mine:?}");
+        } else {
+            assert_named_from_some_point(&mine, "name");
+            assert_eq!(mine.last().unwrap()["pod"], pod);
+            let last = mine.last().unwrap();
+            assert_eq!(
+                last["container"],
+                json!({"id": id, "runtime": "containerd", "name": name, "image": IMAGE})
+            );
+        }
+    }
+}
