@@ -121,6 +121,8 @@ state = "{d}/state"
   sandbox_image = "{sandbox_image}"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+  # No CAP_SYS_RESOURCE here: the sandbox's oom_score_adj may not go below containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
     default_runtime_name = "runc"

@@ -29,6 +29,25 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<Output> {
     Ok(out)
 }
 
+/// Builds the static probe program (`images/probe.rs`) as `DIR/probe`.
+pub fn build_probe(dir: &Path) -> anyhow::Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/probe.rs");
+    let probe = dir.join("probe");
+    run(Command::new("rustc")
+        .args([
+            "--edition",
+            "2021",
+            "-O",
+            "-C",
+            "target-feature=+crt-static",
+        ])
+        .arg(&source)
+        .arg("-o")
+        .arg(&probe))?;
+    Ok(probe)
+}
+
 /// Rootful podman with its storage, run root and config in one directory, the cgroupfs
 /// manager (PID 1 here is not systemd) and runc (crun refuses hybrid cgroups with a
 /// controller left in cgroup2).

@@ -15,12 +15,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cgroup_tree::{MEMORY, PIDS, TestCgroup, UNIFIED};
 use image::{IMAGE, Podman, run};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use tapper_e2e::{tapper::RunningTapper, workload::Manifest};
+use tapper_e2e::tapper::RunningTapper;
 
 /// One tapper at a time, as in the capture tests.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -51,29 +51,44 @@ fn test_top(what: &str) -> String {
     format!("tapper-e2e-{what}-{}-{}", std::process::id(), random_hex(6))
 }
 
-/// Runs socket-workload (`fails` EAFNOSUPPORT failures, one thread) after it joined the
-/// cgroups whose `cgroup.procs` files are given.
-fn run_workload_in(procs_files: &[PathBuf], fails: u32) -> anyhow::Result<Manifest> {
+/// Runs the probe program in the cgroups whose `cgroup.procs` files are given: `fails`
+/// EAFNOSUPPORT failures, then it lingers two seconds so that its `/proc/PID/cgroup` and
+/// its cgroup's process count are still there when the tapper reads them. Returns its pid.
+fn run_probe_in(procs_files: &[PathBuf], fails: u32) -> anyhow::Result<u32> {
+    let dir = tempfile::tempdir()?;
+    let probe = image::build_probe(dir.path())?;
     let mut script = String::new();
     for file in procs_files {
         script += &format!("echo 0 > '{}' && ", file.display());
     }
-    script += "exec \"$0\" --threads 1 --fail EAFNOSUPPORT=$1";
-    let out = run(Command::new("sh")
+    script += "exec \"$0\" fail $1 0 2000";
+    let mut child = Command::new("sh")
         .args(["-c", &script])
-        .arg(env!("CARGO_BIN_EXE_socket-workload"))
-        .arg(fails.to_string()))?;
-    serde_json::from_slice(&out.stdout).context("the workload's manifest")
+        .arg(&probe)
+        .arg(fails.to_string())
+        .spawn()?;
+    let pid = child.id();
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the probe in its cgroups failed: {status}");
+    }
+    Ok(pid)
 }
 
 fn events_of(events: &[Value], pid: u32) -> Vec<&Value> {
     events.iter().filter(|e| e["pid"] == pid).collect()
 }
 
-/// Starts the tapper with these runtime flags; any other runtime is switched off.
-fn start_tapper(runtime_args: &[&str]) -> RunningTapper {
-    let mut args = vec!["--cri-socket", "none", "--podman-storage", "none"];
-    args.extend_from_slice(runtime_args);
+/// Starts the tapper with these runtime sources (a path, or `none`), listed every second.
+fn start_tapper(cri_socket: &str, podman_storage: &str) -> RunningTapper {
+    let args = [
+        "--cri-socket",
+        cri_socket,
+        "--podman-storage",
+        podman_storage,
+        "--runtime-refresh",
+        "1s",
+    ];
     RunningTapper::start(&tapper_bin(), &args).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
@@ -97,7 +112,7 @@ fn kubelet_cgroup_paths_in_v1_hierarchies_give_ids_and_quota() {
             json!("containerd"),
         ),
     ];
-    let tapper = start_tapper(&[]);
+    let tapper = start_tapper("none", "none");
     let mut runs = Vec::new();
     for (path, runtime) in layouts {
         let cgroup = TestCgroup::create(&path, &[MEMORY, PIDS]).unwrap();
@@ -107,12 +122,12 @@ fn kubelet_cgroup_paths_in_v1_hierarchies_give_ids_and_quota() {
         cgroup
             .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
             .unwrap();
-        let manifest = run_workload_in(&cgroup.procs_files(&[MEMORY, PIDS]), 5).unwrap();
-        runs.push((cgroup, manifest, runtime));
+        let pid = run_probe_in(&cgroup.procs_files(&[MEMORY, PIDS]), 5).unwrap();
+        runs.push((cgroup, pid, runtime));
     }
     let out = tapper.stop(Signal::SIGTERM).unwrap();
-    for (cgroup, manifest, runtime) in &runs {
-        let mine = events_of(&out.events, manifest.pid);
+    for (cgroup, pid, runtime) in &runs {
+        let mine = events_of(&out.events, *pid);
         assert_eq!(mine.len(), 5, "{}", cgroup.path);
         for event in mine {
             assert_eq!(event["cgroup_path"], cgroup.path.as_str());
@@ -127,8 +142,8 @@ fn kubelet_cgroup_paths_in_v1_hierarchies_give_ids_and_quota() {
             let quota = &event["quota"];
             assert_eq!(quota["memory_max"], MEMORY_LIMIT, "{event}");
             assert_eq!(quota["pids_max"], PIDS_LIMIT, "{event}");
-            // The workload's main thread and its one worker.
-            assert_eq!(quota["pids_current"], 2, "{event}");
+            // The probe alone (single-threaded, still lingering).
+            assert_eq!(quota["pids_current"], 1, "{event}");
             assert!(quota["memory_current"].as_u64().unwrap() > 0, "{event}");
             assert_eq!(
                 (&quota["file_nr"], &quota["file_max"]),
@@ -154,15 +169,15 @@ fn a_cgroup2_id_resolves_to_its_path_and_v1_quota_at_the_same_path() {
     cgroup
         .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
         .unwrap();
-    let tapper = start_tapper(&[]);
+    let tapper = start_tapper("none", "none");
     // Only the cgroup2 hierarchy is joined: the v1 path in /proc/PID/cgroup stays the
     // test's own, so the path can only come from the cgroup2 id.
-    let manifest = run_workload_in(&cgroup.procs_files(&[UNIFIED]), 3).unwrap();
+    let pid = run_probe_in(&cgroup.procs_files(&[UNIFIED]), 3).unwrap();
     let out = tapper.stop(Signal::SIGTERM).unwrap();
     let v2_id = std::os::unix::fs::MetadataExt::ino(
         &std::fs::metadata(cgroup.dir(Path::new(UNIFIED))).unwrap(),
     );
-    let mine = events_of(&out.events, manifest.pid);
+    let mine = events_of(&out.events, pid);
     assert_eq!(mine.len(), 3);
     for event in mine {
         assert_eq!(event["cgroup_id"], v2_id);
@@ -191,10 +206,112 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> 
     Ok(())
 }
 
-async fn has_exited(
-    cri: &mut k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>,
-    id: &str,
-) -> bool {
+/// A pod sandbox the test runs, and what its containers need from it.
+struct TestPod {
+    sandbox: String,
+    config: k8s_cri::v1::PodSandboxConfig,
+    kubelet_labels: HashMap<String, String>,
+    /// The pod's cgroup in the memory hierarchy (its containers' cgroups are below).
+    cgroup_dir: PathBuf,
+}
+
+type Cri = k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+
+/// A container failing for two seconds, then a short one that fails three times at once
+/// (started after its pod was listed); each runs until it exits. Returns (name, id, pid,
+/// failures) of each.
+async fn run_containers(
+    cri: &mut Cri,
+    pod: &TestPod,
+) -> anyhow::Result<Vec<(&'static str, String, u32, usize)>> {
+    let mut containers = Vec::new();
+    for (name, failures, gap, linger) in [
+        ("failer", PROBE_FAILURES, "100", "0"),
+        ("oneshot", 3, "0", "1000"),
+    ] {
+        let args = ["fail", &failures.to_string(), gap, linger].map(String::from);
+        let (id, pid) = pod.run_container(cri, name, args.to_vec()).await?;
+        containers.push((name, id, pid, failures));
+    }
+    Ok(containers)
+}
+
+impl TestPod {
+    /// Creates and starts a container of the probe image with `args`, as the kubelet
+    /// would (metadata, its labels, host network), and waits for it to exit. Returns its
+    /// id and pid.
+    async fn run_container(
+        &self,
+        cri: &mut Cri,
+        name: &str,
+        args: Vec<String>,
+    ) -> anyhow::Result<(String, u32)> {
+        use k8s_cri::v1::*;
+
+        let mut labels = self.kubelet_labels.clone();
+        labels.insert("io.kubernetes.container.name".into(), name.into());
+        let namespace_options = self
+            .config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|c| c.namespace_options.clone());
+        let config = ContainerConfig {
+            metadata: Some(ContainerMetadata {
+                name: name.into(),
+                attempt: 0,
+            }),
+            image: Some(ImageSpec {
+                image: IMAGE.into(),
+                ..Default::default()
+            }),
+            args,
+            labels,
+            log_path: format!("{name}.log"),
+            linux: Some(LinuxContainerConfig {
+                security_context: Some(LinuxContainerSecurityContext {
+                    namespace_options,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = cri
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: self.sandbox.clone(),
+                config: Some(config),
+                sandbox_config: Some(self.config.clone()),
+            })
+            .await?
+            .into_inner()
+            .container_id;
+        cri.start_container(StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await?;
+        let dir = self.cgroup_dir.join(&id);
+        let mut pid = None;
+        wait_until(
+            &format!("a process in container {name}"),
+            EXIT_TIMEOUT,
+            || {
+                pid = cgroup_tree::procs(&dir).first().copied();
+                pid.is_some()
+            },
+        )?;
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        while !has_exited(cri, &id).await {
+            if Instant::now() > deadline {
+                bail!("container {name} did not exit within {EXIT_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok((id, pid.expect("found above")))
+    }
+}
+
+async fn has_exited(cri: &mut Cri, id: &str) -> bool {
     let request = k8s_cri::v1::ContainerStatusRequest {
         container_id: id.to_owned(),
         verbose: false,
@@ -230,12 +347,7 @@ fn podman_containers_get_their_id_name_and_image() {
     podman.build_probe_image().unwrap();
     let top = test_top("podman");
     let name = top.clone();
-    let tapper = start_tapper(&[
-        "--podman-storage",
-        podman.root.to_str().unwrap(),
-        "--runtime-refresh",
-        "1s",
-    ]);
+    let tapper = start_tapper("none", podman.root.to_str().unwrap());
     let started = run(podman.command().args(["run", "-d", "--name", &name]).args([
         "--network",
         "host",
@@ -300,12 +412,7 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
     let top = test_top("cri");
     let uid = random_uid();
     let (pod_name, namespace) = ("web-7d4b9c", "shop");
-    let tapper = start_tapper(&[
-        "--cri-socket",
-        containerd.socket.to_str().unwrap(),
-        "--runtime-refresh",
-        "1s",
-    ]);
+    let tapper = start_tapper(containerd.socket.to_str().unwrap(), "none");
 
     // As the kubelet: the pod's labels plus its own io.kubernetes.* ones, host network.
     let host_network = Some(NamespaceOption {
@@ -329,7 +436,8 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
             namespace: namespace.into(),
             attempt: 0,
         }),
-        hostname: pod_name.into(),
+        // A host-network pod keeps the node's name (and UTS namespace), as the kubelet does.
+        hostname: String::new(),
         log_directory: dir.join("logs").display().to_string(),
         labels: pod_labels,
         linux: Some(LinuxPodSandboxConfig {
@@ -342,81 +450,34 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
         }),
         ..Default::default()
     };
-    let scenario = async {
-        let sandbox = cri
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(sandbox_config.clone()),
-                runtime_handler: String::new(),
-            })
-            .await?
-            .into_inner()
-            .pod_sandbox_id;
-        let mut containers = Vec::new();
-        // A container failing for two seconds, then one that fails three times at once
-        // and exits (started after the pod was listed).
-        for (name, failures, gap) in [("failer", PROBE_FAILURES, "100"), ("oneshot", 3, "0")] {
-            let mut labels = kubelet_labels.clone();
-            labels.insert("io.kubernetes.container.name".into(), name.into());
-            let config = ContainerConfig {
-                metadata: Some(ContainerMetadata {
-                    name: name.into(),
-                    attempt: 0,
-                }),
-                image: Some(ImageSpec {
-                    image: IMAGE.into(),
-                    ..Default::default()
-                }),
-                args: vec!["fail".into(), failures.to_string(), gap.into()],
-                labels,
-                log_path: format!("{name}.log"),
-                linux: Some(LinuxContainerConfig {
-                    security_context: Some(LinuxContainerSecurityContext {
-                        namespace_options: host_network.clone(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
+    let sandbox = cri
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(sandbox_config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await;
+    let scenario = match &sandbox {
+        Ok(sandbox) => {
+            let pod = TestPod {
+                sandbox: sandbox.get_ref().pod_sandbox_id.clone(),
+                config: sandbox_config,
+                kubelet_labels,
+                cgroup_dir: Path::new(MEMORY).join(format!("{top}/kubepods/besteffort/pod{uid}")),
             };
-            let id = cri
-                .create_container(CreateContainerRequest {
-                    pod_sandbox_id: sandbox.clone(),
-                    config: Some(config),
-                    sandbox_config: Some(sandbox_config.clone()),
-                })
-                .await?
-                .into_inner()
-                .container_id;
-            cri.start_container(StartContainerRequest {
-                container_id: id.clone(),
-            })
-            .await?;
-            let dir = Path::new(MEMORY).join(format!("{top}/kubepods/besteffort/pod{uid}/{id}"));
-            let mut pid = None;
-            wait_until("the container's process", EXIT_TIMEOUT, || {
-                pid = cgroup_tree::procs(&dir).first().copied();
-                pid.is_some()
-            })?;
-            let deadline = Instant::now() + EXIT_TIMEOUT;
-            while !has_exited(&mut cri, &id).await {
-                if Instant::now() > deadline {
-                    bail!("container {name} did not exit within {EXIT_TIMEOUT:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            containers.push((name, id, pid.unwrap(), failures));
+            run_containers(&mut cri, &pod).await
         }
-        cri.stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
-        .await?;
-        cri.remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await?;
-        anyhow::Ok(containers)
+        Err(status) => Err(anyhow::anyhow!("RunPodSandbox: {status}")),
+    };
+    if let Ok(sandbox) = &sandbox {
+        let pod_sandbox_id = sandbox.get_ref().pod_sandbox_id.clone();
+        let stop = StopPodSandboxRequest {
+            pod_sandbox_id: pod_sandbox_id.clone(),
+        };
+        let _ = cri.stop_pod_sandbox(stop).await;
+        let _ = cri
+            .remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id })
+            .await;
     }
-    .await;
     let out = tapper.stop(Signal::SIGTERM).unwrap();
     let log = containerd.log();
     containerd.stop().unwrap();
