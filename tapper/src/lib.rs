@@ -13,6 +13,7 @@ mod pipeline;
 mod probe;
 mod run;
 mod ship;
+mod ttl_cache;
 
 pub use cli::Cli;
 pub use run::run;

@@ -325,7 +325,8 @@ async fn has_exited(cri: &mut Cri, id: &str) -> bool {
     state == Some(k8s_cri::v1::ContainerState::ContainerExited as i32)
 }
 
-/// Events of `pid` hold names from some point on, and once named they stay named.
+/// Events of `pid` hold names from some point on, and once named they stay named. Says
+/// from which event on (how long the first listing took, in events).
 fn assert_named_from_some_point(mine: &[&Value], field: &str) {
     let first = mine
         .iter()

@@ -7,6 +7,9 @@ use std::{collections::HashMap, fs, path::PathBuf};
 pub struct CgroupMounts {
     /// The cgroup2 mount point, if any.
     pub v2: Option<PathBuf>,
+    /// Controllers cgroup2 offers (its root's `cgroup.controllers`); on a hybrid host the
+    /// v1 hierarchies hold the rest.
+    pub v2_controllers: Vec<String>,
     /// v1 mount points by controller (`memory`, `pids`, ...; `name=systemd` for named ones).
     pub v1: HashMap<String, PathBuf>,
 }
@@ -14,9 +17,14 @@ pub struct CgroupMounts {
 impl CgroupMounts {
     /// This process's view of the mounts; none found (or no procfs) means no cgroups.
     pub fn read() -> Self {
-        fs::read_to_string("/proc/self/mountinfo")
+        let mut mounts = fs::read_to_string("/proc/self/mountinfo")
             .map(|text| Self::parse(&text))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(v2) = &mounts.v2 {
+            let controllers = fs::read_to_string(v2.join("cgroup.controllers")).unwrap_or_default();
+            mounts.v2_controllers = controllers.split_whitespace().map(str::to_owned).collect();
+        }
+        mounts
     }
 
     /// Parses mountinfo lines: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS] - FSTYPE SRC SUPEROPTS`.
@@ -60,6 +68,11 @@ impl CgroupMounts {
     /// The directory of `path` in the cgroup2 hierarchy.
     pub fn v2_dir(&self, path: &str) -> Option<PathBuf> {
         Some(self.v2.as_ref()?.join(path.trim_start_matches('/')))
+    }
+
+    /// Whether `controller`'s files are in the cgroup2 hierarchy (else in its v1 mount).
+    pub fn v2_has(&self, controller: &str) -> bool {
+        self.v2_controllers.iter().any(|c| c == controller)
     }
 }
 
@@ -134,8 +147,12 @@ mod tests {
         let pure = CgroupMounts::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         assert_eq!(pure.v2_dir("/a"), Some("/sys/fs/cgroup/a".into()));
         assert!(pure.v1.is_empty());
-        // Every Linux this runs on has at least one cgroup hierarchy.
+        // Every Linux this runs on has at least one cgroup hierarchy, and each controller
+        // is in one of them only.
         let here = CgroupMounts::read();
         assert!(here.v2.is_some() || !here.v1.is_empty(), "{here:?}");
+        for controller in here.v1.keys() {
+            assert!(!here.v2_has(controller), "{here:?}");
+        }
     }
 }
