@@ -80,8 +80,12 @@ fn events_of(events: &[Value], pid: u32) -> Vec<&Value> {
 }
 
 /// Starts the tapper with these runtime sources (a path, or `none`), listed every second.
+/// It reports only the probe program's failures, so that other failures on the host cannot
+/// delay it past the probe's exit.
 fn start_tapper(cri_socket: &str, podman_storage: &str) -> RunningTapper {
     let args = [
+        "--comm",
+        "probe",
         "--cri-socket",
         cri_socket,
         "--podman-storage",
