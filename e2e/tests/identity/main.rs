@@ -342,6 +342,11 @@ fn assert_named_from_some_point(mine: &[&Value], field: &str) {
             .all(|e| !e["container"][field].is_null()),
         "{mine:?}"
     );
+    eprintln!(
+        "container.{field} from event {} of {} on",
+        first + 1,
+        mine.len()
+    );
 }
 
 #[test]
