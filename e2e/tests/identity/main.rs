@@ -522,3 +522,50 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
         }
     }
 }
+
+#[test]
+fn a_missing_runtime_path_is_a_clear_error() {
+    let out = Command::new(tapper_bin())
+        .args(["--cri-socket", "/nonexistent/containerd.sock"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "--cri-socket /nonexistent/containerd.sock: no such file",
+        "`auto`",
+        "`none`",
+    ] {
+        assert!(stderr.contains(needle), "stderr lacks `{needle}`: {stderr}");
+    }
+}
+
+#[test]
+fn a_runtime_that_does_not_answer_holds_back_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // A socket path nobody listens on: every listing fails.
+    let socket = dir.path().join("silent.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let top = test_top("silent");
+    let (id, uid) = (random_hex(64), random_uid());
+    let path = format!("/{top}/kubepods/burstable/pod{uid}/{id}");
+    let cgroup = TestCgroup::create(&path, &[MEMORY, PIDS]).unwrap();
+    let tapper = start_tapper(socket.to_str().unwrap(), "none");
+    let pid = run_probe_in(&cgroup.procs_files(&[MEMORY, PIDS]), 4).unwrap();
+    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let mine = events_of(&out.events, pid);
+    assert_eq!(mine.len(), 4);
+    for event in mine {
+        assert_eq!(
+            event["container"],
+            json!({"id": id, "runtime": null, "name": null, "image": null})
+        );
+        assert_eq!(event["pod"]["uid"], uid.as_str());
+    }
+    let log = out.stderr.join("\n");
+    assert!(
+        log.contains("did not answer") && log.contains("silent.sock"),
+        "{log}"
+    );
+}
