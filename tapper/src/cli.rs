@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::{counters::CountersFormat, output::Format, probe::ProbeMode};
+use crate::{counters::CountersFormat, identity::SourceChoice, output::Format, probe::ProbeMode};
 
 const ABOUT: &str = "Catch every failed socket() call on this node with eBPF.";
 const LONG_ABOUT: &str = "\
@@ -13,7 +13,13 @@ Catch every failed socket() call on this node with eBPF.
 The tapper attaches to socket() in the kernel and prints one event per failed call: who
 failed (pid, tid, comm, exe, cmdline, uid, cgroup), with which arguments (family, type,
 protocol, decoded to names), and why (errno name and message). Successful calls are only
-counted. On SIGINT or SIGTERM it detaches and prints exact final counters to stderr.
+counted.
+
+Each event also names the caller's cgroup path, container (id, runtime, name, image), pod
+(uid, namespace, name, labels) and quota (memory and pids limits and usage; the system's
+file table for ENFILE). Ids come from the cgroup path; names from the container runtime's
+CRI socket (containerd, CRI-O) or podman's storage, listed in the background: an event
+never waits for them, and what is unknown is null. On SIGINT or SIGTERM it detaches and prints exact final counters to stderr.
 
 With --hub it also ships every event to a central hub. Filters (--pid, --comm, --errno)
 choose the events printed and shipped; the counters always count every call.
@@ -99,6 +105,22 @@ pub struct Cli {
     /// each reconnect [default: the token in $HUB_TOKEN, if set].
     #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE", requires = "hub")]
     pub token_file: Option<PathBuf>,
+
+    /// The container runtime's CRI socket, for pod and container names: a path, `auto`
+    /// (the first that exists of /run/containerd/containerd.sock, /run/crio/crio.sock,
+    /// /run/k3s/containerd/containerd.sock) or `none`.
+    #[arg(long, value_name = "PATH", default_value = "auto", value_parser = SourceChoice::parse)]
+    pub cri_socket: SourceChoice,
+
+    /// podman's storage root, for podman container names: a path, `auto`
+    /// (/var/lib/containers/storage if it exists) or `none`.
+    #[arg(long, value_name = "DIR", default_value = "auto", value_parser = SourceChoice::parse)]
+    pub podman_storage: SourceChoice,
+
+    /// How often the runtimes' containers are listed again, e.g. 2s (a container an event
+    /// does not know yet triggers a listing at once).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval)]
+    pub runtime_refresh: Duration,
 
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -229,6 +251,9 @@ mod tests {
         );
         let hub = parse(&["--hub", "127.0.0.1:1"]).unwrap();
         assert_eq!(hub.hub_buffer_bytes, 64 << 20);
+        assert_eq!(cli.cri_socket, SourceChoice::Auto);
+        assert_eq!(cli.podman_storage, SourceChoice::Auto);
+        assert_eq!(cli.runtime_refresh, Duration::from_secs(2));
     }
 
     #[test]
@@ -277,6 +302,9 @@ mod tests {
             parse(&["--hub", "127.0.0.1:50051"]).unwrap().hub.as_deref(),
             Some("http://127.0.0.1:50051")
         );
+        let runtimes = parse(&["--cri-socket", "/run/x.sock", "--podman-storage", "none"]).unwrap();
+        assert_eq!(runtimes.cri_socket, SourceChoice::At("/run/x.sock".into()));
+        assert_eq!(runtimes.podman_storage, SourceChoice::Off);
         assert_eq!(
             parse(&["--stats-interval", "2s"]).unwrap().stats_interval,
             Some(Duration::from_secs(2))
@@ -302,5 +330,7 @@ mod tests {
         assert!(message(&["--hub", "ftp://x:1"]).contains("not a hub address"));
         assert!(message(&["--hub", "localhost"]).contains("not a hub address"));
         assert!(message(&["--node-name", "a"]).contains("--hub"));
+        assert!(message(&["--cri-socket", ""]).contains("`auto` or `none`"));
+        assert!(message(&["--runtime-refresh", "1ms"]).contains("at least 100ms"));
     }
 }

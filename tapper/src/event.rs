@@ -8,7 +8,7 @@ use tapper_proto::{
     v1::{Event, Limits},
 };
 
-use crate::{clock::WallClock, enrich::ProcessInfo};
+use crate::{clock::WallClock, enrich::ProcessInfo, identity::Identity};
 
 pub fn probe_name(raw: u8) -> &'static str {
     match ProbeKind::from_raw(raw) {
@@ -36,12 +36,14 @@ pub fn comm_text(comm: &[u8]) -> String {
 
 /// The event for one failed call. Arguments and duration the probe could not learn stay
 /// absent; a process that exited leaves `exe`/`cmdline` empty. Every
-/// string is within the proto's limits; those cut say so in `truncated`.
+/// string is within the proto's limits; those cut say so in `truncated`. Identity parts
+/// that are unknown stay absent.
 pub fn build(
     raw: &SocketFailure,
     clock: &WallClock,
     process: ProcessInfo,
     limits: Option<Limits>,
+    identity: Identity,
 ) -> Event {
     let seen = raw.has_args != 0;
     let known = |v: i32| seen.then_some(v);
@@ -71,6 +73,10 @@ pub fn build(
         limits,
         truncated: process.truncated,
         source: source_name(raw.source).into(),
+        cgroup_path: identity.cgroup_path,
+        container: identity.container,
+        pod: identity.pod,
+        quota: identity.quota,
         ..Default::default()
     };
     truncate_event(&mut event);

@@ -7,11 +7,13 @@ mod counters;
 mod enrich;
 mod event;
 mod filter;
+mod identity;
 mod output;
 mod pipeline;
 mod probe;
 mod run;
 mod ship;
+mod ttl_cache;
 
 pub use cli::Cli;
 pub use run::run;

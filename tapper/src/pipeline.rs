@@ -9,6 +9,7 @@ use crate::{
     enrich::{ProcessCache, read_limits},
     event,
     filter::Filter,
+    identity::IdentityResolver,
     output::EventWriter,
     ship::HubShipper,
 };
@@ -17,17 +18,24 @@ pub struct Pipeline {
     filter: Filter,
     clock: WallClock,
     processes: ProcessCache,
+    identity: IdentityResolver,
     writer: EventWriter,
     pub hub: Option<HubShipper>,
     pub counters: UserCounters,
 }
 
 impl Pipeline {
-    pub fn new(filter: Filter, writer: EventWriter, hub: Option<HubShipper>) -> Self {
+    pub fn new(
+        filter: Filter,
+        identity: IdentityResolver,
+        writer: EventWriter,
+        hub: Option<HubShipper>,
+    ) -> Self {
         Self {
             filter,
             clock: WallClock::sample(),
             processes: ProcessCache::new(),
+            identity,
             writer,
             hub,
             counters: UserCounters::default(),
@@ -48,7 +56,10 @@ impl Pipeline {
         }
         let process = self.processes.lookup(raw.tgid);
         let limits = read_limits(raw.tgid, raw.errno);
-        let event = event::build(&raw, &self.clock, process, limits);
+        let identity =
+            self.identity
+                .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), raw.errno);
+        let event = event::build(&raw, &self.clock, process, limits, identity);
         self.writer.write(&event)?;
         if let Some(hub) = &self.hub {
             hub.ship(event);

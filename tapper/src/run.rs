@@ -18,6 +18,7 @@ use crate::{
     cli::Cli,
     counters::{CountersFormat, KernelCounters, Snapshot},
     filter::Filter,
+    identity::{IdentityOptions, IdentityResolver},
     output::{EventWriter, Format},
     pipeline::Pipeline,
     probe::{self, Capture},
@@ -45,6 +46,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         comms: cli.comms,
         errnos: cli.errnos,
     };
+    // Before attaching, so that a wrong runtime path stops the tapper at once.
+    let identity = IdentityResolver::start(IdentityOptions {
+        cri_socket: cli.cri_socket,
+        podman_storage: cli.podman_storage,
+        refresh_every: cli.runtime_refresh,
+    })?;
     // Before attaching: from the ready line on, a signal must mean a clean stop.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -78,7 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         })?),
         None => None,
     };
-    let mut pipeline = Pipeline::new(filter, EventWriter::new(format), hub);
+    let mut pipeline = Pipeline::new(filter, identity, EventWriter::new(format), hub);
     for record in &early_records {
         pipeline
             .handle(record)

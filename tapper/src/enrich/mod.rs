@@ -1,4 +1,5 @@
-//! Who failed: process details from `/proc`, and fd limits for fd-exhaustion errors.
+//! Who failed: process details from `/proc`, and fd limits for fd-exhaustion errors (the
+//! container, pod and quota come from `crate::identity`).
 //! A process that has exited yields empty fields, never a lost event.
 
 mod limits;

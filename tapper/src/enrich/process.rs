@@ -1,22 +1,21 @@
-//! Reads exe, cmdline and ppid from `/proc/<pid>`, with a short-lived cache so a process
+//! Reads exe, cmdline, ppid and the v1 cgroup path from `/proc/<pid>`, with a short-lived cache so a process
 //! failing thousands of times a second costs one read per second. Exe and cmdline are
 //! converted (lossy UTF-8) and cut to the event's limits once, when read: every event of
 //! the pid then copies at most those few KiB, however long the real command line is.
 
-use std::{
-    collections::HashMap,
-    fs,
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{fs, path::Path, time::Duration};
 
 use tapper_proto::limits;
+
+use crate::{identity, ttl_cache::TtlCache};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub exe: Option<String>,
     pub cmdline: Option<String>,
     pub ppid: Option<u32>,
+    /// The cgroup path in the v1 hierarchies (v1 and hybrid hosts), for identity.
+    pub cgroup_v1: Option<String>,
     /// The fields cut to their limits (`"exe"`, `"cmdline"`).
     pub truncated: Vec<String>,
 }
@@ -27,59 +26,51 @@ const TTL: Duration = Duration::from_secs(1);
 const SWEEP_ABOVE: usize = 4096;
 
 pub struct ProcessCache {
-    entries: HashMap<u32, (Instant, ProcessInfo)>,
+    entries: TtlCache<u32, ProcessInfo>,
 }
 
 impl ProcessCache {
     pub fn new() -> Self {
         Self {
-            entries: HashMap::new(),
+            entries: TtlCache::new(TTL, SWEEP_ABOVE),
         }
     }
 
     pub fn lookup(&mut self, pid: u32) -> ProcessInfo {
-        let now = Instant::now();
-        if let Some((at, info)) = self.entries.get(&pid)
-            && now.duration_since(*at) < TTL
-        {
-            return info.clone();
-        }
-        let info = self.read(pid);
-        if self.entries.len() >= SWEEP_ABOVE {
-            self.entries
-                .retain(|_, (at, _)| now.duration_since(*at) < TTL);
-        }
-        self.entries.insert(pid, (now, info.clone()));
-        info
+        self.entries.get_or_read(pid, |pid| read(*pid))
     }
+}
 
-    fn read(&self, pid: u32) -> ProcessInfo {
-        let dir = Path::new("/proc").join(pid.to_string());
-        let mut exe = fs::read_link(dir.join("exe"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned());
-        let mut cmdline = fs::read(dir.join("cmdline"))
-            .ok()
-            .and_then(|raw| join_cmdline(&raw));
-        let ppid = fs::read_to_string(dir.join("stat"))
-            .ok()
-            .and_then(|s| parse_ppid(&s));
-        let truncated = [
-            ("exe", &mut exe, limits::EXE),
-            ("cmdline", &mut cmdline, limits::CMDLINE),
-        ]
-        .into_iter()
-        .filter_map(|(name, text, max)| {
-            let cut = text.as_mut().is_some_and(|t| limits::truncate(t, max));
-            cut.then(|| name.to_owned())
-        })
-        .collect();
-        ProcessInfo {
-            exe,
-            cmdline,
-            ppid,
-            truncated,
-        }
+fn read(pid: u32) -> ProcessInfo {
+    let dir = Path::new("/proc").join(pid.to_string());
+    let mut exe = fs::read_link(dir.join("exe"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    let mut cmdline = fs::read(dir.join("cmdline"))
+        .ok()
+        .and_then(|raw| join_cmdline(&raw));
+    let ppid = fs::read_to_string(dir.join("stat"))
+        .ok()
+        .and_then(|s| parse_ppid(&s));
+    let cgroup_v1 = fs::read_to_string(dir.join("cgroup"))
+        .ok()
+        .and_then(|text| identity::v1_path(&text));
+    let truncated = [
+        ("exe", &mut exe, limits::EXE),
+        ("cmdline", &mut cmdline, limits::CMDLINE),
+    ]
+    .into_iter()
+    .filter_map(|(name, text, max)| {
+        let cut = text.as_mut().is_some_and(|t| limits::truncate(t, max));
+        cut.then(|| name.to_owned())
+    })
+    .collect();
+    ProcessInfo {
+        exe,
+        cmdline,
+        ppid,
+        cgroup_v1,
+        truncated,
     }
 }
 

@@ -1,5 +1,6 @@
 //! An aligned table for a terminal, with the header repeated now and then. Strings from
-//! the failing process (comm, exe) are printed with control characters escaped.
+//! the failing process (comm, exe) and its runtime (pod and container names) are printed
+//! with control characters escaped.
 
 use std::io::{self, Write};
 
@@ -10,8 +11,17 @@ pub const HEADER_EVERY: u64 = 40;
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} EXE",
-        "TIME", "PID", "TID", "COMM", "ERRNO", "FAMILY", "TYPE", "PROTOCOL", "DURATION"
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} {:<32} EXE",
+        "TIME",
+        "PID",
+        "TID",
+        "COMM",
+        "ERRNO",
+        "FAMILY",
+        "TYPE",
+        "PROTOCOL",
+        "DURATION",
+        "POD/CONTAINER"
     )
 }
 
@@ -23,7 +33,7 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let time = ts.get(11..26).unwrap_or(&ts);
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} {}",
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} {:<32} {}",
         time,
         event.pid,
         event.tid,
@@ -35,12 +45,34 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
         event
             .duration_ns
             .map_or_else(|| "?".to_owned(), duration_text),
+        escape_control(&pod_container(event)),
         escape_control(if event.exe.is_empty() {
             "-"
         } else {
             &event.exe
         }),
     )
+}
+
+/// Where the caller ran: `namespace/pod/container` in a pod, the container's name (or
+/// short id) outside one, `-` outside containers; `?` for what is unknown.
+fn pod_container(event: &Event) -> String {
+    let container = event.container.as_ref().map(|c| {
+        c.name
+            .clone()
+            .or_else(|| c.id.as_ref().map(|id| id[..id.len().min(12)].to_owned()))
+            .unwrap_or_else(|| "?".into())
+    });
+    let pod = event.pod.as_ref().map(|p| {
+        let part = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        format!("{}/{}", part(&p.namespace), part(&p.name))
+    });
+    match (pod, container) {
+        (Some(pod), Some(container)) => format!("{pod}/{container}"),
+        (Some(pod), None) => pod,
+        (None, Some(container)) => container,
+        (None, None) => "-".into(),
+    }
 }
 
 /// A short readable name for a duration in nanoseconds (`12.3µs`).
@@ -71,6 +103,27 @@ mod tests {
         assert!(!row.contains('\x1b') && !row.contains('\x07'), "{row:?}");
         assert!(row.contains("\\x1b[2Jevil"), "{row}");
         assert!(row.contains("/tmp/\\x1b]0;owned\\x07"), "{row}");
+    }
+
+    #[test]
+    fn pod_and_container_show_what_is_known() {
+        use tapper_proto::v1::{Container, Pod};
+        let id = "0123456789abcdef".repeat(4);
+        let mut event = Event::default();
+        assert_eq!(pod_container(&event), "-");
+        event.container = Some(Container {
+            id: Some(id.clone()),
+            ..Default::default()
+        });
+        assert_eq!(pod_container(&event), "0123456789ab");
+        event.pod = Some(Pod {
+            namespace: Some("shop".into()),
+            ..Default::default()
+        });
+        assert_eq!(pod_container(&event), "shop/?/0123456789ab");
+        event.container.as_mut().unwrap().name = Some("web".into());
+        event.pod.as_mut().unwrap().name = Some("front-1".into());
+        assert_eq!(pod_container(&event), "shop/front-1/web");
     }
 
     #[test]
