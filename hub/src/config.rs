@@ -46,6 +46,9 @@ pub struct Config {
     /// Allow a non-loopback `listen` without TLS and tokens (warned about at start and
     /// every hour).
     pub insecure: bool,
+    /// Also serve the gRPC health service alone, in plaintext, on this address (for
+    /// probes that cannot speak TLS, like the kubelet's); nothing else is served there.
+    pub health_listen: Option<SocketAddr>,
 }
 
 /// An option out of range; `option` is the flag's name without dashes.
@@ -81,6 +84,7 @@ impl Config {
             tokens: None,
             reload_interval: Duration::from_secs(5),
             insecure: false,
+            health_listen: None,
         }
     }
 

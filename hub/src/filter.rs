@@ -11,8 +11,11 @@ use crate::{error::HubError, validate};
 /// Most values accepted in one repeated filter field.
 pub const MAX_VALUES: usize = 1024;
 
-/// Longest `comm` pattern accepted, in bytes.
+/// Longest `comm` or `pod` pattern accepted, in bytes.
 pub const MAX_PATTERN_BYTES: usize = 256;
+
+/// Shortest `container_id` prefix accepted (fewer characters would match nearly anything).
+pub const MIN_ID_PREFIX: usize = 4;
 
 /// Server-side subscription filter: AND across fields, OR within a field.
 #[derive(Debug, Default, Clone)]
@@ -23,6 +26,10 @@ pub struct Filter {
     pids: HashSet<u32>,
     comm: Option<GlobMatcher>,
     cgroups: HashSet<u64>,
+    namespaces: HashSet<String>,
+    pod: Option<GlobMatcher>,
+    containers: HashSet<String>,
+    container_ids: Vec<String>,
 }
 
 fn check_len<T>(field: &str, values: &[T]) -> Result<(), HubError> {
@@ -43,7 +50,21 @@ impl Filter {
         check_len("family", &req.family)?;
         check_len("pid", &req.pid)?;
         check_len("cgroup_id", &req.cgroup_id)?;
+        check_len("namespace", &req.namespace)?;
+        check_len("container", &req.container)?;
+        check_len("container_id", &req.container_id)?;
         validate::node_names(&req.node)?;
+        for (i, id) in req.container_id.iter().enumerate() {
+            if id.len() < MIN_ID_PREFIX {
+                return Err(HubError::invalid(
+                    format!("container_id[{i}]"),
+                    format!(
+                        "{id:?} is shorter than {MIN_ID_PREFIX} characters; give the full id \
+                         or a longer prefix"
+                    ),
+                ));
+            }
+        }
         let errnos = req
             .errno
             .iter()
@@ -62,11 +83,8 @@ impl Filter {
                     .map_err(|r| HubError::invalid(format!("family[{i}]"), r.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        let comm = if req.comm.is_empty() {
-            None
-        } else {
-            Some(comm_glob(&req.comm)?)
-        };
+        let comm = optional_glob("comm", &req.comm)?;
+        let pod = optional_glob("pod", &req.pod)?;
         Ok(Self {
             nodes: req.node.iter().cloned().collect(),
             errnos,
@@ -74,6 +92,10 @@ impl Filter {
             pids: req.pid.iter().copied().collect(),
             comm,
             cgroups: req.cgroup_id.iter().copied().collect(),
+            namespaces: req.namespace.iter().cloned().collect(),
+            pod,
+            containers: req.container.iter().cloned().collect(),
+            container_ids: req.container_id.clone(),
         })
     }
 
@@ -85,6 +107,26 @@ impl Filter {
             && (self.pids.is_empty() || self.pids.contains(&e.pid))
             && self.comm.as_ref().is_none_or(|g| g.is_match(&e.comm))
             && (self.cgroups.is_empty() || self.cgroups.contains(&e.cgroup_id))
+            && self.matches_identity(e)
+    }
+
+    /// The pod and container filters; an event without the field never matches a
+    /// non-empty one.
+    fn matches_identity(&self, e: &Event) -> bool {
+        let pod = e.pod.as_ref();
+        let container = e.container.as_ref();
+        let namespace = pod.and_then(|p| p.namespace.as_deref());
+        let pod_name = pod.and_then(|p| p.name.as_deref());
+        let name = container.and_then(|c| c.name.as_deref());
+        let id = container.and_then(|c| c.id.as_deref());
+        (self.namespaces.is_empty() || namespace.is_some_and(|n| self.namespaces.contains(n)))
+            && self
+                .pod
+                .as_ref()
+                .is_none_or(|g| pod_name.is_some_and(|n| g.is_match(n)))
+            && (self.containers.is_empty() || name.is_some_and(|n| self.containers.contains(n)))
+            && (self.container_ids.is_empty()
+                || id.is_some_and(|id| self.container_ids.iter().any(|p| id.starts_with(p))))
     }
 
     /// Loss notices carry no process or errno, so only the node filter applies.
@@ -93,12 +135,20 @@ impl Filter {
     }
 }
 
-/// Compiles the `comm` glob (`*`, `?`, `[a-z]`, `[!a-z]`, `\` escapes, `{a,b}`), matching the
-/// whole command name; `/` is an ordinary character there.
-fn comm_glob(pattern: &str) -> Result<GlobMatcher, HubError> {
+/// The glob of `field` (`comm` or `pod`), none when empty.
+fn optional_glob(field: &str, pattern: &str) -> Result<Option<GlobMatcher>, HubError> {
+    if pattern.is_empty() {
+        return Ok(None);
+    }
+    glob(field, pattern).map(Some)
+}
+
+/// Compiles a glob (`*`, `?`, `[a-z]`, `[!a-z]`, `\` escapes, `{a,b}`) matching the whole
+/// name; `/` is an ordinary character there.
+fn glob(field: &str, pattern: &str) -> Result<GlobMatcher, HubError> {
     if pattern.len() > MAX_PATTERN_BYTES {
         return Err(HubError::invalid(
-            "comm",
+            field,
             format!(
                 "pattern of {} bytes is longer than {MAX_PATTERN_BYTES}",
                 pattern.len()
@@ -110,12 +160,13 @@ fn comm_glob(pattern: &str) -> Result<GlobMatcher, HubError> {
         .backslash_escape(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| HubError::invalid("comm", format!("bad glob: {}", e.kind())))
+        .map_err(|e| HubError::invalid(field, format!("bad glob: {}", e.kind())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapper_proto::v1::{Container, Pod};
 
     fn ev() -> Event {
         Event {
@@ -242,6 +293,111 @@ mod tests {
         }
     }
 
+    fn in_pod(namespace: &str, pod: &str, container: &str, id: &str) -> Event {
+        Event {
+            pod: Some(Pod {
+                namespace: Some(namespace.into()),
+                name: Some(pod.into()),
+                ..Default::default()
+            }),
+            container: Some(Container {
+                name: Some(container.into()),
+                id: Some(id.into()),
+                ..Default::default()
+            }),
+            ..ev()
+        }
+    }
+
+    #[test]
+    fn identity_fields_filter_and_events_without_them_never_match() {
+        let web = in_pod("shop", "web-7d9f", "nginx", "3f2a9c01deadbeef");
+        let db = in_pod("shop", "db-0", "postgres", "77aa00ff11223344");
+        let bare = ev();
+        let cases = [
+            (
+                SubscribeRequest {
+                    namespace: vec!["shop".into()],
+                    ..req()
+                },
+                [true, true, false],
+            ),
+            (
+                SubscribeRequest {
+                    namespace: vec!["kube-system".into(), "other".into()],
+                    ..req()
+                },
+                [false, false, false],
+            ),
+            (
+                SubscribeRequest {
+                    pod: "web-*".into(),
+                    ..req()
+                },
+                [true, false, false],
+            ),
+            (
+                SubscribeRequest {
+                    pod: "*".into(),
+                    ..req()
+                },
+                [true, true, false],
+            ),
+            (
+                SubscribeRequest {
+                    container: vec!["postgres".into(), "redis".into()],
+                    ..req()
+                },
+                [false, true, false],
+            ),
+            (
+                SubscribeRequest {
+                    container_id: vec!["3f2a9c01".into()],
+                    ..req()
+                },
+                [true, false, false],
+            ),
+            (
+                SubscribeRequest {
+                    container_id: vec!["77aa00ff11223344".into(), "3f2a".into()],
+                    ..req()
+                },
+                [true, true, false],
+            ),
+            (
+                SubscribeRequest {
+                    namespace: vec!["shop".into()],
+                    container: vec!["nginx".into()],
+                    ..req()
+                },
+                [true, false, false],
+            ),
+        ];
+        for (r, want) in cases {
+            let f = Filter::from_request(&r).unwrap();
+            let got = [&web, &db, &bare].map(|e| f.matches_event(e));
+            assert_eq!(got, want, "{r:?}");
+        }
+        // An event with a pod but no namespace or name (unknown) matches neither filter.
+        let unknown = Event {
+            pod: Some(Pod::default()),
+            container: Some(Container::default()),
+            ..ev()
+        };
+        for r in [
+            SubscribeRequest {
+                namespace: vec!["shop".into()],
+                ..req()
+            },
+            SubscribeRequest {
+                pod: "*".into(),
+                ..req()
+            },
+        ] {
+            assert!(!Filter::from_request(&r).unwrap().matches_event(&unknown));
+        }
+    }
+
     #[test]
     fn errno_aliases_mean_their_canonical_number() {
         let eopnotsupp = Event { errno: 95, ..ev() };
@@ -258,7 +414,7 @@ mod tests {
 
     #[test]
     fn comm_glob_matches_the_whole_name() {
-        let m = |p: &str, t: &str| comm_glob(p).unwrap().is_match(t);
+        let m = |p: &str, t: &str| glob("comm", p).unwrap().is_match(t);
         assert!(m("*", "anything"));
         assert!(m("ngin?", "nginx"));
         assert!(m("py*", "python3"));
@@ -279,7 +435,7 @@ mod tests {
 
     #[test]
     fn bad_comm_globs_say_why() {
-        let err = |p: &str| comm_glob(p).unwrap_err().to_string();
+        let err = |p: &str| glob("comm", p).unwrap_err().to_string();
         assert!(
             err("[abc").starts_with("comm: bad glob: unclosed"),
             "{}",
@@ -325,5 +481,18 @@ mod tests {
             })
             .starts_with("node[0]: ")
         );
+        assert!(
+            msg(SubscribeRequest {
+                pod: "web-[".into(),
+                ..req()
+            })
+            .starts_with("pod: bad glob")
+        );
+        let short = msg(SubscribeRequest {
+            container_id: vec!["3f2a9c".into(), "3f".into()],
+            ..req()
+        });
+        assert!(short.starts_with("container_id[1]: "), "{short}");
+        assert!(short.contains("shorter than 4"), "{short}");
     }
 }

@@ -86,6 +86,11 @@ struct Args {
     /// every hour).
     #[arg(long)]
     insecure: bool,
+    /// Also serve the gRPC health service alone, in plaintext, on this address (e.g.
+    /// 0.0.0.0:50052 for the kubelet's gRPC probes, which cannot speak TLS). Nothing else
+    /// is served there.
+    #[arg(long, value_name = "ADDR")]
+    health_listen: Option<SocketAddr>,
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -122,6 +127,7 @@ impl Args {
             tokens: self.tokens,
             reload_interval: self.reload_interval,
             insecure: self.insecure,
+            health_listen: self.health_listen,
         }
     }
 }
@@ -139,14 +145,16 @@ async fn main() -> anyhow::Result<()> {
     // Signal handlers first: from the ready line on, SIGINT/SIGTERM mean a clean stop.
     let stop = stop_signal()?;
     let hub = Hub::bind(config).await?;
-    print_ready(hub.local_addr())?;
+    print_ready(hub.local_addr(), hub.health_addr())?;
     hub.serve_until(stop).await?;
     Ok(())
 }
 
-/// The machine-readable ready signal: one JSON line on stderr, written whole.
-fn print_ready(listen: SocketAddr) -> std::io::Result<()> {
-    let line = format!("{{\"ready\":{{\"listen\":\"{listen}\"}}}}\n");
+/// The machine-readable ready signal: one JSON line on stderr, written whole; it names the
+/// health-only address too when there is one.
+fn print_ready(listen: SocketAddr, health: Option<SocketAddr>) -> std::io::Result<()> {
+    let health = health.map_or(String::new(), |a| format!(",\"health_listen\":\"{a}\""));
+    let line = format!("{{\"ready\":{{\"listen\":\"{listen}\"{health}}}}}\n");
     std::io::stderr().lock().write_all(line.as_bytes())
 }
 

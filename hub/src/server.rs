@@ -58,6 +58,16 @@ pub struct Hub {
     local_addr: SocketAddr,
     tls: Option<Arc<Reloadable<ServerConfig>>>,
     tokens: Option<Arc<Reloadable<Tokens>>>,
+    /// The health-only plaintext listener (`--health-listen`) and its address.
+    health_listener: Option<(TcpListener, SocketAddr)>,
+}
+
+/// Binds `addr`, returning the listener and the address it got.
+async fn bind_addr(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
 }
 
 impl Hub {
@@ -85,17 +95,11 @@ impl Hub {
             ),
             Err(err) => warn!(error = %err, "cannot raise the open-files limit"),
         }
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let (listener, local_addr) = bind_addr(config.listen).await?;
+        let health_listener = match config.health_listen {
+            Some(addr) => Some(bind_addr(addr).await?),
+            None => None,
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = HubState::new(
             store,
@@ -114,7 +118,13 @@ impl Hub {
             local_addr,
             tls,
             tokens,
+            health_listener,
         })
+    }
+
+    /// The health-only address (`--health-listen`), if any, with its chosen port.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The address it listens on (the chosen port when the config asked for port 0).
@@ -136,6 +146,7 @@ impl Hub {
             local_addr,
             tls,
             tokens,
+            health_listener,
         } = self;
         tokio::spawn(retention::run(state.clone(), config.retention));
         watch_files(&config, tls.as_ref(), tokens.as_ref());
@@ -151,6 +162,20 @@ impl Hub {
         let hub = limits::hub_server(HubService::new(state.clone()), config.max_message_bytes);
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<HubServer<HubService>>().await;
+        if let Some((listener, addr)) = health_listener {
+            info!("health service (alone, plaintext) on {addr}");
+            let serve = tonic::transport::Server::builder()
+                .add_service(health.clone())
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    state.shutting_down(),
+                );
+            tokio::spawn(async move {
+                if let Err(err) = serve.await {
+                    warn!(error = %err, "the health-only listener stopped");
+                }
+            });
+        }
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -23,6 +23,9 @@ pub fn query(req: &GetStatsRequest, now: i64) -> Result<StatsQuery, HubError> {
             Ok(GroupBy::Family) => GroupCol::Family,
             Ok(GroupBy::Comm) => GroupCol::Comm,
             Ok(GroupBy::Cgroup) => GroupCol::Cgroup,
+            Ok(GroupBy::Namespace) => GroupCol::Namespace,
+            Ok(GroupBy::Pod) => GroupCol::Pod,
+            Ok(GroupBy::Container) => GroupCol::Container,
             Ok(GroupBy::Unspecified) => {
                 return Err(HubError::invalid(
                     format!("group_by[{i}]"),

@@ -22,6 +22,12 @@ pub enum GroupCol {
     Family,
     Comm,
     Cgroup,
+    /// The pod's namespace.
+    Namespace,
+    /// The pod: namespace and name.
+    Pod,
+    /// The container: id and name.
+    Container,
 }
 
 /// Stats result rows and totals.

@@ -7,8 +7,34 @@ pub use tapper_proto::json::parse_rfc3339;
 pub use tapper_proto::text::escape_control;
 use tapper_proto::{
     Timestamp,
-    v1::{LossNotice, TapperInfo},
+    v1::{Event, LossNotice, TapperInfo},
 };
+
+/// Characters of a container id shown when the container has no name (as `podman ps`).
+const SHORT_ID: usize = 12;
+
+/// Where an event ran, for the watch table's POD/CONTAINER column: `namespace/pod/container`
+/// in a pod, the container's name (or short id) outside one, `-` when neither is known.
+pub fn pod_container(e: &Event) -> String {
+    let container = e.container.as_ref().and_then(|c| {
+        c.name
+            .clone()
+            .or_else(|| c.id.as_ref().map(|id| id.chars().take(SHORT_ID).collect()))
+    });
+    let pod = e
+        .pod
+        .as_ref()
+        .and_then(|p| p.name.as_ref().map(|name| (p.namespace.as_deref(), name)));
+    match (pod, container) {
+        (Some((ns, pod)), c) => format!(
+            "{}/{pod}/{}",
+            ns.unwrap_or("?"),
+            c.as_deref().unwrap_or("?")
+        ),
+        (None, Some(c)) => c,
+        (None, None) => "-".into(),
+    }
+}
 
 /// RFC 3339 with nanoseconds, UTC; empty when absent.
 pub fn rfc3339(ts: Option<&Timestamp>) -> String {
@@ -82,6 +108,49 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapper_proto::v1::{Container, Pod};
+
+    #[test]
+    fn pod_container_says_where_an_event_ran() {
+        let container = |name: Option<&str>, id: &str| Container {
+            name: name.map(Into::into),
+            id: Some(id.into()),
+            ..Default::default()
+        };
+        let pod = Pod {
+            namespace: Some("shop".into()),
+            name: Some("web-1".into()),
+            ..Default::default()
+        };
+        let id = "3f2a9c01deadbeef3f2a9c01";
+        let cases = [
+            (None, None, "-"),
+            (Some(container(None, id)), None, "3f2a9c01dead"),
+            (Some(container(Some("nginx"), id)), None, "nginx"),
+            (
+                Some(container(Some("nginx"), id)),
+                Some(pod.clone()),
+                "shop/web-1/nginx",
+            ),
+            (None, Some(pod.clone()), "shop/web-1/?"),
+            (
+                Some(container(Some("nginx"), id)),
+                Some(Pod {
+                    namespace: None,
+                    ..pod
+                }),
+                "?/web-1/nginx",
+            ),
+        ];
+        for (container, pod, want) in cases {
+            let e = Event {
+                container,
+                pod,
+                ..Default::default()
+            };
+            assert_eq!(pod_container(&e), want);
+        }
+    }
 
     #[test]
     fn table_cells_are_escaped_and_aligned_by_their_escaped_width() {

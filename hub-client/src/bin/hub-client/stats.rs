@@ -1,4 +1,5 @@
-//! `hub-client stats`: counts grouped by node / errno / family / comm / cgroup over a window.
+//! `hub-client stats`: counts grouped by node / errno / family / comm / cgroup / namespace /
+//! pod / container over a window.
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -14,6 +15,9 @@ enum Key {
     Family,
     Comm,
     Cgroup,
+    Namespace,
+    Pod,
+    Container,
 }
 
 #[derive(Debug, clap::Args)]
@@ -36,6 +40,16 @@ pub struct Args {
     /// Print the response as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// The first 12 characters of a container id, as `podman ps` shows it.
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// A cell for a value that may be absent.
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_owned()
 }
 
 /// A window length: a humantime duration ("90s", "15m", "24h", "7d", "1h30m") or bare seconds
@@ -64,6 +78,9 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
             Key::Family => GroupBy::Family,
             Key::Comm => GroupBy::Comm,
             Key::Cgroup => GroupBy::Cgroup,
+            Key::Namespace => GroupBy::Namespace,
+            Key::Pod => GroupBy::Pod,
+            Key::Container => GroupBy::Container,
         } as i32)
         .collect();
     let req = GetStatsRequest {
@@ -87,7 +104,9 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
                 json!({
                     "node": row.node, "errno": row.errno, "errno_name": row.errno_name,
                     "family": row.family, "family_name": row.family_name, "comm": row.comm,
-                    "cgroup_id": row.cgroup_id, "count": row.count,
+                    "cgroup_id": row.cgroup_id, "namespace": row.namespace, "pod": row.pod,
+                    "container": row.container, "container_id": row.container_id,
+                    "count": row.count,
                 })
             })
             .collect();
@@ -117,6 +136,9 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
                 Key::Family => "FAMILY",
                 Key::Comm => "COMM",
                 Key::Cgroup => "CGROUP",
+                Key::Namespace => "NAMESPACE",
+                Key::Pod => "POD",
+                Key::Container => "CONTAINER",
             });
         }
         header.push("EVENTS");
@@ -139,6 +161,16 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
                         }
                         Key::Comm => row.comm.clone(),
                         Key::Cgroup => row.cgroup_id.to_string(),
+                        Key::Namespace => or_dash(row.namespace.as_deref()),
+                        Key::Pod => match (&row.namespace, &row.pod) {
+                            (ns, Some(pod)) => format!("{}/{pod}", ns.as_deref().unwrap_or("?")),
+                            (_, None) => "-".into(),
+                        },
+                        Key::Container => match (&row.container, &row.container_id) {
+                            (Some(name), Some(id)) => format!("{name} ({})", short_id(id)),
+                            (Some(name), None) => name.clone(),
+                            (None, id) => or_dash(id.as_deref().map(short_id)),
+                        },
                     })
                     .collect();
                 cells.push(row.count.to_string());

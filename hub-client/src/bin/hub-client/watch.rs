@@ -11,7 +11,7 @@ use anyhow::Context;
 use hub_client::Backoff;
 use tapper_proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
 
-use crate::output::{escape_control, loss_json, parse_rfc3339, rfc3339};
+use crate::output::{escape_control, loss_json, parse_rfc3339, pod_container, rfc3339};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,6 +33,18 @@ pub struct Args {
     /// Only this cgroup id (repeatable).
     #[arg(long = "cgroup")]
     cgroup_id: Vec<u64>,
+    /// Only pods of this Kubernetes namespace (repeatable).
+    #[arg(long)]
+    namespace: Vec<String>,
+    /// Only pods whose name matches this glob (`*`, `?`, `[a-z]`), e.g. 'web-*'.
+    #[arg(long)]
+    pod: Option<String>,
+    /// Only containers of this name (repeatable).
+    #[arg(long)]
+    container: Vec<String>,
+    /// Only this container id, full or a prefix of at least 4 characters (repeatable).
+    #[arg(long)]
+    container_id: Vec<String>,
     /// Replay stored events from this hub sequence number on (0 = all stored).
     #[arg(long, conflicts_with = "since")]
     since_seq: Option<u64>,
@@ -68,6 +80,10 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         pid: a.pid,
         comm: a.comm.unwrap_or_default(),
         cgroup_id: a.cgroup_id,
+        namespace: a.namespace,
+        pod: a.pod.unwrap_or_default(),
+        container: a.container,
+        container_id: a.container_id,
         follow: !a.no_follow,
         since,
     };
@@ -162,11 +178,12 @@ impl Printer {
         if !json {
             writeln!(
                 printer.out.lock(),
-                "{:<30}  {:<12}  {:>7}  {:<15}  {:<16}  {:<12}  {:<26}  MESSAGE",
+                "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<12}  {:<26}  MESSAGE",
                 "TIME",
                 "NODE",
                 "PID",
                 "COMM",
+                "POD/CONTAINER",
                 "ERRNO",
                 "FAMILY",
                 "TYPE"
@@ -196,11 +213,12 @@ impl Printer {
                 } else {
                     writeln!(
                         out,
-                        "{:<30}  {:<12}  {:>7}  {:<15}  {:<16}  {:<12}  {:<26}  {}",
+                        "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<12}  {:<26}  {}",
                         rfc3339(e.ts.as_ref()),
                         escape_control(&e.node),
                         e.pid,
                         escape_control(&e.comm),
+                        escape_control(&pod_container(&e)),
                         escape_control(&format!("{}({})", e.errno_name, e.errno)),
                         escape_control(&e.family_name),
                         escape_control(&e.type_name),

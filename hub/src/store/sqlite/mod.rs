@@ -3,6 +3,7 @@
 
 mod files;
 mod gate;
+mod identity;
 mod losses;
 mod reader;
 mod replay;

@@ -34,6 +34,9 @@ fn columns(g: GroupCol) -> &'static str {
         GroupCol::Family => "family, family_name",
         GroupCol::Comm => "comm",
         GroupCol::Cgroup => "cgroup_id",
+        GroupCol::Namespace => "pod_namespace",
+        GroupCol::Pod => "pod_namespace, pod_name",
+        GroupCol::Container => "container_id, container_name",
     }
 }
 
@@ -86,6 +89,17 @@ pub fn grouped(
                 }
                 GroupCol::Comm => row.comm = r.get(i)?,
                 GroupCol::Cgroup => row.cgroup_id = i2u(r.get(i)?),
+                GroupCol::Namespace => row.namespace = r.get(i)?,
+                GroupCol::Pod => {
+                    row.namespace = r.get(i)?;
+                    i += 1;
+                    row.pod = r.get(i)?;
+                }
+                GroupCol::Container => {
+                    row.container_id = r.get(i)?;
+                    i += 1;
+                    row.container = r.get(i)?;
+                }
             }
             i += 1;
         }

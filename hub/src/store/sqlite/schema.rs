@@ -84,8 +84,30 @@ DROP INDEX losses_received;
 CREATE INDEX losses_received ON losses (received_ns, node, count);
 ";
 
+/// Version 4: who failed and inside which quota: the event's source, cgroup path, container,
+/// pod and quota as columns (GetStats groups by them), NULL where the event has none. Rows
+/// stored before stay NULL: their bodies predate these fields.
+const V4: &str = "
+ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN cgroup_path TEXT;
+ALTER TABLE events ADD COLUMN container_id TEXT;
+ALTER TABLE events ADD COLUMN container_runtime TEXT;
+ALTER TABLE events ADD COLUMN container_name TEXT;
+ALTER TABLE events ADD COLUMN container_image TEXT;
+ALTER TABLE events ADD COLUMN pod_uid TEXT;
+ALTER TABLE events ADD COLUMN pod_namespace TEXT;
+ALTER TABLE events ADD COLUMN pod_name TEXT;
+ALTER TABLE events ADD COLUMN pod_labels TEXT;
+ALTER TABLE events ADD COLUMN quota_memory_max INTEGER;
+ALTER TABLE events ADD COLUMN quota_memory_current INTEGER;
+ALTER TABLE events ADD COLUMN quota_pids_max INTEGER;
+ALTER TABLE events ADD COLUMN quota_pids_current INTEGER;
+ALTER TABLE events ADD COLUMN quota_file_nr INTEGER;
+ALTER TABLE events ADD COLUMN quota_file_max INTEGER;
+";
+
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -127,7 +149,7 @@ mod tests {
     use prost::Message;
     use rusqlite::{Connection, params};
 
-    use super::{V1, V2, VERSION};
+    use super::{V1, V2, V3, VERSION};
     use crate::store::{
         QueryBudget, Reader, Store, StoreError, Stored, Writer,
         sqlite::testkit::{TempDb, ev, hello, key},
@@ -275,6 +297,56 @@ mod tests {
                 .count() as u64
                 + 2
         );
+    }
+
+    #[test]
+    fn a_v3_database_gains_identity_columns_and_keeps_its_events() {
+        let db = TempDb::new("v3");
+        v1_database(&db.path());
+        {
+            let conn = Connection::open(db.path()).unwrap();
+            for sql in [V2, V3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+        }
+        let (mut w, r) = crate::store::sqlite::testkit::open(&db.path()).unwrap();
+        assert_eq!(user_version(&db.path()), VERSION);
+        // The old events replay as they were, with no identity.
+        let page = r.replay_page(0, u64::MAX, None, 10).unwrap();
+        assert!(matches!(
+            &page[..],
+            [Stored::Event(e1), Stored::Event(e2), Stored::Loss(_)]
+                if e1.seq == 1 && e2.seq == 2 && e1.pod.is_none() && e1.container.is_none()
+        ));
+        let old: (String, Option<String>) = Connection::open(db.path())
+            .unwrap()
+            .query_row(
+                "SELECT source, pod_namespace FROM events WHERE seq = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(old, (String::new(), None));
+        // New events store and group by their identity next to the old ones.
+        w.hello(&hello("a"), 70).unwrap();
+        let new =
+            crate::store::sqlite::identity::tests::in_pod(5, "shop", "web-1", "nginx", "ab12cd34");
+        w.commit_events(&key("a"), vec![new], 80).unwrap();
+        let rows = r
+            .stats(&crate::store::StatsQuery {
+                group: vec![crate::store::GroupCol::Pod],
+                since_ns: 0,
+                until_ns: i64::MAX,
+                nodes: vec![],
+            })
+            .unwrap()
+            .rows;
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.namespace.as_deref(), r.pod.as_deref(), r.count))
+            .collect();
+        assert_eq!(got, [(None, None, 2), (Some("shop"), Some("web-1"), 1)]);
     }
 
     #[test]

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
 
-use super::{Location, i2u, losses, retention, rollups, schema, u2i};
+use super::{Location, i2u, identity, losses, retention, rollups, schema, u2i};
 use crate::{
     clock::{from_ts, to_ts},
     store::{
@@ -136,8 +136,13 @@ impl Writer for SqliteWriter {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events (hub_seq, node, instance_id, seq, ts_ns, received_ns,
-                     pid, errno, errno_name, family, family_name, comm, cgroup_id, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     pid, errno, errno_name, family, family_name, comm, cgroup_id, body,
+                     source, cgroup_path, container_id, container_runtime, container_name,
+                     container_image, pod_uid, pod_namespace, pod_name, pod_labels,
+                     quota_memory_max, quota_memory_current, quota_pids_max,
+                     quota_pids_current, quota_file_nr, quota_file_max)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
             )?;
             for mut e in events {
                 if state.is_committed(e.seq) {
@@ -153,7 +158,8 @@ impl Writer for SqliteWriter {
                 let body = e.encode_to_vec();
                 let ts_ns = e.ts.as_ref().map_or(0, from_ts);
                 let hub_seq = next + 1;
-                let inserted = insert.execute(params![
+                let identity = identity::values(&e);
+                let columns = params![
                     u2i(hub_seq),
                     key.node,
                     key.instance_id,
@@ -168,7 +174,10 @@ impl Writer for SqliteWriter {
                     e.comm,
                     u2i(e.cgroup_id),
                     body
-                ])?;
+                ];
+                let identity = identity.iter().map(|v| v as &dyn rusqlite::ToSql);
+                let inserted =
+                    insert.execute(params_from_iter(columns.iter().copied().chain(identity)))?;
                 if inserted == 1 {
                     next = hub_seq;
                     e.hub_seq = hub_seq;

@@ -1,0 +1,181 @@
+"""Deployment files checked offline: the Kubernetes manifests against the API schemas
+(kubernetes-validate, strict) and against what the tapper and the hub need, the systemd
+units with `systemd-analyze verify`, and the hub's health-only port the probes use."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import grpc
+import pytest
+import yaml
+
+from conftest import ROOT, _binary
+from test_grpcurl import grpcurl_run
+
+KUBE = ROOT / "deploy" / "kubernetes"
+SYSTEMD = ROOT / "deploy" / "systemd"
+
+
+@pytest.fixture(scope="session")
+def tapper_bin():
+    return _binary("TAPPER_BIN", "tapper")
+
+
+def validate(*paths):
+    exe = shutil.which("kubernetes-validate")
+    if exe is None:
+        pytest.fail("kubernetes-validate is missing: pip install kubernetes-validate "
+                    "(scripts/setup.sh)", pytrace=False)
+    return subprocess.run([exe, "--strict", *map(str, paths)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def manifests():
+    docs = {}
+    for path in sorted(KUBE.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs[(doc["kind"], doc["metadata"]["name"])] = doc
+    return docs
+
+
+def flags_of(args):
+    return {a.split("=", 1)[0] for a in args if a.startswith("--")}
+
+
+def help_flags(binary):
+    out = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return set(re.findall(r"(--[a-z][a-z0-9-]*)", out.stdout))
+
+
+def test_manifests_pass_the_schemas_and_a_broken_one_does_not(tmp_path):
+    out = validate(*sorted(KUBE.glob("*.yaml")))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("passed") == 4, out.stdout
+    # The validator does catch mistakes: a misspelt field and a wrong type.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((KUBE / "tapper.yaml").read_text()
+                      .replace("hostPID: true", "hostPid: true"))
+    assert validate(broken).returncode != 0
+    broken.write_text((KUBE / "hub.yaml").read_text().replace("replicas: 1", "replicas: one"))
+    assert validate(broken).returncode != 0
+
+
+def test_tapper_daemonset_has_what_the_tapper_needs(tapper_bin):
+    ds = manifests()[("DaemonSet", "tapper")]
+    pod = ds["spec"]["template"]["spec"]
+    assert pod["hostPID"] is True
+    (c,) = pod["containers"]
+    sc = c["securityContext"]
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert set(sc["capabilities"]["add"]) == {"BPF", "PERFMON", "SYS_PTRACE"}
+    assert not sc.get("privileged", False)
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+    for path in ["/sys/kernel/tracing", "/sys/fs/bpf", "/sys/kernel/btf", "/sys/fs/cgroup",
+                 "/run/containerd"]:
+        assert host[mounts[path]] == path, path
+    env = {e["name"]: e for e in c["env"]}
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert "--node-name=$(NODE_NAME)" in c["args"]
+    assert flags_of(c["args"]) <= help_flags(tapper_bin), c["args"]
+
+
+def test_hub_statefulset_service_and_probes(hub_bin):
+    docs = manifests()
+    sts = docs[("StatefulSet", "tapper-hub")]
+    svc = docs[("Service", "tapper-hub")]
+    pod = sts["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert flags_of(c["args"]) <= help_flags(hub_bin), c["args"]
+    args = dict(a.split("=", 1) for a in c["args"])
+    # TLS and tokens on the served port; the probes use the health-only port.
+    assert {"--tls-cert", "--tls-key", "--tokens"} <= args.keys()
+    health_port = int(args["--health-listen"].rsplit(":", 1)[1])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["grpc"]["port"] == health_port, probe
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    data = next(m for m in c["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    assert args["--db"].startswith(data["mountPath"] + "/")
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["grpc"] == int(args["--listen"].rsplit(":", 1)[1])
+    assert svc["spec"]["selector"] == sts["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["ports"][0]["targetPort"] == "grpc"
+    tapper = docs[("DaemonSet", "tapper")]["spec"]["template"]["spec"]["containers"][0]
+    hub_url = next(a for a in tapper["args"] if a.startswith("--hub=")).split("=", 1)[1]
+    name, namespace = svc["metadata"]["name"], svc["metadata"]["namespace"]
+    assert hub_url == f"https://{name}.{namespace}.svc:{svc['spec']['ports'][0]['port']}"
+
+
+def test_health_listen_serves_health_alone_and_without_a_token(hub_factory, grpcurl,
+                                                               tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("read s3cret-read-token\n")
+    hub = hub_factory("--tokens", str(tokens), "--health-listen", "127.0.0.1:0")
+    ready = None
+    for line in hub.log.read_text().splitlines():
+        if line.startswith('{"ready":'):
+            ready = json.loads(line)["ready"]
+    health = type(hub)(hub.proc, ready["health_listen"], hub.log)
+    assert health.addr != hub.addr
+    out = subprocess.run(
+        [str(grpcurl), "-plaintext", "-import-path", str(ROOT / "proto"), "-proto",
+         "tapper/v1/hub.proto", "-d", "{}", health.addr, "tapper.v1.Hub/ListTappers"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "Unimplemented" in out.stderr, out.stdout + out.stderr
+    out = grpcurl_run(grpcurl, health, "list")
+    assert out.returncode != 0, "no reflection on the health-only port"
+    # grpc.health.v1.Health/Check, no service name: the answer is status SERVING (1).
+    with grpc.insecure_channel(health.addr) as ch:
+        check = ch.unary_unary("/grpc.health.v1.Health/Check",
+                               request_serializer=bytes, response_deserializer=bytes)
+        assert check(b"", timeout=10) == b"\x08\x01"
+    # The served port still wants a token for everything but health.
+    out = grpcurl_run(grpcurl, hub, "tapper.v1.Hub/ListTappers", data={})
+    assert out.returncode != 0 and "Unauthenticated" in out.stderr, out.stderr
+
+
+def systemd_root(tmp_path, hub_bin, tapper_bin):
+    """A root with the system's units, the built binaries where the units expect them,
+    and the project's units installed."""
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system",
+                    symlinks=True)
+    (root / "usr/local/bin").mkdir(parents=True)
+    shutil.copy(hub_bin, root / "usr/local/bin/hub")
+    shutil.copy(tapper_bin, root / "usr/local/bin/tapper")
+    units = root / "etc/systemd/system"
+    units.mkdir(parents=True)
+    for unit in SYSTEMD.glob("*.service"):
+        shutil.copy(unit, units / unit.name)
+    return root, units
+
+
+def verify(root, units):
+    exe = shutil.which("systemd-analyze")
+    if exe is None:
+        pytest.fail("systemd-analyze is missing: apt-get install systemd (scripts/setup.sh)",
+                    pytrace=False)
+    return subprocess.run(
+        [exe, "verify", "--man=no", f"--root={root}",
+         *sorted(str(u) for u in units.glob("*.service"))],
+        capture_output=True, text=True, timeout=120)
+
+
+def test_systemd_units_verify_and_run_real_flags(tmp_path, hub_bin, tapper_bin):
+    root, units = systemd_root(tmp_path, hub_bin, tapper_bin)
+    assert {u.name for u in units.iterdir()} == {"tapper-hub.service", "tapper.service"}
+    out = verify(root, units)
+    assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr
+    for unit, binary in [("tapper-hub.service", hub_bin), ("tapper.service", tapper_bin)]:
+        text = (units / unit).read_text()
+        exec_start = next(l for l in text.splitlines() if l.startswith("ExecStart="))
+        assert flags_of(exec_start.split()[1:]) <= help_flags(binary), exec_start
+    # verify does catch a broken unit: a dependency that does not exist.
+    tapper = units / "tapper.service"
+    tapper.write_text(tapper.read_text().replace("Requires=sys-kernel-tracing.mount",
+                                                 "Requires=no-such-thing.mount"))
+    out = verify(root, units)
+    assert out.returncode != 0 and "no-such-thing.mount" in out.stderr, out.stderr
