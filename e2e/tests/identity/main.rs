@@ -75,6 +75,17 @@ fn run_probe_in(procs_files: &[PathBuf], fails: u32) -> anyhow::Result<u32> {
     Ok(pid)
 }
 
+/// Sets the test's memory and pids limits in the cgroup's v1 controllers.
+fn set_limits(cgroup: &TestCgroup) {
+    let memory = MEMORY_LIMIT.to_string();
+    cgroup
+        .set(MEMORY, "memory.limit_in_bytes", &memory)
+        .unwrap();
+    cgroup
+        .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
+        .unwrap();
+}
+
 fn events_of(events: &[Value], pid: u32) -> Vec<&Value> {
     events.iter().filter(|e| e["pid"] == pid).collect()
 }
@@ -120,12 +131,7 @@ fn kubelet_cgroup_paths_in_v1_hierarchies_give_ids_and_quota() {
     let mut runs = Vec::new();
     for (path, runtime) in layouts {
         let cgroup = TestCgroup::create(&path, &[MEMORY, PIDS]).unwrap();
-        cgroup
-            .set(MEMORY, "memory.limit_in_bytes", &MEMORY_LIMIT.to_string())
-            .unwrap();
-        cgroup
-            .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
-            .unwrap();
+        set_limits(&cgroup);
         let pid = run_probe_in(&cgroup.procs_files(&[MEMORY, PIDS]), 5).unwrap();
         runs.push((cgroup, pid, runtime));
     }
@@ -167,12 +173,7 @@ fn a_cgroup2_id_resolves_to_its_path_and_v1_quota_at_the_same_path() {
         uid.replace('-', "_")
     );
     let cgroup = TestCgroup::create(&path, &[UNIFIED, MEMORY, PIDS]).unwrap();
-    cgroup
-        .set(MEMORY, "memory.limit_in_bytes", &MEMORY_LIMIT.to_string())
-        .unwrap();
-    cgroup
-        .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
-        .unwrap();
+    set_limits(&cgroup);
     let tapper = start_tapper("none", "none");
     // Only the cgroup2 hierarchy is joined: the v1 path in /proc/PID/cgroup stays the
     // test's own, so the path can only come from the cgroup2 id.
