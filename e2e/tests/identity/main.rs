@@ -383,10 +383,10 @@ fn podman_containers_get_their_id_name_and_image() {
         run(podman.command().args(["wait", &name]))?;
         Ok((id, pid))
     });
-    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let out = tapper.stop(Signal::SIGTERM);
     let _ = run(podman.command().args(["rm", "-f", "-t", "0", &name]));
     cgroup_tree::remove_everywhere(&top);
-    let (id, pid) = result.unwrap();
+    let (out, (id, pid)) = (out.unwrap(), result.unwrap());
     let mine = events_of(&out.events, pid);
     assert_eq!(mine.len(), PROBE_FAILURES, "{:?}", out.stderr);
     for event in &mine {
@@ -489,10 +489,11 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
             .remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id })
             .await;
     }
-    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let out = tapper.stop(Signal::SIGTERM);
     let log = containerd.log();
-    containerd.stop().unwrap();
+    let stopped = containerd.stop();
     cgroup_tree::remove_everywhere(&top);
+    let (out, ()) = (out.unwrap(), stopped.unwrap());
     let containers = scenario.unwrap_or_else(|e| panic!("{e:#}\ncontainerd's log:\n{log}"));
 
     let pod =
