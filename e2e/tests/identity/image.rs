@@ -80,19 +80,7 @@ impl Podman {
     /// Builds [`IMAGE`] from the probe program; returns the image's OCI archive.
     pub fn build_probe_image(&self) -> anyhow::Result<PathBuf> {
         let context = self.dir.join("context");
-        fs::create_dir_all(&context)?;
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/probe.rs");
-        run(Command::new("rustc")
-            .args([
-                "--edition",
-                "2021",
-                "-O",
-                "-C",
-                "target-feature=+crt-static",
-            ])
-            .arg(&source)
-            .arg("-o")
-            .arg(context.join("probe")))?;
+        build_probe(&context)?;
         fs::write(
             context.join("Containerfile"),
             "FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n",

@@ -5,6 +5,7 @@
 
 mod cgroup_tree;
 mod containerd;
+mod cri_pod;
 mod image;
 
 use std::{
@@ -75,6 +76,17 @@ fn run_probe_in(procs_files: &[PathBuf], fails: u32) -> anyhow::Result<u32> {
     Ok(pid)
 }
 
+/// Sets the test's memory and pids limits in the cgroup's v1 controllers.
+fn set_limits(cgroup: &TestCgroup) {
+    let memory = MEMORY_LIMIT.to_string();
+    cgroup
+        .set(MEMORY, "memory.limit_in_bytes", &memory)
+        .unwrap();
+    cgroup
+        .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
+        .unwrap();
+}
+
 fn events_of(events: &[Value], pid: u32) -> Vec<&Value> {
     events.iter().filter(|e| e["pid"] == pid).collect()
 }
@@ -120,12 +132,7 @@ fn kubelet_cgroup_paths_in_v1_hierarchies_give_ids_and_quota() {
     let mut runs = Vec::new();
     for (path, runtime) in layouts {
         let cgroup = TestCgroup::create(&path, &[MEMORY, PIDS]).unwrap();
-        cgroup
-            .set(MEMORY, "memory.limit_in_bytes", &MEMORY_LIMIT.to_string())
-            .unwrap();
-        cgroup
-            .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
-            .unwrap();
+        set_limits(&cgroup);
         let pid = run_probe_in(&cgroup.procs_files(&[MEMORY, PIDS]), 5).unwrap();
         runs.push((cgroup, pid, runtime));
     }
@@ -167,12 +174,7 @@ fn a_cgroup2_id_resolves_to_its_path_and_v1_quota_at_the_same_path() {
         uid.replace('-', "_")
     );
     let cgroup = TestCgroup::create(&path, &[UNIFIED, MEMORY, PIDS]).unwrap();
-    cgroup
-        .set(MEMORY, "memory.limit_in_bytes", &MEMORY_LIMIT.to_string())
-        .unwrap();
-    cgroup
-        .set(PIDS, "pids.max", &PIDS_LIMIT.to_string())
-        .unwrap();
+    set_limits(&cgroup);
     let tapper = start_tapper("none", "none");
     // Only the cgroup2 hierarchy is joined: the v1 path in /proc/PID/cgroup stays the
     // test's own, so the path can only come from the cgroup2 id.
@@ -208,125 +210,6 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> 
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
-}
-
-/// A pod sandbox the test runs, and what its containers need from it.
-struct TestPod {
-    sandbox: String,
-    config: k8s_cri::v1::PodSandboxConfig,
-    kubelet_labels: HashMap<String, String>,
-    /// The pod's cgroup in the memory hierarchy (its containers' cgroups are below).
-    cgroup_dir: PathBuf,
-}
-
-type Cri = k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
-
-/// A container failing for two seconds, then a short one that fails three times at once
-/// (started after its pod was listed); each runs until it exits. Returns (name, id, pid,
-/// failures) of each.
-async fn run_containers(
-    cri: &mut Cri,
-    pod: &TestPod,
-) -> anyhow::Result<Vec<(&'static str, String, u32, usize)>> {
-    let mut containers = Vec::new();
-    for (name, failures, gap, linger) in [
-        ("failer", PROBE_FAILURES, "100", "0"),
-        ("oneshot", 3, "0", "1000"),
-    ] {
-        let args = ["fail", &failures.to_string(), gap, linger].map(String::from);
-        let (id, pid) = pod.run_container(cri, name, args.to_vec()).await?;
-        containers.push((name, id, pid, failures));
-    }
-    Ok(containers)
-}
-
-impl TestPod {
-    /// Creates and starts a container of the probe image with `args`, as the kubelet
-    /// would (metadata, its labels, host network), and waits for it to exit. Returns its
-    /// id and pid.
-    async fn run_container(
-        &self,
-        cri: &mut Cri,
-        name: &str,
-        args: Vec<String>,
-    ) -> anyhow::Result<(String, u32)> {
-        use k8s_cri::v1::*;
-
-        let mut labels = self.kubelet_labels.clone();
-        labels.insert("io.kubernetes.container.name".into(), name.into());
-        let namespace_options = self
-            .config
-            .linux
-            .as_ref()
-            .and_then(|l| l.security_context.as_ref())
-            .and_then(|c| c.namespace_options.clone());
-        let config = ContainerConfig {
-            metadata: Some(ContainerMetadata {
-                name: name.into(),
-                attempt: 0,
-            }),
-            image: Some(ImageSpec {
-                image: IMAGE.into(),
-                ..Default::default()
-            }),
-            args,
-            labels,
-            log_path: format!("{name}.log"),
-            linux: Some(LinuxContainerConfig {
-                security_context: Some(LinuxContainerSecurityContext {
-                    namespace_options,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let id = cri
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: self.sandbox.clone(),
-                config: Some(config),
-                sandbox_config: Some(self.config.clone()),
-            })
-            .await?
-            .into_inner()
-            .container_id;
-        cri.start_container(StartContainerRequest {
-            container_id: id.clone(),
-        })
-        .await?;
-        let dir = self.cgroup_dir.join(&id);
-        let mut pid = None;
-        wait_until(
-            &format!("a process in container {name}"),
-            EXIT_TIMEOUT,
-            || {
-                pid = cgroup_tree::procs(&dir).first().copied();
-                pid.is_some()
-            },
-        )?;
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        while !has_exited(cri, &id).await {
-            if Instant::now() > deadline {
-                bail!("container {name} did not exit within {EXIT_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok((id, pid.expect("found above")))
-    }
-}
-
-async fn has_exited(cri: &mut Cri, id: &str) -> bool {
-    let request = k8s_cri::v1::ContainerStatusRequest {
-        container_id: id.to_owned(),
-        verbose: false,
-    };
-    let state = cri
-        .container_status(request)
-        .await
-        .ok()
-        .and_then(|r| r.into_inner().status)
-        .map(|s| s.state);
-    state == Some(k8s_cri::v1::ContainerState::ContainerExited as i32)
 }
 
 /// Events of `pid` hold names from some point on, and once named they stay named. Says
@@ -382,10 +265,10 @@ fn podman_containers_get_their_id_name_and_image() {
         run(podman.command().args(["wait", &name]))?;
         Ok((id, pid))
     });
-    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let out = tapper.stop(Signal::SIGTERM);
     let _ = run(podman.command().args(["rm", "-f", "-t", "0", &name]));
     cgroup_tree::remove_everywhere(&top);
-    let (id, pid) = result.unwrap();
+    let (out, (id, pid)) = (out.unwrap(), result.unwrap());
     let mine = events_of(&out.events, pid);
     assert_eq!(mine.len(), PROBE_FAILURES, "{:?}", out.stderr);
     for event in &mine {
@@ -468,13 +351,13 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
         .await;
     let scenario = match &sandbox {
         Ok(sandbox) => {
-            let pod = TestPod {
+            let pod = cri_pod::TestPod {
                 sandbox: sandbox.get_ref().pod_sandbox_id.clone(),
                 config: sandbox_config,
                 kubelet_labels,
                 cgroup_dir: Path::new(MEMORY).join(format!("{top}/kubepods/besteffort/pod{uid}")),
             };
-            run_containers(&mut cri, &pod).await
+            cri_pod::run_containers(&mut cri, &pod).await
         }
         Err(status) => Err(anyhow::anyhow!("RunPodSandbox: {status}")),
     };
@@ -488,10 +371,11 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
             .remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id })
             .await;
     }
-    let out = tapper.stop(Signal::SIGTERM).unwrap();
+    let out = tapper.stop(Signal::SIGTERM);
     let log = containerd.log();
-    containerd.stop().unwrap();
+    let stopped = containerd.stop();
     cgroup_tree::remove_everywhere(&top);
+    let (out, ()) = (out.unwrap(), stopped.unwrap());
     let containers = scenario.unwrap_or_else(|e| panic!("{e:#}\ncontainerd's log:\n{log}"));
 
     let pod =
