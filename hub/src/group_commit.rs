@@ -25,11 +25,12 @@ const MAX_GROUP: usize = 256;
 type Done = Box<dyn FnOnce(&Fanout, Result<(), &StoreError>) + Send>;
 /// A step of a group: its store work, returning what to do after the commit.
 type Step = Box<dyn FnOnce(&mut dyn Writer) -> Done + Send>;
+/// Work that runs between groups, with nothing uncommitted (retention, a subscriber's seam).
+type Solo = Box<dyn FnOnce(&mut dyn Writer, &Fanout) + Send>;
 
 enum Job {
     Grouped(Step),
-    /// Runs between groups, with nothing uncommitted (retention, a subscriber's seam).
-    Alone(Box<dyn FnOnce(&mut dyn Writer, &Fanout) + Send>),
+    Alone(Solo),
 }
 
 /// The handle request handlers queue their store steps through.
