@@ -36,7 +36,8 @@ pub struct ReporterConfig {
     /// quiet (then it goes at once). Default 2 ms.
     pub linger: Duration,
     /// Most messages sent and not yet acknowledged; beyond that the reporter waits for an
-    /// ack, so under load batches grow instead of messages. Default 4.
+    /// ack, so under load batches grow instead of messages. Default 16 (as many as the hub
+    /// reads ahead on one stream).
     pub max_in_flight: usize,
     /// First reconnect wait. Default 100 ms.
     pub backoff_initial: Duration,
@@ -63,7 +64,7 @@ impl ReporterConfig {
             max_batch: 500,
             max_batch_bytes: 1 << 20,
             linger: Duration::from_millis(2),
-            max_in_flight: 4,
+            max_in_flight: 16,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
