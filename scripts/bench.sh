@@ -10,6 +10,7 @@
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
 #   BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR: prebuilt static
 #   tapper, tapper-bench (and hub) for both the host and the VM, instead of building.
+#   BENCH_TRANSPORTS (default plaintext,tls) for parts 2-4.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,17 +102,36 @@ if [ "$PART" = 1 ]; then
   exit 0
 fi
 
-# ---- 2-4. hub parts ----------------------------------------------------------------------
+# ---- 2-4. hub parts, plaintext and TLS side by side ---------------------------------------
 HAS_HUB=0
 "$BIN/tapper" --help | grep -q -- '--hub' && [ -x "$BIN/hub" ] && HAS_HUB=1
+TRANSPORTS=${BENCH_TRANSPORTS:-plaintext,tls}
+TLS_ARGS=()
+# A CA and a hub certificate for 127.0.0.1, made fresh for this run.
+make_pki() {
+  local dir=$RESULTS/pki
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=tapper-bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=hub \
+      -keyout "$dir/hub.key" -out "$dir/hub.csr" 2>/dev/null &&
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
+      >"$dir/hub.ext" &&
+    openssl x509 -req -in "$dir/hub.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+      -CAcreateserial -days 2 -extfile "$dir/hub.ext" -out "$dir/hub.pem" 2>/dev/null ||
+    die "making the TLS certificates with openssl failed (scripts/setup.sh installs openssl)"
+  TLS_ARGS=(--tls-ca "$dir/ca.pem" --tls-cert "$dir/hub.pem" --tls-key "$dir/hub.key")
+}
+if [ $HAS_HUB = 1 ] && [[ ,$TRANSPORTS, == *,tls,* ]]; then make_pki; fi
 if [ $HAS_HUB = 1 ]; then
-  log "parts 2 and 3: tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s"
+  log "parts 2 and 3: tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS)"
   "$BIN/tapper-bench" e2e --runs $RUNS --rates $E2E_RATES --duration $E2E_SECS \
     --latency-rate $LAT_RATE --latency-duration $LAT_SECS \
-    --tapper "$BIN/tapper" --hub "$BIN/hub" --out "$RESULTS/e2e.json"
-  log "part 4: hub fan-in $FANIN"
+    --tapper "$BIN/tapper" --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" \
+    --out "$RESULTS/e2e.json"
+  log "part 4: hub fan-in $FANIN ($TRANSPORTS)"
   "$BIN/tapper-bench" fanin --runs $RUNS --configs $FANIN --duration $FANIN_SECS \
-    --hub "$BIN/hub" --out "$RESULTS/fanin.json"
+    --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" --out "$RESULTS/fanin.json"
 else
   for part in throughput latency fanin; do
     skip $part "this build has no \`tapper --hub\` or no hub binary."

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{overhead::Condition, syscall::Kind};
+use crate::{overhead::Condition, syscall::Kind, transport::TransportArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -147,6 +147,8 @@ pub struct E2eArgs {
     /// Append each latency run's per-event latencies ("run index µs") to this file.
     #[arg(long)]
     pub dump_latencies: Option<PathBuf>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +168,8 @@ pub struct FaninArgs {
     /// The hub's per-subscriber queue.
     #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
+    #[command(flatten)]
+    pub transport: TransportArgs,
     /// Write the result here as JSON (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -11,7 +11,12 @@ use std::{
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::{hub, machine::Machine, rate, subscriber, tapper};
+use crate::{
+    hub,
+    machine::Machine,
+    rate, subscriber, tapper,
+    transport::{Transport, Transports},
+};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -28,6 +33,8 @@ pub struct Options {
     pub subscriber_queue: u64,
     /// Write each latency measurement's per-event latencies (call index, µs) here.
     pub dump_latencies: Option<PathBuf>,
+    /// Each measurement is made over each of these, one after the other.
+    pub transports: Transports,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +42,9 @@ pub struct Sample {
     pub run: usize,
     /// "throughput" or "latency".
     pub part: String,
+    /// Between the tapper, the subscriber and the hub.
+    #[serde(default)]
+    pub transport: Transport,
     pub rate: u64,
     pub generated: u64,
     pub achieved_rate: f64,
@@ -77,25 +87,36 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
     let mut machine = Machine::now();
     let mut samples = Vec::new();
     for run in 0..opts.runs {
-        eprintln!(
-            "[e2e] run {}/{}: latency at {}/s",
-            run + 1,
-            opts.runs,
-            opts.latency_rate
-        );
-        samples.push(
-            one(
-                opts,
-                run,
-                "latency",
-                opts.latency_rate,
-                opts.latency_duration,
-            )
-            .await?,
-        );
-        for &r in &opts.rates {
-            eprintln!("[e2e] run {}/{}: throughput at {r}/s", run + 1, opts.runs);
-            samples.push(one(opts, run, "throughput", r, opts.duration).await?);
+        for &t in &opts.transports.list {
+            eprintln!(
+                "[e2e] run {}/{}: latency at {}/s ({t})",
+                run + 1,
+                opts.runs,
+                opts.latency_rate
+            );
+            let latency = Measure {
+                part: "latency",
+                transport: t,
+                rate: opts.latency_rate,
+                duration: opts.latency_duration,
+            };
+            samples.push(one(opts, run, latency).await?);
+        }
+        for &rate in &opts.rates {
+            for &t in &opts.transports.list {
+                eprintln!(
+                    "[e2e] run {}/{}: throughput at {rate}/s ({t})",
+                    run + 1,
+                    opts.runs
+                );
+                let throughput = Measure {
+                    part: "throughput",
+                    transport: t,
+                    rate,
+                    duration: opts.duration,
+                };
+                samples.push(one(opts, run, throughput).await?);
+            }
         }
     }
     machine.finish();
@@ -109,23 +130,43 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
     })
 }
 
-async fn one(
-    opts: &Options,
-    run: usize,
-    part: &str,
+/// One measurement's conditions.
+struct Measure {
+    part: &'static str,
+    transport: Transport,
     rate: u64,
     duration: Duration,
-) -> Result<Sample> {
+}
+
+async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
+    let Measure {
+        part,
+        transport,
+        rate,
+        duration,
+    } = m;
     let expected = (rate as f64 * duration.as_secs_f64()).round() as usize;
-    let hub = hub::start(&opts.hub, opts.subscriber_queue)?;
-    let extra = [
+    let transports = &opts.transports;
+    let hub = hub::start(
+        &opts.hub,
+        opts.subscriber_queue,
+        &transports.hub_flags(transport),
+    )?;
+    let mut extra = vec![
         "--hub".to_owned(),
         hub.url.clone(),
         "--node-name".into(),
         "bench".into(),
     ];
+    extra.extend(transports.tapper_flags(transport));
     let tapper = tapper::start_tapper(&opts.tapper, &opts.probe, "none", &extra)?;
-    let sub = subscriber::start(&hub.url, Some(std::process::id()), expected).await?;
+    let sub = subscriber::start(
+        &hub.url,
+        transports.credentials(transport),
+        Some(std::process::id()),
+        expected,
+    )
+    .await?;
     // Give the tapper's reporter time to connect.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -168,6 +209,7 @@ async fn one(
     Ok(Sample {
         run,
         part: part.into(),
+        transport,
         rate,
         generated: n,
         achieved_rate: n as f64 / generated.elapsed.as_secs_f64(),
@@ -188,6 +230,49 @@ async fn one(
         p99_us: pct(0.99),
         max_us: pct(1.0),
     })
+}
+
+impl Sample {
+    /// Every event of the generating process reached the subscriber.
+    pub fn loss_free(&self) -> bool {
+        self.delivered == self.generated
+    }
+}
+
+/// The transports measured, in order.
+pub fn transports(samples: &[&Sample]) -> Vec<Transport> {
+    let mut t: Vec<Transport> = samples.iter().map(|s| s.transport).collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Per run, over `t`: the highest achieved rate that was loss-free, and the lowest swept
+/// rate that was not.
+pub fn thresholds(throughput: &[&Sample], t: Transport) -> (Vec<f64>, Vec<f64>) {
+    let mut runs: Vec<usize> = throughput.iter().map(|s| s.run).collect();
+    runs.sort();
+    runs.dedup();
+    let mut best = Vec::new();
+    let mut first_loss = Vec::new();
+    for run in runs {
+        let mine = || {
+            throughput
+                .iter()
+                .filter(move |s| s.run == run && s.transport == t)
+        };
+        if let Some(b) = mine()
+            .filter(|s| s.loss_free())
+            .map(|s| s.achieved_rate)
+            .reduce(f64::max)
+        {
+            best.push(b);
+        }
+        if let Some(f) = mine().filter(|s| !s.loss_free()).map(|s| s.rate).min() {
+            first_loss.push(f as f64);
+        }
+    }
+    (best, first_loss)
 }
 
 /// Appends "run index latency_us" lines (for finding stalls over time).

@@ -7,7 +7,12 @@ use anyhow::Result;
 use hub_client::{Reporter, ReporterConfig, proto::v1::Event};
 use serde::{Deserialize, Serialize};
 
-use crate::{hub, machine::Machine, procstat, subscriber};
+use crate::{
+    hub,
+    machine::Machine,
+    procstat, subscriber,
+    transport::{Transport, Transports},
+};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -17,6 +22,8 @@ pub struct Options {
     pub runs: usize,
     pub hub: PathBuf,
     pub subscriber_queue: u64,
+    /// Each configuration is measured over each of these, one after the other.
+    pub transports: Transports,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +31,9 @@ pub struct Sample {
     pub run: usize,
     pub reporters: u64,
     pub rate_each: u64,
+    /// Between the reporters, the subscriber and the hub.
+    #[serde(default)]
+    pub transport: Transport,
     pub sent: u64,
     /// Events the subscriber received during the measured window, per second.
     pub delivered_per_sec: f64,
@@ -56,12 +66,14 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
     let mut samples = Vec::new();
     for run in 0..opts.runs {
         for &(n, m) in &opts.configs {
-            eprintln!(
-                "[fanin] run {}/{}: {n} reporters x {m}/s",
-                run + 1,
-                opts.runs
-            );
-            samples.push(one(opts, run, n, m).await?);
+            for &t in &opts.transports.list {
+                eprintln!(
+                    "[fanin] run {}/{}: {n} reporters x {m}/s ({t})",
+                    run + 1,
+                    opts.runs
+                );
+                samples.push(one(opts, run, (n, m), t).await?);
+            }
         }
     }
     machine.finish();
@@ -105,13 +117,24 @@ fn template(node: u64) -> Event {
     }
 }
 
-async fn one(opts: &Options, run: usize, n: u64, m: u64) -> Result<Sample> {
-    let hub = hub::start(&opts.hub, opts.subscriber_queue)?;
-    let sub = subscriber::start(&hub.url, None, 0).await?;
+async fn one(
+    opts: &Options,
+    run: usize,
+    (n, m): (u64, u64),
+    transport: Transport,
+) -> Result<Sample> {
+    let transports = &opts.transports;
+    let hub = hub::start(
+        &opts.hub,
+        opts.subscriber_queue,
+        &transports.hub_flags(transport),
+    )?;
+    let sub = subscriber::start(&hub.url, transports.credentials(transport), None, 0).await?;
     let mut reporters = Vec::new();
     for i in 0..n {
         let mut cfg = ReporterConfig::new(hub.url.clone(), format!("node-{i:03}"));
         cfg.probe_mode = "tracepoint".into();
+        cfg.credentials = transports.credentials(transport);
         reporters.push(Reporter::spawn(cfg)?);
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // connections up
@@ -156,6 +179,7 @@ async fn one(opts: &Options, run: usize, n: u64, m: u64) -> Result<Sample> {
         run,
         reporters: n,
         rate_each: m,
+        transport,
         sent,
         delivered_per_sec: (got1 - got0) as f64 / window,
         delivered_total: t.events,

@@ -1,5 +1,5 @@
 //! Starts a hub (`hub --listen 127.0.0.1:0 --db :memory:`) as a benchmark peer and learns
-//! its address from its ready line.
+//! its address from its ready line (`https://` when it serves TLS).
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -8,13 +8,17 @@ use tapper_testkit::{Process, Stdout};
 
 pub struct Hub {
     pub peer: Process,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` with `--tls-cert`.
     pub url: String,
 }
 
-/// Starts a fresh in-memory hub whose subscribers may queue `subscriber_queue` items.
-pub fn start(hub: &Path, subscriber_queue: u64) -> Result<Hub> {
-    start_with(hub, &["--subscriber-queue", &subscriber_queue.to_string()])
+/// Starts a fresh in-memory hub whose subscribers may queue `subscriber_queue` items, with
+/// `extra` flags.
+pub fn start(hub: &Path, subscriber_queue: u64, extra: &[String]) -> Result<Hub> {
+    let queue = subscriber_queue.to_string();
+    let mut flags = vec!["--subscriber-queue", queue.as_str()];
+    flags.extend(extra.iter().map(String::as_str));
+    start_with(hub, &flags)
 }
 
 /// Starts a fresh in-memory hub with these extra flags.
@@ -28,8 +32,13 @@ pub fn start_with(hub: &Path, flags: &[&str]) -> Result<Hub> {
     let addr = ready["listen"]
         .as_str()
         .context("the hub's ready line names no address")?;
+    let scheme = if flags.contains(&"--tls-cert") {
+        "https"
+    } else {
+        "http"
+    };
     Ok(Hub {
-        url: format!("http://{addr}"),
+        url: format!("{scheme}://{addr}"),
         peer,
     })
 }

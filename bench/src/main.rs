@@ -18,6 +18,8 @@ mod subscriber;
 mod summary;
 mod syscall;
 mod tapper;
+mod tls_cost;
+mod transport;
 
 use std::{path::Path, time::Duration};
 
@@ -84,6 +86,7 @@ fn main() -> Result<()> {
                 probe: a.probe,
                 subscriber_queue: a.subscriber_queue,
                 dump_latencies: a.dump_latencies,
+                transports: a.transport.validate()?,
             };
             let outcome = runtime()?.block_on(e2e::run(&opts))?;
             write(a.common.out.as_deref(), &outcome)?;
@@ -100,6 +103,7 @@ fn main() -> Result<()> {
                 runs: a.runs,
                 hub: a.hub,
                 subscriber_queue: a.subscriber_queue,
+                transports: a.transport.validate()?,
             };
             let outcome = runtime()?.block_on(fanin::run(&opts))?;
             write(a.out.as_deref(), &outcome)?;

@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use hub_client::proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
+use hub_client::{ClientConfig, Credentials};
 use tokio::task::JoinHandle;
 
 /// What the subscriber has seen so far.
@@ -40,8 +41,17 @@ pub struct Subscriber {
 /// Subscribes to everything the hub has (replayed from its first item, then live). Events
 /// of process `own` (if given) are counted apart and, with `track > 0`, the arrival of each
 /// is recorded by its call index (protocol) below `track`.
-pub async fn start(url: &str, own: Option<u32>, track: usize) -> Result<Subscriber> {
-    let mut client = hub_client::connect(url)
+pub async fn start(
+    url: &str,
+    credentials: Credentials,
+    own: Option<u32>,
+    track: usize,
+) -> Result<Subscriber> {
+    let config = ClientConfig {
+        credentials,
+        ..Default::default()
+    };
+    let mut client = hub_client::connect_with(url, &config)
         .await
         .context("connecting the subscriber")?;
     let req = SubscribeRequest {

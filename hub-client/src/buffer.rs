@@ -138,6 +138,24 @@ impl Buffer {
         self.external_lost
     }
 
+    /// Events and loss records not yet sent on this connection.
+    pub fn unsent_items(&self) -> usize {
+        self.items.len()
+            - self
+                .items
+                .partition_point(|i| i.first_seq() <= self.sent_upto)
+    }
+
+    /// Messages sent on this connection and not acknowledged yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// New counters wait to be sent.
+    pub fn counters_unsent(&self) -> bool {
+        self.counters_unsent
+    }
+
     /// The last item may still grow if the hub has not seen it yet.
     fn mergeable_loss(&mut self, reason: &str) -> Option<&mut Loss> {
         let sent_upto = self.sent_upto;

@@ -32,6 +32,13 @@ pub struct ReporterConfig {
     /// Most encoded bytes per EventBatch message (an event bigger than this goes alone).
     /// Default 1 MiB, well below the hub's default message limit of 4 MiB.
     pub max_batch_bytes: usize,
+    /// Longest time an event waits for others to share its message, unless the link was
+    /// quiet (then it goes at once). Default 2 ms.
+    pub linger: Duration,
+    /// Most messages sent and not yet acknowledged; beyond that the reporter waits for an
+    /// ack, so under load batches grow instead of messages. Default 16 (as many as the hub
+    /// reads ahead on one stream).
+    pub max_in_flight: usize,
     /// First reconnect wait. Default 100 ms.
     pub backoff_initial: Duration,
     /// Longest reconnect wait. Default 10 s.
@@ -56,6 +63,8 @@ impl ReporterConfig {
             buffer_bytes: 64 << 20,
             max_batch: 500,
             max_batch_bytes: 1 << 20,
+            linger: Duration::from_millis(2),
+            max_in_flight: 16,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -91,11 +100,13 @@ impl ReporterConfig {
             limits.bytes,
             limits.batch_events,
             limits.batch_bytes,
+            self.max_in_flight,
         ]
         .contains(&0)
         {
             return Err(ClientError::InvalidConfig(
-                "buffer_capacity, buffer_bytes, max_batch and max_batch_bytes must be at least 1"
+                "buffer_capacity, buffer_bytes, max_batch, max_batch_bytes and max_in_flight \
+                 must be at least 1"
                     .into(),
             ));
         }

@@ -35,6 +35,10 @@
 //!   their seq numbers.
 //! - Batches stay within [`ReporterConfig::max_batch`] events and
 //!   [`ReporterConfig::max_batch_bytes`] encoded bytes; a bigger single event goes alone.
+//!   An event on a quiet link goes at once; soon after a send, events wait up to
+//!   [`ReporterConfig::linger`] to share a message, and at most
+//!   [`ReporterConfig::max_in_flight`] messages are un-acked, so a busy node sends few
+//!   large batches paced by the hub's acks.
 //! - A message the hub refuses for good (`INVALID_ARGUMENT`, `OUT_OF_RANGE`,
 //!   `RESOURCE_EXHAUSTED`) is never re-sent: its events become one loss record whose reason
 //!   starts with `"rejected by the hub: "` and quotes the hub's status; the reporter
@@ -60,6 +64,7 @@ mod config;
 mod connect;
 mod credentials;
 mod error;
+mod pacing;
 mod reporter;
 mod wire_size;
 

@@ -7,7 +7,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tapper_proto::v1::{
@@ -28,6 +28,7 @@ use crate::{
     config::ReporterConfig,
     connect,
     error::{ClientError, error_chain},
+    pacing::{Backlog, Pacer, Step},
 };
 
 /// A snapshot of what the reporter did.
@@ -55,6 +56,8 @@ pub struct ReporterStats {
 
 struct Inner {
     buf: Mutex<Buffer>,
+    /// Events per full batch.
+    batch: usize,
     wake: Notify,
     acked: watch::Sender<u64>,
     connected: AtomicBool,
@@ -79,6 +82,7 @@ impl Reporter {
         let limits = config.validate()?;
         let inner = Arc::new(Inner {
             buf: Mutex::new(Buffer::new(limits)),
+            batch: limits.batch_events,
             wake: Notify::new(),
             acked: watch::channel(0).0,
             connected: AtomicBool::new(false),
@@ -110,8 +114,15 @@ impl ReporterHandle {
     /// replaced; hub-side fields are ignored). Never blocks: when the buffer is full the
     /// event is dropped and counted into a loss record instead.
     pub fn send_event(&self, event: Event) -> u64 {
-        let seq = self.inner.buf().push_event(event);
-        self.inner.wake.notify_one();
+        let (seq, unsent) = {
+            let mut b = self.inner.buf();
+            (b.push_event(event), b.unsent_items())
+        };
+        // The writer lingers on a timer in between: it needs a wake only for a first item
+        // or a full batch.
+        if unsent == 1 || unsent.is_multiple_of(self.inner.batch) {
+            self.inner.wake.notify_one();
+        }
         seq
     }
 
@@ -255,19 +266,35 @@ async fn session(
     inner.wake.notify_one();
 
     let writer = async move {
+        let mut pacer = Pacer::new(cfg.linger, inner.batch, cfg.max_in_flight);
         loop {
-            let msgs = inner.buf().take_unsent(8);
-            if msgs.is_empty() {
-                if inner.closing.load(Ordering::Relaxed) {
+            let backlog = {
+                let b = inner.buf();
+                Backlog {
+                    unsent: b.unsent_items(),
+                    in_flight: b.in_flight(),
+                    counters: b.counters_unsent(),
+                }
+            };
+            let closing = inner.closing.load(Ordering::Relaxed);
+            match pacer.decide(backlog, closing, Instant::now()) {
+                Step::Send => {
+                    let room = cfg.max_in_flight.saturating_sub(backlog.in_flight);
+                    let msgs = inner.buf().take_unsent(room.max(1));
+                    pacer.sent(Instant::now());
+                    for m in msgs {
+                        if tx.send(m).await.is_err() {
+                            return Err(ClientError::Protocol("report stream closed".into()));
+                        }
+                    }
+                }
+                Step::Close => {
                     drop(tx); // half-close: the hub ends the stream after handling it all
                     return Ok(());
                 }
-                inner.wake.notified().await;
-                continue;
-            }
-            for m in msgs {
-                if tx.send(m).await.is_err() {
-                    return Err(ClientError::Protocol("report stream closed".into()));
+                Step::Wait => inner.wake.notified().await,
+                Step::WaitUntil(deadline) => {
+                    let _ = tokio::time::timeout_at(deadline.into(), inner.wake.notified()).await;
                 }
             }
         }
@@ -285,6 +312,9 @@ async fn session(
                           "hub acked more than we sent; counting only what we sent");
                 }
                 inner.acked.send_replace(b.acked());
+                drop(b);
+                // Room in flight again: the writer may send what waited for it.
+                inner.wake.notify_one();
             }
         }
         Ok::<(), ClientError>(())

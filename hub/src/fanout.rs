@@ -1,7 +1,8 @@
 //! Fan-out of committed events and losses to subscribers: one bounded queue per subscriber,
 //! filled with `try_send` so a slow subscriber never blocks anyone; what it misses is counted
 //! and delivered as a lagged notice. A subscriber whose queue stays full longer than the
-//! stall timeout is dropped, so stuck readers cost the publisher nothing.
+//! stall timeout is dropped, so stuck readers cost the publisher nothing. Each item is
+//! allocated once and shared by every subscriber's queue.
 
 use std::{
     sync::{
@@ -181,7 +182,7 @@ impl Fanout {
     }
 
     /// Offers committed events to every subscriber whose filter matches. Never waits.
-    pub fn publish_events(&self, events: &[Event]) {
+    pub fn publish_events(&self, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
@@ -192,8 +193,8 @@ impl Fanout {
         let now = Instant::now();
         let mut evicted = false;
         for e in events {
-            let item = Arc::new(e.clone());
-            for s in subs.iter().filter(|s| s.filter.matches_event(e)) {
+            let item = Arc::new(e);
+            for s in subs.iter().filter(|s| s.filter.matches_event(&item)) {
                 evicted |= self.deliver(s, Item::Event(item.clone()), now);
             }
         }
@@ -277,7 +278,7 @@ mod tests {
         let mut slow = f.subscribe(filter(), 3);
         let mut fast = f.subscribe(filter(), 100);
         let events: Vec<_> = (1..=10).map(ev).collect();
-        f.publish_events(&events);
+        f.publish_events(events);
         let mut got = Vec::new();
         for _ in 0..10 {
             match fast.next().await {
@@ -298,7 +299,7 @@ mod tests {
         assert_eq!(seen, vec![1, 2, 3]);
         assert_eq!(lag, 7);
         // A later event comes after the notice, and the accounting stays exact.
-        f.publish_events(&[ev(11)]);
+        f.publish_events(vec![ev(11)]);
         assert!(matches!(slow.next().await, Next::Item(Item::Event(e)) if e.hub_seq == 11));
         drop(slow);
         assert_eq!(f.len(), 1);
@@ -310,7 +311,7 @@ mod tests {
         let filter = || Filter::from_request(&SubscribeRequest::default()).unwrap();
         let mut stuck = f.subscribe(filter(), 2);
         let mut fine = f.subscribe(filter(), 100);
-        f.publish_events(&(1..=5).map(ev).collect::<Vec<_>>());
+        f.publish_events((1..=5).map(ev).collect());
         assert_eq!(f.len(), 1, "the stuck subscriber is gone from the fan-out");
         for want in 1..=2 {
             assert!(matches!(stuck.next().await, Next::Item(Item::Event(e)) if e.hub_seq == want));

@@ -16,6 +16,7 @@ mod config;
 mod error;
 mod fanout;
 mod filter;
+mod group_commit;
 mod limits;
 mod listener;
 mod reject_log;

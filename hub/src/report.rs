@@ -1,9 +1,10 @@
 //! The `Report` stream: Hello first, then events, counters and losses; each batch is
-//! validated, committed, published to subscribers and then acknowledged.
+//! validated and queued for the next group commit while the stream's next batches are
+//! read; once committed it is published to subscribers and then acknowledged, in order.
 
 mod counters;
 
-use std::sync::Arc;
+use std::{collections::VecDeque, sync::Arc};
 
 use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
 use tokio::sync::mpsc;
@@ -11,9 +12,12 @@ use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::{
-    clock::now_ns, error::HubError, reject_log, state::HubState, store::InstanceKey,
-    tls::PeerIdentity, validate,
+    clock::now_ns, error::HubError, group_commit::Pending, reject_log, state::HubState,
+    store::InstanceKey, tls::PeerIdentity, validate,
 };
+
+/// Batches of one stream queued for commit and not yet acknowledged, at most.
+const MAX_PIPELINED: usize = 16;
 
 type Tx = mpsc::Sender<Result<ReportResponse, Status>>;
 
@@ -96,86 +100,123 @@ async fn run(
         .into());
     };
     let h = hello.clone();
-    let acked = state.with_writer(move |s, _| s.hello(&h, now_ns())).await?;
+    let acked = state
+        .writer
+        .queue(move |s| s.hello(&h, now_ns()), |_, acked| acked)?
+        .await?;
     info!(node = %key.node, instance = %key.instance_id, %peer, acked, probe = %hello.probe_mode, "tapper connected");
     if tx.send(Ok(ack(acked))).await.is_err() {
         return Ok(());
     }
-    let result = loop {
-        let msg = match inbound.message().await {
-            Ok(Some(m)) => m,
-            Ok(None) => break Ok(()),
-            // The codec refused a message (oversized or malformed): a rejection too.
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                reject_log::rejected(&key.node, &key.instance_id, &status.message());
-                break Err(status);
-            }
-            Err(status) => {
-                debug!(node = %key.node, %status, "report stream ended");
-                break Err(status);
-            }
-        };
-        let acked = match handle(state, &key, msg).await {
-            Ok(a) => a,
-            Err(e) => {
-                reject_log::rejected(&key.node, &key.instance_id, &e);
-                break Err(e.into());
-            }
-        };
-        if let Some(acked) = acked
-            && tx.send(Ok(ack(acked))).await.is_err()
-        {
-            break Ok(());
-        }
-    };
+    let result = pipeline(state, inbound, &key, tx).await;
     let k = key.clone();
-    let _ = state
-        .with_writer(move |s, _| s.stream_ended(&k, now_ns()))
-        .await;
+    if let Ok(ended) = state
+        .writer
+        .queue(move |s| s.stream_ended(&k, now_ns()), |_, ()| ())
+    {
+        let _ = ended.await;
+    }
     info!(node = %key.node, instance = %key.instance_id, "tapper disconnected");
     result
 }
 
-/// Handles one message; returns the ack to send, if any.
-async fn handle(
-    state: &Arc<HubState>,
+/// Reads messages and queues their commits while earlier ones are still committing (at
+/// most [`MAX_PIPELINED`] at once); acks go out in order, each after its commit.
+async fn pipeline(
+    state: &HubState,
+    inbound: &mut Streaming<ReportRequest>,
+    key: &InstanceKey,
+    tx: &Tx,
+) -> Result<(), Status> {
+    let mut pending: VecDeque<Pending<Option<u64>>> = VecDeque::new();
+    let ended = loop {
+        tokio::select! {
+            biased;
+            done = async { pending.front_mut().expect("guarded by the condition").await },
+                if !pending.is_empty() => {
+                pending.pop_front();
+                match done {
+                    Ok(Some(acked)) if tx.send(Ok(ack(acked))).await.is_err() => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        reject_log::rejected(&key.node, &key.instance_id, &e);
+                        return Err(e.into());
+                    }
+                }
+            }
+            msg = inbound.message(), if pending.len() < MAX_PIPELINED => match msg {
+                Ok(Some(m)) => match queue(state, key, m) {
+                    Ok(p) => pending.push_back(p),
+                    Err(e) => {
+                        reject_log::rejected(&key.node, &key.instance_id, &e);
+                        break Err(e.into());
+                    }
+                },
+                Ok(None) => break Ok(()),
+                // The codec refused a message (oversized or malformed): a rejection too.
+                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    reject_log::rejected(&key.node, &key.instance_id, &status.message());
+                    break Err(status);
+                }
+                Err(status) => {
+                    debug!(node = %key.node, %status, "report stream ended");
+                    break Err(status);
+                }
+            },
+        }
+    };
+    // What was queued before the end is acked first, so that a rejection names the first
+    // message the tapper has no ack for.
+    while let Some(p) = pending.pop_front() {
+        match p.await {
+            Ok(Some(acked)) if tx.send(Ok(ack(acked))).await.is_err() => return ended,
+            Ok(_) => {}
+            Err(e) => {
+                reject_log::rejected(&key.node, &key.instance_id, &e);
+                return Err(e.into());
+            }
+        }
+    }
+    ended
+}
+
+/// Validates one message and queues its commit; the answer is the ack to send, if any.
+fn queue(
+    state: &HubState,
     key: &InstanceKey,
     msg: ReportRequest,
-) -> Result<Option<u64>, HubError> {
+) -> Result<Pending<Option<u64>>, HubError> {
     let key = key.clone();
     match msg.msg {
         None => Err(HubError::invalid("msg", "empty ReportRequest")),
         Some(Msg::Hello(_)) => Err(HubError::invalid("hello", "sent twice on one stream")),
         Some(Msg::Events(batch)) => {
             validate::events(&batch.events)?;
-            let c = state
-                .with_writer(move |s, fanout| {
-                    let c = s.commit_events(&key, batch.events, now_ns())?;
-                    fanout.publish_events(&c.new);
-                    Ok(c.acked)
-                })
-                .await?;
-            Ok(Some(c))
+            state.writer.queue(
+                move |s| s.commit_events(&key, batch.events, now_ns()),
+                |fanout, c| {
+                    fanout.publish_events(c.new);
+                    Some(c.acked)
+                },
+            )
         }
         Some(Msg::Loss(loss)) => {
             validate::loss(&loss)?;
-            let acked = state
-                .with_writer(move |s, fanout| {
-                    let c = s.commit_loss(&key, loss, now_ns())?;
+            state.writer.queue(
+                move |s| s.commit_loss(&key, loss, now_ns()),
+                |fanout, c| {
                     for l in &c.new {
                         fanout.publish_loss(l);
                     }
-                    Ok(c.acked)
-                })
-                .await?;
-            Ok(Some(acked))
+                    Some(c.acked)
+                },
+            )
         }
         Some(Msg::Counters(c)) => {
             counters::check(&c)?;
             state
-                .with_writer(move |s, _| s.set_counters(&key, &c, now_ns()))
-                .await?;
-            Ok(None)
+                .writer
+                .queue(move |s| s.set_counters(&key, &c, now_ns()), |_, ()| None)
         }
     }
 }

@@ -38,6 +38,8 @@ pub enum StartError {
     Tokens(#[from] TokensError),
     #[error("opening database {db:?}: {source}")]
     Store { db: String, source: StoreError },
+    #[error("starting the store's writer thread: {0}")]
+    WriterThread(std::io::Error),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -109,7 +111,8 @@ impl Hub {
                 max_subscribers: config.max_subscribers,
             },
             shutdown_rx,
-        );
+        )
+        .map_err(StartError::WriterThread)?;
         Ok(Hub {
             config,
             state,

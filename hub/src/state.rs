@@ -1,17 +1,15 @@
-//! The state every request handler shares: the store's writer (behind a mutex) and reader
-//! (used from blocking threads), the fan-out, the connected-tapper registry, settings and
-//! the shutdown signal.
+//! The state every request handler shares: the store's writer (on its own thread, with
+//! group commit) and reader (used from blocking threads), the fan-out, the connected-tapper
+//! registry, settings and the shutdown signal.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{Semaphore, watch};
 
 use crate::{
     error::HubError,
     fanout::Fanout,
+    group_commit::GroupWriter,
     store::{Reader, Store, StoreError, Writer},
     tappers::Connected,
 };
@@ -29,7 +27,7 @@ pub struct Settings {
 
 /// Shared hub state.
 pub struct HubState {
-    writer: Mutex<Box<dyn Writer>>,
+    pub writer: GroupWriter,
     reader: Arc<dyn Reader>,
     pub fanout: Arc<Fanout>,
     pub connected: Connected,
@@ -40,31 +38,32 @@ pub struct HubState {
 }
 
 impl HubState {
-    pub fn new(store: Store, settings: Settings, shutdown: watch::Receiver<bool>) -> Arc<Self> {
-        Arc::new(Self {
-            writer: Mutex::new(store.writer),
+    /// Starts the store's writer thread; only that can fail.
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<Arc<Self>> {
+        let fanout = Arc::new(Fanout::new(settings.subscriber_stall_timeout));
+        Ok(Arc::new(Self {
+            writer: GroupWriter::spawn(store.writer, fanout.clone())?,
             reader: store.reader,
-            fanout: Arc::new(Fanout::new(settings.subscriber_stall_timeout)),
+            fanout,
             connected: Connected::default(),
             subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
             settings,
             shutdown,
-        })
+        }))
     }
 
-    /// Runs `f` with the store's writer (and fan-out) on a blocking thread. Publishing from
-    /// inside `f`, while the writer is locked, keeps subscribers in hub_seq order.
-    pub async fn with_writer<T, F>(self: &Arc<Self>, f: F) -> Result<T, HubError>
+    /// Runs `f` with the store's writer (and fan-out) on the writer thread, alone: every
+    /// commit queued before it is stored and published, none after it yet.
+    pub async fn with_writer<T, F>(&self, f: F) -> Result<T, HubError>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Writer, &Fanout) -> Result<T, StoreError> + Send + 'static,
     {
-        let this = self.clone();
-        blocking(move || {
-            let mut writer = this.writer.lock().unwrap_or_else(|e| e.into_inner());
-            f(writer.as_mut(), &this.fanout)
-        })
-        .await
+        self.writer.alone(f).await
     }
 
     /// Runs `f` with the store's reader on a blocking thread, without waiting for the writer.

@@ -56,8 +56,9 @@ pub fn plan(req: &SubscribeRequest) -> Result<Plan, HubError> {
 fn event_response(item: Item) -> SubscribeResponse {
     use subscribe_response::Item as R;
     let item = match item {
-        Item::Event(e) => R::Event((*e).clone()),
-        Item::Loss(l) => R::Loss((*l).clone()),
+        // The last subscriber to take a shared item takes it without a copy.
+        Item::Event(e) => R::Event(Arc::unwrap_or_clone(e)),
+        Item::Loss(l) => R::Loss(Arc::unwrap_or_clone(l)),
         Item::Lagged(skipped) => R::Lagged(Lagged { skipped }),
     };
     SubscribeResponse { item: Some(item) }

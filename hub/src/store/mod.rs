@@ -33,6 +33,14 @@ pub trait Writer: Send {
     /// The highest hub_seq assigned so far.
     fn last_hub_seq(&self) -> u64;
 
+    /// Opens a group: the commits until [`end_group`](Self::end_group) share one
+    /// transaction, each still all-or-nothing on its own.
+    fn begin_group(&mut self) -> Result<()>;
+
+    /// Commits the group. If that fails, nothing of the group is stored and the writer
+    /// forgets what its commits settled; none of them may be acknowledged.
+    fn end_group(&mut self) -> Result<()>;
+
     /// Records a Hello (creating or refreshing the tapper row); returns the acked seq.
     fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64>;
 

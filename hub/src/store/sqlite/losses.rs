@@ -1,7 +1,7 @@
 //! Loss records on the writer side: a new record must not cover any seq number already
 //! stored (as an event or in another record); a re-sent identical record is a duplicate.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tapper_proto::v1::Loss;
 
 use super::{i2u, u2i};
@@ -20,12 +20,7 @@ pub enum Check {
 
 /// Classifies `loss` of `key` against the committed `state` and the stored rows (which
 /// also know ranges a restarted hub has not cached).
-pub fn check(
-    tx: &Transaction<'_>,
-    key: &InstanceKey,
-    state: &SeqState,
-    loss: &Loss,
-) -> Result<Check> {
+pub fn check(tx: &Connection, key: &InstanceKey, state: &SeqState, loss: &Loss) -> Result<Check> {
     let (first, last) = (u2i(loss.first_seq), u2i(loss.last_seq));
     // Stored loss records never overlap, so the one starting last at or before `last` is
     // the only one that can reach into the range.
@@ -61,7 +56,7 @@ pub fn check(
 
 /// Stores `loss` as `hub_seq` and adds it to the tapper's totals (saturating at 2^63-1).
 pub fn insert(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &InstanceKey,
     loss: &Loss,
     hub_seq: u64,

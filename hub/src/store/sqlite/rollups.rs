@@ -26,7 +26,7 @@ pub type Key = (String, i32, String);
 
 /// Adds `counts` (per errno and errno_name) of events of `node` received in `minute`.
 pub fn add(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     node: &str,
     minute: i64,
     counts: &HashMap<(i32, &str), i64>,

@@ -1,10 +1,11 @@
 //! The writer connection: Hello, event and loss commits with dedup by (node, instance,
 //! seq), the per-minute rollups of the events, counters, and the hub_seq high-water mark.
+//! Each commit is a savepoint, so many of them can share one group transaction.
 
 use std::collections::HashMap;
 
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Savepoint, params, params_from_iter};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
 
 use super::{Location, i2u, identity, losses, retention, rollups, schema, u2i};
@@ -24,8 +25,8 @@ pub struct SqliteWriter {
 }
 
 /// Persists the hub_seq high-water mark (so retention cannot make numbers repeat) and
-/// commits the transaction.
-fn commit_through(tx: Transaction<'_>, last_hub_seq: u64) -> Result<()> {
+/// releases the savepoint (which commits, unless a group transaction is open).
+fn commit_through(tx: Savepoint<'_>, last_hub_seq: u64) -> Result<()> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('last_hub_seq', ?1)
          ON CONFLICT (key) DO UPDATE SET value = ?1",
@@ -59,19 +60,19 @@ impl SqliteWriter {
         // FULL: an acked commit survives a crash of the hub process and of the machine.
         conn.pragma_update(None, "synchronous", "FULL")?;
         schema::migrate(&mut conn)?;
-        let last_hub_seq: i64 = conn.query_row(
-            "SELECT MAX(
-                 COALESCE((SELECT value FROM meta WHERE key = 'last_hub_seq'), 0),
-                 COALESCE((SELECT MAX(hub_seq) FROM events), 0),
-                 COALESCE((SELECT MAX(hub_seq) FROM losses), 0))",
-            [],
-            |r| r.get(0),
-        )?;
+        let last_hub_seq = stored_last_hub_seq(&conn)?;
         Ok(Self {
             conn,
-            last_hub_seq: i2u(last_hub_seq),
+            last_hub_seq,
             instances: Instances::default(),
         })
+    }
+
+    /// After a failed group: forgets what the rolled-back commits had settled.
+    fn reload(&mut self) -> Result<()> {
+        self.instances = Instances::default();
+        self.last_hub_seq = stored_last_hub_seq(&self.conn)?;
+        Ok(())
     }
 
     fn seq_state(&mut self, key: &InstanceKey) -> Result<SeqState> {
@@ -95,9 +96,41 @@ impl SqliteWriter {
     }
 }
 
+/// The highest hub_seq ever assigned, as stored.
+fn stored_last_hub_seq(conn: &Connection) -> Result<u64> {
+    let last: i64 = conn.query_row(
+        "SELECT MAX(
+             COALESCE((SELECT value FROM meta WHERE key = 'last_hub_seq'), 0),
+             COALESCE((SELECT MAX(hub_seq) FROM events), 0),
+             COALESCE((SELECT MAX(hub_seq) FROM losses), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(i2u(last))
+}
+
 impl Writer for SqliteWriter {
     fn last_hub_seq(&self) -> u64 {
         self.last_hub_seq
+    }
+
+    fn begin_group(&mut self) -> Result<()> {
+        self.conn.execute_batch("BEGIN")?;
+        Ok(())
+    }
+
+    fn end_group(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let Err(err) = self.conn.execute_batch("COMMIT") else {
+            return Ok(());
+        };
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.reload()?;
+        Err(err.into())
     }
 
     fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
@@ -132,7 +165,7 @@ impl Writer for SqliteWriter {
         let mut state = self.seq_state(key)?;
         let mut new = Vec::new();
         let mut next = self.last_hub_seq;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events (hub_seq, node, instance_id, seq, ts_ns, received_ns,
@@ -216,7 +249,7 @@ impl Writer for SqliteWriter {
         let mut state = self.seq_state(key)?;
         let mut new = Vec::new();
         let mut next = self.last_hub_seq;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         match losses::check(&tx, key, &state, &loss)? {
             losses::Check::Duplicate => {}
             losses::Check::Overlaps => {
@@ -346,6 +379,45 @@ mod tests {
         assert_eq!(c.new.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
         assert_eq!(c.acked, 5);
         assert_eq!(r.tappers(None, &[], 10).unwrap()[0].events_received, 5);
+    }
+
+    #[test]
+    fn a_group_is_stored_at_its_end_and_a_refused_step_undoes_only_itself() {
+        let db = TempDb::new("group");
+        let st = Store::open(&db.path(), QueryBudget::default()).unwrap();
+        let (mut w, r) = (st.writer, st.reader);
+        w.hello(&hello("a"), 1).unwrap();
+        w.hello(&hello("b"), 1).unwrap();
+        w.begin_group().unwrap();
+        let a = w
+            .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24)], 2)
+            .unwrap();
+        assert!(
+            w.commit_loss(&key("a"), loss(2, 3), 2).is_err(),
+            "a loss over a stored event is refused"
+        );
+        let b = w.commit_events(&key("b"), vec![ev(1, 22)], 2).unwrap();
+        assert_eq!((a.acked, b.acked, w.last_hub_seq()), (2, 1, 3));
+        assert!(
+            r.replay_page(0, u64::MAX, None, 10).unwrap().is_empty(),
+            "nothing is visible before the group commits"
+        );
+        w.end_group().unwrap();
+        let stored = r.replay_page(0, u64::MAX, None, 10).unwrap();
+        assert_eq!(
+            stored.iter().map(|s| s.hub_seq()).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let acked: Vec<u64> = r
+            .tappers(None, &[], 10)
+            .unwrap()
+            .iter()
+            .map(|t| t.acked_seq)
+            .collect();
+        assert_eq!(acked, vec![2, 1]);
+        // The refused loss left seq 3 free for a later event.
+        let c = w.commit_events(&key("a"), vec![ev(3, 24)], 4).unwrap();
+        assert_eq!((c.new.len(), c.acked), (1, 3));
     }
 
     #[test]
