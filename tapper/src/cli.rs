@@ -95,6 +95,12 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE", requires = "hub")]
     pub token_file: Option<PathBuf>,
 
+    /// Serve Prometheus metrics (OpenMetrics text) on http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9464; port 0 picks a free port (logged, and in the ready line). Off by
+    /// default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -211,6 +217,7 @@ mod tests {
         assert_eq!(cli.ring_buffer_size, 4 << 20);
         assert_eq!(cli.stats_interval, None);
         assert_eq!(cli.counters, None);
+        assert_eq!(cli.metrics_listen, None, "metrics are off by default");
         assert_eq!(
             parse(&["--output", "none", "--counters", "json"])
                 .unwrap()
@@ -289,5 +296,6 @@ mod tests {
         assert!(message(&["--hub", "ftp://x:1"]).contains("not a hub address"));
         assert!(message(&["--hub", "localhost"]).contains("not a hub address"));
         assert!(message(&["--node-name", "a"]).contains("--hub"));
+        assert!(message(&["--metrics-listen", "9464"]).contains("--metrics-listen"));
     }
 }

@@ -7,6 +7,7 @@ mod counters;
 mod enrich;
 mod event;
 mod filter;
+mod metrics;
 mod output;
 mod pipeline;
 mod probe;
