@@ -3,7 +3,7 @@
 
 mod counters;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
 use tokio::sync::mpsc;
@@ -148,9 +148,12 @@ async fn handle(
         Some(Msg::Hello(_)) => Err(HubError::invalid("hello", "sent twice on one stream")),
         Some(Msg::Events(batch)) => {
             validate::events(&batch.events)?;
+            let observer = state.clone();
             let c = state
                 .with_writer(move |s, fanout| {
+                    let started = Instant::now();
                     let c = s.commit_events(&key, batch.events, now_ns())?;
+                    observer.events_committed(&c.new, started.elapsed());
                     fanout.publish_events(&c.new);
                     Ok(c.acked)
                 })
@@ -159,10 +162,13 @@ async fn handle(
         }
         Some(Msg::Loss(loss)) => {
             validate::loss(&loss)?;
+            let observer = state.clone();
             let acked = state
                 .with_writer(move |s, fanout| {
+                    let started = Instant::now();
                     let c = s.commit_loss(&key, loss, now_ns())?;
                     for l in &c.new {
+                        observer.loss_committed(l, started.elapsed());
                         fanout.publish_loss(l);
                     }
                     Ok(c.acked)

@@ -9,9 +9,13 @@ use std::{
 
 use tokio::sync::{Semaphore, watch};
 
+use tapper_proto::v1::{Event, LossNotice};
+
 use crate::{
+    alerts::Alerting,
     error::HubError,
     fanout::Fanout,
+    metrics::HubMetrics,
     store::{Reader, Store, StoreError, Writer},
     tappers::Connected,
 };
@@ -36,11 +40,21 @@ pub struct HubState {
     /// One permit per open Subscribe stream.
     pub subscriber_slots: Arc<Semaphore>,
     pub settings: Settings,
+    /// What ingest counts for `/metrics`.
+    pub metrics: HubMetrics,
+    /// The alert rules, when `--alert-rules` gave some.
+    pub alerts: Option<Arc<Alerting>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl HubState {
-    pub fn new(store: Store, settings: Settings, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        observers: (HubMetrics, Option<Arc<Alerting>>),
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        let (metrics, alerts) = observers;
         Arc::new(Self {
             writer: Mutex::new(store.writer),
             reader: store.reader,
@@ -48,8 +62,23 @@ impl HubState {
             connected: Connected::default(),
             subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
             settings,
+            metrics,
+            alerts,
             shutdown,
         })
+    }
+
+    /// After a commit of events (`took` long): counted, and offered to the alert rules.
+    pub fn events_committed(&self, events: &[Event], took: Duration) {
+        self.metrics.events_committed(events, took);
+        if let Some(alerts) = &self.alerts {
+            alerts.observe(events);
+        }
+    }
+
+    /// After a commit of a loss record (`took` long): counted.
+    pub fn loss_committed(&self, loss: &LossNotice, took: Duration) {
+        self.metrics.loss_committed(loss, took);
     }
 
     /// Runs `f` with the store's writer (and fan-out) on a blocking thread. Publishing from
