@@ -9,6 +9,8 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (apt-get, cargo install and pip install need it)"
 
 APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin)
+# The real Prometheus (and promtool) and Alertmanager the metrics and alert tests start.
+APT_PACKAGES+=(prometheus prometheus-alertmanager curl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
