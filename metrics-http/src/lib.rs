@@ -122,6 +122,9 @@ mod tests {
         let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = taken.local_addr().unwrap();
         let err = MetricsEndpoint::bind(addr).await.err().unwrap().to_string();
-        assert!(err.starts_with(&format!("--metrics-listen {addr}: cannot listen")), "{err}");
+        assert!(
+            err.starts_with(&format!("--metrics-listen {addr}: cannot listen")),
+            "{err}"
+        );
     }
 }
