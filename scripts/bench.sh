@@ -40,6 +40,7 @@ if [ $MODE = full ]; then
   FANIN=10x1000,100x1000 FANIN_SECS=5
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
     --stall-timeout 1 --silent 2000 --handshake-timeout 2)
+  METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
   RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
@@ -47,6 +48,7 @@ else
   # The small queue and short stall timeout let the few stuck subscribers be dropped.
   ATTACK=(--events 20000 --churn 200 --stored 4000 --ack-window 1 --stuck 20
     --stall-timeout 0.2 --subscriber-queue 256 --silent 50 --handshake-timeout 1)
+  METRICS=(--runs 1 --bursts 5 --nodes 10 --scrapes 10)
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
@@ -170,6 +172,18 @@ else
   skip attack "this build has no hub binary."
 fi
 
+# ---- 7. metrics and alerts ---------------------------------------------------------------
+# A Markdown section of its own (bench/python/metrics_alerts.py), appended after the report.
+if ! command -v prometheus-alertmanager >/dev/null; then
+  echo "## 7. Metrics and alerts" >"$RESULTS/metrics-alerts.md"
+  echo "Skipped: prometheus-alertmanager is not installed (scripts/setup.sh installs it)." \
+    >>"$RESULTS/metrics-alerts.md"
+else
+  log "part 7: failure -> alert in Alertmanager, and /metrics scrape time (${METRICS[*]})"
+  python3 bench/python/metrics_alerts.py --bin "$BIN" "${METRICS[@]}" \
+    --out "$RESULTS/metrics-alerts.md"
+fi
+
 # ---- report ------------------------------------------------------------------------------
 cat >"$RESULTS/meta.json" <<JSON
 {
@@ -182,4 +196,5 @@ cat >"$RESULTS/meta.json" <<JSON
 }
 JSON
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
+printf '\n' >>"$OUT" && cat "$RESULTS/metrics-alerts.md" >>"$OUT"
 log "done in $((SECONDS - START))s ($MODE); report: $OUT"

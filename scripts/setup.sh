@@ -11,10 +11,11 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # protobuf-compiler: protoc for the k8s-cri crate (the CRI client); containerd, runc,
 # podman and conmon: the identity and image tests run real containers; systemd: its
 # systemd-analyze verifies the units under deploy/systemd; openssl: the
-# benchmarks' TLS certificates.
+# benchmarks' TLS certificates; prometheus (with promtool) and prometheus-alertmanager:
+# the real servers the metrics and alert tests start.
 APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
   protobuf-compiler containerd runc podman conmon systemd
-  openssl)
+  openssl prometheus prometheus-alertmanager)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -49,6 +49,16 @@ pub struct Config {
     /// Also serve the gRPC health service alone, in plaintext, on this address (for
     /// probes that cannot speak TLS, like the kubelet's); nothing else is served there.
     pub health_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics on `http://ADDR/metrics`; port 0 picks a free port.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Label `hub_socket_failures_total` with the pod's namespace too.
+    pub metrics_namespace_label: bool,
+    /// Alert rules (TOML), evaluated on every committed batch.
+    pub alert_rules: Option<PathBuf>,
+    /// Alertmanager base URLs (`http://HOST:PORT`) the alerts go to.
+    pub alertmanagers: Vec<String>,
+    /// How often a firing alert is sent again (it stays valid for three times that).
+    pub alert_resend_interval: Duration,
 }
 
 /// An option out of range; `option` is the flag's name without dashes.
@@ -85,6 +95,11 @@ impl Config {
             reload_interval: Duration::from_secs(5),
             insecure: false,
             health_listen: None,
+            metrics_listen: None,
+            metrics_namespace_label: false,
+            alert_rules: None,
+            alertmanagers: Vec::new(),
+            alert_resend_interval: Duration::from_secs(60),
         }
     }
 
@@ -149,6 +164,25 @@ impl Config {
         if self.reload_interval.is_zero() {
             return bad("reload-interval", "must be longer than zero");
         }
+        if self.metrics_namespace_label && self.metrics_listen.is_none() {
+            return bad("metrics-namespace-label", "needs --metrics-listen");
+        }
+        if !self.alertmanagers.is_empty() && self.alert_rules.is_none() {
+            return bad(
+                "alertmanager",
+                "needs --alert-rules: without rules no alert is ever sent",
+            );
+        }
+        if let Some(reason) = self
+            .alertmanagers
+            .iter()
+            .find_map(|url| crate::alerts::parse_url(url).err())
+        {
+            return bad("alertmanager", &reason);
+        }
+        if self.alert_resend_interval.is_zero() {
+            return bad("alert-resend-interval", "must be longer than zero");
+        }
         if self.exposed() && !self.insecure {
             return bad(
                 "listen",
@@ -201,6 +235,27 @@ mod tests {
         let mut c = config();
         c.max_message_bytes = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-message-bytes");
+    }
+
+    #[test]
+    fn alert_and_metrics_options_are_checked() {
+        let mut c = config();
+        c.alertmanagers = vec!["http://127.0.0.1:9093".into()];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .reason
+                .starts_with("needs --alert-rules")
+        );
+        c.alert_rules = Some("rules.toml".into());
+        c.validate().unwrap();
+        c.alertmanagers.push("https://am:9093".into());
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.option, "alertmanager");
+        assert!(e.reason.contains("https is not supported"), "{e}");
+        let mut c = config();
+        c.metrics_namespace_label = true;
+        assert_eq!(c.validate().unwrap_err().option, "metrics-namespace-label");
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub struct Fanout {
     next_id: AtomicU64,
     /// How long a subscriber's queue may stay full before it is dropped.
     stall_timeout: Duration,
+    /// Items skipped for full queues, ever (the metrics' `hub_subscriber_lagged_total`).
+    skipped: AtomicU64,
 }
 
 impl Fanout {
@@ -144,6 +146,7 @@ impl Fanout {
             subs: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             stall_timeout,
+            skipped: AtomicU64::new(0),
         }
     }
 
@@ -173,6 +176,11 @@ impl Fanout {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|s| s.id != id);
+    }
+
+    /// Items skipped so far because a subscriber's queue was full.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// Number of live subscribers.
@@ -241,6 +249,7 @@ impl Fanout {
             Err(TrySendError::Closed(_)) => false,
             Err(TrySendError::Full(_)) => {
                 lag.skipped += 1;
+                self.skipped.fetch_add(1, Ordering::Relaxed);
                 let since = *lag.full_since.get_or_insert(now);
                 if now.duration_since(since) < self.stall_timeout {
                     return false;
@@ -298,6 +307,7 @@ mod tests {
         }
         assert_eq!(seen, vec![1, 2, 3]);
         assert_eq!(lag, 7);
+        assert_eq!(f.skipped_total(), 7);
         // A later event comes after the notice, and the accounting stays exact.
         f.publish_events(vec![ev(11)]);
         assert!(matches!(slow.next().await, Next::Item(Item::Event(e)) if e.hub_seq == 11));

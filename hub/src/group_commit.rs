@@ -7,6 +7,7 @@ use std::{
     sync::{Arc, mpsc},
     task::{Context, Poll},
     thread,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::oneshot;
@@ -54,11 +55,16 @@ impl<T> Future for Pending<T> {
 
 impl GroupWriter {
     /// Starts the writer thread; it ends (and closes the store) when the last handle goes.
-    pub fn spawn(writer: Box<dyn Writer>, fanout: Arc<Fanout>) -> std::io::Result<Self> {
+    /// `on_commit` learns how long each group's transaction took.
+    pub fn spawn(
+        writer: Box<dyn Writer>,
+        fanout: Arc<Fanout>,
+        on_commit: impl Fn(Duration) + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(writer, &fanout, &queue))?;
+            .spawn(move || run(writer, &fanout, &queue, &on_commit))?;
         Ok(Self { jobs })
     }
 
@@ -110,7 +116,12 @@ impl GroupWriter {
     }
 }
 
-fn run(mut writer: Box<dyn Writer>, fanout: &Fanout, queue: &mpsc::Receiver<Job>) {
+fn run(
+    mut writer: Box<dyn Writer>,
+    fanout: &Fanout,
+    queue: &mpsc::Receiver<Job>,
+    on_commit: &dyn Fn(Duration),
+) {
     let mut next = None;
     loop {
         let job = match next.take() {
@@ -134,7 +145,9 @@ fn run(mut writer: Box<dyn Writer>, fanout: &Fanout, queue: &mpsc::Receiver<Job>
                         Err(_) => break,
                     }
                 }
+                let started = Instant::now();
                 commit_group(writer.as_mut(), fanout, steps);
+                on_commit(started.elapsed());
             }
         }
     }
@@ -201,7 +214,7 @@ mod tests {
         let fanout = Arc::new(Fanout::new(Duration::from_secs(60)));
         let all = Filter::from_request(&SubscribeRequest::default()).unwrap();
         let mut live = fanout.subscribe(all, 1000);
-        let writer = GroupWriter::spawn(store.writer, fanout.clone()).unwrap();
+        let writer = GroupWriter::spawn(store.writer, fanout.clone(), |_| ()).unwrap();
         let nodes = ["a", "b", "c"];
         for node in nodes {
             let acked = writer

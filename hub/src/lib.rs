@@ -9,6 +9,7 @@
 //! # let _ = addr; Ok(()) }
 //! ```
 
+mod alerts;
 mod auth;
 mod clock;
 mod closing;
@@ -19,6 +20,7 @@ mod filter;
 mod group_commit;
 mod limits;
 mod listener;
+mod metrics;
 mod reject_log;
 mod reload;
 mod report;
@@ -34,6 +36,7 @@ mod tls;
 mod tokens;
 mod validate;
 
+pub use alerts::RulesError;
 pub use config::{Config, ConfigError};
 pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
 pub use retention::{Retention, parse_duration};

@@ -91,6 +91,27 @@ struct Args {
     /// is served there.
     #[arg(long, value_name = "ADDR")]
     health_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics (OpenMetrics text) on http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9465; port 0 picks a free port (logged, and in the ready line). Off by
+    /// default.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Add a `namespace` label (the pod's Kubernetes namespace, empty when none) to
+    /// hub_socket_failures_total: series grow to nodes x errnos x namespaces.
+    #[arg(long, requires = "metrics_listen")]
+    metrics_namespace_label: bool,
+    /// Alert rules (TOML, `[[rule]]` tables), evaluated on every batch the hub stores; see
+    /// the README for the format. A bad file stops the hub at start, naming rule and field.
+    #[arg(long, value_name = "FILE")]
+    alert_rules: Option<PathBuf>,
+    /// Send firing and resolved alerts to this Alertmanager (its v2 API), e.g.
+    /// http://127.0.0.1:9093; repeat for several.
+    #[arg(long = "alertmanager", value_name = "URL", requires = "alert_rules")]
+    alertmanagers: Vec<String>,
+    /// How often a firing alert is sent again; it stays valid in Alertmanager for three
+    /// times that, so the alerts of a hub that went away resolve on their own.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    alert_resend_interval: Duration,
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -128,6 +149,11 @@ impl Args {
             reload_interval: self.reload_interval,
             insecure: self.insecure,
             health_listen: self.health_listen,
+            metrics_listen: self.metrics_listen,
+            metrics_namespace_label: self.metrics_namespace_label,
+            alert_rules: self.alert_rules,
+            alertmanagers: self.alertmanagers,
+            alert_resend_interval: self.alert_resend_interval,
         }
     }
 }
@@ -145,16 +171,22 @@ async fn main() -> anyhow::Result<()> {
     // Signal handlers first: from the ready line on, SIGINT/SIGTERM mean a clean stop.
     let stop = stop_signal()?;
     let hub = Hub::bind(config).await?;
-    print_ready(hub.local_addr(), hub.health_addr())?;
+    print_ready(hub.local_addr(), hub.health_addr(), hub.metrics_addr())?;
     hub.serve_until(stop).await?;
     Ok(())
 }
 
 /// The machine-readable ready signal: one JSON line on stderr, written whole; it names the
-/// health-only address too when there is one.
-fn print_ready(listen: SocketAddr, health: Option<SocketAddr>) -> std::io::Result<()> {
-    let health = health.map_or(String::new(), |a| format!(",\"health_listen\":\"{a}\""));
-    let line = format!("{{\"ready\":{{\"listen\":\"{listen}\"{health}}}}}\n");
+/// health-only address (`--health-listen`) and the metrics endpoint (`--metrics-listen`)
+/// too when there are.
+fn print_ready(
+    listen: SocketAddr,
+    health: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+) -> std::io::Result<()> {
+    let health = health.map_or_else(String::new, |a| format!(",\"health_listen\":\"{a}\""));
+    let metrics = metrics.map_or_else(String::new, |m| format!(",\"metrics\":\"{m}\""));
+    let line = format!("{{\"ready\":{{\"listen\":\"{listen}\"{health}{metrics}}}}}\n");
     std::io::stderr().lock().write_all(line.as_bytes())
 }
 

@@ -192,9 +192,11 @@ fn queue(
         Some(Msg::Hello(_)) => Err(HubError::invalid("hello", "sent twice on one stream")),
         Some(Msg::Events(batch)) => {
             validate::events(&batch.events)?;
+            let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_events(&key, batch.events, now_ns()),
-                |fanout, c| {
+                move |fanout, c| {
+                    observer.events_committed(&c.new);
                     fanout.publish_events(c.new);
                     Some(c.acked)
                 },
@@ -202,10 +204,12 @@ fn queue(
         }
         Some(Msg::Loss(loss)) => {
             validate::loss(&loss)?;
+            let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_loss(&key, loss, now_ns()),
-                |fanout, c| {
+                move |fanout, c| {
                     for l in &c.new {
+                        observer.loss_committed(l);
                         fanout.publish_loss(l);
                     }
                     Some(c.acked)

@@ -52,7 +52,10 @@ pub async fn run(state: Arc<HubState>, r: Retention) {
                 .await
             {
                 Ok(0) => {}
-                Ok(n) => debug!(deleted = n, "retention"),
+                Ok(n) => {
+                    state.metrics.rows_deleted(n);
+                    debug!(deleted = n, "retention");
+                }
                 Err(e) => warn!(error = %e, "retention failed"),
             }
         }

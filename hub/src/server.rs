@@ -8,10 +8,15 @@ use tokio::{net::TcpListener, sync::watch};
 use tokio_rustls::rustls::ServerConfig;
 use tracing::{info, warn};
 
+use metrics_http::{BindError, MetricsEndpoint};
+use prometheus_client::registry::Registry;
+
 use crate::{
+    alerts::{Alerting, RulesError},
     auth,
     config::{Config, ConfigError},
     limits, listener,
+    metrics::HubMetrics,
     reload::{self, Reloadable},
     retention,
     service::HubService,
@@ -49,6 +54,10 @@ pub enum StartError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    AlertRules(#[from] RulesError),
+    #[error(transparent)]
+    Metrics(#[from] BindError),
 }
 
 /// A hub with its store open and its socket bound, not yet serving.
@@ -62,6 +71,7 @@ pub struct Hub {
     tokens: Option<Arc<Reloadable<Tokens>>>,
     /// The health-only plaintext listener (`--health-listen`) and its address.
     health_listener: Option<(TcpListener, SocketAddr)>,
+    metrics: Option<MetricsEndpoint>,
 }
 
 /// Binds `addr`, returning the listener and the address it got.
@@ -90,6 +100,7 @@ impl Hub {
                 source,
             })?;
         info!(db = %config.db, last_hub_seq = store.last_hub_seq(), "store open");
+        let observers = observers(&config, &store)?;
         match listener::raise_nofile_limit() {
             Ok(limit) => info!(
                 open_files_limit = limit,
@@ -102,6 +113,10 @@ impl Hub {
             Some(addr) => Some(bind_addr(addr).await?),
             None => None,
         };
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(MetricsEndpoint::bind(addr).await?),
+            None => None,
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = HubState::new(
             store,
@@ -110,6 +125,7 @@ impl Hub {
                 subscriber_stall_timeout: config.subscriber_stall_timeout,
                 max_subscribers: config.max_subscribers,
             },
+            observers,
             shutdown_rx,
         )
         .map_err(StartError::WriterThread)?;
@@ -122,12 +138,18 @@ impl Hub {
             tls,
             tokens,
             health_listener,
+            metrics,
         })
     }
 
     /// The health-only address (`--health-listen`), if any, with its chosen port.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health_listener.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The metrics endpoint's address, with `--metrics-listen`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::local_addr)
     }
 
     /// The address it listens on (the chosen port when the config asked for port 0).
@@ -150,8 +172,10 @@ impl Hub {
             tls,
             tokens,
             health_listener,
+            metrics,
         } = self;
         tokio::spawn(retention::run(state.clone(), config.retention));
+        start_observers(&state, metrics);
         watch_files(&config, tls.as_ref(), tokens.as_ref());
         if config.exposed() {
             tokio::spawn(warn_exposed(
@@ -235,6 +259,60 @@ impl Hub {
         info!("hub stopped");
         Ok(())
     }
+}
+
+/// The metrics ingest keeps (starting from the rows stored) and the alert rules, loaded.
+fn observers(
+    config: &Config,
+    store: &Store,
+) -> Result<(HubMetrics, Option<Arc<Alerting>>), StartError> {
+    let metrics = HubMetrics::new(config.metrics_namespace_label);
+    if config.metrics_listen.is_some() {
+        match store.reader.rows() {
+            Ok(rows) => metrics.set_store_rows(rows),
+            Err(err) => {
+                warn!(error = %err, "cannot count the stored rows; hub_store_rows starts at 0")
+            }
+        }
+    }
+    let Some(path) = &config.alert_rules else {
+        return Ok((metrics, None));
+    };
+    let rules = crate::alerts::load_rules(path)?;
+    info!(rules = rules.len(), file = %path.display(), alertmanagers = ?config.alertmanagers,
+          "alert rules loaded");
+    if config.alertmanagers.is_empty() {
+        warn!("alert rules without --alertmanager: alerts are only logged");
+    }
+    let alerting = Alerting::new(rules, &config.alertmanagers, config.alert_resend_interval)
+        .map_err(|reason| ConfigError {
+            option: "alertmanager",
+            reason,
+        })?;
+    Ok((metrics, Some(Arc::new(alerting))))
+}
+
+/// Starts alert delivery, and serves `/metrics` until the hub shuts down.
+fn start_observers(state: &Arc<HubState>, endpoint: Option<MetricsEndpoint>) {
+    if let Some(alerts) = &state.alerts {
+        let stopping = state.clone();
+        alerts.start(move || {
+            let state = stopping.clone();
+            async move { state.shutting_down().await }
+        });
+    }
+    let Some(endpoint) = endpoint else { return };
+    let mut registry = Registry::default();
+    state.metrics.register(&mut registry, Arc::downgrade(state));
+    if let Some(alerts) = &state.alerts {
+        alerts.register(&mut registry);
+    }
+    let stop = state.shutting_down();
+    tokio::spawn(async move {
+        if let Err(err) = endpoint.serve(registry, stop).await {
+            warn!(error = %err, "the metrics endpoint stopped");
+        }
+    });
 }
 
 /// Reloads the TLS files and the tokens when they change on disk.

@@ -6,10 +6,14 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{Semaphore, watch};
 
+use tapper_proto::v1::{Event, LossNotice};
+
 use crate::{
+    alerts::Alerting,
     error::HubError,
     fanout::Fanout,
     group_commit::GroupWriter,
+    metrics::HubMetrics,
     store::{Reader, Store, StoreError, Writer},
     tappers::Connected,
 };
@@ -34,6 +38,10 @@ pub struct HubState {
     /// One permit per open Subscribe stream.
     pub subscriber_slots: Arc<Semaphore>,
     pub settings: Settings,
+    /// What ingest counts for `/metrics`.
+    pub metrics: HubMetrics,
+    /// The alert rules, when `--alert-rules` gave some.
+    pub alerts: Option<Arc<Alerting>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -42,18 +50,31 @@ impl HubState {
     pub fn new(
         store: Store,
         settings: Settings,
+        observers: (HubMetrics, Option<Arc<Alerting>>),
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Arc<Self>> {
+        let (metrics, alerts) = observers;
         let fanout = Arc::new(Fanout::new(settings.subscriber_stall_timeout));
+        let writer = GroupWriter::spawn(store.writer, fanout.clone(), metrics.commit_observer())?;
         Ok(Arc::new(Self {
-            writer: GroupWriter::spawn(store.writer, fanout.clone())?,
+            writer,
             reader: store.reader,
             fanout,
             connected: Connected::default(),
             subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
             settings,
+            metrics,
+            alerts,
             shutdown,
         }))
+    }
+
+    /// What the writer thread tells of each commit: to the metrics and the alert rules.
+    pub fn observer(&self) -> CommitObserver {
+        CommitObserver {
+            metrics: self.metrics.clone(),
+            alerts: self.alerts.clone(),
+        }
     }
 
     /// Runs `f` with the store's writer (and fan-out) on the writer thread, alone: every
@@ -82,6 +103,27 @@ impl HubState {
         async move {
             let _ = rx.wait_for(|s| *s).await;
         }
+    }
+}
+
+/// Told of what each commit stored, on the writer thread, before it is published.
+pub struct CommitObserver {
+    metrics: HubMetrics,
+    alerts: Option<Arc<Alerting>>,
+}
+
+impl CommitObserver {
+    /// New events: counted, and offered to the alert rules.
+    pub fn events_committed(&self, events: &[Event]) {
+        self.metrics.events_committed(events);
+        if let Some(alerts) = &self.alerts {
+            alerts.observe(events);
+        }
+    }
+
+    /// A new loss record: counted.
+    pub fn loss_committed(&self, loss: &LossNotice) {
+        self.metrics.loss_committed(loss);
     }
 }
 

@@ -35,6 +35,11 @@ impl Connected {
         }
     }
 
+    /// How many instances have a live stream.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
     /// The peer address if `key` has a live stream.
     pub fn peer(&self, key: &InstanceKey) -> Option<String> {
         self.map.get(key).map(|p| p.clone())

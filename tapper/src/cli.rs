@@ -122,6 +122,12 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval)]
     pub runtime_refresh: Duration,
 
+    /// Serve Prometheus metrics (OpenMetrics text) on http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9464; port 0 picks a free port (logged, and in the ready line). Off by
+    /// default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -243,6 +249,7 @@ mod tests {
         assert_eq!(cli.ring_buffer_size, 4 << 20);
         assert_eq!(cli.stats_interval, None);
         assert_eq!(cli.counters, None);
+        assert_eq!(cli.metrics_listen, None, "metrics are off by default");
         assert_eq!(
             parse(&["--output", "none", "--counters", "json"])
                 .unwrap()
@@ -332,5 +339,6 @@ mod tests {
         assert!(message(&["--node-name", "a"]).contains("--hub"));
         assert!(message(&["--cri-socket", ""]).contains("`auto` or `none`"));
         assert!(message(&["--runtime-refresh", "1ms"]).contains("at least 100ms"));
+        assert!(message(&["--metrics-listen", "9464"]).contains("--metrics-listen"));
     }
 }

@@ -8,6 +8,7 @@ mod enrich;
 mod event;
 mod filter;
 mod identity;
+mod metrics;
 mod output;
 mod pipeline;
 mod probe;

@@ -3,6 +3,8 @@
 
 use std::{
     io::{IsTerminal, Write},
+    net::SocketAddr,
+    sync::Arc,
     time::Duration,
 };
 
@@ -19,6 +21,7 @@ use crate::{
     counters::{CountersFormat, KernelCounters, Snapshot},
     filter::Filter,
     identity::{IdentityOptions, IdentityResolver},
+    metrics::{self, TapperCollector},
     output::{EventWriter, Format},
     pipeline::Pipeline,
     probe::{self, Capture},
@@ -85,6 +88,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    let counters = Arc::new(counters);
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_addr = match cli.metrics_listen {
+        Some(addr) => {
+            let collector = TapperCollector::new(
+                counters.clone(),
+                hub.as_ref().map(HubShipper::reporter),
+                mode.as_str(),
+            );
+            let stop = async {
+                let _ = metrics_stopped.await;
+            };
+            Some(metrics::start(addr, collector, stop).await?)
+        }
+        None => None,
+    };
     let mut pipeline = Pipeline::new(filter, identity, EventWriter::new(format), hub);
     for record in &early_records {
         pipeline
@@ -99,7 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
     let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
     let mut hub_tick = skip_first_tick(hub_every.map(interval)).await;
-    print_ready(mode.as_str(), io_uring).context("writing the ready line")?;
+    print_ready(mode.as_str(), io_uring, metrics_addr).context("writing the ready line")?;
 
     let signal_name = loop {
         tokio::select! {
@@ -132,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         hub.sync_counters(&last);
         hub.shutdown().await;
     }
+    let _ = metrics_stop.send(());
     Ok(())
 }
 
@@ -151,11 +171,15 @@ fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snap
 }
 
 /// The machine-readable ready signal, once the probes are attached and the signal
-/// handlers installed: one JSON line on stderr, written whole, outside the logs.
-fn print_ready(probe: &str, io_uring: bool) -> std::io::Result<()> {
-    let ready = serde_json::json!({
-        "ready": { "probe": probe, "pid": std::process::id(), "io_uring": io_uring }
-    });
+/// handlers installed: one JSON line on stderr, written whole, outside the logs. With
+/// `--metrics-listen` it names the metrics endpoint's bound address too.
+fn print_ready(probe: &str, io_uring: bool, metrics: Option<SocketAddr>) -> std::io::Result<()> {
+    let mut fields =
+        serde_json::json!({ "probe": probe, "pid": std::process::id(), "io_uring": io_uring });
+    if let Some(addr) = metrics {
+        fields["metrics"] = addr.to_string().into();
+    }
+    let ready = serde_json::json!({ "ready": fields });
     std::io::stderr()
         .lock()
         .write_all(format!("{ready}\n").as_bytes())

@@ -56,6 +56,11 @@ impl HubShipper {
         })
     }
 
+    /// The reporter, for reading its state (the metrics endpoint).
+    pub fn reporter(&self) -> ReporterHandle {
+        self.reporter.clone()
+    }
+
     pub fn ship(&self, event: Event) {
         self.reporter.send_event(event);
     }

@@ -114,6 +114,9 @@ pub trait Reader: Send + Sync {
     /// within node and errno come from per-minute rollups (exactly the counts a scan would
     /// give); others scan the window's events under the query budget.
     fn stats(&self, q: &StatsQuery) -> Result<StatsResult>;
+
+    /// Events and loss records stored (read once at start for `hub_store_rows`).
+    fn rows(&self) -> Result<u64>;
 }
 
 /// An open store: its one writer and its shared reader.

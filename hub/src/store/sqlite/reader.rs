@@ -167,6 +167,17 @@ impl Reader for SqliteReader {
     fn stats(&self, q: &StatsQuery) -> Result<StatsResult> {
         self.with_conn(Work::Stats, |c| stats::query(c, q, &self.budget))
     }
+
+    fn rows(&self) -> Result<u64> {
+        self.with_conn(Work::Stats, |c| {
+            let rows: i64 = c.query_row(
+                "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM losses)",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(rows.max(0) as u64)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,355 @@
+//! Evaluates the rules on each committed batch (hub receive time, one clock for every
+//! node): per rule and group, the times of the last `threshold` matching failures; firing
+//! when they fit in the window, re-sent while firing, resolved once a window passes quietly.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    time::{Duration, Instant, SystemTime},
+};
+
+use tapper_proto::v1::Event;
+
+use super::rules::Rule;
+
+/// One alert as Alertmanager gets it; `key` identifies it (its labels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub key: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: SystemTime,
+    pub ends_at: SystemTime,
+    pub firing: bool,
+}
+
+struct Group {
+    labels: BTreeMap<String, String>,
+    /// The receive times of the last `threshold` matching failures.
+    recent: VecDeque<Instant>,
+    last_seen: Instant,
+    last_process: String,
+    firing: Option<Firing>,
+}
+
+struct Firing {
+    starts_at: SystemTime,
+    last_sent: Instant,
+}
+
+pub struct Engine {
+    rules: Vec<Rule>,
+    groups: HashMap<(usize, Vec<String>), Group>,
+    resend_every: Duration,
+}
+
+impl Engine {
+    /// Firing alerts are re-sent every `resend_every` and valid for three times that, so an
+    /// alert whose hub went away resolves in Alertmanager on its own.
+    pub fn new(rules: Vec<Rule>, resend_every: Duration) -> Self {
+        Self {
+            rules,
+            groups: HashMap::new(),
+            resend_every,
+        }
+    }
+
+    /// Alerts firing now.
+    pub fn firing(&self) -> usize {
+        self.groups.values().filter(|g| g.firing.is_some()).count()
+    }
+
+    /// Counts a committed batch received at `now`; returns the alerts that start firing.
+    pub fn observe(&mut self, events: &[Event], now: Instant, wall: SystemTime) -> Vec<Alert> {
+        let mut started = Vec::new();
+        for event in events {
+            for (index, rule) in self.rules.iter().enumerate() {
+                if !rule.errnos.is_empty() && !rule.errnos.contains(&event.errno) {
+                    continue;
+                }
+                let values: Vec<String> =
+                    rule.group_by.iter().map(|k| value_of(event, k)).collect();
+                let group = self
+                    .groups
+                    .entry((index, values.clone()))
+                    .or_insert_with(|| Group {
+                        labels: labels(rule, &values),
+                        recent: VecDeque::with_capacity(rule.threshold.min(64)),
+                        last_seen: now,
+                        last_process: String::new(),
+                        firing: None,
+                    });
+                if group.recent.len() == rule.threshold {
+                    group.recent.pop_front();
+                }
+                group.recent.push_back(now);
+                group.last_seen = now;
+                group.last_process = process_of(event);
+                let full = group.recent.len() == rule.threshold;
+                if group.firing.is_none()
+                    && full
+                    && group
+                        .recent
+                        .front()
+                        .is_some_and(|t| now - *t <= rule.window)
+                {
+                    group.firing = Some(Firing {
+                        starts_at: wall,
+                        last_sent: now,
+                    });
+                    started.push(alert(rule, group, wall, wall + 3 * self.resend_every));
+                }
+            }
+        }
+        started
+    }
+
+    /// Called regularly: resolves alerts whose window passed without a failure (and forgets
+    /// quiet groups), and returns those to re-send.
+    pub fn tick(&mut self, now: Instant, wall: SystemTime) -> Vec<Alert> {
+        let mut due = Vec::new();
+        let resend = self.resend_every;
+        self.groups.retain(|(index, _), group| {
+            let rule = &self.rules[*index];
+            let quiet = now.saturating_duration_since(group.last_seen) >= rule.window;
+            match group.firing.as_mut() {
+                Some(_) if quiet => {
+                    due.push(alert(rule, group, wall, wall));
+                    false
+                }
+                Some(f) if now.saturating_duration_since(f.last_sent) >= resend => {
+                    f.last_sent = now;
+                    due.push(alert(rule, group, wall, wall + 3 * resend));
+                    true
+                }
+                Some(_) => true,
+                None => !quiet,
+            }
+        });
+        due
+    }
+}
+
+fn value_of(event: &Event, key: &str) -> String {
+    match key {
+        "node" => event.node.clone(),
+        "errno" => tapper_names::errno_name(event.errno),
+        "family" if event.family_name.is_empty() => {
+            event.family.map_or_else(String::new, |f| f.to_string())
+        }
+        "family" => event.family_name.clone(),
+        _ => event.comm.clone(),
+    }
+}
+
+/// alertname, severity, the group-by values, and errno: the event's when grouped by
+/// errno, else the rule's errnos joined with `|` (`any` for a rule of every errno).
+fn labels(rule: &Rule, values: &[String]) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        ("alertname".to_owned(), rule.name.clone()),
+        ("severity".to_owned(), rule.severity.clone()),
+    ]);
+    for (key, value) in rule.group_by.iter().zip(values) {
+        labels.insert((*key).to_owned(), value.clone());
+    }
+    if !rule.group_by.contains(&"errno") {
+        let errnos: Vec<String> = rule
+            .errnos
+            .iter()
+            .map(|e| tapper_names::errno_name(*e))
+            .collect();
+        let errno = if errnos.is_empty() {
+            "any".to_owned()
+        } else {
+            errnos.join("|")
+        };
+        labels.insert("errno".into(), errno);
+    }
+    labels
+}
+
+fn process_of(event: &Event) -> String {
+    let mut text = format!("pid {} ({})", event.pid, event.comm);
+    if !event.exe.is_empty() {
+        text.push_str(&format!(" {}", event.exe));
+    }
+    text.push_str(&format!(
+        ": {} at {}",
+        tapper_names::errno_name(event.errno),
+        event_time(event)
+    ));
+    text
+}
+
+fn event_time(event: &Event) -> String {
+    event
+        .ts
+        .as_ref()
+        .and_then(|ts| {
+            let nanos =
+                u64::try_from(ts.seconds).ok()? * 1_000_000_000 + u64::try_from(ts.nanos).ok()?;
+            Some(
+                humantime::format_rfc3339_nanos(
+                    SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos),
+                )
+                .to_string(),
+            )
+        })
+        .unwrap_or_else(|| "an unknown time".into())
+}
+
+fn alert(rule: &Rule, group: &Group, wall: SystemTime, ends_at: SystemTime) -> Alert {
+    let firing = ends_at > wall;
+    let scope: Vec<String> = rule
+        .group_by
+        .iter()
+        .map(|k| format!("{k}={}", group.labels[*k]))
+        .collect();
+    let scope = if scope.is_empty() {
+        "across all nodes".to_owned()
+    } else {
+        scope.join(" ")
+    };
+    let summary = format!(
+        "{} or more failed socket() calls ({}) within {}, {scope}",
+        rule.threshold,
+        group.labels.get("errno").map_or("any", String::as_str),
+        humantime::format_duration(rule.window),
+    );
+    Alert {
+        key: format!("{:?}", group.labels),
+        labels: group.labels.clone(),
+        annotations: BTreeMap::from([
+            ("summary".to_owned(), summary),
+            (
+                "process".to_owned(),
+                format!("last failure: {}", group.last_process),
+            ),
+        ]),
+        starts_at: group.firing.as_ref().map_or(wall, |f| f.starts_at),
+        ends_at,
+        firing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(threshold: usize, window_s: u64, group_by: Vec<&'static str>) -> Rule {
+        Rule {
+            name: "Burst".into(),
+            errnos: vec![24, 23],
+            threshold,
+            window: Duration::from_secs(window_s),
+            group_by,
+            severity: "critical".into(),
+        }
+    }
+
+    fn ev(node: &str, errno: i32, pid: u32) -> Event {
+        Event {
+            node: node.into(),
+            errno,
+            pid,
+            comm: "server".into(),
+            exe: "/usr/bin/server".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fires_at_the_threshold_within_the_window_once_per_group() {
+        let mut e = Engine::new(vec![rule(3, 10, vec!["node"])], Duration::from_secs(60));
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert!(
+            e.observe(&[ev("a", 24, 1), ev("a", 97, 1), ev("b", 24, 1)], t0, wall)
+                .is_empty()
+        );
+        // Two more for node a, but the first one left the window: 2 within 10 s.
+        assert!(
+            e.observe(&[ev("a", 23, 2)], t0 + Duration::from_secs(11), wall)
+                .is_empty()
+        );
+        assert!(
+            e.observe(&[ev("a", 24, 2)], t0 + Duration::from_secs(12), wall)
+                .is_empty()
+        );
+        let fired = e.observe(&[ev("a", 24, 7)], t0 + Duration::from_secs(13), wall);
+        assert_eq!(fired.len(), 1);
+        let a = &fired[0];
+        assert!(a.firing);
+        assert_eq!(
+            a.labels,
+            BTreeMap::from([
+                ("alertname".into(), "Burst".into()),
+                ("severity".into(), "critical".into()),
+                ("node".into(), "a".into()),
+                ("errno".into(), "EMFILE|ENFILE".into()),
+            ])
+        );
+        assert_eq!(
+            a.annotations["summary"],
+            "3 or more failed socket() calls (EMFILE|ENFILE) within 10s, node=a"
+        );
+        assert!(
+            a.annotations["process"]
+                .starts_with("last failure: pid 7 (server) /usr/bin/server: EMFILE")
+        );
+        assert_eq!(a.ends_at, wall + Duration::from_secs(180));
+        // Still firing: more failures start nothing new.
+        assert!(
+            e.observe(&[ev("a", 24, 8)], t0 + Duration::from_secs(14), wall)
+                .is_empty()
+        );
+        assert_eq!(e.firing(), 1);
+    }
+
+    #[test]
+    fn re_sends_while_firing_and_resolves_after_a_quiet_window() {
+        let mut e = Engine::new(vec![rule(2, 10, vec![])], Duration::from_secs(3));
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let fired = e.observe(&[ev("a", 24, 1), ev("b", 23, 2)], t0, wall);
+        assert_eq!(fired.len(), 1, "no group_by: one alert across nodes");
+        assert!(e.tick(t0 + Duration::from_secs(2), wall).is_empty());
+        let resent = e.tick(t0 + Duration::from_secs(4), wall + Duration::from_secs(4));
+        assert_eq!(resent.len(), 1);
+        assert!(resent[0].firing);
+        assert_eq!(resent[0].key, fired[0].key);
+        assert_eq!(resent[0].starts_at, wall, "a re-send keeps the start");
+        e.observe(&[ev("a", 24, 1)], t0 + Duration::from_secs(5), wall);
+        // 10 s after the last failure (at 5 s), not after the first.
+        assert!(
+            e.tick(t0 + Duration::from_secs(14), wall)
+                .iter()
+                .all(|a| a.firing)
+        );
+        let resolved = e.tick(t0 + Duration::from_secs(15), wall + Duration::from_secs(15));
+        assert_eq!(resolved.len(), 1);
+        assert!(!resolved[0].firing);
+        assert_eq!(resolved[0].ends_at, wall + Duration::from_secs(15));
+        assert_eq!(e.firing(), 0);
+        assert!(e.groups.is_empty(), "a resolved group is forgotten");
+    }
+
+    #[test]
+    fn grouping_by_errno_labels_each_errno_and_quiet_groups_are_forgotten() {
+        let mut e = Engine::new(
+            vec![rule(1, 10, vec!["node", "errno"])],
+            Duration::from_secs(60),
+        );
+        let t0 = Instant::now();
+        let fired = e.observe(
+            &[ev("a", 24, 1), ev("a", 23, 1)],
+            t0,
+            SystemTime::UNIX_EPOCH,
+        );
+        let errnos: Vec<_> = fired.iter().map(|a| a.labels["errno"].as_str()).collect();
+        assert_eq!(errnos, ["EMFILE", "ENFILE"]);
+        let mut quiet = Engine::new(vec![rule(5, 10, vec!["node"])], Duration::from_secs(60));
+        quiet.observe(&[ev("a", 24, 1)], t0, SystemTime::UNIX_EPOCH);
+        quiet.tick(t0 + Duration::from_secs(10), SystemTime::UNIX_EPOCH);
+        assert!(quiet.groups.is_empty());
+    }
+}

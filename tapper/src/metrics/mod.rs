@@ -1,0 +1,153 @@
+//! The tapper's `/metrics` (`--metrics-listen`): the kernel's counters read at each scrape,
+//! the hub reporter's state, and build info. Labels stay low-cardinality: errno and reason.
+
+use std::{fmt, net::SocketAddr, sync::Arc};
+
+use hub_client::ReporterHandle;
+use metrics_http::MetricsEndpoint;
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge, info::Info},
+    registry::Registry,
+};
+
+use crate::counters::{KernelCounters, UserCounters};
+
+/// `reason` values of `tapper_events_dropped_total`; each is a place that really drops.
+/// (An in-kernel rate limit does not exist yet, so there is no `rate_limited` reason.)
+const KERNEL_RING_FULL: &str = "kernel_ring_full";
+const REPORTER_BUFFER_FULL: &str = "reporter_buffer_full";
+const HUB_REJECTED: &str = "hub_rejected";
+
+/// Reads everything at scrape time, so a scrape always sees the kernel's exact counts.
+pub struct TapperCollector {
+    kernel: Arc<KernelCounters>,
+    hub: Option<ReporterHandle>,
+    probe: &'static str,
+}
+
+impl fmt::Debug for TapperCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapperCollector")
+            .field("probe", &self.probe)
+            .field("hub", &self.hub.is_some())
+            .finish()
+    }
+}
+
+/// Binds `addr` (logging the bound address) and serves the tapper's metrics until `stop`.
+pub async fn start(
+    addr: SocketAddr,
+    collector: TapperCollector,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<SocketAddr> {
+    let endpoint = MetricsEndpoint::bind(addr).await?;
+    let local = endpoint.local_addr();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector));
+    tokio::spawn(async move {
+        if let Err(err) = endpoint.serve(registry, stop).await {
+            tracing::warn!(error = %err, "the metrics endpoint stopped");
+        }
+    });
+    Ok(local)
+}
+
+impl TapperCollector {
+    pub fn new(
+        kernel: Arc<KernelCounters>,
+        hub: Option<ReporterHandle>,
+        probe: &'static str,
+    ) -> Self {
+        Self { kernel, hub, probe }
+    }
+}
+
+type Labels<'a> = [(&'static str, &'a str)];
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: &[(&Labels, u64)],
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(*value).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> fmt::Result {
+    let family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(value).encode(family)
+}
+
+impl Collector for TapperCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        // A map that cannot be read fails the scrape rather than report wrong numbers.
+        let kernel = self
+            .kernel
+            .snapshot(UserCounters::default())
+            .map_err(|err| {
+                tracing::warn!("metrics: reading the kernel counters: {err:#}");
+                fmt::Error
+            })?;
+        counter(
+            &mut encoder,
+            "tapper_socket_calls",
+            "socket() calls seen by the kernel probes",
+            &[(&[], kernel.calls)],
+        )?;
+        let by_errno: Vec<_> = kernel
+            .errnos
+            .iter()
+            .map(|(name, n)| ([("errno", name.as_str())], *n))
+            .collect();
+        let by_errno: Vec<(&Labels, u64)> = by_errno.iter().map(|(l, n)| (&l[..], *n)).collect();
+        counter(
+            &mut encoder,
+            "tapper_socket_failures",
+            "socket() calls that returned an error, by errno",
+            &by_errno,
+        )?;
+        let mut dropped = vec![(&[("reason", KERNEL_RING_FULL)][..], kernel.drops)];
+        let hub = self.hub.as_ref().map(ReporterHandle::stats);
+        if let Some(hub) = &hub {
+            dropped.push((&[("reason", REPORTER_BUFFER_FULL)], hub.dropped_events));
+            dropped.push((&[("reason", HUB_REJECTED)], hub.rejected_events));
+        }
+        counter(
+            &mut encoder,
+            "tapper_events_dropped",
+            "failures whose event was lost, by where: kernel_ring_full, reporter_buffer_full, \
+             hub_rejected",
+            &dropped,
+        )?;
+        if let Some(hub) = hub {
+            gauge(
+                &mut encoder,
+                "tapper_hub_connected",
+                "1 while a Report stream to the hub is open",
+                i64::from(hub.connected),
+            )?;
+            gauge(
+                &mut encoder,
+                "tapper_hub_unacked_events",
+                "events kept for the hub until it acknowledges them",
+                hub.buffered_events as i64,
+            )?;
+        }
+        let build = Info::new([
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("probe", self.probe),
+        ]);
+        build.encode(encoder.encode_descriptor(
+            "tapper_build",
+            "the tapper's version and probe mode",
+            None,
+            build.metric_type(),
+        )?)
+    }
+}
