@@ -87,7 +87,7 @@ def test_stuck_subscriber_is_dropped_and_others_keep_up(hub_factory, replay_to, 
     with grpc.insecure_channel(hub.addr) as ch, stuck_ch:
         stub = hub_pb2_grpc.HubStub(ch)
         stuck = hub_pb2_grpc.HubStub(stuck_ch).Subscribe(
-            hub_pb2.SubscribeRequest(follow=True), timeout=120)
+            hub_pb2.SubscribeRequest(follow=True), timeout=600)
         stuck.initial_metadata()
 
         n = 20_000
