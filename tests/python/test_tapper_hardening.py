@@ -72,14 +72,28 @@ def run_as_nobody(code, *args):
 
 
 FAIL_5_TIMES = """
-import os, socket
+import os, socket, sys
 for _ in range(5):
     try:
         socket.socket(9999, socket.SOCK_STREAM)
     except OSError:
         pass
-print(os.getpid())
+print(os.getpid(), flush=True)
+sys.stdin.read()  # alive until the test saw its events: /proc is read after the call
 """
+
+
+def start_as_nobody(code, *args):
+    """Starts Python `code` as nobody; returns the process and the pid it printed."""
+    proc = subprocess.Popen([*NOBODY, PYTHON, "-c", code, *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    return proc, int(proc.stdout.readline().decode().strip())
+
+
+def events_of(path, pid):
+    """The JSON events of `pid` the tapper printed to `path` so far."""
+    whole_lines = path.read_text().split("\n")[:-1] if path.exists() else []
+    return [e for e in map(json.loads, whole_lines) if e.get("pid") == pid]
 
 
 def hub_client(hub_client_bin, hub, *args):
@@ -103,7 +117,17 @@ def test_a_200_kb_command_line_is_truncated_marked_and_blinds_nothing(
     tapper, out, log = start_tapper(tapper_bin, hub, tmp_path, "--output", "json",
                                     "--comm", "python3,socket-workload", "--node-name", node)
     # Four arguments of 50 KB (one may be at most 128 KiB): a 200 KB command line.
-    long_pids = [run_as_nobody(FAIL_5_TIMES, *["A" * 50_000] * 4) for _ in range(2)]
+    long = [start_as_nobody(FAIL_5_TIMES, *["A" * 50_000] * 4) for _ in range(2)]
+    long_pids = [pid for _, pid in long]
+    # A process that exits before the tapper reads its /proc has no command line to cut, so
+    # each stays alive until its five events are out.
+    deadline = time.monotonic() + 60
+    while any(len(events_of(out, pid)) < 5 for pid in long_pids):
+        assert time.monotonic() < deadline, "the long command lines' events never came"
+        time.sleep(0.05)
+    for proc, _ in long:
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
     # Later, ordinary failures from the same node keep arriving.
     work = subprocess.run([str(workload_bin), "--threads", "1", "--fail", "EINVAL=50"],
                           capture_output=True, text=True, timeout=60)
