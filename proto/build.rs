@@ -15,9 +15,12 @@ const JSON_TYPES: &[&str] = &[
     ".tapper.v1.Container",
     ".tapper.v1.Pod",
     ".tapper.v1.Quota",
+    ".tapper.v1.StackFrame",
+    ".tapper.v1.Warning",
 ];
 
-/// Per-field serde attributes of that JSON form.
+/// Per-field serde attributes of that JSON form, for the fields of `Event` and of
+/// `Warning` with the same name (both messages share these conventions).
 const JSON_FIELDS: &[(&str, &str)] = &[
     (
         "seq",
@@ -38,6 +41,13 @@ const JSON_FIELDS: &[(&str, &str)] = &[
     ("container", r#"default"#),
     ("pod", r#"default"#),
     ("quota", r#"default"#),
+    ("suppressed", r#"default"#),
+    (
+        "user_stack",
+        r#"default, skip_serializing_if = "Vec::is_empty""#,
+    ),
+    ("eta_seconds", r#"default"#),
+    ("pid", r#"default"#),
     (
         "truncated",
         r#"default, skip_serializing_if = "Vec::is_empty""#,
@@ -60,6 +70,13 @@ const JSON_FIELDS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The messages `JSON_FIELDS` applies to (a name a message lacks is ignored).
+const JSON_FIELD_MESSAGES: &[&str] = &[".tapper.v1.Event", ".tapper.v1.Warning"];
+
+/// Attributes of `Warning` alone: a "file-max" warning has no process, so its `comm` is
+/// null (an event's comm is always known).
+const WARNING_JSON_FIELDS: &[(&str, &str)] = &[("comm", r#"with = "crate::json::empty_as_null""#)];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     for p in PROTOS {
@@ -76,8 +93,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     for (field, serde) in JSON_FIELDS {
+        for message in JSON_FIELD_MESSAGES {
+            config = config.field_attribute(
+                format!("{message}.{field}"),
+                format!(r#"#[cfg_attr(feature = "json", serde({serde}))]"#),
+            );
+        }
+    }
+    for (field, serde) in WARNING_JSON_FIELDS {
         config = config.field_attribute(
-            format!(".tapper.v1.Event.{field}"),
+            format!(".tapper.v1.Warning.{field}"),
             format!(r#"#[cfg_attr(feature = "json", serde({serde}))]"#),
         );
     }

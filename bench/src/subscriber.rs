@@ -97,7 +97,7 @@ pub async fn start(
                     *t.lost_by_reason.entry(loss.reason).or_default() += loss.count;
                 }
                 Some(Item::Lagged(l)) => t.lagged += l.skipped,
-                None => {}
+                Some(Item::Warning(_)) | None => {}
             }
         }
         Ok(())

@@ -190,6 +190,10 @@ fn queue(
     match msg.msg {
         None => Err(HubError::invalid("msg", "empty ReportRequest")),
         Some(Msg::Hello(_)) => Err(HubError::invalid("hello", "sent twice on one stream")),
+        Some(Msg::Warning(_)) => Err(HubError::invalid(
+            "warning",
+            "this hub does not store warnings yet; upgrade the hub",
+        )),
         Some(Msg::Events(batch)) => {
             validate::events(&batch.events)?;
             let observer = state.observer();

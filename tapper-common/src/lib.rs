@@ -82,7 +82,9 @@ pub struct SocketFailure {
     pub has_duration: u8,
     /// A [`source`] value.
     pub source: u8,
-    pub _pad: [u8; 4],
+    /// Failures of the same (tgid, errno) the kernel's rate limit suppressed since that
+    /// key's previous event; this record stands for `1 + suppressed` failures.
+    pub suppressed: u32,
 }
 
 /// Indices into the per-CPU `COUNTERS` array.

@@ -65,7 +65,7 @@ pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: Prob
         has_args: args.is_some() as u8,
         has_duration: (start_ns != NO_START) as u8,
         source,
-        _pad: [0; 4],
+        suppressed: 0,
     });
     entry.submit(0);
 }

@@ -43,7 +43,7 @@ mod tests {
             has_args: 1,
             has_duration: 1,
             source: tapper_common::source::SYSCALL,
-            _pad: [0; 4],
+            suppressed: 0,
         };
         raw.comm[..comm.len()].copy_from_slice(comm.as_bytes());
         raw

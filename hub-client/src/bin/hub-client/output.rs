@@ -7,7 +7,7 @@ pub use tapper_proto::json::parse_rfc3339;
 pub use tapper_proto::text::escape_control;
 use tapper_proto::{
     Timestamp,
-    v1::{Event, LossNotice, TapperInfo},
+    v1::{Container, Event, LossNotice, Pod, TapperInfo, Warning},
 };
 
 /// Characters of a container id shown when the container has no name (as `podman ps`).
@@ -16,15 +16,41 @@ const SHORT_ID: usize = 12;
 /// Where an event ran, for the watch table's POD/CONTAINER column: `namespace/pod/container`
 /// in a pod, the container's name (or short id) outside one, `-` when neither is known.
 pub fn pod_container(e: &Event) -> String {
-    let container = e.container.as_ref().and_then(|c| {
+    where_ran(e.container.as_ref(), e.pod.as_ref())
+}
+
+/// A warning in one line of the watch table, e.g.
+/// `warning nofile: node-a pid 42 (nginx) web/api/nginx 820/1024 fds (80%), full in ~12 s`.
+pub fn warning_line(w: &Warning) -> String {
+    let who = match w.pid {
+        Some(pid) => format!(
+            " pid {pid} ({}) {}",
+            w.comm,
+            where_ran(w.container.as_ref(), w.pod.as_ref())
+        ),
+        None => String::new(),
+    };
+    let eta = match w.eta_seconds {
+        Some(eta) => format!(", full in ~{eta:.0} s"),
+        None => ", not rising".into(),
+    };
+    format!(
+        "warning {}: {}{who} {}/{} ({:.0}%){eta}",
+        w.kind,
+        w.node,
+        w.used,
+        w.limit,
+        w.ratio * 100.0
+    )
+}
+
+fn where_ran(container: Option<&Container>, pod: Option<&Pod>) -> String {
+    let container = container.and_then(|c| {
         c.name
             .clone()
             .or_else(|| c.id.as_ref().map(|id| id.chars().take(SHORT_ID).collect()))
     });
-    let pod = e
-        .pod
-        .as_ref()
-        .and_then(|p| p.name.as_ref().map(|name| (p.namespace.as_deref(), name)));
+    let pod = pod.and_then(|p| p.name.as_ref().map(|name| (p.namespace.as_deref(), name)));
     match (pod, container) {
         (Some((ns, pod)), c) => format!(
             "{}/{pod}/{}",

@@ -11,7 +11,9 @@ use anyhow::Context;
 use hub_client::Backoff;
 use tapper_proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
 
-use crate::output::{escape_control, loss_json, parse_rfc3339, pod_container, rfc3339};
+use crate::output::{
+    escape_control, loss_json, parse_rfc3339, pod_container, rfc3339, warning_line,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -84,6 +86,7 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         pod: a.pod.unwrap_or_default(),
         container: a.container,
         container_id: a.container_id,
+        kind: Vec::new(),
         follow: !a.no_follow,
         since,
     };
@@ -224,6 +227,14 @@ impl Printer {
                         escape_control(&e.type_name),
                         escape_control(&e.message)
                     )?;
+                }
+            }
+            Item::Warning(w) => {
+                self.last_hub_seq = Some(w.hub_seq);
+                if self.json {
+                    writeln!(out, "{}", serde_json::json!({ "warning": w }))?;
+                } else {
+                    writeln!(out, "-- {} --", escape_control(&warning_line(&w)))?;
                 }
             }
             Item::Lagged(l) => {

@@ -106,8 +106,37 @@ ALTER TABLE events ADD COLUMN quota_file_nr INTEGER;
 ALTER TABLE events ADD COLUMN quota_file_max INTEGER;
 ";
 
+/// Version 5: an event may stand for failures the kernel's rate limit suppressed
+/// (`suppressed`, counted by stats and rollups); user stacks are stored once per distinct
+/// stack (`stacks`, keyed by a digest of the encoded frames) and referenced by events
+/// (`stack_id`, the body then carries no frames); warnings (fd exhaustion ahead) are stored
+/// in the same hub_seq space and instance seq space as events and loss records.
+const V5: &str = "
+ALTER TABLE events ADD COLUMN suppressed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN stack_id INTEGER;
+CREATE TABLE stacks (
+    id INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,
+    frames BLOB NOT NULL
+);
+CREATE TABLE warnings (
+    hub_seq INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL,
+    pid INTEGER,
+    comm TEXT NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (node, instance_id, seq)
+);
+CREATE INDEX warnings_received ON warnings (received_ns);
+";
+
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -229,7 +258,10 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(indexes, ["events_received", "losses_received"]);
+        assert_eq!(
+            indexes,
+            ["events_received", "losses_received", "warnings_received"]
+        );
     }
 
     #[test]
