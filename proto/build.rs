@@ -92,17 +92,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r#"#[cfg_attr(feature = "json", derive(serde::Serialize, serde::Deserialize))]"#,
         );
     }
-    for (field, serde) in JSON_FIELDS {
-        for message in JSON_FIELD_MESSAGES {
-            config = config.field_attribute(
-                format!("{message}.{field}"),
-                format!(r#"#[cfg_attr(feature = "json", serde({serde}))]"#),
-            );
-        }
-    }
-    for (field, serde) in WARNING_JSON_FIELDS {
+    let field_paths = JSON_FIELDS
+        .iter()
+        .flat_map(|(field, serde)| {
+            JSON_FIELD_MESSAGES
+                .iter()
+                .map(move |message| (format!("{message}.{field}"), *serde))
+        })
+        .chain(
+            WARNING_JSON_FIELDS
+                .iter()
+                .map(|(field, serde)| (format!(".tapper.v1.Warning.{field}"), *serde)),
+        );
+    for (path, serde) in field_paths {
         config = config.field_attribute(
-            format!(".tapper.v1.Warning.{field}"),
+            path,
             format!(r#"#[cfg_attr(feature = "json", serde({serde}))]"#),
         );
     }
