@@ -167,3 +167,21 @@ def hub_factory(hub_bin, tmp_path):
 def replay_to(tapper_bench_bin):
     """Replays synthetic events into a given hub (e.g. one from `hub_factory`)."""
     return lambda hub, node, n, *extra: run_replay(tapper_bench_bin, hub, node, n, *extra)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (see postgres.py); tests take a
+    database of their own on it with `pg_database`."""
+    from postgres import Postgres
+
+    server = Postgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_database(postgres_server):
+    """A fresh, empty database on the session's PostgreSQL: (server, its URL)."""
+    name = postgres_server.new_database()
+    return postgres_server, postgres_server.url(name)
