@@ -73,7 +73,12 @@ impl Tail {
         *self.cursor.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn run(&self, reader: &dyn Reader, mut changes: Box<dyn Changes>, shutdown: &watch::Receiver<bool>) {
+    fn run(
+        &self,
+        reader: &dyn Reader,
+        mut changes: Box<dyn Changes>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
         let mut warned: Option<Instant> = None;
         while !*shutdown.borrow() {
             if self.fanout.is_empty() {

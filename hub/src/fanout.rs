@@ -185,7 +185,10 @@ impl Fanout {
 
     /// Whether nobody subscribes.
     pub fn is_empty(&self) -> bool {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        self.subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     /// Number of live subscribers.

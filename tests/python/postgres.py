@@ -74,6 +74,18 @@ class Postgres:
                 raise RuntimeError("PostgreSQL did not stop within 60s")
             time.sleep(0.05)
 
+    def enable_tls(self, cert, key):
+        """Serves TLS with this certificate and key from now on (reloaded, no restart)."""
+        for src, name in ((cert, "server.crt"), (key, "server.key")):
+            dst = self.data / name
+            shutil.copy(src, dst)
+            os.chown(dst, self.user.pw_uid, self.user.pw_gid)
+            os.chmod(dst, 0o600)
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write("ssl = on\n")
+        self._run([str(BIN / "pg_ctl"), "-D", str(self.data), "reload"])
+        time.sleep(1)
+
     def url(self, db="postgres", password=None):
         return (f"postgres://hub:{password or self.password}@127.0.0.1:{self.port}/{db}")
 

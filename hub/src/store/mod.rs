@@ -11,9 +11,9 @@
 
 mod budget;
 mod error;
+mod postgres;
 mod query;
 mod records;
-mod postgres;
 mod seq;
 mod sqlite;
 

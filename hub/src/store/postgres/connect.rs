@@ -1,10 +1,10 @@
 //! Where a replica's connections go: the `postgres://` URL parsed once, TLS where the URL
-//! asks for it (`sslmode=require`; `sslrootcert=FILE` names the CA, else the system's
-//! roots), the replica's name on every connection, and open errors that say what to do.
+//! asks for it (`sslmode=require` or `prefer`, always verified; `sslrootcert=FILE` names
+//! the CA, else the system's roots; no `sslmode` is plaintext), the replica's name on every connection, and open errors that say what to do.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
-use postgres::{Client, Config, error::SqlState};
+use postgres::{Client, Config, config::SslMode, error::SqlState};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
@@ -117,6 +117,10 @@ impl Database {
                     .into(),
             ));
         }
+        if !url.contains("sslmode=") {
+            // TLS only where the URL asks for it (libpq would try it, unverified).
+            config.ssl_mode(SslMode::Disable);
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -149,8 +153,9 @@ impl Database {
         let user = self.config.get_user().unwrap_or("(none)");
         let dbname = self.config.get_dbname().unwrap_or(user);
         let message = match e.code() {
-            Some(c) if *c == SqlState::INVALID_PASSWORD
-                || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            Some(c)
+                if *c == SqlState::INVALID_PASSWORD
+                    || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
             {
                 format!(
                     "the database refused the login of user {user:?} ({e}): check the user \
@@ -163,8 +168,8 @@ impl Database {
             ),
             Some(_) => format!("{e}"),
             None => {
-                let source = std::error::Error::source(e)
-                    .map_or_else(|| e.to_string(), |s| s.to_string());
+                let source =
+                    std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string());
                 format!(
                     "cannot reach PostgreSQL at {} ({source}): is it running and listening \
                      there, and are the URL's host, port and sslmode right?",
@@ -211,7 +216,10 @@ mod tests {
     fn bad_urls_say_what_is_expected() {
         for bad in ["postgres://h:notaport/d", "postgres:///d"] {
             let e = Database::parse(bad).err().expect(bad).to_string();
-            assert!(e.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE"), "{e}");
+            assert!(
+                e.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
+                "{e}"
+            );
         }
     }
 }

@@ -20,7 +20,12 @@ pub enum Check {
 }
 
 /// Classifies `loss` of `key` against the committed `state` and the stored rows.
-pub fn check(client: &mut Client, key: &InstanceKey, state: &SeqState, loss: &Loss) -> Result<Check> {
+pub fn check(
+    client: &mut Client,
+    key: &InstanceKey,
+    state: &SeqState,
+    loss: &Loss,
+) -> Result<Check> {
     let (first, last) = (u2i(loss.first_seq), u2i(loss.last_seq));
     // Stored loss records never overlap: only the one starting last at or before `last`
     // can reach into the range.
@@ -68,7 +73,7 @@ pub fn insert(client: &mut Client, key: &InstanceKey, loss: &Loss, now_ns: i64) 
         ],
     )?;
     client.execute(
-        "UPDATE tappers SET losses_reported = LEAST(losses_reported::NUMERIC + $3,
+        "UPDATE tappers SET losses_reported = LEAST(losses_reported::NUMERIC + $3::BIGINT,
                                                    9223372036854775807)::BIGINT,
                             loss_records = loss_records + 1
          WHERE node = $1 AND instance_id = $2",

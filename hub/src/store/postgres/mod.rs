@@ -23,7 +23,8 @@ use super::{QueryBudget, Result, StoreError};
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        if e.is_closed() || e.code().is_none() && e.as_db_error().is_none() {
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io {
             // The connection is gone (the database restarted, or the network): retryable.
             return Self::Busy(format!("database connection lost: {e}").into());
         }

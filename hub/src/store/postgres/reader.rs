@@ -41,7 +41,11 @@ impl PgReader {
     /// Runs `f` on a pooled connection; a statement stopped at the deadline is an
     /// over-budget error for `work`. A connection that failed is not reused.
     fn with_client<T>(&self, work: Work, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
-        let pooled = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut client = match pooled {
             Some(c) if !c.is_closed() => c,
             _ => self.connect()?,

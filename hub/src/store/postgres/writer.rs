@@ -92,6 +92,8 @@ impl PgWriter {
             if self.conn.take().is_some() {
                 warn!("lost the database connection; reconnecting");
             }
+            // The open group went with the old connection: none of its steps may be acked.
+            self.broken |= self.in_group;
             self.instances = Instances::default();
             let client = self.db.connect()?;
             self.conn = Some(prepare(client)?);
@@ -105,7 +107,13 @@ impl PgWriter {
     fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &str) -> Result<T>) -> Result<T> {
         let in_group = self.in_group;
         let replica = self.db.replica.clone();
-        let conn = self.conn()?;
+        self.conn()?;
+        if self.broken {
+            return Err(StoreError::Busy(
+                "the database connection was lost during this commit group".into(),
+            ));
+        }
+        let conn = self.conn.as_mut().expect("connected above");
         if in_group {
             conn.client.batch_execute("SAVEPOINT step")?;
         } else {
@@ -206,7 +214,9 @@ impl Writer for PgWriter {
                 "a step of the group failed to end; the group was rolled back".into(),
             ))
         } else {
-            conn.client.batch_execute("COMMIT").map_err(StoreError::from)
+            conn.client
+                .batch_execute("COMMIT")
+                .map_err(StoreError::from)
         };
         if committed.is_err() {
             if !conn.client.is_closed() {
