@@ -69,7 +69,6 @@ pub fn page(
             } else {
                 String::new()
             },
-            ..Default::default()
         });
     }
     Ok(out)
