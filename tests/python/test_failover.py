@@ -247,7 +247,8 @@ def test_the_tapper_fails_over_with_its_hub_list(
             f"2 configured: {hub_a.url}", 1), "the tapper to connect to hub A")
 
         def provoke():
-            out = subprocess.run([str(workload_bin), "--fail", "EINVAL=7", "--fail", "EPERM=4"],
+            out = subprocess.run([str(workload_bin), "--threads", "1", "--fail", "EINVAL=7",
+                                  "--fail", "EPERM=4"],
                                  capture_output=True, text=True, timeout=60)
             assert out.returncode == 0, out.stderr
             return json.loads(out.stdout)["pid"]
