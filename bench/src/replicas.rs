@@ -57,10 +57,20 @@ pub struct Sample {
     pub drain_secs: f64,
 }
 
+/// Share of the offered rate the subscriber must get during the window for a load to count
+/// as carried (buffers would otherwise hide a hub that falls behind until the drain).
+pub const KEPT_UP: f64 = 0.9;
+
 impl Sample {
-    /// Everything sent reached the subscriber, and nothing was lost or skipped.
+    /// Everything sent reached the subscriber, with no loss record and no lagged notice.
     pub fn loss_free(&self) -> bool {
         self.delivered_total == self.sent && self.lost == 0 && self.lagged == 0
+    }
+
+    /// Loss-free, and delivered at [`KEPT_UP`] of the offered rate during the window.
+    pub fn carried(&self) -> bool {
+        self.loss_free()
+            && self.delivered_per_sec >= KEPT_UP * (self.reporters * self.rate_each) as f64
     }
 }
 
