@@ -2,11 +2,11 @@
 # Benchmarks: builds the tapper, the hub and tapper-bench, measures every figure of the
 # benchmark issue side by side and regenerates BENCHMARKS.md. Run as root.
 #
-# Usage: scripts/bench.sh [--smoke] [--part 1]
+# Usage: scripts/bench.sh [--smoke] [--part 1|8]
 #   --smoke   tiny sizes, one run, no speed assertions; checks that every part still works
 #             and writes its report under the target dir instead of BENCHMARKS.md.
 #   --part 1  run only part 1 (syscall overhead, host and VM) and replace only its section
-#             of the existing report.
+#             of the existing report; --part 8 likewise for part 8 (PostgreSQL replicas).
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
 #   BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR: prebuilt static
 #   tapper, tapper-bench (and hub) for both the host and the VM, instead of building.
@@ -21,11 +21,11 @@ while [ $# -gt 0 ]; do
   case $1 in
     --smoke) MODE=smoke ;;
     --part) PART=${2:?--part needs a part number}; shift ;;
-    *) echo "usage: scripts/bench.sh [--smoke] [--part 1]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--smoke] [--part 1|8]" >&2; exit 2 ;;
   esac
   shift
 done
-[ "$PART" = all ] || [ "$PART" = 1 ] || { echo "bench.sh: --part $PART: only part 1 runs alone" >&2; exit 2; }
+case $PART in all|1|8) ;; *) echo "bench.sh: --part $PART: only parts 1 and 8 run alone" >&2; exit 2 ;; esac
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
@@ -41,6 +41,7 @@ if [ $MODE = full ]; then
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
     --stall-timeout 1 --silent 2000 --handshake-timeout 2)
   METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
+  REPLICAS=(--runs 3 --configs 20x250,20x500,20x1000,20x2000 --duration 5 --replicas 1,2,3)
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
   RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
@@ -49,6 +50,7 @@ else
   ATTACK=(--events 20000 --churn 200 --stored 4000 --ack-window 1 --stuck 20
     --stall-timeout 0.2 --subscriber-queue 256 --silent 50 --handshake-timeout 1)
   METRICS=(--runs 1 --bursts 5 --nodes 10 --scrapes 10)
+  REPLICAS=(--runs 1 --configs 4x100 --duration 1 --replicas 1,2)
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
@@ -65,7 +67,7 @@ if [ -n "${BENCH_BIN_DIR:-}" ]; then
 else
   log "building (${PROFILE_ARGS[*]:-debug}, target dir $TARGET_DIR)"
   PACKAGES=(-p tapper -p tapper-bench)
-  [ "$PART" = all ] && PACKAGES+=(-p hub)
+  [ "$PART" = 1 ] || PACKAGES+=(-p hub)
   cargo build "${PROFILE_ARGS[@]}" --quiet "${PACKAGES[@]}"
 fi
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
@@ -76,6 +78,44 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ / \/ /g'; }
 LOAD_START=$(loadavg)
 START=$SECONDS
 skip() { echo "$2" >"$RESULTS/skipped-$1.txt"; log "skipped $1: $2"; }
+
+# ---- 8. hub replicas on PostgreSQL (a server of its own, started and stopped here) -------
+part8() {
+  local pgbin=/usr/lib/postgresql/15/bin dir port pw pid status=0
+  if [ ! -x "$pgbin/initdb" ] || [ ! -x "$BIN/hub" ]; then
+    skip replicas "PostgreSQL 15 (scripts/setup.sh installs it) or the hub binary is missing."
+    return
+  fi
+  dir=$(mktemp -d /tmp/bench-pg.XXXXXX)
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  pw=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+  echo "$pw" >"$dir/pw"
+  chown -R postgres: "$dir"
+  # initdb refuses root: the server runs as the postgres user, in its own directory.
+  setpriv --reuid postgres --regid postgres --clear-groups "$pgbin/initdb" -D "$dir/data" \
+    -U hub --no-locale -E UTF8 --auth=scram-sha-256 --pwfile="$dir/pw" >/dev/null
+  printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nmax_connections = 300\n" \
+    "$port" "$dir" >>"$dir/data/postgresql.conf"
+  setpriv --reuid postgres --regid postgres --clear-groups "$pgbin/pg_ctl" -D "$dir/data" \
+    -l "$dir/server.log" -w start >/dev/null
+  pid=$(head -1 "$dir/data/postmaster.pid")
+  log "part 8: hub replicas on PostgreSQL 15 (port $port) beside SQLite (${REPLICAS[*]})"
+  "$BIN/tapper-bench" replicas "${REPLICAS[@]}" --hub "$BIN/hub" \
+    --pg-url "postgres://hub:$pw@127.0.0.1:$port/postgres" --out "$RESULTS/replicas.json" ||
+    status=$?
+  kill -INT "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -rf "$dir"
+  [ $status = 0 ] || die "part 8 failed"
+}
+
+if [ "$PART" = 8 ]; then
+  part8
+  [ $MODE = smoke ] && cp "$ROOT/BENCHMARKS.md" "$OUT"
+  "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 8
+  log "done in $((SECONDS - START))s ($MODE, part 8 only); report: $OUT"
+  exit 0
+fi
 
 # ---- 1. syscall overhead: host (no probes / tapper modes / bpftrace) ----------------------
 conds=none,tapper-exit-only,tapper-tracepoint
@@ -184,6 +224,8 @@ else
     --out "$RESULTS/metrics-alerts.md"
 fi
 
+part8
+
 # ---- report ------------------------------------------------------------------------------
 cat >"$RESULTS/meta.json" <<JSON
 {
@@ -197,4 +239,6 @@ cat >"$RESULTS/meta.json" <<JSON
 JSON
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
 printf '\n' >>"$OUT" && cat "$RESULTS/metrics-alerts.md" >>"$OUT"
+"$BIN/tapper-bench" report --results "$RESULTS" --out "$RESULTS/replicas.md" --part 8
+printf '\n' >>"$OUT" && cat "$RESULTS/replicas.md" >>"$OUT"
 log "done in $((SECONDS - START))s ($MODE); report: $OUT"

@@ -45,6 +45,9 @@ pub enum Cmd {
     E2e(E2eArgs),
     /// Part 4: N synthetic reporters × M events/s into one hub with one subscriber.
     Fanin(FaninArgs),
+    /// Part 8: N synthetic reporters spread over 1, 2, 3 hub replicas on PostgreSQL, beside
+    /// one hub on SQLite, with one subscriber.
+    Replicas(ReplicasArgs),
     /// Part 6: the hub under attack — subscribe churn, GetStats load, stuck subscribers,
     /// silent connections — each on a fresh hub per measurement.
     Attack(AttackArgs),
@@ -59,7 +62,7 @@ pub enum Cmd {
         /// Markdown file to write.
         #[arg(long)]
         out: PathBuf,
-        /// Replace only this part's section of the existing --out file (only part 1 so far).
+        /// Replace only this part's section of the existing --out file (parts 1 and 8).
         #[arg(long)]
         part: Option<u8>,
     },
@@ -170,6 +173,35 @@ pub struct FaninArgs {
     pub subscriber_queue: u64,
     #[command(flatten)]
     pub transport: TransportArgs,
+    /// Write the result here as JSON (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplicasArgs {
+    /// Runs per figure.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
+    pub hub: PathBuf,
+    /// A PostgreSQL URL whose user may create databases (one per measurement), e.g.
+    /// postgres://hub:PASSWORD@127.0.0.1:5432/postgres.
+    #[arg(long)]
+    pub pg_url: String,
+    /// Replica counts on PostgreSQL (comma-separated); one SQLite hub runs beside them.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 3])]
+    pub replicas: Vec<usize>,
+    /// Offered loads as REPORTERSxRATE (comma-separated), e.g. 20x250.
+    #[arg(long, value_delimiter = ',', default_values_t = ["20x250".to_owned(), "20x500".to_owned(), "20x1000".to_owned()])]
+    pub configs: Vec<String>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// The hubs' per-subscriber queue.
+    #[arg(long, default_value_t = 65_536)]
+    pub subscriber_queue: u64,
     /// Write the result here as JSON (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,

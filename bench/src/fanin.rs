@@ -59,7 +59,7 @@ pub struct Outcome {
 }
 
 /// Events are sent in this many ticks per second.
-const TICKS_PER_SEC: u64 = 100;
+pub(crate) const TICKS_PER_SEC: u64 = 100;
 
 pub async fn run(opts: &Options) -> Result<Outcome> {
     let mut machine = Machine::now();
@@ -85,14 +85,14 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
     })
 }
 
-fn now() -> hub_client::proto::Timestamp {
+pub(crate) fn now() -> hub_client::proto::Timestamp {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     hub_client::proto::timestamp_from_unix_nanos(d.as_nanos() as i64)
 }
 
-fn template(node: u64) -> Event {
+pub(crate) fn template(node: u64) -> Event {
     Event {
         pid: 1000 + node as u32,
         tid: 1000 + node as u32,

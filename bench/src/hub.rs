@@ -1,4 +1,4 @@
-//! Starts a hub (`hub --listen 127.0.0.1:0 --db :memory:`) as a benchmark peer and learns
+//! Starts a hub (`hub --listen 127.0.0.1:0 --db :memory:`, or on a given database) as a benchmark peer and learns
 //! its address from its ready line (`https://` when it serves TLS).
 
 use std::{path::Path, process::Command, time::Duration};
@@ -23,8 +23,14 @@ pub fn start(hub: &Path, subscriber_queue: u64, extra: &[String]) -> Result<Hub>
 
 /// Starts a fresh in-memory hub with these extra flags.
 pub fn start_with(hub: &Path, flags: &[&str]) -> Result<Hub> {
+    start_on(hub, ":memory:", flags)
+}
+
+/// Starts a hub on the database `db` (a file, `:memory:` or a `postgres://` URL) with these
+/// extra flags.
+pub fn start_on(hub: &Path, db: &str, flags: &[&str]) -> Result<Hub> {
     let mut cmd = Command::new(hub);
-    cmd.args(["--listen", "127.0.0.1:0", "--db", ":memory:"])
+    cmd.args(["--listen", "127.0.0.1:0", "--db", db])
         .args(flags)
         .env("RUST_LOG", "info");
     let peer = Process::spawn("hub", cmd, Stdout::Discard)?;

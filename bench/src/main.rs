@@ -13,6 +13,8 @@ mod overhead_report;
 mod procstat;
 mod rate;
 mod replay;
+mod replicas;
+mod replicas_report;
 mod report;
 mod subscriber;
 mod summary;
@@ -108,6 +110,23 @@ fn main() -> Result<()> {
             let outcome = runtime()?.block_on(fanin::run(&opts))?;
             write(a.out.as_deref(), &outcome)?;
         }
+        Cmd::Replicas(a) => {
+            let opts = replicas::Options {
+                configs: a
+                    .configs
+                    .iter()
+                    .map(|c| parse_config(c))
+                    .collect::<Result<Vec<_>>>()?,
+                replicas: a.replicas,
+                duration: Duration::from_secs_f64(a.duration),
+                runs: a.runs,
+                hub: a.hub,
+                pg_url: a.pg_url,
+                subscriber_queue: a.subscriber_queue,
+            };
+            let outcome = runtime()?.block_on(replicas::run(&opts))?;
+            write(a.out.as_deref(), &outcome)?;
+        }
         Cmd::Attack(a) => {
             let secs = Duration::from_secs_f64;
             let opts = attack::Options {
@@ -137,7 +156,14 @@ fn main() -> Result<()> {
                         .with_context(|| format!("reading {} to refresh part 1", out.display()))?;
                     overhead_report::splice(&existing, &overhead_report::render(&results)?)?
                 }
-                Some(n) => anyhow::bail!("--part {n}: only part 1 can be refreshed alone"),
+                Some(8) => {
+                    let part = replicas_report::render(&results)?;
+                    match std::fs::read_to_string(&out) {
+                        Ok(existing) => replicas_report::splice(&existing, &part),
+                        Err(_) => part,
+                    }
+                }
+                Some(n) => anyhow::bail!("--part {n}: only parts 1 and 8 can be refreshed alone"),
             };
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());

@@ -14,7 +14,8 @@ use serde_json::json;
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["file", "synthetic"])))]
 pub struct Args {
-    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too).
+    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too), or several
+    /// separated by commas, tried in order (the reporter fails over between them).
     #[arg(long, env = "HUB_URL", default_value = "http://127.0.0.1:50051")]
     hub: String,
     /// Trust the hub's certificate if this CA (PEM) signed it (an https:// hub only).
@@ -111,6 +112,9 @@ fn event_from_json(line: &str) -> anyhow::Result<Event> {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
+    // The reporter's log (warnings by default, RUST_LOG for more) says which hub it
+    // connected to and why it left one.
+    tapper_logging::init(tapper_logging::LevelFilter::WARN, 0);
     let mut cfg = ReporterConfig::new(&a.hub, a.node.clone());
     if let Some(i) = &a.instance {
         cfg.instance_id = i.clone();

@@ -23,13 +23,17 @@ impl Backoff {
         }
     }
 
-    /// The next wait.
+    /// The next wait; the ones after it may be twice as long.
     pub fn next_delay(&mut self) -> Duration {
-        let c = self.ceiling;
+        let delay = self.delay();
         self.ceiling = (self.ceiling * 2).min(self.max);
-        let lo = c.as_micros() as u64 / 2;
-        let hi = c.as_micros() as u64;
-        Duration::from_micros(rand::rng().random_range(lo..=hi))
+        delay
+    }
+
+    /// A wait within the current bounds, without growing them.
+    pub fn delay(&self) -> Duration {
+        let hi = self.ceiling.as_micros() as u64;
+        Duration::from_micros(rand::rng().random_range(hi / 2..=hi))
     }
 
     /// After a success, start again from the initial wait.

@@ -1,15 +1,20 @@
-//! The reporter's configuration: where the hub is, who we are, and the buffer's bounds.
+//! The reporter's configuration: where the hubs are, who we are, and the buffer's bounds.
 
 use std::time::Duration;
 
-use crate::{buffer::Limits, connect, credentials::Credentials, error::ClientError};
+use crate::{
+    buffer::Limits, connect, credentials::Credentials, error::ClientError, hubs::parse_hub_list,
+};
 
-/// How to reach the hub and who we are. Build it with [`ReporterConfig::new`] and adjust
+/// How to reach the hubs and who we are. Build it with [`ReporterConfig::new`] and adjust
 /// the public fields.
 #[derive(Debug, Clone)]
 pub struct ReporterConfig {
-    /// Hub URL, e.g. `https://10.0.0.5:50051` (a bare `host:port` gets `http://`).
-    pub hub_url: String,
+    /// Hub addresses in the order they are tried, e.g. `https://10.0.0.5:50051` (a bare
+    /// `host:port` gets `http://`). The reporter starts with the first; when a connect
+    /// fails or a stream breaks it moves on to the next (wrapping around). Only hubs that
+    /// share one database keep dedup and acks exact across a move.
+    pub hubs: Vec<String>,
     /// Node name (the tapper's `--node-name`, by default the host name).
     pub node: String,
     /// Unique per run of the tapper; seq numbers restart at 1 for each instance. Default:
@@ -50,10 +55,12 @@ pub struct ReporterConfig {
 }
 
 impl ReporterConfig {
-    /// Defaults for everything but the hub and the node.
-    pub fn new(hub_url: impl Into<String>, node: impl Into<String>) -> Self {
+    /// Defaults for everything but the hubs and the node. `hubs` is one address or
+    /// several separated by commas (`http://a:50051,http://b:50051`); they are checked by
+    /// [`Reporter::spawn`](crate::Reporter::spawn).
+    pub fn new(hubs: impl AsRef<str>, node: impl Into<String>) -> Self {
         Self {
-            hub_url: hub_url.into(),
+            hubs: hubs.as_ref().split(',').map(str::to_owned).collect(),
             node: node.into(),
             instance_id: random_instance_id(),
             kernel_release: String::new(),
@@ -72,10 +79,14 @@ impl ReporterConfig {
         }
     }
 
-    /// Checks every value; returns the buffer's limits.
-    pub(crate) fn validate(&self) -> Result<Limits, ClientError> {
+    /// Checks every value; returns the hub addresses (with their schemes) and the buffer's
+    /// limits.
+    pub(crate) fn validate(&self) -> Result<(Vec<String>, Limits), ClientError> {
+        let hubs = parse_hub_list(&self.hubs)?;
         // Files are read now too: a typo fails at start, not in every reconnect.
-        connect::endpoint(&self.hub_url, self.connect_timeout, &self.credentials)?;
+        for hub in &hubs {
+            connect::endpoint(hub, self.connect_timeout, &self.credentials)?;
+        }
         self.credentials.bearer()?;
         if self.node.is_empty() {
             return Err(ClientError::InvalidConfig("node is empty".into()));
@@ -110,7 +121,7 @@ impl ReporterConfig {
                     .into(),
             ));
         }
-        Ok(limits)
+        Ok((hubs, limits))
     }
 }
 

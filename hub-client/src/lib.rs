@@ -47,6 +47,15 @@
 //! - Reconnects use exponential back-off with jitter ([`ReporterConfig::backoff_initial`],
 //!   [`ReporterConfig::backoff_max`]).
 //!
+//! # Several hubs (failover)
+//! [`ReporterConfig::hubs`] may list several addresses (`ReporterConfig::new("http://a:50051,http://b:50051", ..)`).
+//! The reporter connects to the first; when a connect fails or a stream breaks it moves on
+//! to the next, wrapping around ([`Failover`]). The back-off grows once per round in
+//! which every hub failed. Acked events have left the buffer and are never re-sent; the
+//! un-acked ones go to the next hub after its Hello ack, which says how much of this
+//! instance it already holds. Dedup and acks stay exact across hubs that share one
+//! database (replicas); a hub with a database of its own sees only what it was sent.
+//!
 //! # Security
 //! An `https://` URL means TLS: the hub's certificate is checked against
 //! [`Credentials::tls_ca`] (or the system roots), a client certificate is presented with
@@ -64,16 +73,19 @@ mod config;
 mod connect;
 mod credentials;
 mod error;
+mod failover;
+mod hubs;
 mod pacing;
 mod reporter;
 mod wire_size;
 
-pub use backoff::Backoff;
 pub use buffer::{REASON_BUFFER_FULL, REASON_REJECTED};
 pub use config::{ReporterConfig, random_instance_id};
 pub use connect::{ClientConfig, HubChannel, connect, connect_with, normalize_url};
 pub use credentials::{Bearer, Credentials, TOKEN_ENV, TokenSource};
 pub use error::ClientError;
+pub use failover::{Failover, Retry};
+pub use hubs::{parse_hub_address, parse_hub_list};
 pub use reporter::{Reporter, ReporterHandle, ReporterStats};
 /// The generated wire types (`tapper-proto`).
 pub use tapper_proto as proto;

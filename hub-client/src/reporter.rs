@@ -1,11 +1,11 @@
-//! The reporter a tapper uses: a background task that keeps a Report stream to the hub
-//! open (reconnecting with back-off), sends what the buffer holds, applies acks and turns
-//! what the hub rejects into loss records.
+//! The reporter a tapper uses: a background task that keeps a Report stream to one of its
+//! hubs open (moving on to the next hub with back-off when one fails), sends what the
+//! buffer holds, applies acks and turns what a hub rejects into loss records.
 
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -23,11 +23,11 @@ use tonic::Code;
 use tracing::{debug, info, warn};
 
 use crate::{
-    backoff::Backoff,
     buffer::Buffer,
     config::ReporterConfig,
     connect,
     error::{ClientError, error_chain},
+    failover::Failover,
     pacing::{Backlog, Pacer, Step},
 };
 
@@ -62,6 +62,10 @@ struct Inner {
     acked: watch::Sender<u64>,
     connected: AtomicBool,
     connects: AtomicU64,
+    /// The hub addresses, in the order they are tried.
+    hubs: Vec<String>,
+    /// The position in `hubs` of the hub in use (or being tried).
+    hub_index: AtomicUsize,
     /// Set by shutdown: send what is left, half-close the stream, and do not reconnect.
     closing: AtomicBool,
 }
@@ -79,7 +83,7 @@ impl Reporter {
     /// Validates `config` and starts the background task on the current tokio runtime.
     /// The task connects (and reconnects) on its own; nothing here waits for the hub.
     pub fn spawn(config: ReporterConfig) -> Result<ReporterHandle, ClientError> {
-        let limits = config.validate()?;
+        let (hubs, limits) = config.validate()?;
         let inner = Arc::new(Inner {
             buf: Mutex::new(Buffer::new(limits)),
             batch: limits.batch_events,
@@ -87,6 +91,8 @@ impl Reporter {
             acked: watch::channel(0).0,
             connected: AtomicBool::new(false),
             connects: AtomicU64::new(0),
+            hubs,
+            hub_index: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
         });
         let task = tokio::spawn(run(inner.clone(), config.clone()));
@@ -150,6 +156,17 @@ impl ReporterHandle {
         &self.instance_id
     }
 
+    /// The hub addresses, in the order they are tried (with their schemes).
+    pub fn hubs(&self) -> &[String] {
+        &self.inner.hubs
+    }
+
+    /// The hub in use: the one the stream is open to while
+    /// [`ReporterStats::connected`], otherwise the one tried next.
+    pub fn hub(&self) -> &str {
+        &self.inner.hubs[self.inner.hub_index.load(Ordering::Relaxed)]
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> ReporterStats {
         let b = self.inner.buf();
@@ -197,35 +214,45 @@ impl ReporterHandle {
     }
 }
 
+/// Keeps a session open to one hub after the other: a failed connect or a broken stream
+/// moves on to the next hub of the list, after the back-off.
 async fn run(inner: Arc<Inner>, cfg: ReporterConfig) {
-    let mut backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
+    let mut hubs = Failover::new(inner.hubs.clone(), cfg.backoff_initial, cfg.backoff_max);
     loop {
-        let result = session(&inner, &cfg, &mut backoff).await;
+        let hub = hubs.current().to_owned();
+        inner.hub_index.store(hubs.index(), Ordering::Relaxed);
+        let result = session(&inner, &cfg, &hub, &mut hubs).await;
         inner.connected.store(false, Ordering::Relaxed);
         if inner.closing.load(Ordering::Relaxed) {
             return;
         }
-        let delay = backoff.next_delay();
+        let retry = hubs.failed();
+        let (next, delay) = (hubs.current(), retry.delay);
         match result {
             Ok(()) => {
-                info!(hub = %cfg.hub_url, ?delay, "hub closed the report stream; reconnecting")
+                info!(%hub, %next, ?delay, "hub closed the report stream; connecting to the next hub")
             }
             Err(e) => {
-                warn!(hub = %cfg.hub_url, error = %error_chain(&e), ?delay, "report stream failed; reconnecting")
+                warn!(%hub, error = %error_chain(&e), %next, ?delay,
+                      "report stream failed; connecting to the next hub")
             }
+        }
+        if retry.round_failed && hubs.hubs().len() > 1 {
+            warn!(hubs = ?hubs.hubs(), ?delay, "no hub of the list answered; starting over");
         }
         tokio::time::sleep(delay).await;
     }
 }
 
-/// One connection: Hello, then send and read acks until something breaks.
+/// One connection to `hub`: Hello, then send and read acks until something breaks.
 async fn session(
     inner: &Arc<Inner>,
     cfg: &ReporterConfig,
-    backoff: &mut Backoff,
+    hub: &str,
+    hubs: &mut Failover,
 ) -> Result<(), ClientError> {
     // Credentials are read on each connect: a rotated token or certificate takes effect.
-    let channel = connect::channel(&cfg.hub_url, cfg.connect_timeout, &cfg.credentials).await?;
+    let channel = connect::channel(hub, cfg.connect_timeout, &cfg.credentials).await?;
     let mut client = HubClient::new(channel);
     let (tx, rx) = mpsc::channel::<ReportRequest>(8);
     let hello = Hello {
@@ -248,7 +275,7 @@ async fn session(
     let Some(report_response::Msg::Ack(ack)) = first.msg else {
         return Err(ClientError::Protocol("hub did not ack the hello".into()));
     };
-    let acked = {
+    let (acked, resending) = {
         let mut b = inner.buf();
         if let Some(sent) = b.ack(ack.acked_seq) {
             warn!(instance = %cfg.instance_id, hub_acked = ack.acked_seq, sent,
@@ -256,13 +283,14 @@ async fn session(
                    hub we think?); counting only what we sent");
         }
         b.rewind();
-        b.acked()
+        (b.acked(), b.buffered_events())
     };
     inner.acked.send_replace(acked);
     inner.connected.store(true, Ordering::Relaxed);
     inner.connects.fetch_add(1, Ordering::Relaxed);
-    backoff.reset();
-    info!(hub = %cfg.hub_url, node = %cfg.node, acked, "connected to hub");
+    hubs.connected();
+    info!(%hub, node = %cfg.node, hub_acked = ack.acked_seq, acked, resending,
+          "connected to hub; sending what it has not acknowledged");
     inner.wake.notify_one();
 
     let writer = async move {
@@ -308,7 +336,7 @@ async fn session(
                 if let Some(sent) = b.ack(a.acked_seq)
                     && !std::mem::replace(&mut clamp_logged, true)
                 {
-                    warn!(hub = %cfg.hub_url, hub_acked = a.acked_seq, sent,
+                    warn!(%hub, hub_acked = a.acked_seq, sent,
                           "hub acked more than we sent; counting only what we sent");
                 }
                 inner.acked.send_replace(b.acked());
@@ -336,7 +364,7 @@ async fn session(
         && is_rejection(status.code())
         && let Some(r) = inner.buf().reject(status.message())
     {
-        warn!(hub = %cfg.hub_url, first_seq = r.first_seq, last_seq = r.last_seq, events = r.events,
+        warn!(%hub, first_seq = r.first_seq, last_seq = r.last_seq, events = r.events,
               reason = %status.message(), "hub rejected a message for good; reporting it as a loss");
     }
     result

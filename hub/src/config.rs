@@ -15,7 +15,8 @@ const MAX_COUNT: usize = 1_000_000;
 pub struct Config {
     /// Address to listen on; port 0 picks a free port ([`crate::Hub::local_addr`] says which).
     pub listen: SocketAddr,
-    /// SQLite database file; ":memory:" keeps everything in memory.
+    /// SQLite database file (":memory:" keeps everything in memory), or a `postgres://` URL
+    /// (shared by any number of hub replicas).
     pub db: String,
     /// What to keep, and how often to drop the rest.
     pub retention: Retention,
@@ -117,7 +118,10 @@ impl Config {
             })
         };
         if self.db.is_empty() {
-            return bad("db", "give a file name, or :memory:");
+            return bad(
+                "db",
+                "give a file name, :memory:, or a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL",
+            );
         }
         if self.retention.max_rows == Some(0) {
             return bad("retention-rows", "must be at least 1");

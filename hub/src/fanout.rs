@@ -183,6 +183,14 @@ impl Fanout {
         self.skipped.load(Ordering::Relaxed)
     }
 
+    /// Whether nobody subscribes.
+    pub fn is_empty(&self) -> bool {
+        self.subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
     /// Number of live subscribers.
     #[cfg(test)]
     pub fn len(&self) -> usize {

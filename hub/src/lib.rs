@@ -14,6 +14,7 @@ mod auth;
 mod clock;
 mod closing;
 mod config;
+mod db_tail;
 mod error;
 mod fanout;
 mod filter;

@@ -15,7 +15,10 @@ struct Args {
     /// Address to listen on; port 0 picks a free port (the ready line says which).
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// SQLite database file; ":memory:" keeps everything in memory.
+    /// Where events are stored: a SQLite database file (":memory:" keeps everything in
+    /// memory), or a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE (add
+    /// ?sslmode=require for TLS, &sslrootcert=FILE for its CA), which any number of hubs
+    /// can share as replicas.
     #[arg(long, default_value = "hub.db")]
     db: String,
     /// Drop events and loss records the hub received longer ago than this (e.g. 30m, 24h,

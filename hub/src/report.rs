@@ -99,10 +99,18 @@ async fn run(
         )
         .into());
     };
-    let h = hello.clone();
+    let (h, k, p) = (hello.clone(), key.clone(), peer.to_owned());
     let acked = state
         .writer
-        .queue(move |s| s.hello(&h, now_ns()), |_, acked| acked)?
+        .queue(
+            move |s| {
+                let now = now_ns();
+                let acked = s.hello(&h, now)?;
+                s.stream_started(&k, &p, now)?;
+                Ok(acked)
+            },
+            |_, acked| acked,
+        )?
         .await?;
     info!(node = %key.node, instance = %key.instance_id, %peer, acked, probe = %hello.probe_mode, "tapper connected");
     if tx.send(Ok(ack(acked))).await.is_err() {

@@ -21,7 +21,7 @@ use crate::{
     retention,
     service::HubService,
     state::{HubState, Settings},
-    store::{Store, StoreError},
+    store::{Store, StoreError, display_db},
     tls::{self, TlsError},
     tokens::{Tokens, TokensError},
 };
@@ -94,12 +94,15 @@ impl Hub {
             Some(path) => Some(Reloadable::new(Tokens::load(path)?)),
             None => None,
         };
-        let store =
-            Store::open(&config.db, config.query_budget).map_err(|source| StartError::Store {
-                db: config.db.clone(),
+        let (db, budget) = (config.db.clone(), config.query_budget);
+        let store = tokio::task::spawn_blocking(move || Store::open(&db, budget))
+            .await
+            .map_err(|e| StartError::WriterThread(std::io::Error::other(e)))?
+            .map_err(|source| StartError::Store {
+                db: display_db(&config.db),
                 source,
             })?;
-        info!(db = %config.db, last_hub_seq = store.last_hub_seq(), "store open");
+        info!(db = %display_db(&config.db), last_hub_seq = store.last_hub_seq(), "store open");
         let observers = observers(&config, &store)?;
         match listener::raise_nofile_limit() {
             Ok(limit) => info!(

@@ -10,8 +10,10 @@ use tapper_proto::v1::{Event, LossNotice};
 
 use crate::{
     alerts::Alerting,
+    db_tail::Tail,
     error::HubError,
-    fanout::Fanout,
+    fanout::{Fanout, Subscription},
+    filter::Filter,
     group_commit::GroupWriter,
     metrics::HubMetrics,
     store::{Reader, Store, StoreError, Writer},
@@ -34,6 +36,8 @@ pub struct HubState {
     pub writer: GroupWriter,
     reader: Arc<dyn Reader>,
     pub fanout: Arc<Fanout>,
+    /// With a store shared by replicas, the live stream's source: the store's tail.
+    tail: Option<Arc<Tail>>,
     pub connected: Connected,
     /// One permit per open Subscribe stream.
     pub subscriber_slots: Arc<Semaphore>,
@@ -55,11 +59,29 @@ impl HubState {
     ) -> std::io::Result<Arc<Self>> {
         let (metrics, alerts) = observers;
         let fanout = Arc::new(Fanout::new(settings.subscriber_stall_timeout));
-        let writer = GroupWriter::spawn(store.writer, fanout.clone(), metrics.commit_observer())?;
+        let last_hub_seq = store.last_hub_seq();
+        let (writer_fanout, tail) = match store.changes {
+            // Shared store: subscribers get what the tail reads (every replica's commits);
+            // this hub's own commits are published nowhere else.
+            Some(changes) => {
+                let tail = Tail::spawn(
+                    last_hub_seq,
+                    fanout.clone(),
+                    store.reader.clone(),
+                    changes,
+                    shutdown.clone(),
+                )?;
+                let unread = Arc::new(Fanout::new(settings.subscriber_stall_timeout));
+                (unread, Some(tail))
+            }
+            None => (fanout.clone(), None),
+        };
+        let writer = GroupWriter::spawn(store.writer, writer_fanout, metrics.commit_observer())?;
         Ok(Arc::new(Self {
             writer,
             reader: store.reader,
             fanout,
+            tail,
             connected: Connected::default(),
             subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
             settings,
@@ -85,6 +107,31 @@ impl HubState {
         F: FnOnce(&mut dyn Writer, &Fanout) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.alone(f).await
+    }
+
+    /// Registers a live subscriber (when `follow`) and returns the seam: records up to it
+    /// come from the store, later ones through the subscription.
+    pub async fn subscribe_live(
+        self: &Arc<Self>,
+        filter: Filter,
+        follow: bool,
+    ) -> Result<(u64, Option<Subscription>), HubError> {
+        let queue = self.settings.subscriber_queue;
+        if let Some(tail) = &self.tail {
+            return Ok(if follow {
+                let (seam, live) = tail.subscribe(filter, queue);
+                (seam, Some(live))
+            } else {
+                (tail.position(), None)
+            });
+        }
+        // Under the writer lock: everything committed so far is published already.
+        let st = self.clone();
+        self.with_writer(move |s, _| {
+            let live = follow.then(|| st.fanout.subscribe(filter, queue));
+            Ok((s.last_hub_seq(), live))
+        })
+        .await
     }
 
     /// Runs `f` with the store's reader on a blocking thread, without waiting for the writer.

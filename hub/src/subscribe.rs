@@ -88,20 +88,11 @@ pub async fn serve(state: Arc<HubState>, plan: Plan, tx: Tx, closer: Closer<Subs
 }
 
 async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<Closing, HubError> {
-    // Register for live items and note the seam under the writer lock: everything up to
-    // `seam` comes from the store, everything after it from the fan-out.
-    let (seam, live) = {
-        let filter = plan.filter.clone();
-        let follow = plan.follow;
-        let queue = state.settings.subscriber_queue;
-        let st = state.clone();
-        state
-            .with_writer(move |s, _| {
-                let live = follow.then(|| st.fanout.subscribe((*filter).clone(), queue));
-                Ok((s.last_hub_seq(), live))
-            })
-            .await?
-    };
+    // Register for live items and note the seam: everything up to `seam` comes from the
+    // store, everything after it from the fan-out.
+    let (seam, live) = state
+        .subscribe_live((*plan.filter).clone(), plan.follow)
+        .await?;
     if let Some(from) = plan.replay {
         replay(state, &plan.filter, from, seam, tx).await?;
     }

@@ -22,7 +22,10 @@ CRI socket (containerd, CRI-O) or podman's storage, listed in the background: an
 never waits for them, and what is unknown is null. On SIGINT or SIGTERM it detaches and prints exact final counters to stderr.
 
 With --hub it also ships every event to a central hub. Filters (--pid, --comm, --errno)
-choose the events printed and shipped; the counters always count every call.
+choose the events printed and shipped; the counters always count every call. Several
+hubs (--hub A,B or --hub A --hub B) are tried in order: when a connect fails or the
+stream breaks, the tapper moves on to the next one, re-sending only what no hub
+acknowledged.
 
 Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN).";
 
@@ -67,9 +70,11 @@ pub struct Cli {
     pub ring_buffer_size: u32,
 
     /// Also ship events to this hub, e.g. https://hub.example:50051 (TLS) or
-    /// http://127.0.0.1:50051 (local output goes on).
-    #[arg(long, value_name = "URL", value_parser = parse_hub_url)]
-    pub hub: Option<String>,
+    /// http://127.0.0.1:50051 (local output goes on). Several hubs (repeat the flag or
+    /// separate them with commas) are tried in order, moving on to the next when one fails;
+    /// they should be replicas sharing one database.
+    #[arg(long, value_name = "URL", value_delimiter = ',', value_parser = parse_hub_url)]
+    pub hub: Vec<String>,
 
     /// This node's name at the hub [default: the host name].
     #[arg(long, value_name = "NAME", requires = "hub")]
@@ -157,24 +162,7 @@ fn parse_comm(text: &str) -> Result<String, String> {
 
 /// Accepts `http(s)://HOST:PORT` or a bare `HOST:PORT`.
 fn parse_hub_url(text: &str) -> Result<String, String> {
-    let url = hub_client::normalize_url(text.trim());
-    let authority = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .map(|rest| rest.trim_end_matches('/'));
-    let valid = authority.is_some_and(|a| {
-        a.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && !a.contains('/') && port.parse::<u16>().is_ok()
-        })
-    });
-    if valid {
-        Ok(url)
-    } else {
-        Err(format!(
-            "`{text}` is not a hub address; use http://HOST:PORT or https://HOST:PORT (TLS), \
-             e.g. https://hub.example:50051"
-        ))
-    }
+    hub_client::parse_hub_address(text).map_err(|e| e.to_string())
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -306,9 +294,11 @@ mod tests {
         assert_eq!(cli.pids, vec![1, 2]);
         assert_eq!(cli.comms, vec!["nginx"]);
         assert_eq!(
-            parse(&["--hub", "127.0.0.1:50051"]).unwrap().hub.as_deref(),
-            Some("http://127.0.0.1:50051")
+            parse(&["--hub", "127.0.0.1:50051"]).unwrap().hub,
+            ["http://127.0.0.1:50051"]
         );
+        let listed = parse(&["--hub", "a:1,https://b:2", "--hub", "c:3"]).unwrap();
+        assert_eq!(listed.hub, ["http://a:1", "https://b:2", "http://c:3"]);
         let runtimes = parse(&["--cri-socket", "/run/x.sock", "--podman-storage", "none"]).unwrap();
         assert_eq!(runtimes.cri_socket, SourceChoice::At("/run/x.sock".into()));
         assert_eq!(runtimes.podman_storage, SourceChoice::Off);
@@ -336,6 +326,8 @@ mod tests {
         assert!(message(&["--ring-buffer-size", "1000"]).contains("power of two"));
         assert!(message(&["--hub", "ftp://x:1"]).contains("not a hub address"));
         assert!(message(&["--hub", "localhost"]).contains("not a hub address"));
+        let in_list = message(&["--hub", "a:1,b:two"]);
+        assert!(in_list.contains(r#""b:two""#) && in_list.contains("not a hub address"));
         assert!(message(&["--node-name", "a"]).contains("--hub"));
         assert!(message(&["--cri-socket", ""]).contains("`auto` or `none`"));
         assert!(message(&["--runtime-refresh", "1ms"]).contains("at least 100ms"));

@@ -71,9 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         io_uring: !cli.no_io_uring,
     })?;
 
-    let hub = match cli.hub {
-        Some(url) => Some(HubShipper::start(HubOptions {
-            url,
+    let hub = match cli.hub.is_empty() {
+        false => Some(HubShipper::start(HubOptions {
+            urls: cli.hub,
             node: cli.node_name.unwrap_or_else(host_name),
             buffer_capacity: cli.hub_buffer as usize,
             buffer_bytes: cli.hub_buffer_bytes,
@@ -86,7 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.token_file,
             ),
         })?),
-        None => None,
+        true => None,
     };
     let counters = Arc::new(counters);
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();

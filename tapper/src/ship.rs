@@ -25,7 +25,8 @@ pub struct HubShipper {
 }
 
 pub struct HubOptions {
-    pub url: String,
+    /// Hub addresses, tried in order.
+    pub urls: Vec<String>,
     pub node: String,
     pub buffer_capacity: usize,
     pub buffer_bytes: usize,
@@ -37,7 +38,7 @@ pub struct HubOptions {
 impl HubShipper {
     /// Starts the reporter; it connects (and reconnects) in the background.
     pub fn start(options: HubOptions) -> anyhow::Result<Self> {
-        let mut config = ReporterConfig::new(options.url, options.node);
+        let mut config = ReporterConfig::new(options.urls.join(","), options.node);
         config.kernel_release = options.kernel_release;
         config.probe_mode = options.probe_mode.into();
         config.agent_version = concat!("tapper ", env!("CARGO_PKG_VERSION")).into();
@@ -48,7 +49,8 @@ impl HubShipper {
         tracing::info!(
             node = reporter.node(),
             instance = reporter.instance_id(),
-            "shipping events to the hub"
+            hubs = ?reporter.hubs(),
+            "shipping events to the hub (the first that answers, in order)"
         );
         Ok(Self {
             reporter,

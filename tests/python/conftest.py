@@ -71,6 +71,13 @@ class HubProcess:
         self.addr = addr
         self.log = log
         self.scheme = scheme
+        self.killed = False
+
+    def kill(self):
+        """SIGKILLs the hub (a crash); the fixture then expects no clean exit from it."""
+        self.killed = True
+        self.proc.kill()
+        self.proc.wait(timeout=10)
 
     @property
     def url(self):
@@ -130,22 +137,24 @@ def hub_factory(hub_bin, tmp_path):
     SIGTERM."""
     started = []
 
-    def start(*args, prefix=()):
-        """`prefix` runs the hub under another command, e.g. ("prlimit", "--nofile=40")."""
+    def start(*args, prefix=(), listen="127.0.0.1:0"):
+        """`prefix` runs the hub under another command, e.g. ("prlimit", "--nofile=40");
+        `listen` is its address (a free port reserved by the test, or port 0)."""
         log = tmp_path / f"hub-{len(started)}.log"
         db = [] if "--db" in args else ["--db", ":memory:"]
         with open(log, "wb") as f:
             proc = subprocess.Popen(
-                [*prefix, str(hub_bin), "--listen", "127.0.0.1:0", *db, *args],
+                [*prefix, str(hub_bin), "--listen", listen, *db, *args],
                 stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "RUST_LOG": "info"},
             )
-        started.append(proc)
+        hub = HubProcess(proc, None, log, "https" if "--tls-cert" in args else "http")
+        started.append(hub)
         deadline = time.monotonic() + 20
         while True:
             ready = ready_fields(log)
             if ready:
-                scheme = "https" if "--tls-cert" in args else "http"
-                return HubProcess(proc, ready["listen"], log, scheme)
+                hub.addr = ready["listen"]
+                return hub
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}",
@@ -153,7 +162,7 @@ def hub_factory(hub_bin, tmp_path):
             time.sleep(0.02)
 
     yield start
-    for proc in started:
+    for proc in (hub.proc for hub in started if not hub.killed):
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -167,3 +176,21 @@ def hub_factory(hub_bin, tmp_path):
 def replay_to(tapper_bench_bin):
     """Replays synthetic events into a given hub (e.g. one from `hub_factory`)."""
     return lambda hub, node, n, *extra: run_replay(tapper_bench_bin, hub, node, n, *extra)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session (see postgres.py); tests take a
+    database of their own on it with `pg_database`."""
+    from postgres import Postgres
+
+    server = Postgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_database(postgres_server):
+    """A fresh, empty database on the session's PostgreSQL: (server, its URL)."""
+    name = postgres_server.new_database()
+    return postgres_server, postgres_server.url(name)

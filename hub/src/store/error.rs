@@ -19,7 +19,10 @@ pub enum StoreError {
     #[error("stored record does not decode: {0}")]
     Decode(#[from] prost::DecodeError),
     /// The database was written by a newer hub.
-    #[error("database schema version {found} is newer than this hub knows ({known})")]
+    #[error(
+        "database schema version {found} is newer than this hub knows ({known}): run a hub of \
+         that version, or give --db another database"
+    )]
     NewerSchema { found: i64, known: i64 },
     /// The record contradicts what is stored (e.g. a loss over committed seq numbers);
     /// nothing was stored. `field` names the offending field of the request.

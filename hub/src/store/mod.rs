@@ -1,20 +1,23 @@
 //! The hub's store behind two traits: one [`Writer`] (ingest, in hub_seq order, used under
 //! the hub's writer lock) and a [`Reader`] (stats, replay, tapper list) with its own
 //! connections, so a long read never holds up a commit. Traits rather than an engine enum,
-//! so that a PostgreSQL engine is one more implementation; both are synchronous and run on
-//! blocking threads. SQLite, in `sqlite/`, is the only engine today.
+//! so that each engine is one implementation; both are synchronous and run on blocking
+//! threads. SQLite (`sqlite/`) is embedded, for one hub; PostgreSQL (`postgres/`) is shared
+//! by any number of hub replicas, whose live streams then come from the database
+//! ([`Changes`] wakes the tail).
 //!
 //! One clock rule everywhere: the hub's receive time (`received_ns`) drives retention age,
 //! GetStats windows and `since_time` replay; the row cap counts events and loss records.
 
 mod budget;
 mod error;
+mod postgres;
 mod query;
 mod records;
 mod seq;
 mod sqlite;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, TapperInfo};
 
@@ -43,6 +46,13 @@ pub trait Writer: Send {
 
     /// Records a Hello (creating or refreshing the tapper row); returns the acked seq.
     fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64>;
+
+    /// A Report stream of `key` from `peer` started here. Shared stores record it for the
+    /// other replicas' ListTappers; the embedded one needs nothing (the hub's own registry
+    /// knows).
+    fn stream_started(&mut self, _key: &InstanceKey, _peer: &str, _now_ns: i64) -> Result<()> {
+        Ok(())
+    }
 
     /// Stores the events of one batch in one transaction. Events whose seq is already
     /// committed are duplicates and left out of the result.
@@ -119,20 +129,52 @@ pub trait Reader: Send + Sync {
     fn rows(&self) -> Result<u64>;
 }
 
+/// Wakes the live tail of a store that other hubs write to as well.
+pub trait Changes: Send {
+    /// Returns once rows may have been added since the last call, or after `timeout`.
+    fn wait(&mut self, timeout: Duration);
+
+    /// The highest hub_seq stored: every record up to it is committed and visible.
+    fn high_water(&mut self) -> Result<u64>;
+}
+
 /// An open store: its one writer and its shared reader.
 pub struct Store {
     pub writer: Box<dyn Writer>,
     pub reader: Arc<dyn Reader>,
+    /// For a store shared by hub replicas: the live stream must come from the store (what
+    /// the other replicas commit), woken by these.
+    pub changes: Option<Box<dyn Changes>>,
+}
+
+/// Whether `db` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres(db: &str) -> bool {
+    postgres::is_url(db)
+}
+
+/// `db` as it may be logged (a URL's password masked).
+pub fn display_db(db: &str) -> String {
+    postgres::redact(db)
 }
 
 impl Store {
-    /// Opens (creating or migrating if needed) the SQLite database at `path`; `:memory:`
-    /// keeps it in memory. Reader queries run under `budget`.
-    pub fn open(path: &str, budget: QueryBudget) -> Result<Self> {
-        let (writer, reader) = sqlite::open(path, budget)?;
+    /// Opens (creating or migrating if needed) the database `db`: a `postgres://` URL, or
+    /// else a SQLite file (`:memory:` keeps it in memory). Reader queries run under
+    /// `budget`. Blocks: call it on a blocking thread.
+    pub fn open(db: &str, budget: QueryBudget) -> Result<Self> {
+        if is_postgres(db) {
+            let (writer, reader, changes) = postgres::open(db, budget)?;
+            return Ok(Self {
+                writer: Box::new(writer),
+                reader: Arc::new(reader),
+                changes: Some(Box::new(changes)),
+            });
+        }
+        let (writer, reader) = sqlite::open(db, budget)?;
         Ok(Self {
             writer: Box::new(writer),
             reader: Arc::new(reader),
+            changes: None,
         })
     }
 

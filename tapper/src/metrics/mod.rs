@@ -125,18 +125,23 @@ impl Collector for TapperCollector {
              hub_rejected",
             &dropped,
         )?;
-        if let Some(hub) = hub {
+        if let (Some(stats), Some(reporter)) = (hub, &self.hub) {
             gauge(
                 &mut encoder,
                 "tapper_hub_connected",
-                "1 while a Report stream to the hub is open",
-                i64::from(hub.connected),
+                &format!(
+                    "1 while a Report stream to a hub is open; the hub in use (or tried next) \
+                     of the {} configured: {}",
+                    reporter.hubs().len(),
+                    reporter.hub()
+                ),
+                i64::from(stats.connected),
             )?;
             gauge(
                 &mut encoder,
                 "tapper_hub_unacked_events",
                 "events kept for the hub until it acknowledges them",
-                hub.buffered_events as i64,
+                stats.buffered_events as i64,
             )?;
         }
         let build = Info::new([

@@ -3,26 +3,34 @@
 mod output;
 mod stats;
 mod tappers;
+mod target;
 mod watch;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hub_client::{ClientConfig, Credentials, HubChannel, proto::v1::hub_client::HubClient};
+use hub_client::{ClientConfig, Credentials};
+
+use crate::target::Target;
 
 /// Talk to a tapper hub: watch failures live, aggregate them, list tappers.
 #[derive(Debug, Parser)]
 #[command(version, about, propagate_version = true)]
 struct Cli {
-    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too).
+    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too), or several:
+    /// repeat the flag or separate them with commas. They are tried in order: stats and
+    /// tappers ask the first that answers; watch moves on to the next when its stream
+    /// breaks.
     #[arg(
         long,
         global = true,
         env = "HUB_URL",
+        value_name = "URL",
+        value_delimiter = ',',
+        value_parser = hub_client::parse_hub_address,
         default_value = "http://127.0.0.1:50051"
     )]
-    hub: String,
+    hub: Vec<String>,
     /// Trust the hub's certificate if this CA (PEM) signed it, instead of the system roots
     /// (https:// only).
     #[arg(long, global = true, value_name = "FILE")]
@@ -81,26 +89,11 @@ fn describe(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-/// The hub to talk to and how.
-pub struct Target {
-    url: String,
-    config: ClientConfig,
-}
-
-impl Target {
-    /// Connects once (TLS for https://, the token on every call).
-    pub async fn connect(&self) -> anyhow::Result<HubClient<HubChannel>> {
-        hub_client::connect_with(&self.url, &self.config)
-            .await
-            .with_context(|| format!("connecting to hub {}", self.url))
-    }
-}
-
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tapper_logging::init(tapper_logging::LevelFilter::WARN, cli.verbose);
     let hub = Target {
-        url: cli.hub,
+        hubs: cli.hub,
         config: ClientConfig {
             credentials: Credentials::from_options(
                 cli.tls_ca,

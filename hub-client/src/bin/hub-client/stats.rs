@@ -90,12 +90,18 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         last_seconds: a.last.unwrap_or(0),
         node: a.node,
     };
-    let mut client = hub.connect().await?;
-    let r = client
-        .get_stats(req)
-        .await
-        .context("GetStats")?
-        .into_inner();
+    let r = hub
+        .first_answer(|mut client| {
+            let req = req.clone();
+            async move {
+                Ok(client
+                    .get_stats(req)
+                    .await
+                    .context("GetStats")?
+                    .into_inner())
+            }
+        })
+        .await?;
     if a.json {
         let rows: Vec<_> = r
             .rows

@@ -1,7 +1,7 @@
 //! `hub-client tappers`: the tappers a hub knows, connected and recent.
 
 use anyhow::Context;
-use tapper_proto::v1::ListTappersRequest;
+use tapper_proto::v1::{ListTappersRequest, TapperInfo};
 
 use crate::output::{print_table, rfc3339, tapper_json};
 
@@ -19,26 +19,9 @@ pub struct Args {
 }
 
 pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
-    let mut client = hub.connect().await?;
-    let mut tappers = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let r = client
-            .list_tappers(ListTappersRequest {
-                node: a.node.clone(),
-                connected_only: a.connected,
-                page_token,
-                ..Default::default()
-            })
-            .await
-            .context("ListTappers")?
-            .into_inner();
-        tappers.extend(r.tappers);
-        if r.next_page_token.is_empty() {
-            break;
-        }
-        page_token = r.next_page_token;
-    }
+    let tappers = hub
+        .first_answer(|client| list_all(client, &a.node, a.connected))
+        .await?;
     if a.json {
         for t in &tappers {
             println!("{}", tapper_json(t));
@@ -78,4 +61,31 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         &rows,
     );
     Ok(())
+}
+
+/// Every page of ListTappers from one hub.
+async fn list_all(
+    mut client: crate::target::Client,
+    node: &[String],
+    connected_only: bool,
+) -> anyhow::Result<Vec<TapperInfo>> {
+    let mut tappers = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let r = client
+            .list_tappers(ListTappersRequest {
+                node: node.to_vec(),
+                connected_only,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .context("ListTappers")?
+            .into_inner();
+        tappers.extend(r.tappers);
+        if r.next_page_token.is_empty() {
+            return Ok(tappers);
+        }
+        page_token = r.next_page_token;
+    }
 }

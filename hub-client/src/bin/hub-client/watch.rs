@@ -1,6 +1,7 @@
 //! `hub-client watch`: subscribes with server-side filters and prints events, loss notices
-//! and lagged notices as a table or JSON lines. When following, it survives hub restarts:
-//! it reconnects and resumes right after the last item it printed.
+//! and lagged notices as a table or JSON lines. When following, it survives hub restarts
+//! and fails over between several hubs: it moves on to the next hub and resumes right
+//! after the last hub_seq it printed.
 
 use std::{
     io::{IsTerminal, Write},
@@ -8,12 +9,13 @@ use std::{
 };
 
 use anyhow::Context;
-use hub_client::Backoff;
+use hub_client::Failover;
 use tapper_proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
 
 use crate::output::{
     escape_control, loss_json, parse_rfc3339, pod_container, rfc3339, warning_line,
 };
+use crate::target::worth_another_hub;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,7 +49,10 @@ pub struct Args {
     /// Only this container id, full or a prefix of at least 4 characters (repeatable).
     #[arg(long)]
     container_id: Vec<String>,
-    /// Replay stored events from this hub sequence number on (0 = all stored).
+    /// Replay stored events from this hub sequence number on (0 = all stored). Hub sequence
+    /// numbers are one order per database: with several --hub addresses, resuming on
+    /// another hub neither repeats nor skips only if the hubs share one database
+    /// (replicas).
     #[arg(long, conflicts_with = "since")]
     since_seq: Option<u64>,
     /// Replay stored events from this time on (RFC 3339).
@@ -91,28 +96,45 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         since,
     };
     let mut printer = Printer::new(a.json || !std::io::stdout().is_terminal(), a.count)?;
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut hubs = Failover::new(
+        hub.hubs.clone(),
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    );
     let mut connected_once = false;
     loop {
         let request = printer.resume_from(&first);
-        match subscribe_once(
+        let url = hubs.current().to_owned();
+        let ended = subscribe_once(
             hub,
+            &url,
             request,
             &mut printer,
             &mut connected_once,
-            &mut backoff,
+            &mut hubs,
         )
-        .await
-        {
+        .await;
+        let (failure, error) = match ended {
             Ok(Ended::CountReached) => return Ok(()),
             Ok(Ended::Closed) if !first.follow => return Ok(()),
-            Ok(Ended::Closed) => eprintln!("hub-client: the hub closed the stream; reconnecting"),
-            Err(err) if first.follow && connected_once && retryable(&err) => {
-                eprintln!("hub-client: lost the hub ({err:#}); reconnecting")
-            }
+            Ok(Ended::Closed) => ("closed the stream".to_owned(), None),
+            Err(err) if worth_another_hub(&err) => (format!("failed ({err:#})"), Some(err)),
             Err(err) => return Err(err),
+        };
+        let retry = hubs.failed();
+        // Until it follows a live stream, each hub of the list gets one try.
+        if let Some(err) = error
+            && retry.round_failed
+            && !(first.follow && connected_once)
+        {
+            return Err(err);
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+        eprintln!(
+            "hub-client: hub {url} {failure}; resuming on {} {}",
+            hubs.current(),
+            printer.resume_point()
+        );
+        tokio::time::sleep(retry.delay).await;
     }
 }
 
@@ -123,21 +145,23 @@ enum Ended {
     CountReached,
 }
 
+/// One subscription to `url`, until it ends or `--count` is reached.
 async fn subscribe_once(
     hub: &crate::Target,
+    url: &str,
     request: SubscribeRequest,
     printer: &mut Printer,
     connected_once: &mut bool,
-    backoff: &mut Backoff,
+    hubs: &mut Failover,
 ) -> anyhow::Result<Ended> {
-    let mut client = hub.connect().await?;
+    let mut client = hub.connect(url).await?;
     let mut stream = client
         .subscribe(request)
         .await
         .context("subscribing")?
         .into_inner();
     *connected_once = true;
-    backoff.reset();
+    hubs.connected();
     while let Some(resp) = stream.message().await.context("subscription stream")? {
         if let Some(item) = resp.item
             && printer.print(item)?
@@ -146,18 +170,6 @@ async fn subscribe_once(
         }
     }
     Ok(Ended::Closed)
-}
-
-/// Errors worth a reconnect: the hub went away, not a request it refused.
-fn retryable(err: &anyhow::Error) -> bool {
-    use tonic::Code;
-    match err.chain().find_map(|c| c.downcast_ref::<tonic::Status>()) {
-        Some(status) => matches!(
-            status.code(),
-            Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Aborted | Code::Internal
-        ),
-        None => true, // transport and connect errors
-    }
 }
 
 /// Prints items and remembers where the stream was, so a reconnect resumes right after.
@@ -202,6 +214,14 @@ impl Printer {
             request.since = Some(Since::SinceHubSeq(last + 1));
         }
         request
+    }
+
+    /// Where a resumed subscription starts, for the log.
+    fn resume_point(&self) -> String {
+        match self.last_hub_seq {
+            Some(last) => format!("from hub_seq {}", last + 1),
+            None => "with the first request".to_owned(),
+        }
     }
 
     /// Prints one item; true once `--count` events were printed.

@@ -10,7 +10,7 @@ mod replay;
 mod retention;
 mod rollups;
 mod scan;
-mod schema;
+pub(super) mod schema;
 mod stats;
 mod tappers;
 mod writer;

@@ -1,0 +1,232 @@
+//! Part 8: ingest and fan-in of hub replicas on PostgreSQL beside one hub on SQLite, in one
+//! run: N synthetic reporters spread round-robin over K replicas of one fresh database,
+//! one subscriber on the first replica (it sees every replica's events), M events/s each.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use hub_client::{Credentials, Reporter, ReporterConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    fanin::{TICKS_PER_SEC, now, template},
+    hub,
+    machine::Machine,
+    procstat, subscriber,
+};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// (reporters, events/s each).
+    pub configs: Vec<(u64, u64)>,
+    /// Replica counts on PostgreSQL; one SQLite hub is measured beside them.
+    pub replicas: Vec<usize>,
+    pub duration: Duration,
+    pub runs: usize,
+    pub hub: PathBuf,
+    /// A PostgreSQL server's URL with the right to create databases (one per measurement).
+    pub pg_url: String,
+    pub subscriber_queue: u64,
+}
+
+/// Where the measured hubs store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sample {
+    pub run: usize,
+    pub engine: Engine,
+    pub replicas: usize,
+    pub reporters: u64,
+    pub rate_each: u64,
+    pub sent: u64,
+    /// Events the subscriber received during the window, per second.
+    pub delivered_per_sec: f64,
+    /// After the drain: events received in total, loss-record counts, lagged skips.
+    pub delivered_total: u64,
+    pub lost: u64,
+    pub lagged: u64,
+    /// The hubs' CPU together (100 % = one core).
+    pub hubs_cpu_percent: f64,
+    pub driver_cpu_percent: f64,
+    pub drain_secs: f64,
+}
+
+/// Share of the offered rate the subscriber must get during the window for a load to count
+/// as carried (buffers would otherwise hide a hub that falls behind until the drain).
+pub const KEPT_UP: f64 = 0.9;
+
+impl Sample {
+    /// Everything sent reached the subscriber, with no loss record and no lagged notice.
+    pub fn loss_free(&self) -> bool {
+        self.delivered_total == self.sent && self.lost == 0 && self.lagged == 0
+    }
+
+    /// Loss-free, and delivered at [`KEPT_UP`] of the offered rate during the window.
+    pub fn carried(&self) -> bool {
+        self.loss_free()
+            && self.delivered_per_sec >= KEPT_UP * (self.reporters * self.rate_each) as f64
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub machine: Machine,
+    pub duration_secs: f64,
+    pub samples: Vec<Sample>,
+}
+
+pub async fn run(opts: &Options) -> Result<Outcome> {
+    let mut machine = Machine::now();
+    let mut samples = Vec::new();
+    let setups: Vec<(Engine, usize)> = std::iter::once((Engine::Sqlite, 1))
+        .chain(opts.replicas.iter().map(|&k| (Engine::Postgres, k)))
+        .collect();
+    for run in 0..opts.runs {
+        for &(n, m) in &opts.configs {
+            for &(engine, k) in &setups {
+                eprintln!(
+                    "[replicas] run {}/{}: {n} reporters x {m}/s on {k} {engine:?} hub(s)",
+                    run + 1,
+                    opts.runs
+                );
+                samples.push(one(opts, run, (n, m), (engine, k)).await?);
+            }
+        }
+    }
+    machine.finish();
+    Ok(Outcome {
+        machine,
+        duration_secs: opts.duration.as_secs_f64(),
+        samples,
+    })
+}
+
+/// A fresh database on the server of `url` (same server and credentials); returns its URL.
+fn fresh_database(url: &str, name: &str) -> Result<String> {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-d",
+            url,
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .context("running psql (apt-get install postgresql-client)")?;
+    if !out.status.success() {
+        bail!(
+            "creating database {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (server, _) = url
+        .rsplit_once('/')
+        .context("the PostgreSQL URL names no database")?;
+    Ok(format!("{server}/{name}"))
+}
+
+async fn one(
+    opts: &Options,
+    run: usize,
+    (n, m): (u64, u64),
+    (engine, k): (Engine, usize),
+) -> Result<Sample> {
+    let dir = std::env::temp_dir().join(format!("bench-replicas-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db = match engine {
+        Engine::Sqlite => {
+            let path = dir.join(format!("hub-{run}-{n}x{m}.db"));
+            let _ = std::fs::remove_file(&path);
+            path.to_string_lossy().into_owned()
+        }
+        Engine::Postgres => fresh_database(
+            &opts.pg_url,
+            &format!("bench_{}_{run}_{n}x{m}_{k}", std::process::id()),
+        )?,
+    };
+    let queue = opts.subscriber_queue.to_string();
+    let hubs = (0..k)
+        .map(|_| hub::start_on(&opts.hub, &db, &["--subscriber-queue", &queue]))
+        .collect::<Result<Vec<_>>>()?;
+    let sub = subscriber::start(&hubs[0].url, Credentials::default(), None, 0).await?;
+    let mut reporters = Vec::new();
+    for i in 0..n {
+        let hub = &hubs[i as usize % k];
+        let mut cfg = ReporterConfig::new(hub.url.clone(), format!("node-{i:03}"));
+        cfg.probe_mode = "tracepoint".into();
+        reporters.push(Reporter::spawn(cfg)?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // connections up
+    let per_tick = m / TICKS_PER_SEC;
+    let ticks = (opts.duration.as_secs_f64() * TICKS_PER_SEC as f64) as u64;
+    let pids: Vec<u32> = hubs.iter().map(|h| h.peer.pid()).collect();
+    let cpu = |pids: &[u32]| {
+        pids.iter()
+            .map(|&p| procstat::cpu(p))
+            .collect::<Result<Vec<_>>>()
+    };
+    let me = std::process::id();
+    let (hubs0, me0) = (cpu(&pids)?, procstat::cpu(me)?);
+    let got0 = sub.tally.lock().unwrap_or_else(|e| e.into_inner()).events;
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / TICKS_PER_SEC));
+    let mut sent = 0;
+    for _ in 0..ticks {
+        tick.tick().await;
+        for (i, r) in reporters.iter().enumerate() {
+            for _ in 0..per_tick {
+                let mut e = template(i as u64);
+                e.ts = Some(now());
+                r.send_event(e);
+            }
+        }
+        sent += per_tick * n;
+    }
+    let (hubs1, me1) = (cpu(&pids)?, procstat::cpu(me)?);
+    let got1 = sub.tally.lock().unwrap_or_else(|e| e.into_inner()).events;
+    let window = me1.at.duration_since(me0.at).as_secs_f64();
+    let drain_start = std::time::Instant::now();
+    sub.wait(Duration::from_secs(5), |t| {
+        t.events + t.lost + t.lagged >= sent
+    })
+    .await;
+    let drain_secs = drain_start.elapsed().as_secs_f64();
+    let mut stopping = tokio::task::JoinSet::new();
+    for r in reporters {
+        stopping.spawn(r.shutdown(Duration::from_secs(5)));
+    }
+    stopping.join_all().await;
+    let tally = sub.stop();
+    for h in hubs {
+        h.peer.stop(Duration::from_secs(10))?;
+    }
+    if engine == Engine::Sqlite {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let t = tally.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(Sample {
+        run,
+        engine,
+        replicas: k,
+        reporters: n,
+        rate_each: m,
+        sent,
+        delivered_per_sec: (got1 - got0) as f64 / window,
+        delivered_total: t.events,
+        lost: t.lost,
+        lagged: t.lagged,
+        hubs_cpu_percent: hubs0
+            .into_iter()
+            .zip(hubs1)
+            .map(|(a, b)| procstat::cpu_percent(a, b))
+            .sum(),
+        driver_cpu_percent: procstat::cpu_percent(me0, me1),
+        drain_secs,
+    })
+}

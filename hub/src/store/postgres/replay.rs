@@ -1,0 +1,108 @@
+//! Reader queries for replay and the live tail: pages of events and loss records in
+//! hub_seq order, read in one snapshot, and where a replay by receive time starts.
+
+use postgres::{Client, IsolationLevel};
+use prost::Message;
+use tapper_proto::v1::{Event, Loss, LossNotice};
+
+use super::{i2u, u2i};
+use crate::{
+    clock::to_ts,
+    store::{Result, Stored},
+};
+
+/// The lowest hub_seq of an event or loss record received at or after `since_ns`.
+pub fn first_received_since(client: &mut Client, since_ns: i64) -> Result<Option<u64>> {
+    let row = client.query_one(
+        "SELECT LEAST((SELECT MIN(hub_seq) FROM events WHERE received_ns >= $1),
+                      (SELECT MIN(hub_seq) FROM losses WHERE received_ns >= $1))",
+        &[&since_ns],
+    )?;
+    Ok(row.get::<_, Option<i64>>(0).map(i2u))
+}
+
+/// Reason of the loss notice that stands in for a stored event that no longer decodes.
+const UNREADABLE: &str = "stored record unreadable";
+
+/// Up to `limit` items with hub_seq in `[from, to]` (and received at or after `since_ns`),
+/// in hub order, from one snapshot (so that a tail never passes a row it did not see). A
+/// stored event that does not decode becomes a loss notice of its seq.
+pub fn page(
+    client: &mut Client,
+    from: u64,
+    to: u64,
+    since_ns: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Stored>> {
+    let (from, to) = (u2i(from.min(i64::MAX as u64)), u2i(to.min(i64::MAX as u64)));
+    let since_ns = since_ns.unwrap_or(i64::MIN);
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
+    let rows = tx.query(
+        "SELECT hub_seq, node, instance_id, received_ns, seq, body FROM events
+         WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns >= $3
+         ORDER BY hub_seq LIMIT $4",
+        &[&from, &to, &since_ns, &(limit as i64)],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (hub_seq, node, instance_id): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
+        let received = Some(to_ts(r.get(3)));
+        let body: &[u8] = r.get(5);
+        out.push(match Event::decode(body) {
+            Ok(mut e) => {
+                e.hub_seq = i2u(hub_seq);
+                e.node = node;
+                e.instance_id = instance_id;
+                e.received = received;
+                Stored::Event(e)
+            }
+            Err(_) => {
+                let seq = i2u(r.get(4));
+                Stored::Loss(LossNotice {
+                    node,
+                    instance_id,
+                    loss: Some(Loss {
+                        count: 1,
+                        reason: UNREADABLE.into(),
+                        first_seq: seq,
+                        last_seq: seq,
+                    }),
+                    hub_seq: i2u(hub_seq),
+                    received,
+                })
+            }
+        });
+    }
+    // Losses up to the last event of a full page (the next page continues from there).
+    let loss_to = match out.last() {
+        Some(last) if out.len() == limit => u2i(last.hub_seq()),
+        _ => to,
+    };
+    let rows = tx.query(
+        "SELECT hub_seq, node, instance_id, first_seq, last_seq, count, reason, received_ns
+         FROM losses WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns >= $3
+         ORDER BY hub_seq",
+        &[&from, &loss_to, &since_ns],
+    )?;
+    for r in &rows {
+        out.push(Stored::Loss(LossNotice {
+            hub_seq: i2u(r.get(0)),
+            node: r.get(1),
+            instance_id: r.get(2),
+            loss: Some(Loss {
+                first_seq: i2u(r.get(3)),
+                last_seq: i2u(r.get(4)),
+                count: i2u(r.get(5)),
+                reason: r.get(6),
+            }),
+            received: Some(to_ts(r.get(7))),
+        }));
+    }
+    tx.commit()?;
+    out.sort_by_key(Stored::hub_seq);
+    Ok(out)
+}

@@ -1,0 +1,489 @@
+//! The writer connection of one replica: Hello, event and loss commits with dedup by
+//! (node, instance, seq), counters, stream marks, retention.
+//!
+//! Order across replicas: every write transaction first takes the numbering lock
+//! (`pg_advisory_xact_lock`), which PostgreSQL releases only after the commit is visible,
+//! and takes its hub_seq numbers from the one sequence while holding it. Transactions of
+//! the whole fleet thus commit one at a time, in hub_seq order, so a reader that sees some
+//! hub_seq sees every smaller one that will ever exist: a tail by `hub_seq > last` never
+//! skips a row that commits late. (A sequence alone would not do: a number taken in a
+//! transaction that commits after a later number's would be skipped.) The price is one
+//! commit at a time fleet-wide; each replica's group commit makes those commits large.
+//! Taking the lock before any write also keeps two replicas from deadlocking on rows.
+
+use postgres::{Client, Statement};
+use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
+use tracing::{info, warn};
+
+use super::{CHANNEL, Database, insert, locks, losses, schema, tappers::ALIVE, u2i};
+use crate::{
+    clock::to_ts,
+    store::{
+        Committed, InstanceKey, Result, StoreError, Writer,
+        seq::{Instances, SeqState},
+    },
+};
+
+/// A live connection and what is prepared on it.
+struct Conn {
+    client: Client,
+    insert: Statement,
+    /// This session holds the retention lock: this replica runs retention for the fleet.
+    retention_leader: bool,
+}
+
+/// The writer of one replica.
+pub struct PgWriter {
+    db: Database,
+    /// `None` after the connection was lost; the next call reconnects.
+    conn: Option<Conn>,
+    instances: Instances,
+    last_hub_seq: u64,
+    /// A group transaction is open.
+    in_group: bool,
+    /// A step of the open group failed in a way that may have aborted the transaction.
+    broken: bool,
+    /// The open transaction has queued its notification to the tails.
+    notified: bool,
+}
+
+fn prepare(mut client: Client) -> Result<Conn> {
+    let insert = client.prepare(insert::SQL)?;
+    Ok(Conn {
+        client,
+        insert,
+        retention_leader: false,
+    })
+}
+
+/// The highest hub_seq stored.
+pub(super) fn stored_last_hub_seq(client: &mut Client) -> Result<u64> {
+    let row = client.query_one(
+        "SELECT GREATEST(COALESCE((SELECT MAX(hub_seq) FROM events), 0),
+                         COALESCE((SELECT MAX(hub_seq) FROM losses), 0))",
+        &[],
+    )?;
+    Ok(super::i2u(row.get(0)))
+}
+
+impl PgWriter {
+    /// Connects (errors say what to fix), brings the schema up to date and reads where
+    /// hub_seq stands.
+    pub(super) fn open(db: Database) -> Result<Self> {
+        let mut client = db.open()?;
+        schema::migrate(&mut client)?;
+        let last_hub_seq = stored_last_hub_seq(&mut client)?;
+        let conn = prepare(client)?;
+        info!(replica = %db.replica, "joined the database as a hub replica");
+        Ok(Self {
+            db,
+            conn: Some(conn),
+            instances: Instances::default(),
+            last_hub_seq,
+            in_group: false,
+            broken: false,
+            notified: false,
+        })
+    }
+
+    /// The live connection, reconnecting if it was lost (then nothing cached is trusted).
+    fn conn(&mut self) -> Result<&mut Conn> {
+        if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            if self.conn.take().is_some() {
+                warn!("lost the database connection; reconnecting");
+            }
+            // The open group went with the old connection: none of its steps may be acked.
+            self.broken |= self.in_group;
+            self.instances = Instances::default();
+            let client = self.db.connect()?;
+            self.conn = Some(prepare(client)?);
+            info!("database connection restored");
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// Runs one all-or-nothing step: a savepoint inside the open group, else a transaction
+    /// of its own (which takes the numbering lock first).
+    fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &str) -> Result<T>) -> Result<T> {
+        let in_group = self.in_group;
+        let replica = self.db.replica.clone();
+        self.conn()?;
+        if self.broken {
+            return Err(StoreError::Busy(
+                "the database connection was lost during this commit group".into(),
+            ));
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        if in_group {
+            conn.client.batch_execute("SAVEPOINT step")?;
+        } else {
+            conn.client.batch_execute("BEGIN")?;
+            conn.client
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::NUMBERING])?;
+        }
+        let result = f(conn, &replica);
+        let end = match (&result, in_group) {
+            (Ok(_), true) => "RELEASE SAVEPOINT step",
+            (Ok(_), false) => "COMMIT",
+            (Err(_), true) => "ROLLBACK TO SAVEPOINT step",
+            (Err(_), false) => "ROLLBACK",
+        };
+        let ended = conn.client.batch_execute(end);
+        if !in_group {
+            self.notified = false;
+        }
+        match (result, ended) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Err(e), Ok(())) => {
+                if in_group {
+                    // The notification queued inside the rolled-back step is gone too.
+                    self.notified = false;
+                }
+                Err(e)
+            }
+            (_, Err(e)) => {
+                self.broken = in_group;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Queues the wake-up of every replica's tail, once per transaction that adds rows
+    /// (delivered at commit).
+    fn notify(conn: &mut Conn, notified: &mut bool) -> Result<()> {
+        if !*notified {
+            conn.client
+                .execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
+            *notified = true;
+        }
+        Ok(())
+    }
+
+    fn seq_state(&mut self, key: &InstanceKey) -> Result<SeqState> {
+        self.conn()?;
+        let client = &mut self.conn.as_mut().expect("connected above").client;
+        self.instances.get(key, || {
+            let acked: Option<i64> = client
+                .query_opt(
+                    "SELECT acked_seq FROM tappers WHERE node = $1 AND instance_id = $2",
+                    &[&key.node, &key.instance_id],
+                )?
+                .map(|r| r.get(0));
+            Ok(super::i2u(acked.unwrap_or(0)))
+        })
+    }
+
+    fn settle<T>(&mut self, key: &InstanceKey, state: SeqState, new: Vec<T>) -> Committed<T> {
+        let acked = state.acked;
+        self.instances.put(key, state);
+        Committed { new, acked }
+    }
+}
+
+impl Writer for PgWriter {
+    fn last_hub_seq(&self) -> u64 {
+        self.last_hub_seq
+    }
+
+    fn begin_group(&mut self) -> Result<()> {
+        let conn = self.conn()?;
+        conn.client.batch_execute("BEGIN")?;
+        self.in_group = true;
+        self.broken = false;
+        self.notified = false;
+        let conn = self.conn()?;
+        conn.client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::NUMBERING])?;
+        Ok(())
+    }
+
+    fn end_group(&mut self) -> Result<()> {
+        if !self.in_group {
+            return Ok(());
+        }
+        self.in_group = false;
+        self.notified = false;
+        let broken = std::mem::take(&mut self.broken);
+        let Some(conn) = self.conn.as_mut() else {
+            self.instances = Instances::default();
+            return Err(StoreError::Busy("database connection lost".into()));
+        };
+        let committed = if broken {
+            let _ = conn.client.batch_execute("ROLLBACK");
+            Err(StoreError::Busy(
+                "a step of the group failed to end; the group was rolled back".into(),
+            ))
+        } else {
+            conn.client
+                .batch_execute("COMMIT")
+                .map_err(StoreError::from)
+        };
+        if committed.is_err() {
+            if !conn.client.is_closed() {
+                let _ = conn.client.batch_execute("ROLLBACK");
+            }
+            self.instances = Instances::default();
+        }
+        committed
+    }
+
+    fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
+        let key = InstanceKey {
+            node: hello.node.clone(),
+            instance_id: hello.instance_id.clone(),
+        };
+        // The stream may come from another replica: what this one cached is stale.
+        self.instances.forget(&key);
+        let h = hello.clone();
+        self.step(|conn, _| {
+            conn.client.execute(
+                "INSERT INTO tappers (node, instance_id, kernel_release, probe_mode,
+                                      agent_version, first_seen_ns, last_seen_ns)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)
+                 ON CONFLICT (node, instance_id) DO UPDATE SET
+                     kernel_release = $3, probe_mode = $4, agent_version = $5,
+                     last_seen_ns = $6",
+                &[
+                    &h.node,
+                    &h.instance_id,
+                    &h.kernel_release,
+                    &h.probe_mode,
+                    &h.agent_version,
+                    &now_ns,
+                ],
+            )?;
+            Ok(())
+        })?;
+        Ok(self.seq_state(&key)?.acked)
+    }
+
+    fn stream_started(&mut self, key: &InstanceKey, peer: &str, _now_ns: i64) -> Result<()> {
+        self.step(|conn, replica| {
+            conn.client.execute(
+                "UPDATE tappers SET replica = $3, peer = $4
+                 WHERE node = $1 AND instance_id = $2",
+                &[&key.node, &key.instance_id, &replica, &peer],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn commit_events(
+        &mut self,
+        key: &InstanceKey,
+        events: Vec<Event>,
+        now_ns: i64,
+    ) -> Result<Committed<Event>> {
+        let mut state = self.seq_state(key)?;
+        let mut fresh = Vec::new();
+        for mut e in events {
+            if state.is_committed(e.seq) {
+                continue;
+            }
+            // Marked even when the row exists already: the unique key finds a resend.
+            state.mark(e.seq, e.seq);
+            e.node.clone_from(&key.node);
+            e.instance_id.clone_from(&key.instance_id);
+            e.hub_seq = 0;
+            e.received = None;
+            fresh.push(e);
+        }
+        let mut notified = self.notified;
+        let acked = u2i(state.acked);
+        let stored = self.step(|conn, _| {
+            let stored = if fresh.is_empty() {
+                Vec::new()
+            } else {
+                insert::events(&mut conn.client, &conn.insert, key, &fresh, now_ns)?
+            };
+            if !stored.is_empty() {
+                Self::notify(conn, &mut notified)?;
+            }
+            conn.client.execute(
+                "UPDATE tappers SET events_received = events_received + $3,
+                                    acked_seq = GREATEST(acked_seq, $4), last_seen_ns = $5
+                 WHERE node = $1 AND instance_id = $2",
+                &[
+                    &key.node,
+                    &key.instance_id,
+                    &(stored.len() as i64),
+                    &acked,
+                    &now_ns,
+                ],
+            )?;
+            Ok(stored)
+        })?;
+        self.notified |= notified && self.in_group;
+        let hub_seqs: std::collections::HashMap<u64, u64> = stored.into_iter().collect();
+        let mut new: Vec<Event> = fresh
+            .into_iter()
+            .filter_map(|mut e| {
+                e.hub_seq = *hub_seqs.get(&e.seq)?;
+                e.received = Some(to_ts(now_ns));
+                Some(e)
+            })
+            .collect();
+        new.sort_by_key(|e| e.hub_seq);
+        if let Some(last) = new.last() {
+            self.last_hub_seq = self.last_hub_seq.max(last.hub_seq);
+        }
+        Ok(self.settle(key, state, new))
+    }
+
+    fn commit_loss(
+        &mut self,
+        key: &InstanceKey,
+        loss: Loss,
+        now_ns: i64,
+    ) -> Result<Committed<LossNotice>> {
+        let mut state = self.seq_state(key)?;
+        let mut notified = self.notified;
+        let checked = state.clone();
+        let hub_seq = self.step(|conn, _| {
+            let hub_seq = match losses::check(&mut conn.client, key, &checked, &loss)? {
+                losses::Check::Duplicate => None,
+                losses::Check::Overlaps => {
+                    return Err(StoreError::Rejected {
+                        field: "loss",
+                        reason: format!(
+                            "seq {}..={} overlaps events or loss records already stored",
+                            loss.first_seq, loss.last_seq
+                        ),
+                    });
+                }
+                losses::Check::New => {
+                    let hub_seq = losses::insert(&mut conn.client, key, &loss, now_ns)?;
+                    Self::notify(conn, &mut notified)?;
+                    Some(hub_seq)
+                }
+            };
+            let mut after = checked.clone();
+            after.mark(loss.first_seq, loss.last_seq);
+            conn.client.execute(
+                "UPDATE tappers SET acked_seq = GREATEST(acked_seq, $3), last_seen_ns = $4
+                 WHERE node = $1 AND instance_id = $2",
+                &[&key.node, &key.instance_id, &u2i(after.acked), &now_ns],
+            )?;
+            Ok(hub_seq)
+        })?;
+        self.notified |= notified && self.in_group;
+        state.mark(loss.first_seq, loss.last_seq);
+        let new = hub_seq
+            .map(|hub_seq| {
+                self.last_hub_seq = self.last_hub_seq.max(hub_seq);
+                LossNotice {
+                    node: key.node.clone(),
+                    instance_id: key.instance_id.clone(),
+                    loss: Some(loss.clone()),
+                    hub_seq,
+                    received: Some(to_ts(now_ns)),
+                }
+            })
+            .into_iter()
+            .collect();
+        Ok(self.settle(key, state, new))
+    }
+
+    fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
+        use prost::Message;
+        let body = c.encode_to_vec();
+        self.step(|conn, _| {
+            conn.client.execute(
+                "UPDATE tappers SET counters = $3, last_seen_ns = $4
+                 WHERE node = $1 AND instance_id = $2",
+                &[&key.node, &key.instance_id, &body, &now_ns],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()> {
+        self.instances.forget(key);
+        self.step(|conn, replica| {
+            conn.client.execute(
+                "UPDATE tappers SET last_seen_ns = $3,
+                     replica = CASE WHEN replica = $4 THEN NULL ELSE replica END,
+                     peer = CASE WHEN replica = $4 THEN NULL ELSE peer END
+                 WHERE node = $1 AND instance_id = $2",
+                &[&key.node, &key.instance_id, &now_ns, &replica],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn apply_retention(
+        &mut self,
+        max_age_ns: Option<i64>,
+        max_rows: Option<u64>,
+        now_ns: i64,
+    ) -> Result<u64> {
+        if !self.retention_leader()? {
+            return Ok(0);
+        }
+        let conn = self.conn()?;
+        let mut tx = conn.client.transaction()?;
+        let mut deleted = 0;
+        if let Some(age) = max_age_ns {
+            let cutoff = now_ns.saturating_sub(age);
+            deleted += tx.execute("DELETE FROM events WHERE received_ns < $1", &[&cutoff])?;
+            deleted += tx.execute("DELETE FROM losses WHERE received_ns < $1", &[&cutoff])?;
+        }
+        if let Some(rows) = max_rows {
+            // The newest record beyond the cap; both tables share hub_seq.
+            let cut: Option<i64> = tx
+                .query_opt(
+                    "SELECT hub_seq FROM (SELECT hub_seq FROM events
+                                          UNION ALL SELECT hub_seq FROM losses) AS s
+                     ORDER BY hub_seq DESC LIMIT 1 OFFSET $1",
+                    &[&u2i(rows)],
+                )?
+                .map(|r| r.get(0));
+            if let Some(cut) = cut {
+                deleted += tx.execute("DELETE FROM events WHERE hub_seq <= $1", &[&cut])?;
+                deleted += tx.execute("DELETE FROM losses WHERE hub_seq <= $1", &[&cut])?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    fn expire_instances(&mut self, max_idle_ns: i64, now_ns: i64) -> Result<u64> {
+        if !self.retention_leader()? {
+            return Ok(0);
+        }
+        let conn = self.conn()?;
+        let mut tx = conn.client.transaction()?;
+        // The streams of replicas that died are over.
+        tx.execute(
+            &format!(
+                "UPDATE tappers t SET replica = NULL, peer = NULL
+                 WHERE replica IS NOT NULL AND NOT {ALIVE}"
+            ),
+            &[],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM tappers WHERE last_seen_ns < $1 AND replica IS NULL",
+            &[&now_ns.saturating_sub(max_idle_ns)],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+impl PgWriter {
+    /// Whether this replica runs retention: the first to take the session's retention lock
+    /// keeps it until its connection ends; the others skip.
+    fn retention_leader(&mut self) -> Result<bool> {
+        let conn = self.conn()?;
+        if !conn.retention_leader {
+            let row = conn
+                .client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&locks::RETENTION])?;
+            conn.retention_leader = row.get(0);
+            if conn.retention_leader {
+                info!("this replica runs retention for the fleet");
+            }
+        }
+        Ok(conn.retention_leader)
+    }
+}
