@@ -48,13 +48,14 @@
 //!   [`ReporterConfig::backoff_max`]).
 //!
 //! # Several hubs (failover)
-//! [`ReporterConfig::hubs`] may list several addresses (`ReporterConfig::new("http://a:50051,http://b:50051", ..)`).
-//! The reporter connects to the first; when a connect fails or a stream breaks it moves on
+//! [`ReporterConfig::hubs`] may list several addresses, e.g.
+//! `ReporterConfig::new("http://a:50051,http://b:50051", "node-a")`. The reporter connects to the first; when a connect fails or a stream breaks it moves on
 //! to the next, wrapping around ([`Failover`]). The back-off grows once per round in
 //! which every hub failed. Acked events have left the buffer and are never re-sent; the
 //! un-acked ones go to the next hub after its Hello ack, which says how much of this
 //! instance it already holds. Dedup and acks stay exact across hubs that share one
-//! database (replicas); a hub with a database of its own sees only what it was sent.
+//! database (replicas); a hub with a database of its own sees only what it was sent, and
+//! lacking what another hub acked it acks nothing newer (the reporter warns).
 //!
 //! # Security
 //! An `https://` URL means TLS: the hub's certificate is checked against

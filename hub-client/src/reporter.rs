@@ -277,6 +277,12 @@ async fn session(
     };
     let (acked, resending) = {
         let mut b = inner.buf();
+        if ack.acked_seq < b.acked() {
+            warn!(%hub, instance = %cfg.instance_id, hub_acked = ack.acked_seq, acked = b.acked(),
+                  "this hub lacks events acknowledged before (a hub with another database, or \
+                   one that lost its own), so it cannot acknowledge anything newer; list only \
+                   hubs that share one database");
+        }
         if let Some(sent) = b.ack(ack.acked_seq) {
             warn!(instance = %cfg.instance_id, hub_acked = ack.acked_seq, sent,
                   "hub claims more of this instance than we sent (instance id reused, or not the \

@@ -1,7 +1,8 @@
 //! The reporter against the real hub: events the hub rejects for good (a field over its
 //! limit, a message over its size limit) become loss records covering exactly their seqs,
 //! everything else arrives, and the reporter reconnects once per rejection, not in a loop;
-//! an ack beyond what the reporter sent is not believed.
+//! an ack beyond what the reporter sent is not believed; with several hubs the first live
+//! one of the list wins and a failover re-sends nothing acked.
 //!
 //! Needs the hub binary: `cargo build -p hub` (or set `HUB_BIN`).
 
@@ -260,4 +261,67 @@ async fn an_ack_beyond_what_was_sent_is_clamped() {
     assert!(reporter.flush(Duration::from_secs(60)).await);
     let stats = reporter.shutdown(Duration::from_secs(10)).await;
     assert_eq!((stats.last_seq, stats.acked_seq), (10, 10), "{stats:?}");
+}
+
+/// The tappers a hub knows, as (instance, events received, acked seq).
+async fn tappers_at(url: &str) -> Vec<(String, u64, u64)> {
+    let mut client = hub_client::connect(url).await.unwrap();
+    let list = client
+        .list_tappers(ListTappersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    list.tappers
+        .into_iter()
+        .map(|t| (t.instance_id, t.events_received, t.acked_seq))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_takes_the_first_live_hub_and_never_resends_what_was_acked() {
+    // Hubs with databases of their own: the second sees exactly what the first did not ack.
+    let (first, second) = (Hub::start(), Hub::start());
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let mut cfg = ReporterConfig::new(format!("{dead},{},{}", first.url, second.url), "it-node");
+    cfg.backoff_initial = Duration::from_millis(20);
+    let reporter = Reporter::spawn(cfg).unwrap();
+    assert_eq!(
+        reporter.hubs(),
+        [dead.clone(), first.url.clone(), second.url.clone()]
+    );
+    for _ in 0..50 {
+        reporter.send_event(event(10));
+    }
+    assert!(reporter.flush(Duration::from_secs(60)).await);
+    assert_eq!(reporter.hub(), first.url, "the first live hub of the list");
+    assert_eq!(reporter.stats().connects, 1);
+    let instance = reporter.instance_id().to_owned();
+    assert_eq!(tappers_at(&first.url).await, [(instance.clone(), 50, 50)]);
+    assert_eq!(tappers_at(&second.url).await, []);
+
+    drop(first); // SIGKILL
+    for _ in 0..30 {
+        reporter.send_event(event(10));
+    }
+    // Only seqs 51..=80 reach the second hub: nothing the first acked is re-sent. Lacking
+    // 1..=50, that hub cannot ack them (acks cover a prefix), which is why failover is for
+    // hubs sharing one database.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tappers_at(&second.url).await != [(instance.clone(), 30, 0)] {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            tappers_at(&second.url).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reporter.hub(), second.url);
+    let stats = reporter.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        (stats.last_seq, stats.acked_seq, stats.connects),
+        (80, 50, 2)
+    );
 }

@@ -1,4 +1,4 @@
-"""Clients with several hubs: the reporter (`tapper-bench replay`, the tapper's library) and
+"""Clients with several hubs: the reporter (`tapper-bench replay` and the real tapper) and
 `hub-client watch` fail over from a SIGKILLed hub to a hub restarted on the same database at
 another address; stats and tappers ask the first hub that answers; the order of the list
 is honoured; a bad address in a list is a clear error."""
@@ -13,10 +13,8 @@ import time
 import urllib.request
 from types import SimpleNamespace
 
-import pytest
-
 from conftest import ready_fields
-from test_tapper_to_hub import tapper_bin, workload_bin  # noqa: F401 (fixtures)
+from test_tapper_to_hub import tapper_bin, wait_for, workload_bin  # noqa: F401 (fixtures)
 
 NODE = "failover-node"
 INSTANCE = "failover-instance-1"
@@ -28,14 +26,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}", pytrace=False)
-        time.sleep(0.05)
 
 
 def hub_client(hub_client_bin, hubs, *args, timeout=60):

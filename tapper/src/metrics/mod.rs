@@ -62,6 +62,18 @@ impl TapperCollector {
     ) -> Self {
         Self { kernel, hub, probe }
     }
+
+    /// The help of `tapper_hub_connected`, naming the hub in use of the `--hub` list.
+    fn hub_connected_help(&self) -> String {
+        let (hub, of) = self
+            .hub
+            .as_ref()
+            .map_or(("", 0), |r| (r.hub(), r.hubs().len()));
+        format!(
+            "1 while a Report stream to a hub is open; the hub in use (or tried next) of the \
+             {of} configured: {hub}"
+        )
+    }
 }
 
 type Labels<'a> = [(&'static str, &'a str)];
@@ -125,23 +137,18 @@ impl Collector for TapperCollector {
              hub_rejected",
             &dropped,
         )?;
-        if let (Some(stats), Some(reporter)) = (hub, &self.hub) {
+        if let Some(hub) = hub {
             gauge(
                 &mut encoder,
                 "tapper_hub_connected",
-                &format!(
-                    "1 while a Report stream to a hub is open; the hub in use (or tried next) \
-                     of the {} configured: {}",
-                    reporter.hubs().len(),
-                    reporter.hub()
-                ),
-                i64::from(stats.connected),
+                &self.hub_connected_help(),
+                i64::from(hub.connected),
             )?;
             gauge(
                 &mut encoder,
                 "tapper_hub_unacked_events",
                 "events kept for the hub until it acknowledges them",
-                stats.buffered_events as i64,
+                hub.buffered_events as i64,
             )?;
         }
         let build = Info::new([

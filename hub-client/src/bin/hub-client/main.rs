@@ -20,7 +20,8 @@ struct Cli {
     /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too), or several:
     /// repeat the flag or separate them with commas. They are tried in order: stats and
     /// tappers ask the first that answers; watch moves on to the next when its stream
-    /// breaks.
+    /// breaks and resumes after the last hub_seq it printed (exact only across hubs that
+    /// share one database, i.e. replicas).
     #[arg(
         long,
         global = true,

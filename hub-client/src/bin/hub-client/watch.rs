@@ -162,6 +162,7 @@ async fn subscribe_once(
         .into_inner();
     *connected_once = true;
     hubs.connected();
+    tracing::info!(hub = %url, "subscribed");
     while let Some(resp) = stream.message().await.context("subscription stream")? {
         if let Some(item) = resp.item
             && printer.print(item)?
