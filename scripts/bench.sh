@@ -132,16 +132,21 @@ if [ $HAS_HUB = 1 ] && [[ ,$TRANSPORTS, == *,tls,* ]]; then make_pki; fi
 NO_LIMIT="--rate-limit 0"
 WAKE_EVERY="--rate-limit 0 --ring-wakeup-interval 0"
 if [ $HAS_HUB = 1 ]; then
-  log "parts 2 and 3: tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS)"
-  "$BIN/tapper-bench" e2e --runs $RUNS --rates $E2E_RATES --duration $E2E_SECS \
-    --latency-rate $LAT_RATE --latency-duration $LAT_SECS --tapper-args="$NO_LIMIT" \
-    --tapper "$BIN/tapper" --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" \
-    --out "$RESULTS/e2e.json"
-  log "parts 2 and 3 again with a kernel wake-up per event (plaintext)"
-  "$BIN/tapper-bench" e2e --runs $RUNS --rates $E2E_RATES --duration $E2E_SECS \
-    --latency-rate $LAT_RATE --latency-duration $LAT_SECS --tapper-args="$WAKE_EVERY" \
-    --tapper "$BIN/tapper" --hub "$BIN/hub" --transports plaintext \
-    --out "$RESULTS/e2e-wake-every-event.json"
+  log "parts 2 and 3: tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS), and with a kernel wake-up per event (plaintext)"
+  for r in $(seq $RUNS); do
+    # Interleaved run by run: bounded wake-ups (the default), then one per event.
+    "$BIN/tapper-bench" e2e --runs 1 --rates $E2E_RATES --duration $E2E_SECS \
+      --latency-rate $LAT_RATE --latency-duration $LAT_SECS --tapper-args="$NO_LIMIT" \
+      --tapper "$BIN/tapper" --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" \
+      --out "$RESULTS/e2e-$r.json"
+    "$BIN/tapper-bench" e2e --runs 1 --rates $E2E_RATES --duration $E2E_SECS \
+      --latency-rate $LAT_RATE --latency-duration $LAT_SECS --tapper-args="$WAKE_EVERY" \
+      --tapper "$BIN/tapper" --hub "$BIN/hub" --transports plaintext \
+      --out "$RESULTS/e2e-wake-every-event-$r.json"
+  done
+  for v in e2e e2e-wake-every-event; do
+    python3 bench/python/merge_runs.py --out "$RESULTS/$v.json" "$RESULTS/$v"-[0-9]*.json
+  done
   log "part 4: hub fan-in $FANIN ($TRANSPORTS)"
   "$BIN/tapper-bench" fanin --runs $RUNS --configs $FANIN --duration $FANIN_SECS \
     --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" --out "$RESULTS/fanin.json"

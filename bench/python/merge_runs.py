@@ -1,5 +1,6 @@
-"""Merges the JSON results of single-run `tapper-bench cost` invocations (run interleaved
-with another variant by scripts/bench.sh) into one result with every run's samples."""
+"""Merges the JSON results of single-run `tapper-bench e2e` or `cost` invocations (run
+interleaved with another variant by scripts/bench.sh) into one result with every run's
+samples, numbered by run."""
 
 import argparse
 import json
