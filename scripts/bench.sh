@@ -42,6 +42,7 @@ if [ $MODE = full ]; then
     --stall-timeout 1 --silent 2000 --handshake-timeout 2)
   METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
   REPLICAS=(--runs 3 --configs 20x250,20x500,20x1000,20x2000 --duration 5 --replicas 1,2,3)
+  STORM="--runs 3 --procs 2 --secs 10"
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
   RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
@@ -51,6 +52,7 @@ else
     --stall-timeout 0.2 --subscriber-queue 256 --silent 50 --handshake-timeout 1)
   METRICS=(--runs 1 --bursts 5 --nodes 10 --scrapes 10)
   REPLICAS=(--runs 1 --configs 4x100 --duration 1 --replicas 1,2)
+  STORM="--runs 1 --procs 2 --secs 1"
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
@@ -165,12 +167,26 @@ make_pki() {
   TLS_ARGS=(--tls-ca "$dir/ca.pem" --tls-cert "$dir/hub.pem" --tls-key "$dir/hub.key")
 }
 if [ $HAS_HUB = 1 ] && [[ ,$TRANSPORTS, == *,tls,* ]]; then make_pki; fi
+# Parts 2, 3 and 5 measure the pipeline: every failure an event (the rate limit off). Each is
+# also measured with a kernel wake-up per event, the behaviour before bounded wake-ups.
+NO_LIMIT="--rate-limit 0"
+WAKE_EVERY="--rate-limit 0 --ring-wakeup-interval 0"
 if [ $HAS_HUB = 1 ]; then
-  log "parts 2 and 3: tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS)"
-  "$BIN/tapper-bench" e2e --runs $RUNS --rates $E2E_RATES --duration $E2E_SECS \
-    --latency-rate $LAT_RATE --latency-duration $LAT_SECS \
-    --tapper "$BIN/tapper" --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" \
-    --out "$RESULTS/e2e.json"
+  log "parts 2 and 3: tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS), and with a kernel wake-up per event (plaintext)"
+  for r in $(seq $RUNS); do
+    # Interleaved run by run: bounded wake-ups (the default), then one per event.
+    "$BIN/tapper-bench" e2e --runs 1 --rates $E2E_RATES --duration $E2E_SECS \
+      --latency-rate $LAT_RATE --latency-duration $LAT_SECS --tapper-args="$NO_LIMIT" \
+      --tapper "$BIN/tapper" --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" \
+      --out "$RESULTS/e2e-$r.json"
+    "$BIN/tapper-bench" e2e --runs 1 --rates $E2E_RATES --duration $E2E_SECS \
+      --latency-rate $LAT_RATE --latency-duration $LAT_SECS --tapper-args="$WAKE_EVERY" \
+      --tapper "$BIN/tapper" --hub "$BIN/hub" --transports plaintext \
+      --out "$RESULTS/e2e-wake-every-event-$r.json"
+  done
+  for v in e2e e2e-wake-every-event; do
+    python3 bench/python/merge_runs.py --out "$RESULTS/$v.json" "$RESULTS/$v"-[0-9]*.json
+  done
   log "part 4: hub fan-in $FANIN ($TRANSPORTS)"
   "$BIN/tapper-bench" fanin --runs $RUNS --configs $FANIN --duration $FANIN_SECS \
     --hub "$BIN/hub" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" --out "$RESULTS/fanin.json"
@@ -184,7 +200,7 @@ fi
 log "part 5: tapper cost at $COST_RATES failures/s"
 "$BIN/tapper-bench" cost --runs $RUNS --duration $COST_SECS --rates $COST_RATES \
   --tapper "$BIN/tapper" --output json --variant "local JSON output to /dev/null" \
-  --out "$RESULTS/cost-local.json"
+  --tapper-args="$NO_LIMIT" --out "$RESULTS/cost-local.json"
 if [ $HAS_HUB = 1 ]; then
   # One in-memory hub for the whole variant; each measurement starts a fresh tapper.
   "$BIN/hub" --listen 127.0.0.1:0 --db :memory: --retention-rows 1000000 \
@@ -195,9 +211,21 @@ if [ $HAS_HUB = 1 ]; then
   for _ in $(seq 100); do grep -q '^{"ready":' "$RESULTS/hub-cost.log" && break; sleep 0.1; done
   HUB_ADDR=$(sed -n 's/^{"ready":{"listen":"\([^"]*\)"}}$/\1/p' "$RESULTS/hub-cost.log" | head -n1)
   [ -n "$HUB_ADDR" ] || die "the hub for part 5 did not start: $(cat "$RESULTS/hub-cost.log")"
-  "$BIN/tapper-bench" cost --runs $RUNS --duration $COST_SECS --rates $COST_RATES \
-    --tapper "$BIN/tapper" --output none --tapper-args="--hub http://$HUB_ADDR --node-name bench" \
-    --variant "shipping to a hub, no local output" --out "$RESULTS/cost-hub.json"
+  for r in $(seq $RUNS); do
+    # Interleaved run by run: bounded wake-ups (the default), then one per event.
+    "$BIN/tapper-bench" cost --runs 1 --duration $COST_SECS --rates $COST_RATES \
+      --tapper "$BIN/tapper" --output none \
+      --tapper-args="--hub http://$HUB_ADDR --node-name bench $NO_LIMIT" \
+      --variant "shipping to a hub, no local output" --out "$RESULTS/cost-hub-$r.json"
+    "$BIN/tapper-bench" cost --runs 1 --duration $COST_SECS --rates $COST_RATES \
+      --tapper "$BIN/tapper" --output none \
+      --tapper-args="--hub http://$HUB_ADDR --node-name bench $WAKE_EVERY" \
+      --variant "shipping to a hub, a kernel wake-up per event" \
+      --out "$RESULTS/cost-hub-wake-every-event-$r.json"
+  done
+  for v in cost-hub cost-hub-wake-every-event; do
+    python3 bench/python/merge_runs.py --out "$RESULTS/$v.json" "$RESULTS/$v"-[0-9]*.json
+  done
   kill $HUB_PID 2>/dev/null || true
   wait $HUB_PID 2>/dev/null || true
   trap - EXIT
@@ -225,6 +253,15 @@ else
 fi
 
 part8
+# ---- 11. error storm ----------------------------------------------------------------------
+if [ -x "$BIN/hub" ]; then
+  log "part 11: an error storm ($STORM)"
+  python3 bench/python/storm.py --bin "$BIN" $STORM --out "$RESULTS/storm.md"
+else
+  echo "## 11. Error storm" >"$RESULTS/storm.md"
+  echo "Skipped: this build has no hub binary." >>"$RESULTS/storm.md"
+fi
+python3 bench/python/wakeups.py --results "$RESULTS" --out "$RESULTS/wakeups.md"
 
 # ---- report ------------------------------------------------------------------------------
 cat >"$RESULTS/meta.json" <<JSON
@@ -238,7 +275,8 @@ cat >"$RESULTS/meta.json" <<JSON
 }
 JSON
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
-printf '\n' >>"$OUT" && cat "$RESULTS/metrics-alerts.md" >>"$OUT"
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$RESULTS/replicas.md" --part 8
-printf '\n' >>"$OUT" && cat "$RESULTS/replicas.md" >>"$OUT"
+for section in metrics-alerts replicas storm wakeups; do
+  printf '\n' >>"$OUT" && cat "$RESULTS/$section.md" >>"$OUT"
+done
 log "done in $((SECONDS - START))s ($MODE); report: $OUT"

@@ -150,6 +150,9 @@ pub struct E2eArgs {
     /// Append each latency run's per-event latencies ("run index µs") to this file.
     #[arg(long)]
     pub dump_latencies: Option<PathBuf>,
+    /// Extra tapper arguments, e.g. "--rate-limit 0" (split on spaces).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub tapper_args: String,
     #[command(flatten)]
     pub transport: TransportArgs,
 }

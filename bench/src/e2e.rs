@@ -33,6 +33,8 @@ pub struct Options {
     pub subscriber_queue: u64,
     /// Write each latency measurement's per-event latencies (call index, µs) here.
     pub dump_latencies: Option<PathBuf>,
+    /// Extra tapper arguments.
+    pub tapper_args: Vec<String>,
     /// Each measurement is made over each of these, one after the other.
     pub transports: Transports,
 }
@@ -159,6 +161,7 @@ async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
         "bench".into(),
     ];
     extra.extend(transports.tapper_flags(transport));
+    extra.extend(opts.tapper_args.iter().cloned());
     let tapper = tapper::start_tapper(&opts.tapper, &opts.probe, "none", &extra)?;
     let sub = subscriber::start(
         &hub.url,

@@ -88,6 +88,7 @@ fn main() -> Result<()> {
                 probe: a.probe,
                 subscriber_queue: a.subscriber_queue,
                 dump_latencies: a.dump_latencies,
+                tapper_args: a.tapper_args.split_whitespace().map(String::from).collect(),
                 transports: a.transport.validate()?,
             };
             let outcome = runtime()?.block_on(e2e::run(&opts))?;

@@ -17,10 +17,14 @@ pub fn render(dir: &Path) -> Result<String> {
     let meta: serde_json::Value = load(dir, "meta.json")?.unwrap_or_default();
     let host: Option<overhead::Outcome> = load(dir, "overhead-host.json")?;
     let vm: Option<overhead::Outcome> = load(dir, "overhead-vm.json")?;
-    let costs: Vec<cost::Outcome> = ["cost-local.json", "cost-hub.json"]
-        .iter()
-        .filter_map(|f| load(dir, f).transpose())
-        .collect::<Result<_>>()?;
+    let costs: Vec<cost::Outcome> = [
+        "cost-local.json",
+        "cost-hub.json",
+        "cost-hub-wake-every-event.json",
+    ]
+    .iter()
+    .filter_map(|f| load(dir, f).transpose())
+    .collect::<Result<_>>()?;
 
     md.push_str("# Benchmarks\n\n");
     md.push_str(

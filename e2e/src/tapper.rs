@@ -58,6 +58,22 @@ impl RunningTapper {
         self.io_uring
     }
 
+    /// Waits up to `timeout` for the tapper to print events for which `count` (given each
+    /// event line in order) returns `Some`, while it keeps running.
+    pub fn wait_events<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        count: impl FnMut(&Value) -> Option<T>,
+    ) -> anyhow::Result<T> {
+        let mut count = count;
+        Ok(self.process.wait_stdout(what, timeout, |line| {
+            serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|event| count(&event))
+        })?)
+    }
+
     /// Sends `signal` (repeated until it exits), and parses what the tapper printed.
     pub fn stop(self, signal: Signal) -> anyhow::Result<TapperOutput> {
         let stopped = self.process.stop_with(signal, STOP_GRACE)?;

@@ -19,6 +19,9 @@ pub enum ProbeKind {
     Fexit = 4,
     /// `io_uring:io_uring_complete` for an `IORING_OP_SOCKET` request.
     IoUring = 5,
+    /// Never from the kernel: user space's record of the failures the rate limit
+    /// suppressed on a key that then went quiet.
+    RateLimit = 6,
 }
 
 impl ProbeKind {
@@ -29,6 +32,7 @@ impl ProbeKind {
             3 => Some(Self::ExitOnly),
             4 => Some(Self::Fexit),
             5 => Some(Self::IoUring),
+            6 => Some(Self::RateLimit),
             _ => None,
         }
     }
@@ -93,12 +97,16 @@ pub mod counter {
     pub const CALLS: u32 = 0;
     /// Returns with a negative value.
     pub const FAILURES: u32 = 1;
-    /// Failures whose event could not be reserved in the ring buffer.
+    /// Failures whose event could not be reserved in the ring buffer (an event that
+    /// carried suppressed failures counts them too).
     pub const DROPS: u32 = 2;
     /// Failed returns with no saved entry (the probes attached mid-call, or the LRU evicted
     /// it): their events carry no arguments.
     pub const MISSES: u32 = 3;
-    pub const COUNT: u32 = 4;
+    /// Failures the rate limit kept out of the ring buffer; each is carried, exactly, by
+    /// a later event's `suppressed` (or user space's sweep record).
+    pub const SUPPRESSED: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// Slots in the per-CPU `ERRNO_COUNTS` array; errno values at or above the last slot
@@ -159,10 +167,60 @@ pub struct TracepointLayout {
     pub exit_ret: u32,
 }
 
+/// The kernel's rate limit per (tgid, errno), written by user space into the `RATE_LIMIT`
+/// global: a token bucket kept as the time it is full again (GCRA), in nanoseconds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Nanoseconds one token takes to come back (1 s / rate); 0 turns the limit off.
+    pub interval_ns: u64,
+    /// How far the bucket may be behind: `(burst - 1) * interval_ns`.
+    pub tolerance_ns: u64,
+    /// A key without a failure for this long is quiet: its pending count is left to user
+    /// space's sweep, which emits it and deletes the key.
+    pub quiet_ns: u64,
+}
+
+/// A key of the `RATE_STATE` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RateKey {
+    pub tgid: u32,
+    /// Positive errno.
+    pub errno: u32,
+}
+
+/// A value of the `RATE_STATE` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RateState {
+    /// When the bucket is full again (the theoretical arrival time of the next event).
+    pub full_at_ns: u64,
+    /// The key's last failure.
+    pub last_ns: u64,
+    /// Suppressed failures not yet carried by an event or emitted by the sweep.
+    pub pending: u64,
+}
+
+/// When the kernel wakes user space, written into the `WAKEUP` global: an event is
+/// submitted without a wake-up unless this long passed since the last forced one or the
+/// ring holds more than `max_bytes`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wakeup {
+    /// 0 wakes user space for every event.
+    pub interval_ns: u64,
+    pub max_bytes: u64,
+}
+
 const _: () = assert!(size_of::<SocketFailure>() == 80);
 const _: () = assert!(size_of::<PendingCall>() == 24);
 const _: () = assert!(size_of::<RegsLayout>() == 24);
 const _: () = assert!(size_of::<IoUringLayout>() == 32);
+const _: () = assert!(size_of::<RateLimit>() == 24);
+const _: () = assert!(size_of::<RateKey>() == 8);
+const _: () = assert!(size_of::<RateState>() == 24);
+const _: () = assert!(size_of::<Wakeup>() == 16);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -172,4 +230,8 @@ mod pod {
     unsafe impl aya::Pod for super::TracepointLayout {}
     unsafe impl aya::Pod for super::RegsLayout {}
     unsafe impl aya::Pod for super::IoUringLayout {}
+    unsafe impl aya::Pod for super::RateLimit {}
+    unsafe impl aya::Pod for super::RateKey {}
+    unsafe impl aya::Pod for super::RateState {}
+    unsafe impl aya::Pod for super::Wakeup {}
 }

@@ -2,6 +2,9 @@
 //! registers), fexit, two probe pairs sharing one correlation scheme, and io_uring requests.
 #![no_std]
 #![no_main]
+// Atomic add and exchange on map values: the BPF target has no atomic types.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
 mod correlate;
 mod exit_only;
@@ -9,9 +12,11 @@ mod fexit;
 mod io_uring;
 mod kprobe;
 mod maps;
+mod rate_limit;
 mod regs;
 mod report;
 mod tracepoint;
+mod wakeup;
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

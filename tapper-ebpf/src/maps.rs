@@ -1,9 +1,10 @@
-//! The maps shared by every probe pair: pending calls, the event ring buffer and counters.
+//! The maps shared by every probe pair: pending calls, the event ring buffer, counters,
+//! the rate limit's buckets and the time of the last wake-up.
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
-use tapper_common::{ERRNO_SLOTS, PendingCall, counter};
+use tapper_common::{ERRNO_SLOTS, PendingCall, RateKey, RateState, counter};
 
 /// Calls in flight, keyed by `pid_tgid`. LRU so that a missed return cannot leak entries.
 #[map]
@@ -21,10 +22,24 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::C
 #[map]
 pub static ERRNO_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(ERRNO_SLOTS, 0);
 
+/// The rate limit's bucket per (tgid, errno), created by a key's first failure. LRU so
+/// that a storm of new keys cannot fill it; user space's sweep deletes quiet keys.
+#[map]
+pub static RATE_STATE: LruHashMap<RateKey, RateState> = LruHashMap::with_max_entries(16_384, 0);
+
+/// One slot: `bpf_ktime_get_ns()` of the last submit that woke user space.
+#[map]
+pub static LAST_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
+
 #[inline(always)]
 pub fn bump(map: &PerCpuArray<u64>, index: u32) {
+    bump_by(map, index, 1);
+}
+
+#[inline(always)]
+pub fn bump_by(map: &PerCpuArray<u64>, index: u32, n: u64) {
     if let Some(slot) = map.get_ptr_mut(index) {
         // SAFETY: a per-CPU slot is only touched by programs running on this CPU.
-        unsafe { *slot += 1 };
+        unsafe { *slot += n };
     }
 }

@@ -1,12 +1,15 @@
-//! The one place a failure is counted and emitted: per-errno counters, then one record in
-//! the ring buffer (or a counted drop).
+//! The one place a failure is counted and emitted: per-errno counters, the rate limit,
+//! then one record in the ring buffer (or a counted drop), waking user space sparingly.
 use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
     bpf_get_current_uid_gid, bpf_ktime_get_ns,
 };
 use tapper_common::{COMM_LEN, ERRNO_SLOTS, ProbeKind, SocketFailure, counter};
 
-use crate::maps::{COUNTERS, ERRNO_COUNTS, EVENTS, bump};
+use crate::{
+    maps::{COUNTERS, ERRNO_COUNTS, EVENTS, bump, bump_by},
+    rate_limit, wakeup,
+};
 
 /// The entry time of a call whose entry was not seen.
 pub const NO_START: u64 = 0;
@@ -32,9 +35,14 @@ pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: Prob
         ERRNO_SLOTS - 1
     };
     bump(&ERRNO_COUNTS, slot);
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(suppressed) = rate_limit::admit((pid_tgid >> 32) as u32, errno, end_ns) else {
+        return;
+    };
 
     let Some(mut entry) = EVENTS.reserve::<SocketFailure>(0) else {
-        bump(&COUNTERS, counter::DROPS);
+        // The lost event stood for its suppressed failures too.
+        bump_by(&COUNTERS, counter::DROPS, 1 + suppressed as u64);
         return;
     };
     let known = args.unwrap_or(Args {
@@ -42,7 +50,6 @@ pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: Prob
         sock_type: -1,
         protocol: -1,
     });
-    let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
     entry.write(SocketFailure {
         end_ns,
@@ -65,7 +72,7 @@ pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: Prob
         has_args: args.is_some() as u8,
         has_duration: (start_ns != NO_START) as u8,
         source,
-        suppressed: 0,
+        suppressed,
     });
-    entry.submit(0);
+    entry.submit(wakeup::submit_flags(end_ns));
 }

@@ -69,6 +69,25 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "4194304", value_parser = parse_ring_size)]
     pub ring_buffer_size: u32,
 
+    /// Events per second that each (process, errno) pair may emit (0 turns the limit off).
+    /// The kernel counts failures over it instead of emitting them; the pair's next event
+    /// carries their number in `suppressed`, or, once the pair has been quiet for a second,
+    /// a record of its own (probe `rate-limit`). Counters always count every failure.
+    #[arg(long, value_name = "EVENTS_PER_SEC", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000_000))]
+    pub rate_limit: u32,
+
+    /// Events that each (process, errno) pair may emit at once before --rate-limit applies.
+    #[arg(long, value_name = "EVENTS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+
+    /// Under load, the longest time the kernel holds events before waking the tapper, e.g.
+    /// 1ms; 0 wakes it for every event (more CPU for the tapper and the failing process). A
+    /// failure after a quiet spell always wakes it at once.
+    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_wakeup)]
+    pub ring_wakeup_interval: Duration,
+
     /// Also ship events to this hub, e.g. https://hub.example:50051 (TLS) or
     /// http://127.0.0.1:50051 (local output goes on). Several hubs (repeat the flag or
     /// separate them with commas) are tried in order, moving on to the next when one fails;
@@ -174,6 +193,21 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+fn parse_wakeup(text: &str) -> Result<Duration, String> {
+    let interval = match text.trim() {
+        "0" => Duration::ZERO,
+        t => humantime::parse_duration(t).map_err(|err| {
+            format!("`{text}` is not a duration ({err}); use e.g. 1ms, 200us, or 0")
+        })?,
+    };
+    if interval > Duration::from_millis(100) {
+        return Err(format!(
+            "`{text}` would hold events too long; use at most 100ms (1ms is the default)"
+        ));
+    }
+    Ok(interval)
+}
+
 /// A byte count: a number with an optional KiB, MiB or GiB suffix, at least 1 KiB.
 fn parse_bytes(text: &str) -> Result<usize, String> {
     let t = text.trim();
@@ -236,6 +270,14 @@ mod tests {
         assert!(cli.pids.is_empty() && cli.comms.is_empty() && cli.errnos.is_empty());
         assert_eq!(cli.ring_buffer_size, 4 << 20);
         assert_eq!(cli.stats_interval, None);
+        assert_eq!((cli.rate_limit, cli.rate_limit_burst), (1000, 1000));
+        assert_eq!(cli.ring_wakeup_interval, Duration::from_millis(1));
+        assert_eq!(
+            parse(&["--ring-wakeup-interval", "0"])
+                .unwrap()
+                .ring_wakeup_interval,
+            Duration::ZERO
+        );
         assert_eq!(cli.counters, None);
         assert_eq!(cli.metrics_listen, None, "metrics are off by default");
         assert_eq!(
@@ -332,5 +374,9 @@ mod tests {
         assert!(message(&["--cri-socket", ""]).contains("`auto` or `none`"));
         assert!(message(&["--runtime-refresh", "1ms"]).contains("at least 100ms"));
         assert!(message(&["--metrics-listen", "9464"]).contains("--metrics-listen"));
+        assert!(message(&["--rate-limit-burst", "0"]).contains("--rate-limit-burst"));
+        assert!(message(&["--rate-limit", "lots"]).contains("--rate-limit"));
+        assert!(message(&["--ring-wakeup-interval", "1s"]).contains("at most 100ms"));
+        assert!(message(&["--ring-wakeup-interval", "soon"]).contains("not a duration"));
     }
 }

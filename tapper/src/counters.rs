@@ -33,6 +33,8 @@ pub struct UserCounters {
     pub events_shown: u64,
     /// Ring-buffer records too short to be an event (a build mismatch; should stay 0).
     pub malformed: u64,
+    /// Records the rate limit's sweep made for keys that went quiet with failures pending.
+    pub sweep_records: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -45,6 +47,8 @@ pub struct Snapshot {
     pub drops: u64,
     /// Failed returns without a saved entry (arguments unknown).
     pub misses: u64,
+    /// Failures the rate limit suppressed (each counted in an event's `suppressed`).
+    pub suppressed: u64,
     /// Failures per errno name.
     pub errnos: BTreeMap<String, u64>,
     #[serde(flatten)]
@@ -89,6 +93,7 @@ impl KernelCounters {
                 .saturating_sub(u64::from(self.own_failure.is_some())),
             drops: Self::sum(&self.counters, counter::DROPS)?,
             misses: Self::sum(&self.counters, counter::MISSES)?,
+            suppressed: Self::sum(&self.counters, counter::SUPPRESSED)?,
             errnos,
             user,
         })
@@ -113,14 +118,19 @@ impl Snapshot {
     /// A readable block for a terminal.
     fn to_text(&self, label: &str) -> String {
         let mut text = format!(
-            "{label} counters: calls={} failures={} drops={} misses={} received={} shown={}",
+            "{label} counters: calls={} failures={} drops={} misses={} suppressed={} received={} \
+             shown={}",
             self.calls,
             self.failures,
             self.drops,
             self.misses,
+            self.suppressed,
             self.user.events_received,
             self.user.events_shown
         );
+        if self.user.sweep_records > 0 {
+            text.push_str(&format!(" sweep_records={}", self.user.sweep_records));
+        }
         if self.user.malformed > 0 {
             text.push_str(&format!(" malformed={}", self.user.malformed));
         }

@@ -17,6 +17,7 @@ pub fn probe_name(raw: u8) -> &'static str {
         Some(ProbeKind::ExitOnly) => "exit-only",
         Some(ProbeKind::Fexit) => "fexit",
         Some(ProbeKind::IoUring) => "io_uring",
+        Some(ProbeKind::RateLimit) => "rate-limit",
         None => "unknown",
     }
 }
@@ -77,6 +78,7 @@ pub fn build(
         container: identity.container,
         pod: identity.pod,
         quota: identity.quota,
+        suppressed: raw.suppressed.into(),
         ..Default::default()
     };
     truncate_event(&mut event);

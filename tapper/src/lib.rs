@@ -12,6 +12,7 @@ mod metrics;
 mod output;
 mod pipeline;
 mod probe;
+mod rate_limit;
 mod run;
 mod ship;
 mod ttl_cache;

@@ -4,20 +4,23 @@
 use std::{
     io::{IsTerminal, Write},
     net::SocketAddr,
+    pin::Pin,
     sync::Arc,
     time::Duration,
 };
 
 use anyhow::Context;
 use aya::maps::{MapData, RingBuf};
+use tapper_common::Wakeup;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
-    time::{Interval, interval},
+    time::{Interval, Sleep, interval, sleep},
 };
 
 use crate::{
     cli::Cli,
+    clock::monotonic_ns,
     counters::{CountersFormat, KernelCounters, Snapshot},
     filter::Filter,
     identity::{IdentityOptions, IdentityResolver},
@@ -25,12 +28,15 @@ use crate::{
     output::{EventWriter, Format},
     pipeline::Pipeline,
     probe::{self, Capture},
+    rate_limit::{self, Sweep},
     ship::{HubOptions, HubShipper},
 };
 
 /// After detaching, programs already running on other CPUs may still finish; wait this
 /// long before the final drain so the final counters include them.
 const DETACH_GRACE: Duration = Duration::from_millis(50);
+/// The kernel wakes the tapper at once when the ring is fuller than 1/this.
+const WAKE_WHEN_FULL_TO: u32 = 8;
 /// How often counters (and kernel drops, as losses) go to the hub.
 const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
 
@@ -65,11 +71,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         counters,
         io_uring,
         early_records,
+        rate_buckets,
     } = probe::attach(&probe::Request {
         mode: cli.probe,
         ring_buffer_bytes: cli.ring_buffer_size,
         io_uring: !cli.no_io_uring,
+        rate_limit: rate_limit::kernel_limit(cli.rate_limit, cli.rate_limit_burst),
+        wakeup: Wakeup {
+            interval_ns: cli.ring_wakeup_interval.as_nanos() as u64,
+            max_bytes: u64::from(cli.ring_buffer_size / WAKE_WHEN_FULL_TO),
+        },
     })?;
+    // Events the kernel submitted without a wake-up just after one are picked up by a
+    // second look this long after a drain that found events; it stops when one finds none.
+    let recheck_after = (!cli.ring_wakeup_interval.is_zero()).then(|| 2 * cli.ring_wakeup_interval);
 
     let hub = match cli.hub.is_empty() {
         false => Some(HubShipper::start(HubOptions {
@@ -104,7 +119,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut pipeline = Pipeline::new(filter, identity, EventWriter::new(format), hub);
+    let sweep = rate_buckets.map(Sweep::new);
+    let mut pipeline = Pipeline::new(filter, identity, EventWriter::new(format), sweep, hub);
     for record in &early_records {
         pipeline
             .handle(record)
@@ -118,25 +134,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
     let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
     let mut hub_tick = skip_first_tick(hub_every.map(interval)).await;
+    // Both run only after activity: a recheck after a drain that found events, a sweep
+    // of the rate limit's buckets while keys are left.
+    let mut recheck: Option<Pin<Box<Sleep>>> = None;
+    let mut sweep_due: Option<Pin<Box<Sleep>>> = None;
+    let sweeping = cli.rate_limit > 0;
     print_ready(mode.as_str(), io_uring, metrics_addr).context("writing the ready line")?;
 
     let signal_name = loop {
-        tokio::select! {
+        let found = tokio::select! {
             readable = ring.readable_mut() => {
                 let mut guard = readable.context("waiting on the ring buffer")?;
-                drain(guard.get_inner_mut(), &mut pipeline)?;
+                let found = drain(guard.get_inner_mut(), &mut pipeline)?;
                 guard.clear_ready();
+                found
+            }
+            _ = wait(&mut recheck), if recheck.is_some() => {
+                recheck = None;
+                drain(ring.get_mut(), &mut pipeline)?
+            }
+            _ = wait(&mut sweep_due), if sweep_due.is_some() => {
+                let found = drain(ring.get_mut(), &mut pipeline)?;
+                let left = pipeline.sweep_suppressed(monotonic_ns())?;
+                sweep_due = left.then(|| Box::pin(sleep(rate_limit::QUIET)));
+                found
             }
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
             _ = tick(&mut stats_tick), if stats_tick.is_some() => {
                 snapshot(&counters, &pipeline)?.print(counters_format, "interval");
+                0
             }
             _ = tick(&mut hub_tick), if hub_tick.is_some() => {
                 let snapshot = snapshot(&counters, &pipeline)?;
                 if let Some(hub) = pipeline.hub.as_mut() {
                     hub.sync_counters(&snapshot);
                 }
+                0
+            }
+        };
+        if found > 0 {
+            if let Some(after) = recheck_after {
+                recheck.get_or_insert_with(|| Box::pin(sleep(after)));
+            }
+            if sweeping {
+                sweep_due.get_or_insert_with(|| Box::pin(sleep(rate_limit::QUIET)));
             }
         }
     };
@@ -145,6 +187,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     drop(probes);
     tokio::time::sleep(DETACH_GRACE).await;
     drain(ring.get_mut(), &mut pipeline)?;
+    // Detached: no program touches the buckets any more, so every pending count is taken.
+    pipeline.sweep_suppressed(u64::MAX)?;
     let last = snapshot(&counters, &pipeline)?;
     last.print(counters_format, "final");
     if let Some(mut hub) = pipeline.hub.take() {
@@ -155,13 +199,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+/// Handles every record in the ring buffer; returns how many there were.
+fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result<usize> {
+    let mut found = 0;
     while let Some(record) = ring.next() {
+        found += 1;
         pipeline
             .handle(&record)
             .context("writing an event to stdout")?;
     }
-    pipeline.flush().context("flushing stdout")
+    pipeline.flush().context("flushing stdout")?;
+    Ok(found)
 }
 
 fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snapshot> {
@@ -192,6 +240,13 @@ async fn skip_first_tick(mut timer: Option<Interval>) -> Option<Interval> {
         timer.tick().await;
     }
     timer
+}
+
+async fn wait(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn tick(timer: &mut Option<Interval>) {

@@ -155,12 +155,13 @@ def test_tapper_events_reach_grpcurl_and_grpcio_exactly(
 def test_kernel_ring_buffer_drops_reach_the_hub_as_losses(
         tapper_bin, workload_bin, hub, hub_client_bin, tmp_path):
     """A one-page ring buffer overflows under a burst; every failure is then either an event
-    at the hub or counted in a loss record there."""
+    at the hub or counted in a loss record there (the rate limit off: every failure is an
+    event or a drop)."""
     log = tmp_path / "tapper.log"
     with open(log, "wb") as f:
         tapper = subprocess.Popen(
             [str(tapper_bin), "--probe", "tracepoint", "--output", "json",
-             "--ring-buffer-size", "4096", "--comm", "socket-workload",
+             "--ring-buffer-size", "4096", "--rate-limit", "0", "--comm", "socket-workload",
              "--hub", hub.url, "--node-name", NODE],
             stdout=subprocess.DEVNULL, stderr=f)
     wait_for(lambda: ready_fields(log) or tapper.poll() is not None, "the tapper to attach", timeout=60)

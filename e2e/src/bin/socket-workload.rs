@@ -1,11 +1,11 @@
 //! Makes a planned mix of failing and successful socket() calls from several threads and
 //! prints a JSON manifest of exactly what each thread did.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::anyhow;
 use clap::Parser;
-use tapper_e2e::{provoke::Failure, workload};
+use tapper_e2e::{provoke::Failure, storm, workload};
 
 #[derive(Parser)]
 #[command(about = "Provoke known socket() failures and print a JSON manifest of them")]
@@ -23,6 +23,10 @@ struct Args {
     /// Randomize: each thread draws its counts from 0..=N and shuffles its calls.
     #[arg(long)]
     seed: Option<u64>,
+    /// Instead of a planned mix: every thread provokes the one --fail kind back to back
+    /// for this many seconds (an error storm); the manifest counts the calls.
+    #[arg(long, value_name = "SECS", conflicts_with_all = ["successes", "seed"])]
+    storm: Option<f64>,
 }
 
 fn parse_failure(text: &str) -> Result<(Failure, u32), String> {
@@ -46,6 +50,16 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.threads == 0 {
         return Err(anyhow!("--threads must be at least 1"));
+    }
+    if let Some(secs) = args.storm {
+        let [(failure, _)] = args.failures[..] else {
+            return Err(anyhow!(
+                "--storm needs exactly one --fail kind, e.g. --fail EAFNOSUPPORT=1"
+            ));
+        };
+        let manifest = storm::run(args.threads, failure, Duration::from_secs_f64(secs))?;
+        println!("{}", serde_json::to_string(&manifest)?);
+        return Ok(());
     }
     let plan = workload::Plan {
         threads: args.threads,

@@ -1,5 +1,6 @@
 //! Evaluates the rules on each committed batch (hub receive time, one clock for every
-//! node): per rule and group, the times of the last `threshold` matching failures; firing
+//! node): per rule and group, the times of the last `threshold` matching failures (an event
+//! is `1 + suppressed` of them); firing
 //! when they fit in the window, re-sent while firing, resolved once a window passes quietly.
 
 use std::{
@@ -78,10 +79,15 @@ impl Engine {
                         last_process: String::new(),
                         firing: None,
                     });
-                if group.recent.len() == rule.threshold {
-                    group.recent.pop_front();
+                // An event stands for the failures the tapper's rate limit suppressed too;
+                // only the last `threshold` of them matter.
+                let failures = (1 + event.suppressed).min(rule.threshold as u64);
+                for _ in 0..failures {
+                    if group.recent.len() == rule.threshold {
+                        group.recent.pop_front();
+                    }
+                    group.recent.push_back(now);
                 }
-                group.recent.push_back(now);
                 group.last_seen = now;
                 group.last_process = process_of(event);
                 let full = group.recent.len() == rule.threshold;
@@ -255,6 +261,24 @@ mod tests {
             exe: "/usr/bin/server".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_event_counts_the_failures_it_stands_for() {
+        let mut e = Engine::new(vec![rule(3, 10, vec!["node"])], Duration::from_secs(60));
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let one = ev("a", 24, 1);
+        assert!(e.observe(&[one], t0, wall).is_empty());
+        let storm = Event {
+            suppressed: 1,
+            ..ev("a", 24, 1)
+        };
+        assert_eq!(
+            e.observe(&[storm], t0, wall).len(),
+            1,
+            "1 + 2 failures reach 3"
+        );
     }
 
     #[test]

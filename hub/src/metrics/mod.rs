@@ -76,7 +76,10 @@ impl HubMetrics {
                 let namespace = e.pod.as_ref().and_then(|p| p.namespace.clone());
                 labels.push(("namespace", namespace.unwrap_or_default()));
             }
-            self.failures.get_or_create(&labels).inc();
+            // An event stands for the failures the tapper's rate limit suppressed too.
+            self.failures
+                .get_or_create(&labels)
+                .inc_by(1 + e.suppressed);
         }
     }
 
@@ -165,7 +168,11 @@ mod tests {
     fn failures_and_losses_are_counted_by_their_labels() {
         let m = HubMetrics::new(false);
         m.set_store_rows(10);
-        m.events_committed(&[event("a", 24), event("a", 24), event("b", 97)]);
+        let storm = Event {
+            suppressed: 40,
+            ..event("a", 24)
+        };
+        m.events_committed(&[event("a", 24), storm, event("b", 97)]);
         let loss = |reason: &str, count| LossNotice {
             node: "a".into(),
             loss: Some(Loss {
@@ -185,7 +192,7 @@ mod tests {
         }
         let text = encode(&m);
         for line in [
-            "hub_socket_failures_total{node=\"a\",errno=\"EMFILE\"} 2\n",
+            "hub_socket_failures_total{node=\"a\",errno=\"EMFILE\"} 42\n",
             "hub_socket_failures_total{node=\"b\",errno=\"EAFNOSUPPORT\"} 1\n",
             "hub_events_lost_total{node=\"a\",reason=\"kernel_ring_full\"} 3\n",
             "hub_events_lost_total{node=\"a\",reason=\"hub_rejected\"} 6\n",

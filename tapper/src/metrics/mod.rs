@@ -15,10 +15,12 @@ use prometheus_client::{
 use crate::counters::{KernelCounters, UserCounters};
 
 /// `reason` values of `tapper_events_dropped_total`; each is a place that really drops.
-/// (An in-kernel rate limit does not exist yet, so there is no `rate_limited` reason.)
+/// (The rate limit drops nothing: its failures are in `tapper_events_suppressed_total`.)
 const KERNEL_RING_FULL: &str = "kernel_ring_full";
 const REPORTER_BUFFER_FULL: &str = "reporter_buffer_full";
 const HUB_REJECTED: &str = "hub_rejected";
+/// The one `reason` of `tapper_events_suppressed_total`.
+const RATE_LIMITED: &str = "rate_limited";
 
 /// Reads everything at scrape time, so a scrape always sees the kernel's exact counts.
 pub struct TapperCollector {
@@ -136,6 +138,14 @@ impl Collector for TapperCollector {
             "failures whose event was lost, by where: kernel_ring_full, reporter_buffer_full, \
              hub_rejected",
             &dropped,
+        )?;
+        counter(
+            &mut encoder,
+            "tapper_events_suppressed",
+            "failures the in-kernel rate limit (--rate-limit) kept out of the event stream, \
+             by reason (rate_limited); not lost: each is counted in a later event's suppressed \
+             field",
+            &[(&[("reason", RATE_LIMITED)], kernel.suppressed)],
         )?;
         if let Some(hub) = hub {
             gauge(

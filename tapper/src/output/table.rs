@@ -11,12 +11,13 @@ pub const HEADER_EVERY: u64 = 40;
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} {:<32} EXE",
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} EXE",
         "TIME",
         "PID",
         "TID",
         "COMM",
         "ERRNO",
+        "SUPPRESSED",
         "FAMILY",
         "TYPE",
         "PROTOCOL",
@@ -33,12 +34,13 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let time = ts.get(11..26).unwrap_or(&ts);
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<10} {:<36} {:<16} {:>8} {:<32} {}",
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} {}",
         time,
         event.pid,
         event.tid,
         escape_control(&event.comm),
         escape_control(&event.errno_name),
+        event.suppressed,
         or_unknown(&event.family_name),
         or_unknown(&event.type_name),
         or_unknown(&event.protocol_name),

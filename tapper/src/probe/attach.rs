@@ -4,10 +4,12 @@
 
 use aya::{
     Btf, Ebpf, EbpfLoader, include_bytes_aligned,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
-use tapper_common::{EXIT_ONLY_RET_OFFSET, IoUringLayout, RegsLayout};
+use tapper_common::{
+    EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout, Wakeup,
+};
 
 use super::{
     ProbeError, ProbeMode,
@@ -34,6 +36,8 @@ pub struct Capture {
     pub io_uring: bool,
     /// Records read before the main loop (by the exit-only self-test), oldest first.
     pub early_records: Vec<Vec<u8>>,
+    /// The rate limit's buckets, when the limit is on (user space sweeps quiet keys).
+    pub rate_buckets: Option<HashMap<MapData, RateKey, RateState>>,
 }
 
 /// What to attach.
@@ -42,6 +46,10 @@ pub struct Request {
     pub ring_buffer_bytes: u32,
     /// Capture io_uring socket failures where the kernel allows it.
     pub io_uring: bool,
+    /// The per-(tgid, errno) rate limit (`interval_ns` 0: off).
+    pub rate_limit: RateLimit,
+    /// When a submitted event wakes user space.
+    pub wakeup: Wakeup,
 }
 
 /// The kernel layouts every mode may use, read once from BTF and tracefs.
@@ -75,7 +83,7 @@ pub fn attach(request: &Request) -> Result<Capture, ProbeError> {
     check_privileges()?;
     raise_memlock_limit();
     let layouts = Layouts::read(request.io_uring);
-    let load = |mode| load_and_attach(mode, request.ring_buffer_bytes, &layouts);
+    let load = |mode| load_and_attach(mode, request, &layouts);
     match request.mode {
         ProbeMode::ExitOnly => {
             load(ProbeMode::ExitOnly).map_err(unavailable("exit-only", "tracepoint"))
@@ -142,11 +150,13 @@ fn raise_memlock_limit() {
 
 fn load_and_attach(
     mode: ProbeMode,
-    ring_buffer_bytes: u32,
+    request: &Request,
     layouts: &Layouts,
 ) -> Result<Capture, ProbeError> {
     let mut loader = EbpfLoader::new();
-    loader.map_max_entries("EVENTS", ring_buffer_bytes);
+    loader.map_max_entries("EVENTS", request.ring_buffer_bytes);
+    loader.override_global("RATE_LIMIT", &request.rate_limit, true);
+    loader.override_global("WAKEUP", &request.wakeup, true);
     let tracepoint_layout;
     if matches!(mode, ProbeMode::Tracepoint | ProbeMode::ExitOnly) {
         tracepoint_layout = socket_layout(&tracefs_root()?)?;
@@ -216,6 +226,18 @@ fn load_and_attach(
         }
     })?;
     let mut counters = KernelCounters::new(counters, errnos);
+    let rate_buckets = if request.rate_limit.interval_ns == 0 {
+        None
+    } else {
+        Some(
+            HashMap::try_from(take_map(&mut ebpf, "RATE_STATE")?).map_err(|source| {
+                ProbeError::Map {
+                    name: "RATE_STATE",
+                    source,
+                }
+            })?,
+        )
+    };
     let mut early_records = Vec::new();
     if mode == ProbeMode::ExitOnly {
         let passed = selftest::run(&mut events).map_err(ProbeError::SelfTest)?;
@@ -233,6 +255,7 @@ fn load_and_attach(
         counters,
         io_uring,
         early_records,
+        rate_buckets,
     })
 }
 

@@ -1,5 +1,6 @@
-//! Per-minute rollups: stored events counted by (receive minute, node, errno, errno_name),
-//! kept exact by the writer in the transaction that inserts or deletes the events.
+//! Per-minute rollups: failures of stored events (each `1 + suppressed`) counted by
+//! (receive minute, node, errno, errno_name), kept exact by the writer in the transaction
+//! that inserts or deletes the events.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,10 @@ pub const MINUTE_NS: i64 = 60_000_000_000;
 const MINUTE_SQL: &str = "CASE WHEN received_ns >= 0 THEN received_ns / 60000000000
      ELSE (received_ns + 1) / 60000000000 - 1 END";
 
+/// The failures a group of events stands for: each event, and the failures the tapper's
+/// rate limit suppressed before it.
+pub const FAILURES_SQL: &str = "SUM(1 + suppressed)";
+
 /// The rollup minute of a receive time.
 pub fn minute(received_ns: i64) -> i64 {
     received_ns.div_euclid(MINUTE_NS)
@@ -24,7 +29,8 @@ pub fn minute(received_ns: i64) -> i64 {
 /// A rollup key within one minute: node, errno, errno_name.
 pub type Key = (String, i32, String);
 
-/// Adds `counts` (per errno and errno_name) of events of `node` received in `minute`.
+/// Adds `counts` (failures per errno and errno_name) of events of `node` received in
+/// `minute`.
 pub fn add(
     tx: &Connection,
     node: &str,
@@ -45,7 +51,7 @@ pub fn add(
 /// rollups; call it before deleting those events, in the same transaction.
 pub fn subtract(tx: &Transaction<'_>, cond: &str, arg: i64) -> Result<()> {
     let mut gone = tx.prepare(&format!(
-        "SELECT {MINUTE_SQL}, node, errno, errno_name, COUNT(*) FROM events WHERE {cond}
+        "SELECT {MINUTE_SQL}, node, errno, errno_name, {FAILURES_SQL} FROM events WHERE {cond}
          GROUP BY 1, 2, 3, 4"
     ))?;
     let gone = gone
@@ -104,7 +110,7 @@ pub fn consistent(conn: &Connection) -> bool {
         .query_row(
             &format!(
                 "WITH scan AS (SELECT {MINUTE_SQL} AS minute, node, errno, errno_name,
-                                      COUNT(*) AS count
+                                      {FAILURES_SQL} AS count
                                FROM events GROUP BY 1, 2, 3, 4)
                  SELECT (SELECT COUNT(*) FROM (SELECT * FROM scan EXCEPT SELECT * FROM rollups))
                       + (SELECT COUNT(*) FROM (SELECT * FROM rollups EXCEPT SELECT * FROM scan))"
@@ -168,6 +174,7 @@ mod tests {
                     next_seq[n] += 1;
                     Event {
                         seq: next_seq[n] - 1,
+                        suppressed: [0, 0, 3, 1000][rng.below(4) as usize],
                         errno,
                         errno_name: format!("{name}{errno}"),
                         comm: format!("c{}", rng.below(3)),

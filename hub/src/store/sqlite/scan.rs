@@ -1,11 +1,11 @@
-//! Scans of stored events and loss records over a receive-time window: grouped event
-//! counts (refused up front when the window holds more events than the budget allows) and
+//! Scans of stored events and loss records over a receive-time window: grouped failure
+//! counts (each event `1 + suppressed`; refused up front when the window holds more events than the budget allows) and
 //! loss totals (read from the `losses_received` index alone).
 
 use rusqlite::{Connection, params_from_iter, types::Value};
 use tapper_proto::v1::StatsRow;
 
-use super::{i2u, losses::saturating_sum, push_node_filter, u2i};
+use super::{i2u, losses::saturating_sum, push_node_filter, rollups::FAILURES_SQL, u2i};
 use crate::store::{GroupCol, QueryBudget, Result};
 
 /// Records received in `[since_ns, until_ns)`, only of `nodes` when not empty.
@@ -40,7 +40,8 @@ fn columns(g: GroupCol) -> &'static str {
     }
 }
 
-/// Event counts of the window grouped by `group` (not empty), largest first, then by the
+/// Failure counts (events and the failures they stand for) of the window grouped by
+/// `group` (not empty), largest first, then by the
 /// group columns. With a `budget`, a window of more events than it allows is refused
 /// before the scan starts.
 pub fn grouped(
@@ -68,7 +69,7 @@ pub fn grouped(
         .collect::<Vec<_>>()
         .join(", ");
     let mut st = conn.prepare(&format!(
-        "SELECT {cols}, COUNT(*) AS n FROM events WHERE {where_sql}
+        "SELECT {cols}, {FAILURES_SQL} AS n FROM events WHERE {where_sql}
          GROUP BY {cols} ORDER BY n DESC, {cols}"
     ))?;
     let rows = st.query_map(params_from_iter(args.iter()), |r| {

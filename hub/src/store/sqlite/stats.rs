@@ -269,6 +269,27 @@ mod tests {
     }
 
     #[test]
+    fn an_event_counts_the_failures_it_stands_for_in_rollups_and_scans() {
+        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
+        w.hello(&hello("a"), 1).unwrap();
+        let mut storm = ev(1, 24);
+        storm.suppressed = 99;
+        w.commit_events(&key("a"), vec![storm, ev(2, 24), ev(3, 22)], 5 * M + 1)
+            .unwrap();
+        // A whole-minute window reads the rollups; a partial one scans the events.
+        for (since, until) in [(0, 10 * M), (5 * M, 5 * M + 2)] {
+            let s = r.stats(&window(since, until)).unwrap();
+            assert_eq!(s.total_events, 102, "{since}..{until}");
+            assert_eq!(s.per_node["a"], 102);
+            assert_eq!((s.rows[0].errno, s.rows[0].count), (24, 101));
+            assert_eq!((s.rows[1].errno, s.rows[1].count), (22, 1));
+        }
+        let mut by_comm = window(0, 10 * M);
+        by_comm.group = vec![GroupCol::Comm];
+        assert_eq!(r.stats(&by_comm).unwrap().rows[0].count, 102);
+    }
+
+    #[test]
     fn the_window_is_the_receive_time_for_events_and_losses() {
         let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();

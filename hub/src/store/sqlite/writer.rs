@@ -173,9 +173,9 @@ impl Writer for SqliteWriter {
                      source, cgroup_path, container_id, container_runtime, container_name,
                      container_image, pod_uid, pod_namespace, pod_name, pod_labels,
                      quota_memory_max, quota_memory_current, quota_pids_max,
-                     quota_pids_current, quota_file_nr, quota_file_max)
+                     quota_pids_current, quota_file_nr, quota_file_max, suppressed)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
             )?;
             for mut e in events {
                 if state.is_committed(e.seq) {
@@ -209,8 +209,14 @@ impl Writer for SqliteWriter {
                     body
                 ];
                 let identity = identity.iter().map(|v| v as &dyn rusqlite::ToSql);
-                let inserted =
-                    insert.execute(params_from_iter(columns.iter().copied().chain(identity)))?;
+                let suppressed = u2i(e.suppressed);
+                let inserted = insert.execute(params_from_iter(
+                    columns
+                        .iter()
+                        .copied()
+                        .chain(identity)
+                        .chain([&suppressed as &dyn rusqlite::ToSql]),
+                ))?;
                 if inserted == 1 {
                     next = hub_seq;
                     e.hub_seq = hub_seq;
@@ -221,7 +227,8 @@ impl Writer for SqliteWriter {
         }
         let mut counts = HashMap::<(i32, &str), i64>::new();
         for e in &new {
-            *counts.entry((e.errno, e.errno_name.as_str())).or_default() += 1;
+            // An event stands for the failures the tapper's rate limit suppressed too.
+            *counts.entry((e.errno, e.errno_name.as_str())).or_default() += 1 + u2i(e.suppressed);
         }
         rollups::add(&tx, &key.node, rollups::minute(now_ns), &counts)?;
         tx.execute(
