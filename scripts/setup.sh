@@ -12,10 +12,11 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # podman and conmon: the identity and image tests run real containers; systemd: its
 # systemd-analyze verifies the units under deploy/systemd; openssl: the
 # benchmarks' TLS certificates; prometheus (with promtool) and prometheus-alertmanager:
-# the real servers the metrics and alert tests start.
+# the real servers the metrics and alert tests start; gcc (with libc6-dev): the stack tests
+# build their workload with frame pointers.
 APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
   protobuf-compiler containerd runc podman conmon systemd
-  openssl prometheus prometheus-alertmanager)
+  openssl prometheus prometheus-alertmanager gcc libc6-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -58,6 +58,22 @@ impl RunningTapper {
         self.io_uring
     }
 
+    /// Waits up to `timeout` for an event line for which `wanted` holds, and returns it.
+    pub fn wait_event(
+        &self,
+        timeout: Duration,
+        mut wanted: impl FnMut(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let event = self
+            .process
+            .wait_stdout("the awaited event", timeout, |line| {
+                serde_json::from_str::<Value>(line)
+                    .ok()
+                    .filter(|event| wanted(event))
+            })?;
+        Ok(event)
+    }
+
     /// Sends `signal` (repeated until it exits), and parses what the tapper printed.
     pub fn stop(self, signal: Signal) -> anyhow::Result<TapperOutput> {
         let stopped = self.process.stop_with(signal, STOP_GRACE)?;

@@ -11,6 +11,7 @@ mod kprobe;
 mod maps;
 mod regs;
 mod report;
+mod stack;
 mod tracepoint;
 
 #[unsafe(link_section = "license")]

@@ -14,6 +14,7 @@ mod pipeline;
 mod probe;
 mod run;
 mod ship;
+mod stacks;
 mod ttl_cache;
 
 pub use cli::Cli;

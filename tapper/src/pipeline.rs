@@ -1,7 +1,7 @@
 //! What happens to each record drained from the kernel: decode, filter, enrich, then write
 //! it locally and ship it to the hub.
 
-use tapper_common::SocketFailure;
+use tapper_common::{FailureWithStack, STACK_FRAMES, SocketFailure};
 
 use crate::{
     clock::WallClock,
@@ -12,6 +12,7 @@ use crate::{
     identity::IdentityResolver,
     output::EventWriter,
     ship::HubShipper,
+    stacks::StackResolver,
 };
 
 pub struct Pipeline {
@@ -19,6 +20,7 @@ pub struct Pipeline {
     clock: WallClock,
     processes: ProcessCache,
     identity: IdentityResolver,
+    stacks: StackResolver,
     writer: EventWriter,
     pub hub: Option<HubShipper>,
     pub counters: UserCounters,
@@ -36,6 +38,7 @@ impl Pipeline {
             clock: WallClock::sample(),
             processes: ProcessCache::new(),
             identity,
+            stacks: StackResolver::new(),
             writer,
             hub,
             counters: UserCounters::default(),
@@ -54,12 +57,18 @@ impl Pipeline {
         if !self.filter.matches(&raw) {
             return Ok(());
         }
+        // Read first, while the process most likely still runs.
+        let user_stack = match stack_of(record) {
+            Some(addrs) => self.stacks.resolve(raw.tgid, &addrs),
+            None => Vec::new(),
+        };
         let process = self.processes.lookup(raw.tgid);
         let limits = read_limits(raw.tgid, raw.errno);
         let identity =
             self.identity
                 .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), raw.errno);
-        let event = event::build(&raw, &self.clock, process, limits, identity);
+        let mut event = event::build(&raw, &self.clock, process, limits, identity);
+        event.user_stack = user_stack;
         self.writer.write(&event)?;
         if let Some(hub) = &self.hub {
             hub.ship(event);
@@ -71,4 +80,15 @@ impl Pipeline {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
     }
+}
+
+/// The user stack's addresses of a record with a stack (`--stacks`), innermost first.
+fn stack_of(record: &[u8]) -> Option<Vec<u64>> {
+    if record.len() < size_of::<FailureWithStack>() {
+        return None;
+    }
+    // SAFETY: the length is checked above; every bit pattern is a valid FailureWithStack.
+    let with_stack = unsafe { record.as_ptr().cast::<FailureWithStack>().read_unaligned() };
+    let count = (with_stack.frame_count as usize).min(STACK_FRAMES);
+    Some(with_stack.frames[..count].to_vec())
 }

@@ -69,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         mode: cli.probe,
         ring_buffer_bytes: cli.ring_buffer_size,
         io_uring: !cli.no_io_uring,
+        stacks: cli.stacks,
     })?;
 
     let hub = match cli.hub {

@@ -4,9 +4,11 @@
 
 use std::io::{self, Write};
 
-use tapper_proto::{json::rfc3339, text::escape_control, v1::Event};
+use tapper_proto::{json::rfc3339, stack_text::stack_summary, text::escape_control, v1::Event};
 
 pub const HEADER_EVERY: u64 = 40;
+/// Innermost frames a row's stack line names (JSON carries them all).
+const STACK_SHOWN: usize = 6;
 
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
@@ -51,7 +53,16 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
         } else {
             &event.exe
         }),
-    )
+    )?;
+    if !event.user_stack.is_empty() {
+        writeln!(
+            out,
+            "{:>15} stack: {}",
+            "",
+            stack_summary(&event.user_stack, STACK_SHOWN)
+        )?;
+    }
+    Ok(())
 }
 
 /// Where the caller ran: `namespace/pod/container` in a pod, the container's name (or

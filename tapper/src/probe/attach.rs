@@ -42,6 +42,8 @@ pub struct Request {
     pub ring_buffer_bytes: u32,
     /// Capture io_uring socket failures where the kernel allows it.
     pub io_uring: bool,
+    /// Capture the caller's user stack with each failure.
+    pub stacks: bool,
 }
 
 /// The kernel layouts every mode may use, read once from BTF and tracefs.
@@ -75,7 +77,7 @@ pub fn attach(request: &Request) -> Result<Capture, ProbeError> {
     check_privileges()?;
     raise_memlock_limit();
     let layouts = Layouts::read(request.io_uring);
-    let load = |mode| load_and_attach(mode, request.ring_buffer_bytes, &layouts);
+    let load = |mode| load_and_attach(mode, request, &layouts);
     match request.mode {
         ProbeMode::ExitOnly => {
             load(ProbeMode::ExitOnly).map_err(unavailable("exit-only", "tracepoint"))
@@ -142,11 +144,13 @@ fn raise_memlock_limit() {
 
 fn load_and_attach(
     mode: ProbeMode,
-    ring_buffer_bytes: u32,
+    request: &Request,
     layouts: &Layouts,
 ) -> Result<Capture, ProbeError> {
     let mut loader = EbpfLoader::new();
-    loader.map_max_entries("EVENTS", ring_buffer_bytes);
+    loader.map_max_entries("EVENTS", request.ring_buffer_bytes);
+    let stacks_enabled = u32::from(request.stacks);
+    loader.override_global("STACKS_ENABLED", &stacks_enabled, true);
     let tracepoint_layout;
     if matches!(mode, ProbeMode::Tracepoint | ProbeMode::ExitOnly) {
         tracepoint_layout = socket_layout(&tracefs_root()?)?;
