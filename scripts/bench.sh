@@ -2,11 +2,12 @@
 # Benchmarks: builds the tapper, the hub and tapper-bench, measures every figure of the
 # benchmark issue side by side and regenerates BENCHMARKS.md. Run as root.
 #
-# Usage: scripts/bench.sh [--smoke] [--part 1]
+# Usage: scripts/bench.sh [--smoke] [--part 1|9]
 #   --smoke   tiny sizes, one run, no speed assertions; checks that every part still works
 #             and writes its report under the target dir instead of BENCHMARKS.md.
 #   --part 1  run only part 1 (syscall overhead, host and VM) and replace only its section
 #             of the existing report.
+#   --part 9  run only part 9 (the cost of --stacks) and replace or append its section.
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
 #   BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR: prebuilt static
 #   tapper, tapper-bench (and hub) for both the host and the VM, instead of building.
@@ -21,11 +22,11 @@ while [ $# -gt 0 ]; do
   case $1 in
     --smoke) MODE=smoke ;;
     --part) PART=${2:?--part needs a part number}; shift ;;
-    *) echo "usage: scripts/bench.sh [--smoke] [--part 1]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--smoke] [--part 1|9]" >&2; exit 2 ;;
   esac
   shift
 done
-[ "$PART" = all ] || [ "$PART" = 1 ] || { echo "bench.sh: --part $PART: only part 1 runs alone" >&2; exit 2; }
+case $PART in all | 1 | 9) ;; *) echo "bench.sh: --part $PART: only parts 1 and 9 run alone" >&2; exit 2 ;; esac
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
@@ -76,6 +77,22 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ / \/ /g'; }
 LOAD_START=$(loadavg)
 START=$SECONDS
 skip() { echo "$2" >"$RESULTS/skipped-$1.txt"; log "skipped $1: $2"; }
+
+# ---- 9. stacks: exit-only with and without --stacks, side by side -------------------------
+part9() {
+  log "part 9: the cost of --stacks per failing call"
+  "$BIN/tapper-bench" overhead --runs $RUNS --iters $OH_ITERS \
+    --conditions none,tapper-exit-only,tapper-exit-only-stacks \
+    --tapper "$BIN/tapper" --out "$RESULTS/stacks-host.json"
+}
+if [ "$PART" = 9 ]; then
+  part9
+  # A smoke run refreshes a copy of the committed report.
+  [ $MODE = smoke ] && cp "$ROOT/BENCHMARKS.md" "$OUT"
+  "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 9
+  log "done in $((SECONDS - START))s ($MODE, part 9 only); report: $OUT"
+  exit 0
+fi
 
 # ---- 1. syscall overhead: host (no probes / tapper modes / bpftrace) ----------------------
 conds=none,tapper-exit-only,tapper-tracepoint
@@ -184,6 +201,8 @@ else
     --out "$RESULTS/metrics-alerts.md"
 fi
 
+part9
+
 # ---- report ------------------------------------------------------------------------------
 cat >"$RESULTS/meta.json" <<JSON
 {
@@ -197,4 +216,5 @@ cat >"$RESULTS/meta.json" <<JSON
 JSON
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
 printf '\n' >>"$OUT" && cat "$RESULTS/metrics-alerts.md" >>"$OUT"
+"$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 9
 log "done in $((SECONDS - START))s ($MODE); report: $OUT"

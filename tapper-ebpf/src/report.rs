@@ -1,5 +1,6 @@
 //! The one place a failure is counted and emitted: per-errno counters, then one record in
-//! the ring buffer (or a counted drop).
+//! the ring buffer (with the caller's user stack when stacks are on, see `stack`), or a
+//! counted drop.
 use aya_ebpf::{
     EbpfContext,
     helpers::{

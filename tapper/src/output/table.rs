@@ -117,6 +117,27 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_prints_on_a_second_line_innermost_first() {
+        use tapper_proto::v1::StackFrame;
+        let named = |address, symbol: &str| StackFrame {
+            address,
+            symbol: Some(symbol.into()),
+            ..Default::default()
+        };
+        let mut event = Event::default();
+        let mut out = Vec::new();
+        write_row(&mut out, &event).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
+        event.user_stack = vec![named(1, "inner"), named(2, "outer")];
+        let mut out = Vec::new();
+        write_row(&mut out, &event).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[1].trim_start(), "stack: inner < outer");
+    }
+
+    #[test]
     fn pod_and_container_show_what_is_known() {
         use tapper_proto::v1::{Container, Pod};
         let id = "0123456789abcdef".repeat(4);
