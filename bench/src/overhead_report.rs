@@ -83,7 +83,8 @@ pub fn section(
     Ok(())
 }
 
-fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
+/// The line under a table's heading: where and how much was measured.
+pub fn run_line(md: &mut String, o: &overhead::Outcome) -> Result<()> {
     writeln!(
         md,
         "Kernel {}, {} CPUs; {} calls per loop, {} runs. Load average before/after: {} → {}.\n",
@@ -94,6 +95,11 @@ fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
         load_str(o.machine.load_before),
         load_str(o.machine.load_after)
     )?;
+    Ok(())
+}
+
+fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
+    run_line(md, o)?;
     if o.env == "vm" {
         md.push_str(
             "This kernel has kprobes and BPF trampolines (the host's has neither: \

@@ -7,7 +7,8 @@ use anyhow::Result;
 
 use crate::{
     overhead::{self, Condition},
-    report::{load, load_str, skipped},
+    overhead_report,
+    report::{load, skipped},
     summary::{Summary, show},
     syscall::Kind,
 };
@@ -41,16 +42,7 @@ pub fn render(dir: &Path) -> Result<String> {
 }
 
 fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
-    writeln!(
-        md,
-        "Kernel {}, {} CPUs; {} calls per loop, {} runs. Load average before/after: {} → {}.\n",
-        o.machine.kernel,
-        o.machine.cores,
-        o.iters,
-        o.runs,
-        load_str(o.machine.load_before),
-        load_str(o.machine.load_after)
-    )?;
+    overhead_report::run_line(md, o)?;
     md.push_str(
         "| condition | call | ns per call | added ns vs no probes | added ns by --stacks |\n\
          | --- | --- | --- | --- | --- |\n",

@@ -10,13 +10,13 @@ import signal
 import sqlite3
 import subprocess
 import threading
-import time
 
 import grpc
 import pytest
 
 from conftest import ROOT, _binary, ready_fields
 from test_grpcurl import grpcurl_run, parse_stream
+from test_tapper_to_hub import wait_for
 
 NODE = "stacks-node"
 FAILURES = 20
@@ -37,14 +37,6 @@ def stack_workload(tmp_path):
     subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(binary),
                     str(ROOT / "e2e" / "workloads" / "stack_workload.c")], check=True)
     return binary
-
-
-def wait_for(predicate, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}", pytrace=False)
-        time.sleep(0.05)
 
 
 def subscribe(stubs, hub, sink, streams, **request):
