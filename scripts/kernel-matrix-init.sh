@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # /init of the kernel-matrix VM (busybox sh): mounts what the capture tests need, runs
-# capture-check in every probe mode this kernel supports, reports over the serial console
+# capture-check in every probe mode this kernel supports (plain and with --stacks), reports over the serial console
 # and powers off. scripts/kernel-matrix.sh packs it and parses the "@@kmatrix" lines; it
 # also requires capture-check's own "capture-check: PASS probe=<mode>" line for a pass.
 
@@ -37,11 +37,16 @@ for mode in $modes; do
     continue
   fi
   say "begin mode=$mode"
-  timeout -s KILL "$timeout_s" capture-check --tapper /bin/tapper \
-    --workload /bin/socket-workload --probe "$mode" </dev/null
-  rc=$?
-  # Nothing a mode started (tapper, workloads) may outlive it: kill all but init.
-  kill -9 -1 2>/dev/null
+  # Twice: plain, then with --stacks (the verifier checks only the branch a load enables).
+  rc=0
+  for stacks in "" --stacks; do
+    timeout -s KILL "$timeout_s" capture-check --tapper /bin/tapper \
+      --workload /bin/socket-workload --probe "$mode" $stacks </dev/null
+    rc=$?
+    # Nothing a mode started (tapper, workloads) may outlive it: kill all but init.
+    kill -9 -1 2>/dev/null
+    [ "$rc" = 0 ] || break
+  done
   if [ "$rc" = 0 ]; then
     say "result mode=$mode status=PASS"
   elif [ "$rc" = 3 ]; then

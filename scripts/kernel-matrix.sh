@@ -10,7 +10,8 @@
 #   CARGO_TARGET_DIR             cargo target dir (default target); logs go to its kernel-matrix/
 #   KERNEL_MATRIX_BIN_DIR        use prebuilt static tapper, capture-check, socket-workload
 #   KERNEL_MATRIX_ACCEL          auto (KVM, falling back to TCG), kvm or tcg (default auto)
-#   KERNEL_MATRIX_MODE_TIMEOUT   seconds for one capture-check run (default 150)
+#   KERNEL_MATRIX_MODE_TIMEOUT   seconds for one capture-check run (default 150; a VM runs each
+#                                mode twice, plain and with --stacks)
 #   KERNEL_MATRIX_VM_TIMEOUT     seconds for one whole VM run (default: every mode's timeout + 120)
 set -euo pipefail
 
@@ -23,7 +24,8 @@ ACCEL=${KERNEL_MATRIX_ACCEL:-auto}
 MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
 KVM_BOOT_TIMEOUT=15 # a KVM guest that has not reached /init by then is hung: use TCG
 ALL_MODES=(exit-only fexit kprobe tracepoint) # every mode capture-check knows, in table order
-VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((MODE_TIMEOUT * ${#ALL_MODES[@]} + 120))}
+# Each mode runs twice in a VM: plain and with --stacks.
+VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((2 * MODE_TIMEOUT * ${#ALL_MODES[@]} + 120))}
 BINARIES=(tapper capture-check socket-workload)
 
 VM_TAG=kernel-matrix

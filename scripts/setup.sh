@@ -13,10 +13,11 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # systemd-analyze verifies the units under deploy/systemd; openssl: the
 # benchmarks' TLS certificates; prometheus (with promtool) and prometheus-alertmanager:
 # the real servers the metrics and alert tests start; postgresql: the database the hub
-# replica tests and benchmark part 8 start (initdb and pg_ctl in a temporary directory).
+# replica tests and benchmark part 8 start (initdb and pg_ctl in a temporary directory);
+# gcc (with libc6-dev): the stack tests build their workload with frame pointers.
 APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
   protobuf-compiler containerd runc podman conmon systemd
-  openssl prometheus prometheus-alertmanager postgresql)
+  openssl prometheus prometheus-alertmanager postgresql gcc libc6-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,6 +16,7 @@ mod replay;
 mod replicas;
 mod replicas_report;
 mod report;
+mod stacks_report;
 mod subscriber;
 mod summary;
 mod syscall;
@@ -164,7 +165,16 @@ fn main() -> Result<()> {
                         Err(_) => part,
                     }
                 }
-                Some(n) => anyhow::bail!("--part {n}: only parts 1 and 8 can be refreshed alone"),
+                Some(9) => {
+                    // Appended to the report, or refreshed in place when it has part 9.
+                    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+                    let part9 = stacks_report::render(&results)?;
+                    report::splice(&existing, stacks_report::HEADING, &part9)
+                        .unwrap_or_else(|| format!("{existing}\n{part9}"))
+                }
+                Some(n) => {
+                    anyhow::bail!("--part {n}: only parts 1, 8 and 9 can be refreshed alone")
+                }
             };
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());

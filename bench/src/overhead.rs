@@ -22,6 +22,8 @@ pub enum Condition {
     None,
     /// `tapper --probe exit-only --output none`.
     TapperExitOnly,
+    /// `tapper --probe exit-only --stacks --output none` (user stacks on failures).
+    TapperExitOnlyStacks,
     /// `tapper --probe tracepoint --output none`.
     TapperTracepoint,
     /// `tapper --probe kprobe --output none`.
@@ -39,9 +41,10 @@ pub enum Condition {
 
 impl Condition {
     /// The rows of the report, in order.
-    pub const REPORT_ORDER: [Condition; 8] = [
+    pub const REPORT_ORDER: [Condition; 9] = [
         Condition::None,
         Condition::TapperExitOnly,
+        Condition::TapperExitOnlyStacks,
         Condition::TapperTracepoint,
         Condition::TapperKprobe,
         Condition::TapperFexit,
@@ -54,6 +57,7 @@ impl Condition {
         match self {
             Condition::None => "no probes",
             Condition::TapperExitOnly => "tapper, exit-only",
+            Condition::TapperExitOnlyStacks => "tapper, exit-only --stacks",
             Condition::TapperTracepoint => "tapper, tracepoint",
             Condition::TapperKprobe => "tapper, kprobe",
             Condition::TapperFexit => "tapper, fexit",
@@ -66,11 +70,19 @@ impl Condition {
     /// The tapper's `--probe` mode for a tapper condition.
     fn tapper_mode(self) -> Option<&'static str> {
         match self {
-            Condition::TapperExitOnly => Some("exit-only"),
+            Condition::TapperExitOnly | Condition::TapperExitOnlyStacks => Some("exit-only"),
             Condition::TapperTracepoint => Some("tracepoint"),
             Condition::TapperKprobe => Some("kprobe"),
             Condition::TapperFexit => Some("fexit"),
             _ => None,
+        }
+    }
+
+    /// The tapper's arguments beyond `--probe` for a tapper condition.
+    fn tapper_args(self) -> Vec<String> {
+        match self {
+            Condition::TapperExitOnlyStacks => vec!["--stacks".into()],
+            _ => Vec::new(),
         }
     }
 
@@ -158,7 +170,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
 
 fn attach(cond: Condition, opts: &Options) -> Result<Option<Process>> {
     if let Some(mode) = cond.tapper_mode() {
-        return tapper::start_tapper(&opts.tapper, mode, "none", &[]).map(Some);
+        return tapper::start_tapper(&opts.tapper, mode, "none", &cond.tapper_args()).map(Some);
     }
     match cond.bpftrace_program() {
         Some(program) => tapper::start_bpftrace(&opts.bpftrace, program).map(Some),
@@ -176,6 +188,16 @@ fn detach(cond: Condition, peer: Process) -> Result<Option<Final>> {
 
 /// Per run: `condition - none` of the same run, in ns, and `condition / none`.
 pub fn added(outcome: &Outcome, cond: Condition, kind: Kind) -> (Vec<f64>, Vec<f64>) {
+    added_to(outcome, Condition::None, cond, kind)
+}
+
+/// Per run: `condition - base` of the same run, in ns, and `condition / base`.
+pub fn added_to(
+    outcome: &Outcome,
+    base: Condition,
+    cond: Condition,
+    kind: Kind,
+) -> (Vec<f64>, Vec<f64>) {
     let find = |run: usize, c: Condition| {
         outcome
             .samples
@@ -186,7 +208,7 @@ pub fn added(outcome: &Outcome, cond: Condition, kind: Kind) -> (Vec<f64>, Vec<f
     let mut added = Vec::new();
     let mut ratio = Vec::new();
     for run in 0..outcome.runs {
-        if let (Some(base), Some(x)) = (find(run, Condition::None), find(run, cond)) {
+        if let (Some(base), Some(x)) = (find(run, base), find(run, cond)) {
             added.push(x - base);
             ratio.push(x / base);
         }

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 use crate::{
     overhead::{self, Condition},
-    report::{load, load_str, skipped},
+    report::{self, load, load_str, skipped},
     summary::{Summary, show},
     syscall::Kind,
     tapper::{BPFTRACE_CORRELATED_PROGRAM, BPFTRACE_PRINTF_PROGRAM, BPFTRACE_PROGRAM},
@@ -27,13 +27,12 @@ pub fn render(dir: &Path) -> Result<String> {
 
 /// `report` with its part 1 replaced by `part1` (up to the next `## ` heading).
 pub fn splice(report: &str, part1: &str) -> Result<String> {
-    let Some(start) = report.find(&format!("\n{HEADING}\n")).map(|i| i + 1) else {
-        bail!("the report has no `{HEADING}` section to replace; run a full scripts/bench.sh");
-    };
-    let end = report[start + HEADING.len()..]
-        .find("\n## ")
-        .map_or(report.len(), |i| start + HEADING.len() + i + 1);
-    Ok(format!("{}{part1}{}", &report[..start], &report[end..]))
+    match report::splice(report, HEADING, part1) {
+        Some(spliced) => Ok(spliced),
+        None => {
+            bail!("the report has no `{HEADING}` section to replace; run a full scripts/bench.sh")
+        }
+    }
 }
 
 pub fn section(
@@ -84,7 +83,8 @@ pub fn section(
     Ok(())
 }
 
-fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
+/// The line under a table's heading: where and how much was measured.
+pub fn run_line(md: &mut String, o: &overhead::Outcome) -> Result<()> {
     writeln!(
         md,
         "Kernel {}, {} CPUs; {} calls per loop, {} runs. Load average before/after: {} → {}.\n",
@@ -95,6 +95,11 @@ fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
         load_str(o.machine.load_before),
         load_str(o.machine.load_after)
     )?;
+    Ok(())
+}
+
+fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
+    run_line(md, o)?;
     if o.env == "vm" {
         md.push_str(
             "This kernel has kprobes and BPF trampolines (the host's has neither: \

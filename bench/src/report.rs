@@ -62,6 +62,16 @@ pub fn render(dir: &Path) -> Result<String> {
     Ok(md)
 }
 
+/// `report` with the section under `heading` replaced by `section` (up to the next `## `
+/// heading); `None` when the report has no such section.
+pub(crate) fn splice(report: &str, heading: &str, section: &str) -> Option<String> {
+    let start = report.find(&format!("\n{heading}\n"))? + 1;
+    let end = report[start + heading.len()..]
+        .find("\n## ")
+        .map_or(report.len(), |i| start + heading.len() + i + 1);
+    Some(format!("{}{section}{}", &report[..start], &report[end..]))
+}
+
 pub(crate) fn load<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>> {
     let path = dir.join(name);
     if !path.exists() {

@@ -112,9 +112,14 @@ pub struct Summary {
 
 /// Attaches the tapper in `probe` mode, runs every workload (the io_uring one where the
 /// tapper captures io_uring, which it must where the kernel has the tracepoint), and
-/// checks everything.
-pub fn run(tapper: &Path, workload: &Path, probe: &str) -> anyhow::Result<Summary> {
-    let running = RunningTapper::start(tapper, &["--probe", probe])?;
+/// checks everything. With `stacks`, the tapper runs with `--stacks` and every failed
+/// system call of the workloads must also come with a user stack.
+pub fn run(tapper: &Path, workload: &Path, probe: &str, stacks: bool) -> anyhow::Result<Summary> {
+    let mut args = vec!["--probe", probe];
+    if stacks {
+        args.push("--stacks");
+    }
+    let running = RunningTapper::start(tapper, &args)?;
     let io_uring = running.io_uring();
     if !io_uring && kernel_has_io_uring_tracepoint() {
         let out = running.stop(Signal::SIGINT)?;
@@ -137,6 +142,9 @@ pub fn run(tapper: &Path, workload: &Path, probe: &str) -> anyhow::Result<Summar
     }
     let mut problems = Vec::new();
     compare_events(&output.events, &manifests, probe, &mut problems);
+    if stacks {
+        check_stacks(&output.events, &manifests, &mut problems);
+    }
     compare_counters(
         &output.events,
         &output.final_counters,
@@ -162,6 +170,25 @@ pub fn run(tapper: &Path, workload: &Path, probe: &str) -> anyhow::Result<Summar
         calls: manifests.iter().map(Manifest::calls).sum(),
         io_uring,
     })
+}
+
+/// Every failed system call of the workloads has a user stack with an innermost address
+/// (the workloads have no frame pointers, so deeper frames are not required, and they exit
+/// at once, so modules may be unknown). io_uring completions are left out: they may run in
+/// a kernel worker without a user stack.
+fn check_stacks(events: &[Value], manifests: &[Manifest], problems: &mut Vec<String>) {
+    let pids: Vec<u32> = manifests.iter().map(|m| m.pid).collect();
+    for e in events {
+        let ours = e["pid"]
+            .as_u64()
+            .is_some_and(|p| pids.contains(&(p as u32)));
+        if !ours || e["source"] != "syscall" {
+            continue;
+        }
+        if e["user_stack"][0]["address"].as_u64().unwrap_or(0) == 0 {
+            problems.push(format!("no user stack: {e}"));
+        }
+    }
 }
 
 /// A tapper line as `tapper.v1.Event`, if it is exactly that event's JSON form (every key

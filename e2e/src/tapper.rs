@@ -74,6 +74,17 @@ impl RunningTapper {
         })?)
     }
 
+    /// Waits up to `timeout` for an event line for which `wanted` holds, and returns it.
+    pub fn wait_event(
+        &self,
+        timeout: Duration,
+        mut wanted: impl FnMut(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        self.wait_events("the awaited event", timeout, |event| {
+            wanted(event).then(|| event.clone())
+        })
+    }
+
     /// Sends `signal` (repeated until it exits), and parses what the tapper printed.
     pub fn stop(self, signal: Signal) -> anyhow::Result<TapperOutput> {
         let stopped = self.process.stop_with(signal, STOP_GRACE)?;

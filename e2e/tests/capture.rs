@@ -38,11 +38,12 @@ const SECCOMP_WORKLOAD_OTHERS: usize = 3 * 2;
 const IO_URING_FAILURES: usize = 2 * (5 + 3);
 
 /// The manifest check in `probe` mode: every event exact per (pid, tid, failure), the
-/// counters exact. io_uring capture must be on here (the host kernel has it).
-fn check_mode(probe: &str, sees_seccomp: bool) {
+/// counters exact (and with `stacks`, a user stack on every failed system call). io_uring
+/// capture must be on here (the host kernel has it).
+fn check_mode(probe: &str, sees_seccomp: bool, stacks: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let summary =
-        check::run(&tapper_bin(), workload_bin(), probe).unwrap_or_else(|err| panic!("{err:#}"));
+    let summary = check::run(&tapper_bin(), workload_bin(), probe, stacks)
+        .unwrap_or_else(|err| panic!("{err:#}"));
     assert!(summary.io_uring, "io_uring capture is off");
     let seccomp = if sees_seccomp { SECCOMP_DENIED } else { 0 };
     assert_eq!(
@@ -53,12 +54,17 @@ fn check_mode(probe: &str, sees_seccomp: bool) {
 
 #[test]
 fn exit_only_mode_reports_exactly_the_provoked_failures() {
-    check_mode("exit-only", true);
+    check_mode("exit-only", true, false);
+}
+
+#[test]
+fn exit_only_mode_with_stacks_reports_exactly_the_provoked_failures_with_stacks() {
+    check_mode("exit-only", true, true);
 }
 
 #[test]
 fn tracepoint_mode_reports_exactly_the_provoked_failures() {
-    check_mode("tracepoint", true);
+    check_mode("tracepoint", true, false);
 }
 
 /// A seccomp filter denies AF_INET6 sockets in three threads of one process: every mode
@@ -145,7 +151,7 @@ fn fexit_mode_works_or_says_why_not() {
         Ok(tapper) => {
             tapper.stop(Signal::SIGTERM).unwrap();
             drop(serial);
-            check_mode("fexit", false);
+            check_mode("fexit", false, false);
         }
         Err(err) => {
             let text = format!("{err:#}");
@@ -166,7 +172,7 @@ fn kprobe_mode_fails_clearly_where_the_kernel_has_no_kprobes() {
     if Path::new(KPROBE_PMU).exists() {
         // A kernel with kprobes: the kprobe pair must then work exactly.
         drop(_serial);
-        check_mode("kprobe", false);
+        check_mode("kprobe", false, false);
         return;
     }
     let out = Command::new(tapper_bin())

@@ -3,7 +3,7 @@
 
 use tapper_proto::{
     Timestamp, limits,
-    v1::{Event, Hello, Loss},
+    v1::{Event, Hello, Loss, StackFrame},
 };
 
 use crate::{clock::from_ts, error::HubError, filter::MAX_VALUES};
@@ -130,6 +130,34 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
         for name in &e.truncated {
             max_len(|| f("truncated"), name, limits::NAME)?;
         }
+        user_stack(&f, &e.user_stack)?;
+    }
+    Ok(())
+}
+
+/// At most [`limits::STACK_FRAMES`] frames, each string within its limit, and an offset
+/// only with a module.
+fn user_stack(f: &dyn Fn(&str) -> String, frames: &[StackFrame]) -> Result<(), HubError> {
+    if frames.len() > limits::STACK_FRAMES {
+        return Err(HubError::invalid(
+            f("user_stack"),
+            format!(
+                "{} frames exceed the limit of {}",
+                frames.len(),
+                limits::STACK_FRAMES
+            ),
+        ));
+    }
+    for (j, frame) in frames.iter().enumerate() {
+        let g = |name: &str| f(&format!("user_stack[{j}].{name}"));
+        if let Some(module) = &frame.module {
+            max_len(|| g("module"), module, limits::STACK_MODULE)?;
+        } else if frame.offset.is_some() {
+            return Err(HubError::invalid(g("offset"), "set without a module"));
+        }
+        if let Some(symbol) = &frame.symbol {
+            max_len(|| g("symbol"), symbol, limits::STACK_SYMBOL)?;
+        }
     }
     Ok(())
 }
@@ -220,6 +248,52 @@ mod tests {
         assert!(bad(cut.clone()).starts_with("events[1].cmdline:"));
         limits::truncate_event(&mut cut);
         assert!(events(&[cut]).is_ok());
+    }
+
+    #[test]
+    fn user_stacks_are_bounded() {
+        let frame = StackFrame {
+            address: 0x1234,
+            module: Some("/usr/bin/w".into()),
+            offset: Some(0x234),
+            symbol: Some("main".into()),
+        };
+        let with = |frames: Vec<StackFrame>| Event {
+            user_stack: frames,
+            ..ok_event()
+        };
+        let check = |e: Event| events(&[e]).map_err(|err| err.to_string());
+        assert!(check(with(vec![frame.clone(); limits::STACK_FRAMES])).is_ok());
+        assert_eq!(
+            check(with(vec![frame.clone(); limits::STACK_FRAMES + 1])).unwrap_err(),
+            "events[0].user_stack: 33 frames exceed the limit of 32"
+        );
+        let long_symbol = StackFrame {
+            symbol: Some("s".repeat(limits::STACK_SYMBOL + 1)),
+            ..frame.clone()
+        };
+        assert!(
+            check(with(vec![frame.clone(), long_symbol]))
+                .unwrap_err()
+                .starts_with("events[0].user_stack[1].symbol:")
+        );
+        let long_module = StackFrame {
+            module: Some("/".repeat(limits::STACK_MODULE + 1)),
+            ..frame.clone()
+        };
+        assert!(
+            check(with(vec![long_module]))
+                .unwrap_err()
+                .starts_with("events[0].user_stack[0].module:")
+        );
+        let offset_alone = StackFrame {
+            module: None,
+            ..frame
+        };
+        assert_eq!(
+            check(with(vec![offset_alone])).unwrap_err(),
+            "events[0].user_stack[0].offset: set without a module"
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::InProcessHub;
 use hub_client::proto::v1::{
-    Event, EventBatch, GetStatsRequest, Hello, ListTappersRequest, ReportRequest, SubscribeRequest,
-    report_request::Msg, subscribe_response::Item,
+    Event, EventBatch, GetStatsRequest, Hello, ListTappersRequest, ReportRequest, StackFrame,
+    SubscribeRequest, report_request::Msg, subscribe_response::Item,
 };
 use prost::Message;
 use tonic::Code;
@@ -198,6 +198,31 @@ async fn bad_input_is_rejected_precisely_and_others_keep_being_served() {
     assert_invalid(
         &report_status(&hub, vec![hello("bad-node"), batch(vec![no_ts])]).await,
         "events[0].ts:",
+    );
+    // A user stack beyond 32 frames, or a frame with an offset but no module.
+    let frame = StackFrame {
+        address: 0x1000,
+        module: Some("/bin/w".into()),
+        offset: Some(0),
+        symbol: None,
+    };
+    let mut deep = good_event(1);
+    deep.user_stack = vec![frame.clone(); 33];
+    assert_invalid(
+        &report_status(&hub, vec![hello("bad-node"), batch(vec![deep])]).await,
+        "events[0].user_stack:",
+    );
+    let mut no_module = good_event(1);
+    no_module.user_stack = vec![
+        frame.clone(),
+        StackFrame {
+            module: None,
+            ..frame
+        },
+    ];
+    assert_invalid(
+        &report_status(&hub, vec![hello("bad-node"), batch(vec![no_module])]).await,
+        "events[0].user_stack[1].offset:",
     );
     // --max-message-bytes 65536: one byte over is refused, and so is far more (over twice the
     // limit and over 1 MiB), both INVALID_ARGUMENT naming the message; exactly the limit is

@@ -14,6 +14,7 @@ pub mod codec;
 #[cfg(feature = "json")]
 pub mod json;
 pub mod limits;
+pub mod stack_text;
 pub mod text;
 
 /// Package `tapper.v1`.

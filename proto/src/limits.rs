@@ -15,6 +15,13 @@ pub const NAME: usize = 128;
 /// `message` (strerror text).
 pub const MESSAGE: usize = 256;
 
+/// `user_stack`: at most this many frames (the kernel captures up to 32).
+pub const STACK_FRAMES: usize = 32;
+/// `StackFrame.module` (a path); longer paths are cut.
+pub const STACK_MODULE: usize = 1024;
+/// `StackFrame.symbol` (a demangled name); longer names are cut.
+pub const STACK_SYMBOL: usize = 512;
+
 /// `truncated`: at most this many field names (the string fields of an event).
 pub const TRUNCATED: usize = 9;
 

@@ -91,6 +91,23 @@ pub struct SocketFailure {
     pub suppressed: u32,
 }
 
+/// Frames of a user stack the kernel captures at most (`bpf_get_stack` depth).
+pub const STACK_FRAMES: usize = 32;
+
+/// A failed call with the caller's user stack (`tapper --stacks`): the kernel emits this
+/// longer record instead of a bare [`SocketFailure`] when stacks are on, so user space
+/// tells the two apart by length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FailureWithStack {
+    pub failure: SocketFailure,
+    /// Valid entries of `frames` (0 when the stack could not be read).
+    pub frame_count: u32,
+    pub _pad: u32,
+    /// User instruction addresses, innermost first.
+    pub frames: [u64; STACK_FRAMES],
+}
+
 /// Indices into the per-CPU `COUNTERS` array.
 pub mod counter {
     /// `socket()` entries seen.
@@ -214,6 +231,7 @@ pub struct Wakeup {
 }
 
 const _: () = assert!(size_of::<SocketFailure>() == 80);
+const _: () = assert!(size_of::<FailureWithStack>() == 80 + 8 + 8 * STACK_FRAMES);
 const _: () = assert!(size_of::<PendingCall>() == 24);
 const _: () = assert!(size_of::<RegsLayout>() == 24);
 const _: () = assert!(size_of::<IoUringLayout>() == 32);
@@ -226,6 +244,7 @@ const _: () = assert!(size_of::<Wakeup>() == 16);
 mod pod {
     // SAFETY: all are `#[repr(C)]` with explicit padding and only integer fields.
     unsafe impl aya::Pod for super::SocketFailure {}
+    unsafe impl aya::Pod for super::FailureWithStack {}
     unsafe impl aya::Pod for super::PendingCall {}
     unsafe impl aya::Pod for super::TracepointLayout {}
     unsafe impl aya::Pod for super::RegsLayout {}

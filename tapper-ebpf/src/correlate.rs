@@ -1,7 +1,10 @@
 //! The logic both probe pairs share: save arguments on entry, match them on return and
 //! report one event per failure. A failed return without its entry (a seccomp-denied call
 //! never enters) takes its arguments from the saved registers instead.
-use aya_ebpf::helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns};
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+};
 use tapper_common::{PendingCall, ProbeKind, counter, source};
 
 use crate::{
@@ -26,7 +29,7 @@ pub fn on_enter(family: i32, sock_type: i32, protocol: i32) {
 }
 
 #[inline(always)]
-pub fn on_exit(ret: i64, probe: ProbeKind) {
+pub fn on_exit<C: EbpfContext>(ctx: &C, ret: i64, probe: ProbeKind) {
     // Successes stop here: their entry stays in the LRU map, where the thread's next call
     // overwrites it (and eviction bounds it), which keeps the common path to one map write.
     if ret >= 0 {
@@ -49,5 +52,5 @@ pub fn on_exit(ret: i64, probe: ProbeKind) {
             (saved_args(), NO_START)
         }
     };
-    report_failure((-ret) as u64, args, start_ns, probe, source::SYSCALL);
+    report_failure(ctx, (-ret) as u64, args, start_ns, probe, source::SYSCALL);
 }

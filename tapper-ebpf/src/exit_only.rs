@@ -26,6 +26,7 @@ pub fn sys_exit_socket_regs(ctx: TracePointContext) -> u32 {
         return 0;
     }
     report_failure(
+        &ctx,
         (-ret) as u64,
         saved_args(),
         NO_START,

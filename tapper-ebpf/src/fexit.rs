@@ -19,6 +19,7 @@ pub fn sys_socket_fexit(ctx: FExitContext) -> u32 {
         protocol: ctx.arg::<u64>(2) as i32,
     };
     report_failure(
+        &ctx,
         (-(ret as i64)) as u64,
         Some(args),
         NO_START,

@@ -45,6 +45,7 @@ fn try_io_uring_complete(ctx: &TracePointContext) -> Result<u32, u32> {
         protocol: read_kernel(req, layout.protocol)?,
     };
     report_failure(
+        ctx,
         (-(res as i64)) as u64,
         Some(args),
         NO_START,

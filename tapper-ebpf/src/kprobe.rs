@@ -27,6 +27,6 @@ fn try_sys_socket_entry(ctx: &ProbeContext) -> Result<u32, u32> {
 pub fn sys_socket_return(ctx: RetProbeContext) -> u32 {
     // `__sys_socket` returns an int: a descriptor or -errno.
     let ret: i32 = ctx.ret();
-    on_exit(ret as i64, ProbeKind::Kprobe);
+    on_exit(&ctx, ret as i64, ProbeKind::Kprobe);
     0
 }

@@ -15,6 +15,7 @@ mod maps;
 mod rate_limit;
 mod regs;
 mod report;
+mod stack;
 mod tracepoint;
 mod wakeup;
 

@@ -1,14 +1,18 @@
 //! The one place a failure is counted and emitted: per-errno counters, the rate limit,
-//! then one record in the ring buffer (or a counted drop), waking user space sparingly.
-use aya_ebpf::helpers::{
-    bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-    bpf_get_current_uid_gid, bpf_ktime_get_ns,
+//! then one record in the ring buffer (with the caller's user stack when stacks are on, see
+//! `stack`) or a counted drop, waking user space sparingly.
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_get_current_uid_gid, bpf_ktime_get_ns,
+    },
 };
 use tapper_common::{COMM_LEN, ERRNO_SLOTS, ProbeKind, SocketFailure, counter};
 
 use crate::{
     maps::{COUNTERS, ERRNO_COUNTS, EVENTS, bump, bump_by},
-    rate_limit, wakeup,
+    rate_limit, stack, wakeup,
 };
 
 /// The entry time of a call whose entry was not seen.
@@ -25,8 +29,16 @@ pub struct Args {
 /// Counts one failure with `errno` (positive) and emits its event. `args` is `None` when
 /// the probe could not learn the arguments; `start_ns` is the entry time, or
 /// [`NO_START`] (a plain integer keeps the verifier's view of every register defined).
+/// `ctx` is the failing program's context (for the user stack when stacks are on).
 #[inline(always)]
-pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: ProbeKind, source: u8) {
+pub fn report_failure<C: EbpfContext>(
+    ctx: &C,
+    errno: u64,
+    args: Option<Args>,
+    start_ns: u64,
+    probe: ProbeKind,
+    source: u8,
+) {
     let end_ns = unsafe { bpf_ktime_get_ns() };
     bump(&COUNTERS, counter::FAILURES);
     let slot = if errno < ERRNO_SLOTS as u64 {
@@ -40,18 +52,13 @@ pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: Prob
         return;
     };
 
-    let Some(mut entry) = EVENTS.reserve::<SocketFailure>(0) else {
-        // The lost event stood for its suppressed failures too.
-        bump_by(&COUNTERS, counter::DROPS, 1 + suppressed as u64);
-        return;
-    };
     let known = args.unwrap_or(Args {
         family: -1,
         sock_type: -1,
         protocol: -1,
     });
     let uid_gid = bpf_get_current_uid_gid();
-    entry.write(SocketFailure {
+    let failure = SocketFailure {
         end_ns,
         duration_ns: if start_ns == NO_START {
             0
@@ -73,6 +80,21 @@ pub fn report_failure(errno: u64, args: Option<Args>, start_ns: u64, probe: Prob
         has_duration: (start_ns != NO_START) as u8,
         source,
         suppressed,
-    });
-    entry.submit(wakeup::submit_flags(end_ns));
+    };
+    if stack::enabled() {
+        stack::emit_with_stack(ctx, failure);
+    } else {
+        emit(failure);
+    }
+}
+
+/// Emits the bare record, or counts a drop (of every failure the record stood for).
+#[inline(always)]
+fn emit(failure: SocketFailure) {
+    let Some(mut entry) = EVENTS.reserve::<SocketFailure>(0) else {
+        bump_by(&COUNTERS, counter::DROPS, 1 + failure.suppressed as u64);
+        return;
+    };
+    entry.write(failure);
+    entry.submit(wakeup::submit_flags(failure.end_ns));
 }

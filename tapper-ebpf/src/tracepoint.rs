@@ -42,7 +42,7 @@ fn try_sys_enter_socket(ctx: &TracePointContext) -> Result<u32, u32> {
 pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
     match unsafe { ctx.read_at::<i64>(layout().exit_ret as usize) } {
         Ok(ret) => {
-            on_exit(ret, ProbeKind::Tracepoint);
+            on_exit(&ctx, ret, ProbeKind::Tracepoint);
             0
         }
         Err(_) => 1,

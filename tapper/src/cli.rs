@@ -41,6 +41,12 @@ pub struct Cli {
     #[arg(long)]
     pub no_io_uring: bool,
 
+    /// Capture the caller's user-space stack (up to 32 frames) with each failure and
+    /// symbolize it (`user_stack` in the event). Full stacks need programs built with frame
+    /// pointers. Costs about a microsecond per failing call; successful calls pay nothing.
+    #[arg(long)]
+    pub stacks: bool,
+
     /// How to print events [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub output: Option<Format>,
@@ -263,6 +269,7 @@ mod tests {
         let cli = parse(&[]).unwrap();
         assert_eq!(cli.probe, ProbeMode::Auto);
         assert!(!cli.no_io_uring);
+        assert!(!cli.stacks);
         assert_eq!(
             parse(&["--probe", "exit-only"]).unwrap().probe,
             ProbeMode::ExitOnly

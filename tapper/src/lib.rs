@@ -15,6 +15,7 @@ mod probe;
 mod rate_limit;
 mod run;
 mod ship;
+mod stacks;
 mod ttl_cache;
 
 pub use cli::Cli;

@@ -1,7 +1,7 @@
 //! What happens to each record drained from the kernel (or made by the rate limit's
 //! sweep): decode, filter, enrich, then write it locally and ship it to the hub.
 
-use tapper_common::SocketFailure;
+use tapper_common::{FailureWithStack, STACK_FRAMES, SocketFailure};
 
 use crate::{
     clock::WallClock,
@@ -13,6 +13,7 @@ use crate::{
     output::EventWriter,
     rate_limit::Sweep,
     ship::HubShipper,
+    stacks::StackResolver,
 };
 
 pub struct Pipeline {
@@ -20,6 +21,7 @@ pub struct Pipeline {
     clock: WallClock,
     processes: ProcessCache,
     identity: IdentityResolver,
+    stacks: StackResolver,
     writer: EventWriter,
     /// Present while the kernel's rate limit is on.
     sweep: Option<Sweep>,
@@ -40,6 +42,7 @@ impl Pipeline {
             clock: WallClock::sample(),
             processes: ProcessCache::new(),
             identity,
+            stacks: StackResolver::new(),
             writer,
             sweep,
             hub,
@@ -59,7 +62,7 @@ impl Pipeline {
         if let Some(sweep) = self.sweep.as_mut() {
             sweep.remember(&raw);
         }
-        self.emit(&raw)
+        self.emit(&raw, stack_of(record))
     }
 
     /// Sweeps the rate limit's quiet keys at `now_ns` (CLOCK_MONOTONIC) and handles a
@@ -72,22 +75,30 @@ impl Pipeline {
         let (records, left) = sweep.sweep(now_ns)?;
         for raw in &records {
             self.counters.sweep_records += 1;
-            self.emit(raw)?;
+            self.emit(raw, None)?;
         }
         self.flush()?;
         Ok(left)
     }
 
-    fn emit(&mut self, raw: &SocketFailure) -> std::io::Result<()> {
+    /// Filters, enriches, writes and ships one failure; `stack` holds its user stack's
+    /// addresses when the kernel captured them.
+    fn emit(&mut self, raw: &SocketFailure, stack: Option<Vec<u64>>) -> std::io::Result<()> {
         if !self.filter.matches(raw) {
             return Ok(());
         }
+        // Read first, while the process most likely still runs.
+        let user_stack = match stack {
+            Some(addrs) => self.stacks.resolve(raw.tgid, &addrs),
+            None => Vec::new(),
+        };
         let process = self.processes.lookup(raw.tgid);
         let limits = read_limits(raw.tgid, raw.errno);
         let identity =
             self.identity
                 .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), raw.errno);
-        let event = event::build(raw, &self.clock, process, limits, identity);
+        let mut event = event::build(raw, &self.clock, process, limits, identity);
+        event.user_stack = user_stack;
         self.writer.write(&event)?;
         if let Some(hub) = &self.hub {
             hub.ship(event);
@@ -99,4 +110,15 @@ impl Pipeline {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
     }
+}
+
+/// The user stack's addresses of a record with a stack (`--stacks`), innermost first.
+fn stack_of(record: &[u8]) -> Option<Vec<u64>> {
+    if record.len() < size_of::<FailureWithStack>() {
+        return None;
+    }
+    // SAFETY: the length is checked above; every bit pattern is a valid FailureWithStack.
+    let with_stack = unsafe { record.as_ptr().cast::<FailureWithStack>().read_unaligned() };
+    let count = (with_stack.frame_count as usize).min(STACK_FRAMES);
+    Some(with_stack.frames[..count].to_vec())
 }

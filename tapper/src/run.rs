@@ -81,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             interval_ns: cli.ring_wakeup_interval.as_nanos() as u64,
             max_bytes: u64::from(cli.ring_buffer_size / WAKE_WHEN_FULL_TO),
         },
+        stacks: cli.stacks,
     })?;
     // Events the kernel submitted without a wake-up just after one are picked up by a
     // second look this long after a drain that found events; it stops when one finds none.

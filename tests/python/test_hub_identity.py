@@ -248,19 +248,22 @@ def test_a_database_of_the_previous_schema_migrates_on_start(
     replay_to(old, "old-node", 5)
     old.proc.terminate()
     assert old.proc.wait(timeout=10) == 0
-    # Take the database back to schema version 3: the columns version 4 added go.
+    # Take the database back to schema version 3: the columns versions 4 and 5 added go,
+    # and so do version 5's tables.
     conn = sqlite3.connect(db)
-    v4 = [r[1] for r in conn.execute("PRAGMA table_info(events)")][14:]
-    assert v4[:2] == ["source", "cgroup_path"] and "pod_namespace" in v4, v4
-    for column in v4:
+    newer = [r[1] for r in conn.execute("PRAGMA table_info(events)")][14:]
+    assert newer[:2] == ["source", "cgroup_path"] and "pod_namespace" in newer, newer
+    for column in newer:
         conn.execute(f"ALTER TABLE events DROP COLUMN {column}")
+    conn.execute("DROP TABLE stacks")
+    conn.execute("DROP TABLE warnings")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
 
     hub = hub_factory("--db", str(db))
     log = hub.log.read_text()
-    assert "database schema migrated" in log and "from=3" in log and "to=4" in log, log
+    assert "database schema migrated" in log and "from=3" in log and "to=5" in log, log
     feed(tapper_bench_bin, hub, "new-node", fleet()[:2], tmp_path)
     with grpc.insecure_channel(hub.addr) as ch:
         stub = hub_pb2_grpc.HubStub(ch)
@@ -273,5 +276,5 @@ def test_a_database_of_the_previous_schema_migrates_on_start(
         assert [(r.namespace, r.pod, r.count) for r in stats.rows] == [
             ("", "", 5), ("shop", "web-1", 2)]
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     conn.close()

@@ -24,6 +24,9 @@ struct Args {
     /// Probe mode to check.
     #[arg(long, value_parser = ["exit-only", "fexit", "kprobe", "tracepoint"])]
     probe: String,
+    /// Run the tapper with --stacks and require a user stack on each failed system call.
+    #[arg(long)]
+    stacks: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,15 +34,16 @@ fn main() -> std::process::ExitCode {
     let kernel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
-    match check::run(&args.tapper, &args.workload, &args.probe) {
+    match check::run(&args.tapper, &args.workload, &args.probe, args.stacks) {
         Ok(summary) => {
             println!(
-                "capture-check: PASS probe={} kernel={kernel} events={} workload_failures={} workload_calls={} io_uring={}",
+                "capture-check: PASS probe={} kernel={kernel} events={} workload_failures={} workload_calls={} io_uring={} stacks={}",
                 args.probe,
                 summary.events,
                 summary.workload_events,
                 summary.calls,
-                if summary.io_uring { "yes" } else { "no" }
+                if summary.io_uring { "yes" } else { "no" },
+                if args.stacks { "yes" } else { "no" }
             );
             std::process::ExitCode::SUCCESS
         }

@@ -4,9 +4,11 @@
 
 use std::io::{self, Write};
 
-use tapper_proto::{json::rfc3339, text::escape_control, v1::Event};
+use tapper_proto::{json::rfc3339, stack_text::stack_summary, text::escape_control, v1::Event};
 
 pub const HEADER_EVERY: u64 = 40;
+/// Innermost frames a row's stack line names (JSON carries them all).
+const STACK_SHOWN: usize = 6;
 
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
@@ -53,7 +55,16 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
         } else {
             &event.exe
         }),
-    )
+    )?;
+    if !event.user_stack.is_empty() {
+        writeln!(
+            out,
+            "{:>15} stack: {}",
+            "",
+            stack_summary(&event.user_stack, STACK_SHOWN)
+        )?;
+    }
+    Ok(())
 }
 
 /// Where the caller ran: `namespace/pod/container` in a pod, the container's name (or
@@ -105,6 +116,27 @@ mod tests {
         assert!(!row.contains('\x1b') && !row.contains('\x07'), "{row:?}");
         assert!(row.contains("\\x1b[2Jevil"), "{row}");
         assert!(row.contains("/tmp/\\x1b]0;owned\\x07"), "{row}");
+    }
+
+    #[test]
+    fn a_stack_prints_on_a_second_line_innermost_first() {
+        use tapper_proto::v1::StackFrame;
+        let named = |address, symbol: &str| StackFrame {
+            address,
+            symbol: Some(symbol.into()),
+            ..Default::default()
+        };
+        let mut event = Event::default();
+        let mut out = Vec::new();
+        write_row(&mut out, &event).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
+        event.user_stack = vec![named(1, "inner"), named(2, "outer")];
+        let mut out = Vec::new();
+        write_row(&mut out, &event).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[1].trim_start(), "stack: inner < outer");
     }
 
     #[test]

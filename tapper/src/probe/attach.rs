@@ -50,6 +50,8 @@ pub struct Request {
     pub rate_limit: RateLimit,
     /// When a submitted event wakes user space.
     pub wakeup: Wakeup,
+    /// Capture the caller's user stack with each failure.
+    pub stacks: bool,
 }
 
 /// The kernel layouts every mode may use, read once from BTF and tracefs.
@@ -157,6 +159,8 @@ fn load_and_attach(
     loader.map_max_entries("EVENTS", request.ring_buffer_bytes);
     loader.override_global("RATE_LIMIT", &request.rate_limit, true);
     loader.override_global("WAKEUP", &request.wakeup, true);
+    let stacks_enabled = u32::from(request.stacks);
+    loader.override_global("STACKS_ENABLED", &stacks_enabled, true);
     let tracepoint_layout;
     if matches!(mode, ProbeMode::Tracepoint | ProbeMode::ExitOnly) {
         tracepoint_layout = socket_layout(&tracefs_root()?)?;

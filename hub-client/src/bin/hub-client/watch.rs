@@ -10,7 +10,10 @@ use std::{
 
 use anyhow::Context;
 use hub_client::Failover;
-use tapper_proto::v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item};
+use tapper_proto::{
+    stack_text::frame_text,
+    v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item},
+};
 
 use crate::output::{
     escape_control, loss_json, parse_rfc3339, pod_container, rfc3339, warning_line,
@@ -67,6 +70,10 @@ pub struct Args {
     /// JSON lines instead of a table (the default when stdout is not a terminal).
     #[arg(long)]
     json: bool,
+    /// Print each event's user stack (tapper --stacks) under it, innermost frame first.
+    /// JSON lines always carry it as `user_stack`.
+    #[arg(long)]
+    stacks: bool,
 }
 
 pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
@@ -101,6 +108,7 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         Duration::from_millis(200),
         Duration::from_secs(5),
     );
+    printer.stacks = a.stacks;
     let mut connected_once = false;
     loop {
         let request = printer.resume_from(&first);
@@ -176,6 +184,8 @@ async fn subscribe_once(
 /// Prints items and remembers where the stream was, so a reconnect resumes right after.
 struct Printer {
     json: bool,
+    /// Print each event's stack under its row (table mode).
+    stacks: bool,
     out: std::io::Stdout,
     events: u64,
     count: Option<u64>,
@@ -186,6 +196,7 @@ impl Printer {
     fn new(json: bool, count: Option<u64>) -> anyhow::Result<Self> {
         let printer = Self {
             json,
+            stacks: false,
             out: std::io::stdout(),
             events: 0,
             count,
@@ -248,6 +259,11 @@ impl Printer {
                         escape_control(&e.type_name),
                         escape_control(&e.message)
                     )?;
+                    if self.stacks {
+                        for (depth, frame) in e.user_stack.iter().enumerate() {
+                            writeln!(out, "    #{depth:<2} {}", frame_text(frame))?;
+                        }
+                    }
                 }
             }
             Item::Warning(w) => {

@@ -11,6 +11,7 @@ mod retention;
 mod rollups;
 mod scan;
 pub(super) mod schema;
+mod stacks;
 mod stats;
 mod tappers;
 mod writer;

@@ -5,7 +5,7 @@ use prost::Message;
 use rusqlite::{Connection, params};
 use tapper_proto::v1::{Event, Loss, LossNotice};
 
-use super::{i2u, u2i};
+use super::{i2u, stacks, u2i};
 use crate::{
     clock::to_ts,
     store::{Result, Stored},
@@ -49,9 +49,10 @@ pub fn page(
     // `+received_ns`: walk the hub_seq range, never the receive-time index (which would
     // sort the whole window for every page).
     let mut st = conn.prepare_cached(
-        "SELECT hub_seq, node, instance_id, received_ns, seq, body FROM events
-         WHERE hub_seq >= ?1 AND hub_seq <= ?2 AND +received_ns >= ?3
-         ORDER BY hub_seq LIMIT ?4",
+        "SELECT e.hub_seq, e.node, e.instance_id, e.received_ns, e.seq, e.body, s.frames
+         FROM events e LEFT JOIN stacks s ON s.id = e.stack_id
+         WHERE e.hub_seq >= ?1 AND e.hub_seq <= ?2 AND +e.received_ns >= ?3
+         ORDER BY e.hub_seq LIMIT ?4",
     )?;
     let rows = st.query_map(params![u2i(from), u2i(to), since_ns, limit as i64], |r| {
         Ok((
@@ -61,11 +62,18 @@ pub fn page(
             r.get::<_, i64>(3)?,
             i2u(r.get(4)?),
             r.get::<_, Vec<u8>>(5)?,
+            r.get::<_, Option<Vec<u8>>>(6)?,
         ))
     })?;
     for row in rows {
-        let (hub_seq, node, instance_id, received_ns, seq, body) = row?;
-        let item = match Event::decode(body.as_slice()) {
+        let (hub_seq, node, instance_id, received_ns, seq, body, frames) = row?;
+        let decoded = Event::decode(body.as_slice()).and_then(|mut e| {
+            if let Some(frames) = &frames {
+                e.user_stack = stacks::decode(frames)?;
+            }
+            Ok(e)
+        });
+        let item = match decoded {
             Ok(mut e) => {
                 e.hub_seq = hub_seq;
                 e.node = node;

@@ -1,10 +1,11 @@
 //! Retention SQL: deletes what the hub received before a cutoff, then the oldest records
 //! beyond a row cap (events and loss records together, oldest hub_seq first), taking the
-//! deleted events out of the rollups in the same transaction.
+//! deleted events out of the rollups in the same transaction, and the stacks no remaining
+//! event references.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{i2u, rollups, u2i};
+use super::{i2u, rollups, stacks, u2i};
 use crate::store::{InstanceKey, Result};
 
 /// Applies retention in one transaction; returns how many records were deleted.
@@ -37,6 +38,9 @@ pub fn apply(
             deleted += tx.execute("DELETE FROM events WHERE hub_seq <= ?1", [cut])?;
             deleted += tx.execute("DELETE FROM losses WHERE hub_seq <= ?1", [cut])?;
         }
+    }
+    if deleted > 0 {
+        stacks::delete_unreferenced(&tx)?;
     }
     tx.commit()?;
     Ok(i2u(deleted as i64))

@@ -8,7 +8,7 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params, params_from_iter};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
 
-use super::{Location, i2u, identity, losses, retention, rollups, schema, u2i};
+use super::{Location, i2u, identity, losses, retention, rollups, schema, stacks, u2i};
 use crate::{
     clock::{from_ts, to_ts},
     store::{
@@ -173,9 +173,9 @@ impl Writer for SqliteWriter {
                      source, cgroup_path, container_id, container_runtime, container_name,
                      container_image, pod_uid, pod_namespace, pod_name, pod_labels,
                      quota_memory_max, quota_memory_current, quota_pids_max,
-                     quota_pids_current, quota_file_nr, quota_file_max, suppressed)
+                     quota_pids_current, quota_file_nr, quota_file_max, suppressed, stack_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
             )?;
             for mut e in events {
                 if state.is_committed(e.seq) {
@@ -188,7 +188,11 @@ impl Writer for SqliteWriter {
                 e.instance_id.clone_from(&key.instance_id);
                 e.hub_seq = 0;
                 e.received = None;
+                // The body keeps no frames: they are stored once per distinct stack.
+                let frames = std::mem::take(&mut e.user_stack);
+                let stack_id = stacks::store(&tx, &frames)?;
                 let body = e.encode_to_vec();
+                e.user_stack = frames;
                 let ts_ns = e.ts.as_ref().map_or(0, from_ts);
                 let hub_seq = next + 1;
                 let identity = identity::values(&e);
@@ -210,12 +214,12 @@ impl Writer for SqliteWriter {
                 ];
                 let identity = identity.iter().map(|v| v as &dyn rusqlite::ToSql);
                 let suppressed = u2i(e.suppressed);
+                let tail = [
+                    &suppressed as &dyn rusqlite::ToSql,
+                    &stack_id as &dyn rusqlite::ToSql,
+                ];
                 let inserted = insert.execute(params_from_iter(
-                    columns
-                        .iter()
-                        .copied()
-                        .chain(identity)
-                        .chain([&suppressed as &dyn rusqlite::ToSql]),
+                    columns.iter().copied().chain(identity).chain(tail),
                 ))?;
                 if inserted == 1 {
                     next = hub_seq;
