@@ -46,6 +46,10 @@ def e2e_rows(before, after):
                     if s["part"] == "throughput"})
     for rate in rates:
         b, a = pick(before, "throughput", rate), pick(after, "throughput", rate)
+        achieved = lambda ss: [s["achieved_rate"] for s in ss]  # noqa: E731
+        rows.append((f"part 2: failures/s the generating thread achieved at {rate:,}/s",
+                     spread(achieved(b), "{:,.0f}"), spread(achieved(a), "{:,.0f}"),
+                     ratio(achieved(b), achieved(a))))
         pct = lambda ss: [100 * s["delivered"] / s["generated"] for s in ss if s["generated"]]  # noqa: E731
         rows.append((f"part 2: own events delivered of generated at {rate:,}/s, %",
                      spread(pct(b), "{:.1f}"), spread(pct(a), "{:.1f}"), ratio(pct(b), pct(a))))
@@ -61,7 +65,9 @@ def cost_rows(before, after):
     for rate in sorted({s["rate"] for s in (after or {}).get("samples", [])}):
         pick = lambda o: [s for s in (o or {}).get("samples", []) if s["rate"] == rate]  # noqa: E731
         for name, key, scale, fmt in [("CPU %", "cpu_percent", 1, "{:.2f}"),
-                                      ("peak RSS MiB", "hwm_kib", 1 / 1024, "{:.1f}")]:
+                                      ("peak RSS MiB", "hwm_kib", 1 / 1024, "{:.1f}"),
+                                      ("node failures seen (other processes' too)",
+                                       "failures", 1, "{:,.0f}")]:
             bv = [s[key] * scale for s in pick(before)]
             av = [s[key] * scale for s in pick(after)]
             rows.append((f"part 5: tapper {name} shipping at {rate:,}/s", spread(bv, fmt),
