@@ -42,7 +42,7 @@ if [ $MODE = full ]; then
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
     --stall-timeout 1 --silent 2000 --handshake-timeout 2)
   METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
-  REPLICAS=(--runs 3 --configs 20x250,20x500,20x1000,20x2000 --duration 5 --replicas 1,2,3)
+  REPLICAS=(--runs 2 --configs 20x250,20x500,20x1000,20x2000 --duration 5 --replicas 1,2,3)
   STORM="--runs 3 --procs 2 --secs 10"
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else

@@ -67,10 +67,15 @@ impl Sample {
         self.delivered_total == self.sent && self.lost == 0 && self.lagged == 0
     }
 
+    /// What the reporters sent per second of a `duration_secs` window (M events/s are sent
+    /// in whole events per tick).
+    pub fn offered_per_sec(&self, duration_secs: f64) -> f64 {
+        self.sent as f64 / duration_secs
+    }
+
     /// Loss-free, and delivered at [`KEPT_UP`] of the offered rate during the window.
-    pub fn carried(&self) -> bool {
-        self.loss_free()
-            && self.delivered_per_sec >= KEPT_UP * (self.reporters * self.rate_each) as f64
+    pub fn carried(&self, duration_secs: f64) -> bool {
+        self.loss_free() && self.delivered_per_sec >= KEPT_UP * self.offered_per_sec(duration_secs)
     }
 }
 

@@ -59,8 +59,8 @@ fn loss_free_max(o: &Outcome, engine: Engine, k: usize) -> Option<u64> {
     {
         let load = s.reporters * s.rate_each;
         match loads.iter_mut().find(|(l, _)| *l == load) {
-            Some((_, ok)) => *ok &= s.carried(),
-            None => loads.push((load, s.carried())),
+            Some((_, ok)) => *ok &= s.carried(o.duration_secs),
+            None => loads.push((load, s.carried(o.duration_secs))),
         }
     }
     loads
@@ -117,9 +117,10 @@ pub fn section(md: &mut String, o: &Outcome) -> Result<()> {
         let col = |f: &dyn Fn(&Sample) -> f64| s.iter().map(|x| f(x)).collect::<Vec<_>>();
         writeln!(
             md,
-            "| {} | {n} × {} | {load} | {} | {} | {} | {} / {} | {} | {} | {}/{} | {} |",
+            "| {} | {n} × {} | {:.0} | {} | {} | {} | {} / {} | {} | {} | {}/{} | {} |",
             setup_name(engine, k),
             load / n.max(1),
+            s[0].offered_per_sec(o.duration_secs),
             show(&col(&|x| x.delivered_per_sec), 0),
             show(&col(&|x| x.hubs_cpu_percent), 1),
             show(&col(&|x| x.drain_secs), 1),
@@ -127,14 +128,12 @@ pub fn section(md: &mut String, o: &Outcome) -> Result<()> {
             s.iter().map(|x| x.sent).sum::<u64>(),
             s.iter().map(|x| x.lost).sum::<u64>(),
             s.iter().map(|x| x.lagged).sum::<u64>(),
-            s.iter().filter(|x| x.carried()).count(),
+            s.iter().filter(|x| x.carried(o.duration_secs)).count(),
             s.len(),
             show(&col(&|x| x.driver_cpu_percent), 1),
         )?;
     }
-    md.push_str(
-        "\nLoss-free fan-in (the highest offered load at which every run was loss-free):\n\n",
-    );
+    md.push_str("\nLoss-free fan-in (the highest offered load every run carried):\n\n");
     let mut setups: Vec<(Engine, usize)> =
         o.samples.iter().map(|s| (s.engine, s.replicas)).collect();
     setups.sort();
@@ -148,15 +147,38 @@ pub fn section(md: &mut String, o: &Outcome) -> Result<()> {
     }
     let one = loss_free_max(o, Engine::Postgres, 1);
     let two = loss_free_max(o, Engine::Postgres, 2);
+    let target = "Target (2 replicas carry at least 1.5× the loss-free fan-in of one)";
     if let (Some(one), Some(two)) = (one, two) {
         let ratio = two as f64 / one as f64;
+        let verdict = if ratio >= 1.5 { "met" } else { "not met" };
+        writeln!(md, "\n{target}: {verdict} — {ratio:.2}×.")?;
+    } else {
+        let best = |k| {
+            o.samples
+                .iter()
+                .filter(|s| s.engine == Engine::Postgres && s.replicas == k)
+                .map(|s| s.delivered_per_sec)
+                .fold(0.0, f64::max)
+        };
         writeln!(
             md,
-            "\nTarget (2 replicas carry at least 1.5× the loss-free fan-in of one): {} — \
-             {ratio:.2}×.",
-            if ratio >= 1.5 { "met" } else { "not met" }
+            "\n{target}: not met — no load carried by one replica to compare with; the best \
+             delivered/s in a window was {:.0} with 2 replicas against {:.0} with one \
+             ({:.2}×).",
+            best(2),
+            best(1),
+            best(2) / best(1).max(1.0)
         )?;
     }
+    md.push_str(
+        "\nWhat holds it back here: every write transaction of the fleet takes one advisory \
+         lock and its hub_seq numbers under it (so that the live tail never skips a row that \
+         commits late), so replicas add ingest CPU but not commit throughput: each commit \
+         group waits for the others' fsync. On this machine the 2 cores are shared by \
+         PostgreSQL, every hub, the reporters and the subscriber (and, during this run, by \
+         other builds: see the load average), so a second replica mostly competes for the \
+         same cores. SQLite in one process commits with no network round trips.\n",
+    );
     md.push('\n');
     Ok(())
 }
