@@ -12,7 +12,7 @@
 #   KERNEL_MATRIX_ACCEL          auto (KVM, falling back to TCG), kvm or tcg (default auto)
 #   KERNEL_MATRIX_MODE_TIMEOUT   seconds for one capture-check run (default 150; a VM runs each
 #                                mode twice, plain and with --stacks)
-#   KERNEL_MATRIX_VM_TIMEOUT     seconds for one whole VM run (default: every mode's timeout + 120)
+#   KERNEL_MATRIX_VM_TIMEOUT     seconds for one whole VM run (default: twice every mode's timeout + 120)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

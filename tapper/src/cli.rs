@@ -43,7 +43,7 @@ pub struct Cli {
 
     /// Capture the caller's user-space stack (up to 32 frames) with each failure and
     /// symbolize it (`user_stack` in the event). Full stacks need programs built with frame
-    /// pointers. Costs about a microsecond per failing call; successful calls pay nothing.
+    /// pointers. Only failing calls pay for it (BENCHMARKS.md, part 9).
     #[arg(long)]
     pub stacks: bool,
 
