@@ -2,11 +2,13 @@
 # Benchmarks: builds the tapper, the hub and tapper-bench, measures every figure of the
 # benchmark issue side by side and regenerates BENCHMARKS.md. Run as root.
 #
-# Usage: scripts/bench.sh [--smoke] [--part 1]
+# Usage: scripts/bench.sh [--smoke] [--part 1|10]
 #   --smoke   tiny sizes, one run, no speed assertions; checks that every part still works
 #             and writes its report under the target dir instead of BENCHMARKS.md.
 #   --part 1  run only part 1 (syscall overhead, host and VM) and replace only its section
 #             of the existing report.
+#   --part 10 run only part 10 (early warnings: successful-call cost, warnings on and off)
+#             and replace (or append) only its section.
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
 #   BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR: prebuilt static
 #   tapper, tapper-bench (and hub) for both the host and the VM, instead of building.
@@ -21,11 +23,11 @@ while [ $# -gt 0 ]; do
   case $1 in
     --smoke) MODE=smoke ;;
     --part) PART=${2:?--part needs a part number}; shift ;;
-    *) echo "usage: scripts/bench.sh [--smoke] [--part 1]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--smoke] [--part 1|10]" >&2; exit 2 ;;
   esac
   shift
 done
-[ "$PART" = all ] || [ "$PART" = 1 ] || { echo "bench.sh: --part $PART: only part 1 runs alone" >&2; exit 2; }
+case $PART in all | 1 | 10) ;; *) echo "bench.sh: --part $PART: only parts 1 and 10 run alone" >&2; exit 2 ;; esac
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
@@ -76,6 +78,21 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ / \/ /g'; }
 LOAD_START=$(loadavg)
 START=$SECONDS
 skip() { echo "$2" >"$RESULTS/skipped-$1.txt"; log "skipped $1: $2"; }
+
+# ---- 10. early warnings: successful-call cost, warnings off / on / floor 0 ----------------
+part10() {
+  log "part 10: exit-only with warnings off, on and with the floor at 0"
+  "$BIN/tapper-bench" overhead --runs $RUNS --iters $OH_ITERS \
+    --conditions none,tapper-exit-only-warnings-off,tapper-exit-only,tapper-exit-only-warn-floor0 \
+    --tapper "$BIN/tapper" --out "$RESULTS/warnings.json"
+}
+if [ "$PART" = 10 ]; then
+  part10
+  [ $MODE = smoke ] && cp "$ROOT/BENCHMARKS.md" "$OUT"
+  "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 10
+  log "done in $((SECONDS - START))s ($MODE, part 10 only); report: $OUT"
+  exit 0
+fi
 
 # ---- 1. syscall overhead: host (no probes / tapper modes / bpftrace) ----------------------
 conds=none,tapper-exit-only,tapper-tracepoint
@@ -184,6 +201,8 @@ else
     --out "$RESULTS/metrics-alerts.md"
 fi
 
+part10
+
 # ---- report ------------------------------------------------------------------------------
 cat >"$RESULTS/meta.json" <<JSON
 {
@@ -197,4 +216,5 @@ cat >"$RESULTS/meta.json" <<JSON
 JSON
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
 printf '\n' >>"$OUT" && cat "$RESULTS/metrics-alerts.md" >>"$OUT"
+"$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 10
 log "done in $((SECONDS - START))s ($MODE); report: $OUT"

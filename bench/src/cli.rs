@@ -59,7 +59,8 @@ pub enum Cmd {
         /// Markdown file to write.
         #[arg(long)]
         out: PathBuf,
-        /// Replace only this part's section of the existing --out file (only part 1 so far).
+        /// Replace only this part's section of the existing --out file (1, or 10, which is
+        /// appended when the file has no part 10 yet).
         #[arg(long)]
         part: Option<u8>,
     },

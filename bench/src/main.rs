@@ -20,6 +20,7 @@ mod syscall;
 mod tapper;
 mod tls_cost;
 mod transport;
+mod warnings_report;
 
 use std::{path::Path, time::Duration};
 
@@ -137,7 +138,11 @@ fn main() -> Result<()> {
                         .with_context(|| format!("reading {} to refresh part 1", out.display()))?;
                     overhead_report::splice(&existing, &overhead_report::render(&results)?)?
                 }
-                Some(n) => anyhow::bail!("--part {n}: only part 1 can be refreshed alone"),
+                Some(10) => {
+                    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+                    warnings_report::splice(&existing, &warnings_report::render(&results)?)
+                }
+                Some(n) => anyhow::bail!("--part {n}: only parts 1 and 10 can be refreshed alone"),
             };
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());

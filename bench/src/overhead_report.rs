@@ -27,13 +27,20 @@ pub fn render(dir: &Path) -> Result<String> {
 
 /// `report` with its part 1 replaced by `part1` (up to the next `## ` heading).
 pub fn splice(report: &str, part1: &str) -> Result<String> {
-    let Some(start) = report.find(&format!("\n{HEADING}\n")).map(|i| i + 1) else {
+    let Some(spliced) = splice_section(report, HEADING, part1) else {
         bail!("the report has no `{HEADING}` section to replace; run a full scripts/bench.sh");
     };
-    let end = report[start + HEADING.len()..]
+    Ok(spliced)
+}
+
+/// `report` with the section under `heading` (up to the next `## ` heading) replaced by
+/// `section`; `None` when the report has no such section.
+pub fn splice_section(report: &str, heading: &str, section: &str) -> Option<String> {
+    let start = report.find(&format!("\n{heading}\n"))? + 1;
+    let end = report[start + heading.len()..]
         .find("\n## ")
-        .map_or(report.len(), |i| start + HEADING.len() + i + 1);
-    Ok(format!("{}{part1}{}", &report[..start], &report[end..]))
+        .map_or(report.len(), |i| start + heading.len() + i + 1);
+    Some(format!("{}{section}{}", &report[..start], &report[end..]))
 }
 
 pub fn section(
@@ -85,6 +92,13 @@ pub fn section(
 }
 
 fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
+    conditions_table(md, o)?;
+    targets(md, o)
+}
+
+/// The run's machine line, then ns per call of every condition measured, failing and
+/// successful, each against the no-probe baseline of its run, then the tapper's drops.
+pub fn conditions_table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
     writeln!(
         md,
         "Kernel {}, {} CPUs; {} calls per loop, {} runs. Load average before/after: {} → {}.\n",
@@ -142,7 +156,7 @@ fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
         md,
         "\nTapper ring-buffer drops during these loops (summed over runs): {drops}.\n"
     )?;
-    targets(md, o)
+    Ok(())
 }
 
 /// The targets for exit-only mode against bpftrace's counting one-liner: added

@@ -12,6 +12,7 @@ mod maps;
 mod regs;
 mod report;
 mod tracepoint;
+mod warn;
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

@@ -28,6 +28,11 @@ impl WallClock {
     }
 }
 
+/// The monotonic clock now, in the kernel's `bpf_ktime_get_ns` units.
+pub fn monotonic_ns() -> u64 {
+    now_ns(ClockId::CLOCK_MONOTONIC) as u64
+}
+
 /// The current wall-clock time in Unix nanoseconds.
 pub fn now_unix_ns() -> i64 {
     now_ns(ClockId::CLOCK_REALTIME) as i64

@@ -15,6 +15,7 @@ mod probe;
 mod run;
 mod ship;
 mod ttl_cache;
+mod warnings;
 
 pub use cli::Cli;
 pub use run::run;

@@ -1,7 +1,10 @@
 //! What happens to each record drained from the kernel: decode, filter, enrich, then write
 //! it locally and ship it to the hub.
 
-use tapper_common::SocketFailure;
+use std::sync::Arc;
+
+use tapper_common::{NofileWarning, SocketFailure};
+use tapper_proto::v1::Warning;
 
 use crate::{
     clock::WallClock,
@@ -12,6 +15,7 @@ use crate::{
     identity::IdentityResolver,
     output::EventWriter,
     ship::HubShipper,
+    warnings::{WarningCounts, build_nofile},
 };
 
 pub struct Pipeline {
@@ -22,6 +26,7 @@ pub struct Pipeline {
     writer: EventWriter,
     pub hub: Option<HubShipper>,
     pub counters: UserCounters,
+    warning_counts: Arc<WarningCounts>,
 }
 
 impl Pipeline {
@@ -30,6 +35,7 @@ impl Pipeline {
         identity: IdentityResolver,
         writer: EventWriter,
         hub: Option<HubShipper>,
+        warning_counts: Arc<WarningCounts>,
     ) -> Self {
         Self {
             filter,
@@ -39,6 +45,7 @@ impl Pipeline {
             writer,
             hub,
             counters: UserCounters::default(),
+            warning_counts,
         }
     }
 
@@ -65,6 +72,36 @@ impl Pipeline {
             hub.ship(event);
         }
         self.counters.events_shown += 1;
+        Ok(())
+    }
+
+    /// Writes and ships a nofile warning once its trend is known, if the process filters
+    /// let it through.
+    pub fn handle_nofile(
+        &mut self,
+        raw: &NofileWarning,
+        eta_seconds: Option<f64>,
+    ) -> std::io::Result<()> {
+        if !self.filter.matches_process(raw.tgid, &raw.comm) {
+            return Ok(());
+        }
+        let process = self.processes.lookup(raw.tgid);
+        let identity = self
+            .identity
+            .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), 0);
+        let warning = build_nofile(raw, eta_seconds, &self.clock, process, identity);
+        self.warn(warning)
+    }
+
+    /// Writes a warning and ships it.
+    pub fn warn(&mut self, warning: Warning) -> std::io::Result<()> {
+        tracing::debug!(kind = warning.kind, pid = warning.pid, "warning");
+        self.warning_counts.count(&warning.kind);
+        self.writer.write_warning(&warning)?;
+        self.writer.flush()?;
+        if let Some(hub) = &self.hub {
+            hub.ship_warning(warning);
+        }
         Ok(())
     }
 

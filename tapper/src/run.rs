@@ -13,7 +13,7 @@ use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
-    time::{Interval, interval},
+    time::{Interval, MissedTickBehavior, interval},
 };
 
 use crate::{
@@ -24,8 +24,9 @@ use crate::{
     metrics::{self, TapperCollector},
     output::{EventWriter, Format},
     pipeline::Pipeline,
-    probe::{self, Capture},
+    probe::{self, Capture, NofileWarn},
     ship::{HubOptions, HubShipper},
+    warnings::{FileMaxWatch, NofileTracker, WarningCounts},
 };
 
 /// After detaching, programs already running on other CPUs may still finish; wait this
@@ -33,6 +34,8 @@ use crate::{
 const DETACH_GRACE: Duration = Duration::from_millis(50);
 /// How often counters (and kernel drops, as losses) go to the hub.
 const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
+/// How often a process with a pending nofile warning has its descriptors counted.
+const NOFILE_SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
@@ -58,10 +61,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // Before attaching: from the ready line on, a signal must mean a clean stop.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let nofile_warn = (cli.warn_nofile_ratio > 0.0).then_some(NofileWarn {
+        ratio: cli.warn_nofile_ratio,
+        floor: cli.warn_nofile_floor,
+        interval: cli.warn_interval,
+    });
+    let file_max_ratio = cli.warn_file_max_ratio.unwrap_or(cli.warn_nofile_ratio);
+    let mut file_max =
+        (file_max_ratio > 0.0).then(|| FileMaxWatch::new(file_max_ratio, cli.warn_interval));
     let Capture {
         probes,
         mode,
         events,
+        warnings,
         counters,
         io_uring,
         early_records,
@@ -69,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         mode: cli.probe,
         ring_buffer_bytes: cli.ring_buffer_size,
         io_uring: !cli.no_io_uring,
+        nofile_warn,
     })?;
 
     let hub = match cli.hub {
@@ -89,12 +102,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let counters = Arc::new(counters);
+    let warning_counts = Arc::new(WarningCounts::default());
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_addr = match cli.metrics_listen {
         Some(addr) => {
             let collector = TapperCollector::new(
                 counters.clone(),
                 hub.as_ref().map(HubShipper::reporter),
+                warning_counts.clone(),
                 mode.as_str(),
             );
             let stop = async {
@@ -104,7 +119,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut pipeline = Pipeline::new(filter, identity, EventWriter::new(format), hub);
+    let mut pipeline = Pipeline::new(
+        filter,
+        identity,
+        EventWriter::new(format),
+        hub,
+        warning_counts,
+    );
     for record in &early_records {
         pipeline
             .handle(record)
@@ -114,6 +135,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // as the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
+    // SAFETY: as above, for the warnings' ring buffer.
+    let mut warn_ring = unsafe { AsyncFd::register_with_interest(warnings, Interest::READABLE) }
+        .map_err(|err| anyhow::anyhow!("polling the warnings' ring buffer: {err}"))?;
+    let mut nofile = NofileTracker::default();
+    let mut nofile_tick = interval(NOFILE_SAMPLE_EVERY);
+    nofile_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut file_max_tick =
+        skip_first_tick(file_max.as_ref().map(|_| interval(cli.warn_file_max_every))).await;
 
     let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
     let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
@@ -126,6 +155,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let mut guard = readable.context("waiting on the ring buffer")?;
                 drain(guard.get_inner_mut(), &mut pipeline)?;
                 guard.clear_ready();
+            }
+            readable = warn_ring.readable_mut() => {
+                let mut guard = readable.context("waiting on the warnings' ring buffer")?;
+                drain_warnings(guard.get_inner_mut(), &mut nofile, &mut pipeline)?;
+                guard.clear_ready();
+            }
+            _ = nofile_tick.tick(), if nofile.is_sampling() => {
+                for (raw, eta) in nofile.sample() {
+                    pipeline.handle_nofile(&raw, eta).context("writing a warning to stdout")?;
+                }
+            }
+            _ = tick(&mut file_max_tick), if file_max_tick.is_some() => {
+                if let Some(warning) = file_max.as_mut().and_then(FileMaxWatch::sample) {
+                    pipeline.warn(warning).context("writing a warning to stdout")?;
+                }
             }
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
@@ -145,6 +189,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     drop(probes);
     tokio::time::sleep(DETACH_GRACE).await;
     drain(ring.get_mut(), &mut pipeline)?;
+    drain_warnings(warn_ring.get_mut(), &mut nofile, &mut pipeline)?;
+    for (raw, eta) in nofile.finish() {
+        pipeline
+            .handle_nofile(&raw, eta)
+            .context("writing a warning to stdout")?;
+    }
     let last = snapshot(&counters, &pipeline)?;
     last.print(counters_format, "final");
     if let Some(mut hub) = pipeline.hub.take() {
@@ -162,6 +212,26 @@ fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result
             .context("writing an event to stdout")?;
     }
     pipeline.flush().context("flushing stdout")
+}
+
+/// Starts the trend sampling of each nofile record; a record that cannot wait goes out.
+fn drain_warnings(
+    ring: &mut RingBuf<MapData>,
+    nofile: &mut NofileTracker,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<()> {
+    while let Some(record) = ring.next() {
+        let Some(raw) = NofileTracker::decode(&record) else {
+            pipeline.counters.malformed += 1;
+            continue;
+        };
+        if let Some((raw, eta)) = nofile.start(raw) {
+            pipeline
+                .handle_nofile(&raw, eta)
+                .context("writing a warning to stdout")?;
+        }
+    }
+    Ok(())
 }
 
 fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snapshot> {

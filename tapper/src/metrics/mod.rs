@@ -12,7 +12,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::counters::{KernelCounters, UserCounters};
+use crate::{
+    counters::{KernelCounters, UserCounters},
+    warnings::WarningCounts,
+};
 
 /// `reason` values of `tapper_events_dropped_total`; each is a place that really drops.
 /// (An in-kernel rate limit does not exist yet, so there is no `rate_limited` reason.)
@@ -24,6 +27,7 @@ const HUB_REJECTED: &str = "hub_rejected";
 pub struct TapperCollector {
     kernel: Arc<KernelCounters>,
     hub: Option<ReporterHandle>,
+    warnings: Arc<WarningCounts>,
     probe: &'static str,
 }
 
@@ -58,9 +62,15 @@ impl TapperCollector {
     pub fn new(
         kernel: Arc<KernelCounters>,
         hub: Option<ReporterHandle>,
+        warnings: Arc<WarningCounts>,
         probe: &'static str,
     ) -> Self {
-        Self { kernel, hub, probe }
+        Self {
+            kernel,
+            hub,
+            warnings,
+            probe,
+        }
     }
 }
 
@@ -124,6 +134,15 @@ impl Collector for TapperCollector {
             "failures whose event was lost, by where: kernel_ring_full, reporter_buffer_full, \
              hub_rejected",
             &dropped,
+        )?;
+        let by_kind = self.warnings.by_kind();
+        let by_kind: Vec<_> = by_kind.iter().map(|(k, n)| ([("kind", *k)], *n)).collect();
+        let by_kind: Vec<(&Labels, u64)> = by_kind.iter().map(|(l, n)| (&l[..], *n)).collect();
+        counter(
+            &mut encoder,
+            "tapper_warnings",
+            "warnings of descriptor exhaustion ahead written, by kind: nofile, file-max",
+            &by_kind,
         )?;
         if let Some(hub) = hub {
             gauge(

@@ -7,13 +7,14 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
-use tapper_common::{EXIT_ONLY_RET_OFFSET, IoUringLayout, RegsLayout};
+use tapper_common::{EXIT_ONLY_RET_OFFSET, IoUringLayout, RegsLayout, WarnConfig};
 
 use super::{
     ProbeError, ProbeMode,
     btf::KernelBtf,
     features::{KPROBE_TARGET, check_kprobes, check_privileges},
     io_uring::{self, io_uring_layout},
+    nofile::{NofileWarn, warn_config},
     regs::regs_layout,
     selftest,
     tracefs::{socket_layout, tracefs_root},
@@ -29,6 +30,8 @@ pub struct Capture {
     /// The mode in effect (never `Auto`).
     pub mode: ProbeMode,
     pub events: RingBuf<MapData>,
+    /// Nofile warnings (empty when they are off).
+    pub warnings: RingBuf<MapData>,
     pub counters: KernelCounters,
     /// Whether failed `IORING_OP_SOCKET` requests are captured too.
     pub io_uring: bool,
@@ -42,17 +45,25 @@ pub struct Request {
     pub ring_buffer_bytes: u32,
     /// Capture io_uring socket failures where the kernel allows it.
     pub io_uring: bool,
+    /// Nofile warnings on successful calls; `None` turns them off.
+    pub nofile_warn: Option<NofileWarn>,
 }
 
 /// The kernel layouts every mode may use, read once from BTF and tracefs.
 struct Layouts {
     regs: Result<RegsLayout, String>,
     io_uring: Result<IoUringLayout, String>,
+    warn: Result<WarnConfig, String>,
 }
 
 impl Layouts {
-    fn read(io_uring: bool) -> Self {
+    fn read(io_uring: bool, nofile_warn: Option<&NofileWarn>) -> Self {
         let btf = KernelBtf::open();
+        let warn = match (&btf, nofile_warn) {
+            (_, None) => Err("turned off by --warn-nofile-ratio 0".into()),
+            (Ok(btf), Some(warn)) => warn_config(btf, warn).map_err(|e| e.to_string()),
+            (Err(e), Some(_)) => Err(e.to_string()),
+        };
         let regs = match &btf {
             Ok(btf) => regs_layout(btf).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -64,8 +75,17 @@ impl Layouts {
                 .map_err(|e| e.to_string()),
             (Err(e), true) => Err(e.to_string()),
         };
-        tracing::debug!(?regs, ?io_uring, "kernel layouts from BTF and tracefs");
-        Self { regs, io_uring }
+        tracing::debug!(
+            ?regs,
+            ?io_uring,
+            ?warn,
+            "kernel layouts from BTF and tracefs"
+        );
+        Self {
+            regs,
+            io_uring,
+            warn,
+        }
     }
 }
 
@@ -74,7 +94,7 @@ impl Layouts {
 pub fn attach(request: &Request) -> Result<Capture, ProbeError> {
     check_privileges()?;
     raise_memlock_limit();
-    let layouts = Layouts::read(request.io_uring);
+    let layouts = Layouts::read(request.io_uring, request.nofile_warn.as_ref());
     let load = |mode| load_and_attach(mode, request.ring_buffer_bytes, &layouts);
     match request.mode {
         ProbeMode::ExitOnly => {
@@ -174,6 +194,12 @@ fn load_and_attach(
     if let Ok(io_uring) = &layouts.io_uring {
         loader.override_global("IO_URING_LAYOUT", io_uring, true);
     }
+    match &layouts.warn {
+        Ok(warn) => {
+            loader.override_global("WARN_CONFIG", warn, true);
+        }
+        Err(why) => tracing::info!("no nofile warnings: {why}"),
+    }
     let mut ebpf = loader.load(EBPF_OBJECT)?;
     match mode {
         ProbeMode::ExitOnly => attach_tracepoint(
@@ -203,6 +229,11 @@ fn load_and_attach(
             name: "EVENTS",
             source,
         })?;
+    let warnings =
+        RingBuf::try_from(take_map(&mut ebpf, "WARNINGS")?).map_err(|source| ProbeError::Map {
+            name: "WARNINGS",
+            source,
+        })?;
     let counters = PerCpuArray::try_from(take_map(&mut ebpf, "COUNTERS")?).map_err(|source| {
         ProbeError::Map {
             name: "COUNTERS",
@@ -230,6 +261,7 @@ fn load_and_attach(
         probes: ebpf,
         mode,
         events,
+        warnings,
         counters,
         io_uring,
         early_records,

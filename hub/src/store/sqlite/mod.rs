@@ -13,6 +13,7 @@ mod scan;
 mod schema;
 mod stats;
 mod tappers;
+mod warnings;
 mod writer;
 
 use std::{
