@@ -10,7 +10,9 @@ pub fn write(out: &mut impl Write, event: &Event) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// Written around the message itself, so its keys keep the proto's order.
 pub fn write_warning(out: &mut impl Write, warning: &Warning) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &serde_json::json!({ "warning": warning }))?;
-    out.write_all(b"\n")
+    out.write_all(b"{\"warning\":")?;
+    serde_json::to_writer(&mut *out, warning)?;
+    out.write_all(b"}\n")
 }
