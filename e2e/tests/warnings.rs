@@ -41,7 +41,7 @@ fn finish(child: std::process::Child) -> Value {
     serde_json::from_slice(&stdout).unwrap()
 }
 
-fn of_pid<'a>(items: &'a [Value], pid: u32) -> Vec<&'a Value> {
+fn of_pid(items: &[Value], pid: u32) -> Vec<&Value> {
     items.iter().filter(|v| v["pid"] == pid).collect()
 }
 

@@ -55,17 +55,19 @@ fn main() -> anyhow::Result<()> {
         sleep(step);
     }
     let mut emfile = false;
-    while args.until_emfile {
-        calls += 1;
-        match open() {
-            Ok(fd) => top = fd,
-            Err(libc::EMFILE) => {
-                emfile = true;
-                break;
+    if args.until_emfile {
+        loop {
+            calls += 1;
+            match open() {
+                Ok(fd) => top = fd,
+                Err(libc::EMFILE) => {
+                    emfile = true;
+                    break;
+                }
+                Err(errno) => bail!("socket() failed with errno {errno}, not EMFILE"),
             }
-            Err(errno) => bail!("socket() failed with errno {errno}, not EMFILE"),
+            sleep(step);
         }
-        sleep(step);
     }
     println!(
         "{}",

@@ -23,7 +23,7 @@ pub struct NofileWarn {
 pub fn warn_config(btf: &KernelBtf, warn: &NofileWarn) -> Result<WarnConfig, ProbeError> {
     let rlimit_size = btf.struct_size("rlimit")?;
     let nofile = btf.member_offset("signal_struct", "rlim")?
-        + libc::RLIMIT_NOFILE as u32 * rlimit_size
+        + libc::RLIMIT_NOFILE * rlimit_size
         + btf.member_offset("rlimit", "rlim_cur")?;
     Ok(WarnConfig {
         interval_ns: warn.interval.as_nanos().min(u64::MAX as u128) as u64,
@@ -53,10 +53,7 @@ mod tests {
         // struct rlimit is two unsigned longs; rlim[] sits well inside signal_struct.
         assert_eq!(btf.struct_size("rlimit").unwrap(), 16);
         let rlim = btf.member_offset("signal_struct", "rlim").unwrap();
-        assert_eq!(
-            config.signal_nofile_cur,
-            rlim + 16 * libc::RLIMIT_NOFILE as u32
-        );
+        assert_eq!(config.signal_nofile_cur, rlim + 16 * libc::RLIMIT_NOFILE);
         assert!(config.task_signal > 0);
     }
 }
