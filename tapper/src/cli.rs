@@ -21,6 +21,11 @@ file table for ENFILE). Ids come from the cgroup path; names from the container 
 CRI socket (containerd, CRI-O) or podman's storage, listed in the background: an event
 never waits for them, and what is unknown is null. On SIGINT or SIGTERM it detaches and prints exact final counters to stderr.
 
+It also warns before descriptor exhaustion, as JSON lines of their own: a process whose
+descriptors near its soft RLIMIT_NOFILE (kind nofile, seen on its successful socket()
+calls), or the system's file table nearing fs.file-max (kind file-max), each with an
+estimated time to exhaustion (--warn-* flags).
+
 With --hub it also ships every event to a central hub. Filters (--pid, --comm, --errno)
 choose the events printed and shipped; the counters always count every call.
 
