@@ -2,12 +2,14 @@
 # Benchmarks: builds the tapper, the hub and tapper-bench, measures every figure of the
 # benchmark issue side by side and regenerates BENCHMARKS.md. Run as root.
 #
-# Usage: scripts/bench.sh [--smoke] [--part 1|8|9]
+# Usage: scripts/bench.sh [--smoke] [--part 1|8|9|10]
 #   --smoke   tiny sizes, one run, no speed assertions; checks that every part still works
 #             and writes its report under the target dir instead of BENCHMARKS.md.
 #   --part 1  run only part 1 (syscall overhead, host and VM) and replace only its section
 #             of the existing report; --part 8 likewise for part 8 (PostgreSQL replicas).
 #   --part 9  run only part 9 (the cost of --stacks) and replace or append its section.
+#   --part 10 run only part 10 (early warnings: successful-call cost, warnings on and off)
+#             and replace (or append) only its section.
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM part;
 #   BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR: prebuilt static
 #   tapper, tapper-bench (and hub) for both the host and the VM, instead of building.
@@ -22,11 +24,11 @@ while [ $# -gt 0 ]; do
   case $1 in
     --smoke) MODE=smoke ;;
     --part) PART=${2:?--part needs a part number}; shift ;;
-    *) echo "usage: scripts/bench.sh [--smoke] [--part 1|8|9]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--smoke] [--part 1|8|9|10]" >&2; exit 2 ;;
   esac
   shift
 done
-case $PART in all | 1 | 8 | 9) ;; *) echo "bench.sh: --part $PART: only parts 1, 8 and 9 run alone" >&2; exit 2 ;; esac
+case $PART in all | 1 | 8 | 9 | 10) ;; *) echo "bench.sh: --part $PART: only parts 1, 8, 9 and 10 run alone" >&2; exit 2 ;; esac
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
@@ -133,6 +135,21 @@ if [ "$PART" = 9 ]; then
   [ $MODE = smoke ] && cp "$ROOT/BENCHMARKS.md" "$OUT"
   "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 9
   log "done in $((SECONDS - START))s ($MODE, part 9 only); report: $OUT"
+  exit 0
+fi
+
+# ---- 10. early warnings: successful-call cost, warnings off / on / floor 0 ----------------
+part10() {
+  log "part 10: exit-only with warnings off, on and with the floor at 0"
+  "$BIN/tapper-bench" overhead --runs $RUNS --iters $OH_ITERS \
+    --conditions none,tapper-exit-only-warnings-off,tapper-exit-only,tapper-exit-only-warn-floor0 \
+    --tapper "$BIN/tapper" --out "$RESULTS/warnings.json"
+}
+if [ "$PART" = 10 ]; then
+  part10
+  [ $MODE = smoke ] && cp "$ROOT/BENCHMARKS.md" "$OUT"
+  "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT" --part 10
+  log "done in $((SECONDS - START))s ($MODE, part 10 only); report: $OUT"
   exit 0
 fi
 
@@ -271,6 +288,7 @@ fi
 
 part8
 part9
+part10
 # ---- 11. error storm ----------------------------------------------------------------------
 if [ -x "$BIN/hub" ]; then
   log "part 11: an error storm ($STORM)"
@@ -294,9 +312,10 @@ cat >"$RESULTS/meta.json" <<JSON
 JSON
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$RESULTS/replicas.md" --part 8
-rm -f "$RESULTS/stacks.md"
+rm -f "$RESULTS/stacks.md" "$RESULTS/warnings.md"
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$RESULTS/stacks.md" --part 9
-for section in metrics-alerts replicas stacks storm wakeups; do
+"$BIN/tapper-bench" report --results "$RESULTS" --out "$RESULTS/warnings.md" --part 10
+for section in metrics-alerts replicas stacks warnings storm wakeups; do
   printf '\n' >>"$OUT" && cat "$RESULTS/$section.md" >>"$OUT"
 done
 log "done in $((SECONDS - START))s ($MODE); report: $OUT"

@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # /init of the kernel-matrix VM (busybox sh): mounts what the capture tests need, runs
-# capture-check in every probe mode this kernel supports (plain and with --stacks), reports over the serial console
-# and powers off. scripts/kernel-matrix.sh packs it and parses the "@@kmatrix" lines; it
+# capture-check in every probe mode this kernel supports (plain and with --stacks), then
+# file-max-check (it lowers fs.file-max, which only a VM may do), reports over the serial
+# console and powers off. scripts/kernel-matrix.sh packs it and parses the "@@kmatrix" lines; it
 # also requires capture-check's own "capture-check: PASS probe=<mode>" line for a pass.
 
 . /guest-setup.sh # scripts/vm-guest-setup.sh: busybox applets and mounts
@@ -60,6 +61,17 @@ for mode in $modes; do
     say "dmesg-tail-end mode=$mode"
   fi
 done
+
+# ENFILE ahead: lowers fs.file-max and expects the tapper's file-max warning before ENFILE.
+say "begin mode=file-max"
+timeout -s KILL "$timeout_s" file-max-check --tapper /bin/tapper </dev/null
+rc=$?
+kill -9 -1 2>/dev/null
+if [ "$rc" = 0 ]; then
+  say "result mode=file-max status=PASS"
+else
+  say "result mode=file-max status=FAIL exit=$rc"
+fi
 
 say "done"
 sync

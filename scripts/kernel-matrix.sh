@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kernel matrix: boots every kernel in scripts/kernels.txt under qemu and runs capture-check
-# there in every probe mode the kernel supports (the host kernel runs directly), then prints a
-# kernel x mode table. Any failure, missing expected mode or timeout exits 1.
+# there in every probe mode the kernel supports (the host kernel runs directly), and in each VM
+# file-max-check (fs.file-max lowered to provoke the file-max warning and ENFILE; never on
+# the host, whose limit is shared), then prints a kernel x mode table. Any failure, missing expected mode or timeout exits 1.
 #
 # Usage: scripts/kernel-matrix.sh [NAME_SUBSTRING...]   (only kernels whose line matches)
 # Environment:
@@ -25,8 +26,9 @@ MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
 KVM_BOOT_TIMEOUT=15 # a KVM guest that has not reached /init by then is hung: use TCG
 ALL_MODES=(exit-only fexit kprobe tracepoint) # every mode capture-check knows, in table order
 # Each mode runs twice in a VM: plain and with --stacks.
-VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((2 * MODE_TIMEOUT * ${#ALL_MODES[@]} + 120))}
-BINARIES=(tapper capture-check socket-workload)
+CHECKS=(file-max) # VM-only checks after the modes, as extra columns
+VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((MODE_TIMEOUT * (2 * ${#ALL_MODES[@]} + ${#CHECKS[@]}) + 120))}
+BINARIES=(tapper capture-check socket-workload file-max-check)
 
 VM_TAG=kernel-matrix
 # shellcheck source=lib/vm.sh
@@ -181,6 +183,16 @@ run_guest() {
       fail "$kernel" "$m" "no result: the VM stopped early ($accel; panic or crash?)" "$logf"
     fi
   done
+  line=$(grep -m1 '^@@kmatrix result mode=file-max ' "$logf" || true)
+  if [[ "$line" == *status=PASS* ]] &&
+    sed -n '/^@@kmatrix begin mode=file-max$/,/^@@kmatrix result mode=file-max /p' "$logf" |
+    grep -q '^file-max-check: PASS'; then
+    CELL["$kernel|file-max"]=PASS
+  elif [ -n "$line" ]; then
+    fail "$kernel" file-max "file-max-check failed: ${line#*status=}" "$logf"
+  else
+    fail "$kernel" file-max "no result: the VM stopped early or timed out ($accel)" "$logf"
+  fi
 }
 
 host_supported() {
@@ -227,6 +239,7 @@ run_host() {
       fail host "$m" "capture-check failed (exit=$rc)" "$logf"
     fi
   done
+  CELL["host|file-max"]=- # fs.file-max is the shared host's: lowered in VMs only
   HOW[host]="- $((SECONDS - start))s"
 }
 
@@ -242,18 +255,19 @@ done
 # ---- table --------------------------------------------------------------------------------
 echo
 printf '%-32s' kernel
-printf ' %-11s' "${ALL_MODES[@]}"
+printf ' %-11s' "${ALL_MODES[@]}" "${CHECKS[@]}"
 printf ' %s\n' "accel/time"
 for name in "${NAMES[@]}"; do
   kernel=${name#linux-image-}
   label=$kernel
   [ "$name" = host ] && label="host ($(uname -r))"
   printf '%-32s' "$label"
-  for m in "${ALL_MODES[@]}"; do printf ' %-11s' "${CELL["$kernel|$m"]:-FAIL}"; done
+  for m in "${ALL_MODES[@]}" "${CHECKS[@]}"; do printf ' %-11s' "${CELL["$kernel|$m"]:-FAIL}"; done
   printf ' %s\n' "${HOW[$kernel]:-}"
 done
 echo "(- = the kernel lacks the mode and kernels.txt does not expect it; logs in $LOG_DIR)"
 echo "(capture-check runs the io_uring workload in every mode where the kernel has io_uring_complete)"
+echo "(file-max: fs.file-max lowered in the VM, the file-max warning expected before ENFILE)"
 echo "total $((SECONDS - total_start))s"
 if [ $failed = 1 ]; then
   echo "kernel-matrix: FAIL"

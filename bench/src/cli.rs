@@ -62,7 +62,8 @@ pub enum Cmd {
         /// Markdown file to write.
         #[arg(long)]
         out: PathBuf,
-        /// Replace only this part's section of the existing --out file (parts 1 and 8).
+        /// Replace only this part's section of the existing --out file (1 or 8), or
+        /// replace or append it (9, 10).
         #[arg(long)]
         part: Option<u8>,
     },

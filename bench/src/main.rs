@@ -23,6 +23,7 @@ mod syscall;
 mod tapper;
 mod tls_cost;
 mod transport;
+mod warnings_report;
 
 use std::{path::Path, time::Duration};
 
@@ -172,8 +173,12 @@ fn main() -> Result<()> {
                     report::splice(&existing, stacks_report::HEADING, &part9)
                         .unwrap_or_else(|| format!("{existing}\n{part9}"))
                 }
+                Some(10) => {
+                    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+                    warnings_report::splice(&existing, &warnings_report::render(&results)?)
+                }
                 Some(n) => {
-                    anyhow::bail!("--part {n}: only parts 1, 8 and 9 can be refreshed alone")
+                    anyhow::bail!("--part {n}: only parts 1, 8, 9 and 10 can be refreshed alone")
                 }
             };
             std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;

@@ -1,5 +1,6 @@
 //! Part 1: ns per `socket()` call, failing and successful, with no probes, with the tapper
-//! in each probe mode and with bpftrace, measured side by side in every run.
+//! in each probe mode and with bpftrace, measured side by side in every run. Part 10 uses
+//! the same loops for exit-only mode with its early warnings off, on, and at their dearest.
 
 use std::path::PathBuf;
 
@@ -30,6 +31,11 @@ pub enum Condition {
     TapperKprobe,
     /// `tapper --probe fexit --output none`.
     TapperFexit,
+    /// exit-only with early warnings off (`--warn-nofile-ratio 0 --warn-file-max-ratio 0`).
+    TapperExitOnlyWarningsOff,
+    /// exit-only with the warn floor at 0, so every successful call reads its soft
+    /// RLIMIT_NOFILE (the most a successful call can cost below the ratio).
+    TapperExitOnlyWarnFloor0,
     /// bpftrace counting failures by comm and errno on `sys_exit_socket`.
     Bpftrace,
     /// bpftrace printing one line per failure (read by this process through a pipe).
@@ -41,10 +47,12 @@ pub enum Condition {
 
 impl Condition {
     /// The rows of the report, in order.
-    pub const REPORT_ORDER: [Condition; 9] = [
+    pub const REPORT_ORDER: [Condition; 11] = [
         Condition::None,
         Condition::TapperExitOnly,
         Condition::TapperExitOnlyStacks,
+        Condition::TapperExitOnlyWarningsOff,
+        Condition::TapperExitOnlyWarnFloor0,
         Condition::TapperTracepoint,
         Condition::TapperKprobe,
         Condition::TapperFexit,
@@ -61,6 +69,8 @@ impl Condition {
             Condition::TapperTracepoint => "tapper, tracepoint",
             Condition::TapperKprobe => "tapper, kprobe",
             Condition::TapperFexit => "tapper, fexit",
+            Condition::TapperExitOnlyWarningsOff => "tapper, exit-only, warnings off",
+            Condition::TapperExitOnlyWarnFloor0 => "tapper, exit-only, warn floor 0",
             Condition::Bpftrace => "bpftrace one-liner (counts)",
             Condition::BpftracePrintf => "bpftrace, printf per failure",
             Condition::BpftraceCorrelated => "bpftrace, entry+exit correlated",
@@ -70,7 +80,10 @@ impl Condition {
     /// The tapper's `--probe` mode for a tapper condition.
     fn tapper_mode(self) -> Option<&'static str> {
         match self {
-            Condition::TapperExitOnly | Condition::TapperExitOnlyStacks => Some("exit-only"),
+            Condition::TapperExitOnly
+            | Condition::TapperExitOnlyStacks
+            | Condition::TapperExitOnlyWarningsOff
+            | Condition::TapperExitOnlyWarnFloor0 => Some("exit-only"),
             Condition::TapperTracepoint => Some("tracepoint"),
             Condition::TapperKprobe => Some("kprobe"),
             Condition::TapperFexit => Some("fexit"),
@@ -78,12 +91,23 @@ impl Condition {
         }
     }
 
-    /// The tapper's arguments beyond `--probe` for a tapper condition.
+    /// The tapper's flags beyond `--probe` for a tapper condition. The rate limit is off:
+    /// the loop fails far faster than it allows, and a suppressed failure (a counter bump,
+    /// no event) is not the cost being measured.
     fn tapper_args(self) -> Vec<String> {
-        match self {
-            Condition::TapperExitOnlyStacks => vec!["--stacks".into()],
-            _ => Vec::new(),
-        }
+        let extra: &[&str] = match self {
+            Condition::TapperExitOnlyStacks => &["--stacks"],
+            Condition::TapperExitOnlyWarningsOff => {
+                &["--warn-nofile-ratio", "0", "--warn-file-max-ratio", "0"]
+            }
+            Condition::TapperExitOnlyWarnFloor0 => &["--warn-nofile-floor", "0"],
+            _ => &[],
+        };
+        ["--rate-limit", "0"]
+            .iter()
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect()
     }
 
     fn bpftrace_program(self) -> Option<&'static str> {

@@ -99,6 +99,13 @@ pub fn run_line(md: &mut String, o: &overhead::Outcome) -> Result<()> {
 }
 
 fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
+    conditions_table(md, o)?;
+    targets(md, o)
+}
+
+/// The run's machine line, then ns per call of every condition measured, failing and
+/// successful, each against the no-probe baseline of its run, then the tapper's drops.
+pub fn conditions_table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
     run_line(md, o)?;
     if o.env == "vm" {
         md.push_str(
@@ -147,7 +154,7 @@ fn table(md: &mut String, o: &overhead::Outcome) -> Result<()> {
         md,
         "\nTapper ring-buffer drops during these loops (summed over runs): {drops}.\n"
     )?;
-    targets(md, o)
+    Ok(())
 }
 
 /// The targets for exit-only mode against bpftrace's counting one-liner: added

@@ -20,6 +20,10 @@ pub struct RunningTapper {
 pub struct TapperOutput {
     pub status: ExitStatus,
     pub events: Vec<Value>,
+    /// The warnings (the objects under each `{"warning": ...}` line), in order.
+    pub warnings: Vec<Value>,
+    /// Every stdout line, parsed, in order (events and warnings together).
+    pub lines: Vec<Value>,
     /// The `stats` object of the final counters line.
     pub final_counters: Value,
     pub stderr: Vec<String>,
@@ -88,11 +92,16 @@ impl RunningTapper {
     /// Sends `signal` (repeated until it exits), and parses what the tapper printed.
     pub fn stop(self, signal: Signal) -> anyhow::Result<TapperOutput> {
         let stopped = self.process.stop_with(signal, STOP_GRACE)?;
-        let events = stopped
+        let lines = stopped
             .stdout
             .iter()
-            .map(|line| serde_json::from_str(line).with_context(|| format!("event line `{line}`")))
+            .map(|line| serde_json::from_str(line).with_context(|| format!("output line `{line}`")))
             .collect::<anyhow::Result<Vec<Value>>>()?;
+        let (warnings, events): (Vec<Value>, Vec<Value>) = lines
+            .iter()
+            .cloned()
+            .partition(|line| line.get("warning").is_some());
+        let warnings = warnings.into_iter().map(|w| w["warning"].clone()).collect();
         let final_counters = stopped
             .stderr
             .iter()
@@ -109,6 +118,8 @@ impl RunningTapper {
         Ok(TapperOutput {
             status: stopped.status,
             events,
+            warnings,
+            lines,
             final_counters,
             stderr: stopped.stderr,
         })

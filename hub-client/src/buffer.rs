@@ -1,10 +1,13 @@
-//! The reporter's bounded buffer: assigns seq numbers, keeps un-acked events (bounded in count
-//! and bytes) for re-sending, and turns what it must drop into loss records that cover
+//! The reporter's bounded buffer: assigns seq numbers, keeps un-acked events and warnings
+//! (bounded in count and bytes, a warning counting as an event) for re-sending, and turns what it must drop into loss records that cover
 //! exactly the dropped numbers.
 
 use std::collections::VecDeque;
 
-use tapper_proto::v1::{Counters, Event, EventBatch, Loss, ReportRequest, report_request::Msg};
+use prost::Message;
+use tapper_proto::v1::{
+    Counters, Event, EventBatch, Loss, ReportRequest, Warning, report_request::Msg,
+};
 
 use crate::wire_size;
 
@@ -36,6 +39,8 @@ pub struct Limits {
 enum Item {
     /// An event and its encoded size.
     Event(Event, usize),
+    /// A warning and its encoded size; it goes alone, in its own message.
+    Warning(Warning, usize),
     Loss(Loss),
 }
 
@@ -43,6 +48,7 @@ impl Item {
     fn first_seq(&self) -> u64 {
         match self {
             Item::Event(e, _) => e.seq,
+            Item::Warning(w, _) => w.seq,
             Item::Loss(l) => l.first_seq,
         }
     }
@@ -50,7 +56,16 @@ impl Item {
     fn last_seq(&self) -> u64 {
         match self {
             Item::Event(e, _) => e.seq,
+            Item::Warning(w, _) => w.seq,
             Item::Loss(l) => l.last_seq,
+        }
+    }
+
+    /// Encoded bytes an event or warning holds in the buffer (loss records hold none).
+    fn bytes(&self) -> Option<usize> {
+        match self {
+            Item::Event(_, bytes) | Item::Warning(_, bytes) => Some(*bytes),
+            Item::Loss(_) => None,
         }
     }
 }
@@ -174,12 +189,26 @@ impl Buffer {
     /// Assigns the next seq to `event` and keeps it, or drops it into a loss record when the
     /// buffer is full (in events or bytes). Returns the seq.
     pub fn push_event(&mut self, mut event: Event) -> u64 {
-        let seq = self.next_seq;
-        event.seq = seq;
+        event.seq = self.next_seq;
         let bytes = wire_size::event_len(&event);
+        self.keep_or_drop(Item::Event(event, bytes), bytes)
+    }
+
+    /// As [`push_event`](Self::push_event), for a warning: it takes the next seq of the same
+    /// sequence, counts as an event against the limits, and is dropped the same way.
+    pub fn push_warning(&mut self, mut warning: Warning) -> u64 {
+        warning.seq = self.next_seq;
+        let bytes = warning.encoded_len();
+        self.keep_or_drop(Item::Warning(warning, bytes), bytes)
+    }
+
+    /// Keeps `item` (of `bytes` encoded bytes, numbered with the next seq), or drops it
+    /// into a loss record when the buffer is full. Returns the seq.
+    fn keep_or_drop(&mut self, item: Item, bytes: usize) -> u64 {
+        let seq = self.next_seq;
         if self.events < self.limits.events && self.bytes.saturating_add(bytes) <= self.limits.bytes
         {
-            self.items.push_back(Item::Event(event, bytes));
+            self.items.push_back(item);
             self.events += 1;
             self.bytes += bytes;
         } else {
@@ -239,7 +268,7 @@ impl Buffer {
             if front.last_seq() > self.acked {
                 break;
             }
-            if let Some(Item::Event(_, bytes)) = self.items.pop_front() {
+            if let Some(bytes) = self.items.pop_front().and_then(|i| i.bytes()) {
                 self.events -= 1;
                 self.bytes -= bytes;
             }
@@ -275,7 +304,7 @@ impl Buffer {
         let end = self.items.partition_point(|i| i.last_seq() <= last);
         let mut events = 0;
         for item in self.items.drain(start..end) {
-            if let Item::Event(_, bytes) = item {
+            if let Some(bytes) = item.bytes() {
                 events += 1;
                 self.events -= 1;
                 self.bytes -= bytes;
@@ -329,16 +358,19 @@ impl Buffer {
                         out.push(events_msg(std::mem::take(&mut batch)));
                     }
                 }
-                Item::Loss(l) => {
+                Item::Warning(..) | Item::Loss(_) => {
                     if !batch.is_empty() {
                         out.push(events_msg(std::mem::take(&mut batch)));
                         if out.len() >= max_msgs {
                             break;
                         }
                     }
-                    out.push(ReportRequest {
-                        msg: Some(Msg::Loss(l.clone())),
-                    });
+                    let msg = match item {
+                        Item::Warning(w, _) => Msg::Warning(w.clone()),
+                        Item::Loss(l) => Msg::Loss(l.clone()),
+                        Item::Event(..) => unreachable!("matched above"),
+                    };
+                    out.push(ReportRequest { msg: Some(msg) });
                 }
             }
             self.sent_upto = item.last_seq();
@@ -373,6 +405,7 @@ fn seq_range(m: &ReportRequest) -> Option<(u64, u64)> {
     match &m.msg {
         Some(Msg::Events(b)) => Some((b.events.first()?.seq, b.events.last()?.seq)),
         Some(Msg::Loss(l)) => Some((l.first_seq, l.last_seq)),
+        Some(Msg::Warning(w)) => Some((w.seq, w.seq)),
         _ => None,
     }
 }

@@ -11,7 +11,7 @@ use std::{
 };
 
 use tapper_proto::v1::{
-    Counters, Event, Hello, ReportRequest, hub_client::HubClient, report_request::Msg,
+    Counters, Event, Hello, ReportRequest, Warning, hub_client::HubClient, report_request::Msg,
     report_response,
 };
 use tokio::{
@@ -129,6 +129,14 @@ impl ReporterHandle {
         if unsent == 1 || unsent.is_multiple_of(self.inner.batch) {
             self.inner.wake.notify_one();
         }
+        seq
+    }
+
+    /// Queues one warning and returns the seq it got, from the same sequence as events; it
+    /// is buffered, acknowledged and dropped (into a loss record) like an event.
+    pub fn send_warning(&self, warning: Warning) -> u64 {
+        let seq = self.inner.buf().push_warning(warning);
+        self.inner.wake.notify_one();
         seq
     }
 

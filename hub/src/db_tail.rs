@@ -127,6 +127,10 @@ impl Tail {
                     self.fanout.publish_events(std::mem::take(&mut events));
                     self.fanout.publish_loss(&l);
                 }
+                Stored::Warning(w) => {
+                    self.fanout.publish_events(std::mem::take(&mut events));
+                    self.fanout.publish_warning(&w);
+                }
             }
         }
         self.fanout.publish_events(events);

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tapper_proto::v1::{Event, LossNotice};
+use tapper_proto::v1::{Event, LossNotice, Warning};
 use tokio::sync::{
     Notify,
     mpsc::{self, error::TrySendError},
@@ -25,6 +25,7 @@ use crate::filter::Filter;
 pub enum Item {
     Event(Arc<Event>),
     Loss(Arc<LossNotice>),
+    Warning(Arc<Warning>),
     /// `n` items were skipped right here.
     Lagged(u64),
 }
@@ -116,7 +117,7 @@ impl Subscription {
         while let Ok(item) = self.rx.try_recv() {
             n += match item {
                 Item::Lagged(skipped) => skipped,
-                Item::Event(_) | Item::Loss(_) => 1,
+                Item::Event(_) | Item::Loss(_) | Item::Warning(_) => 1,
             };
         }
         n
@@ -227,6 +228,20 @@ impl Fanout {
         let mut evicted = false;
         for s in subs.iter().filter(|s| s.filter.matches_loss(loss)) {
             evicted |= self.deliver(s, Item::Loss(item.clone()), now);
+        }
+        if evicted {
+            subs.retain(|s| !s.is_evicted());
+        }
+    }
+
+    /// Offers a committed warning to every subscriber whose filter matches.
+    pub fn publish_warning(&self, warning: &Warning) {
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let item = Arc::new(warning.clone());
+        let now = Instant::now();
+        let mut evicted = false;
+        for s in subs.iter().filter(|s| s.filter.matches_warning(warning)) {
+            evicted |= self.deliver(s, Item::Warning(item.clone()), now);
         }
         if evicted {
             subs.retain(|s| !s.is_evicted());

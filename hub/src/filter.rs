@@ -1,12 +1,15 @@
-//! Compiles a `SubscribeRequest`'s filters once and matches events and loss notices against
-//! them; every invalid value is `INVALID_ARGUMENT` naming its field.
+//! Compiles a `SubscribeRequest`'s filters once and matches events, warnings and loss
+//! notices against them; every invalid value is `INVALID_ARGUMENT` naming its field.
 
 use std::collections::HashSet;
 
 use globset::{GlobBuilder, GlobMatcher};
-use tapper_proto::v1::{Event, LossNotice, SubscribeRequest};
+use tapper_proto::v1::{Container, Event, LossNotice, Pod, SubscribeRequest, Warning};
 
-use crate::{error::HubError, validate};
+use crate::{
+    error::HubError,
+    validate::{self, WARNING_KINDS},
+};
 
 /// Most values accepted in one repeated filter field.
 pub const MAX_VALUES: usize = 1024;
@@ -30,6 +33,10 @@ pub struct Filter {
     pod: Option<GlobMatcher>,
     containers: HashSet<String>,
     container_ids: Vec<String>,
+    /// Whether events stream (`kind` empty or naming "event").
+    events: bool,
+    /// The warning kinds that stream.
+    warning_kinds: HashSet<&'static str>,
 }
 
 fn check_len<T>(field: &str, values: &[T]) -> Result<(), HubError> {
@@ -53,6 +60,8 @@ impl Filter {
         check_len("namespace", &req.namespace)?;
         check_len("container", &req.container)?;
         check_len("container_id", &req.container_id)?;
+        check_len("kind", &req.kind)?;
+        let (events, warning_kinds) = kinds(&req.kind)?;
         validate::node_names(&req.node)?;
         for (i, id) in req.container_id.iter().enumerate() {
             if id.len() < MIN_ID_PREFIX {
@@ -96,25 +105,37 @@ impl Filter {
             pod,
             containers: req.container.iter().cloned().collect(),
             container_ids: req.container_id.clone(),
+            events,
+            warning_kinds,
         })
     }
 
     /// Whether `e` (with its hub fields set) passes.
     pub fn matches_event(&self, e: &Event) -> bool {
-        (self.nodes.is_empty() || self.nodes.contains(&e.node))
+        self.events
+            && (self.nodes.is_empty() || self.nodes.contains(&e.node))
             && (self.errnos.is_empty() || self.errnos.contains(&e.errno))
             && (self.families.is_empty() || e.family.is_some_and(|f| self.families.contains(&f)))
             && (self.pids.is_empty() || self.pids.contains(&e.pid))
             && self.comm.as_ref().is_none_or(|g| g.is_match(&e.comm))
             && (self.cgroups.is_empty() || self.cgroups.contains(&e.cgroup_id))
-            && self.matches_identity(e)
+            && self.matches_identity(e.container.as_ref(), e.pod.as_ref())
     }
 
-    /// The pod and container filters; an event without the field never matches a
+    /// Whether warning `w` (with its hub fields set) passes: its kind, then the node,
+    /// process and identity filters on its own fields (errno, family and cgroup_id filters
+    /// apply to events only).
+    pub fn matches_warning(&self, w: &Warning) -> bool {
+        self.warning_kinds.contains(w.kind.as_str())
+            && (self.nodes.is_empty() || self.nodes.contains(&w.node))
+            && (self.pids.is_empty() || w.pid.is_some_and(|p| self.pids.contains(&p)))
+            && self.comm.as_ref().is_none_or(|g| g.is_match(&w.comm))
+            && self.matches_identity(w.container.as_ref(), w.pod.as_ref())
+    }
+
+    /// The pod and container filters; an item without the field never matches a
     /// non-empty one.
-    fn matches_identity(&self, e: &Event) -> bool {
-        let pod = e.pod.as_ref();
-        let container = e.container.as_ref();
+    fn matches_identity(&self, container: Option<&Container>, pod: Option<&Pod>) -> bool {
         let namespace = pod.and_then(|p| p.namespace.as_deref());
         let pod_name = pod.and_then(|p| p.name.as_deref());
         let name = container.and_then(|c| c.name.as_deref());
@@ -133,6 +154,38 @@ impl Filter {
     pub fn matches_loss(&self, l: &LossNotice) -> bool {
         self.nodes.is_empty() || self.nodes.contains(&l.node)
     }
+}
+
+/// The `kind` field: whether events stream, and which warning kinds. Empty means events
+/// and every warning kind.
+fn kinds(values: &[String]) -> Result<(bool, HashSet<&'static str>), HubError> {
+    if values.is_empty() {
+        return Ok((true, WARNING_KINDS.iter().copied().collect()));
+    }
+    let mut events = false;
+    let mut warnings = HashSet::new();
+    for (i, value) in values.iter().enumerate() {
+        match value.as_str() {
+            "event" => events = true,
+            "warning" => warnings.extend(WARNING_KINDS.iter().copied()),
+            kind => match WARNING_KINDS.iter().find(|k| **k == kind) {
+                Some(k) => {
+                    warnings.insert(*k);
+                }
+                None => {
+                    return Err(HubError::invalid(
+                        format!("kind[{i}]"),
+                        format!(
+                            "unknown kind {:?}; use event, warning, {}",
+                            value.chars().take(32).collect::<String>(),
+                            WARNING_KINDS.join(", ")
+                        ),
+                    ));
+                }
+            },
+        }
+    }
+    Ok((events, warnings))
 }
 
 /// The glob of `field` (`comm` or `pod`), none when empty.
@@ -396,6 +449,85 @@ mod tests {
         ] {
             assert!(!Filter::from_request(&r).unwrap().matches_event(&unknown));
         }
+    }
+
+    fn warning(kind: &str, pid: Option<u32>) -> Warning {
+        Warning {
+            node: "n1".into(),
+            kind: kind.into(),
+            pid,
+            comm: if pid.is_some() {
+                "nginx".into()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn kind_chooses_events_and_warning_kinds() {
+        let nofile = warning("nofile", Some(7));
+        let file_max = warning("file-max", None);
+        let passes = |kind: &[&str]| {
+            let f = Filter::from_request(&SubscribeRequest {
+                kind: kind.iter().map(|k| k.to_string()).collect(),
+                ..req()
+            })
+            .unwrap();
+            (
+                f.matches_event(&ev()),
+                f.matches_warning(&nofile),
+                f.matches_warning(&file_max),
+            )
+        };
+        assert_eq!(passes(&[]), (true, true, true));
+        assert_eq!(passes(&["event"]), (true, false, false));
+        assert_eq!(passes(&["warning"]), (false, true, true));
+        assert_eq!(passes(&["nofile"]), (false, true, false));
+        assert_eq!(passes(&["file-max", "event"]), (true, false, true));
+        let err = Filter::from_request(&SubscribeRequest {
+            kind: vec!["event".into(), "fd".into()],
+            ..req()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("kind[1]: unknown kind \"fd\""), "{err}");
+    }
+
+    #[test]
+    fn warnings_match_process_filters_on_their_own_fields() {
+        let f = |r: SubscribeRequest| Filter::from_request(&r).unwrap();
+        let nofile = warning("nofile", Some(7));
+        let file_max = warning("file-max", None);
+        let by_pid = f(SubscribeRequest {
+            pid: vec![7],
+            ..req()
+        });
+        assert!(by_pid.matches_warning(&nofile) && !by_pid.matches_warning(&file_max));
+        let by_errno = f(SubscribeRequest {
+            errno: vec!["EMFILE".into()],
+            ..req()
+        });
+        assert!(
+            by_errno.matches_warning(&nofile),
+            "errno applies to events only"
+        );
+        let by_comm = f(SubscribeRequest {
+            comm: "ngi*".into(),
+            ..req()
+        });
+        assert!(by_comm.matches_warning(&nofile) && !by_comm.matches_warning(&file_max));
+        let by_node = f(SubscribeRequest {
+            node: vec!["n2".into()],
+            ..req()
+        });
+        assert!(!by_node.matches_warning(&nofile));
+        let by_ns = f(SubscribeRequest {
+            namespace: vec!["web".into()],
+            ..req()
+        });
+        assert!(!by_ns.matches_warning(&nofile), "no pod: no match");
     }
 
     #[test]

@@ -25,7 +25,8 @@ struct Args {
     /// 7d). Default: keep.
     #[arg(long, value_parser = parse_duration)]
     retention_age: Option<Duration>,
-    /// Keep at most this many events and loss records, oldest first. Default: no limit.
+    /// Keep at most this many events, loss records and warnings, oldest first. Default: no
+    /// limit.
     #[arg(long)]
     retention_rows: Option<u64>,
     /// How often retention runs.

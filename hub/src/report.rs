@@ -198,10 +198,20 @@ fn queue(
     match msg.msg {
         None => Err(HubError::invalid("msg", "empty ReportRequest")),
         Some(Msg::Hello(_)) => Err(HubError::invalid("hello", "sent twice on one stream")),
-        Some(Msg::Warning(_)) => Err(HubError::invalid(
-            "warning",
-            "this hub does not store warnings yet; upgrade the hub",
-        )),
+        Some(Msg::Warning(warning)) => {
+            validate::warning(&warning)?;
+            let observer = state.observer();
+            state.writer.queue(
+                move |s| s.commit_warning(&key, warning, now_ns()),
+                move |fanout, c| {
+                    for w in &c.new {
+                        observer.warning_committed(w);
+                        fanout.publish_warning(w);
+                    }
+                    Some(c.acked)
+                },
+            )
+        }
         Some(Msg::Events(batch)) => {
             validate::events(&batch.events)?;
             let observer = state.observer();

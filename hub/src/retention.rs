@@ -1,6 +1,6 @@
-//! Periodic retention: drops events and loss records the hub received longer ago than the
-//! configured age, and the oldest of them beyond the configured row count; forgets tapper
-//! instances idle (no stream, nothing received) for longer than the instance expiry.
+//! Periodic retention: drops events, loss records and warnings the hub received longer
+//! ago than the configured age, and the oldest of them beyond the configured row count;
+//! forgets tapper instances idle (no stream, nothing received) for longer than the instance expiry.
 
 use std::{sync::Arc, time::Duration};
 

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{Semaphore, watch};
 
-use tapper_proto::v1::{Event, LossNotice};
+use tapper_proto::v1::{Event, LossNotice, Warning};
 
 use crate::{
     alerts::Alerting,
@@ -171,6 +171,14 @@ impl CommitObserver {
     /// A new loss record: counted.
     pub fn loss_committed(&self, loss: &LossNotice) {
         self.metrics.loss_committed(loss);
+    }
+
+    /// A new warning: counted, and offered to the alert rules.
+    pub fn warning_committed(&self, warning: &Warning) {
+        self.metrics.warning_committed(warning);
+        if let Some(alerts) = &self.alerts {
+            alerts.observe_warning(warning);
+        }
     }
 }
 

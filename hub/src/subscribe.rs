@@ -59,6 +59,7 @@ fn event_response(item: Item) -> SubscribeResponse {
         // The last subscriber to take a shared item takes it without a copy.
         Item::Event(e) => R::Event(Arc::unwrap_or_clone(e)),
         Item::Loss(l) => R::Loss(Arc::unwrap_or_clone(l)),
+        Item::Warning(w) => R::Warning(Arc::unwrap_or_clone(w)),
         Item::Lagged(skipped) => R::Lagged(Lagged { skipped }),
     };
     SubscribeResponse { item: Some(item) }
@@ -70,6 +71,7 @@ fn stored_response(s: Stored) -> SubscribeResponse {
         item: Some(match s {
             Stored::Event(e) => R::Event(e),
             Stored::Loss(l) => R::Loss(l),
+            Stored::Warning(w) => R::Warning(w),
         }),
     }
 }
@@ -134,6 +136,7 @@ async fn replay(
             let pass = match &item {
                 Stored::Event(e) => filter.matches_event(e),
                 Stored::Loss(l) => filter.matches_loss(l),
+                Stored::Warning(w) => filter.matches_warning(w),
             };
             if pass && tx.send(Ok(stored_response(item))).await.is_err() {
                 return Ok(());

@@ -1,9 +1,9 @@
-//! Checks what clients send (Hello, event batches, loss records, query timestamps and node
-//! lists) before anything is stored or queried; each problem is `INVALID_ARGUMENT` naming the field.
+//! Checks what clients send (Hello, event batches, loss records, warnings, query timestamps
+//! and node lists) before anything is stored or queried; each problem is `INVALID_ARGUMENT` naming the field.
 
 use tapper_proto::{
     Timestamp, limits,
-    v1::{Event, Hello, Loss, StackFrame},
+    v1::{Event, Hello, Loss, StackFrame, Warning},
 };
 
 use crate::{clock::from_ts, error::HubError, filter::MAX_VALUES};
@@ -162,6 +162,62 @@ fn user_stack(f: &dyn Fn(&str) -> String, frames: &[StackFrame]) -> Result<(), H
     Ok(())
 }
 
+/// The warning kinds a tapper sends (`Warning.kind`).
+pub const WARNING_KINDS: &[&str] = &["nofile", "file-max"];
+
+/// A warning: seq >= 1, a known kind, a timestamp, bounded strings, a finite ratio and
+/// time to exhaustion, and a pid exactly for "nofile".
+pub fn warning(w: &Warning) -> Result<(), HubError> {
+    if w.seq == 0 {
+        return Err(HubError::invalid("warning.seq", "must be >= 1"));
+    }
+    if w.seq > i64::MAX as u64 {
+        return Err(HubError::invalid("warning.seq", "above 2^63-1"));
+    }
+    if !WARNING_KINDS.contains(&w.kind.as_str()) {
+        return Err(HubError::invalid(
+            "warning.kind",
+            format!(
+                "unknown kind {:?}; expected one of {}",
+                truncate_for_status(&w.kind),
+                WARNING_KINDS.join(", ")
+            ),
+        ));
+    }
+    match &w.ts {
+        None => return Err(HubError::invalid("warning.ts", "required")),
+        Some(ts) => nanos(|| "warning.ts".into(), ts)?,
+    }
+    if (w.kind == "nofile") != w.pid.is_some() {
+        return Err(HubError::invalid(
+            "warning.pid",
+            "required for kind nofile, absent for file-max",
+        ));
+    }
+    max_len(|| "warning.comm".into(), &w.comm, limits::COMM)?;
+    max_len(|| "warning.exe".into(), &w.exe, limits::EXE)?;
+    if !w.ratio.is_finite() || w.ratio < 0.0 {
+        return Err(HubError::invalid(
+            "warning.ratio",
+            "must be a finite, non-negative number",
+        ));
+    }
+    if w.eta_seconds
+        .is_some_and(|eta| !eta.is_finite() || eta < 0.0)
+    {
+        return Err(HubError::invalid(
+            "warning.eta_seconds",
+            "must be a finite, non-negative number or absent",
+        ));
+    }
+    Ok(())
+}
+
+/// At most 32 characters of a client's string, for quoting it in a status.
+fn truncate_for_status(text: &str) -> String {
+    text.chars().take(32).collect()
+}
+
 /// A loss record needs a count, a reason and a sane seq range.
 pub fn loss(l: &Loss) -> Result<(), HubError> {
     if l.count == 0 {
@@ -310,6 +366,107 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "node[1]: empty node name"
+        );
+    }
+
+    #[test]
+    fn warnings_are_checked_field_by_field() {
+        let ok = Warning {
+            seq: 1,
+            kind: "nofile".into(),
+            ts: Some(Timestamp::default()),
+            pid: Some(7),
+            ratio: 0.8,
+            eta_seconds: Some(1.5),
+            ..Default::default()
+        };
+        assert!(warning(&ok).is_ok());
+        let file_max = Warning {
+            kind: "file-max".into(),
+            pid: None,
+            eta_seconds: None,
+            ..ok.clone()
+        };
+        assert!(warning(&file_max).is_ok());
+        let field = |w: Warning| {
+            let err = warning(&w).unwrap_err().to_string();
+            err.split(':').next().unwrap().to_owned()
+        };
+        assert_eq!(
+            field(Warning {
+                seq: 0,
+                ..ok.clone()
+            }),
+            "warning.seq"
+        );
+        assert_eq!(
+            field(Warning {
+                kind: "nofiles".into(),
+                ..ok.clone()
+            }),
+            "warning.kind"
+        );
+        assert_eq!(
+            field(Warning {
+                ts: None,
+                ..ok.clone()
+            }),
+            "warning.ts"
+        );
+        assert_eq!(
+            field(Warning {
+                pid: None,
+                ..ok.clone()
+            }),
+            "warning.pid"
+        );
+        assert_eq!(
+            field(Warning {
+                pid: Some(1),
+                ..file_max.clone()
+            }),
+            "warning.pid"
+        );
+        assert_eq!(
+            field(Warning {
+                comm: "c".repeat(100),
+                ..ok.clone()
+            }),
+            "warning.comm"
+        );
+        assert_eq!(
+            field(Warning {
+                ratio: f64::NAN,
+                ..ok.clone()
+            }),
+            "warning.ratio"
+        );
+        assert_eq!(
+            field(Warning {
+                ratio: f64::INFINITY,
+                ..ok.clone()
+            }),
+            "warning.ratio"
+        );
+        assert_eq!(
+            field(Warning {
+                eta_seconds: Some(f64::INFINITY),
+                ..ok.clone()
+            }),
+            "warning.eta_seconds"
+        );
+        let unknown = warning(&Warning {
+            kind: "x".repeat(1000),
+            ..ok
+        })
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("nofile, file-max"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.to_string().len() < 200,
+            "the kind is quoted short: {unknown}"
         );
     }
 

@@ -108,6 +108,55 @@ pub struct FailureWithStack {
     pub frames: [u64; STACK_FRAMES],
 }
 
+/// A successful `socket()` whose descriptor crossed the warn ratio of the process's soft
+/// `RLIMIT_NOFILE`, as the kernel emits it into the `WARNINGS` ring buffer (at most one per
+/// process per [`WarnConfig::interval_ns`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NofileWarning {
+    /// `bpf_ktime_get_ns()` at return (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// The soft `RLIMIT_NOFILE` (`rlim_cur`) at the call.
+    pub limit: u64,
+    pub cgroup_id: u64,
+    pub tgid: u32,
+    /// The descriptor the call returned: `fd + 1` descriptors are in use at least.
+    pub fd: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Denominator of [`WarnConfig::ratio`].
+pub const WARN_RATIO_ONE: u32 = 1 << 16;
+
+/// How the successful path decides on a nofile warning, written by user space into the
+/// `WARN_CONFIG` global. Offsets come from the kernel's BTF.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WarnConfig {
+    /// At most one warning per process in this many nanoseconds.
+    pub interval_ns: u64,
+    /// Descriptors below this number never warn (the one compare most calls cost);
+    /// `u32::MAX` turns nofile warnings off.
+    pub floor: u32,
+    /// The warn ratio in units of 1 / [`WARN_RATIO_ONE`].
+    pub ratio: u32,
+    /// Byte offset of `task_struct.signal`.
+    pub task_signal: u32,
+    /// Byte offset of `signal_struct.rlim[RLIMIT_NOFILE].rlim_cur`.
+    pub signal_nofile_cur: u32,
+}
+
+impl WarnConfig {
+    /// Nofile warnings off: no descriptor reaches the floor.
+    pub const OFF: Self = Self {
+        interval_ns: 0,
+        floor: u32::MAX,
+        ratio: 0,
+        task_signal: 0,
+        signal_nofile_cur: 0,
+    };
+}
+
 /// Indices into the per-CPU `COUNTERS` array.
 pub mod counter {
     /// `socket()` entries seen.
@@ -233,6 +282,8 @@ pub struct Wakeup {
 const _: () = assert!(size_of::<SocketFailure>() == 80);
 const _: () = assert!(size_of::<FailureWithStack>() == 80 + 8 + 8 * STACK_FRAMES);
 const _: () = assert!(size_of::<PendingCall>() == 24);
+const _: () = assert!(size_of::<NofileWarning>() == 48);
+const _: () = assert!(size_of::<WarnConfig>() == 24);
 const _: () = assert!(size_of::<RegsLayout>() == 24);
 const _: () = assert!(size_of::<IoUringLayout>() == 32);
 const _: () = assert!(size_of::<RateLimit>() == 24);
@@ -253,4 +304,6 @@ mod pod {
     unsafe impl aya::Pod for super::RateKey {}
     unsafe impl aya::Pod for super::RateState {}
     unsafe impl aya::Pod for super::Wakeup {}
+    unsafe impl aya::Pod for super::NofileWarning {}
+    unsafe impl aya::Pod for super::WarnConfig {}
 }

@@ -11,6 +11,7 @@ use crate::{
     maps::{COUNTERS, PENDING, bump},
     regs::saved_args,
     report::{Args, NO_START, report_failure},
+    warn::on_success,
 };
 
 #[inline(always)]
@@ -33,6 +34,7 @@ pub fn on_exit<C: EbpfContext>(ctx: &C, ret: i64, probe: ProbeKind) {
     // Successes stop here: their entry stays in the LRU map, where the thread's next call
     // overwrites it (and eviction bounds it), which keeps the common path to one map write.
     if ret >= 0 {
+        on_success(ret);
         return;
     }
     let pid_tgid = bpf_get_current_pid_tgid();

@@ -1,5 +1,5 @@
-//! Exit-only mode: `syscalls:sys_exit_socket` alone. A successful call costs one load and
-//! one compare; a failed one takes its arguments from the saved user registers, so no
+//! Exit-only mode: `syscalls:sys_exit_socket` alone. A successful call costs two loads and
+//! two compares (its return value, then the warn floor); a failed one takes its arguments from the saved user registers, so no
 //! entry probe and no map are needed, and seccomp-denied calls (which never enter) are
 //! seen whole.
 use aya_ebpf::{EbpfContext, macros::tracepoint, programs::TracePointContext};
@@ -8,6 +8,7 @@ use tapper_common::{EXIT_ONLY_RET_OFFSET, ProbeKind, source};
 use crate::{
     regs::saved_args,
     report::{NO_START, report_failure},
+    warn::on_success,
 };
 
 #[tracepoint]
@@ -23,6 +24,7 @@ pub fn sys_exit_socket_regs(ctx: TracePointContext) -> u32 {
             .read()
     };
     if ret >= 0 {
+        on_success(ret);
         return 0;
     }
     report_failure(

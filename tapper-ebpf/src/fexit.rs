@@ -3,7 +3,10 @@
 use aya_ebpf::{macros::fexit, programs::FExitContext};
 use tapper_common::{ProbeKind, source};
 
-use crate::report::{Args, NO_START, report_failure};
+use crate::{
+    report::{Args, NO_START, report_failure},
+    warn::on_success,
+};
 
 #[fexit(function = "__sys_socket")]
 pub fn sys_socket_fexit(ctx: FExitContext) -> u32 {
@@ -11,6 +14,7 @@ pub fn sys_socket_fexit(ctx: FExitContext) -> u32 {
     // than with bpf_get_func_ret, which needs 5.17 and trips older verifiers).
     let ret = ctx.arg::<u64>(3) as i32;
     if ret >= 0 {
+        on_success(ret as i64);
         return 0;
     }
     let args = Args {

@@ -18,6 +18,7 @@ mod report;
 mod stack;
 mod tracepoint;
 mod wakeup;
+mod warn;
 
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]

@@ -43,3 +43,12 @@ pub fn bump_by(map: &PerCpuArray<u64>, index: u32, n: u64) {
         unsafe { *slot += n };
     }
 }
+
+/// When each process (tgid) last got a nofile warning, in `bpf_ktime_get_ns()`; touched
+/// only by calls whose descriptor is above the warn floor.
+#[map]
+pub static WARNED: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16_384, 0);
+
+/// Nofile warnings for user space, apart from the failure events.
+#[map]
+pub static WARNINGS: RingBuf = RingBuf::with_byte_size(64 << 10, 0);

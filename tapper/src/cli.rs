@@ -21,6 +21,11 @@ file table for ENFILE). Ids come from the cgroup path; names from the container 
 CRI socket (containerd, CRI-O) or podman's storage, listed in the background: an event
 never waits for them, and what is unknown is null. On SIGINT or SIGTERM it detaches and prints exact final counters to stderr.
 
+It also warns before descriptor exhaustion, as JSON lines of their own: a process whose
+descriptors near its soft RLIMIT_NOFILE (kind nofile, seen on its successful socket()
+calls), or the system's file table nearing fs.file-max (kind file-max), each with an
+estimated time to exhaustion (--warn-* flags).
+
 With --hub it also ships every event to a central hub. Filters (--pid, --comm, --errno)
 choose the events printed and shipped; the counters always count every call. Several
 hubs (--hub A,B or --hub A --hub B) are tried in order: when a connect fails or the
@@ -158,6 +163,33 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 
+    /// Warn (a `{"warning": {"kind": "nofile", ...}}` line) when a process's descriptors
+    /// reach this share of its soft RLIMIT_NOFILE, as the kernel sees on its successful
+    /// socket() calls: a fraction in (0, 1]; 0 turns nofile warnings off.
+    #[arg(long, value_name = "RATIO", default_value = "0.8", allow_hyphen_values = true,
+          value_parser = parse_warn_ratio)]
+    pub warn_nofile_ratio: f64,
+
+    /// Descriptor numbers below this never warn: the kernel's first compare, and for most
+    /// calls its only one. A process whose soft limit times the ratio is below it is not
+    /// warned about.
+    #[arg(long, value_name = "FD", default_value_t = 64)]
+    pub warn_nofile_floor: u32,
+
+    /// Warn (kind "file-max") when the system's file handles (/proc/sys/fs/file-nr) reach
+    /// this share of fs.file-max, in (0, 1]; 0 turns file-max warnings off [default: the
+    /// --warn-nofile-ratio].
+    #[arg(long, value_name = "RATIO", allow_hyphen_values = true, value_parser = parse_warn_ratio)]
+    pub warn_file_max_ratio: Option<f64>,
+
+    /// How often /proc/sys/fs/file-nr is sampled for file-max warnings.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
+    pub warn_file_max_every: Duration,
+
+    /// At most one nofile warning per process, and one file-max warning, per interval.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
+    pub warn_interval: Duration,
+
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -212,6 +244,17 @@ fn parse_wakeup(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(interval)
+}
+
+/// A warn ratio: a fraction in (0, 1], or 0 for off.
+fn parse_warn_ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if ratio == 0.0 || (ratio > 0.0 && ratio <= 1.0) => Ok(ratio),
+        _ => Err(format!(
+            "`{text}` is not a warn ratio; give a fraction above 0 and at most 1, such as 0.8, \
+             or 0 to turn these warnings off"
+        )),
+    }
 }
 
 /// A byte count: a number with an optional KiB, MiB or GiB suffix, at least 1 KiB.
@@ -298,6 +341,40 @@ mod tests {
         assert_eq!(cli.cri_socket, SourceChoice::Auto);
         assert_eq!(cli.podman_storage, SourceChoice::Auto);
         assert_eq!(cli.runtime_refresh, Duration::from_secs(2));
+        assert_eq!(cli.warn_nofile_ratio, 0.8);
+        assert_eq!(cli.warn_nofile_floor, 64);
+        assert_eq!(cli.warn_file_max_ratio, None, "the nofile ratio applies");
+        assert_eq!(cli.warn_file_max_every, Duration::from_secs(5));
+        assert_eq!(cli.warn_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn warn_ratios_are_fractions_or_zero() {
+        let ratio = |flag: &str, text: &str| parse(&[flag, text]).map_err(|e| e.to_string());
+        assert_eq!(
+            ratio("--warn-nofile-ratio", "1").unwrap().warn_nofile_ratio,
+            1.0
+        );
+        assert_eq!(
+            ratio("--warn-nofile-ratio", "0").unwrap().warn_nofile_ratio,
+            0.0
+        );
+        assert_eq!(
+            ratio("--warn-file-max-ratio", "0.5")
+                .unwrap()
+                .warn_file_max_ratio,
+            Some(0.5)
+        );
+        for bad in ["1.5", "-0.2", "NaN", "inf", "eighty"] {
+            let err = ratio("--warn-nofile-ratio", bad).unwrap_err();
+            assert!(err.contains("not a warn ratio"), "{bad}: {err}");
+            assert!(ratio("--warn-file-max-ratio", bad).is_err());
+        }
+        assert!(
+            ratio("--warn-interval", "1ms")
+                .unwrap_err()
+                .contains("at least 100ms")
+        );
     }
 
     #[test]

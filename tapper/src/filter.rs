@@ -15,9 +15,14 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, raw: &SocketFailure) -> bool {
-        (self.pids.is_empty() || self.pids.contains(&raw.tgid))
-            && (self.errnos.is_empty() || self.errnos.contains(&raw.errno))
-            && (self.comms.is_empty() || self.comms.contains(&comm_text(&raw.comm)))
+        (self.errnos.is_empty() || self.errnos.contains(&raw.errno))
+            && self.matches_process(raw.tgid, &raw.comm)
+    }
+
+    /// The process filters alone (for nofile warnings, which have no errno).
+    pub fn matches_process(&self, tgid: u32, comm: &[u8]) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&tgid))
+            && (self.comms.is_empty() || self.comms.contains(&comm_text(comm)))
     }
 }
 

@@ -17,6 +17,7 @@ mod run;
 mod ship;
 mod stacks;
 mod ttl_cache;
+mod warnings;
 
 pub use cli::Cli;
 pub use run::run;

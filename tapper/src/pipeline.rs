@@ -1,7 +1,10 @@
 //! What happens to each record drained from the kernel (or made by the rate limit's
 //! sweep): decode, filter, enrich, then write it locally and ship it to the hub.
 
-use tapper_common::{FailureWithStack, STACK_FRAMES, SocketFailure};
+use std::sync::Arc;
+
+use tapper_common::{FailureWithStack, NofileWarning, STACK_FRAMES, SocketFailure};
+use tapper_proto::v1::Warning;
 
 use crate::{
     clock::WallClock,
@@ -14,6 +17,7 @@ use crate::{
     rate_limit::Sweep,
     ship::HubShipper,
     stacks::StackResolver,
+    warnings::{WarningCounts, build_nofile},
 };
 
 pub struct Pipeline {
@@ -27,6 +31,7 @@ pub struct Pipeline {
     sweep: Option<Sweep>,
     pub hub: Option<HubShipper>,
     pub counters: UserCounters,
+    warning_counts: Arc<WarningCounts>,
 }
 
 impl Pipeline {
@@ -36,6 +41,7 @@ impl Pipeline {
         writer: EventWriter,
         sweep: Option<Sweep>,
         hub: Option<HubShipper>,
+        warning_counts: Arc<WarningCounts>,
     ) -> Self {
         Self {
             filter,
@@ -47,6 +53,7 @@ impl Pipeline {
             sweep,
             hub,
             counters: UserCounters::default(),
+            warning_counts,
         }
     }
 
@@ -104,6 +111,36 @@ impl Pipeline {
             hub.ship(event);
         }
         self.counters.events_shown += 1;
+        Ok(())
+    }
+
+    /// Writes and ships a nofile warning once its trend is known, if the process filters
+    /// let it through.
+    pub fn handle_nofile(
+        &mut self,
+        raw: &NofileWarning,
+        eta_seconds: Option<f64>,
+    ) -> std::io::Result<()> {
+        if !self.filter.matches_process(raw.tgid, &raw.comm) {
+            return Ok(());
+        }
+        let process = self.processes.lookup(raw.tgid);
+        let identity = self
+            .identity
+            .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), 0);
+        let warning = build_nofile(raw, eta_seconds, &self.clock, process, identity);
+        self.warn(warning)
+    }
+
+    /// Writes a warning and ships it.
+    pub fn warn(&mut self, warning: Warning) -> std::io::Result<()> {
+        tracing::debug!(kind = warning.kind, pid = warning.pid, "warning");
+        self.warning_counts.count(&warning.kind);
+        self.writer.write_warning(&warning)?;
+        self.writer.flush()?;
+        if let Some(hub) = &self.hub {
+            hub.ship_warning(warning);
+        }
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use tapper_common::Wakeup;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
-    time::{Interval, Sleep, interval, sleep},
+    time::{Interval, MissedTickBehavior, Sleep, interval, sleep},
 };
 
 use crate::{
@@ -27,9 +27,10 @@ use crate::{
     metrics::{self, TapperCollector},
     output::{EventWriter, Format},
     pipeline::Pipeline,
-    probe::{self, Capture},
+    probe::{self, Capture, NofileWarn},
     rate_limit::{self, Sweep},
     ship::{HubOptions, HubShipper},
+    warnings::{FileMaxWatch, NofileTracker, WarningCounts},
 };
 
 /// After detaching, programs already running on other CPUs may still finish; wait this
@@ -39,6 +40,8 @@ const DETACH_GRACE: Duration = Duration::from_millis(50);
 const WAKE_WHEN_FULL_TO: u32 = 8;
 /// How often counters (and kernel drops, as losses) go to the hub.
 const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
+/// How often a process with a pending nofile warning has its descriptors counted.
+const NOFILE_SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
@@ -64,10 +67,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // Before attaching: from the ready line on, a signal must mean a clean stop.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let nofile_warn = (cli.warn_nofile_ratio > 0.0).then_some(NofileWarn {
+        ratio: cli.warn_nofile_ratio,
+        floor: cli.warn_nofile_floor,
+        interval: cli.warn_interval,
+    });
+    let file_max_ratio = cli.warn_file_max_ratio.unwrap_or(cli.warn_nofile_ratio);
+    let mut file_max =
+        (file_max_ratio > 0.0).then(|| FileMaxWatch::new(file_max_ratio, cli.warn_interval));
     let Capture {
         probes,
         mode,
         events,
+        warnings,
         counters,
         io_uring,
         early_records,
@@ -82,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             max_bytes: u64::from(cli.ring_buffer_size / WAKE_WHEN_FULL_TO),
         },
         stacks: cli.stacks,
+        nofile_warn,
     })?;
     // Events the kernel submitted without a wake-up just after one are picked up by a
     // second look this long after a drain that found events; it stops when one finds none.
@@ -105,12 +118,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         true => None,
     };
     let counters = Arc::new(counters);
+    let warning_counts = Arc::new(WarningCounts::default());
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_addr = match cli.metrics_listen {
         Some(addr) => {
             let collector = TapperCollector::new(
                 counters.clone(),
                 hub.as_ref().map(HubShipper::reporter),
+                warning_counts.clone(),
                 mode.as_str(),
             );
             let stop = async {
@@ -121,7 +136,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let sweep = rate_buckets.map(Sweep::new);
-    let mut pipeline = Pipeline::new(filter, identity, EventWriter::new(format), sweep, hub);
+    let mut pipeline = Pipeline::new(
+        filter,
+        identity,
+        EventWriter::new(format),
+        sweep,
+        hub,
+        warning_counts,
+    );
     for record in &early_records {
         pipeline
             .handle(record)
@@ -131,6 +153,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // as the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
+    // SAFETY: as above, for the warnings' ring buffer.
+    let mut warn_ring = unsafe { AsyncFd::register_with_interest(warnings, Interest::READABLE) }
+        .map_err(|err| anyhow::anyhow!("polling the warnings' ring buffer: {err}"))?;
+    let mut nofile = NofileTracker::default();
+    let mut nofile_tick = interval(NOFILE_SAMPLE_EVERY);
+    nofile_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut file_max_tick =
+        skip_first_tick(file_max.as_ref().map(|_| interval(cli.warn_file_max_every))).await;
 
     let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
     let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
@@ -159,6 +189,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let left = pipeline.sweep_suppressed(monotonic_ns())?;
                 sweep_due = left.then(|| Box::pin(sleep(rate_limit::QUIET)));
                 found
+            }
+            readable = warn_ring.readable_mut() => {
+                let mut guard = readable.context("waiting on the warnings' ring buffer")?;
+                drain_warnings(guard.get_inner_mut(), &mut nofile, &mut pipeline)?;
+                guard.clear_ready();
+                0
+            }
+            _ = nofile_tick.tick(), if nofile.is_sampling() => {
+                for (raw, eta) in nofile.sample() {
+                    pipeline.handle_nofile(&raw, eta).context("writing a warning to stdout")?;
+                }
+                0
+            }
+            _ = tick(&mut file_max_tick), if file_max_tick.is_some() => {
+                if let Some(warning) = file_max.as_mut().and_then(FileMaxWatch::sample) {
+                    pipeline.warn(warning).context("writing a warning to stdout")?;
+                }
+                0
             }
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
@@ -190,6 +238,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     drain(ring.get_mut(), &mut pipeline)?;
     // Detached: no program touches the buckets any more, so every pending count is taken.
     pipeline.sweep_suppressed(u64::MAX)?;
+    drain_warnings(warn_ring.get_mut(), &mut nofile, &mut pipeline)?;
+    for (raw, eta) in nofile.finish() {
+        pipeline
+            .handle_nofile(&raw, eta)
+            .context("writing a warning to stdout")?;
+    }
     let last = snapshot(&counters, &pipeline)?;
     last.print(counters_format, "final");
     if let Some(mut hub) = pipeline.hub.take() {
@@ -211,6 +265,26 @@ fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result
     }
     pipeline.flush().context("flushing stdout")?;
     Ok(found)
+}
+
+/// Starts the trend sampling of each nofile record; a record that cannot wait goes out.
+fn drain_warnings(
+    ring: &mut RingBuf<MapData>,
+    nofile: &mut NofileTracker,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<()> {
+    while let Some(record) = ring.next() {
+        let Some(raw) = NofileTracker::decode(&record) else {
+            pipeline.counters.malformed += 1;
+            continue;
+        };
+        if let Some((raw, eta)) = nofile.start(raw) {
+            pipeline
+                .handle_nofile(&raw, eta)
+                .context("writing a warning to stdout")?;
+        }
+    }
+    Ok(())
 }
 
 fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snapshot> {

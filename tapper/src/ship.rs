@@ -7,7 +7,7 @@ use hub_client::{
     Credentials, Reporter, ReporterConfig, ReporterHandle,
     proto::{
         self,
-        v1::{Counters, Event},
+        v1::{Counters, Event, Warning},
     },
 };
 
@@ -65,6 +65,10 @@ impl HubShipper {
 
     pub fn ship(&self, event: Event) {
         self.reporter.send_event(event);
+    }
+
+    pub fn ship_warning(&self, warning: Warning) {
+        self.reporter.send_warning(warning);
     }
 
     /// Sends the counters, and a loss record for kernel drops not yet reported.

@@ -33,6 +33,7 @@ fn seqs(msgs: &[ReportRequest]) -> Vec<String> {
             }
             Some(Msg::Loss(l)) => format!("L{}-{}x{}", l.first_seq, l.last_seq, l.count),
             Some(Msg::Counters(_)) => "C".into(),
+            Some(Msg::Warning(w)) => format!("W{}", w.seq),
             _ => "?".into(),
         })
         .collect()
@@ -234,5 +235,41 @@ fn acks_never_exceed_what_was_sent() {
     assert_eq!(seqs(&b.take_unsent(100)), vec!["E[4, 5]"]);
     b.rewind();
     assert_eq!(b.ack(5), None);
+    assert!(b.is_drained());
+}
+
+#[test]
+fn warnings_share_the_event_sequence_acks_and_losses() {
+    let mut b = Buffer::new(limits(3, 10));
+    b.push_event(Event::default());
+    let warning = Warning {
+        kind: "nofile".into(),
+        ..Default::default()
+    };
+    assert_eq!(b.push_warning(warning.clone()), 2);
+    b.push_event(Event::default());
+    // Full: the next warning is dropped into a loss record, like an event.
+    assert_eq!(b.push_warning(warning.clone()), 4);
+    assert_eq!((b.dropped(), b.buffered_events()), (1, 3));
+    assert_eq!(
+        seqs(&b.take_unsent(100)),
+        vec!["E[1]", "W2", "E[3]", "L4-4x1"]
+    );
+    assert_eq!(b.in_flight(), 4);
+    b.ack(2);
+    assert_eq!(b.buffered_events(), 1, "the acked warning left the buffer");
+    // A rejected warning becomes a loss record of its seq.
+    b.rewind();
+    b.ack(3);
+    b.push_warning(warning);
+    assert_eq!(seqs(&b.take_unsent(100)), vec!["L4-4x1", "W5"]);
+    b.ack(4);
+    let rejected = b.reject("bad warning").unwrap();
+    assert_eq!(
+        (rejected.first_seq, rejected.last_seq, rejected.events),
+        (5, 5, 1)
+    );
+    assert_eq!(seqs(&b.take_unsent(100)), vec!["L5-5x1"]);
+    b.ack(5);
     assert!(b.is_drained());
 }

@@ -1,6 +1,6 @@
-//! Evaluates the rules on each committed batch (hub receive time, one clock for every
-//! node): per rule and group, the times of the last `threshold` matching failures (an event
-//! is `1 + suppressed` of them); firing
+//! Evaluates the rules on each committed batch of events or warning (hub receive time, one
+//! clock for every node): per rule and group, the times of the last `threshold` matching
+//! failures (an event is `1 + suppressed` of them) or warnings; firing
 //! when they fit in the window, re-sent while firing, resolved once a window passes quietly.
 
 use std::{
@@ -8,9 +8,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use tapper_proto::v1::Event;
-
-use super::rules::Rule;
+use super::{
+    observed::{KIND_EVENT, Observed},
+    rules::Rule,
+};
 
 /// One alert as Alertmanager gets it; `key` identifies it (its labels).
 #[derive(Debug, Clone, PartialEq)]
@@ -59,16 +60,21 @@ impl Engine {
         self.groups.values().filter(|g| g.firing.is_some()).count()
     }
 
-    /// Counts a committed batch received at `now`; returns the alerts that start firing.
-    pub fn observe(&mut self, events: &[Event], now: Instant, wall: SystemTime) -> Vec<Alert> {
+    /// Counts a committed batch of events or warnings received at `now`; returns the
+    /// alerts that start firing.
+    pub fn observe<T: Observed>(
+        &mut self,
+        items: &[T],
+        now: Instant,
+        wall: SystemTime,
+    ) -> Vec<Alert> {
         let mut started = Vec::new();
-        for event in events {
+        for item in items {
             for (index, rule) in self.rules.iter().enumerate() {
-                if !rule.errnos.is_empty() && !rule.errnos.contains(&event.errno) {
+                if !rule.counts(item) {
                     continue;
                 }
-                let values: Vec<String> =
-                    rule.group_by.iter().map(|k| value_of(event, k)).collect();
+                let values: Vec<String> = rule.group_by.iter().map(|k| item.value_of(k)).collect();
                 let group = self
                     .groups
                     .entry((index, values.clone()))
@@ -79,17 +85,16 @@ impl Engine {
                         last_process: String::new(),
                         firing: None,
                     });
-                // An event stands for the failures the tapper's rate limit suppressed too;
-                // only the last `threshold` of them matter.
-                let failures = (1 + event.suppressed).min(rule.threshold as u64);
-                for _ in 0..failures {
+                // Only the last `threshold` occurrences matter.
+                let occurrences = item.occurrences().min(rule.threshold as u64);
+                for _ in 0..occurrences {
                     if group.recent.len() == rule.threshold {
                         group.recent.pop_front();
                     }
                     group.recent.push_back(now);
                 }
                 group.last_seen = now;
-                group.last_process = process_of(event);
+                group.last_process = item.process();
                 let full = group.recent.len() == rule.threshold;
                 if group.firing.is_none()
                     && full
@@ -135,18 +140,6 @@ impl Engine {
     }
 }
 
-fn value_of(event: &Event, key: &str) -> String {
-    match key {
-        "node" => event.node.clone(),
-        "errno" => tapper_names::errno_name(event.errno),
-        "family" if event.family_name.is_empty() => {
-            event.family.map_or_else(String::new, |f| f.to_string())
-        }
-        "family" => event.family_name.clone(),
-        _ => event.comm.clone(),
-    }
-}
-
 /// alertname, severity, the group-by values, and errno: the event's when grouped by
 /// errno, else the rule's errnos joined with `|` (`any` for a rule of every errno).
 fn labels(rule: &Rule, values: &[String]) -> BTreeMap<String, String> {
@@ -157,7 +150,9 @@ fn labels(rule: &Rule, values: &[String]) -> BTreeMap<String, String> {
     for (key, value) in rule.group_by.iter().zip(values) {
         labels.insert((*key).to_owned(), value.clone());
     }
-    if !rule.group_by.contains(&"errno") {
+    if rule.kind != KIND_EVENT {
+        labels.insert("kind".into(), rule.kind.clone());
+    } else if !rule.group_by.contains(&"errno") {
         let errnos: Vec<String> = rule
             .errnos
             .iter()
@@ -173,36 +168,6 @@ fn labels(rule: &Rule, values: &[String]) -> BTreeMap<String, String> {
     labels
 }
 
-fn process_of(event: &Event) -> String {
-    let mut text = format!("pid {} ({})", event.pid, event.comm);
-    if !event.exe.is_empty() {
-        text.push_str(&format!(" {}", event.exe));
-    }
-    text.push_str(&format!(
-        ": {} at {}",
-        tapper_names::errno_name(event.errno),
-        event_time(event)
-    ));
-    text
-}
-
-fn event_time(event: &Event) -> String {
-    event
-        .ts
-        .as_ref()
-        .and_then(|ts| {
-            let nanos =
-                u64::try_from(ts.seconds).ok()? * 1_000_000_000 + u64::try_from(ts.nanos).ok()?;
-            Some(
-                humantime::format_rfc3339_nanos(
-                    SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos),
-                )
-                .to_string(),
-            )
-        })
-        .unwrap_or_else(|| "an unknown time".into())
-}
-
 fn alert(rule: &Rule, group: &Group, wall: SystemTime, ends_at: SystemTime) -> Alert {
     let firing = ends_at > wall;
     let scope: Vec<String> = rule
@@ -215,11 +180,17 @@ fn alert(rule: &Rule, group: &Group, wall: SystemTime, ends_at: SystemTime) -> A
     } else {
         scope.join(" ")
     };
+    let window = humantime::format_duration(rule.window);
+    let (summary, last) = if rule.kind == KIND_EVENT {
+        let errno = group.labels.get("errno").map_or("any", String::as_str);
+        let what = format!("failed socket() calls ({errno})");
+        (what, "last failure")
+    } else {
+        (format!("{} warnings", rule.kind), "last warning")
+    };
     let summary = format!(
-        "{} or more failed socket() calls ({}) within {}, {scope}",
-        rule.threshold,
-        group.labels.get("errno").map_or("any", String::as_str),
-        humantime::format_duration(rule.window),
+        "{} or more {summary} within {window}, {scope}",
+        rule.threshold
     );
     Alert {
         key: format!("{:?}", group.labels),
@@ -228,7 +199,7 @@ fn alert(rule: &Rule, group: &Group, wall: SystemTime, ends_at: SystemTime) -> A
             ("summary".to_owned(), summary),
             (
                 "process".to_owned(),
-                format!("last failure: {}", group.last_process),
+                format!("{last}: {}", group.last_process),
             ),
         ]),
         starts_at: group.firing.as_ref().map_or(wall, |f| f.starts_at),
@@ -239,6 +210,8 @@ fn alert(rule: &Rule, group: &Group, wall: SystemTime, ends_at: SystemTime) -> A
 
 #[cfg(test)]
 mod tests {
+    use tapper_proto::v1::Event;
+
     use super::*;
 
     fn rule(threshold: usize, window_s: u64, group_by: Vec<&'static str>) -> Rule {
@@ -249,6 +222,7 @@ mod tests {
             window: Duration::from_secs(window_s),
             group_by,
             severity: "critical".into(),
+            kind: KIND_EVENT.into(),
         }
     }
 
@@ -375,5 +349,54 @@ mod tests {
         quiet.observe(&[ev("a", 24, 1)], t0, SystemTime::UNIX_EPOCH);
         quiet.tick(t0 + Duration::from_secs(10), SystemTime::UNIX_EPOCH);
         assert!(quiet.groups.is_empty());
+    }
+
+    #[test]
+    fn a_rule_on_a_warning_kind_fires_on_those_warnings_only() {
+        use tapper_proto::v1::Warning;
+
+        let on_nofile = Rule {
+            errnos: vec![],
+            kind: "nofile".into(),
+            ..rule(1, 60, vec!["node"])
+        };
+        let mut engine = Engine::new(vec![on_nofile], Duration::from_secs(60));
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        assert!(
+            engine.observe(&[ev("a", 24, 1)], now, wall).is_empty(),
+            "events do not count"
+        );
+        let file_max = Warning {
+            node: "a".into(),
+            kind: "file-max".into(),
+            ..Default::default()
+        };
+        assert!(
+            engine.observe(&[file_max], now, wall).is_empty(),
+            "another kind"
+        );
+        let nofile = Warning {
+            node: "a".into(),
+            kind: "nofile".into(),
+            pid: Some(42),
+            comm: "server".into(),
+            used: 205,
+            limit: 256,
+            ratio: 205.0 / 256.0,
+            eta_seconds: Some(1.2),
+            ..Default::default()
+        };
+        let fired = engine.observe(&[nofile], now, wall);
+        assert_eq!(fired.len(), 1);
+        let alert = &fired[0];
+        assert_eq!(alert.labels["kind"], "nofile");
+        assert_eq!(alert.labels["node"], "a");
+        assert!(!alert.labels.contains_key("errno"));
+        assert!(alert.annotations["summary"].starts_with("1 or more nofile warnings within 1m"));
+        assert!(
+            alert.annotations["process"].starts_with("last warning: pid 42 (server): 205 of 256"),
+            "{:?}",
+            alert.annotations
+        );
     }
 }

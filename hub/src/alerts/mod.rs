@@ -1,8 +1,10 @@
-//! Alerts from the hub: rules (`--alert-rules`) evaluated on every committed batch, sent
+//! Alerts from the hub: rules (`--alert-rules`) evaluated on every committed batch of events
+//! and on every warning, sent
 //! firing and resolved to each `--alertmanager`, re-sent while firing.
 
 mod alertmanager;
 mod engine;
+mod observed;
 mod rules;
 
 use std::{
@@ -11,7 +13,7 @@ use std::{
 };
 
 use prometheus_client::{metrics::gauge::Gauge, registry::Registry};
-use tapper_proto::v1::Event;
+use tapper_proto::v1::{Event, Warning};
 use tracing::info;
 
 pub use alertmanager::parse_url;
@@ -53,12 +55,21 @@ impl Alerting {
 
     /// Evaluates the rules on a committed batch; alerts that start firing go out at once.
     pub fn observe(&self, events: &[Event]) {
-        if events.is_empty() {
+        self.observe_items(events);
+    }
+
+    /// Evaluates the rules on a committed warning.
+    pub fn observe_warning(&self, warning: &Warning) {
+        self.observe_items(std::slice::from_ref(warning));
+    }
+
+    fn observe_items<T: observed::Observed>(&self, items: &[T]) {
+        if items.is_empty() {
             return;
         }
         let (started, firing) = {
             let mut engine = self.engine();
-            let started = engine.observe(events, Instant::now(), SystemTime::now());
+            let started = engine.observe(items, Instant::now(), SystemTime::now());
             (started, engine.firing())
         };
         self.send(&started, firing);

@@ -1,13 +1,20 @@
 //! The alert rules file (`--alert-rules FILE`, TOML): `[[rule]]` tables checked field by
-//! field, so a mistake is an error at start that names the rule and the field.
+//! field, so a mistake is an error at start that names the rule and the field. A rule
+//! counts failure events (`kind = "event"`, the default) or warnings of a kind.
 
 use std::{collections::HashSet, path::Path, time::Duration};
 
 use toml::{Table, Value};
 
+use super::observed::{KIND_EVENT, Observed};
+
 /// What a rule may group its alerts by; each becomes an alert label.
 pub const GROUP_KEYS: [&str; 4] = ["node", "errno", "family", "comm"];
-const FIELDS: &str = "name, errno, threshold, window, group_by, severity";
+const FIELDS: &str = "name, kind, errno, threshold, window, group_by, severity";
+/// What a rule may count: failure events, every warning, or warnings of one kind.
+const KINDS: [&str; 4] = ["event", "warning", "nofile", "file-max"];
+/// What a rule on warnings may group by (warnings have no errno or family).
+const WARNING_GROUP_KEYS: [&str; 2] = ["node", "comm"];
 /// The most failures a rule may wait for (the engine keeps that many times per group).
 const MAX_THRESHOLD: i64 = 100_000;
 
@@ -21,6 +28,20 @@ pub struct Rule {
     pub window: Duration,
     pub group_by: Vec<&'static str>,
     pub severity: String,
+    /// "event" (failures), "warning" (every warning), or a warning kind.
+    pub kind: String,
+}
+
+impl Rule {
+    /// Whether the rule counts `item`.
+    pub fn counts(&self, item: &impl Observed) -> bool {
+        let kind_matches = match self.kind.as_str() {
+            "warning" => item.kind() != KIND_EVENT,
+            kind => item.kind() == kind,
+        };
+        kind_matches
+            && (self.errnos.is_empty() || item.errno().is_some_and(|e| self.errnos.contains(&e)))
+    }
 }
 
 /// A rules file that cannot be used, with the place and what to do.
@@ -105,6 +126,23 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
     {
         return Err((at(key), format!("unknown field; the fields are {FIELDS}")));
     }
+    let kind = match t.get("kind") {
+        None => KIND_EVENT.to_owned(),
+        Some(Value::String(s)) if KINDS.contains(&s.as_str()) => s.clone(),
+        Some(other) => {
+            return Err((
+                at("kind"),
+                format!("must be one of {}, got {other}", KINDS.join(", ")),
+            ));
+        }
+    };
+    let on_warnings = kind != KIND_EVENT;
+    if on_warnings && t.contains_key("errno") {
+        return Err((
+            at("errno"),
+            format!("applies to failure events only, not to kind {kind:?}; remove it"),
+        ));
+    }
     let errnos = match t.get("errno") {
         None => Vec::new(),
         Some(Value::Array(list)) => list
@@ -175,6 +213,18 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
             ));
         }
     };
+    if let Some(key) = group_by
+        .iter()
+        .find(|k| on_warnings && !WARNING_GROUP_KEYS.contains(k))
+    {
+        return Err((
+            at("group_by"),
+            format!(
+                "warnings have no {key}; a rule of kind {kind:?} groups by {}",
+                WARNING_GROUP_KEYS.join(", ")
+            ),
+        ));
+    }
     let severity = match t.get("severity") {
         None => "warning".to_owned(),
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
@@ -192,6 +242,7 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
         window,
         group_by,
         severity,
+        kind,
     })
 }
 
@@ -226,6 +277,7 @@ severity = "critical"
                 window: Duration::from_secs(10),
                 group_by: vec!["node"],
                 severity: "critical".into(),
+                kind: "event".into(),
             }]
         );
     }
@@ -279,6 +331,34 @@ severity = "critical"
         assert!(m.starts_with("rule 2 (\"A\"): name: another rule"), "{m}");
         assert!(mistake("rules = 1").starts_with("no [[rule]] table"));
         assert!(mistake("[[rule]\n").starts_with("not valid TOML"));
+    }
+
+    #[test]
+    fn rules_on_warnings_name_a_kind_and_no_errno() {
+        let rules = parse(
+            "[[rule]]\nname = \"FdExhaustionAhead\"\nkind = \"nofile\"\nthreshold = 1\nwindow = \"1m\"\ngroup_by = [\"node\", \"comm\"]\n",
+        )
+        .unwrap();
+        assert_eq!(rules[0].kind, "nofile");
+        assert_eq!(rules[0].group_by, vec!["node", "comm"]);
+        let with = |lines: &str| {
+            mistake(&format!(
+                "[[rule]]\nname = \"W\"\nthreshold = 1\nwindow = \"1s\"\n{lines}\n"
+            ))
+        };
+        assert!(
+            with("kind = \"fd\"").starts_with(
+                "rule 1 (\"W\"): kind: must be one of event, warning, nofile, file-max"
+            )
+        );
+        assert!(
+            with("kind = \"warning\"\nerrno = [\"EMFILE\"]")
+                .starts_with("rule 1 (\"W\"): errno: applies to failure events only")
+        );
+        assert!(
+            with("kind = \"file-max\"\ngroup_by = [\"errno\"]")
+                .starts_with("rule 1 (\"W\"): group_by: warnings have no errno")
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The hub's metrics: counters kept as ingest commits (failures by node and errno, losses by
-//! node and reason, commit time, stored rows) and gauges read from the hub at each scrape.
+//! node and reason, warnings by node and kind, commit time, stored rows) and gauges read from the hub at each scrape.
 
 mod live;
 
@@ -15,7 +15,7 @@ use prometheus_client::{
     },
     registry::Registry,
 };
-use tapper_proto::v1::{Event, LossNotice};
+use tapper_proto::v1::{Event, LossNotice, Warning};
 
 use crate::state::HubState;
 
@@ -29,12 +29,20 @@ struct LossLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WarningLabels {
+    node: String,
+    /// One of the few kinds validation lets in.
+    kind: String,
+}
+
 /// What ingest counts. Cheap to update from the commit path (atomics behind a map lookup);
 /// a clone shares the same counters.
 #[derive(Clone)]
 pub struct HubMetrics {
     failures: Family<FailureLabels, Counter>,
     lost: Family<LossLabels, Counter>,
+    warnings: Family<WarningLabels, Counter>,
     commit_seconds: Histogram,
     store_rows: Gauge,
     namespace_label: bool,
@@ -46,6 +54,7 @@ impl HubMetrics {
         Self {
             failures: Family::default(),
             lost: Family::default(),
+            warnings: Family::default(),
             // 100 µs to about 3.3 s.
             commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             store_rows: Gauge::default(),
@@ -95,6 +104,17 @@ impl HubMetrics {
             .inc_by(l.count);
     }
 
+    /// Counts a new warning of a commit.
+    pub fn warning_committed(&self, warning: &Warning) {
+        self.store_rows.inc();
+        self.warnings
+            .get_or_create(&WarningLabels {
+                node: warning.node.clone(),
+                kind: warning.kind.clone(),
+            })
+            .inc();
+    }
+
     /// Retention deleted `rows` records.
     pub fn rows_deleted(&self, rows: u64) {
         self.store_rows.dec_by(rows as i64);
@@ -114,13 +134,18 @@ impl HubMetrics {
             self.lost.clone(),
         );
         registry.register(
+            "hub_warnings",
+            "warnings of descriptor exhaustion ahead stored, by node and kind (nofile, file-max)",
+            self.warnings.clone(),
+        );
+        registry.register(
             "hub_ingest_commit_seconds",
             "time to commit one batch of events or one loss record to the store",
             self.commit_seconds.clone(),
         );
         registry.register(
             "hub_store_rows",
-            "events and loss records in the store",
+            "events, loss records and warnings in the store",
             self.store_rows.clone(),
         );
         registry.register_collector(Box::new(live::LiveGauges::new(state)));

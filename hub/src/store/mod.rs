@@ -7,7 +7,8 @@
 //! ([`Changes`] wakes the tail).
 //!
 //! One clock rule everywhere: the hub's receive time (`received_ns`) drives retention age,
-//! GetStats windows and `since_time` replay; the row cap counts events and loss records.
+//! GetStats windows and `since_time` replay; the row cap counts events, loss records and
+//! warnings.
 
 mod budget;
 mod error;
@@ -19,7 +20,7 @@ mod sqlite;
 
 use std::{sync::Arc, time::Duration};
 
-use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, TapperInfo};
+use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, TapperInfo, Warning};
 
 pub use budget::QueryBudget;
 pub use error::StoreError;
@@ -71,6 +72,15 @@ pub trait Writer: Send {
         now_ns: i64,
     ) -> Result<Committed<LossNotice>>;
 
+    /// Stores one warning (it takes a hub_seq like an event); a warning whose seq is
+    /// already committed is a duplicate and left out of the result.
+    fn commit_warning(
+        &mut self,
+        key: &InstanceKey,
+        warning: Warning,
+        now_ns: i64,
+    ) -> Result<Committed<Warning>>;
+
     /// Keeps the tapper's latest cumulative counters.
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()>;
 
@@ -78,8 +88,8 @@ pub trait Writer: Send {
     /// in-memory seq state (the next commit reloads it from the store).
     fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()>;
 
-    /// Deletes events and loss records the hub received before `now_ns - max_age_ns`, then
-    /// the oldest beyond `max_rows` (events and loss records counted together). Returns how
+    /// Deletes events, loss records and warnings the hub received before
+    /// `now_ns - max_age_ns`, then the oldest beyond `max_rows` (all three counted together). Returns how
     /// many records were deleted.
     fn apply_retention(
         &mut self,

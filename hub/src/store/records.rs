@@ -1,6 +1,6 @@
 //! What the store keeps and hands back: instance keys, commit results and replay items.
 
-use tapper_proto::v1::{Event, LossNotice};
+use tapper_proto::v1::{Event, LossNotice, Warning};
 
 /// Identifies one tapper run.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,6 +24,7 @@ pub struct Committed<T> {
 pub enum Stored {
     Event(Event),
     Loss(LossNotice),
+    Warning(Warning),
 }
 
 impl Stored {
@@ -31,6 +32,7 @@ impl Stored {
         match self {
             Self::Event(e) => e.hub_seq,
             Self::Loss(l) => l.hub_seq,
+            Self::Warning(w) => w.hub_seq,
         }
     }
 }

@@ -12,7 +12,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::counters::{KernelCounters, UserCounters};
+use crate::{
+    counters::{KernelCounters, UserCounters},
+    warnings::WarningCounts,
+};
 
 /// `reason` values of `tapper_events_dropped_total`; each is a place that really drops.
 /// (The rate limit drops nothing: its failures are in `tapper_events_suppressed_total`.)
@@ -26,6 +29,7 @@ const RATE_LIMITED: &str = "rate_limited";
 pub struct TapperCollector {
     kernel: Arc<KernelCounters>,
     hub: Option<ReporterHandle>,
+    warnings: Arc<WarningCounts>,
     probe: &'static str,
 }
 
@@ -60,9 +64,15 @@ impl TapperCollector {
     pub fn new(
         kernel: Arc<KernelCounters>,
         hub: Option<ReporterHandle>,
+        warnings: Arc<WarningCounts>,
         probe: &'static str,
     ) -> Self {
-        Self { kernel, hub, probe }
+        Self {
+            kernel,
+            hub,
+            warnings,
+            probe,
+        }
     }
 
     /// The help of `tapper_hub_connected`, naming the hub in use of the `--hub` list.
@@ -146,6 +156,15 @@ impl Collector for TapperCollector {
              by reason (rate_limited); not lost: each is counted in a later event's suppressed \
              field",
             &[(&[("reason", RATE_LIMITED)], kernel.suppressed)],
+        )?;
+        let by_kind = self.warnings.by_kind();
+        let by_kind: Vec<_> = by_kind.iter().map(|(k, n)| ([("kind", *k)], *n)).collect();
+        let by_kind: Vec<(&Labels, u64)> = by_kind.iter().map(|(l, n)| (&l[..], *n)).collect();
+        counter(
+            &mut encoder,
+            "tapper_warnings",
+            "warnings of descriptor exhaustion ahead written, by kind: nofile, file-max",
+            &by_kind,
         )?;
         if let Some(hub) = hub {
             gauge(

@@ -5,7 +5,7 @@ mod table;
 
 use std::io::{self, Write};
 
-use tapper_proto::v1::Event;
+use tapper_proto::v1::{Event, Warning};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -46,6 +46,15 @@ impl EventWriter {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// Writes a warning: a JSON line of its own, or one readable line between table rows.
+    pub fn write_warning(&mut self, warning: &Warning) -> io::Result<()> {
+        match self.format {
+            Format::Json => json::write_warning(&mut self.out, warning),
+            Format::Table => table::write_warning(&mut self.out, warning),
+            Format::None => Ok(()),
+        }
     }
 
     /// Flushes what was written; call after each batch drained from the kernel.

@@ -4,7 +4,12 @@
 
 use std::io::{self, Write};
 
-use tapper_proto::{json::rfc3339, stack_text::stack_summary, text::escape_control, v1::Event};
+use tapper_proto::{
+    json::rfc3339,
+    stack_text::stack_summary,
+    text::escape_control,
+    v1::{Container, Event, Pod, Warning},
+};
 
 pub const HEADER_EVERY: u64 = 40;
 /// Innermost frames a row's stack line names (JSON carries them all).
@@ -49,7 +54,7 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
         event
             .duration_ns
             .map_or_else(|| "?".to_owned(), duration_text),
-        escape_control(&pod_container(event)),
+        escape_control(&pod_container(event.container.as_ref(), event.pod.as_ref())),
         escape_control(if event.exe.is_empty() {
             "-"
         } else {
@@ -69,14 +74,14 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
 
 /// Where the caller ran: `namespace/pod/container` in a pod, the container's name (or
 /// short id) outside one, `-` outside containers; `?` for what is unknown.
-fn pod_container(event: &Event) -> String {
-    let container = event.container.as_ref().map(|c| {
+fn pod_container(container: Option<&Container>, pod: Option<&Pod>) -> String {
+    let container = container.map(|c| {
         c.name
             .clone()
             .or_else(|| c.id.as_ref().map(|id| id[..id.len().min(12)].to_owned()))
             .unwrap_or_else(|| "?".into())
     });
-    let pod = event.pod.as_ref().map(|p| {
+    let pod = pod.map(|p| {
         let part = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
         format!("{}/{}", part(&p.namespace), part(&p.name))
     });
@@ -86,6 +91,34 @@ fn pod_container(event: &Event) -> String {
         (None, Some(container)) => container,
         (None, None) => "-".into(),
     }
+}
+
+/// A warning as one line between the rows, e.g. `WARNING nofile 12:00:01.123456: pid 42
+/// (nginx) /usr/sbin/nginx in web/api/nginx: 820 of 1024 descriptors (80%), full in ~12 s`.
+pub fn write_warning(out: &mut impl Write, w: &Warning) -> io::Result<()> {
+    let ts = w.ts.as_ref().map(rfc3339).unwrap_or_default();
+    let time = ts.get(11..26).unwrap_or(&ts);
+    let who = match w.pid {
+        Some(pid) => format!(
+            "pid {pid} ({}) {} in {}",
+            escape_control(&w.comm),
+            escape_control(if w.exe.is_empty() { "?" } else { &w.exe }),
+            escape_control(&pod_container(w.container.as_ref(), w.pod.as_ref())),
+        ),
+        None => "the system's file table".into(),
+    };
+    let eta = match w.eta_seconds {
+        Some(eta) => format!("full in ~{eta:.1} s"),
+        None => "not rising".into(),
+    };
+    writeln!(
+        out,
+        "WARNING {} {time}: {who}: {} of {} descriptors ({:.0}%), {eta}",
+        w.kind,
+        w.used,
+        w.limit,
+        w.ratio * 100.0
+    )
 }
 
 /// A short readable name for a duration in nanoseconds (`12.3µs`).
@@ -144,20 +177,32 @@ mod tests {
         use tapper_proto::v1::{Container, Pod};
         let id = "0123456789abcdef".repeat(4);
         let mut event = Event::default();
-        assert_eq!(pod_container(&event), "-");
+        assert_eq!(
+            pod_container(event.container.as_ref(), event.pod.as_ref()),
+            "-"
+        );
         event.container = Some(Container {
             id: Some(id.clone()),
             ..Default::default()
         });
-        assert_eq!(pod_container(&event), "0123456789ab");
+        assert_eq!(
+            pod_container(event.container.as_ref(), event.pod.as_ref()),
+            "0123456789ab"
+        );
         event.pod = Some(Pod {
             namespace: Some("shop".into()),
             ..Default::default()
         });
-        assert_eq!(pod_container(&event), "shop/?/0123456789ab");
+        assert_eq!(
+            pod_container(event.container.as_ref(), event.pod.as_ref()),
+            "shop/?/0123456789ab"
+        );
         event.container.as_mut().unwrap().name = Some("web".into());
         event.pod.as_mut().unwrap().name = Some("front-1".into());
-        assert_eq!(pod_container(&event), "shop/front-1/web");
+        assert_eq!(
+            pod_container(event.container.as_ref(), event.pod.as_ref()),
+            "shop/front-1/web"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use aya::{
 };
 use tapper_common::{
     EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout, Wakeup,
+    WarnConfig,
 };
 
 use super::{
@@ -16,6 +17,7 @@ use super::{
     btf::KernelBtf,
     features::{KPROBE_TARGET, check_kprobes, check_privileges},
     io_uring::{self, io_uring_layout},
+    nofile::{NofileWarn, warn_config},
     regs::regs_layout,
     selftest,
     tracefs::{socket_layout, tracefs_root},
@@ -31,6 +33,8 @@ pub struct Capture {
     /// The mode in effect (never `Auto`).
     pub mode: ProbeMode,
     pub events: RingBuf<MapData>,
+    /// Nofile warnings (empty when they are off).
+    pub warnings: RingBuf<MapData>,
     pub counters: KernelCounters,
     /// Whether failed `IORING_OP_SOCKET` requests are captured too.
     pub io_uring: bool,
@@ -52,17 +56,25 @@ pub struct Request {
     pub wakeup: Wakeup,
     /// Capture the caller's user stack with each failure.
     pub stacks: bool,
+    /// Nofile warnings on successful calls; `None` turns them off.
+    pub nofile_warn: Option<NofileWarn>,
 }
 
 /// The kernel layouts every mode may use, read once from BTF and tracefs.
 struct Layouts {
     regs: Result<RegsLayout, String>,
     io_uring: Result<IoUringLayout, String>,
+    warn: Result<WarnConfig, String>,
 }
 
 impl Layouts {
-    fn read(io_uring: bool) -> Self {
+    fn read(io_uring: bool, nofile_warn: Option<&NofileWarn>) -> Self {
         let btf = KernelBtf::open();
+        let warn = match (&btf, nofile_warn) {
+            (_, None) => Err("turned off by --warn-nofile-ratio 0".into()),
+            (Ok(btf), Some(warn)) => warn_config(btf, warn).map_err(|e| e.to_string()),
+            (Err(e), Some(_)) => Err(e.to_string()),
+        };
         let regs = match &btf {
             Ok(btf) => regs_layout(btf).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -74,8 +86,17 @@ impl Layouts {
                 .map_err(|e| e.to_string()),
             (Err(e), true) => Err(e.to_string()),
         };
-        tracing::debug!(?regs, ?io_uring, "kernel layouts from BTF and tracefs");
-        Self { regs, io_uring }
+        tracing::debug!(
+            ?regs,
+            ?io_uring,
+            ?warn,
+            "kernel layouts from BTF and tracefs"
+        );
+        Self {
+            regs,
+            io_uring,
+            warn,
+        }
     }
 }
 
@@ -84,7 +105,7 @@ impl Layouts {
 pub fn attach(request: &Request) -> Result<Capture, ProbeError> {
     check_privileges()?;
     raise_memlock_limit();
-    let layouts = Layouts::read(request.io_uring);
+    let layouts = Layouts::read(request.io_uring, request.nofile_warn.as_ref());
     let load = |mode| load_and_attach(mode, request, &layouts);
     match request.mode {
         ProbeMode::ExitOnly => {
@@ -188,6 +209,12 @@ fn load_and_attach(
     if let Ok(io_uring) = &layouts.io_uring {
         loader.override_global("IO_URING_LAYOUT", io_uring, true);
     }
+    match &layouts.warn {
+        Ok(warn) => {
+            loader.override_global("WARN_CONFIG", warn, true);
+        }
+        Err(why) => tracing::info!("no nofile warnings: {why}"),
+    }
     let mut ebpf = loader.load(EBPF_OBJECT)?;
     match mode {
         ProbeMode::ExitOnly => attach_tracepoint(
@@ -215,6 +242,11 @@ fn load_and_attach(
     let mut events =
         RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(|source| ProbeError::Map {
             name: "EVENTS",
+            source,
+        })?;
+    let warnings =
+        RingBuf::try_from(take_map(&mut ebpf, "WARNINGS")?).map_err(|source| ProbeError::Map {
+            name: "WARNINGS",
             source,
         })?;
     let counters = PerCpuArray::try_from(take_map(&mut ebpf, "COUNTERS")?).map_err(|source| {
@@ -256,6 +288,7 @@ fn load_and_attach(
         probes: ebpf,
         mode,
         events,
+        warnings,
         counters,
         io_uring,
         early_records,

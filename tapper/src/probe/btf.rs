@@ -37,6 +37,14 @@ impl KernelBtf {
             .ok_or_else(|| missing(format!("struct {name} has no member `{member}`")))
     }
 
+    /// The size in bytes of `struct name`.
+    pub fn struct_size(&self, name: &str) -> Result<u32, ProbeError> {
+        match self.find_struct(name)? {
+            Type::Struct(s) => Ok(s.size() as u32),
+            _ => unreachable!("find_struct returns structs only"),
+        }
+    }
+
     /// The value of `variant` in `enum name`.
     pub fn enum_value(&self, name: &str, variant: &str) -> Result<u32, ProbeError> {
         let types = self.types(name)?;

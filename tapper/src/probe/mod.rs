@@ -6,6 +6,7 @@ mod btf;
 mod error;
 mod features;
 mod io_uring;
+mod nofile;
 mod regs;
 mod selftest;
 mod tracefs;
@@ -13,6 +14,7 @@ mod tracefs;
 pub use attach::{Capture, Request, attach};
 pub use error::ProbeError;
 pub use features::kernel_release;
+pub use nofile::NofileWarn;
 
 /// Which programs catch failed `socket()` system calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

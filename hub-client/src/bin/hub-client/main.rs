@@ -55,8 +55,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Stream failure events (live, and optionally replayed from the hub's store).
-    Watch(watch::Args),
+    /// Stream failure events and warnings (live, and optionally replayed from the store).
+    Watch(Box<watch::Args>),
     /// Count failures grouped by node / errno / family / comm / cgroup over a window.
     Stats(stats::Args),
     /// List the tappers the hub knows, connected or not.
@@ -106,7 +106,7 @@ async fn run() -> anyhow::Result<()> {
         },
     };
     match cli.command {
-        Command::Watch(a) => watch::run(&hub, a).await,
+        Command::Watch(a) => watch::run(&hub, *a).await,
         Command::Stats(a) => stats::run(&hub, a).await,
         Command::Tappers(a) => tappers::run(&hub, a).await,
     }

@@ -52,6 +52,11 @@ pub struct Args {
     /// Only this container id, full or a prefix of at least 4 characters (repeatable).
     #[arg(long)]
     container_id: Vec<String>,
+    /// Only these items: event (failures), warning (every warning), or a warning kind
+    /// (nofile, file-max); repeat or separate with commas [default: events and warnings].
+    #[arg(long, value_delimiter = ',',
+          value_parser = ["event", "warning", "nofile", "file-max"])]
+    kind: Vec<String>,
     /// Replay stored events from this hub sequence number on (0 = all stored). Hub sequence
     /// numbers are one order per database: with several --hub addresses, resuming on
     /// another hub neither repeats nor skips only if the hubs share one database
@@ -64,7 +69,7 @@ pub struct Args {
     /// With --since/--since-seq: stop after the replay instead of following live events.
     #[arg(long)]
     no_follow: bool,
-    /// Exit after this many events.
+    /// Exit after this many events and warnings.
     #[arg(long)]
     count: Option<u64>,
     /// JSON lines instead of a table (the default when stdout is not a terminal).
@@ -98,7 +103,7 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         pod: a.pod.unwrap_or_default(),
         container: a.container,
         container_id: a.container_id,
-        kind: Vec::new(),
+        kind: a.kind,
         follow: !a.no_follow,
         since,
     };
@@ -236,7 +241,7 @@ impl Printer {
         }
     }
 
-    /// Prints one item; true once `--count` events were printed.
+    /// Prints one item; true once `--count` events and warnings were printed.
     fn print(&mut self, item: Item) -> anyhow::Result<bool> {
         let mut out = self.out.lock();
         match item {
@@ -267,6 +272,7 @@ impl Printer {
                 }
             }
             Item::Warning(w) => {
+                self.events += 1;
                 self.last_hub_seq = Some(w.hub_seq);
                 if self.json {
                     writeln!(out, "{}", serde_json::json!({ "warning": w }))?;

@@ -1,5 +1,5 @@
 //! Loss records on the writer side, as in SQLite: a new record must not cover any seq
-//! number already stored (as an event or in another record); a re-sent identical record is
+//! number already stored (as an event, a warning or in another record); a re-sent identical record is
 //! a duplicate.
 
 use postgres::Client;
@@ -45,6 +45,9 @@ pub fn check(
     }
     let event = client.query_opt(
         "SELECT seq FROM events
+         WHERE node = $1 AND instance_id = $2 AND seq BETWEEN $3 AND $4
+         UNION ALL
+         SELECT seq FROM warnings
          WHERE node = $1 AND instance_id = $2 AND seq BETWEEN $3 AND $4 LIMIT 1",
         &[&key.node, &key.instance_id, &first, &last],
     )?;

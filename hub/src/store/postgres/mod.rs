@@ -12,6 +12,7 @@ mod replay;
 mod schema;
 mod stats;
 mod tappers;
+mod warnings;
 mod writer;
 
 pub use changes::PgChanges;

@@ -116,7 +116,8 @@ impl Reader for PgReader {
         self.with_client(Work::Stats, |c| {
             let n: i64 = c
                 .query_one(
-                    "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM losses)",
+                    "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM losses)
+                          + (SELECT COUNT(*) FROM warnings)",
                     &[],
                 )?
                 .get(0);

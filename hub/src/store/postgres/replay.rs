@@ -1,9 +1,9 @@
-//! Reader queries for replay and the live tail: pages of events and loss records in
+//! Reader queries for replay and the live tail: pages of events, loss records and warnings in
 //! hub_seq order, read in one snapshot, and where a replay by receive time starts.
 
 use postgres::{Client, IsolationLevel};
 use prost::Message;
-use tapper_proto::v1::{Event, Loss, LossNotice};
+use tapper_proto::v1::{Event, Loss, LossNotice, Warning};
 
 use super::{i2u, u2i};
 use crate::{
@@ -11,11 +11,12 @@ use crate::{
     store::{Result, Stored},
 };
 
-/// The lowest hub_seq of an event or loss record received at or after `since_ns`.
+/// The lowest hub_seq of an event, loss record or warning received at or after `since_ns`.
 pub fn first_received_since(client: &mut Client, since_ns: i64) -> Result<Option<u64>> {
     let row = client.query_one(
         "SELECT LEAST((SELECT MIN(hub_seq) FROM events WHERE received_ns >= $1),
-                      (SELECT MIN(hub_seq) FROM losses WHERE received_ns >= $1))",
+                      (SELECT MIN(hub_seq) FROM losses WHERE received_ns >= $1),
+                      (SELECT MIN(hub_seq) FROM warnings WHERE received_ns >= $1))",
         &[&since_ns],
     )?;
     Ok(row.get::<_, Option<i64>>(0).map(i2u))
@@ -26,7 +27,7 @@ const UNREADABLE: &str = "stored record unreadable";
 
 /// Up to `limit` items with hub_seq in `[from, to]` (and received at or after `since_ns`),
 /// in hub order, from one snapshot (so that a tail never passes a row it did not see). A
-/// stored event that does not decode becomes a loss notice of its seq.
+/// stored event or warning that does not decode becomes a loss notice of its seq.
 pub fn page(
     client: &mut Client,
     from: u64,
@@ -60,24 +61,11 @@ pub fn page(
                 e.received = received;
                 Stored::Event(e)
             }
-            Err(_) => {
-                let seq = i2u(r.get(4));
-                Stored::Loss(LossNotice {
-                    node,
-                    instance_id,
-                    loss: Some(Loss {
-                        count: 1,
-                        reason: UNREADABLE.into(),
-                        first_seq: seq,
-                        last_seq: seq,
-                    }),
-                    hub_seq: i2u(hub_seq),
-                    received,
-                })
-            }
+            Err(_) => unreadable(node, instance_id, i2u(r.get(4)), i2u(hub_seq), received),
         });
     }
-    // Losses up to the last event of a full page (the next page continues from there).
+    // Losses and warnings up to the last event of a full page (the next page continues
+    // from there).
     let loss_to = match out.last() {
         Some(last) if out.len() == limit => u2i(last.hub_seq()),
         _ => to,
@@ -102,7 +90,51 @@ pub fn page(
             received: Some(to_ts(r.get(7))),
         }));
     }
+    let rows = tx.query(
+        "SELECT hub_seq, node, instance_id, received_ns, seq, body FROM warnings
+         WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns >= $3
+         ORDER BY hub_seq",
+        &[&from, &loss_to, &since_ns],
+    )?;
+    for r in &rows {
+        let (hub_seq, node, instance_id): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
+        let received = Some(to_ts(r.get(3)));
+        let body: &[u8] = r.get(5);
+        out.push(match Warning::decode(body) {
+            Ok(mut w) => {
+                w.hub_seq = i2u(hub_seq);
+                w.node = node;
+                w.instance_id = instance_id;
+                w.received = received;
+                Stored::Warning(w)
+            }
+            Err(_) => unreadable(node, instance_id, i2u(r.get(4)), i2u(hub_seq), received),
+        });
+    }
     tx.commit()?;
     out.sort_by_key(Stored::hub_seq);
     Ok(out)
+}
+
+/// The loss notice that stands in for a stored row (event or warning) that no longer
+/// decodes: its one seq number, counted once.
+fn unreadable(
+    node: String,
+    instance_id: String,
+    seq: u64,
+    hub_seq: u64,
+    received: Option<prost_types::Timestamp>,
+) -> Stored {
+    Stored::Loss(LossNotice {
+        node,
+        instance_id,
+        loss: Some(Loss {
+            count: 1,
+            reason: UNREADABLE.into(),
+            first_seq: seq,
+            last_seq: seq,
+        }),
+        hub_seq,
+        received,
+    })
 }

@@ -12,10 +12,10 @@
 //! Taking the lock before any write also keeps two replicas from deadlocking on rows.
 
 use postgres::{Client, Statement};
-use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
+use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
-use super::{CHANNEL, Database, insert, locks, losses, schema, tappers::ALIVE, u2i};
+use super::{CHANNEL, Database, insert, locks, losses, schema, tappers::ALIVE, u2i, warnings};
 use crate::{
     clock::to_ts,
     store::{
@@ -60,7 +60,8 @@ fn prepare(mut client: Client) -> Result<Conn> {
 pub(super) fn stored_last_hub_seq(client: &mut Client) -> Result<u64> {
     let row = client.query_one(
         "SELECT GREATEST(COALESCE((SELECT MAX(hub_seq) FROM events), 0),
-                         COALESCE((SELECT MAX(hub_seq) FROM losses), 0))",
+                         COALESCE((SELECT MAX(hub_seq) FROM losses), 0),
+                         COALESCE((SELECT MAX(hub_seq) FROM warnings), 0))",
         &[],
     )?;
     Ok(super::i2u(row.get(0)))
@@ -384,6 +385,39 @@ impl Writer for PgWriter {
         Ok(self.settle(key, state, new))
     }
 
+    fn commit_warning(
+        &mut self,
+        key: &InstanceKey,
+        warning: Warning,
+        now_ns: i64,
+    ) -> Result<Committed<Warning>> {
+        let mut state = self.seq_state(key)?;
+        let fresh = !state.is_committed(warning.seq);
+        state.mark(warning.seq, warning.seq);
+        let acked = u2i(state.acked);
+        let mut notified = self.notified;
+        let stored = self.step(|conn, _| {
+            let stored = match fresh {
+                true => warnings::insert(&mut conn.client, key, warning, now_ns)?,
+                false => None,
+            };
+            if stored.is_some() {
+                Self::notify(conn, &mut notified)?;
+            }
+            conn.client.execute(
+                "UPDATE tappers SET acked_seq = GREATEST(acked_seq, $3), last_seen_ns = $4
+                 WHERE node = $1 AND instance_id = $2",
+                &[&key.node, &key.instance_id, &acked, &now_ns],
+            )?;
+            Ok(stored)
+        })?;
+        self.notified |= notified && self.in_group;
+        if let Some(w) = &stored {
+            self.last_hub_seq = self.last_hub_seq.max(w.hub_seq);
+        }
+        Ok(self.settle(key, state, stored.into_iter().collect()))
+    }
+
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
         use prost::Message;
         let body = c.encode_to_vec();
@@ -427,13 +461,15 @@ impl Writer for PgWriter {
             let cutoff = now_ns.saturating_sub(age);
             deleted += tx.execute("DELETE FROM events WHERE received_ns < $1", &[&cutoff])?;
             deleted += tx.execute("DELETE FROM losses WHERE received_ns < $1", &[&cutoff])?;
+            deleted += tx.execute("DELETE FROM warnings WHERE received_ns < $1", &[&cutoff])?;
         }
         if let Some(rows) = max_rows {
-            // The newest record beyond the cap; both tables share hub_seq.
+            // The newest record beyond the cap; the three tables share hub_seq.
             let cut: Option<i64> = tx
                 .query_opt(
                     "SELECT hub_seq FROM (SELECT hub_seq FROM events
-                                          UNION ALL SELECT hub_seq FROM losses) AS s
+                                          UNION ALL SELECT hub_seq FROM losses
+                                          UNION ALL SELECT hub_seq FROM warnings) AS s
                      ORDER BY hub_seq DESC LIMIT 1 OFFSET $1",
                     &[&u2i(rows)],
                 )?
@@ -441,6 +477,7 @@ impl Writer for PgWriter {
             if let Some(cut) = cut {
                 deleted += tx.execute("DELETE FROM events WHERE hub_seq <= $1", &[&cut])?;
                 deleted += tx.execute("DELETE FROM losses WHERE hub_seq <= $1", &[&cut])?;
+                deleted += tx.execute("DELETE FROM warnings WHERE hub_seq <= $1", &[&cut])?;
             }
         }
         tx.commit()?;

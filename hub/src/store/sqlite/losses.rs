@@ -42,6 +42,9 @@ pub fn check(tx: &Connection, key: &InstanceKey, state: &SeqState, loss: &Loss) 
     let event: Option<i64> = tx
         .query_row(
             "SELECT seq FROM events
+             WHERE node = ?1 AND instance_id = ?2 AND seq BETWEEN ?3 AND ?4
+             UNION ALL
+             SELECT seq FROM warnings
              WHERE node = ?1 AND instance_id = ?2 AND seq BETWEEN ?3 AND ?4 LIMIT 1",
             params![key.node, key.instance_id, first, last],
             |r| r.get(0),

@@ -14,6 +14,7 @@ pub(super) mod schema;
 mod stacks;
 mod stats;
 mod tappers;
+mod warnings;
 mod writer;
 
 use std::{

@@ -171,7 +171,8 @@ impl Reader for SqliteReader {
     fn rows(&self) -> Result<u64> {
         self.with_conn(Work::Stats, |c| {
             let rows: i64 = c.query_row(
-                "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM losses)",
+                "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM losses)
+                      + (SELECT COUNT(*) FROM warnings)",
                 [],
                 |r| r.get(0),
             )?;

@@ -3,7 +3,7 @@
 
 use prost::Message;
 use rusqlite::{Connection, params};
-use tapper_proto::v1::{Event, Loss, LossNotice};
+use tapper_proto::v1::{Event, Loss, LossNotice, Warning};
 
 use super::{i2u, stacks, u2i};
 use crate::{
@@ -21,6 +21,9 @@ pub fn first_received_since(conn: &Connection, since_ns: i64) -> Result<Option<u
                  WHERE received_ns >= ?1
              UNION ALL
              SELECT MIN(hub_seq) FROM losses INDEXED BY losses_received
+                 WHERE received_ns >= ?1
+             UNION ALL
+             SELECT MIN(hub_seq) FROM warnings INDEXED BY warnings_received
                  WHERE received_ns >= ?1)",
         [since_ns],
         |r| r.get(0),
@@ -83,18 +86,13 @@ pub fn page(
             }
             Err(err) => {
                 unreadable(hub_seq, &err);
-                Stored::Loss(LossNotice {
+                Stored::Loss(unreadable_notice(
                     node,
                     instance_id,
-                    loss: Some(Loss {
-                        count: 1,
-                        reason: UNREADABLE.into(),
-                        first_seq: seq,
-                        last_seq: seq,
-                    }),
+                    seq,
                     hub_seq,
-                    received: Some(to_ts(received_ns)),
-                })
+                    received_ns,
+                ))
             }
         };
         out.push(item);
@@ -127,8 +125,81 @@ pub fn page(
     for row in rows {
         out.push(Stored::Loss(row?));
     }
+    warnings(conn, from, loss_to, since_ns, &mut out, unreadable)?;
     out.sort_by_key(Stored::hub_seq);
     Ok(out)
+}
+
+/// Appends the warnings with hub_seq in `[from, to]` (an unreadable one becomes a loss
+/// notice of its seq, as an event would).
+fn warnings(
+    conn: &Connection,
+    from: u64,
+    to: u64,
+    since_ns: i64,
+    out: &mut Vec<Stored>,
+    unreadable: &dyn Fn(u64, &prost::DecodeError),
+) -> Result<()> {
+    let mut st = conn.prepare_cached(
+        "SELECT hub_seq, node, instance_id, received_ns, seq, body
+         FROM warnings WHERE hub_seq >= ?1 AND hub_seq <= ?2 AND +received_ns >= ?3
+         ORDER BY hub_seq",
+    )?;
+    let rows = st.query_map(params![u2i(from), u2i(to), since_ns], |r| {
+        Ok((
+            i2u(r.get(0)?),
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            i2u(r.get(4)?),
+            r.get::<_, Vec<u8>>(5)?,
+        ))
+    })?;
+    for row in rows {
+        let (hub_seq, node, instance_id, received_ns, seq, body) = row?;
+        out.push(match Warning::decode(body.as_slice()) {
+            Ok(mut w) => {
+                w.hub_seq = hub_seq;
+                w.node = node;
+                w.instance_id = instance_id;
+                w.received = Some(to_ts(received_ns));
+                Stored::Warning(w)
+            }
+            Err(err) => {
+                unreadable(hub_seq, &err);
+                Stored::Loss(unreadable_notice(
+                    node,
+                    instance_id,
+                    seq,
+                    hub_seq,
+                    received_ns,
+                ))
+            }
+        });
+    }
+    Ok(())
+}
+
+/// A loss notice standing for a stored record that cannot be decoded.
+fn unreadable_notice(
+    node: String,
+    instance_id: String,
+    seq: u64,
+    hub_seq: u64,
+    received_ns: i64,
+) -> LossNotice {
+    LossNotice {
+        node,
+        instance_id,
+        loss: Some(Loss {
+            count: 1,
+            reason: UNREADABLE.into(),
+            first_seq: seq,
+            last_seq: seq,
+        }),
+        hub_seq,
+        received: Some(to_ts(received_ns)),
+    }
 }
 
 #[cfg(test)]

@@ -22,13 +22,14 @@ pub fn apply(
         rollups::subtract(&tx, "received_ns < ?1", cutoff)?;
         deleted += tx.execute("DELETE FROM events WHERE received_ns < ?1", [cutoff])?;
         deleted += tx.execute("DELETE FROM losses WHERE received_ns < ?1", [cutoff])?;
+        deleted += tx.execute("DELETE FROM warnings WHERE received_ns < ?1", [cutoff])?;
     }
     if let Some(rows) = max_rows {
         // The newest record that falls outside the cap; both tables share hub_seq.
         let cut: Option<i64> = tx
             .query_row(
                 "SELECT hub_seq FROM events UNION ALL SELECT hub_seq FROM losses
-                 ORDER BY hub_seq DESC LIMIT 1 OFFSET ?1",
+                 UNION ALL SELECT hub_seq FROM warnings ORDER BY hub_seq DESC LIMIT 1 OFFSET ?1",
                 params![u2i(rows)],
                 |r| r.get(0),
             )
@@ -37,6 +38,7 @@ pub fn apply(
             rollups::subtract(&tx, "hub_seq <= ?1", cut)?;
             deleted += tx.execute("DELETE FROM events WHERE hub_seq <= ?1", [cut])?;
             deleted += tx.execute("DELETE FROM losses WHERE hub_seq <= ?1", [cut])?;
+            deleted += tx.execute("DELETE FROM warnings WHERE hub_seq <= ?1", [cut])?;
         }
     }
     if deleted > 0 {

@@ -85,7 +85,7 @@ mod tests {
         page.into_iter()
             .filter_map(|s| match s {
                 Stored::Event(e) => Some(e.user_stack),
-                Stored::Loss(_) => None,
+                Stored::Loss(_) | Stored::Warning(_) => None,
             })
             .collect()
     }

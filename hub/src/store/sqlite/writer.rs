@@ -1,14 +1,14 @@
-//! The writer connection: Hello, event and loss commits with dedup by (node, instance,
-//! seq), the per-minute rollups of the events, counters, and the hub_seq high-water mark.
+//! The writer connection: Hello, event, loss and warning commits with dedup by (node,
+//! instance, seq), the per-minute rollups of the events, counters, and the hub_seq high-water mark.
 //! Each commit is a savepoint, so many of them can share one group transaction.
 
 use std::collections::HashMap;
 
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params, params_from_iter};
-use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice};
+use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 
-use super::{Location, i2u, identity, losses, retention, rollups, schema, stacks, u2i};
+use super::{Location, i2u, identity, losses, retention, rollups, schema, stacks, u2i, warnings};
 use crate::{
     clock::{from_ts, to_ts},
     store::{
@@ -102,7 +102,8 @@ fn stored_last_hub_seq(conn: &Connection) -> Result<u64> {
         "SELECT MAX(
              COALESCE((SELECT value FROM meta WHERE key = 'last_hub_seq'), 0),
              COALESCE((SELECT MAX(hub_seq) FROM events), 0),
-             COALESCE((SELECT MAX(hub_seq) FROM losses), 0))",
+             COALESCE((SELECT MAX(hub_seq) FROM losses), 0),
+             COALESCE((SELECT MAX(hub_seq) FROM warnings), 0))",
         [],
         |r| r.get(0),
     )?;
@@ -285,6 +286,32 @@ impl Writer for SqliteWriter {
             }
         }
         state.mark(loss.first_seq, loss.last_seq);
+        tx.execute(
+            "UPDATE tappers SET acked_seq = ?3, last_seen_ns = ?4
+             WHERE node = ?1 AND instance_id = ?2",
+            params![key.node, key.instance_id, u2i(state.acked), now_ns],
+        )?;
+        commit_through(tx, next)?;
+        Ok(self.settle(key, state, next, new))
+    }
+
+    fn commit_warning(
+        &mut self,
+        key: &InstanceKey,
+        warning: Warning,
+        now_ns: i64,
+    ) -> Result<Committed<Warning>> {
+        let mut state = self.seq_state(key)?;
+        let mut new = Vec::new();
+        let mut next = self.last_hub_seq;
+        let tx = self.conn.savepoint()?;
+        if !state.is_committed(warning.seq) {
+            state.mark(warning.seq, warning.seq);
+            if let Some(w) = warnings::insert(&tx, key, warning, next + 1, now_ns)? {
+                next += 1;
+                new.push(w);
+            }
+        }
         tx.execute(
             "UPDATE tappers SET acked_seq = ?3, last_seen_ns = ?4
              WHERE node = ?1 AND instance_id = ?2",

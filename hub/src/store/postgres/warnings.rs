@@ -1,0 +1,50 @@
+//! Warnings on the writer side, as in SQLite: stored in the same hub_seq space as events
+//! and loss records, deduplicated by (node, instance, seq), the full message as its body.
+
+use postgres::Client;
+use prost::Message;
+use tapper_proto::v1::Warning;
+
+use super::{i2u, u2i};
+use crate::{
+    clock::{from_ts, to_ts},
+    store::{InstanceKey, Result},
+};
+
+/// Stores `warning` of `key` under the next hub_seq; returns it with its hub fields set, or
+/// `None` when that seq is stored already (a resend).
+pub fn insert(
+    client: &mut Client,
+    key: &InstanceKey,
+    mut warning: Warning,
+    now_ns: i64,
+) -> Result<Option<Warning>> {
+    warning.node.clone_from(&key.node);
+    warning.instance_id.clone_from(&key.instance_id);
+    warning.hub_seq = 0;
+    warning.received = None;
+    let pid = warning.pid.map(i64::from);
+    let row = client.query_opt(
+        "INSERT INTO warnings (hub_seq, node, instance_id, seq, kind, ts_ns, received_ns, pid,
+                               comm, body)
+         VALUES (nextval('hub_seq'), $1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (node, instance_id, seq) DO NOTHING RETURNING hub_seq",
+        &[
+            &key.node,
+            &key.instance_id,
+            &u2i(warning.seq),
+            &warning.kind,
+            &warning.ts.as_ref().map_or(0, from_ts),
+            &now_ns,
+            &pid,
+            &warning.comm,
+            &warning.encode_to_vec(),
+        ],
+    )?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    warning.hub_seq = i2u(row.get(0));
+    warning.received = Some(to_ts(now_ns));
+    Ok(Some(warning))
+}

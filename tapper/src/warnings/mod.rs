@@ -1,0 +1,27 @@
+//! Early warnings of descriptor exhaustion: "nofile" (a process nearing its soft
+//! `RLIMIT_NOFILE`, seen by the kernel on successful calls) and "file-max" (the system's
+//! file table nearing `fs.file-max`, sampled here), with a trend and a time to exhaustion.
+
+mod counts;
+mod file_max;
+mod nofile;
+mod trend;
+
+use std::time::Duration;
+
+pub use counts::WarningCounts;
+pub use file_max::FileMaxWatch;
+pub use nofile::{NofileTracker, build_nofile};
+
+/// `Warning.kind` of a process nearing its soft `RLIMIT_NOFILE` (EMFILE ahead).
+pub const KIND_NOFILE: &str = "nofile";
+/// `Warning.kind` of the system nearing `fs.file-max` (ENFILE ahead).
+pub const KIND_FILE_MAX: &str = "file-max";
+
+/// How far back samples count for a trend.
+const TREND_WINDOW: Duration = Duration::from_secs(60);
+
+/// Seconds on the monotonic clock (the kernel's `bpf_ktime_get_ns` clock).
+fn mono_secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
