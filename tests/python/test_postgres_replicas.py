@@ -197,3 +197,42 @@ def test_tls_to_the_database_when_the_url_asks(hub_bin, hub_factory, replay_to, 
     # A certificate from another CA is refused at start, with the reason.
     err = start_failing_hub(hub_bin, f"{url}?sslmode=require&sslrootcert={files['other_ca']}")
     assert "cannot reach PostgreSQL" in err and "certificate" in err.lower(), err
+
+
+def test_stacks_are_stored_once_and_warnings_replay_on_postgresql(hub_factory, pg_database,
+                                                                  stubs):
+    import grpc
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    hub_pb2, hub_pb2_grpc, event_pb2 = stubs
+    server, url = pg_database
+    db = url.rsplit("/", 1)[1]
+    a, b = replicas(hub_factory, url, 2)
+    frames = [event_pb2.StackFrame(address=0x1010 + i, module="/usr/bin/w", offset=0x10 + i,
+                                   symbol=f"f{i}") for i in range(3)]
+
+    def requests():
+        yield hub_pb2.ReportRequest(hello=hub_pb2.Hello(node="pg-stacks", instance_id="i1"))
+        events = [event_pb2.Event(seq=s, errno=24, errno_name="EMFILE", comm="t",
+                                  ts=Timestamp(seconds=1), user_stack=frames)
+                  for s in range(1, 21)]
+        yield hub_pb2.ReportRequest(events=hub_pb2.EventBatch(events=events))
+        yield hub_pb2.ReportRequest(warning=event_pb2.Warning(
+            seq=21, kind="nofile", ts=Timestamp(seconds=2), pid=7, comm="t", used=205,
+            limit=256, ratio=205 / 256, eta_seconds=1.5))
+
+    with grpc.insecure_channel(a.addr) as ch:
+        acks = [r.ack.acked_seq for r in hub_pb2_grpc.HubStub(ch).Report(requests(), timeout=30)]
+    assert acks[-1] == 21, acks
+    # Twenty identical stacks are one row, referenced by every event.
+    assert server.psql("SELECT COUNT(*) FROM stacks", db=db) == "1"
+    assert server.psql("SELECT COUNT(*) FROM events WHERE stack_id IS NOT NULL", db=db) == "20"
+    # Another replica replays the frames whole, and the warning in its place.
+    with grpc.insecure_channel(b.addr) as ch:
+        items = list(hub_pb2_grpc.HubStub(ch).Subscribe(
+            hub_pb2.SubscribeRequest(since_hub_seq=0), timeout=30))
+    events = [i.event for i in items if i.HasField("event")]
+    warnings = [i.warning for i in items if i.HasField("warning")]
+    assert [e.seq for e in events] == list(range(1, 21))
+    assert all(list(e.user_stack) == frames for e in events)
+    assert [(w.seq, w.kind, w.pid, w.node) for w in warnings] == [(21, "nofile", 7, "pg-stacks")]

@@ -17,6 +17,7 @@ mod query;
 mod records;
 mod seq;
 mod sqlite;
+mod stack_blob;
 
 use std::{sync::Arc, time::Duration};
 

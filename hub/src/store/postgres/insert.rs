@@ -1,15 +1,19 @@
 //! The batched insert of a batch's events: one statement over column arrays (`unnest`),
 //! hub_seq from the global sequence, duplicates left out by the unique key
-//! (`ON CONFLICT DO NOTHING`); it returns the hub_seq of each stored seq.
+//! (`ON CONFLICT DO NOTHING`); it returns the hub_seq of each stored seq. User stacks go to
+//! `stacks` once per distinct stack, and the event row keeps only `stack_id`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use postgres::{Client, Statement, types::ToSql};
 use prost::Message;
 use tapper_proto::v1::Event;
 
 use super::{i2u, u2i};
-use crate::{clock::from_ts, store::InstanceKey};
+use crate::{
+    clock::from_ts,
+    store::{InstanceKey, stack_blob::StackBlob},
+};
 
 /// The statement, prepared once per connection.
 pub const SQL: &str = "
@@ -17,13 +21,13 @@ INSERT INTO events (hub_seq, node, instance_id, received_ns, seq, ts_ns, pid, er
     errno_name, family, family_name, comm, cgroup_id, body, suppressed, source, cgroup_path,
     container_id, container_runtime, container_name, container_image, pod_uid,
     pod_namespace, pod_name, pod_labels, quota_memory_max, quota_memory_current,
-    quota_pids_max, quota_pids_current, quota_file_nr, quota_file_max)
+    quota_pids_max, quota_pids_current, quota_file_nr, quota_file_max, stack_id)
 SELECT nextval('hub_seq'), $1, $2, $3, u.* FROM unnest(
     $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::INTEGER[], $8::TEXT[], $9::INTEGER[],
     $10::TEXT[], $11::TEXT[], $12::BIGINT[], $13::BYTEA[], $14::BIGINT[], $15::TEXT[],
     $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[],
     $22::TEXT[], $23::TEXT[], $24::TEXT[], $25::BIGINT[], $26::BIGINT[], $27::BIGINT[],
-    $28::BIGINT[], $29::BIGINT[], $30::BIGINT[]) AS u
+    $28::BIGINT[], $29::BIGINT[], $30::BIGINT[], $31::BIGINT[]) AS u
 ON CONFLICT (node, instance_id, seq) DO NOTHING
 RETURNING seq, hub_seq";
 
@@ -43,10 +47,12 @@ struct Columns {
     suppressed: Vec<i64>,
     texts: [Vec<Option<String>>; 10],
     quota: [Vec<Option<i64>>; 6],
+    stack_id: Vec<Option<i64>>,
 }
 
 impl Columns {
-    fn push(&mut self, e: &Event) {
+    /// Adds `e`, whose frames are stored as `stack_id` (the body then carries none).
+    fn push(&mut self, e: &Event, stack_id: Option<i64>) {
         let c = e.container.as_ref();
         let p = e.pod.as_ref();
         let q = e.quota.as_ref();
@@ -63,7 +69,15 @@ impl Columns {
         self.family_name.push(e.family_name.clone());
         self.comm.push(e.comm.clone());
         self.cgroup_id.push(u2i(e.cgroup_id));
-        self.body.push(e.encode_to_vec());
+        self.body.push(match stack_id {
+            Some(_) => Event {
+                user_stack: Vec::new(),
+                ..e.clone()
+            }
+            .encode_to_vec(),
+            None => e.encode_to_vec(),
+        });
+        self.stack_id.push(stack_id);
         self.suppressed.push(u2i(e.suppressed));
         let texts = [
             Some(e.source.clone()),
@@ -104,8 +118,20 @@ pub fn events(
     now_ns: i64,
 ) -> Result<Vec<(u64, u64)>, postgres::Error> {
     let mut cols = Columns::default();
+    let mut stacks = HashMap::new();
     for e in events {
-        cols.push(e);
+        let stack_id = match StackBlob::of(&e.user_stack) {
+            Some(blob) => Some(match stacks.get(&blob.digest) {
+                Some(&id) => id,
+                None => {
+                    let id = store_stack(client, &blob)?;
+                    stacks.insert(blob.digest, id);
+                    id
+                }
+            }),
+            None => None,
+        };
+        cols.push(e, stack_id);
     }
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
         &key.node,
@@ -125,9 +151,21 @@ pub fn events(
     ];
     params.extend(cols.texts.iter().map(|c| c as &(dyn ToSql + Sync)));
     params.extend(cols.quota.iter().map(|c| c as &(dyn ToSql + Sync)));
+    params.push(&cols.stack_id);
     let rows = client.query(statement, &params)?;
     Ok(rows
         .iter()
         .map(|r| (i2u(r.get(0)), i2u(r.get(1))))
         .collect())
+}
+
+/// The id of the stored stack equal to `blob` (stored now if new).
+fn store_stack(client: &mut Client, blob: &StackBlob) -> Result<i64, postgres::Error> {
+    let row = client.query_one(
+        "INSERT INTO stacks (digest, frames) VALUES ($1, $2)
+         ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest
+         RETURNING id",
+        &[&blob.digest, &blob.frames],
+    )?;
+    Ok(row.get(0))
 }

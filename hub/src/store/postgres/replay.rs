@@ -8,7 +8,7 @@ use tapper_proto::v1::{Event, Loss, LossNotice, Warning};
 use super::{i2u, u2i};
 use crate::{
     clock::to_ts,
-    store::{Result, Stored},
+    store::{Result, Stored, stack_blob},
 };
 
 /// The lowest hub_seq of an event, loss record or warning received at or after `since_ns`.
@@ -43,9 +43,10 @@ pub fn page(
         .read_only(true)
         .start()?;
     let rows = tx.query(
-        "SELECT hub_seq, node, instance_id, received_ns, seq, body FROM events
-         WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns >= $3
-         ORDER BY hub_seq LIMIT $4",
+        "SELECT e.hub_seq, e.node, e.instance_id, e.received_ns, e.seq, e.body, s.frames
+         FROM events e LEFT JOIN stacks s ON s.id = e.stack_id
+         WHERE e.hub_seq >= $1 AND e.hub_seq <= $2 AND e.received_ns >= $3
+         ORDER BY e.hub_seq LIMIT $4",
         &[&from, &to, &since_ns, &(limit as i64)],
     )?;
     let mut out = Vec::with_capacity(rows.len());
@@ -53,7 +54,14 @@ pub fn page(
         let (hub_seq, node, instance_id): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
         let received = Some(to_ts(r.get(3)));
         let body: &[u8] = r.get(5);
-        out.push(match Event::decode(body) {
+        let frames: Option<&[u8]> = r.get(6);
+        let decoded = Event::decode(body).and_then(|mut e| {
+            if let Some(frames) = frames {
+                e.user_stack = stack_blob::decode(frames)?;
+            }
+            Ok(e)
+        });
+        out.push(match decoded {
             Ok(mut e) => {
                 e.hub_seq = i2u(hub_seq);
                 e.node = node;

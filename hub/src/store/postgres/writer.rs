@@ -480,6 +480,13 @@ impl Writer for PgWriter {
                 deleted += tx.execute("DELETE FROM warnings WHERE hub_seq <= $1", &[&cut])?;
             }
         }
+        if deleted > 0 {
+            tx.execute(
+                "DELETE FROM stacks s
+                 WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.stack_id = s.id)",
+                &[],
+            )?;
+        }
         tx.commit()?;
         Ok(deleted)
     }

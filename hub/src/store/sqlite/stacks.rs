@@ -2,42 +2,24 @@
 //! keyed by the SHA-256 digest of their encoding, and the event row keeps only `stack_id`;
 //! reads put the frames back, and retention drops stacks no event references any more.
 
-use prost::Message;
 use rusqlite::{Connection, params};
-use sha2::{Digest, Sha256};
-use tapper_proto::v1::{Event, StackFrame};
+use tapper_proto::v1::StackFrame;
 
-use crate::store::Result;
+pub use crate::store::stack_blob::decode;
+use crate::store::{Result, stack_blob::StackBlob};
 
 /// The id of the stored stack equal to `frames` (stored now if new); `None` for no stack.
 pub fn store(conn: &Connection, frames: &[StackFrame]) -> Result<Option<i64>> {
-    if frames.is_empty() {
+    let Some(blob) = StackBlob::of(frames) else {
         return Ok(None);
-    }
-    let encoded = encode(frames);
-    let digest = Sha256::digest(&encoded);
+    };
     let mut upsert = conn.prepare_cached(
         "INSERT INTO stacks (digest, frames) VALUES (?1, ?2)
          ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest
          RETURNING id",
     )?;
-    let id = upsert.query_row(params![digest.as_slice(), encoded], |r| r.get(0))?;
+    let id = upsert.query_row(params![blob.digest, blob.frames], |r| r.get(0))?;
     Ok(Some(id))
-}
-
-/// The frames as stored: the encoding of an event carrying only them (so the blob is
-/// plain protobuf, readable by any tool that knows `tapper.v1.Event`).
-fn encode(frames: &[StackFrame]) -> Vec<u8> {
-    Event {
-        user_stack: frames.to_vec(),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
-/// The frames of a stored stack blob.
-pub fn decode(blob: &[u8]) -> std::result::Result<Vec<StackFrame>, prost::DecodeError> {
-    Ok(Event::decode(blob)?.user_stack)
 }
 
 /// Deletes stacks that no event references; returns how many went.
