@@ -19,6 +19,16 @@ pub fn pod_container(e: &Event) -> String {
     where_ran(e.container.as_ref(), e.pod.as_ref())
 }
 
+/// The MESSAGE column of an event, with the failures the tapper's rate limit folded into
+/// it, e.g. `Too many open files (+41 suppressed)`.
+pub fn message_with_suppressed(e: &Event) -> String {
+    let message = escape_control(&e.message);
+    match e.suppressed {
+        0 => message.into_owned(),
+        n => format!("{message} (+{n} suppressed)"),
+    }
+}
+
 /// A warning in one line of the watch table, e.g.
 /// `warning nofile: node-a pid 42 (nginx) web/api/nginx 820/1024 fds (80%), full in ~12 s`.
 pub fn warning_line(w: &Warning) -> String {
@@ -135,6 +145,20 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
     use tapper_proto::v1::{Container, Pod};
+
+    #[test]
+    fn the_message_names_suppressed_failures() {
+        let mut e = Event {
+            message: "Too many open files".into(),
+            ..Default::default()
+        };
+        assert_eq!(message_with_suppressed(&e), "Too many open files");
+        e.suppressed = 41;
+        assert_eq!(
+            message_with_suppressed(&e),
+            "Too many open files (+41 suppressed)"
+        );
+    }
 
     #[test]
     fn pod_container_says_where_an_event_ran() {

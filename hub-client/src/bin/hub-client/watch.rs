@@ -16,7 +16,8 @@ use tapper_proto::{
 };
 
 use crate::output::{
-    escape_control, loss_json, parse_rfc3339, pod_container, rfc3339, warning_line,
+    escape_control, loss_json, message_with_suppressed, parse_rfc3339, pod_container, rfc3339,
+    warning_line,
 };
 use crate::target::worth_another_hub;
 
@@ -262,7 +263,7 @@ impl Printer {
                         escape_control(&format!("{}({})", e.errno_name, e.errno)),
                         escape_control(&e.family_name),
                         escape_control(&e.type_name),
-                        escape_control(&e.message)
+                        message_with_suppressed(&e)
                     )?;
                     if self.stacks {
                         for (depth, frame) in e.user_stack.iter().enumerate() {
