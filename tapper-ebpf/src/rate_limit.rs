@@ -29,14 +29,14 @@ pub fn admit(tgid: u32, errno: u64, now_ns: u64) -> Option<u32> {
         tgid,
         errno: errno as u32,
     };
-    let Some(state) = RATE_STATE.get_ptr_mut(&key) else {
+    let Some(state) = RATE_STATE.get_ptr_mut(key) else {
         let first = RateState {
             full_at_ns: now_ns + limit.interval_ns,
             last_ns: now_ns,
             pending: 0,
         };
         // Another CPU may have created the key meanwhile; this failure is emitted anyway.
-        let _ = RATE_STATE.insert(&key, &first, BPF_NOEXIST as u64);
+        let _ = RATE_STATE.insert(key, first, BPF_NOEXIST as u64);
         return Some(0);
     };
     // SAFETY: the pointer is a live map value; the fields shared between CPUs are either

@@ -45,12 +45,12 @@ fn check_nofile(fd: u64) -> Result<(), i64> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: the value is copied out at once.
-    if let Some(last) = unsafe { WARNED.get(&tgid) }
+    if let Some(last) = unsafe { WARNED.get(tgid) }
         && now.wrapping_sub(*last) < config.interval_ns
     {
         return Ok(());
     }
-    WARNED.insert(&tgid, &now, 0)?;
+    WARNED.insert(tgid, now, 0)?;
     let Some(mut entry) = WARNINGS.reserve::<NofileWarning>(0) else {
         return Ok(());
     };
