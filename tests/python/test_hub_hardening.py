@@ -5,6 +5,7 @@ raw sockets; loopback only, every loop bounded)."""
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import grpc
@@ -180,7 +181,7 @@ def test_streams_per_connection_are_bounded(hub_factory, replay_to, stubs):
     # 8 of them open; everybody else is still served in full.
     # Its own subchannel pool: grpcio would otherwise share one connection between channels.
     flood = grpc.insecure_channel(hub.addr, options=[("grpc.use_local_subchannel_pool", 1)])
-    with flood, grpc.insecure_channel(hub.addr) as ch:
+    with grpc.insecure_channel(hub.addr) as ch:
         calls = [hub_pb2_grpc.HubStub(flood).Subscribe(hub_pb2.SubscribeRequest(follow=True))
                  for _ in range(100)]
         replay_to(hub, "busy", 500)
@@ -189,6 +190,10 @@ def test_streams_per_connection_are_bounded(hub_factory, replay_to, stubs):
         assert len(items) == 500
         for c in calls:
             c.cancel()
+    # grpcio's close of a channel whose calls were queued behind the stream limit and never
+    # started can wait forever (a client-library quirk, not the hub's doing): close it
+    # aside, so the test never hangs on it.
+    threading.Thread(target=flood.close, daemon=True).start()
 
 
 def test_accept_errors_back_off_and_the_hub_recovers(hub_factory, stubs):
