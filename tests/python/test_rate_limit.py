@@ -73,9 +73,11 @@ def test_a_storm_is_few_events_at_the_hub_and_its_totals_equal_the_kernel_counts
         by_errno = {r["errnoName"]: int(r["count"]) for r in stats["rows"]}
         assert by_errno == kernel["errnos"], (stats, kernel)
     # Every failure is an event, a drop, or suppressed; a sweep record stands for one of
-    # the suppressed failures itself.
+    # the suppressed failures itself. (Whether the storm's last pending count comes in a
+    # sweep record or in the workload's own later failure of that key depends on timing;
+    # the e2e rate-limit test checks the sweep itself.)
     shipped = kernel["events_shown"]
-    assert kernel["suppressed"] > 0 and kernel["sweep_records"] >= 1, kernel
+    assert kernel["suppressed"] > 0, kernel
     assert shipped == kernel["failures"] - kernel["drops"] - kernel["suppressed"] \
         + kernel["sweep_records"], kernel
     # Few rows: the storm's key had at most the burst and the rate over its seconds.
