@@ -75,7 +75,7 @@ def test_a_storm_is_few_events_at_the_hub_and_its_totals_equal_the_kernel_counts
     # Every failure is an event, a drop, or suppressed; a sweep record stands for one of
     # the suppressed failures itself. (Whether the storm's last pending count comes in a
     # sweep record or in the workload's own later failure of that key depends on timing;
-    # the e2e rate-limit test checks the sweep itself.)
+    # the sweep record itself is unit-tested in the tapper.)
     shipped = kernel["events_shown"]
     assert kernel["suppressed"] > 0, kernel
     assert shipped == kernel["failures"] - kernel["drops"] - kernel["suppressed"] \
