@@ -1,6 +1,11 @@
 //! What the store keeps and hands back: instance keys, commit results and replay items.
 
-use tapper_proto::v1::{Event, LossNotice, Warning};
+use tapper_proto::v1::{Event, Loss, LossNotice, Warning};
+
+use crate::clock::to_ts;
+
+/// Reason of the loss notice that stands in for a stored row that no longer decodes.
+pub const UNREADABLE: &str = "stored record unreadable";
 
 /// Identifies one tapper run.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,5 +39,30 @@ impl Stored {
             Self::Loss(l) => l.hub_seq,
             Self::Warning(w) => w.hub_seq,
         }
+    }
+}
+
+impl Stored {
+    /// The loss notice that stands in for a stored event or warning that no longer decodes
+    /// ([`UNREADABLE`]): its one seq number, counted once, in the row's hub_seq place.
+    pub fn unreadable(
+        node: String,
+        instance_id: String,
+        seq: u64,
+        hub_seq: u64,
+        received_ns: i64,
+    ) -> Self {
+        Self::Loss(LossNotice {
+            node,
+            instance_id,
+            loss: Some(Loss {
+                count: 1,
+                reason: UNREADABLE.into(),
+                first_seq: seq,
+                last_seq: seq,
+            }),
+            hub_seq,
+            received: Some(to_ts(received_ns)),
+        })
     }
 }

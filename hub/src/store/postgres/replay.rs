@@ -22,9 +22,6 @@ pub fn first_received_since(client: &mut Client, since_ns: i64) -> Result<Option
     Ok(row.get::<_, Option<i64>>(0).map(i2u))
 }
 
-/// Reason of the loss notice that stands in for a stored event that no longer decodes.
-const UNREADABLE: &str = "stored record unreadable";
-
 /// Up to `limit` items with hub_seq in `[from, to]` (and received at or after `since_ns`),
 /// in hub order, from one snapshot (so that a tail never passes a row it did not see). A
 /// stored event or warning that does not decode becomes a loss notice of its seq.
@@ -52,7 +49,7 @@ pub fn page(
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let (hub_seq, node, instance_id): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
-        let received = Some(to_ts(r.get(3)));
+        let received_ns: i64 = r.get(3);
         let body: &[u8] = r.get(5);
         let frames: Option<&[u8]> = r.get(6);
         let decoded = Event::decode(body).and_then(|mut e| {
@@ -66,10 +63,12 @@ pub fn page(
                 e.hub_seq = i2u(hub_seq);
                 e.node = node;
                 e.instance_id = instance_id;
-                e.received = received;
+                e.received = Some(to_ts(received_ns));
                 Stored::Event(e)
             }
-            Err(_) => unreadable(node, instance_id, i2u(r.get(4)), i2u(hub_seq), received),
+            Err(_) => {
+                Stored::unreadable(node, instance_id, i2u(r.get(4)), i2u(hub_seq), received_ns)
+            }
         });
     }
     // Losses and warnings up to the last event of a full page (the next page continues
@@ -106,43 +105,22 @@ pub fn page(
     )?;
     for r in &rows {
         let (hub_seq, node, instance_id): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
-        let received = Some(to_ts(r.get(3)));
+        let received_ns: i64 = r.get(3);
         let body: &[u8] = r.get(5);
         out.push(match Warning::decode(body) {
             Ok(mut w) => {
                 w.hub_seq = i2u(hub_seq);
                 w.node = node;
                 w.instance_id = instance_id;
-                w.received = received;
+                w.received = Some(to_ts(received_ns));
                 Stored::Warning(w)
             }
-            Err(_) => unreadable(node, instance_id, i2u(r.get(4)), i2u(hub_seq), received),
+            Err(_) => {
+                Stored::unreadable(node, instance_id, i2u(r.get(4)), i2u(hub_seq), received_ns)
+            }
         });
     }
     tx.commit()?;
     out.sort_by_key(Stored::hub_seq);
     Ok(out)
-}
-
-/// The loss notice that stands in for a stored row (event or warning) that no longer
-/// decodes: its one seq number, counted once.
-fn unreadable(
-    node: String,
-    instance_id: String,
-    seq: u64,
-    hub_seq: u64,
-    received: Option<prost_types::Timestamp>,
-) -> Stored {
-    Stored::Loss(LossNotice {
-        node,
-        instance_id,
-        loss: Some(Loss {
-            count: 1,
-            reason: UNREADABLE.into(),
-            first_seq: seq,
-            last_seq: seq,
-        }),
-        hub_seq,
-        received,
-    })
 }

@@ -31,12 +31,9 @@ pub fn first_received_since(conn: &Connection, since_ns: i64) -> Result<Option<u
     Ok(first.map(i2u))
 }
 
-/// Reason of the loss notice that stands in for a stored event that no longer decodes.
-pub const UNREADABLE: &str = "stored record unreadable";
-
 /// Up to `limit` items with hub_seq in `[from, to]` (and received at or after `since_ns`),
 /// in hub order. A stored event that does not decode becomes a loss notice of its seq
-/// ([`UNREADABLE`]) and is reported to `unreadable`, so that one bad row never stops a
+/// ([`UNREADABLE`](crate::store::records::UNREADABLE)) and is reported to `unreadable`, so that one bad row never stops a
 /// replay.
 pub fn page(
     conn: &Connection,
@@ -86,13 +83,7 @@ pub fn page(
             }
             Err(err) => {
                 unreadable(hub_seq, &err);
-                Stored::Loss(unreadable_notice(
-                    node,
-                    instance_id,
-                    seq,
-                    hub_seq,
-                    received_ns,
-                ))
+                Stored::unreadable(node, instance_id, seq, hub_seq, received_ns)
             }
         };
         out.push(item);
@@ -167,39 +158,11 @@ fn warnings(
             }
             Err(err) => {
                 unreadable(hub_seq, &err);
-                Stored::Loss(unreadable_notice(
-                    node,
-                    instance_id,
-                    seq,
-                    hub_seq,
-                    received_ns,
-                ))
+                Stored::unreadable(node, instance_id, seq, hub_seq, received_ns)
             }
         });
     }
     Ok(())
-}
-
-/// A loss notice standing for a stored record that cannot be decoded.
-fn unreadable_notice(
-    node: String,
-    instance_id: String,
-    seq: u64,
-    hub_seq: u64,
-    received_ns: i64,
-) -> LossNotice {
-    LossNotice {
-        node,
-        instance_id,
-        loss: Some(Loss {
-            count: 1,
-            reason: UNREADABLE.into(),
-            first_seq: seq,
-            last_seq: seq,
-        }),
-        hub_seq,
-        received: Some(to_ts(received_ns)),
-    }
 }
 
 #[cfg(test)]
@@ -226,7 +189,7 @@ mod tests {
                     if e1.seq == 1 && e3.seq == 3 && l.hub_seq == 2
                         && l.loss.as_ref().is_some_and(|l| {
                             (l.first_seq, l.last_seq, l.count, l.reason.as_str())
-                                == (2, 2, 1, super::UNREADABLE)
+                                == (2, 2, 1, crate::store::records::UNREADABLE)
                         })
             ));
         }
