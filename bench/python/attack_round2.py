@@ -60,7 +60,7 @@ SIZES = {
 
 
 def run(a):
-    builds = {"this build": a.bin_dir} if a.bin_dir else {"before": a.before, "after": a.after}
+    builds = {a.label: a.bin_dir} if a.bin_dir else {"before": a.before, "after": a.after}
     for name, d in builds.items():
         missing = [b for b in ("tapper", "hub") if not (d / b).is_file()]
         if missing:
@@ -80,6 +80,8 @@ def run(a):
     started = datetime.datetime.now(datetime.timezone.utc)
     results, failed = [], 0
     with tempfile.TemporaryDirectory(prefix="attack-round2-") as tmp:
+        # The attackers, running as nobody, must reach their own directories inside.
+        os.chmod(tmp, 0o755)
         stubs = generate(Path(tmp) / "stubs")
         for r in range(a.rounds):
             order = list(builds.items())
@@ -90,6 +92,7 @@ def run(a):
                     print(f"[attack-round2] round {r + 1}/{a.rounds}: item {item}, {build}",
                           file=sys.stderr)
                     work = Path(tempfile.mkdtemp(prefix=f"item{item}-", dir=tmp))
+                    os.chmod(work, 0o755)
                     args = (bins, stubs, work, sizes) if item in HUB_ITEMS else \
                         (bins, work, sizes)
                     try:
@@ -129,6 +132,8 @@ def main():
     one.add_argument("--bin-dir", type=Path, help="the one build to measure")
     one.add_argument("--before", type=Path, help="the build before the fixes")
     r.add_argument("--after", type=Path, help="the build after the fixes (with --before)")
+    r.add_argument("--label", default="this build",
+                   help="the column name of the --bin-dir build, e.g. before")
     r.add_argument("--rounds", type=int, default=1)
     r.add_argument("--items", default=",".join(ITEMS), help="e.g. 1,3,4,7,9,11")
     r.add_argument("--smoke", action="store_true", help="tiny sizes, to check it runs")

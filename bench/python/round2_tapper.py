@@ -59,7 +59,11 @@ class Tapper:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def fds(self):
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+        """Its open descriptors, None once it has exited."""
+        try:
+            return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+        except FileNotFoundError:
+            return None
 
     def close(self):
         self._done.set()
@@ -154,7 +158,9 @@ def fifo_exe(bins, workdir, sizes):
         baseline = prober.delays(prober.every(0.1, 1), wait=10)
         attacker = subprocess.Popen([*NOBODY, str(exe), str(int(timeout) + 30)],
                                     stdout=subprocess.PIPE, text=True)
-        attacker.stdout.readline()
+        if attacker.stdout.readline().strip() != "failed":
+            raise RuntimeError(f"the FIFO program did not get to socket(): exit "
+                               f"{attacker.wait()}")
         # Probes until four have arrived, or for the hang timeout.
         markers = prober.every(0.25, timeout, until=lambda: len(
             [m for m in tapper.arrivals if m > len(baseline)]) >= 4)
@@ -167,6 +173,8 @@ def fifo_exe(bins, workdir, sizes):
             stopped_after = time.monotonic() - t0
         except subprocess.TimeoutExpired:
             stopped_after = None
+            tapper.proc.kill()
+            tapper.proc.wait()
         return {
             "timeout_s": timeout,
             "baseline": percentiles_ms(baseline),
@@ -202,7 +210,7 @@ def metrics_fds(bins, workdir, sizes):
              (HERE / "idle_conns.py").read_text(), host, port, str(conns), str(hold),
              "--source", "127.0.0.1"], stdout=subprocess.PIPE, text=True)
         opened = json.loads(attacker.stdout.readline())["opened"]
-        fds_peak = tapper.fds() if tapper.proc.poll() is None else None
+        fds_peak = tapper.fds()
         markers = prober.every(0.2, hold)
         open_at_end = json.loads(attacker.stdout.readline() or '{"open_at_end": null}')
         delays = prober.delays(markers, wait=5)

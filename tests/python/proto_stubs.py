@@ -14,6 +14,7 @@ def generate(out):
     import grpc_tools
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     args = ["protoc", f"-I{PROTO_DIR}", f"-I{well_known}", f"--python_out={out}",
             f"--grpc_python_out={out}", "tapper/v1/event.proto", "tapper/v1/hub.proto"]
