@@ -15,7 +15,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import traceback
@@ -108,19 +107,13 @@ def run(a):
         "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seconds": (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(),
         "load_start": load_start, "load_end": os.getloadavg(),
-        "builds": {name: describe(d) for name, d in builds.items()},
+        "builds": list(builds),
         "rounds": a.rounds, "items": items, "sizes": sizes, "results": results,
     }
     a.out.write_text(json.dumps(out, indent=1) + "\n")
     print(f"[attack-round2] results: {a.out}", file=sys.stderr)
     if failed:
         sys.exit(f"attack_round2: {failed} measurement(s) failed (see the errors above)")
-
-
-def describe(bins):
-    """What a build is, without naming where it lies: its tapper's version line."""
-    out = subprocess.run([str(bins / "tapper"), "--version"], capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 def main():

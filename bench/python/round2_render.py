@@ -41,7 +41,8 @@ def fifo_exe(f):
 
 
 def metrics_fds(f):
-    alive = "yes" if f["alive_at_end"] else f"no (exited, code {f['exit_code']})"
+    alive = "yes" if f["alive_at_end"] else f"no (exit code {f['exit_code']}" + (
+        "" if f["exited_after_s"] is None else f", {_secs(f['exited_after_s'])} in") + ")"
     return [
         ("idle `/metrics` connections opened (still open at the end)",
          f"{f['opened']:,} of {f['connections']:,} ({f['open_at_end']})"),
@@ -79,8 +80,9 @@ def alert_groups(f):
     return [
         ("firing alerts", f"{f['firing']:,.0f} (of {f['groups']:,} groups)"),
         ("hub RSS at start → after, MiB", f"{_mib(f['rss_start_mib'])} → {_mib(f['rss_mib'])}"),
-        ("POSTs to Alertmanager; largest body",
-         f"{f['posts']:,}; {f['largest_post_bytes'] / 2**20:.2f} MiB"),
+        ("POSTs to Alertmanager; largest body; all bodies",
+         f"{f['posts']:,}; {f['largest_post_bytes'] / 2**20:.2f} MiB; "
+         f"{f['posted_bytes'] / 2**20:.1f} MiB"),
         ("hub log lines", f"{f['hub_log_lines']:,}"),
     ]
 
@@ -113,32 +115,45 @@ TITLES = {
 }
 
 
+HOW = {
+    "1": lambda s: (
+        "a static program replaces its executable with a FIFO and fails `socket()` under "
+        f"`tapper --stacks`; then a probe every 250 ms for up to {s['hang_timeout']} s, then "
+        f"SIGTERM (waited {s['stop_timeout']} s)."),
+    "3": lambda s: (
+        "the tapper under `prlimit --nofile=1024:HARD` with `--metrics-listen` and "
+        f"`--stats-interval 1s`; {s['metrics_conns']:,} idle connections held "
+        f"{s['metrics_hold']} s, a probe every 200 ms meanwhile."),
+    "4": lambda s: (
+        "grpcio Report streams of 3 events with a 1 MiB `cgroup_path` each (6 un-acked at "
+        "most), one `Subscribe` reading an item a second; the hub on a file database with "
+        f"`--retention-rows 64`; RSS sampled every 250 ms for {s['big_secs']} s, the attack "
+        f"stopped once it passes {s['big_rss_cap_mib']} MiB."),
+    "7": lambda s: (
+        f"a hub with `--tokens`; {s['h2_conns']:,} connections from 127.0.0.2 that send the "
+        "HTTP/2 preface and answer SETTINGS and PING, nothing else, held "
+        f"{s['h2_hold']} s; meanwhile a read-token client on 127.0.0.1 calls `ListTappers` "
+        "once a second (5 s deadline)."),
+    "9": lambda s: (
+        "a rule grouped by `comm` (threshold 1, window 10 m); "
+        f"{s['alert_groups']:,} events with distinct `comm`s by grpcio; Alertmanager is a "
+        "local receiver recording body sizes; figures once the firing count and the POSTs "
+        f"stood still for 2 s (at most {s['alert_settle']} s)."),
+    "11": lambda s: (
+        f"{s['flood_procs']} processes at 82 % of a {s['flood_limit']:,}-descriptor limit "
+        f"call `socket()` every 10 ms for {s['flood_secs']} s; a probe every 50 ms, before "
+        f"({s['baseline_secs']} s, *quiet*) and during the flood."),
+}
+
+
 def method(r):
-    s = r["sizes"]
-    return (
+    return " ".join([
         "Method (`bench/python/attack_round2.py`): every attack starts fresh servers on "
         "loopback, in a temp dir; the attackers run as nobody (`setpriv`) unless stated. "
         "*Other-process events* are the driver's own failing `socket(9999, SOCK_STREAM, N)` "
         "calls (N a marker), timed from the call to the event's line in the tapper's JSON "
-        f"output. **1**: a static program replaces its executable with a FIFO and fails "
-        f"`socket()` under `tapper --stacks`; then a probe every 250 ms for up to "
-        f"{s['hang_timeout']} s, then SIGTERM (waited {s['stop_timeout']} s). **3**: the "
-        "tapper under `prlimit --nofile=1024:HARD` with `--metrics-listen`; "
-        f"{s['metrics_conns']:,} idle connections held {s['metrics_hold']} s, a probe every "
-        f"200 ms meanwhile. **4**: grpcio Report streams of 3 events with a 1 MiB "
-        "`cgroup_path` each (6 un-acked at most), one `Subscribe` reading an item a second; "
-        "the hub on a file database with `--retention-rows 64`; RSS sampled every 250 ms for "
-        f"{s['big_secs']} s, the attack stopped once it passes {s['big_rss_cap_mib']} MiB. "
-        f"**7**: a hub with `--tokens`; {s['h2_conns']:,} connections from 127.0.0.2 that "
-        "send the HTTP/2 preface and answer SETTINGS and PING, nothing else, held "
-        f"{s['h2_hold']} s; meanwhile a read-token client on 127.0.0.1 calls `ListTappers` "
-        "once a second (5 s deadline). **9**: a rule grouped by `comm` (threshold 1, window "
-        f"10 m); {s['alert_groups']:,} events with distinct `comm`s by grpcio; Alertmanager "
-        "is a local receiver recording body sizes; figures once the firing count and the "
-        f"POSTs stood still for 2 s (at most {s['alert_settle']} s). **11**: "
-        f"{s['flood_procs']} processes at 82 % of a {s['flood_limit']:,}-descriptor limit "
-        f"call `socket()` every 10 ms for {s['flood_secs']} s; a probe every 50 ms, before "
-        f"({s['baseline_secs']} s, *quiet*) and during the flood.")
+        "output.",
+        *(f"**{i}**: {HOW[i](r['sizes'])}" for i in r["items"])])
 
 
 def subsection(r):
@@ -152,8 +167,7 @@ def subsection(r):
         "order. Load average at start / end: "
         f"{' / '.join(f'{v:.2f}' for v in r['load_start'])} → "
         f"{' / '.join(f'{v:.2f}' for v in r['load_end'])} ({r['date']}, "
-        f"{r['mode']} sizes, {r['seconds']:.0f} s). Builds: "
-        + "; ".join(f"*{b}* = {v}" for b, v in r["builds"].items()) + ".",
+        f"{r['mode']} sizes, {r['seconds']:.0f} s).",
         "",
         "| item | figure | " + " | ".join(builds) + " |",
         "| --- | --- | " + " | ".join("---" for _ in builds) + " |",

@@ -194,11 +194,12 @@ def fifo_exe(bins, workdir, sizes):
 
 def metrics_fds(bins, workdir, sizes):
     """Item 3: the tapper under a soft descriptor limit of 1024 (hard limit unchanged) with
-    `--metrics-listen`; nobody holds idle connections to it. Figures: the probes' events
-    with a cmdline, and whether the tapper still runs at the end."""
+    `--metrics-listen` and its counters read every second (as when shipping to a hub);
+    nobody holds idle connections to it. Figures: the probes' events with a cmdline, and
+    whether the tapper still runs at the end."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     conns, hold = sizes["metrics_conns"], sizes["metrics_hold"]
-    tapper = Tapper(bins, workdir, "--metrics-listen", "127.0.0.1:0",
+    tapper = Tapper(bins, workdir, "--metrics-listen", "127.0.0.1:0", "--stats-interval", "1s",
                     prefix=("prlimit", f"--nofile=1024:{hard}"))
     attacker = None
     try:
@@ -211,7 +212,12 @@ def metrics_fds(bins, workdir, sizes):
              "--source", "127.0.0.1"], stdout=subprocess.PIPE, text=True)
         opened = json.loads(attacker.stdout.readline())["opened"]
         fds_peak = tapper.fds()
-        markers = prober.every(0.2, hold)
+        markers, exited_at, t0 = [], None, time.monotonic()
+        while time.monotonic() - t0 < hold:
+            markers.append(prober.fire())
+            if exited_at is None and tapper.proc.poll() is not None:
+                exited_at = time.monotonic() - t0
+            time.sleep(0.2)
         open_at_end = json.loads(attacker.stdout.readline() or '{"open_at_end": null}')
         delays = prober.delays(markers, wait=5)
         alive = tapper.proc.poll() is None
@@ -227,6 +233,7 @@ def metrics_fds(bins, workdir, sizes):
             "with_cmdline": sum(bool(e.get("cmdline")) for e in events),
             "alive_at_end": alive,
             "exit_code": tapper.proc.returncode,
+            "exited_after_s": exited_at,
         }
     finally:
         tapper.close()
