@@ -40,9 +40,10 @@ async def hold(a, tally, gate):
     """One connection: opened under the gate (at most 256 connects at once), then idle."""
     async with gate:
         try:
-            reader, writer = await asyncio.open_connection(a.host, a.port,
-                                                           local_addr=(a.source, 0))
-        except OSError:
+            # Bounded, so that a server that stops accepting cannot hold the attack.
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(a.host, a.port, local_addr=(a.source, 0)), 5)
+        except OSError:  # TimeoutError included
             tally["tried"] += 1
             return
     tally["tried"] += 1

@@ -19,6 +19,8 @@ from round2_tapper import HERE, NOBODY, PYTHON
 from storm import status_kib
 
 MIB = 1 << 20
+# The longest the alert-group events may take to send.
+INGEST_LIMIT_S = 300
 
 
 def report(stubs, addr, node, batches, halt, metadata=(), window=4000):
@@ -227,7 +229,12 @@ def alert_groups(bins, stubs, workdir, sizes):
         batches = ([event(event_pb2, comm=f"c{i:07d}") for i in range(b, min(b + 1000, groups))]
                    for b in range(0, groups, 1000))
         t0 = time.monotonic()
-        acked, refused = report(stubs, addr, "alert-groups", batches, threading.Event())
+        # Bounded: a hub that refuses every stream ends the attack after INGEST_LIMIT_S.
+        halt = threading.Event()
+        timer = threading.Timer(INGEST_LIMIT_S, halt.set)
+        timer.start()
+        acked, refused = report(stubs, addr, "alert-groups", batches, halt)
+        timer.cancel()
         ingest_s = time.monotonic() - t0
         # Until the firing count and the POSTs have stood still for 2 s (at most settle s).
         last, still, end = None, 0.0, time.monotonic() + sizes["alert_settle"]
