@@ -8,8 +8,8 @@ subsection of part 6 and splices it into a report.
   attack_round2.py run --before DIR --after DIR --out results.json [--smoke]
   attack_round2.py render --results results.json --splice BENCHMARKS.md
 
-Each DIR holds the tapper and the hub. Run as root (the tapper loads
-eBPF; the attackers run as nobody through setpriv)."""
+Each DIR holds the tapper and the hub. Run as root (the tapper loads eBPF; the attackers
+run as nobody through setpriv)."""
 
 import argparse
 import datetime
@@ -74,7 +74,10 @@ def run(a):
         key, _, value = kv.partition("=")
         if key not in sizes:
             sys.exit(f"attack_round2: --size {key}: sizes are {', '.join(sizes)}")
-        sizes[key] = float(value) if "." in value else int(value)
+        try:
+            sizes[key] = float(value) if "." in value else int(value)
+        except ValueError:
+            sys.exit(f"attack_round2: --size {kv}: give a number, e.g. {key}={sizes[key]}")
     load_start = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
     results, failed = [], 0
