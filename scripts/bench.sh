@@ -46,6 +46,7 @@ if [ $MODE = full ]; then
   METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
   REPLICAS=(--runs 2 --configs 20x250,20x500,20x1000,20x2000 --duration 5 --replicas 1,2,3)
   STORM="--runs 3 --procs 2 --secs 10"
+  ROUND2=(--rounds 3)
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
   RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
@@ -56,6 +57,7 @@ else
   METRICS=(--runs 1 --bursts 5 --nodes 10 --scrapes 10)
   REPLICAS=(--runs 1 --configs 4x100 --duration 1 --replicas 1,2)
   STORM="--runs 1 --procs 2 --secs 1"
+  ROUND2=(--smoke)
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
@@ -270,6 +272,11 @@ if [ -x "$BIN/hub" ]; then
   log "part 6: the hub under attack (${ATTACK[*]})"
   "$BIN/tapper-bench" attack --runs $RUNS "${ATTACK[@]}" --hub "$BIN/hub" \
     --out "$RESULTS/attack.json"
+  # The second attack round (a subsection of part 6, spliced in after the report). Two
+  # builds side by side: bench/python/attack_round2.py run --before DIR --after DIR.
+  log "part 6: the second attack round (${ROUND2[*]})"
+  python3 bench/python/attack_round2.py run --bin-dir "$BIN" "${ROUND2[@]}" \
+    --out "$RESULTS/attack-round2.json"
 else
   skip attack "this build has no hub binary."
 fi
@@ -311,6 +318,10 @@ cat >"$RESULTS/meta.json" <<JSON
 }
 JSON
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$OUT"
+if [ -f "$RESULTS/attack-round2.json" ]; then
+  python3 bench/python/attack_round2.py render --results "$RESULTS/attack-round2.json" \
+    --splice "$OUT"
+fi
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$RESULTS/replicas.md" --part 8
 rm -f "$RESULTS/stacks.md" "$RESULTS/warnings.md"
 "$BIN/tapper-bench" report --results "$RESULTS" --out "$RESULTS/stacks.md" --part 9

@@ -36,10 +36,11 @@ severity = "critical"
 """
 
 
-def start(args, log, field):
-    """Starts a hub or tapper and returns it with the field of its ready line."""
+def start(args, log, field, stdout=subprocess.DEVNULL):
+    """Starts a hub or tapper (its stdout to `stdout`) and returns it with the field of its
+    ready line."""
     with open(log, "wb") as f:
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=f)
+        proc = subprocess.Popen(args, stdout=stdout, stderr=f)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for line in log.read_text(errors="replace").splitlines():

@@ -30,9 +30,10 @@ RATE, BURST = 1000, 1000
 STORM_RATE = 1_000_000
 
 
-def vm_hwm_kib(pid):
+def status_kib(pid, field):
+    """A KiB figure of /proc/PID/status, e.g. VmHWM or VmRSS."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -72,7 +73,7 @@ def one(bins, extra, procs, secs, workdir):
             elapsed = max(elapsed, result["elapsed_secs"])
         # Past the rate limit's quiet second, so the sweep has emitted what was pending.
         time.sleep(2)
-        hwm = vm_hwm_kib(tapper.pid)
+        hwm = status_kib(tapper.pid, "VmHWM")
         tapper.send_signal(signal.SIGINT)
         tapper.wait(timeout=120)
         kernel = final_counters(log)

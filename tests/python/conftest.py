@@ -4,14 +4,12 @@ grpcurl, and grpcio stubs generated from proto/ at test time."""
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROTO_DIR = ROOT / "proto"
 
 
 def _binary(env_var, name):
@@ -115,19 +113,9 @@ def replay(hub, tapper_bench_bin):
 @pytest.fixture(scope="session")
 def stubs(tmp_path_factory):
     """tapper.v1 stubs generated with grpc_tools.protoc into a temp dir."""
-    from grpc_tools import protoc
-    import grpc_tools
+    from proto_stubs import generate
 
-    out = tmp_path_factory.mktemp("stubs")
-    well_known = Path(grpc_tools.__file__).parent / "_proto"
-    args = ["protoc", f"-I{PROTO_DIR}", f"-I{well_known}", f"--python_out={out}",
-            f"--grpc_python_out={out}", "tapper/v1/event.proto", "tapper/v1/hub.proto"]
-    assert protoc.main(args) == 0, f"protoc failed: {args}"
-    for d in (out / "tapper", out / "tapper" / "v1"):
-        (d / "__init__.py").touch()
-    sys.path.insert(0, str(out))
-    from tapper.v1 import hub_pb2, hub_pb2_grpc, event_pb2
-    return hub_pb2, hub_pb2_grpc, event_pb2
+    return generate(tmp_path_factory.mktemp("stubs"))
 
 
 @pytest.fixture

@@ -1,0 +1,206 @@
+"""The second attack round's results (attack_round2.py) as the Markdown subsection of part 6
+("Under attack"): one table, item | figure | one column per build, and the splice that puts
+it into a report in place of the previous one."""
+
+HEADING = "### Second attack round (issue 27)"
+SECTION = "## 6. Under attack"
+
+
+def _secs(x, digits=1):
+    return f"{x:.{digits}f} s"
+
+
+def _mib(x):
+    return f"{x:,.0f}"
+
+
+def _ms(x):
+    return "—" if x is None else f"{x:.1f}"
+
+
+def _codes(refused):
+    return ", ".join(f"{k}: {v}" for k, v in sorted(refused.items())) or "none"
+
+
+def fifo_exe(f):
+    first, stopped = f["first_delay_s"], f["sigterm_stopped_s"]
+    if first is not None:
+        delay = _secs(first, 2)
+    elif f["probes_arrived"]:
+        delay = f"never arrived (later ones did, at most {_secs(f['max_delay_s'], 2)})"
+    else:
+        delay = f"none within {f['timeout_s']} s (**hung**)"
+    return [
+        ("delay of the first other-process event after the attack", delay),
+        ("other-process events delivered during the window",
+         f"{f['probes_arrived']} of {f['probes']}"),
+        ("SIGTERM stops the tapper",
+         f"no (not within {f['stop_timeout_s']} s)" if stopped is None
+         else f"yes, in {_secs(stopped)}"),
+    ]
+
+
+def metrics_fds(f):
+    alive = "yes" if f["alive_at_end"] else f"no (exit code {f['exit_code']}" + (
+        "" if f["exited_after_s"] is None else f", {_secs(f['exited_after_s'])} in") + ")"
+    return [
+        ("idle `/metrics` connections opened (still open at the end)",
+         f"{f['opened']:,} of {f['connections']:,} ({f['open_at_end']})"),
+        ("tapper descriptors once they were open", str(f["tapper_fds_after_open"])),
+        ("events of another process with a `cmdline`",
+         f"{f['with_cmdline']} of {f['probes']} ({f['probes_arrived']} arrived)"),
+        (f"tapper still running after {f['hold_s']:g} s", alive),
+    ]
+
+
+def big_identity(f):
+    peak = f"{_mib(f['rss_start_mib'])} → {_mib(f['rss_peak_mib'])}"
+    if f["over_cap_at_s"] is not None:
+        peak += f" (**> {f['cap_mib'] / 1024:g} GiB at {_secs(f['over_cap_at_s'])}**, stopped)"
+    else:
+        peak += f" over {_secs(f['elapsed_s'], 0)}"
+    return [
+        ("hub RSS at start → peak, MiB", peak),
+        ("1 MiB events acked; streams refused", f"{f['events_acked']:,}; "
+                                                 f"{_codes(f['refused'])}"),
+    ]
+
+
+def h2_squatters(f):
+    return [
+        ("token-less HTTP/2 connections opened (still open at the end)",
+         f"{f['opened']:,} of {f['connections']:,} ({f['open_at_end']})"),
+        ("valid-token calls served while they were held",
+         f"{f['served']} of {f['calls']}"
+         + ("" if f["served_p50_s"] is None else f" (p50 {f['served_p50_s'] * 1000:.0f} ms)")),
+    ]
+
+
+def alert_groups(f):
+    return [
+        ("firing alerts", f"{f['firing']:,.0f} (of {f['groups']:,} groups)"),
+        ("hub RSS at start → after, MiB", f"{_mib(f['rss_start_mib'])} → {_mib(f['rss_mib'])}"),
+        ("POSTs to Alertmanager; largest body; all bodies",
+         f"{f['posts']:,}; {f['largest_post_bytes'] / 2**20:.2f} MiB; "
+         f"{f['posted_bytes'] / 2**20:.1f} MiB"),
+        ("hub log lines", f"{f['hub_log_lines']:,}"),
+    ]
+
+
+def warnings_flood(f):
+    b, w = f["baseline"], f["flood"]
+    missing = w["probes"] - w["arrived"]
+    return [
+        ("tapper CPU, % of a core (quiet → flood)",
+         f"{f['baseline_cpu_percent']:.1f} → {f['cpu_percent']:.1f}"),
+        ("other-process event delay p50 / p99, ms (quiet)",
+         f"{_ms(b['p50_ms'])} / {_ms(b['p99_ms'])}"),
+        ("other-process event delay p50 / p99, ms (flood)",
+         f"{_ms(w['p50_ms'])} / {_ms(w['p99_ms'])}"
+         + (f" ({missing} not within {f['grace_s']:g} s)" if missing else "")),
+        ("nofile warnings written", f"{f['warnings']:,}"),
+    ]
+
+
+FIGURES = {"1": fifo_exe, "3": metrics_fds, "4": big_identity, "7": h2_squatters,
+           "9": alert_groups, "11": warnings_flood}
+
+TITLES = {
+    "1": "1. FIFO as the executable, `--stacks`",
+    "3": "3. idle `/metrics` connections, soft limit 1024",
+    "4": "4. 1 MiB `cgroup_path`, one slow subscriber",
+    "7": "7. token-less HTTP/2 connections",
+    "9": "9. alert groups by `comm`",
+    "11": "11. nofile warnings flood",
+}
+
+
+HOW = {
+    "1": lambda s: (
+        "a static program replaces its executable with a FIFO and fails `socket()` under "
+        f"`tapper --stacks`; then a probe every 250 ms for up to {s['hang_timeout']} s, then "
+        f"SIGTERM (waited {s['stop_timeout']} s)."),
+    "3": lambda s: (
+        "the tapper under `prlimit --nofile=1024:HARD` with `--metrics-listen` and "
+        f"`--stats-interval 1s`; {s['metrics_conns']:,} idle connections held "
+        f"{s['metrics_hold']} s, a probe every 200 ms meanwhile."),
+    "4": lambda s: (
+        "grpcio Report streams of 3 events with a 1 MiB `cgroup_path` each (6 un-acked at "
+        "most), one `Subscribe` reading an item a second; the hub on a file database with "
+        f"`--retention-rows 64`; RSS sampled every 250 ms for {s['big_secs']} s, the attack "
+        f"stopped once it passes {s['big_rss_cap_mib']} MiB."),
+    "7": lambda s: (
+        f"a hub with `--tokens`; {s['h2_conns']:,} connections from 127.0.0.2 that send the "
+        "HTTP/2 preface and answer SETTINGS and PING, nothing else, held "
+        f"{s['h2_hold']} s; meanwhile a read-token client on 127.0.0.1 calls `ListTappers` "
+        "once a second (5 s deadline)."),
+    "9": lambda s: (
+        "a rule grouped by `comm` (threshold 1, window 10 m); "
+        f"{s['alert_groups']:,} events with distinct `comm`s by grpcio; Alertmanager is a "
+        "local receiver recording body sizes; figures once the firing count and the POSTs "
+        f"stood still for 2 s (at most {s['alert_settle']} s)."),
+    "11": lambda s: (
+        f"{s['flood_procs']} processes at 82 % of a {s['flood_limit']:,}-descriptor limit "
+        f"call `socket()` every 10 ms for {s['flood_secs']} s; a probe every 50 ms, before "
+        f"({s['baseline_secs']} s, *quiet*) and during the flood."),
+}
+
+
+def method(r):
+    return " ".join([
+        "Method (`bench/python/attack_round2.py`): every attack starts fresh servers on "
+        "loopback, in a temp dir; the attackers run as nobody (`setpriv`) unless stated. "
+        "*Other-process events* are the driver's own failing `socket(9999, SOCK_STREAM, N)` "
+        "calls (N a marker), timed from the call to the event's line in the tapper's JSON "
+        "output.",
+        *(f"**{i}**: {HOW[i](r['sizes'])}" for i in r["items"])])
+
+
+def subsection(r):
+    builds = list(r["builds"])
+    by = {}
+    for x in r["results"]:
+        by.setdefault((x["item"], x["build"]), []).append(x["figures"])
+    lines = [
+        HEADING, "",
+        method(r) + f" {r['rounds']} round(s); with several, one value per round in round "
+        "order. Load average at start / end: "
+        f"{' / '.join(f'{v:.2f}' for v in r['load_start'])} → "
+        f"{' / '.join(f'{v:.2f}' for v in r['load_end'])} ({r['date']}, "
+        f"{r['mode']} sizes, {r['seconds']:.0f} s).",
+        "",
+        "| item | figure | " + " | ".join(builds) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in builds) + " |",
+    ]
+    for item in r["items"]:
+        rows = {}
+        for b in builds:
+            for figures in by.get((item, b), []):
+                pairs = [("error", figures["error"].strip().splitlines()[-1])] \
+                    if "error" in figures else FIGURES[item](figures)
+                for label, value in pairs:
+                    rows.setdefault(label, {}).setdefault(b, []).append(value)
+        for label, values in rows.items():
+            cells = [" / ".join(values.get(b, ["—"])).replace("|", "\\|") for b in builds]
+            lines.append(f"| {TITLES[item]} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def splice(report, md):
+    """`report` with the subsection replaced (up to the next heading), or added at the end
+    of part 6; a report without part 6 gets it at the end."""
+    start = report.find("\n" + HEADING + "\n")
+    if start >= 0:
+        start += 1
+        after = start + len(HEADING)
+        ends = [i for i in (report.find("\n### ", after), report.find("\n## ", after))
+                if i >= 0]
+        end = min(ends) + 1 if ends else len(report)
+        return report[:start] + md + ("\n" if end < len(report) else "") + report[end:]
+    part = report.find("\n" + SECTION + "\n")
+    if part < 0:
+        return report.rstrip("\n") + "\n\n" + md
+    end = report.find("\n## ", part + 1)
+    if end < 0:
+        return report.rstrip("\n") + "\n\n" + md
+    return report[:end].rstrip("\n") + "\n\n" + md + "\n" + report[end + 1:]
