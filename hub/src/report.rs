@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     clock::now_ns, error::HubError, group_commit::Pending, reject_log, state::HubState,
-    store::InstanceKey, tls::PeerIdentity, validate,
+    store::InstanceKey, node_identity::PeerIdentity, validate,
 };
 
 /// Batches of one stream queued for commit and not yet acknowledged, at most.
