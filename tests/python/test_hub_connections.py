@@ -81,16 +81,16 @@ def token_files(tmp_path):
 
 
 def established_from(hub_addr, client_ip):
-    """The client-side ports of established TCP connections from `client_ip` to the hub
-    (from /proc/net/tcp)."""
+    """The client ports of the hub's established connections from `client_ip` (the hub's
+    side of them, from /proc/net/tcp)."""
     port = int(hub_addr.rsplit(":", 1)[1])
     ip_hex = socket.inet_aton(client_ip)[::-1].hex().upper()
     ports = set()
     for line in open("/proc/net/tcp").read().splitlines()[1:]:
-        fields = line.split()
-        local, remote, state = fields[1], fields[2], fields[3]
-        if state == "01" and local.startswith(ip_hex + ":") and int(remote.split(":")[1], 16) == port:
-            ports.add(int(local.split(":")[1], 16))
+        local, remote, state = line.split()[1:4]
+        remote_ip, remote_port = remote.split(":")
+        if state == "01" and int(local.split(":")[1], 16) == port and remote_ip == ip_hex:
+            ports.add(int(remote_port, 16))
     return ports
 
 

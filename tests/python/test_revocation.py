@@ -110,6 +110,7 @@ def test_a_revoked_token_ends_its_live_streams_and_only_those(hub_factory, tmp_p
 def rotation_certs(tmp_path):
     """The hub's CA (server and node-a) and a second CA with its own node-a, and the client
     CA file the hub reads (first the hub's CA)."""
+    (tmp_path / "pki").mkdir()
     certs = pki.make(tmp_path / "pki")
     client_ca = tmp_path / "client-ca.pem"
     shutil.copy(certs["ca"], client_ca)
