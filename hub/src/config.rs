@@ -3,9 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::{
-    node_identity::NodeIdentity, retention::Retention, store::QueryBudget, tls::TlsFiles,
-};
+use crate::{node_identity::NodeIdentity, retention::Retention, store::QueryBudget, tls::TlsFiles};
 
 /// Largest `subscriber_queue` accepted.
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
@@ -182,7 +180,7 @@ impl Config {
             return bad("auth-timeout", "must be longer than zero");
         }
         if self.node_identity != NodeIdentity::default()
-            && !self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+            && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
         {
             return bad(
                 "node-identity",

@@ -18,11 +18,12 @@ const STABLE_TRIES: usize = 10;
 /// Why a flag's file cannot be read; names the flag and the file.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("--{flag} {}: cannot read it ({source})", path.display())]
+    #[error("--{flag} {}: cannot read it ({cause})", path.display())]
     Io {
         flag: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        /// Not a `source`: the message says it already, on one line.
+        cause: std::io::Error,
     },
     #[error("--{flag} {}: not a regular file ({kind}); give a regular file", path.display())]
     NotRegular {
@@ -54,10 +55,10 @@ struct Snapshot {
 }
 
 fn snapshot(flag: &'static str, path: &Path, max_bytes: u64) -> Result<Snapshot, FileError> {
-    let io = |source| FileError::Io {
+    let io = |cause| FileError::Io {
         flag,
         path: path.to_owned(),
-        source,
+        cause,
     };
     // Non-blocking: opening a FIFO must not wait for a writer.
     let file = File::options()
@@ -142,7 +143,10 @@ mod tests {
             "read 0123456789abcdef\n"
         );
         let e = read("tokens", &small, 8).unwrap_err().to_string();
-        assert!(e.ends_with("small: larger than the limit of 8 bytes"), "{e}");
+        assert!(
+            e.ends_with("small: larger than the limit of 8 bytes"),
+            "{e}"
+        );
         let e = read("tokens", Path::new("/dev/zero"), 8)
             .unwrap_err()
             .to_string();

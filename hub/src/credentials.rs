@@ -97,7 +97,11 @@ impl Credentials {
 
     /// Whether `shown` passes with the credentials in force; else the refusal.
     pub fn check(&self, shown: &Shown) -> Result<(), Status> {
-        if let Some(verifier) = self.tls.as_ref().and_then(|t| t.get().client_verifier.clone()) {
+        if let Some(verifier) = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.get().client_verifier.clone())
+        {
             let Some(client) = &shown.client else {
                 return Err(Status::unauthenticated(
                     "this hub requires a client certificate",

@@ -313,11 +313,11 @@ async fn tls_handshake(
         .peer_certificates()
         .and_then(|chain| ClientCert::new(chain, node_identity))
         .map(Arc::new);
-    if client.as_ref().is_some_and(|c| c.identity.is_none()) {
-        if let Some(unlogged) = due(&warnings.nameless) {
-            warn!(%peer, unlogged, "the client certificate names no node ({node_identity} \
-                  expected); its calls are refused (see --node-identity)");
-        }
+    if client.as_ref().is_some_and(|c| c.identity.is_none())
+        && let Some(unlogged) = due(&warnings.nameless)
+    {
+        warn!(%peer, unlogged, "the client certificate names no node ({node_identity} \
+              expected); its calls are refused (see --node-identity)");
     }
     let mut preface = vec![0u8; PREFACE_LEN];
     tls.read_exact(&mut preface).await.ok()?;

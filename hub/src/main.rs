@@ -93,7 +93,11 @@ struct Args {
     /// or uri-prefix=PREFIX (its URI SANs that start with PREFIX, the rest being the node,
     /// e.g. uri-prefix=spiffe://cluster/node/). Default: the DNS SANs, or else the common
     /// name.
-    #[arg(long, value_name = "dns|cn|uri-prefix=PREFIX", requires = "tls_client_ca")]
+    #[arg(
+        long,
+        value_name = "dns|cn|uri-prefix=PREFIX",
+        requires = "tls_client_ca"
+    )]
     node_identity: Option<NodeIdentity>,
     /// Require `authorization: Bearer TOKEN` on every call but health; one `ROLE TOKEN` per
     /// line, ROLE one of report, read, admin; at most 1 MiB. Reloaded when the file changes

@@ -83,13 +83,19 @@ mod tests {
         let a1 = limits.try_take(a).unwrap();
         let _a2 = limits.try_take(a).unwrap();
         assert!(limits.try_take(a).is_none());
-        assert!(limits.try_take("::ffff:127.0.0.1".parse().unwrap()).is_none());
+        assert!(
+            limits
+                .try_take("::ffff:127.0.0.1".parse().unwrap())
+                .is_none()
+        );
         let _b1 = limits.try_take(b).unwrap();
         drop(a1);
         assert!(limits.try_take(a).is_some());
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         let _x = limits.try_take(v6).unwrap();
-        let _y = limits.try_take("2001:db8::ffff:2".parse().unwrap()).unwrap();
+        let _y = limits
+            .try_take("2001:db8::ffff:2".parse().unwrap())
+            .unwrap();
         assert!(
             limits.try_take("2001:db8::3".parse().unwrap()).is_none(),
             "one /64"

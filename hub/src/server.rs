@@ -298,9 +298,9 @@ fn observers(
         config.alert_max_groups,
     )
     .map_err(|reason| ConfigError {
-            option: "alertmanager",
-            reason,
-        })?;
+        option: "alertmanager",
+        reason,
+    })?;
     Ok((metrics, Some(Arc::new(alerting))))
 }
 

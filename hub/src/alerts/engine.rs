@@ -318,7 +318,11 @@ mod tests {
 
     #[test]
     fn an_event_counts_the_failures_it_stands_for() {
-        let mut e = Engine::new(vec![rule(3, 10, vec!["node"])], Duration::from_secs(60), 1000);
+        let mut e = Engine::new(
+            vec![rule(3, 10, vec!["node"])],
+            Duration::from_secs(60),
+            1000,
+        );
         let t0 = Instant::now();
         let wall = SystemTime::UNIX_EPOCH;
         let one = ev("a", 24, 1);
@@ -336,7 +340,11 @@ mod tests {
 
     #[test]
     fn fires_at_the_threshold_within_the_window_once_per_group() {
-        let mut e = Engine::new(vec![rule(3, 10, vec!["node"])], Duration::from_secs(60), 1000);
+        let mut e = Engine::new(
+            vec![rule(3, 10, vec!["node"])],
+            Duration::from_secs(60),
+            1000,
+        );
         let t0 = Instant::now();
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         assert!(
@@ -425,7 +433,11 @@ mod tests {
         );
         let errnos: Vec<_> = fired.iter().map(|a| a.labels["errno"].as_str()).collect();
         assert_eq!(errnos, ["EMFILE", "ENFILE"]);
-        let mut quiet = Engine::new(vec![rule(5, 10, vec!["node"])], Duration::from_secs(60), 1000);
+        let mut quiet = Engine::new(
+            vec![rule(5, 10, vec!["node"])],
+            Duration::from_secs(60),
+            1000,
+        );
         quiet.observe(&[ev("a", 24, 1)], t0, SystemTime::UNIX_EPOCH);
         quiet.tick(t0 + Duration::from_secs(10), SystemTime::UNIX_EPOCH);
         assert!(quiet.groups.is_empty());
