@@ -37,7 +37,7 @@ const INSECURE_WARNING_EVERY: Duration = Duration::from_secs(3600);
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("TLS: {0}")]
+    #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]
     Tokens(#[from] TokensError),

@@ -1,7 +1,8 @@
 """The hub's own files, given by an operator who makes a mistake or by an attacker who can
-point a flag somewhere: `--tokens` and `--alert-rules` take only regular files of at most
-1 MiB (a device or a FIFO is a one-line error, never a hang or an endless read), and a
-tokens file caught while it is being rewritten in place is not loaded half-written."""
+point a flag somewhere: `--tokens`, `--alert-rules` and the TLS files take only regular
+files of at most 1 MiB (a device or a FIFO is a one-line error, never a hang or an endless
+read), and a tokens file caught while it is being rewritten in place is not loaded
+half-written."""
 
 import os
 import subprocess
@@ -31,6 +32,8 @@ def test_devices_fifos_and_big_files_are_refused_at_start(hub_bin, tmp_path):
             "not a regular file (a character device); give a regular file")
     refused(start_hub(hub_bin, "--alert-rules", "/dev/urandom"), "--alert-rules",
             "/dev/urandom", "not a regular file (a character device)")
+    refused(start_hub(hub_bin, "--tls-cert", "/dev/zero", "--tls-key", "/dev/zero"),
+            "--tls-cert", "/dev/zero", "not a regular file (a character device)")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)  # nobody ever writes to it: opening it must not wait for a writer
     refused(start_hub(hub_bin, "--tokens", str(fifo)), "--tokens", fifo, "not a regular file (a FIFO)")
