@@ -98,19 +98,31 @@ macro_rules! on_stream {
     };
 }
 
+impl LimitedConn {
+    /// The error that closes the connection once its `--auth-timeout` passed with no
+    /// authorized call. Checked on reads and writes alike, so that a client that stops
+    /// reading (and so blocks the hub's writes) is closed too.
+    fn auth_expired(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        if !self.auth_deadline.poll_expired(cx) {
+            return None;
+        }
+        debug!(peer = %self.info.remote_addr,
+               "closing a connection that made no authorized call in time (--auth-timeout)");
+        Some(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no authorized call within --auth-timeout",
+        ))
+    }
+}
+
 impl AsyncRead for LimitedConn {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.auth_deadline.poll_expired(cx) {
-            debug!(peer = %self.info.remote_addr,
-                   "closing a connection that made no authorized call in time (--auth-timeout)");
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no authorized call within --auth-timeout",
-            )));
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
         }
         if !self.replay.is_empty() {
             let n = self.replay.len().min(buf.remaining());
@@ -128,10 +140,16 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
+        }
         on_stream!(self, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
+        }
         on_stream!(self, s => Pin::new(s).poll_flush(cx))
     }
 
@@ -144,6 +162,9 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
+        }
         on_stream!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
