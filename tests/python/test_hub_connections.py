@@ -21,8 +21,10 @@ PING = 6
 
 class IdleHttp2:
     """A raw HTTP/2 connection from `source` that never calls: the preface and SETTINGS,
-    then it only acknowledges the hub's SETTINGS and answers its PINGs, until the hub
-    closes it (`closed` is set)."""
+    then it only acknowledges the hub's SETTINGS, answers its PINGs and sends PINGs of its
+    own (traffic that must not keep it open), until the hub closes it (`closed` is set)."""
+
+    PING_EVERY = 0.2
 
     def __init__(self, addr, source):
         host, port = addr.rsplit(":", 1)
@@ -36,6 +38,14 @@ class IdleHttp2:
             self.closed.set()
             return
         threading.Thread(target=self._answer, daemon=True).start()
+        threading.Thread(target=self._ping, daemon=True).start()
+
+    def _ping(self):
+        while not self.closed.wait(self.PING_EVERY):
+            try:
+                self.sock.sendall(bytes([0, 0, 8, PING, 0, 0, 0, 0, 0]) + b"attacker")
+            except OSError:
+                return
 
     def _answer(self):
         buf = b""
