@@ -2,24 +2,33 @@
 //! force trusts and that names a node, and with `--tokens` a token whose role allows the
 //! call. Checked when a call starts, and again on every reload of those files.
 
-use std::sync::Arc;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::sync::watch;
 use tonic::{Status, codegen::http};
+use tracing::info;
 
 use crate::{
     listener::ConnInfo,
+    log_budget::LogBudget,
     node_identity::{ClientCert, NodeIdentity},
     reload::Reloadable,
     tls::ServerTls,
     tokens::Tokens,
 };
 
+/// At most one line per this interval about calls ended by a revocation.
+const REVOKED_LINE_EVERY: Duration = Duration::from_secs(10);
+
 /// The credentials in force.
 pub struct Credentials {
     tokens: Option<Arc<Reloadable<Tokens>>>,
     tls: Option<Arc<Reloadable<ServerTls>>>,
     node_identity: NodeIdentity,
+    revoked_lines: Mutex<LogBudget>,
 }
 
 /// What one call showed.
@@ -75,6 +84,7 @@ impl Credentials {
             tokens,
             tls,
             node_identity,
+            revoked_lines: Mutex::new(LogBudget::one_per(REVOKED_LINE_EVERY)),
         })
     }
 
@@ -133,6 +143,15 @@ impl Credentials {
         loop {
             reloads.next().await;
             if let Err(status) = self.check(&shown) {
+                let due = self
+                    .revoked_lines
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .due();
+                if let Some(unlogged) = due {
+                    info!(call = %shown.path, reason = %status.message(), unlogged,
+                          "ending a call whose credentials a reload revoked");
+                }
                 return status;
             }
         }
