@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::{retention::Retention, store::QueryBudget, tls::TlsFiles};
+use crate::{node_identity::NodeIdentity, retention::Retention, store::QueryBudget, tls::TlsFiles};
 
 /// Largest `subscriber_queue` accepted.
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
@@ -30,6 +30,11 @@ pub struct Config {
     pub max_subscribers: usize,
     /// Open connections at most; more are accepted and closed at once.
     pub max_connections: usize,
+    /// Open connections from one peer address (IPv6: one /64) at most; more are closed at
+    /// once.
+    pub max_connections_per_peer: usize,
+    /// A connection that made no authorized call this long after its handshake is closed.
+    pub auth_timeout: Duration,
     /// Concurrent gRPC streams per connection, at most.
     pub max_streams_per_connection: u32,
     /// A new connection must send the HTTP/2 preface within this time or is closed.
@@ -40,6 +45,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Serve TLS from these files (and require client certificates with a client CA).
     pub tls: Option<TlsFiles>,
+    /// How a client certificate names its node (with a client CA).
+    pub node_identity: NodeIdentity,
     /// Require a bearer token with a role on every call but health (`ROLE TOKEN` lines).
     pub tokens: Option<PathBuf>,
     /// How often the TLS and tokens files are checked for changes.
@@ -60,6 +67,9 @@ pub struct Config {
     pub alertmanagers: Vec<String>,
     /// How often a firing alert is sent again (it stays valid for three times that).
     pub alert_resend_interval: Duration,
+    /// Groups kept apart per alert rule (unless the rule sets `max_groups`); more are
+    /// counted together in one.
+    pub alert_max_groups: usize,
 }
 
 /// An option out of range; `option` is the flag's name without dashes.
@@ -87,11 +97,14 @@ impl Config {
             subscriber_stall_timeout: Duration::from_secs(10),
             max_subscribers: 1024,
             max_connections: 4096,
+            max_connections_per_peer: 64,
+            auth_timeout: Duration::from_secs(5),
             max_streams_per_connection: 128,
             handshake_timeout: Duration::from_secs(10),
             max_message_bytes: crate::limits::DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_grace: Duration::from_secs(5),
             tls: None,
+            node_identity: NodeIdentity::default(),
             tokens: None,
             reload_interval: Duration::from_secs(5),
             insecure: false,
@@ -101,6 +114,7 @@ impl Config {
             alert_rules: None,
             alertmanagers: Vec::new(),
             alert_resend_interval: Duration::from_secs(60),
+            alert_max_groups: 1000,
         }
     }
 
@@ -156,6 +170,23 @@ impl Config {
         if !(1..=MAX_COUNT).contains(&self.max_connections) {
             return bad("max-connections", &format!("must be from 1 to {MAX_COUNT}"));
         }
+        if !(1..=MAX_COUNT).contains(&self.max_connections_per_peer) {
+            return bad(
+                "max-connections-per-peer",
+                &format!("must be from 1 to {MAX_COUNT}"),
+            );
+        }
+        if self.auth_timeout.is_zero() {
+            return bad("auth-timeout", "must be longer than zero");
+        }
+        if self.node_identity != NodeIdentity::default()
+            && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+        {
+            return bad(
+                "node-identity",
+                "needs --tls-client-ca: only client certificates name nodes",
+            );
+        }
         if self.max_streams_per_connection == 0 {
             return bad("max-streams-per-connection", "must be at least 1");
         }
@@ -186,6 +217,12 @@ impl Config {
         }
         if self.alert_resend_interval.is_zero() {
             return bad("alert-resend-interval", "must be longer than zero");
+        }
+        if !(1..=crate::alerts::MAX_GROUPS_LIMIT).contains(&self.alert_max_groups) {
+            return bad(
+                "alert-max-groups",
+                &format!("must be from 1 to {}", crate::alerts::MAX_GROUPS_LIMIT),
+            );
         }
         if self.exposed() && !self.insecure {
             return bad(
@@ -239,6 +276,18 @@ mod tests {
         let mut c = config();
         c.max_message_bytes = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-message-bytes");
+        let mut c = config();
+        c.max_connections_per_peer = 0;
+        assert_eq!(c.validate().unwrap_err().option, "max-connections-per-peer");
+        let mut c = config();
+        c.auth_timeout = Duration::ZERO;
+        assert_eq!(c.validate().unwrap_err().option, "auth-timeout");
+        let mut c = config();
+        c.alert_max_groups = 0;
+        assert_eq!(c.validate().unwrap_err().option, "alert-max-groups");
+        let mut c = config();
+        c.node_identity = NodeIdentity::Cn;
+        assert_eq!(c.validate().unwrap_err().option, "node-identity");
     }
 
     #[test]

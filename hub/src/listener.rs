@@ -1,15 +1,16 @@
-//! Accepts connections so that no client can exhaust the hub: a cap on open connections, a
-//! deadline for a new connection to finish its TLS handshake (when the hub serves TLS) and
-//! send the HTTP/2 preface, and back-off on accept errors (such as EMFILE) instead of a busy
-//! loop. A TLS connection carries its verified client identity to the service.
+//! Accepts connections so that no client can exhaust the hub: a cap on open connections and
+//! on those of one peer address, a deadline for a new connection to finish its TLS handshake
+//! (when the hub serves TLS) and send the HTTP/2 preface, another for its first authorized
+//! call, and back-off on accept errors (such as EMFILE) instead of a busy loop. A TLS
+//! connection carries its verified client certificate to the service.
 
 use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tokio::{
@@ -22,7 +23,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use tracing::{debug, warn};
 
-use crate::{reload::Reloadable, tls::PeerIdentity};
+use crate::{
+    auth_deadline::{AuthDeadline, Authorized},
+    log_budget::LogBudget,
+    node_identity::{ClientCert, NodeIdentity},
+    peer_limits::{PeerLimits, PeerSlot},
+    reload::Reloadable,
+    tls::ServerTls,
+};
 
 /// Length of the HTTP/2 client connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`).
 const PREFACE_LEN: usize = 24;
@@ -36,18 +44,26 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 pub struct ConnectionLimits {
     /// Open connections at most; more are accepted and closed at once.
     pub max_connections: usize,
+    /// Open connections from one peer address at most; more are closed at once.
+    pub max_connections_per_peer: usize,
     /// A new connection must send the HTTP/2 preface within this time.
     pub handshake_timeout: Duration,
+    /// After its handshake, a connection must make an authorized call within this time.
+    pub auth_timeout: Duration,
     /// With it, connections are TLS, with the config in force when they arrive.
-    pub tls: Option<Arc<Reloadable<ServerConfig>>>,
+    pub tls: Option<Arc<Reloadable<ServerTls>>>,
+    /// How a client certificate names its node.
+    pub node_identity: NodeIdentity,
 }
 
 /// What the service knows of a connection (in each request's extensions).
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub remote_addr: SocketAddr,
-    /// The verified client certificate's identity (mTLS only).
-    pub identity: Option<Arc<PeerIdentity>>,
+    /// The verified client certificate (mTLS only).
+    pub client: Option<Arc<ClientCert>>,
+    /// Marked by the first authorized call, which lifts `--auth-timeout`.
+    pub authorized: Authorized,
 }
 
 enum Stream {
@@ -55,13 +71,14 @@ enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// An accepted connection; its slot under the connection cap is freed when it drops.
+/// An accepted connection; its slots under the connection caps are freed when it drops.
 pub struct LimitedConn {
     stream: Stream,
     /// Bytes read ahead to check the preface (TLS), handed to the server first.
     replay: Vec<u8>,
     info: ConnInfo,
-    _slot: OwnedSemaphorePermit,
+    auth_deadline: AuthDeadline,
+    _slots: (OwnedSemaphorePermit, PeerSlot),
 }
 
 impl Connected for LimitedConn {
@@ -81,12 +98,32 @@ macro_rules! on_stream {
     };
 }
 
+impl LimitedConn {
+    /// The error that closes the connection once its `--auth-timeout` passed with no
+    /// authorized call. Checked on reads and writes alike, so that a client that stops
+    /// reading (and so blocks the hub's writes) is closed too.
+    fn auth_expired(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        if !self.auth_deadline.poll_expired(cx) {
+            return None;
+        }
+        debug!(peer = %self.info.remote_addr,
+               "closing a connection that made no authorized call in time (--auth-timeout)");
+        Some(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no authorized call within --auth-timeout",
+        ))
+    }
+}
+
 impl AsyncRead for LimitedConn {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
+        }
         if !self.replay.is_empty() {
             let n = self.replay.len().min(buf.remaining());
             buf.put_slice(&self.replay[..n]);
@@ -103,10 +140,16 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
+        }
         on_stream!(self, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
+        }
         on_stream!(self, s => Pin::new(s).poll_flush(cx))
     }
 
@@ -119,6 +162,9 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(expired) = self.auth_expired(cx) {
+            return Poll::Ready(Err(expired));
+        }
         on_stream!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
@@ -127,35 +173,6 @@ impl AsyncWrite for LimitedConn {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Tls(s) => s.is_write_vectored(),
         }
-    }
-}
-
-/// Logs a warning at most once per [`WARN_EVERY`], counting what it did not log.
-struct RateLimitedWarning {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimitedWarning {
-    fn new() -> Self {
-        Self {
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// Returns how many earlier occurrences went unlogged if this one should be logged.
-    fn due(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
-        {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
     }
 }
 
@@ -177,9 +194,14 @@ async fn accept_loop(
     tx: mpsc::Sender<io::Result<LimitedConn>>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut full_warning = RateLimitedWarning::new();
-    let mut error_warning = RateLimitedWarning::new();
-    let tls_warning = Arc::new(std::sync::Mutex::new(RateLimitedWarning::new()));
+    let peers = PeerLimits::new(limits.max_connections_per_peer);
+    let mut full_warning = LogBudget::one_per(WARN_EVERY);
+    let mut peer_warning = LogBudget::one_per(WARN_EVERY);
+    let mut error_warning = LogBudget::one_per(WARN_EVERY);
+    let tls_warnings = Arc::new(TlsWarnings {
+        failed: Mutex::new(LogBudget::one_per(WARN_EVERY)),
+        nameless: Mutex::new(LogBudget::one_per(WARN_EVERY)),
+    });
     let mut backoff = Duration::ZERO;
     loop {
         let (stream, peer) = tokio::select! {
@@ -200,6 +222,13 @@ async fn accept_loop(
             _ = tx.closed() => return,
         };
         backoff = Duration::ZERO;
+        let Some(peer_slot) = peers.try_take(peer.ip()) else {
+            if let Some(unlogged) = peer_warning.due() {
+                warn!(%peer, limit = peers.max_per_peer(), unlogged,
+                      "connection limit of one peer address reached; closing new connection (see --max-connections-per-peer)");
+            }
+            continue;
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             if let Some(unlogged) = full_warning.due() {
                 warn!(%peer, limit = limits.max_connections, unlogged,
@@ -213,30 +242,37 @@ async fn accept_loop(
         }
         let tx = tx.clone();
         // The config in force now: a reload changes new connections only.
-        let tls = limits.tls.as_ref().map(|t| t.get());
+        let tls = limits.tls.as_ref().map(|t| t.get().config.clone());
         let timeout = limits.handshake_timeout;
-        let tls_warning = tls_warning.clone();
+        let auth_timeout = limits.auth_timeout;
+        let node_identity = limits.node_identity.clone();
+        let tls_warnings = tls_warnings.clone();
         tokio::spawn(async move {
             let handshake = async {
                 match tls {
                     None => preface_arrived(&stream)
                         .await
                         .then(|| (Stream::Plain(stream), Vec::new(), None)),
-                    Some(config) => tls_handshake(stream, config, peer, &tls_warning).await,
+                    Some(config) => {
+                        tls_handshake(stream, config, peer, &node_identity, &tls_warnings).await
+                    }
                 }
             };
             match tokio::time::timeout(timeout, handshake).await {
-                Ok(Some((stream, replay, identity))) => {
+                Ok(Some((stream, replay, client))) => {
+                    let (auth_deadline, authorized) = AuthDeadline::start(auth_timeout);
                     let info = ConnInfo {
                         remote_addr: peer,
-                        identity,
+                        client,
+                        authorized,
                     };
                     let _ = tx
                         .send(Ok(LimitedConn {
                             stream,
                             replay,
                             info,
-                            _slot: slot,
+                            auth_deadline,
+                            _slots: (slot, peer_slot),
                         }))
                         .await;
                 }
@@ -262,19 +298,29 @@ async fn preface_arrived(stream: &TcpStream) -> bool {
     }
 }
 
+/// The warnings of TLS handshakes, each kind at most once per [`WARN_EVERY`].
+struct TlsWarnings {
+    failed: Mutex<LogBudget>,
+    nameless: Mutex<LogBudget>,
+}
+
+fn due(budget: &Mutex<LogBudget>) -> Option<u64> {
+    budget.lock().unwrap_or_else(|e| e.into_inner()).due()
+}
+
 /// The TLS handshake, then the HTTP/2 preface read ahead (to be replayed); `None` when the
 /// handshake fails or the client closes first.
 async fn tls_handshake(
     stream: TcpStream,
     config: Arc<ServerConfig>,
     peer: SocketAddr,
-    warning: &std::sync::Mutex<RateLimitedWarning>,
-) -> Option<(Stream, Vec<u8>, Option<Arc<PeerIdentity>>)> {
+    node_identity: &NodeIdentity,
+    warnings: &TlsWarnings,
+) -> Option<(Stream, Vec<u8>, Option<Arc<ClientCert>>)> {
     let mut tls = match TlsAcceptor::from(config).accept(stream).await {
         Ok(tls) => tls,
         Err(err) => {
-            let due = warning.lock().unwrap_or_else(|e| e.into_inner()).due();
-            match due {
+            match due(&warnings.failed) {
                 Some(unlogged) => warn!(%peer, error = %err, unlogged,
                                         "TLS handshake failed (a plaintext client, an untrusted or expired certificate?)"),
                 None => debug!(%peer, error = %err, "TLS handshake failed"),
@@ -282,16 +328,21 @@ async fn tls_handshake(
             return None;
         }
     };
-    let identity = tls
+    let client = tls
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|certs| certs.first())
-        .and_then(|leaf| PeerIdentity::from_certificate(leaf))
+        .and_then(|chain| ClientCert::new(chain, node_identity))
         .map(Arc::new);
+    if client.as_ref().is_some_and(|c| c.identity.is_none())
+        && let Some(unlogged) = due(&warnings.nameless)
+    {
+        warn!(%peer, unlogged, "the client certificate names no node ({node_identity} \
+              expected); its calls are refused (see --node-identity)");
+    }
     let mut preface = vec![0u8; PREFACE_LEN];
     tls.read_exact(&mut preface).await.ok()?;
-    Some((Stream::Tls(Box::new(tls)), preface, identity))
+    Some((Stream::Tls(Box::new(tls)), preface, client))
 }
 
 /// Raises the soft open-files limit to the hard one, so the connection cap, not the

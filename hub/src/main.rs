@@ -5,7 +5,7 @@ use std::{io::Write, net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, error::ErrorKind};
-use hub::{Config, Hub, QueryBudget, Retention, TlsFiles, parse_duration};
+use hub::{Config, Hub, NodeIdentity, QueryBudget, Retention, TlsFiles, parse_duration};
 
 /// Central hub for tapper agents: stores failed socket() events from many nodes and serves
 /// live subscriptions, stats and the tapper list over gRPC (with reflection and health).
@@ -57,6 +57,15 @@ struct Args {
     /// Open connections at most; more are accepted and closed at once (and logged).
     #[arg(long, default_value_t = 4096)]
     max_connections: usize,
+    /// Open connections from one peer address (IPv6: one /64) at most; more are closed at
+    /// once (and logged). Raise it when many tappers reach the hub through one NAT or proxy.
+    #[arg(long, default_value_t = 64)]
+    max_connections_per_peer: usize,
+    /// A connection that made no authorized call this long after its handshake is closed
+    /// (a call passes with a valid token and client certificate where those are required;
+    /// health checks do not count); e.g. 5s.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    auth_timeout: Duration,
     /// Concurrent gRPC streams per connection, at most.
     #[arg(long, default_value_t = 128)]
     max_streams_per_connection: u32,
@@ -76,14 +85,28 @@ struct Args {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Require client certificates signed by this CA (PEM); a tapper may then report only as
-    /// the node its certificate names (a DNS name, or else the common name).
+    /// the node its certificate names (see --node-identity), and a certificate that names no
+    /// node is refused.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// Where a client certificate names its node: dns (its DNS SANs), cn (its common name),
+    /// or uri-prefix=PREFIX (its URI SANs that start with PREFIX, the rest being the node,
+    /// e.g. uri-prefix=spiffe://cluster/node/). Default: the DNS SANs, or else the common
+    /// name.
+    #[arg(
+        long,
+        value_name = "dns|cn|uri-prefix=PREFIX",
+        requires = "tls_client_ca"
+    )]
+    node_identity: Option<NodeIdentity>,
     /// Require `authorization: Bearer TOKEN` on every call but health; one `ROLE TOKEN` per
-    /// line, ROLE one of report, read, admin. Reloaded when the file changes.
+    /// line, ROLE one of report, read, admin; at most 1 MiB. Reloaded when the file changes
+    /// and two reads 100 ms apart agree (replace it by renaming a new file over it); streams
+    /// whose token is gone end with UNAUTHENTICATED.
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
-    /// How often the TLS and tokens files are checked for changes.
+    /// How often the TLS and tokens files are checked for changes; a client CA that no
+    /// longer trusts a connection's certificate ends its streams and refuses its new calls.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     reload_interval: Duration,
     /// Allow a non-loopback --listen without TLS and tokens (warned about at start and
@@ -104,8 +127,9 @@ struct Args {
     /// hub_socket_failures_total: series grow to nodes x errnos x namespaces.
     #[arg(long, requires = "metrics_listen")]
     metrics_namespace_label: bool,
-    /// Alert rules (TOML, `[[rule]]` tables), evaluated on every batch the hub stores; see
-    /// the README for the format. A bad file stops the hub at start, naming rule and field.
+    /// Alert rules (TOML, `[[rule]]` tables, at most 1 MiB), evaluated on every batch the hub
+    /// stores; see the README for the format. A bad file stops the hub at start, naming rule
+    /// and field.
     #[arg(long, value_name = "FILE")]
     alert_rules: Option<PathBuf>,
     /// Send firing and resolved alerts to this Alertmanager (its v2 API), e.g.
@@ -116,6 +140,11 @@ struct Args {
     /// times that, so the alerts of a hub that went away resolve on their own.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     alert_resend_interval: Duration,
+    /// Groups each alert rule keeps apart (unless the rule sets its own max_groups); what
+    /// would open more is counted together in one group whose labels read
+    /// "(over max_groups)", and counted in hub_alert_groups_capped_total{rule}.
+    #[arg(long, default_value_t = 1000)]
+    alert_max_groups: usize,
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -140,6 +169,8 @@ impl Args {
             subscriber_stall_timeout: self.subscriber_stall_timeout,
             max_subscribers: self.max_subscribers,
             max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            auth_timeout: self.auth_timeout,
             max_streams_per_connection: self.max_streams_per_connection,
             handshake_timeout: self.handshake_timeout,
             max_message_bytes: self.max_message_bytes,
@@ -149,6 +180,7 @@ impl Args {
                 key,
                 client_ca: self.tls_client_ca,
             }),
+            node_identity: self.node_identity.unwrap_or_default(),
             tokens: self.tokens,
             reload_interval: self.reload_interval,
             insecure: self.insecure,
@@ -158,6 +190,7 @@ impl Args {
             alert_rules: self.alert_rules,
             alertmanagers: self.alertmanagers,
             alert_resend_interval: self.alert_resend_interval,
+            alert_max_groups: self.alert_max_groups,
         }
     }
 }

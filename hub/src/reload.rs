@@ -1,6 +1,7 @@
 //! Hot reload by polling: a value built from files is rebuilt when one of them changes (its
 //! inode, size or mtime, or where its symlinks lead, which catches Kubernetes Secret swaps).
-//! A file that fails to load is logged and the previous value kept.
+//! A file that fails to load is logged and the previous value kept; who holds a
+//! [`Reloadable::changes`] receiver learns of each new value.
 
 use std::{
     fmt::Display,
@@ -10,18 +11,27 @@ use std::{
     time::Duration,
 };
 
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// A value that a watcher may replace; readers take the current one.
 pub struct Reloadable<T> {
     current: RwLock<Arc<T>>,
+    /// Bumped after each replacement.
+    changes: watch::Sender<u64>,
 }
 
 impl<T> Reloadable<T> {
     pub fn new(value: T) -> Arc<Self> {
         Arc::new(Self {
             current: RwLock::new(Arc::new(value)),
+            changes: watch::Sender::new(0),
         })
+    }
+
+    /// Wakes (`changed()`) after each replacement from now on.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The value in force now.
@@ -34,6 +44,7 @@ impl<T> Reloadable<T> {
 
     fn set(&self, value: T) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(value);
+        self.changes.send_modify(|n| *n += 1);
     }
 }
 
@@ -58,8 +69,8 @@ fn stamp(path: &PathBuf) -> Stamp {
     ))
 }
 
-/// Polls `paths` every `interval` and rebuilds `target` with `load` when any of them
-/// changed. The task ends when `target` is dropped.
+/// Polls `paths` every `interval` and rebuilds `target` with `load` (on a blocking thread:
+/// it reads files) when any of them changed. The task ends when `target` is dropped.
 pub fn watch<T, E, F>(
     what: &'static str,
     paths: Vec<PathBuf>,
@@ -68,9 +79,10 @@ pub fn watch<T, E, F>(
     load: F,
 ) where
     T: Send + Sync + 'static,
-    E: Display,
-    F: Fn() -> Result<T, E> + Send + 'static,
+    E: Display + Send + 'static,
+    F: Fn() -> Result<T, E> + Send + Sync + 'static,
 {
+    let load = Arc::new(load);
     let target: Weak<Reloadable<T>> = Arc::downgrade(target);
     let mut last: Vec<Stamp> = paths.iter().map(stamp).collect();
     tokio::spawn(async move {
@@ -84,7 +96,11 @@ pub fn watch<T, E, F>(
                 continue;
             }
             last = now;
-            match load() {
+            let load = load.clone();
+            let Ok(loaded) = tokio::task::spawn_blocking(move || load()).await else {
+                continue;
+            };
+            match loaded {
                 Ok(value) => {
                     target.set(value);
                     info!("{what} reloaded");

@@ -12,8 +12,8 @@ use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::{
-    clock::now_ns, error::HubError, group_commit::Pending, reject_log, state::HubState,
-    store::InstanceKey, tls::PeerIdentity, validate,
+    clock::now_ns, error::HubError, group_commit::Pending, node_identity::PeerIdentity, reject_log,
+    state::HubState, store::InstanceKey, validate,
 };
 
 /// Batches of one stream queued for commit and not yet acknowledged, at most.

@@ -5,7 +5,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
 use tokio::{net::TcpListener, sync::watch};
-use tokio_rustls::rustls::ServerConfig;
 use tracing::{info, warn};
 
 use metrics_http::{BindError, MetricsEndpoint};
@@ -15,6 +14,7 @@ use crate::{
     alerts::{Alerting, RulesError},
     auth,
     config::{Config, ConfigError},
+    credentials::Credentials,
     limits, listener,
     metrics::HubMetrics,
     reload::{self, Reloadable},
@@ -22,7 +22,7 @@ use crate::{
     service::HubService,
     state::{HubState, Settings},
     store::{Store, StoreError, display_db},
-    tls::{self, TlsError},
+    tls::{self, ServerTls, TlsError},
     tokens::{Tokens, TokensError},
 };
 
@@ -37,7 +37,7 @@ const INSECURE_WARNING_EVERY: Duration = Duration::from_secs(3600);
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("TLS: {0}")]
+    #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]
     Tokens(#[from] TokensError),
@@ -67,7 +67,7 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     listener: TcpListener,
     local_addr: SocketAddr,
-    tls: Option<Arc<Reloadable<ServerConfig>>>,
+    tls: Option<Arc<Reloadable<ServerTls>>>,
     tokens: Option<Arc<Reloadable<Tokens>>>,
     /// The health-only plaintext listener (`--health-listen`) and its address.
     health_listener: Option<(TcpListener, SocketAddr)>,
@@ -190,6 +190,7 @@ impl Hub {
         }
 
         let hub = limits::hub_server(HubService::new(state.clone()), config.max_message_bytes);
+        let credentials = Credentials::new(tokens, tls.clone(), config.node_identity.clone());
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<HubServer<HubService>>().await;
         if let Some((listener, addr)) = health_listener {
@@ -230,16 +231,19 @@ impl Hub {
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(health)
-            .add_service(auth::guard(reflection_v1, tokens.clone()))
-            .add_service(auth::guard(reflection_v1alpha, tokens.clone()))
-            .add_service(auth::guard(hub, tokens))
+            .add_service(auth::guard(reflection_v1, credentials.clone()))
+            .add_service(auth::guard(reflection_v1alpha, credentials.clone()))
+            .add_service(auth::guard(hub, credentials))
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     listener,
                     listener::ConnectionLimits {
                         max_connections: config.max_connections,
+                        max_connections_per_peer: config.max_connections_per_peer,
                         handshake_timeout: config.handshake_timeout,
+                        auth_timeout: config.auth_timeout,
                         tls,
+                        node_identity: config.node_identity.clone(),
                     },
                 ),
                 state.shutting_down(),
@@ -287,11 +291,16 @@ fn observers(
     if config.alertmanagers.is_empty() {
         warn!("alert rules without --alertmanager: alerts are only logged");
     }
-    let alerting = Alerting::new(rules, &config.alertmanagers, config.alert_resend_interval)
-        .map_err(|reason| ConfigError {
-            option: "alertmanager",
-            reason,
-        })?;
+    let alerting = Alerting::new(
+        rules,
+        &config.alertmanagers,
+        config.alert_resend_interval,
+        config.alert_max_groups,
+    )
+    .map_err(|reason| ConfigError {
+        option: "alertmanager",
+        reason,
+    })?;
     Ok((metrics, Some(Arc::new(alerting))))
 }
 
@@ -321,7 +330,7 @@ fn start_observers(state: &Arc<HubState>, endpoint: Option<MetricsEndpoint>) {
 /// Reloads the TLS files and the tokens when they change on disk.
 fn watch_files(
     config: &Config,
-    tls: Option<&Arc<Reloadable<ServerConfig>>>,
+    tls: Option<&Arc<Reloadable<ServerTls>>>,
     tokens: Option<&Arc<Reloadable<Tokens>>>,
 ) {
     if let (Some(files), Some(target)) = (config.tls.clone(), tls) {

@@ -37,7 +37,7 @@ impl Hub for HubService {
         let peer = match request.extensions().get::<ConnInfo>() {
             Some(info) => report::Peer {
                 addr: info.remote_addr.to_string(),
-                identity: info.identity.clone(),
+                identity: info.client.as_ref().and_then(|c| c.identity.clone()),
             },
             None => report::Peer {
                 addr: String::new(),

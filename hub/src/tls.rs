@@ -1,5 +1,5 @@
 //! The hub's TLS: the server certificate and key (and the CA that client certificates must be
-//! signed by) read from PEM files into a rustls config, and who a verified client is.
+//! signed by) read from PEM files (regular files of at most 1 MiB) into a rustls config.
 
 use std::{
     path::{Path, PathBuf},
@@ -7,7 +7,15 @@ use std::{
 };
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use tokio_rustls::rustls::{self, RootCertStore, ServerConfig, server::WebPkiClientVerifier};
+use tokio_rustls::rustls::{
+    self, RootCertStore, ServerConfig,
+    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
+};
+
+use crate::config_file::{self, FileError};
+
+/// Largest PEM file accepted.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
 /// The PEM files TLS is served from; all of them are re-read when one changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +40,13 @@ impl TlsFiles {
 /// Why a TLS file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{path}: {reason}")]
+    #[error(transparent)]
+    Read(#[from] FileError),
+    #[error("TLS file {path}: {reason}")]
     File { path: PathBuf, reason: String },
-    #[error("the certificate and key do not fit together or are unusable: {0}")]
+    #[error("TLS: the certificate and key do not fit together or are unusable: {0}")]
     Rustls(#[from] rustls::Error),
-    #[error("client CA: {0}")]
+    #[error("TLS client CA: {0}")]
     ClientCa(#[from] rustls::server::VerifierBuilderError),
 }
 
@@ -47,10 +57,10 @@ fn file_error(path: &Path, reason: impl ToString) -> TlsError {
     }
 }
 
-/// Reads the certificates of a PEM file; at least one.
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(path, e))?
+/// Reads the certificates of the PEM file given as `--flag`; at least one.
+fn read_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = config_file::read(flag, path, MAX_PEM_BYTES)?;
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_error(path, e))?;
     if certs.is_empty() {
@@ -59,69 +69,40 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// The TLS in force: the config new connections get, and the client CA's verifier, which
+/// also checks each call's client certificate again (a rotated CA ends old credentials).
+pub struct ServerTls {
+    pub config: Arc<ServerConfig>,
+    pub client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+}
+
 /// Builds the server config from `files` (ring provider, ALPN `h2`).
-pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+pub fn server_config(files: &TlsFiles) -> Result<ServerTls, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = read_certs(&files.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
+    let certs = read_certs("tls-cert", &files.cert)?;
+    let key = config_file::read("tls-key", &files.key, MAX_PEM_BYTES)?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| file_error(&files.key, e))?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let builder = match &files.client_ca {
+    let client_verifier = match &files.client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in read_certs(ca)? {
+            for cert in read_certs("tls-client-ca", ca)? {
                 roots.add(cert).map_err(|e| file_error(ca, e))?;
             }
-            builder.with_client_cert_verifier(
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?,
-            )
+            Some(WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?)
         }
+        None => None,
+    };
+    let builder = match &client_verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier.clone()),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
-}
-
-/// Who a client is, from its verified certificate: its DNS names, or else its common name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerIdentity {
-    names: Vec<String>,
-}
-
-impl PeerIdentity {
-    /// The identity of a (verified) leaf certificate; `None` when it names nobody.
-    pub fn from_certificate(der: &[u8]) -> Option<Self> {
-        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-        let mut names: Vec<String> = match cert.subject_alternative_name() {
-            Ok(Some(san)) => san
-                .value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        if names.is_empty() {
-            names = cert
-                .subject()
-                .iter_common_name()
-                .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
-                .collect();
-        }
-        (!names.is_empty()).then_some(Self { names })
-    }
-
-    /// Whether this client may speak for `node`.
-    pub fn allows(&self, node: &str) -> bool {
-        self.names.iter().any(|n| n == node)
-    }
-
-    /// The names, comma-separated, for logs and statuses.
-    pub fn describe(&self) -> String {
-        self.names.join(", ")
-    }
+    Ok(ServerTls {
+        config: Arc::new(config),
+        client_verifier,
+    })
 }

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
 use tonic::Status;
 
+use crate::config_file::{self, FileError};
+
 /// Shortest token accepted in the file.
 const MIN_TOKEN_LEN: usize = 16;
+/// Largest tokens file accepted.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,18 +79,15 @@ impl Access {
 /// Why a tokens file cannot be used; never quotes a token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokensError {
-    #[error("tokens file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("tokens file {path} line {line}: {reason}")]
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("--tokens {} line {line}: {reason}", path.display())]
     Line {
         path: PathBuf,
         line: usize,
         reason: String,
     },
-    #[error("tokens file {path}: no tokens in it (one `ROLE TOKEN` per line)")]
+    #[error("--tokens {}: no tokens in it (one `ROLE TOKEN` per line)", path.display())]
     Empty { path: PathBuf },
 }
 
@@ -96,11 +97,9 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Reads `path` once it holds still (see [`config_file::read_stable`]); blocks a moment.
     pub fn load(path: &Path) -> Result<Self, TokensError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = config_file::read_stable("tokens", path, MAX_FILE_BYTES)?;
         Self::parse(&text, path)
     }
 
@@ -258,7 +257,7 @@ mod tests {
         let e = err(&format!("report {REPORT}\nwriter secret-secret-secret-1\n"));
         assert_eq!(
             e,
-            "tokens file tokens line 2: unknown role \"writer\" (use report, read or admin)"
+            "--tokens tokens line 2: unknown role \"writer\" (use report, read or admin)"
         );
         assert!(!e.contains("secret"));
         assert!(err("read short\n").contains("line 1: the token is shorter than 16"));

@@ -1,6 +1,6 @@
 """A throwaway PKI made at test time (Python `cryptography`): a CA, server certificates
 for 127.0.0.1/localhost, client certificates naming nodes, an expired one, a wrong-SAN one,
-and a second, untrusted CA."""
+and a second, untrusted CA; `Ca.issue` makes any other mix of subject and SANs."""
 
 import datetime
 import ipaddress
@@ -19,7 +19,8 @@ def _key():
 
 
 def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    """A subject of just this common name; an empty subject for None."""
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn is not None else [])
 
 
 def _write(path, cert, key):
@@ -49,14 +50,17 @@ class Ca:
         self.pem = self.dir / f"{name}.pem"
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, stem, cn, dns=(), ips=(), server=False, expired=False):
-        """Writes STEM.pem and STEM.key; returns the .pem path."""
+    def issue(self, stem, cn, dns=(), ips=(), uris=(), emails=(), server=False, expired=False):
+        """Writes STEM.pem and STEM.key; returns the .pem path. `cn` None: no subject."""
         key = _key()
         if expired:
             start, end = NOW - datetime.timedelta(days=10), NOW - datetime.timedelta(days=5)
         else:
             start, end = NOW - datetime.timedelta(hours=1), NOW + datetime.timedelta(days=30)
-        sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        sans = ([x509.DNSName(d) for d in dns]
+                + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+                + [x509.UniformResourceIdentifier(u) for u in uris]
+                + [x509.RFC822Name(e) for e in emails])
         builder = (x509.CertificateBuilder()
                    .subject_name(_name(cn)).issuer_name(self.cert.subject)
                    .public_key(key.public_key())
@@ -67,7 +71,8 @@ class Ca:
                        [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
                        critical=False))
         if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            # Without a subject the SANs are all there is: critical, as RFC 5280 asks.
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=cn is None)
         cert = builder.sign(self.key, hashes.SHA256())
         path = self.dir / stem
         _write(path, cert, key)

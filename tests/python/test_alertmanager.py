@@ -141,7 +141,7 @@ def test_a_bad_rules_file_stops_the_hub_naming_the_rule_and_field(hub_bin, tmp_p
     out = subprocess.run([str(hub_bin), "--listen", "127.0.0.1:0", "--db", ":memory:",
                           "--alert-rules", str(path)], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
-    assert (f'alert rules {path}: rule 1 ("SocketEmfileBurst"): threshold: must be a whole '
+    assert (f'--alert-rules {path}: rule 1 ("SocketEmfileBurst"): threshold: must be a whole '
             f'number of failures from 1 to 100000, got "five"') in out.stderr, out.stderr
     assert '{"ready"' not in out.stderr
     out = subprocess.run([str(hub_bin), "--listen", "127.0.0.1:0", "--db", ":memory:",

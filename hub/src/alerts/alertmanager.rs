@@ -1,6 +1,7 @@
 //! Delivery to one Alertmanager (its v2 API, `POST /api/v2/alerts`): the newest state of
 //! every alert waits in a pending map until Alertmanager took it, so an Alertmanager that
-//! is down loses nothing; retries back off, and the log and the metrics say so.
+//! is down loses nothing; posts carry bounded batches; retries back off, and the log and the
+//! metrics say so.
 
 use std::{
     collections::BTreeMap,
@@ -25,6 +26,40 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Most bytes of an error reply quoted in the log.
 const ERROR_BODY_BYTES: usize = 512;
+/// Most alerts in one post, and most bytes (one alert alone may be larger).
+const POST_MAX_ALERTS: usize = 256;
+const POST_MAX_BYTES: usize = 512 * 1024;
+
+/// Pending alerts taken for one post: (key, version) of each, and the JSON body.
+struct Batch {
+    taken: Vec<(String, u64)>,
+    body: Vec<u8>,
+}
+
+impl Batch {
+    /// In key order, up to [`POST_MAX_ALERTS`] and [`POST_MAX_BYTES`].
+    fn take(pending: &BTreeMap<String, (u64, Alert)>) -> Self {
+        let mut batch = Batch {
+            taken: Vec::new(),
+            body: b"[".to_vec(),
+        };
+        for (key, (version, alert)) in pending {
+            let encoded = json(alert).to_string();
+            let full = batch.taken.len() == POST_MAX_ALERTS
+                || batch.body.len() + encoded.len() + 1 > POST_MAX_BYTES;
+            if !batch.taken.is_empty() && full {
+                break;
+            }
+            if !batch.taken.is_empty() {
+                batch.body.push(b',');
+            }
+            batch.body.extend_from_slice(encoded.as_bytes());
+            batch.taken.push((key.clone(), *version));
+        }
+        batch.body.push(b']');
+        batch
+    }
+}
 
 /// Checks an `--alertmanager` URL: `http://HOST:PORT` with an optional path prefix.
 pub fn parse_url(text: &str) -> Result<http::Uri, String> {
@@ -97,36 +132,32 @@ impl Alertmanager {
         let mut failing_since: Option<SystemTime> = None;
         tokio::pin!(stop);
         loop {
-            let batch: Vec<(String, u64, Alert)> = self
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .map(|(k, (v, a))| (k.clone(), *v, a.clone()))
-                .collect();
-            if batch.is_empty() {
+            let (batch, pending) = {
+                let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                (Batch::take(&pending), pending.len())
+            };
+            if batch.taken.is_empty() {
                 tokio::select! {
                     () = self.wake.notified() => continue,
                     () = &mut stop => return,
                 }
             }
-            let alerts: Vec<&Alert> = batch.iter().map(|(_, _, a)| a).collect();
-            match self.post(&client, &alerts).await {
+            match self.post(&client, batch.body).await {
                 Ok(()) => {
                     self.metrics.posted.inc();
-                    self.delivered(&batch);
+                    self.delivered(&batch.taken);
                     retry = RETRY_FIRST;
                     if let Some(since) = failing_since.take() {
                         let down = since.elapsed().unwrap_or_default();
-                        info!(alertmanager = %self.url, alerts = batch.len(), ?down,
-                              "Alertmanager reachable again; pending alerts delivered");
+                        info!(alertmanager = %self.url, ?down,
+                              "Alertmanager reachable again; delivering the pending alerts");
                     }
                 }
                 Err(error) => {
                     self.metrics.failed.inc();
                     if failing_since.is_none() {
                         failing_since = Some(SystemTime::now());
-                        warn!(alertmanager = %self.url, %error, pending = batch.len(),
+                        warn!(alertmanager = %self.url, %error, pending,
                               "cannot deliver alerts to Alertmanager; keeping them and retrying");
                     }
                     tokio::select! {
@@ -140,9 +171,9 @@ impl Alertmanager {
     }
 
     /// Forgets what was delivered, unless a newer state came in meanwhile.
-    fn delivered(&self, batch: &[(String, u64, Alert)]) {
+    fn delivered(&self, taken: &[(String, u64)]) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, version, _) in batch {
+        for (key, version) in taken {
             if pending.get(key).is_some_and(|(v, _)| v == version) {
                 pending.remove(key);
             }
@@ -153,10 +184,8 @@ impl Alertmanager {
     async fn post(
         &self,
         client: &Client<HttpConnector, Full<Bytes>>,
-        alerts: &[&Alert],
+        body: Vec<u8>,
     ) -> Result<(), String> {
-        let body = serde_json::to_vec(&alerts.iter().map(|a| json(a)).collect::<Vec<_>>())
-            .map_err(|e| e.to_string())?;
         let request = http::Request::post(self.endpoint.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
@@ -191,6 +220,37 @@ fn json(alert: &Alert) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_bounded_and_taken_in_key_order() {
+        let alert = |key: &str, process: usize| Alert {
+            key: key.into(),
+            labels: BTreeMap::from([("alertname".into(), key.into())]),
+            annotations: BTreeMap::from([("process".into(), "x".repeat(process))]),
+            starts_at: SystemTime::UNIX_EPOCH,
+            ends_at: SystemTime::UNIX_EPOCH,
+            firing: true,
+        };
+        let pending: BTreeMap<String, (u64, Alert)> = (0..600)
+            .map(|i| (format!("a{i:03}"), (i, alert(&format!("a{i:03}"), 10))))
+            .collect();
+        let batch = Batch::take(&pending);
+        assert_eq!(batch.taken.len(), POST_MAX_ALERTS);
+        assert_eq!(batch.taken[0], ("a000".into(), 0));
+        let parsed: Vec<serde_json::Value> = serde_json::from_slice(&batch.body).unwrap();
+        assert_eq!(parsed.len(), POST_MAX_ALERTS);
+        assert_eq!(parsed[1]["labels"]["alertname"], "a001");
+
+        let big: BTreeMap<String, (u64, Alert)> = (0..4)
+            .map(|i| (format!("b{i}"), (i, alert(&format!("b{i}"), 200 * 1024))))
+            .collect();
+        let batch = Batch::take(&big);
+        assert_eq!(batch.taken.len(), 2, "two of 200 KiB fit in 512 KiB");
+        assert!(batch.body.len() <= POST_MAX_BYTES);
+        let huge = BTreeMap::from([("c".to_owned(), (1, alert("c", 600 * 1024)))]);
+        assert_eq!(Batch::take(&huge).taken.len(), 1, "one alone may be larger");
+        assert_eq!(Batch::take(&BTreeMap::new()).body, b"[]");
+    }
 
     #[test]
     fn urls_are_checked() {

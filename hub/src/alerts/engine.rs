@@ -2,9 +2,10 @@
 //! clock for every node): per rule and group, the times of the last `threshold` matching
 //! failures (an event is `1 + suppressed` of them) or warnings; firing
 //! when they fit in the window, re-sent while firing, resolved once a window passes quietly.
+//! A rule keeps at most `max_groups` groups apart; what would open more counts in one more.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque, hash_map::Entry},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -38,26 +39,78 @@ struct Firing {
     last_sent: Instant,
 }
 
+/// The value of every group-by label of the group that counts what a rule's `max_groups`
+/// groups leave over (longer than any command name, so no real group has it for `comm`).
+pub const OVER_MAX_GROUPS: &str = "(over max_groups)";
+
+/// A group of a rule: its group-by values, or `None` for the group over `max_groups`.
+type GroupKey = (usize, Option<Vec<String>>);
+
+/// Items of a rule counted over its `max_groups` since the last [`Engine::take_capped`].
+#[derive(Debug, PartialEq)]
+pub struct Capped {
+    pub rule: usize,
+    pub items: u64,
+}
+
 pub struct Engine {
     rules: Vec<Rule>,
-    groups: HashMap<(usize, Vec<String>), Group>,
+    groups: HashMap<GroupKey, Group>,
+    /// Per rule: the most groups kept apart, the groups open now (without the one over
+    /// them), and the items counted over them not yet taken.
+    max_groups: Vec<usize>,
+    open: Vec<usize>,
+    capped: Vec<u64>,
+    firing: usize,
     resend_every: Duration,
 }
 
 impl Engine {
     /// Firing alerts are re-sent every `resend_every` and valid for three times that, so an
-    /// alert whose hub went away resolves in Alertmanager on its own.
-    pub fn new(rules: Vec<Rule>, resend_every: Duration) -> Self {
+    /// alert whose hub went away resolves in Alertmanager on its own. A rule without its own
+    /// `max_groups` keeps `default_max_groups` groups apart.
+    pub fn new(rules: Vec<Rule>, resend_every: Duration, default_max_groups: usize) -> Self {
+        let max_groups = rules
+            .iter()
+            .map(|r| r.max_groups.unwrap_or(default_max_groups))
+            .collect();
         Self {
+            open: vec![0; rules.len()],
+            capped: vec![0; rules.len()],
             rules,
             groups: HashMap::new(),
+            max_groups,
+            firing: 0,
             resend_every,
         }
     }
 
     /// Alerts firing now.
     pub fn firing(&self) -> usize {
-        self.groups.values().filter(|g| g.firing.is_some()).count()
+        self.firing
+    }
+
+    /// The rule at `index`.
+    pub fn rule(&self, index: usize) -> &Rule {
+        &self.rules[index]
+    }
+
+    /// The most groups the rule at `index` keeps apart.
+    pub fn max_groups(&self, index: usize) -> usize {
+        self.max_groups[index]
+    }
+
+    /// The rules that counted items over their `max_groups` since the last call.
+    pub fn take_capped(&mut self) -> Vec<Capped> {
+        self.capped
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(rule, n)| Capped {
+                rule,
+                items: std::mem::take(n),
+            })
+            .collect()
     }
 
     /// Counts a committed batch of events or warnings received at `now`; returns the
@@ -75,16 +128,30 @@ impl Engine {
                     continue;
                 }
                 let values: Vec<String> = rule.group_by.iter().map(|k| item.value_of(k)).collect();
-                let group = self
-                    .groups
-                    .entry((index, values.clone()))
-                    .or_insert_with(|| Group {
-                        labels: labels(rule, &values),
-                        recent: VecDeque::with_capacity(rule.threshold.min(64)),
-                        last_seen: now,
-                        last_process: String::new(),
-                        firing: None,
-                    });
+                let mut key = (index, Some(values));
+                if self.open[index] >= self.max_groups[index] && !self.groups.contains_key(&key) {
+                    key = (index, None);
+                    self.capped[index] += 1;
+                }
+                let group = match self.groups.entry(key) {
+                    Entry::Occupied(group) => group.into_mut(),
+                    Entry::Vacant(place) => {
+                        let values = match &place.key().1 {
+                            Some(values) => {
+                                self.open[index] += 1;
+                                values.clone()
+                            }
+                            None => vec![OVER_MAX_GROUPS.to_owned(); rule.group_by.len()],
+                        };
+                        place.insert(Group {
+                            labels: labels(rule, &values),
+                            recent: VecDeque::with_capacity(rule.threshold.min(64)),
+                            last_seen: now,
+                            last_process: String::new(),
+                            firing: None,
+                        })
+                    }
+                };
                 // Only the last `threshold` occurrences matter.
                 let occurrences = item.occurrences().min(rule.threshold as u64);
                 for _ in 0..occurrences {
@@ -107,6 +174,7 @@ impl Engine {
                         starts_at: wall,
                         last_sent: now,
                     });
+                    self.firing += 1;
                     started.push(alert(rule, group, wall, wall + 3 * self.resend_every));
                 }
             }
@@ -119,12 +187,14 @@ impl Engine {
     pub fn tick(&mut self, now: Instant, wall: SystemTime) -> Vec<Alert> {
         let mut due = Vec::new();
         let resend = self.resend_every;
-        self.groups.retain(|(index, _), group| {
+        let (mut resolved, mut forgotten) = (0, Vec::new());
+        self.groups.retain(|(index, values), group| {
             let rule = &self.rules[*index];
             let quiet = now.saturating_duration_since(group.last_seen) >= rule.window;
-            match group.firing.as_mut() {
+            let keep = match group.firing.as_mut() {
                 Some(_) if quiet => {
                     due.push(alert(rule, group, wall, wall));
+                    resolved += 1;
                     false
                 }
                 Some(f) if now.saturating_duration_since(f.last_sent) >= resend => {
@@ -134,8 +204,16 @@ impl Engine {
                 }
                 Some(_) => true,
                 None => !quiet,
+            };
+            if !keep && values.is_some() {
+                forgotten.push(*index);
             }
+            keep
         });
+        self.firing -= resolved;
+        for index in forgotten {
+            self.open[index] -= 1;
+        }
         due
     }
 }
@@ -223,6 +301,7 @@ mod tests {
             group_by,
             severity: "critical".into(),
             kind: KIND_EVENT.into(),
+            max_groups: None,
         }
     }
 
@@ -239,7 +318,11 @@ mod tests {
 
     #[test]
     fn an_event_counts_the_failures_it_stands_for() {
-        let mut e = Engine::new(vec![rule(3, 10, vec!["node"])], Duration::from_secs(60));
+        let mut e = Engine::new(
+            vec![rule(3, 10, vec!["node"])],
+            Duration::from_secs(60),
+            1000,
+        );
         let t0 = Instant::now();
         let wall = SystemTime::UNIX_EPOCH;
         let one = ev("a", 24, 1);
@@ -257,7 +340,11 @@ mod tests {
 
     #[test]
     fn fires_at_the_threshold_within_the_window_once_per_group() {
-        let mut e = Engine::new(vec![rule(3, 10, vec!["node"])], Duration::from_secs(60));
+        let mut e = Engine::new(
+            vec![rule(3, 10, vec!["node"])],
+            Duration::from_secs(60),
+            1000,
+        );
         let t0 = Instant::now();
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         assert!(
@@ -305,7 +392,7 @@ mod tests {
 
     #[test]
     fn re_sends_while_firing_and_resolves_after_a_quiet_window() {
-        let mut e = Engine::new(vec![rule(2, 10, vec![])], Duration::from_secs(3));
+        let mut e = Engine::new(vec![rule(2, 10, vec![])], Duration::from_secs(3), 1000);
         let t0 = Instant::now();
         let wall = SystemTime::UNIX_EPOCH;
         let fired = e.observe(&[ev("a", 24, 1), ev("b", 23, 2)], t0, wall);
@@ -336,6 +423,7 @@ mod tests {
         let mut e = Engine::new(
             vec![rule(1, 10, vec!["node", "errno"])],
             Duration::from_secs(60),
+            1000,
         );
         let t0 = Instant::now();
         let fired = e.observe(
@@ -345,10 +433,45 @@ mod tests {
         );
         let errnos: Vec<_> = fired.iter().map(|a| a.labels["errno"].as_str()).collect();
         assert_eq!(errnos, ["EMFILE", "ENFILE"]);
-        let mut quiet = Engine::new(vec![rule(5, 10, vec!["node"])], Duration::from_secs(60));
+        let mut quiet = Engine::new(
+            vec![rule(5, 10, vec!["node"])],
+            Duration::from_secs(60),
+            1000,
+        );
         quiet.observe(&[ev("a", 24, 1)], t0, SystemTime::UNIX_EPOCH);
         quiet.tick(t0 + Duration::from_secs(10), SystemTime::UNIX_EPOCH);
         assert!(quiet.groups.is_empty());
+    }
+
+    #[test]
+    fn groups_over_max_groups_count_together_until_groups_are_forgotten() {
+        let by_comm = Rule {
+            max_groups: Some(2),
+            ..rule(1, 10, vec!["comm"])
+        };
+        let mut e = Engine::new(vec![by_comm], Duration::from_secs(60), 1000);
+        let (t0, wall) = (Instant::now(), SystemTime::UNIX_EPOCH);
+        let renamed = |comm: &str| Event {
+            comm: comm.into(),
+            ..ev("a", 24, 1)
+        };
+        let batch: Vec<Event> = ["p1", "p2", "p3", "p4", "p1", "p5"]
+            .iter()
+            .map(|c| renamed(c))
+            .collect();
+        let fired = e.observe(&batch, t0, wall);
+        let comms: Vec<_> = fired.iter().map(|a| a.labels["comm"].as_str()).collect();
+        assert_eq!(comms, ["p1", "p2", OVER_MAX_GROUPS]);
+        assert_eq!(e.firing(), 3);
+        assert_eq!(e.take_capped(), vec![Capped { rule: 0, items: 3 }]);
+        assert_eq!(e.take_capped(), vec![], "taken");
+        // Once the groups are forgotten, new names get groups of their own again.
+        let resolved = e.tick(t0 + Duration::from_secs(10), wall);
+        assert_eq!(resolved.len(), 3);
+        assert_eq!(e.firing(), 0);
+        let fired = e.observe(&[renamed("p6")], t0 + Duration::from_secs(11), wall);
+        assert_eq!(fired[0].labels["comm"], "p6");
+        assert!(e.take_capped().is_empty());
     }
 
     #[test]
@@ -360,7 +483,7 @@ mod tests {
             kind: "nofile".into(),
             ..rule(1, 60, vec!["node"])
         };
-        let mut engine = Engine::new(vec![on_nofile], Duration::from_secs(60));
+        let mut engine = Engine::new(vec![on_nofile], Duration::from_secs(60), 1000);
         let (now, wall) = (Instant::now(), SystemTime::now());
         assert!(
             engine.observe(&[ev("a", 24, 1)], now, wall).is_empty(),

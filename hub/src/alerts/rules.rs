@@ -7,16 +7,21 @@ use std::{collections::HashSet, path::Path, time::Duration};
 use toml::{Table, Value};
 
 use super::observed::{KIND_EVENT, Observed};
+use crate::config_file::{self, FileError};
 
 /// What a rule may group its alerts by; each becomes an alert label.
 pub const GROUP_KEYS: [&str; 4] = ["node", "errno", "family", "comm"];
-const FIELDS: &str = "name, kind, errno, threshold, window, group_by, severity";
+const FIELDS: &str = "name, kind, errno, threshold, window, group_by, severity, max_groups";
 /// What a rule may count: failure events, every warning, or warnings of one kind.
 const KINDS: [&str; 4] = ["event", "warning", "nofile", "file-max"];
 /// What a rule on warnings may group by (warnings have no errno or family).
 const WARNING_GROUP_KEYS: [&str; 2] = ["node", "comm"];
 /// The most failures a rule may wait for (the engine keeps that many times per group).
 const MAX_THRESHOLD: i64 = 100_000;
+/// The largest `max_groups` a rule may set.
+pub const MAX_GROUPS_LIMIT: usize = 1_000_000;
+/// Largest rules file accepted.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// One rule: `threshold` failures with one of `errnos` within `window`, per `group_by`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +35,8 @@ pub struct Rule {
     pub severity: String,
     /// "event" (failures), "warning" (every warning), or a warning kind.
     pub kind: String,
+    /// Most groups the rule keeps apart; `None` takes `--alert-max-groups`.
+    pub max_groups: Option<usize>,
 }
 
 impl Rule {
@@ -46,24 +53,23 @@ impl Rule {
 
 /// A rules file that cannot be used, with the place and what to do.
 #[derive(Debug, thiserror::Error)]
-#[error("alert rules {path}: {place}{reason}")]
-pub struct RulesError {
-    path: String,
-    /// `rule 2 ("Name"): field: ` or empty for the file as a whole.
-    place: String,
-    reason: String,
+pub enum RulesError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("--alert-rules {path}: {place}{reason}")]
+    Rule {
+        path: String,
+        /// `rule 2 ("Name"): field: ` or empty for the file as a whole.
+        place: String,
+        reason: String,
+    },
 }
 
 /// Reads and checks the rules in `path`.
 pub fn load(path: &Path) -> Result<Vec<Rule>, RulesError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| RulesError {
-        path: shown.clone(),
-        place: String::new(),
-        reason: format!("cannot read it ({e})"),
-    })?;
-    parse(&text).map_err(|(place, reason)| RulesError {
-        path: shown,
+    let text = config_file::read("alert-rules", path, MAX_FILE_BYTES)?;
+    parse(&text).map_err(|(place, reason)| RulesError::Rule {
+        path: path.display().to_string(),
         place,
         reason,
     })
@@ -235,6 +241,16 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
             ));
         }
     };
+    let max_groups = match t.get("max_groups") {
+        None => None,
+        Some(Value::Integer(n)) if (1..=MAX_GROUPS_LIMIT as i64).contains(n) => Some(*n as usize),
+        Some(other) => {
+            return Err((
+                at("max_groups"),
+                format!("must be a whole number from 1 to {MAX_GROUPS_LIMIT}, got {other}"),
+            ));
+        }
+    };
     Ok(Rule {
         name,
         errnos,
@@ -243,6 +259,7 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
         group_by,
         severity,
         kind,
+        max_groups,
     })
 }
 
@@ -278,6 +295,7 @@ severity = "critical"
                 group_by: vec!["node"],
                 severity: "critical".into(),
                 kind: "event".into(),
+                max_groups: None,
             }]
         );
     }
@@ -307,6 +325,9 @@ severity = "critical"
                 .starts_with("rule 2 (\"B\"): group_by: \"pid\" is not one of node")
         );
         assert!(with("severity = 3").starts_with("rule 2 (\"B\"): severity:"));
+        assert!(with("max_groups = 0").starts_with(
+            "rule 2 (\"B\"): max_groups: must be a whole number from 1 to 1000000, got 0"
+        ));
         assert!(with("errno = \"EMFILE\"").starts_with("rule 2 (\"B\"): errno: must be a list"));
         let m = mistake("[[rule]]\nname = \"A\"\nthreshold = \"five\"\nwindow = \"1s\"\n");
         assert_eq!(
@@ -367,7 +388,7 @@ severity = "critical"
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("alert rules /nonexistent/rules.toml: cannot read it"),
+            e.starts_with("--alert-rules /nonexistent/rules.toml: cannot read it"),
             "{e}"
         );
     }
