@@ -208,12 +208,18 @@ fn a_root_only_file_at_the_path_lends_no_names() {
     tapper.stop(Signal::SIGINT).unwrap();
 
     assert!(
-        !symbols(&event).iter().any(|s| s.contains("root_only_secret")),
+        !symbols(&event)
+            .iter()
+            .any(|s| s.contains("root_only_secret")),
         "{event}"
     );
     assert_names_the_workload(&event);
     let module = event["user_stack"][0]["module"].as_str().unwrap();
-    assert_eq!(module, secret.to_str().unwrap(), "the path as the process saw it");
+    assert_eq!(
+        module,
+        secret.to_str().unwrap(),
+        "the path as the process saw it"
+    );
 }
 
 /// The address of `name` in `bin`'s symbol table.
@@ -225,7 +231,8 @@ fn symbol_address(bin: &Path, name: &str) -> String {
         .lines()
         .find_map(|line| {
             let (address, rest) = line.split_once(' ')?;
-            rest.ends_with(&format!(" {name}")).then(|| address.to_owned())
+            rest.ends_with(&format!(" {name}"))
+                .then(|| address.to_owned())
         })
         .unwrap_or_else(|| panic!("no {name} in {}", bin.display()))
 }

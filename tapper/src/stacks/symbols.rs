@@ -105,8 +105,11 @@ impl Module {
             .enable_code_info(false)
             .enable_inlined_fns(false)
             .build();
-        let symbolizer = match symbolizer.symbolize_single(&source, Input::FileOffset(0)) {
-            Ok(_) => Some((symbolizer, source)),
+        let mapped = symbolizer
+            .symbolize_single(&source, Input::FileOffset(0))
+            .map(drop);
+        let symbolizer = match mapped {
+            Ok(()) => Some((symbolizer, source)),
             Err(err) => {
                 tracing::debug!(pid, module = &*mapping.path, "no ELF symbols: {err}");
                 None
