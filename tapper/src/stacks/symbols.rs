@@ -62,6 +62,7 @@ impl Symbols {
 
     /// Drops the least recently used files until the rest fit; the latest always stays.
     fn trim(&mut self) {
+        let mut evicted_any = false;
         while self.modules.len() > 1
             && (self.used > self.budget || self.modules.len() > MAX_MODULES)
         {
@@ -69,6 +70,10 @@ impl Symbols {
                 break;
             };
             self.used -= evicted.cost();
+            evicted_any = true;
+        }
+        if evicted_any {
+            release_freed_memory();
         }
     }
 
@@ -77,6 +82,20 @@ impl Symbols {
         (self.modules.len(), self.used)
     }
 }
+
+/// Hands the pages freed with evicted files back to the system. glibc's allocator keeps
+/// them otherwise: the large tables of big files fragment its arenas, and the process
+/// would keep growing although the cache is bounded.
+#[cfg(target_env = "gnu")]
+fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn release_freed_memory() {}
 
 struct Module {
     /// `None` for a file without readable ELF symbols.
