@@ -1,13 +1,17 @@
 //! Opens the file behind a process's mapping through `/proc/PID/map_files`: the very file
-//! mapped, whatever the process's mount namespace, never a path looked up in the tapper's.
+//! mapped, whatever the process's mount namespace, never a path looked up in the tapper's;
+//! and copies it into memory of the tapper's own, which the process cannot change.
 
 use std::{
     fs::{File, OpenOptions},
-    io,
+    io::{self, Read},
     os::unix::fs::{MetadataExt, OpenOptionsExt},
 };
 
-use nix::sys::stat::{major, minor};
+use nix::sys::{
+    memfd::{MFdFlags, memfd_create},
+    stat::{major, minor},
+};
 
 use super::maps::{FileId, Mapping};
 
@@ -54,4 +58,13 @@ pub fn open(pid: u32, mapping: &Mapping) -> Result<(File, u64), OpenError> {
         return Err(OpenError::OtherFile { path });
     }
     Ok((file, meta.len()))
+}
+
+/// A copy of `file`'s first `size` bytes in an anonymous memory file that only the tapper
+/// holds. Parsing the process's own file in place would let it shrink the file under the
+/// parser, and a read past its end kills the reader (SIGBUS).
+pub fn private_copy(file: File, size: u64) -> io::Result<File> {
+    let mut copy = File::from(memfd_create(c"stack-module", MFdFlags::MFD_CLOEXEC)?);
+    io::copy(&mut file.take(size), &mut copy)?;
+    Ok(copy)
 }

@@ -1,6 +1,7 @@
 //! Function names for (mapped file, file offset) from the file's ELF symbols, with
-//! blazesym. Parsed files are kept, with their answers, in a cache bounded in bytes and in
-//! number (each holds one descriptor); the least recently used go first.
+//! blazesym. Parsed files (private copies) are kept, with their answers, in a cache
+//! bounded in bytes and in number (each holds one descriptor); the least recently used go
+//! first.
 
 use std::{collections::HashMap, os::fd::AsRawFd, path::PathBuf};
 
@@ -34,7 +35,7 @@ pub struct Symbols {
 
 impl Symbols {
     /// A cache whose files cost at most `budget` bytes together: a file costs its size
-    /// (which bounds what parsing its symbols takes) plus its cached answers.
+    /// (its copy in memory) plus its cached answers.
     pub fn new(budget: u64) -> Self {
         Self {
             modules: LruCache::new_unbounded(),
@@ -48,7 +49,7 @@ impl Symbols {
     /// is gone names only functions of files already kept.
     pub fn name(&mut self, pid: u32, mapping: &Mapping, offset: u64) -> Option<String> {
         if !self.modules.contains_key(&mapping.file) {
-            let module = Module::load(pid, mapping)?;
+            let module = Module::load(pid, mapping, self.budget)?;
             self.used += module.cost();
             self.modules.insert(mapping.file, module);
         }
@@ -98,7 +99,7 @@ fn release_freed_memory() {
 fn release_freed_memory() {}
 
 struct Module {
-    /// `None` for a file without readable ELF symbols.
+    /// `None` for a file without readable ELF symbols (or too large).
     symbolizer: Option<(Symbolizer, Source<'static>)>,
     answers: HashMap<u64, Option<String>>,
     file_cost: u64,
@@ -106,17 +107,35 @@ struct Module {
 }
 
 impl Module {
-    fn load(pid: u32, mapping: &Mapping) -> Option<Self> {
+    /// The file that `pid` maps at `mapping`, parsed from a private copy; a file larger
+    /// than `max_size` is kept without symbols. `None` when it cannot be opened (the
+    /// process is gone, or the file is not the one mapped).
+    fn load(pid: u32, mapping: &Mapping, max_size: u64) -> Option<Self> {
         let (file, size) = module_file::open(pid, mapping)
             .inspect_err(|err| {
                 tracing::debug!(pid, module = &*mapping.path, "cannot symbolize: {err}");
             })
             .ok()?;
-        // blazesym opens a path: this one names exactly the file opened above. It keeps
-        // a descriptor of its own and, without auto reload, never looks at the path again
-        // once the first look-up below has mapped the file; so `file` can close after it.
+        if size > max_size {
+            tracing::debug!(pid, module = &*mapping.path, size, "too large to symbolize");
+            return Some(Self::without_symbols());
+        }
+        let copy = match module_file::private_copy(file, size) {
+            Ok(copy) => copy,
+            Err(err) => {
+                tracing::debug!(
+                    pid,
+                    module = &*mapping.path,
+                    "cannot copy to symbolize: {err}"
+                );
+                return None;
+            }
+        };
+        // blazesym opens a path: this one names exactly the copy made above. It keeps a
+        // descriptor of its own and, without auto reload, never looks at the path again
+        // once the first look-up below has mapped the file; so `copy` can close after it.
         // No debug symbols: those would be looked for by path in the tapper's namespace.
-        let mut elf = Elf::new(PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())));
+        let mut elf = Elf::new(PathBuf::from(format!("/proc/self/fd/{}", copy.as_raw_fd())));
         elf.debug_syms = false;
         let source = Source::from(elf);
         let symbolizer = Symbolizer::builder()
@@ -127,20 +146,27 @@ impl Module {
         let mapped = symbolizer
             .symbolize_single(&source, Input::FileOffset(0))
             .map(drop);
-        let symbolizer = match mapped {
-            Ok(()) => Some((symbolizer, source)),
-            Err(err) => {
-                tracing::debug!(pid, module = &*mapping.path, "no ELF symbols: {err}");
-                None
-            }
-        };
-        drop(file);
+        drop(copy);
+        if let Err(err) = mapped {
+            tracing::debug!(pid, module = &*mapping.path, "no ELF symbols: {err}");
+            return Some(Self::without_symbols());
+        }
         Some(Self {
-            symbolizer,
+            symbolizer: Some((symbolizer, source)),
             answers: HashMap::new(),
             file_cost: size.max(MIN_MODULE_COST),
             answers_cost: 0,
         })
+    }
+
+    /// A file kept only so that it is not opened again: its frames go without names.
+    fn without_symbols() -> Self {
+        Self {
+            symbolizer: None,
+            answers: HashMap::new(),
+            file_cost: MIN_MODULE_COST,
+            answers_cost: 0,
+        }
     }
 
     fn cost(&self) -> u64 {
@@ -174,6 +200,7 @@ impl Module {
     }
 }
 
+/// These open this process's own files through `/proc/self/map_files`: run as root.
 #[cfg(test)]
 mod tests {
     use super::*;
