@@ -13,11 +13,12 @@ use anyhow::{Context, bail};
 pub const FUNCTIONS: [&str; 3] = ["stack_inner", "stack_middle", "stack_outer"];
 
 const SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/stack_workload.c");
+const LOADER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/stack_loader.c");
 
 /// Compiles the workload into `dir` and returns the binary's path.
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     let bin = dir.join("stack-workload");
-    compile(&bin, &[])?;
+    compile(&bin, &[], SOURCE, &[])?;
     Ok(bin)
 }
 
@@ -32,20 +33,44 @@ pub fn build_renamed(bin: &Path, prefix: &str) -> anyhow::Result<()> {
         ("fail_emfile", "fail"),
     ]
     .map(|(name, part)| format!("-D{name}={prefix}_{part}"));
-    compile(bin, &renames.each_ref().map(String::as_str))
+    compile(bin, &renames.each_ref().map(String::as_str), SOURCE, &[])
 }
 
-fn compile(bin: &Path, extra: &[&str]) -> anyhow::Result<()> {
+/// Compiles the workload as a shared library (`main` named `workload_main`) and a loader
+/// that runs it, both into `dir` (the loader finds the library beside itself); returns
+/// (loader, library). Takes the same arguments as the workload.
+pub fn build_as_library(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let library = dir.join("libstack-workload.so");
+    compile(
+        &library,
+        &["-fPIC", "-shared", "-Dmain=workload_main"],
+        SOURCE,
+        &[],
+    )?;
+    let loader = dir.join("stack-loader");
+    let search = format!("-L{}", dir.display());
+    compile(
+        &loader,
+        &[],
+        LOADER,
+        &[&search, "-lstack-workload", "-Wl,-rpath,$ORIGIN"],
+    )?;
+    Ok((loader, library))
+}
+
+/// `gcc -O0 -g -fno-omit-frame-pointer FLAGS -o BIN SOURCE LIBS`.
+fn compile(bin: &Path, flags: &[&str], source: &str, libs: &[&str]) -> anyhow::Result<()> {
     let status = Command::new("gcc")
         .args(["-O0", "-g", "-fno-omit-frame-pointer"])
-        .args(extra)
+        .args(flags)
         .arg("-o")
         .arg(bin)
-        .arg(SOURCE)
+        .arg(source)
+        .args(libs)
         .status()
         .context("running gcc (scripts/setup.sh installs it)")?;
     if !status.success() {
-        bail!("gcc could not build {SOURCE}: {status}");
+        bail!("gcc could not build {source}: {status}");
     }
     Ok(())
 }

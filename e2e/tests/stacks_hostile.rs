@@ -1,9 +1,9 @@
 //! User stacks (`tapper --stacks`) against hostile local processes: nobody's programs
 //! that put a FIFO where their executable was, that run their own program at the path of
-//! a root-only ELF (in their own user and mount namespaces), and hundreds of distinct
-//! executables. The real tapper keeps reporting others' failures, stops on SIGTERM, names
-//! frames only from the files actually mapped, and keeps its descriptors bounded. Run as
-//! root.
+//! a root-only ELF (in their own user and mount namespaces), that shrink their library
+//! after the tapper parsed it, and hundreds of distinct executables. The real tapper keeps
+//! reporting others' failures, stops on signals, names frames only from the files actually
+//! mapped, and keeps its descriptors bounded. Run as root.
 
 use std::{
     collections::HashSet,
@@ -220,6 +220,73 @@ fn a_root_only_file_at_the_path_lends_no_names() {
         secret.to_str().unwrap(),
         "the path as the process saw it"
     );
+}
+
+#[test]
+fn a_library_shrunk_after_parsing_kills_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, bin) = workload_dir();
+    let own_dir = dir.path().join("nobody");
+    fs::create_dir(&own_dir).unwrap();
+    let (loader, library) = stack_workload::build_as_library(&own_dir).unwrap();
+    for path in [&own_dir, &loader, &library] {
+        chown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let loaded = loaded_size(&library);
+    assert!(loaded < fs::metadata(&library).unwrap().len());
+    let tapper =
+        RunningTapper::start(&tapper_bin(), &["--probe", "exit-only", "--stacks"]).unwrap();
+
+    let mut attacker = Paused::start(as_nobody(&[loader.to_str().unwrap(), "1", "pause"]));
+    let pid = attacker.pid();
+    let first = tapper
+        .wait_event(EVENT_TIMEOUT, |e| is_emfile_of(e, pid))
+        .unwrap();
+    assert_names_the_workload(&first);
+    // Once the tapper has parsed the library, nobody cuts off its symbols (the loaded part
+    // stays, so it runs on) and fails from another call site, whose name must be read.
+    let status = as_nobody(&["truncate", "-s", &loaded.to_string()])
+        .arg(&library)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    attacker.fail_again();
+    let mut seen = 0;
+    let second = tapper
+        .wait_event(EVENT_TIMEOUT, |e| {
+            seen += usize::from(is_emfile_of(e, pid));
+            seen == 2
+        })
+        .unwrap_or_else(|e| panic!("the failure after the shrink did not arrive: {e}"));
+    assert_names_the_workload(&second);
+
+    an_unrelated_failure_arrives(&tapper, &bin);
+    let out = tapper.stop(Signal::SIGINT).unwrap();
+    assert!(out.status.success(), "{}", out.stderr.join("\n"));
+    attacker.finish();
+}
+
+/// The bytes of `library` that its loaded segments need, to a page: what the process
+/// that maps it cannot do without (its symbol table lies beyond).
+fn loaded_size(library: &Path) -> u64 {
+    let out = Command::new("readelf")
+        .arg("-lW")
+        .arg(library)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let hex = |text: &str| u64::from_str_radix(text.trim_start_matches("0x"), 16).unwrap();
+    let end = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| line.trim_start().starts_with("LOAD"))
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            hex(fields[1]) + hex(fields[4])
+        })
+        .max()
+        .unwrap();
+    end.next_multiple_of(4096)
 }
 
 /// The address of `name` in `bin`'s symbol table.
