@@ -6,8 +6,9 @@
  *
  * Usage: stack-workload COUNT [pause]
  * Prints "failed N" when done. With "pause" it then waits on stdin: at end of input it
- * exits; given a line it fails once more the same way and exits at once (the tests freeze
- * the tapper meanwhile, so that failure is read after the process is gone). */
+ * exits; given the line "again" it fails once more the same way, prints "failed again"
+ * and waits again; given any other line it fails once more and exits at once (the tests
+ * freeze the tapper meanwhile, so that failure is read after the process is gone). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +63,13 @@ int main(int argc, char **argv) {
     fflush(stdout);
     if (argc > 2 && strcmp(argv[2], "pause") == 0) {
         char line[16];
-        if (fgets(line, sizeof line, stdin) != NULL) {
+        while (fgets(line, sizeof line, stdin) != NULL) {
             fail_emfile(1);
-            _exit(0);
+            if (strcmp(line, "again\n") != 0) {
+                _exit(0);
+            }
+            printf("failed again\n");
+            fflush(stdout);
         }
     }
     return 0;

@@ -52,6 +52,13 @@ pub struct Cli {
     #[arg(long)]
     pub stacks: bool,
 
+    /// With --stacks, the most that the files kept parsed for symbolization may cost
+    /// together, counted by their sizes (e.g. 256MiB, 512KiB or a plain number); past
+    /// that, and past 128 files, the least recently used are dropped.
+    #[arg(long, value_name = "BYTES", default_value = "256MiB", requires = "stacks",
+          value_parser = parse_bytes)]
+    pub stacks_cache_bytes: usize,
+
     /// How to print events [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     pub output: Option<Format>,

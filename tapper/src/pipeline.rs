@@ -42,13 +42,14 @@ impl Pipeline {
         sweep: Option<Sweep>,
         hub: Option<HubShipper>,
         warning_counts: Arc<WarningCounts>,
+        stack_cache_bytes: u64,
     ) -> Self {
         Self {
             filter,
             clock: WallClock::sample(),
             processes: ProcessCache::new(),
             identity,
-            stacks: StackResolver::new(),
+            stacks: StackResolver::new(stack_cache_bytes),
             writer,
             sweep,
             hub,

@@ -143,6 +143,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         sweep,
         hub,
         warning_counts,
+        cli.stacks_cache_bytes as u64,
     );
     for record in &early_records {
         pipeline
