@@ -52,6 +52,8 @@ pub struct Config {
     pub health_listen: Option<SocketAddr>,
     /// Serve Prometheus metrics on `http://ADDR/metrics`; port 0 picks a free port.
     pub metrics_listen: Option<SocketAddr>,
+    /// The metrics endpoint's own connection cap and timeouts (apart from `max_connections`).
+    pub metrics_limits: metrics_http::ConnectionLimits,
     /// Label `hub_socket_failures_total` with the pod's namespace too.
     pub metrics_namespace_label: bool,
     /// Alert rules (TOML), evaluated on every committed batch.
@@ -97,6 +99,7 @@ impl Config {
             insecure: false,
             health_listen: None,
             metrics_listen: None,
+            metrics_limits: metrics_http::ConnectionLimits::default(),
             metrics_namespace_label: false,
             alert_rules: None,
             alertmanagers: Vec::new(),

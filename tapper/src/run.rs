@@ -12,6 +12,7 @@ use std::{
 use anyhow::Context;
 use aya::maps::{MapData, RingBuf};
 use tapper_common::Wakeup;
+use tapper_logging::RateLimitedLog;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
@@ -42,8 +43,19 @@ const WAKE_WHEN_FULL_TO: u32 = 8;
 const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
 /// How often a process with a pending nofile warning has its descriptors counted.
 const NOFILE_SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// At most one log line per this interval about kernel counters that cannot be read.
+const COUNTER_ERRORS_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Caps of its own (metrics connections, caches) bound what the tapper holds open, not
+    // the soft limit: running out would cost events their process and identity details.
+    match sys_limits::raise_nofile_limit() {
+        Ok(limit) => tracing::info!(
+            open_files_limit = limit,
+            "open-files limit raised to the hard limit"
+        ),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
+    }
     let format = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
@@ -63,6 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         cri_socket: cli.cri_socket,
         podman_storage: cli.podman_storage,
         refresh_every: cli.runtime_refresh,
+        kubelet_roots: cli.kubelet_cgroup_roots,
     })?;
     // Before attaching: from the ready line on, a signal must mean a clean stop.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -131,7 +144,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = async {
                 let _ = metrics_stopped.await;
             };
-            Some(metrics::start(addr, collector, stop).await?)
+            Some(metrics::start(addr, cli.metrics_limits, collector, stop).await?)
         }
         None => None,
     };
@@ -170,6 +183,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut recheck: Option<Pin<Box<Sleep>>> = None;
     let mut sweep_due: Option<Pin<Box<Sleep>>> = None;
     let sweeping = cli.rate_limit > 0;
+    let mut counter_errors = RateLimitedLog::new(COUNTER_ERRORS_EVERY);
     print_ready(mode.as_str(), io_uring, metrics_addr).context("writing the ready line")?;
 
     let signal_name = loop {
@@ -211,12 +225,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
             _ = tick(&mut stats_tick), if stats_tick.is_some() => {
-                snapshot(&counters, &pipeline)?.print(counters_format, "interval");
+                if let Some(snapshot) = snapshot(&counters, &pipeline, &mut counter_errors) {
+                    snapshot.print(counters_format, "interval");
+                }
                 0
             }
             _ = tick(&mut hub_tick), if hub_tick.is_some() => {
-                let snapshot = snapshot(&counters, &pipeline)?;
-                if let Some(hub) = pipeline.hub.as_mut() {
+                let snapshot = snapshot(&counters, &pipeline, &mut counter_errors);
+                if let (Some(hub), Some(snapshot)) = (pipeline.hub.as_mut(), snapshot) {
                     hub.sync_counters(&snapshot);
                 }
                 0
@@ -244,10 +260,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .handle_nofile(&raw, eta)
             .context("writing a warning to stdout")?;
     }
-    let last = snapshot(&counters, &pipeline)?;
-    last.print(counters_format, "final");
+    // Never skipped for the rate limit of the log: the last chance to say so.
+    let last = snapshot(&counters, &pipeline, &mut RateLimitedLog::new(Duration::ZERO));
+    if let Some(last) = &last {
+        last.print(counters_format, "final");
+    }
     if let Some(mut hub) = pipeline.hub.take() {
-        hub.sync_counters(&last);
+        if let Some(last) = &last {
+            hub.sync_counters(last);
+        }
         hub.shutdown().await;
     }
     let _ = metrics_stop.send(());
@@ -287,10 +308,22 @@ fn drain_warnings(
     Ok(())
 }
 
-fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snapshot> {
-    kernel
-        .snapshot(pipeline.counters)
-        .context("reading the kernel counters")
+/// The counters now, or `None` when the kernel's cannot be read (say, with no descriptor
+/// left): that is logged, at most once per [`COUNTER_ERRORS_EVERY`], and the tapper goes on.
+fn snapshot(
+    kernel: &KernelCounters,
+    pipeline: &Pipeline,
+    errors: &mut RateLimitedLog,
+) -> Option<Snapshot> {
+    match kernel.snapshot(pipeline.counters) {
+        Ok(snapshot) => Some(snapshot),
+        Err(err) => {
+            if let Some(unlogged) = errors.due() {
+                tracing::warn!(unlogged, "cannot read the kernel counters now: {err:#}");
+            }
+            None
+        }
+    }
 }
 
 /// The machine-readable ready signal, once the probes are attached and the signal
