@@ -16,7 +16,7 @@ use tapper_logging::RateLimitedLog;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
-    time::{Interval, MissedTickBehavior, Sleep, interval, sleep},
+    time::{Interval, Sleep, interval, sleep},
 };
 
 use crate::{
@@ -31,7 +31,7 @@ use crate::{
     probe::{self, Capture, NofileWarn},
     rate_limit::{self, Sweep},
     ship::{HubOptions, HubShipper},
-    warnings::{FileMaxWatch, NofileTracker, WarningCounts},
+    warnings::{FileMaxWatch, NofileSampling, Sampled, WarningCounts},
 };
 
 /// After detaching, programs already running on other CPUs may still finish; wait this
@@ -41,8 +41,6 @@ const DETACH_GRACE: Duration = Duration::from_millis(50);
 const WAKE_WHEN_FULL_TO: u32 = 8;
 /// How often counters (and kernel drops, as losses) go to the hub.
 const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
-/// How often a process with a pending nofile warning has its descriptors counted.
-const NOFILE_SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// At most one log line per this interval about kernel counters that cannot be read.
 const COUNTER_ERRORS_EVERY: Duration = Duration::from_secs(10);
 
@@ -155,7 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         EventWriter::new(format),
         sweep,
         hub,
-        warning_counts,
+        warning_counts.clone(),
     );
     for record in &early_records {
         pipeline
@@ -166,12 +164,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // as the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
-    // SAFETY: as above, for the warnings' ring buffer.
-    let mut warn_ring = unsafe { AsyncFd::register_with_interest(warnings, Interest::READABLE) }
-        .map_err(|err| anyhow::anyhow!("polling the warnings' ring buffer: {err}"))?;
-    let mut nofile = NofileTracker::default();
-    let mut nofile_tick = interval(NOFILE_SAMPLE_EVERY);
-    nofile_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Sampled in a task of its own: a flood of warnings never holds up the events.
+    let mut nofile = NofileSampling::start(warnings, warning_counts)?;
     let mut file_max_tick =
         skip_first_tick(file_max.as_ref().map(|_| interval(cli.warn_file_max_every))).await;
 
@@ -204,16 +198,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 sweep_due = left.then(|| Box::pin(sleep(rate_limit::QUIET)));
                 found
             }
-            readable = warn_ring.readable_mut() => {
-                let mut guard = readable.context("waiting on the warnings' ring buffer")?;
-                drain_warnings(guard.get_inner_mut(), &mut nofile, &mut pipeline)?;
-                guard.clear_ready();
-                0
-            }
-            _ = nofile_tick.tick(), if nofile.is_sampling() => {
-                for (raw, eta) in nofile.sample() {
-                    pipeline.handle_nofile(&raw, eta).context("writing a warning to stdout")?;
-                }
+            Some(sampled) = nofile.completed.recv() => {
+                handle_sampled(sampled, &mut pipeline)?;
                 0
             }
             _ = tick(&mut file_max_tick), if file_max_tick.is_some() => {
@@ -254,11 +240,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     drain(ring.get_mut(), &mut pipeline)?;
     // Detached: no program touches the buckets any more, so every pending count is taken.
     pipeline.sweep_suppressed(u64::MAX)?;
-    drain_warnings(warn_ring.get_mut(), &mut nofile, &mut pipeline)?;
-    for (raw, eta) in nofile.finish() {
-        pipeline
-            .handle_nofile(&raw, eta)
-            .context("writing a warning to stdout")?;
+    for sampled in nofile.finish().await {
+        handle_sampled(sampled, &mut pipeline)?;
     }
     // Never skipped for the rate limit of the log: the last chance to say so.
     let last = snapshot(&counters, &pipeline, &mut RateLimitedLog::new(Duration::ZERO));
@@ -288,24 +271,17 @@ fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result
     Ok(found)
 }
 
-/// Starts the trend sampling of each nofile record; a record that cannot wait goes out.
-fn drain_warnings(
-    ring: &mut RingBuf<MapData>,
-    nofile: &mut NofileTracker,
-    pipeline: &mut Pipeline,
-) -> anyhow::Result<()> {
-    while let Some(record) = ring.next() {
-        let Some(raw) = NofileTracker::decode(&record) else {
+/// Writes and ships a nofile warning the sampling task completed.
+fn handle_sampled(sampled: Sampled, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+    match sampled {
+        Sampled::Warning(raw, eta) => pipeline
+            .handle_nofile(&raw, eta)
+            .context("writing a warning to stdout"),
+        Sampled::Malformed => {
             pipeline.counters.malformed += 1;
-            continue;
-        };
-        if let Some((raw, eta)) = nofile.start(raw) {
-            pipeline
-                .handle_nofile(&raw, eta)
-                .context("writing a warning to stdout")?;
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// The counters now, or `None` when the kernel's cannot be read (say, with no descriptor

@@ -178,6 +178,12 @@ impl Collector for TapperCollector {
             "warnings of descriptor exhaustion ahead written, by kind: nofile, file-max",
             &by_kind,
         )?;
+        counter(
+            &mut encoder,
+            "tapper_warnings_skipped",
+            "nofile warnings skipped because too many were waiting to be written at once",
+            &[(&[], self.warnings.skipped())],
+        )?;
         if let Some(hub) = hub {
             gauge(
                 &mut encoder,
