@@ -147,7 +147,7 @@ impl Describer {
 
     fn describe(&self, path: &str) -> Identity {
         let mut ids = self.ids(path);
-        let (mut meta, listed_pod) = {
+        let (mut meta, mut listed_pod) = {
             let cache = self.metadata.read().unwrap_or_else(|e| e.into_inner());
             let meta = ids
                 .container_id
@@ -165,7 +165,7 @@ impl Describer {
             && listed != in_path
         {
             tracing::debug!(path, listed, "a cgroup path names another pod than the runtime");
-            (ids, meta) = (PathIds::default(), None);
+            (ids, meta, listed_pod) = (PathIds::default(), None, None);
         }
         if ids.container_id.is_some() && meta.is_none() {
             self.unknown_seen.notify_one();
