@@ -174,6 +174,9 @@ impl Config {
         if self.metrics_namespace_label && self.metrics_listen.is_none() {
             return bad("metrics-namespace-label", "needs --metrics-listen");
         }
+        if self.metrics_limits.max_connections == 0 {
+            return bad("metrics-max-connections", "must be at least 1");
+        }
         if !self.alertmanagers.is_empty() && self.alert_rules.is_none() {
             return bad(
                 "alertmanager",
