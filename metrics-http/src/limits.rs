@@ -8,16 +8,16 @@ use std::time::Duration;
 pub struct ConnectionLimits {
     /// Open connections to /metrics at most; more are accepted and closed at once (and
     /// logged, at most every 10 s). A scraper needs one.
-    #[arg(long = "metrics-max-connections", value_name = "N", default_value_t = 64,
+    #[arg(id = "metrics_max_connections", long = "metrics-max-connections", value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections: u32,
     /// A /metrics connection must send a whole request head within this time, after it
     /// opens and between requests on a kept-alive connection, or it is closed.
-    #[arg(long = "metrics-header-timeout", value_name = "DURATION", default_value = "5s",
+    #[arg(id = "metrics_header_timeout", long = "metrics-header-timeout", value_name = "DURATION", default_value = "5s",
           value_parser = parse_timeout)]
     pub header_timeout: Duration,
     /// A /metrics connection that neither sends nor takes a byte for this long is closed.
-    #[arg(long = "metrics-idle-timeout", value_name = "DURATION", default_value = "30s",
+    #[arg(id = "metrics_idle_timeout", long = "metrics-idle-timeout", value_name = "DURATION", default_value = "30s",
           value_parser = parse_timeout)]
     pub idle_timeout: Duration,
 }

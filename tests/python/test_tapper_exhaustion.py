@@ -55,7 +55,9 @@ def scrape(addr, within=20.0):
 def test_1100_idle_metrics_connections_from_nobody_blind_and_stop_nothing(tapper_bin, tmp_path):
     # Soft limit 1024: the tapper raises it to the hard one (1100), which alone would not
     # hold 1,100 connections; the connection cap does.
+    # Counters every second: a counter read that failed used to stop the tapper.
     tapper = start_tapper(tapper_bin, tmp_path, "--metrics-listen", "127.0.0.1:0",
+                          "--stats-interval", "1s", "--counters", "json",
                           prefix=["prlimit", "--nofile=1024:1100"])
     assert soft_nofile(tapper.proc.pid) == 1100
     host, port = tapper.ready["metrics"].rsplit(":", 1)
@@ -79,6 +81,7 @@ def test_1100_idle_metrics_connections_from_nobody_blind_and_stop_nothing(tapper
         attacker.kill()
         attacker.wait()
     assert "metrics: connection limit reached" in tapper.log_text()
+    assert tapper.log_text().count('"counters":"interval"') >= 6, tapper.log_text()
     assert "Too many open files" not in tapper.log_text()
     tapper.stop()
 
