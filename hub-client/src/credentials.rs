@@ -110,10 +110,17 @@ impl Credentials {
         let token = match &self.token {
             None => return Ok(Bearer(None)),
             Some(TokenSource::Value(t)) => t.trim().to_owned(),
-            Some(TokenSource::File(path)) => String::from_utf8(read(path, "token file", MAX_TOKEN_FILE)?)
-                .map_err(|_| bad(&format!("token file {}", path.display()), "not UTF-8".into()))?
-                .trim()
-                .to_owned(),
+            Some(TokenSource::File(path)) => {
+                String::from_utf8(read(path, "token file", MAX_TOKEN_FILE)?)
+                    .map_err(|_| {
+                        bad(
+                            &format!("token file {}", path.display()),
+                            "not UTF-8".into(),
+                        )
+                    })?
+                    .trim()
+                    .to_owned()
+            }
         };
         if token.is_empty() {
             return Err(bad("token", "empty".into()));

@@ -182,7 +182,10 @@ mod tests {
         };
         let (addr, stop) = start(limits).await;
         let mut partial = TcpStream::connect(addr).await.unwrap();
-        partial.write_all(b"GET /metrics HTTP/1.1\r\nHost:").await.unwrap();
+        partial
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost:")
+            .await
+            .unwrap();
         let mut silent = TcpStream::connect(addr).await.unwrap();
         assert!(closed_within(&mut partial, Duration::from_secs(10)).await);
         assert!(closed_within(&mut silent, Duration::from_secs(10)).await);

@@ -80,7 +80,11 @@ mod tests {
         let path = scratch("ok");
         std::fs::write(&path, b"report s3cret\n").unwrap();
         assert_eq!(read_small_file(&path, 64).unwrap(), b"report s3cret\n");
-        assert_eq!(read_small_file(&path, 14).unwrap().len(), 14, "exactly the cap");
+        assert_eq!(
+            read_small_file(&path, 14).unwrap().len(),
+            14,
+            "exactly the cap"
+        );
         let err = read_small_file(&path, 13).unwrap_err();
         assert!(matches!(err, SmallFileError::TooLarge { max: 13 }), "{err}");
         std::fs::remove_file(&path).unwrap();

@@ -232,7 +232,9 @@ fn parse_comm(text: &str) -> Result<String, String> {
 fn parse_cgroup_root(text: &str) -> Result<String, String> {
     let fine = text.starts_with('/')
         && text.len() > 1
-        && !text.split('/').any(|segment| segment == "." || segment == "..");
+        && !text
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
     match fine {
         true => Ok(text.trim_end_matches('/').to_owned()),
         false => Err(format!(
@@ -366,7 +368,10 @@ mod tests {
         assert_eq!(cli.cri_socket, SourceChoice::Auto);
         assert_eq!(cli.podman_storage, SourceChoice::Auto);
         assert_eq!(cli.runtime_refresh, Duration::from_secs(2));
-        assert!(cli.kubelet_cgroup_roots.is_empty(), "only the top by default");
+        assert!(
+            cli.kubelet_cgroup_roots.is_empty(),
+            "only the top by default"
+        );
         assert_eq!(
             parse(&["--kubelet-cgroup-root", "/kubelet/"])
                 .unwrap()
@@ -491,7 +496,10 @@ mod tests {
         assert!(message(&["--runtime-refresh", "1ms"]).contains("at least 100ms"));
         for bad in ["kubelet", "/", "/a/../b"] {
             let err = message(&["--kubelet-cgroup-root", bad]);
-            assert!(err.contains("not a cgroup path below the top"), "{bad}: {err}");
+            assert!(
+                err.contains("not a cgroup path below the top"),
+                "{bad}: {err}"
+            );
         }
         assert!(message(&["--metrics-listen", "9464"]).contains("--metrics-listen"));
         assert!(message(&["--rate-limit-burst", "0"]).contains("--rate-limit-burst"));

@@ -244,7 +244,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         handle_sampled(sampled, &mut pipeline)?;
     }
     // Never skipped for the rate limit of the log: the last chance to say so.
-    let last = snapshot(&counters, &pipeline, &mut RateLimitedLog::new(Duration::ZERO));
+    let last = snapshot(
+        &counters,
+        &pipeline,
+        &mut RateLimitedLog::new(Duration::ZERO),
+    );
     if let Some(last) = &last {
         last.print(counters_format, "final");
     }

@@ -27,8 +27,8 @@ pub use resolve::v1_path;
 pub use sources::{SourceChoice, SourceError};
 
 use self::{
-    cache::MetadataCache, mounts::CgroupMounts, path::PathIds, resolve::V2Paths,
-    sources::Sources, trust::PathTrust,
+    cache::MetadataCache, mounts::CgroupMounts, path::PathIds, resolve::V2Paths, sources::Sources,
+    trust::PathTrust,
 };
 
 /// How long one cgroup's identity and quota are reused: a storm of failures in one cgroup
@@ -164,7 +164,11 @@ impl Describer {
         if let (Some(listed), Some(in_path)) = (&listed_uid, &ids.pod_uid)
             && listed != in_path
         {
-            tracing::debug!(path, listed, "a cgroup path names another pod than the runtime");
+            tracing::debug!(
+                path,
+                listed,
+                "a cgroup path names another pod than the runtime"
+            );
             (ids, meta, listed_pod) = (PathIds::default(), None, None);
         }
         if ids.container_id.is_some() && meta.is_none() {

@@ -61,13 +61,15 @@ pub fn root_owned(mounts: &CgroupMounts, path: &str) -> bool {
     let v1 = mounts.v1.values().map(|mount| mount.as_path());
     let mut dirs = mounts.v2.as_deref().into_iter().chain(v1);
     let mut found = false;
-    let owned = dirs.all(|mount| match mount.join(path.trim_start_matches('/')).metadata() {
-        Ok(meta) => {
-            found = true;
-            meta.uid() == 0
-        }
-        Err(_) => true,
-    });
+    let owned = dirs.all(
+        |mount| match mount.join(path.trim_start_matches('/')).metadata() {
+            Ok(meta) => {
+                found = true;
+                meta.uid() == 0
+            }
+            Err(_) => true,
+        },
+    );
     found && owned
 }
 
@@ -95,7 +97,11 @@ mod tests {
         assert_eq!(top.layout(&nested), None);
         let configured = PathTrust::new(&["/kubelet/".to_owned()]);
         assert_eq!(configured.layout(&nested), Some(&nested[9..]));
-        assert_eq!(configured.layout(&kubepods), Some(&kubepods[1..]), "the top too");
+        assert_eq!(
+            configured.layout(&kubepods),
+            Some(&kubepods[1..]),
+            "the top too"
+        );
         assert_eq!(configured.layout(&format!("/kubeletx/kubepods/{ID}")), None);
         // A runtime given a root as its cgroup parent puts the container right below it.
         let parent = PathTrust::new(&["/ci".to_owned()]);

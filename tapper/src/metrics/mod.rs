@@ -9,7 +9,6 @@ use std::{
 };
 
 use hub_client::ReporterHandle;
-use tapper_logging::RateLimitedLog;
 use metrics_http::{ConnectionLimits, MetricsEndpoint};
 use prometheus_client::{
     collector::Collector,
@@ -17,6 +16,7 @@ use prometheus_client::{
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge, info::Info},
     registry::Registry,
 };
+use tapper_logging::RateLimitedLog;
 
 use crate::{
     counters::{KernelCounters, UserCounters},

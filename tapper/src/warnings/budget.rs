@@ -45,7 +45,10 @@ mod tests {
         let mut budget = SampleBudget::new(10);
         let start = Instant::now();
         assert_eq!((0..20).filter(|_| budget.take(start)).count(), 10);
-        assert!(!budget.take(start + Duration::from_millis(50)), "half a token");
+        assert!(
+            !budget.take(start + Duration::from_millis(50)),
+            "half a token"
+        );
         assert!(budget.take(start + Duration::from_millis(110)));
         let later = start + Duration::from_secs(60);
         assert_eq!((0..20).filter(|_| budget.take(later)).count(), 10, "capped");

@@ -47,13 +47,22 @@ mod tests {
         // This host runs 6.18: the cheap way is there.
         assert_eq!(FdCount::detect(), FdCount::Stat);
         let me = std::process::id();
-        let extra: Vec<_> = (0..50).map(|_| fs::File::open("/dev/null").unwrap()).collect();
+        let extra: Vec<_> = (0..50)
+            .map(|_| fs::File::open("/dev/null").unwrap())
+            .collect();
         let (stat, list) = (FdCount::Stat.open_fds(me), FdCount::List.open_fds(me));
         // The listing holds one more descriptor (its own directory) while it reads.
         let (stat, list) = (stat.unwrap(), list.unwrap());
-        assert!(stat >= 50 && list.abs_diff(stat) <= 1, "stat {stat}, list {list}");
+        assert!(
+            stat >= 50 && list.abs_diff(stat) <= 1,
+            "stat {stat}, list {list}"
+        );
         drop(extra);
         assert!(FdCount::Stat.open_fds(me).unwrap() < stat);
-        assert_eq!(FdCount::Stat.open_fds(4_194_304 + 7), None, "no such process");
+        assert_eq!(
+            FdCount::Stat.open_fds(4_194_304 + 7),
+            None,
+            "no such process"
+        );
     }
 }
