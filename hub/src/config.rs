@@ -266,6 +266,9 @@ mod tests {
         let mut c = config();
         c.metrics_namespace_label = true;
         assert_eq!(c.validate().unwrap_err().option, "metrics-namespace-label");
+        let mut c = config();
+        c.metrics_limits.max_connections = 0;
+        assert_eq!(c.validate().unwrap_err().option, "metrics-max-connections");
     }
 
     #[test]
