@@ -9,9 +9,10 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
+use tapper_logging::RateLimitedLog;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -130,35 +131,6 @@ impl AsyncWrite for LimitedConn {
     }
 }
 
-/// Logs a warning at most once per [`WARN_EVERY`], counting what it did not log.
-struct RateLimitedWarning {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimitedWarning {
-    fn new() -> Self {
-        Self {
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// Returns how many earlier occurrences went unlogged if this one should be logged.
-    fn due(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
-        {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
 /// Accepts from `listener` in a background task and yields the connections that finished
 /// the TLS handshake (if any) and sent the HTTP/2 preface in time, while fewer than
 /// `limits.max_connections` are open.
@@ -177,9 +149,9 @@ async fn accept_loop(
     tx: mpsc::Sender<io::Result<LimitedConn>>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut full_warning = RateLimitedWarning::new();
-    let mut error_warning = RateLimitedWarning::new();
-    let tls_warning = Arc::new(std::sync::Mutex::new(RateLimitedWarning::new()));
+    let mut full_warning = RateLimitedLog::new(WARN_EVERY);
+    let mut error_warning = RateLimitedLog::new(WARN_EVERY);
+    let tls_warning = Arc::new(std::sync::Mutex::new(RateLimitedLog::new(WARN_EVERY)));
     let mut backoff = Duration::ZERO;
     loop {
         let (stream, peer) = tokio::select! {
@@ -270,7 +242,7 @@ async fn tls_handshake(
     stream: TcpStream,
     config: Arc<ServerConfig>,
     peer: SocketAddr,
-    warning: &std::sync::Mutex<RateLimitedWarning>,
+    warning: &std::sync::Mutex<RateLimitedLog>,
 ) -> Option<(Stream, Vec<u8>, Option<Arc<PeerIdentity>>)> {
     let mut tls = match TlsAcceptor::from(config).accept(stream).await {
         Ok(tls) => tls,
