@@ -1,7 +1,7 @@
 //! How a client proves who it is and whom it trusts: TLS files for `https://` hubs (a CA, or
 //! the system roots; a client certificate for mTLS) and a bearer token sent on every call.
 
-use std::{fmt, path::PathBuf};
+use std::{fmt, path::Path, path::PathBuf};
 
 use tonic::{
     metadata::{Ascii, MetadataValue},
@@ -13,6 +13,10 @@ use crate::error::ClientError;
 
 /// The environment variable a token may come from when no token file is given.
 pub const TOKEN_ENV: &str = "HUB_TOKEN";
+/// Largest token file read; a token is a line of text.
+const MAX_TOKEN_FILE: u64 = 64 << 10;
+/// Largest TLS file (PEM certificate chain or key) read.
+const MAX_TLS_FILE: u64 = 1 << 20;
 
 /// Where the bearer token comes from.
 #[derive(Clone)]
@@ -83,12 +87,12 @@ impl Credentials {
         }
         let mut config = ClientTlsConfig::new();
         config = match &self.tls_ca {
-            Some(ca) => config.ca_certificate(Certificate::from_pem(read(ca)?)),
+            Some(ca) => config.ca_certificate(Certificate::from_pem(read_tls(ca)?)),
             None => config.with_native_roots(),
         };
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => {
-                config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+                config = config.identity(Identity::from_pem(read_tls(cert)?, read_tls(key)?));
             }
             (None, None) => {}
             _ => {
@@ -106,10 +110,17 @@ impl Credentials {
         let token = match &self.token {
             None => return Ok(Bearer(None)),
             Some(TokenSource::Value(t)) => t.trim().to_owned(),
-            Some(TokenSource::File(path)) => String::from_utf8(read(path)?)
-                .map_err(|_| bad(&path.display().to_string(), "not UTF-8".into()))?
-                .trim()
-                .to_owned(),
+            Some(TokenSource::File(path)) => {
+                String::from_utf8(read(path, "token file", MAX_TOKEN_FILE)?)
+                    .map_err(|_| {
+                        bad(
+                            &format!("token file {}", path.display()),
+                            "not UTF-8".into(),
+                        )
+                    })?
+                    .trim()
+                    .to_owned()
+            }
         };
         if token.is_empty() {
             return Err(bad("token", "empty".into()));
@@ -127,8 +138,15 @@ fn bad(what: &str, reason: String) -> ClientError {
     }
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|e| bad(&path.display().to_string(), e.to_string()))
+/// Reads a credentials file: a regular file of at most `max_bytes` (never a device or a
+/// FIFO, which would never end or block), else an error naming it as `what PATH`.
+fn read(path: &Path, what: &str, max_bytes: u64) -> Result<Vec<u8>, ClientError> {
+    sys_limits::read_small_file(path, max_bytes)
+        .map_err(|e| bad(&format!("{what} {}", path.display()), e.to_string()))
+}
+
+fn read_tls(path: &Path) -> Result<Vec<u8>, ClientError> {
+    read(path, "TLS file", MAX_TLS_FILE)
 }
 
 /// Adds `authorization: Bearer TOKEN` to every call (nothing without a token).

@@ -59,6 +59,8 @@ pub struct Config {
     pub health_listen: Option<SocketAddr>,
     /// Serve Prometheus metrics on `http://ADDR/metrics`; port 0 picks a free port.
     pub metrics_listen: Option<SocketAddr>,
+    /// The metrics endpoint's own connection cap and timeouts (apart from `max_connections`).
+    pub metrics_limits: metrics_http::ConnectionLimits,
     /// Label `hub_socket_failures_total` with the pod's namespace too.
     pub metrics_namespace_label: bool,
     /// Alert rules (TOML), evaluated on every committed batch.
@@ -110,6 +112,7 @@ impl Config {
             insecure: false,
             health_listen: None,
             metrics_listen: None,
+            metrics_limits: metrics_http::ConnectionLimits::default(),
             metrics_namespace_label: false,
             alert_rules: None,
             alertmanagers: Vec::new(),
@@ -201,6 +204,9 @@ impl Config {
         }
         if self.metrics_namespace_label && self.metrics_listen.is_none() {
             return bad("metrics-namespace-label", "needs --metrics-listen");
+        }
+        if self.metrics_limits.max_connections == 0 {
+            return bad("metrics-max-connections", "must be at least 1");
         }
         if !self.alertmanagers.is_empty() && self.alert_rules.is_none() {
             return bad(
@@ -309,6 +315,9 @@ mod tests {
         let mut c = config();
         c.metrics_namespace_label = true;
         assert_eq!(c.validate().unwrap_err().option, "metrics-namespace-label");
+        let mut c = config();
+        c.metrics_limits.max_connections = 0;
+        assert_eq!(c.validate().unwrap_err().option, "metrics-max-connections");
     }
 
     #[test]

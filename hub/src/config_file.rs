@@ -3,12 +3,12 @@
 //! file that is reloaded, only once two reads a moment apart agree.
 
 use std::{
-    fs::File,
-    io::Read,
-    os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt},
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     time::Duration,
 };
+
+use sys_limits::SmallFileError;
 
 /// Pause between the two reads that must agree.
 const STABLE_GAP: Duration = Duration::from_millis(100);
@@ -55,45 +55,28 @@ struct Snapshot {
 }
 
 fn snapshot(flag: &'static str, path: &Path, max_bytes: u64) -> Result<Snapshot, FileError> {
-    let io = |cause| FileError::Io {
-        flag,
-        path: path.to_owned(),
-        cause,
-    };
-    // Non-blocking: opening a FIFO must not wait for a writer.
-    let file = File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let kind = match () {
-            _ if kind.is_dir() => "a directory",
-            _ if kind.is_fifo() => "a FIFO",
-            _ if kind.is_char_device() => "a character device",
-            _ if kind.is_block_device() => "a block device",
-            _ if kind.is_socket() => "a socket",
-            _ => "not a file",
-        };
-        return Err(FileError::NotRegular {
+    let bytes = sys_limits::read_small_file(path, max_bytes).map_err(|err| match err {
+        SmallFileError::NotRegular { kind } => FileError::NotRegular {
             flag,
             path: path.to_owned(),
             kind,
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(max_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(FileError::TooLarge {
+        },
+        SmallFileError::TooLarge { max } => FileError::TooLarge {
             flag,
             path: path.to_owned(),
-            max_bytes,
-        });
-    }
+            max_bytes: max,
+        },
+        SmallFileError::Io(cause) => FileError::Io {
+            flag,
+            path: path.to_owned(),
+            cause,
+        },
+    })?;
+    let meta = std::fs::metadata(path).map_err(|cause| FileError::Io {
+        flag,
+        path: path.to_owned(),
+        cause,
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| FileError::NotText {
         flag,
         path: path.to_owned(),

@@ -7,13 +7,13 @@ use std::{
     time::Duration,
 };
 
+use tapper_logging::LogBudget;
 use tokio::sync::watch;
 use tonic::{Status, codegen::http};
 use tracing::info;
 
 use crate::{
     listener::ConnInfo,
-    log_budget::LogBudget,
     node_identity::{ClientCert, NodeIdentity},
     reload::Reloadable,
     tls::ServerTls,

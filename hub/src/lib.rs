@@ -24,7 +24,6 @@ mod filter;
 mod group_commit;
 mod limits;
 mod listener;
-mod log_budget;
 mod metrics;
 mod node_identity;
 mod peer_limits;

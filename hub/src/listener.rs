@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use tapper_logging::LogBudget;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -25,7 +26,6 @@ use tracing::{debug, warn};
 
 use crate::{
     auth_deadline::{AuthDeadline, Authorized},
-    log_budget::LogBudget,
     node_identity::{ClientCert, NodeIdentity},
     peer_limits::{PeerLimits, PeerSlot},
     reload::Reloadable,
@@ -213,7 +213,9 @@ async fn accept_loop(
                     backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
                     if let Some(unlogged) = error_warning.due() {
                         warn!(error = %err, retry_in = ?backoff, unlogged,
-                              "cannot accept a connection (raise the open-files limit or lower --max-connections)");
+                              "cannot accept a connection; if the hub is out of descriptors, raise its \
+                               open-files limit (ulimit -n) or lower --max-connections or, with \
+                               --metrics-listen, --metrics-max-connections");
                     }
                     tokio::time::sleep(backoff).await;
                     continue;
@@ -343,15 +345,4 @@ async fn tls_handshake(
     let mut preface = vec![0u8; PREFACE_LEN];
     tls.read_exact(&mut preface).await.ok()?;
     Some((Stream::Tls(Box::new(tls)), preface, client))
-}
-
-/// Raises the soft open-files limit to the hard one, so the connection cap, not the
-/// kernel, is what bounds connections. Returns the limit now in force.
-pub fn raise_nofile_limit() -> io::Result<u64> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
-    }
-    Ok(hard.max(soft))
 }

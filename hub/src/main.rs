@@ -123,6 +123,8 @@ struct Args {
     /// default.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    metrics_limits: metrics_http::ConnectionLimits,
     /// Add a `namespace` label (the pod's Kubernetes namespace, empty when none) to
     /// hub_socket_failures_total: series grow to nodes x errnos x namespaces.
     #[arg(long, requires = "metrics_listen")]
@@ -186,6 +188,7 @@ impl Args {
             insecure: self.insecure,
             health_listen: self.health_listen,
             metrics_listen: self.metrics_listen,
+            metrics_limits: self.metrics_limits,
             metrics_namespace_label: self.metrics_namespace_label,
             alert_rules: self.alert_rules,
             alertmanagers: self.alertmanagers,

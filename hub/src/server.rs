@@ -104,11 +104,14 @@ impl Hub {
             })?;
         info!(db = %display_db(&config.db), last_hub_seq = store.last_hub_seq(), "store open");
         let observers = observers(&config, &store)?;
-        match listener::raise_nofile_limit() {
-            Ok(limit) => info!(
-                open_files_limit = limit,
-                "open-files limit raised to the hard limit"
-            ),
+        match sys_limits::raise_nofile_limit() {
+            Ok(limit) => {
+                info!(
+                    open_files_limit = limit,
+                    "open-files limit raised to the hard limit"
+                );
+                warn_if_connections_exceed(limit, &config);
+            }
             Err(err) => warn!(error = %err, "cannot raise the open-files limit"),
         }
         let (listener, local_addr) = bind_addr(config.listen).await?;
@@ -117,7 +120,7 @@ impl Hub {
             None => None,
         };
         let metrics = match config.metrics_listen {
-            Some(addr) => Some(MetricsEndpoint::bind(addr).await?),
+            Some(addr) => Some(MetricsEndpoint::bind(addr, config.metrics_limits).await?),
             None => None,
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -319,12 +322,28 @@ fn start_observers(state: &Arc<HubState>, endpoint: Option<MetricsEndpoint>) {
     if let Some(alerts) = &state.alerts {
         alerts.register(&mut registry);
     }
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        if let Err(err) = endpoint.serve(registry, stop).await {
-            warn!(error = %err, "the metrics endpoint stopped");
-        }
-    });
+    tokio::spawn(endpoint.serve(registry, state.shutting_down()));
+}
+
+/// Descriptors kept for the store, the listeners and outgoing connections.
+const SPARE_DESCRIPTORS: u64 = 256;
+
+/// Says at start when the connection caps together could use up the open-files limit:
+/// then a flood on one listener could starve the other and the store.
+fn warn_if_connections_exceed(limit: u64, config: &Config) {
+    let metrics = match config.metrics_listen {
+        Some(_) => u64::from(config.metrics_limits.max_connections),
+        None => 0,
+    };
+    let needed = config.max_connections as u64 + metrics + SPARE_DESCRIPTORS;
+    if needed > limit {
+        warn!(
+            open_files_limit = limit,
+            needed,
+            "--max-connections and --metrics-max-connections (plus {SPARE_DESCRIPTORS} spare) \
+             exceed the open-files limit; raise the limit (ulimit -n) or lower those caps"
+        );
+    }
 }
 
 /// Reloads the TLS files and the tokens when they change on disk.

@@ -1,7 +1,12 @@
 //! The one logging setup of the tapper, the hub and hub-client: logs to stderr, colour
-//! only on a terminal, `-v` raises the level, and `RUST_LOG` overrides both.
+//! only on a terminal, `-v` raises the level, and `RUST_LOG` overrides both; and the rule
+//! for warnings that repeat ([`LogBudget`]).
+
+mod log_budget;
 
 use std::io::IsTerminal;
+
+pub use log_budget::LogBudget;
 
 use tracing_subscriber::EnvFilter;
 /// The level type [`init`] takes.

@@ -164,11 +164,22 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval)]
     pub runtime_refresh: Duration,
 
+    /// A cgroup under which the kubelet's or a runtime's layout is also believed, e.g.
+    /// /kubelet for a kubelet started with --cgroup-root=/kubelet (repeat for several).
+    /// Container and pod ids come only from such a layout at the top of a cgroup hierarchy
+    /// or right below one of these roots, and only from cgroup directories owned by root:
+    /// a user with a delegated cgroup subtree cannot pass for another pod.
+    #[arg(long = "kubelet-cgroup-root", value_name = "CGROUP", value_parser = parse_cgroup_root)]
+    pub kubelet_cgroup_roots: Vec<String>,
+
     /// Serve Prometheus metrics (OpenMetrics text) on http://ADDR/metrics, e.g.
     /// 127.0.0.1:9464; port 0 picks a free port (logged, and in the ready line). Off by
     /// default.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub metrics_limits: metrics_http::ConnectionLimits,
 
     /// Warn (a `{"warning": {"kind": "nofile", ...}}` line) when a process's descriptors
     /// reach this share of its soft RLIMIT_NOFILE, as the kernel sees on its successful
@@ -220,6 +231,21 @@ fn parse_comm(text: &str) -> Result<String, String> {
             "`{text}` is {n} bytes, but the kernel keeps only the first 15 bytes of a command \
              name; use `{}`",
             &text[..text.floor_char_boundary(15)]
+        )),
+    }
+}
+
+/// A cgroup path from the hierarchy's top, such as `/kubelet`.
+fn parse_cgroup_root(text: &str) -> Result<String, String> {
+    let fine = text.starts_with('/')
+        && text.len() > 1
+        && !text
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+    match fine {
+        true => Ok(text.trim_end_matches('/').to_owned()),
+        false => Err(format!(
+            "`{text}` is not a cgroup path below the top; give one such as /kubelet"
         )),
     }
 }
@@ -337,6 +363,7 @@ mod tests {
         );
         assert_eq!(cli.counters, None);
         assert_eq!(cli.metrics_listen, None, "metrics are off by default");
+        assert_eq!(cli.metrics_limits.max_connections, 64);
         assert_eq!(
             parse(&["--output", "none", "--counters", "json"])
                 .unwrap()
@@ -348,6 +375,16 @@ mod tests {
         assert_eq!(cli.cri_socket, SourceChoice::Auto);
         assert_eq!(cli.podman_storage, SourceChoice::Auto);
         assert_eq!(cli.runtime_refresh, Duration::from_secs(2));
+        assert!(
+            cli.kubelet_cgroup_roots.is_empty(),
+            "only the top by default"
+        );
+        assert_eq!(
+            parse(&["--kubelet-cgroup-root", "/kubelet/"])
+                .unwrap()
+                .kubelet_cgroup_roots,
+            ["/kubelet"]
+        );
         assert_eq!(cli.warn_nofile_ratio, 0.8);
         assert_eq!(cli.warn_nofile_floor, 64);
         assert_eq!(cli.warn_file_max_ratio, None, "the nofile ratio applies");
@@ -464,6 +501,13 @@ mod tests {
         assert!(message(&["--node-name", "a"]).contains("--hub"));
         assert!(message(&["--cri-socket", ""]).contains("`auto` or `none`"));
         assert!(message(&["--runtime-refresh", "1ms"]).contains("at least 100ms"));
+        for bad in ["kubelet", "/", "/a/../b"] {
+            let err = message(&["--kubelet-cgroup-root", bad]);
+            assert!(
+                err.contains("not a cgroup path below the top"),
+                "{bad}: {err}"
+            );
+        }
         assert!(message(&["--metrics-listen", "9464"]).contains("--metrics-listen"));
         assert!(message(&["--rate-limit-burst", "0"]).contains("--rate-limit-burst"));
         assert!(message(&["--rate-limit", "lots"]).contains("--rate-limit"));

@@ -12,10 +12,11 @@ use std::{
 use anyhow::Context;
 use aya::maps::{MapData, RingBuf};
 use tapper_common::Wakeup;
+use tapper_logging::LogBudget;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
-    time::{Interval, MissedTickBehavior, Sleep, interval, sleep},
+    time::{Interval, Sleep, interval, sleep},
 };
 
 use crate::{
@@ -30,7 +31,7 @@ use crate::{
     probe::{self, Capture, NofileWarn},
     rate_limit::{self, Sweep},
     ship::{HubOptions, HubShipper},
-    warnings::{FileMaxWatch, NofileTracker, WarningCounts},
+    warnings::{FileMaxWatch, NofileSampling, Sampled, WarningCounts},
 };
 
 /// After detaching, programs already running on other CPUs may still finish; wait this
@@ -40,10 +41,19 @@ const DETACH_GRACE: Duration = Duration::from_millis(50);
 const WAKE_WHEN_FULL_TO: u32 = 8;
 /// How often counters (and kernel drops, as losses) go to the hub.
 const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
-/// How often a process with a pending nofile warning has its descriptors counted.
-const NOFILE_SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// At most one log line per this interval about kernel counters that cannot be read.
+const COUNTER_ERRORS_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Caps of its own (metrics connections, caches) bound what the tapper holds open, not
+    // the soft limit: running out would cost events their process and identity details.
+    match sys_limits::raise_nofile_limit() {
+        Ok(limit) => tracing::info!(
+            open_files_limit = limit,
+            "open-files limit raised to the hard limit"
+        ),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
+    }
     let format = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
@@ -63,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         cri_socket: cli.cri_socket,
         podman_storage: cli.podman_storage,
         refresh_every: cli.runtime_refresh,
+        kubelet_roots: cli.kubelet_cgroup_roots,
     })?;
     // Before attaching: from the ready line on, a signal must mean a clean stop.
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -131,7 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = async {
                 let _ = metrics_stopped.await;
             };
-            Some(metrics::start(addr, collector, stop).await?)
+            Some(metrics::start(addr, cli.metrics_limits, collector, stop).await?)
         }
         None => None,
     };
@@ -142,7 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         EventWriter::new(format),
         sweep,
         hub,
-        warning_counts,
+        warning_counts.clone(),
         cli.stacks_cache_bytes as u64,
     );
     for record in &early_records {
@@ -154,12 +165,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // as the AsyncFd owns the ring buffer.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
-    // SAFETY: as above, for the warnings' ring buffer.
-    let mut warn_ring = unsafe { AsyncFd::register_with_interest(warnings, Interest::READABLE) }
-        .map_err(|err| anyhow::anyhow!("polling the warnings' ring buffer: {err}"))?;
-    let mut nofile = NofileTracker::default();
-    let mut nofile_tick = interval(NOFILE_SAMPLE_EVERY);
-    nofile_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Sampled in a task of its own: a flood of warnings never holds up the events.
+    let mut nofile = NofileSampling::start(warnings, warning_counts)?;
     let mut file_max_tick =
         skip_first_tick(file_max.as_ref().map(|_| interval(cli.warn_file_max_every))).await;
 
@@ -171,6 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut recheck: Option<Pin<Box<Sleep>>> = None;
     let mut sweep_due: Option<Pin<Box<Sleep>>> = None;
     let sweeping = cli.rate_limit > 0;
+    let mut counter_errors = LogBudget::one_per(COUNTER_ERRORS_EVERY);
     print_ready(mode.as_str(), io_uring, metrics_addr).context("writing the ready line")?;
 
     let signal_name = loop {
@@ -191,16 +199,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 sweep_due = left.then(|| Box::pin(sleep(rate_limit::QUIET)));
                 found
             }
-            readable = warn_ring.readable_mut() => {
-                let mut guard = readable.context("waiting on the warnings' ring buffer")?;
-                drain_warnings(guard.get_inner_mut(), &mut nofile, &mut pipeline)?;
-                guard.clear_ready();
-                0
-            }
-            _ = nofile_tick.tick(), if nofile.is_sampling() => {
-                for (raw, eta) in nofile.sample() {
-                    pipeline.handle_nofile(&raw, eta).context("writing a warning to stdout")?;
-                }
+            Some(sampled) = nofile.completed.recv() => {
+                handle_sampled(sampled, &mut pipeline)?;
                 0
             }
             _ = tick(&mut file_max_tick), if file_max_tick.is_some() => {
@@ -212,12 +212,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             _ = sigint.recv() => break "SIGINT",
             _ = sigterm.recv() => break "SIGTERM",
             _ = tick(&mut stats_tick), if stats_tick.is_some() => {
-                snapshot(&counters, &pipeline)?.print(counters_format, "interval");
+                if let Some(snapshot) = snapshot(&counters, &pipeline, &mut counter_errors) {
+                    snapshot.print(counters_format, "interval");
+                }
                 0
             }
             _ = tick(&mut hub_tick), if hub_tick.is_some() => {
-                let snapshot = snapshot(&counters, &pipeline)?;
-                if let Some(hub) = pipeline.hub.as_mut() {
+                let snapshot = snapshot(&counters, &pipeline, &mut counter_errors);
+                if let (Some(hub), Some(snapshot)) = (pipeline.hub.as_mut(), snapshot) {
                     hub.sync_counters(&snapshot);
                 }
                 0
@@ -239,16 +241,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     drain(ring.get_mut(), &mut pipeline)?;
     // Detached: no program touches the buckets any more, so every pending count is taken.
     pipeline.sweep_suppressed(u64::MAX)?;
-    drain_warnings(warn_ring.get_mut(), &mut nofile, &mut pipeline)?;
-    for (raw, eta) in nofile.finish() {
-        pipeline
-            .handle_nofile(&raw, eta)
-            .context("writing a warning to stdout")?;
+    for sampled in nofile.finish().await {
+        handle_sampled(sampled, &mut pipeline)?;
     }
-    let last = snapshot(&counters, &pipeline)?;
-    last.print(counters_format, "final");
+    // Never skipped for the rate limit of the log: the last chance to say so.
+    let last = snapshot(
+        &counters,
+        &pipeline,
+        &mut LogBudget::one_per(Duration::ZERO),
+    );
+    if let Some(last) = &last {
+        last.print(counters_format, "final");
+    }
     if let Some(mut hub) = pipeline.hub.take() {
-        hub.sync_counters(&last);
+        if let Some(last) = &last {
+            hub.sync_counters(last);
+        }
         hub.shutdown().await;
     }
     let _ = metrics_stop.send(());
@@ -268,30 +276,35 @@ fn drain(ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline) -> anyhow::Result
     Ok(found)
 }
 
-/// Starts the trend sampling of each nofile record; a record that cannot wait goes out.
-fn drain_warnings(
-    ring: &mut RingBuf<MapData>,
-    nofile: &mut NofileTracker,
-    pipeline: &mut Pipeline,
-) -> anyhow::Result<()> {
-    while let Some(record) = ring.next() {
-        let Some(raw) = NofileTracker::decode(&record) else {
+/// Writes and ships a nofile warning the sampling task completed.
+fn handle_sampled(sampled: Sampled, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+    match sampled {
+        Sampled::Warning(raw, eta) => pipeline
+            .handle_nofile(&raw, eta)
+            .context("writing a warning to stdout"),
+        Sampled::Malformed => {
             pipeline.counters.malformed += 1;
-            continue;
-        };
-        if let Some((raw, eta)) = nofile.start(raw) {
-            pipeline
-                .handle_nofile(&raw, eta)
-                .context("writing a warning to stdout")?;
+            Ok(())
         }
     }
-    Ok(())
 }
 
-fn snapshot(kernel: &KernelCounters, pipeline: &Pipeline) -> anyhow::Result<Snapshot> {
-    kernel
-        .snapshot(pipeline.counters)
-        .context("reading the kernel counters")
+/// The counters now, or `None` when the kernel's cannot be read (say, with no descriptor
+/// left): that is logged, at most once per [`COUNTER_ERRORS_EVERY`], and the tapper goes on.
+fn snapshot(
+    kernel: &KernelCounters,
+    pipeline: &Pipeline,
+    errors: &mut LogBudget,
+) -> Option<Snapshot> {
+    match kernel.snapshot(pipeline.counters) {
+        Ok(snapshot) => Some(snapshot),
+        Err(err) => {
+            if let Some(unlogged) = errors.due() {
+                tracing::warn!(unlogged, "cannot read the kernel counters now: {err:#}");
+            }
+            None
+        }
+    }
 }
 
 /// The machine-readable ready signal, once the probes are attached and the signal

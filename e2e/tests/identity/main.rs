@@ -91,10 +91,12 @@ fn events_of(events: &[Value], pid: u32) -> Vec<&Value> {
     events.iter().filter(|e| e["pid"] == pid).collect()
 }
 
-/// Starts the tapper with these runtime sources (a path, or `none`), listed every second.
-/// It reports only the probe program's failures, so that other failures on the host cannot
-/// delay it past the probe's exit.
-fn start_tapper(cri_socket: &str, podman_storage: &str) -> RunningTapper {
+/// Starts the tapper with these runtime sources (a path, or `none`), listed every second,
+/// believing kubelet and runtime layouts under the test's own `top` cgroup. It reports only
+/// the probe program's failures, so that other failures on the host cannot delay it past
+/// the probe's exit.
+fn start_tapper(cri_socket: &str, podman_storage: &str, top: &str) -> RunningTapper {
+    let root = format!("/{top}");
     let args = [
         "--comm",
         "probe",
@@ -104,6 +106,8 @@ fn start_tapper(cri_socket: &str, podman_storage: &str) -> RunningTapper {
         podman_storage,
         "--runtime-refresh",
         "1s",
+        "--kubelet-cgroup-root",
+        &root,
     ];
     RunningTapper::start(&tapper_bin(), &args).unwrap_or_else(|e| panic!("{e:#}"))
 }
@@ -128,7 +132,7 @@ fn kubelet_cgroup_paths_in_v1_hierarchies_give_ids_and_quota() {
             json!("containerd"),
         ),
     ];
-    let tapper = start_tapper("none", "none");
+    let tapper = start_tapper("none", "none", &top);
     let mut runs = Vec::new();
     for (path, runtime) in layouts {
         let cgroup = TestCgroup::create(&path, &[MEMORY, PIDS]).unwrap();
@@ -175,7 +179,7 @@ fn a_cgroup2_id_resolves_to_its_path_and_v1_quota_at_the_same_path() {
     );
     let cgroup = TestCgroup::create(&path, &[UNIFIED, MEMORY, PIDS]).unwrap();
     set_limits(&cgroup);
-    let tapper = start_tapper("none", "none");
+    let tapper = start_tapper("none", "none", &top);
     // Only the cgroup2 hierarchy is joined: the v1 path in /proc/PID/cgroup stays the
     // test's own, so the path can only come from the cgroup2 id.
     let pid = run_probe_in(&cgroup.procs_files(&[UNIFIED]), 3).unwrap();
@@ -240,7 +244,7 @@ fn podman_containers_get_their_id_name_and_image() {
     podman.build_probe_image().unwrap();
     let top = test_top("podman");
     let name = top.clone();
-    let tapper = start_tapper("none", podman.root.to_str().unwrap());
+    let tapper = start_tapper("none", podman.root.to_str().unwrap(), &top);
     let started = run(podman.command().args(["run", "-d", "--name", &name]).args([
         "--network",
         "host",
@@ -305,7 +309,7 @@ async fn containerd_scenario(dir: &Path, archive: &Path) {
     let top = test_top("cri");
     let uid = random_uid();
     let (pod_name, namespace) = ("web-7d4b9c", "shop");
-    let tapper = start_tapper(containerd.socket.to_str().unwrap(), "none");
+    let tapper = start_tapper(containerd.socket.to_str().unwrap(), "none", &top);
 
     // As the kubelet: the pod's labels plus its own io.kubernetes.* ones, host network.
     let host_network = Some(NamespaceOption {
@@ -435,7 +439,7 @@ fn a_runtime_that_does_not_answer_holds_back_nothing() {
     let (id, uid) = (random_hex(64), random_uid());
     let path = format!("/{top}/kubepods/burstable/pod{uid}/{id}");
     let cgroup = TestCgroup::create(&path, &[MEMORY, PIDS]).unwrap();
-    let tapper = start_tapper(socket.to_str().unwrap(), "none");
+    let tapper = start_tapper(socket.to_str().unwrap(), "none", &top);
     let pid = run_probe_in(&cgroup.procs_files(&[MEMORY, PIDS]), 4).unwrap();
     let out = tapper.stop(Signal::SIGTERM).unwrap();
     let mine = events_of(&out.events, pid);

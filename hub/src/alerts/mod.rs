@@ -22,9 +22,9 @@ use tracing::{info, warn};
 pub use alertmanager::parse_url;
 pub use rules::{MAX_GROUPS_LIMIT, RulesError, load as load_rules};
 
-use crate::log_budget::LogBudget;
 use alertmanager::Alertmanager;
 use engine::{Alert, Capped, Engine, OVER_MAX_GROUPS};
+use tapper_logging::LogBudget;
 
 /// How often quiet windows and re-sends are checked.
 const TICK: Duration = Duration::from_millis(100);

@@ -11,6 +11,7 @@ mod quota;
 mod refresh;
 mod resolve;
 mod sources;
+mod trust;
 
 use std::{
     sync::{Arc, RwLock},
@@ -25,7 +26,10 @@ use tokio::sync::Notify;
 pub use resolve::v1_path;
 pub use sources::{SourceChoice, SourceError};
 
-use self::{cache::MetadataCache, mounts::CgroupMounts, resolve::V2Paths, sources::Sources};
+use self::{
+    cache::MetadataCache, mounts::CgroupMounts, path::PathIds, resolve::V2Paths, sources::Sources,
+    trust::PathTrust,
+};
 
 /// How long one cgroup's identity and quota are reused: a storm of failures in one cgroup
 /// costs one quota read per period, and a container listed meanwhile is named this late.
@@ -38,6 +42,8 @@ pub struct IdentityOptions {
     pub cri_socket: SourceChoice,
     pub podman_storage: SourceChoice,
     pub refresh_every: Duration,
+    /// Cgroups under which kubelet and runtime layouts are believed, besides the top.
+    pub kubelet_roots: Vec<String>,
 }
 
 /// The identity part of an event; each part is None when unknown.
@@ -58,6 +64,7 @@ pub struct IdentityResolver {
 /// Describes a cgroup from its path, the runtimes' cache and the cgroup files.
 struct Describer {
     mounts: CgroupMounts,
+    trust: PathTrust,
     metadata: Arc<RwLock<MetadataCache>>,
     unknown_seen: Arc<Notify>,
 }
@@ -91,6 +98,7 @@ impl IdentityResolver {
             by_path: TtlCache::new(FRESH_FOR, SWEEP_ABOVE),
             describer: Describer {
                 mounts,
+                trust: PathTrust::new(&options.kubelet_roots),
                 metadata,
                 unknown_seen,
             },
@@ -129,9 +137,17 @@ impl IdentityResolver {
 }
 
 impl Describer {
+    /// Ids from a layout the trust rule believes; none from any other path.
+    fn ids(&self, path: &str) -> PathIds {
+        match self.trust.layout(path) {
+            Some(layout) if trust::root_owned(&self.mounts, path) => path::parse(layout),
+            _ => PathIds::default(),
+        }
+    }
+
     fn describe(&self, path: &str) -> Identity {
-        let ids = path::parse(path);
-        let (meta, listed_pod) = {
+        let mut ids = self.ids(path);
+        let (mut meta, mut listed_pod) = {
             let cache = self.metadata.read().unwrap_or_else(|e| e.into_inner());
             let meta = ids
                 .container_id
@@ -143,6 +159,18 @@ impl Describer {
                 .and_then(|uid| cache.pod(uid).cloned());
             (meta, pod)
         };
+        // The runtime knows the container's pod: a path that names another is not believed.
+        let listed_uid = meta.as_ref().and_then(|m| m.pod.as_ref()?.uid.clone());
+        if let (Some(listed), Some(in_path)) = (&listed_uid, &ids.pod_uid)
+            && listed != in_path
+        {
+            tracing::debug!(
+                path,
+                listed,
+                "a cgroup path names another pod than the runtime"
+            );
+            (ids, meta, listed_pod) = (PathIds::default(), None, None);
+        }
         if ids.container_id.is_some() && meta.is_none() {
             self.unknown_seen.notify_one();
         }

@@ -45,6 +45,11 @@ pub fn parse(path: &str) -> PathIds {
     }
 }
 
+/// Whether `segment` names a container (`cri-containerd-<id>.scope`, `libpod-<id>`, `<id>`).
+pub fn is_container_segment(segment: &str) -> bool {
+    container_segment(segment).is_some()
+}
+
 /// `cri-containerd-<id>.scope`, `libpod-<id>` ... or a bare `<id>` (cgroupfs driver).
 fn container_segment(segment: &str) -> Option<(String, Option<&'static str>)> {
     let name = segment.strip_suffix(".scope").unwrap_or(segment);

@@ -1,16 +1,22 @@
 //! The tapper's `/metrics` (`--metrics-listen`): the kernel's counters read at each scrape,
 //! the hub reporter's state, and build info. Labels stay low-cardinality: errno and reason.
 
-use std::{fmt, net::SocketAddr, sync::Arc};
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use hub_client::ReporterHandle;
-use metrics_http::MetricsEndpoint;
+use metrics_http::{ConnectionLimits, MetricsEndpoint};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge, info::Info},
     registry::Registry,
 };
+use tapper_logging::LogBudget;
 
 use crate::{
     counters::{KernelCounters, UserCounters},
@@ -25,9 +31,13 @@ const HUB_REJECTED: &str = "hub_rejected";
 /// The one `reason` of `tapper_events_suppressed_total`.
 const RATE_LIMITED: &str = "rate_limited";
 
+/// At most one log line per this interval about a scrape that could not read the kernel.
+const READ_ERRORS_EVERY: Duration = Duration::from_secs(10);
+
 /// Reads everything at scrape time, so a scrape always sees the kernel's exact counts.
 pub struct TapperCollector {
     kernel: Arc<KernelCounters>,
+    read_errors: Mutex<LogBudget>,
     hub: Option<ReporterHandle>,
     warnings: Arc<WarningCounts>,
     probe: &'static str,
@@ -42,21 +52,19 @@ impl fmt::Debug for TapperCollector {
     }
 }
 
-/// Binds `addr` (logging the bound address) and serves the tapper's metrics until `stop`.
+/// Binds `addr` (logging the bound address) and serves the tapper's metrics until `stop`,
+/// holding connections within `limits`.
 pub async fn start(
     addr: SocketAddr,
+    limits: ConnectionLimits,
     collector: TapperCollector,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<SocketAddr> {
-    let endpoint = MetricsEndpoint::bind(addr).await?;
+    let endpoint = MetricsEndpoint::bind(addr, limits).await?;
     let local = endpoint.local_addr();
     let mut registry = Registry::default();
     registry.register_collector(Box::new(collector));
-    tokio::spawn(async move {
-        if let Err(err) = endpoint.serve(registry, stop).await {
-            tracing::warn!(error = %err, "the metrics endpoint stopped");
-        }
-    });
+    tokio::spawn(endpoint.serve(registry, stop));
     Ok(local)
 }
 
@@ -69,6 +77,7 @@ impl TapperCollector {
     ) -> Self {
         Self {
             kernel,
+            read_errors: Mutex::new(LogBudget::one_per(READ_ERRORS_EVERY)),
             hub,
             warnings,
             probe,
@@ -115,7 +124,10 @@ impl Collector for TapperCollector {
             .kernel
             .snapshot(UserCounters::default())
             .map_err(|err| {
-                tracing::warn!("metrics: reading the kernel counters: {err:#}");
+                let due = self.read_errors.lock().map(|mut log| log.due());
+                if let Ok(Some(unlogged)) = due {
+                    tracing::warn!(unlogged, "metrics: reading the kernel counters: {err:#}");
+                }
                 fmt::Error
             })?;
         counter(
@@ -165,6 +177,12 @@ impl Collector for TapperCollector {
             "tapper_warnings",
             "warnings of descriptor exhaustion ahead written, by kind: nofile, file-max",
             &by_kind,
+        )?;
+        counter(
+            &mut encoder,
+            "tapper_warnings_skipped",
+            "nofile warnings skipped because too many were waiting to be written at once",
+            &[(&[], self.warnings.skipped())],
         )?;
         if let Some(hub) = hub {
             gauge(

@@ -1,5 +1,5 @@
-//! Warnings written so far, by kind, shared with the metrics endpoint
-//! (`tapper_warnings_total{kind}`).
+//! Warnings written so far, by kind, and those skipped, shared with the metrics endpoint
+//! (`tapper_warnings_total{kind}`, `tapper_warnings_skipped_total`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,6 +9,7 @@ use super::{KIND_FILE_MAX, KIND_NOFILE};
 pub struct WarningCounts {
     nofile: AtomicU64,
     file_max: AtomicU64,
+    skipped: AtomicU64,
 }
 
 impl WarningCounts {
@@ -18,6 +19,15 @@ impl WarningCounts {
             _ => &self.nofile,
         };
         slot.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A nofile warning skipped because too many were waiting to be written.
+    pub fn skip(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// (kind, warnings) for every kind.

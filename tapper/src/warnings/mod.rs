@@ -1,10 +1,14 @@
 //! Early warnings of descriptor exhaustion: "nofile" (a process nearing its soft
 //! `RLIMIT_NOFILE`, seen by the kernel on successful calls) and "file-max" (the system's
 //! file table nearing `fs.file-max`, sampled here), with a trend and a time to exhaustion.
+//! Their sampling is budgeted and runs off the event path.
 
+mod budget;
 mod counts;
+mod fd_count;
 mod file_max;
 mod nofile;
+mod sampling;
 mod trend;
 
 use std::time::Duration;
@@ -12,6 +16,7 @@ use std::time::Duration;
 pub use counts::WarningCounts;
 pub use file_max::FileMaxWatch;
 pub use nofile::{NofileTracker, build_nofile};
+pub use sampling::{NofileSampling, Sampled};
 
 /// `Warning.kind` of a process nearing its soft `RLIMIT_NOFILE` (EMFILE ahead).
 pub const KIND_NOFILE: &str = "nofile";

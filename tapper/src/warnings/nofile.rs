@@ -1,13 +1,15 @@
 //! Nofile warnings: a kernel record starts a short sampling of the process's open
-//! descriptors (`/proc/PID/fd`); with the samples of earlier warnings of that process they
-//! give the trend, and the warning is complete.
+//! descriptors (`/proc/PID/fd`, within a budget for all processes); with the samples of
+//! earlier warnings of that process they give the trend, and the warning is complete.
 
-use std::{collections::HashMap, fs};
+use std::{collections::HashMap, time::Instant};
 
 use tapper_common::NofileWarning;
 use tapper_proto::{timestamp_from_unix_nanos, v1::Warning};
 
-use super::{KIND_NOFILE, TREND_WINDOW, mono_secs, trend::Trend};
+use super::{
+    KIND_NOFILE, TREND_WINDOW, budget::SampleBudget, fd_count::FdCount, mono_secs, trend::Trend,
+};
 use crate::{
     clock::{WallClock, monotonic_ns},
     enrich::ProcessInfo,
@@ -20,21 +22,46 @@ use crate::{
 const SAMPLES: u32 = 4;
 /// Processes sampled at once; a record beyond that goes out with the trend known so far.
 const MAX_PENDING: usize = 256;
+/// Descriptor samples per second across all processes (and as many at once). A record
+/// that finds the budget spent goes out with the trend known so far.
+const SAMPLES_PER_SEC: u32 = 200;
+/// Trends of processes quiet for longer than the window are forgotten once the map grows
+/// past this (and then past twice what is left).
+const TRENDS_SWEPT_AT: usize = 1024;
 
 /// Kernel records being sampled, and each recent process's trend.
-#[derive(Default)]
 pub struct NofileTracker {
     pending: Vec<(NofileWarning, u32)>,
     trends: HashMap<u32, Trend>,
+    sweep_at: usize,
+    fds: FdCount,
+    budget: SampleBudget,
+    over_budget: u64,
+}
+
+impl Default for NofileTracker {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+            trends: HashMap::new(),
+            sweep_at: TRENDS_SWEPT_AT,
+            fds: FdCount::detect(),
+            budget: SampleBudget::new(SAMPLES_PER_SEC),
+            over_budget: 0,
+        }
+    }
 }
 
 impl NofileTracker {
     /// Starts sampling for a kernel record; returns it at once (with the trend so far)
     /// when too many are being sampled.
     pub fn start(&mut self, raw: NofileWarning) -> Option<(NofileWarning, Option<f64>)> {
-        let horizon = mono_secs(raw.ts_ns) - TREND_WINDOW.as_secs_f64();
-        self.trends
-            .retain(|_, t| t.last_secs().is_some_and(|s| s >= horizon));
+        if self.trends.len() >= self.sweep_at {
+            let horizon = mono_secs(raw.ts_ns) - TREND_WINDOW.as_secs_f64();
+            self.trends
+                .retain(|_, t| t.last_secs().is_some_and(|s| s >= horizon));
+            self.sweep_at = (self.trends.len() * 2).max(TRENDS_SWEPT_AT);
+        }
         self.trends.entry(raw.tgid).or_default().push(
             mono_secs(raw.ts_ns),
             raw.fd as u64 + 1,
@@ -52,12 +79,20 @@ impl NofileTracker {
         !self.pending.is_empty()
     }
 
-    /// Takes one sample of each pending process; returns the records now complete, with
-    /// their estimated seconds to exhaustion (`None` when not rising).
+    /// Takes one sample of each pending process, within the budget; returns the records
+    /// now complete (or out of budget), with their estimated seconds to exhaustion (`None`
+    /// when not rising or not known).
     pub fn sample(&mut self) -> Vec<(NofileWarning, Option<f64>)> {
         let now = mono_secs(monotonic_ns());
+        let instant = Instant::now();
         for (raw, left) in &mut self.pending {
-            match open_fds(raw.tgid) {
+            if !self.budget.take(instant) {
+                // Out with what is known: no process may cost more than the budget allows.
+                self.over_budget += 1;
+                *left = 0;
+                continue;
+            }
+            match self.fds.open_fds(raw.tgid) {
                 Some(used) => {
                     let trend = self.trends.entry(raw.tgid).or_default();
                     trend.push(now, used, TREND_WINDOW.as_secs_f64());
@@ -74,6 +109,12 @@ impl NofileTracker {
         done.into_iter()
             .map(|(raw, _)| (raw, self.eta(&raw)))
             .collect::<Vec<_>>()
+    }
+
+    /// Records that went out without their samples because the budget was spent, since
+    /// the last call.
+    pub fn take_over_budget(&mut self) -> u64 {
+        std::mem::take(&mut self.over_budget)
     }
 
     /// Every pending record with the trend known so far (at shutdown).
@@ -95,11 +136,6 @@ impl NofileTracker {
     fn eta(&self, raw: &NofileWarning) -> Option<f64> {
         self.trends.get(&raw.tgid)?.eta_seconds(raw.limit)
     }
-}
-
-/// Descriptors the process has open now, or `None` when it is gone.
-fn open_fds(pid: u32) -> Option<u64> {
-    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
 }
 
 /// The "nofile" warning for a complete record. `used` is `fd + 1`, the lower bound the
@@ -166,6 +202,21 @@ mod tests {
         let done = tracker.sample();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].1, None, "one sample is no trend");
+    }
+
+    #[test]
+    fn past_the_budget_records_go_out_without_samples() {
+        let mut tracker = NofileTracker::default();
+        let me = std::process::id();
+        let now = monotonic_ns();
+        for _ in 0..MAX_PENDING {
+            assert!(tracker.start(record(me, 204, now)).is_none());
+        }
+        // 200 tokens: 200 records are sampled once, the other 56 go out at once.
+        let done = tracker.sample();
+        assert_eq!(done.len(), MAX_PENDING - SAMPLES_PER_SEC as usize);
+        assert_eq!(tracker.take_over_budget(), done.len() as u64);
+        assert_eq!(tracker.take_over_budget(), 0);
     }
 
     #[test]
