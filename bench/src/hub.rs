@@ -12,11 +12,16 @@ pub struct Hub {
     pub url: String,
 }
 
-/// Starts a fresh in-memory hub whose subscribers may queue `subscriber_queue` items, with
-/// `extra` flags.
+/// Every synthetic reporter of a load connects from 127.0.0.1, as many nodes behind one NAT
+/// would: the per-peer connection cap is raised for them the way such a deployment would.
+pub const MANY_PEERS_FLAGS: [&str; 2] = ["--max-connections-per-peer", "4096"];
+
+/// Starts a fresh in-memory hub for a load of many reporters ([`MANY_PEERS_FLAGS`]) whose
+/// subscribers may queue `subscriber_queue` items, with `extra` flags.
 pub fn start(hub: &Path, subscriber_queue: u64, extra: &[String]) -> Result<Hub> {
     let queue = subscriber_queue.to_string();
     let mut flags = vec!["--subscriber-queue", queue.as_str()];
+    flags.extend(MANY_PEERS_FLAGS);
     flags.extend(extra.iter().map(String::as_str));
     start_with(hub, &flags)
 }

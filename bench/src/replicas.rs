@@ -158,7 +158,11 @@ async fn one(
     };
     let queue = opts.subscriber_queue.to_string();
     let hubs = (0..k)
-        .map(|_| hub::start_on(&opts.hub, &db, &["--subscriber-queue", &queue]))
+        .map(|_| {
+            let mut flags = vec!["--subscriber-queue", queue.as_str()];
+            flags.extend(hub::MANY_PEERS_FLAGS);
+            hub::start_on(&opts.hub, &db, &flags)
+        })
         .collect::<Result<Vec<_>>>()?;
     let sub = subscriber::start(&hubs[0].url, Credentials::default(), None, 0).await?;
     let mut reporters = Vec::new();
