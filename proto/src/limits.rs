@@ -108,7 +108,7 @@ macro_rules! push_identity_strings {
                 ("container.name", name, CONTAINER_NAME),
                 ("container.image", image, CONTAINER_IMAGE),
             ] {
-                $list.extend(text.into_iter().map(move |t| (field, t, max)));
+                $list.extend(IntoIterator::into_iter(text).map(move |t| (field, t, max)));
             }
         }
         if let Some(Pod {
@@ -123,12 +123,10 @@ macro_rules! push_identity_strings {
                 ("pod.namespace", namespace, POD_NAME),
                 ("pod.name", name, POD_NAME),
             ] {
-                $list.extend(text.into_iter().map(move |t| (field, t, max)));
+                $list.extend(IntoIterator::into_iter(text).map(move |t| (field, t, max)));
             }
             $list.extend(
-                labels
-                    .into_iter()
-                    .map(|(_, value)| ("pod.labels", value, POD_LABEL_VALUE)),
+                IntoIterator::into_iter(labels).map(|(_, value)| ("pod.labels", value, POD_LABEL_VALUE)),
             );
         }
     };
@@ -168,7 +166,7 @@ macro_rules! event_strings {
             ("probe", probe, NAME),
             ("source", source, NAME),
         ];
-        list.extend(cgroup_path.into_iter().map(|p| ("cgroup_path", p, CGROUP_PATH)));
+        list.extend(IntoIterator::into_iter(cgroup_path).map(|p| ("cgroup_path", p, CGROUP_PATH)));
         push_identity_strings!(list, container, pod);
         list
     }};

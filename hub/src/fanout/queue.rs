@@ -127,8 +127,13 @@ impl Subscriber {
         if lag.evicted {
             return Offered::Kept;
         }
-        let mut sent = Ok(());
-        if lag.skipped > 0 {
+        // The notice of what was skipped goes only in front of an item that fits.
+        let mut sent = if self.has_room_for(bytes) {
+            Ok(())
+        } else {
+            Err(Refused::Full)
+        };
+        if sent.is_ok() && lag.skipped > 0 {
             sent = self.send(Item::Lagged(lag.skipped), 0);
             if sent.is_ok() {
                 lag.skipped = 0;
@@ -157,15 +162,17 @@ impl Subscriber {
         }
     }
 
-    /// Queues `item` if the queue has room for one more item and for its bytes (an item
-    /// alone in the queue always fits).
+    /// Whether `bytes` more fit in the byte budget (an item alone in the queue always
+    /// does). Only the publisher adds, so the room it sees cannot shrink before it sends.
+    fn has_room_for(&self, bytes: usize) -> bool {
+        let queued = self.queued_bytes.load(Ordering::Acquire);
+        queued == 0 || queued.saturating_add(bytes) <= self.max_bytes
+    }
+
+    /// Queues `item` if the queue has room for one more item.
     fn send(&self, item: Item, bytes: usize) -> Result<(), Refused> {
         // Counted before it is queued, so the reader never takes away more than was added.
-        let before = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if before > 0 && before + bytes > self.max_bytes {
-            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            return Err(Refused::Full);
-        }
+        self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         self.tx.try_send((item, bytes)).map_err(|e| {
             self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             match e {
