@@ -15,10 +15,21 @@ pub struct Hub {
 /// Starts a fresh in-memory hub whose subscribers may queue `subscriber_queue` items, with
 /// `extra` flags.
 pub fn start(hub: &Path, subscriber_queue: u64, extra: &[String]) -> Result<Hub> {
-    let queue = subscriber_queue.to_string();
-    let mut flags = vec!["--subscriber-queue", queue.as_str()];
-    flags.extend(extra.iter().map(String::as_str));
-    start_with(hub, &flags)
+    let mut flags = queue_flags(subscriber_queue);
+    flags.extend(extra.iter().cloned());
+    start_with(hub, &flags.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The flags for subscriber queues of `items` items, with a byte budget that never binds
+/// before the item count (events are far smaller than 64 KiB), so the figures stay about
+/// items.
+pub fn queue_flags(items: u64) -> Vec<String> {
+    vec![
+        "--subscriber-queue".into(),
+        items.to_string(),
+        "--subscriber-queue-bytes".into(),
+        items.saturating_mul(64 << 10).to_string(),
+    ]
 }
 
 /// Starts a fresh in-memory hub with these extra flags.

@@ -156,9 +156,10 @@ async fn one(
             &format!("bench_{}_{run}_{n}x{m}_{k}", std::process::id()),
         )?,
     };
-    let queue = opts.subscriber_queue.to_string();
+    let queue = hub::queue_flags(opts.subscriber_queue);
+    let queue: Vec<&str> = queue.iter().map(String::as_str).collect();
     let hubs = (0..k)
-        .map(|_| hub::start_on(&opts.hub, &db, &["--subscriber-queue", &queue]))
+        .map(|_| hub::start_on(&opts.hub, &db, &queue))
         .collect::<Result<Vec<_>>>()?;
     let sub = subscriber::start(&hubs[0].url, Credentials::default(), None, 0).await?;
     let mut reporters = Vec::new();

@@ -37,8 +37,9 @@ enum Publication {
 
 /// Work for the fan-out thread.
 enum Job {
-    /// The publication numbered so (from 1, in commit order).
-    Publish(u64, Publication),
+    /// The publication numbered so (from 1, in commit order), handed over at that time:
+    /// stalls are measured in commit time, however late the fan-out thread gets to it.
+    Publish(u64, Instant, Publication),
     /// Answered once every earlier publication is fanned out.
     #[cfg(test)]
     Barrier(std::sync::mpsc::Sender<()>),
@@ -183,7 +184,7 @@ impl Fanout {
         }
         let n = self.published.fetch_add(1, Ordering::AcqRel) + 1;
         // Fails only once the thread is gone, when the hub is going away.
-        let _ = self.jobs.send(Job::Publish(n, publication));
+        let _ = self.jobs.send(Job::Publish(n, Instant::now(), publication));
     }
 }
 
@@ -202,7 +203,7 @@ impl Shared {
     fn run(&self, jobs: &Jobs<Job>) {
         for job in jobs {
             match job {
-                Job::Publish(n, publication) => self.fan_out(n, publication),
+                Job::Publish(n, at, publication) => self.fan_out(n, at, publication),
                 #[cfg(test)]
                 Job::Barrier(done) => {
                     let _ = done.send(());
@@ -211,9 +212,8 @@ impl Shared {
         }
     }
 
-    fn fan_out(&self, n: u64, publication: Publication) {
+    fn fan_out(&self, n: u64, now: Instant, publication: Publication) {
         let mut subs = self.lock();
-        let now = Instant::now();
         let mut evicted = false;
         let mut offer = |s: &Subscriber, item: Item, bytes: usize| {
             let offered = s.offer(item, bytes, now, self.stall_timeout, &self.skipped);
