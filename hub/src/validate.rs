@@ -24,7 +24,9 @@ fn text(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<(), H
 /// with the other strings.
 fn pod_labels(field: impl FnOnce() -> String, pod: Option<&Pod>) -> Result<(), HubError> {
     match pod {
-        Some(pod) => limits::check_label_keys(&pod.labels).map_err(|e| HubError::invalid(field(), e)),
+        Some(pod) => {
+            limits::check_label_keys(&pod.labels).map_err(|e| HubError::invalid(field(), e))
+        }
         None => Ok(()),
     }
 }
@@ -315,9 +317,21 @@ mod tests {
             err.split(':').next().unwrap().to_owned()
         };
         for errno in [0, 4096, 200_000, i32::MIN] {
-            assert_eq!(field(Event { errno, ..ok_event() }), "events[1].errno");
+            assert_eq!(
+                field(Event {
+                    errno,
+                    ..ok_event()
+                }),
+                "events[1].errno"
+            );
         }
-        assert!(events(&[Event { errno: MAX_ERRNO, ..ok_event() }]).is_ok());
+        assert!(
+            events(&[Event {
+                errno: MAX_ERRNO,
+                ..ok_event()
+            }])
+            .is_ok()
+        );
         assert_eq!(
             field(Event {
                 cgroup_path: Some("/a".repeat(1 << 19)),
@@ -355,8 +369,14 @@ mod tests {
             "events[0].container.image: holds a NUL byte at byte 3; send text without NUL bytes"
         );
         for e in [
-            Event { comm: "a\0".into(), ..ok_event() },
-            Event { source: "s".repeat(limits::NAME + 1), ..ok_event() },
+            Event {
+                comm: "a\0".into(),
+                ..ok_event()
+            },
+            Event {
+                source: "s".repeat(limits::NAME + 1),
+                ..ok_event()
+            },
         ] {
             assert!(events(&[e]).is_err());
         }

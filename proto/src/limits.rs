@@ -126,7 +126,8 @@ macro_rules! push_identity_strings {
                 $list.extend(IntoIterator::into_iter(text).map(move |t| (field, t, max)));
             }
             $list.extend(
-                IntoIterator::into_iter(labels).map(|(_, value)| ("pod.labels", value, POD_LABEL_VALUE)),
+                IntoIterator::into_iter(labels)
+                    .map(|(_, value)| ("pod.labels", value, POD_LABEL_VALUE)),
             );
         }
     };
@@ -338,7 +339,8 @@ mod tests {
         let (mut container, mut pod) = identity();
         container.image = Some("i".repeat(CONTAINER_IMAGE + 1));
         pod.name = Some("p".repeat(1 << 20));
-        pod.labels.insert("tier".into(), "v".repeat(POD_LABEL_VALUE + 1));
+        pod.labels
+            .insert("tier".into(), "v".repeat(POD_LABEL_VALUE + 1));
         let mut event = Event {
             cgroup_path: Some("/k".repeat(1 << 19)),
             container: Some(container),
@@ -353,7 +355,11 @@ mod tests {
         assert_eq!(event.cgroup_path.as_ref().unwrap().len(), CGROUP_PATH);
         let (container, pod) = (event.container.unwrap(), event.pod.unwrap());
         assert_eq!(container.image.unwrap().len(), CONTAINER_IMAGE);
-        assert_eq!(container.id.unwrap(), "3f2a".repeat(16), "a short field stays");
+        assert_eq!(
+            container.id.unwrap(),
+            "3f2a".repeat(16),
+            "a short field stays"
+        );
         assert_eq!(pod.name.unwrap().len(), POD_NAME);
         assert_eq!(pod.labels["tier"].len(), POD_LABEL_VALUE);
         assert_eq!(pod.labels["app"], "web");

@@ -133,7 +133,10 @@ mod tests {
         for (field, text, max) in limits::event_strings(&event) {
             assert_eq!(limits::check(text, max), Ok(()), "{field}");
         }
-        assert_eq!(event.cgroup_path.as_ref().unwrap().len(), limits::CGROUP_PATH);
+        assert_eq!(
+            event.cgroup_path.as_ref().unwrap().len(),
+            limits::CGROUP_PATH
+        );
         let container = event.container.as_ref().unwrap();
         assert_eq!(container.name.as_deref(), Some("web\u{fffd}"));
         let pod = event.pod.as_ref().unwrap();

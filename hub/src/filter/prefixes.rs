@@ -15,7 +15,10 @@ impl PrefixSet {
         let mut sorted: Vec<String> = Vec::with_capacity(all.len());
         for p in all {
             // Sorted, a prefix comes right before the strings it starts: one check suffices.
-            if sorted.last().is_none_or(|kept| !p.starts_with(kept.as_str())) {
+            if sorted
+                .last()
+                .is_none_or(|kept| !p.starts_with(kept.as_str()))
+            {
                 sorted.push(p);
             }
         }
@@ -46,7 +49,11 @@ mod tests {
     #[test]
     fn matches_exactly_the_strings_some_prefix_starts() {
         let s = set(&["3f2a", "77aa00ff", "3f2a9c", "ab", "abc0"]);
-        assert_eq!(s.sorted, ["3f2a", "77aa00ff", "ab"], "redundant prefixes are dropped");
+        assert_eq!(
+            s.sorted,
+            ["3f2a", "77aa00ff", "ab"],
+            "redundant prefixes are dropped"
+        );
         for (id, want) in [
             ("3f2a9c01", true),
             ("3f2a", true),
