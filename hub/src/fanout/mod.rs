@@ -31,8 +31,8 @@ const PUBLICATIONS_QUEUED: usize = 64;
 /// What one commit publishes.
 enum Publication {
     Events(Vec<Event>),
-    Loss(LossNotice),
-    Warning(Warning),
+    Loss(Arc<LossNotice>),
+    Warning(Arc<Warning>),
 }
 
 /// Work for the fan-out thread.
@@ -168,12 +168,12 @@ impl Fanout {
 
     /// Hands a committed loss notice over, for every subscriber whose node filter matches.
     pub fn publish_loss(&self, loss: &LossNotice) {
-        self.publish(Publication::Loss(loss.clone()));
+        self.publish(Publication::Loss(Arc::new(loss.clone())));
     }
 
     /// Hands a committed warning over, for every subscriber whose filter matches.
     pub fn publish_warning(&self, warning: &Warning) {
-        self.publish(Publication::Warning(warning.clone()));
+        self.publish(Publication::Warning(Arc::new(warning.clone())));
     }
 
     /// Numbers the publication and hands it to the fan-out thread (waiting while that has
@@ -234,14 +234,12 @@ impl Shared {
             }
             Publication::Loss(loss) => {
                 let bytes = loss.encoded_len();
-                let loss = Arc::new(loss);
                 for s in targets.filter(|s| s.filter.matches_loss(&loss)) {
                     offer(s, Item::Loss(loss.clone()), bytes);
                 }
             }
             Publication::Warning(warning) => {
                 let bytes = warning.encoded_len();
-                let warning = Arc::new(warning);
                 for s in targets.filter(|s| s.filter.matches_warning(&warning)) {
                     offer(s, Item::Warning(warning.clone()), bytes);
                 }
