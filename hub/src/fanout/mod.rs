@@ -251,6 +251,7 @@ impl Shared {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
