@@ -12,18 +12,28 @@ pub struct Hub {
     pub url: String,
 }
 
-/// Every synthetic reporter of a load connects from 127.0.0.1, as many nodes behind one NAT
-/// would: the per-peer connection cap is raised for them the way such a deployment would.
-pub const MANY_PEERS_FLAGS: [&str; 2] = ["--max-connections-per-peer", "4096"];
-
-/// Starts a fresh in-memory hub for a load of many reporters ([`MANY_PEERS_FLAGS`]) whose
-/// subscribers may queue `subscriber_queue` items, with `extra` flags.
+/// Starts a fresh in-memory hub for a load of many reporters ([`load_flags`]), with `extra`
+/// flags.
 pub fn start(hub: &Path, subscriber_queue: u64, extra: &[String]) -> Result<Hub> {
-    let queue = subscriber_queue.to_string();
-    let mut flags = vec!["--subscriber-queue", queue.as_str()];
-    flags.extend(MANY_PEERS_FLAGS);
-    flags.extend(extra.iter().map(String::as_str));
-    start_with(hub, &flags)
+    let mut flags = load_flags(subscriber_queue);
+    flags.extend(extra.iter().cloned());
+    start_with(hub, &flags.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The flags of a hub under a load of many reporters:
+/// - subscriber queues of `items` items, with a byte budget that never binds before the item
+///   count (events are far smaller than 64 KiB), so the figures stay about items;
+/// - every synthetic reporter connects from 127.0.0.1, as many nodes behind one NAT would,
+///   so the per-peer connection cap is raised the way such a deployment would raise it.
+pub fn load_flags(items: u64) -> Vec<String> {
+    vec![
+        "--subscriber-queue".into(),
+        items.to_string(),
+        "--subscriber-queue-bytes".into(),
+        items.saturating_mul(64 << 10).to_string(),
+        "--max-connections-per-peer".into(),
+        "4096".into(),
+    ]
 }
 
 /// Starts a fresh in-memory hub with these extra flags.

@@ -156,13 +156,10 @@ async fn one(
             &format!("bench_{}_{run}_{n}x{m}_{k}", std::process::id()),
         )?,
     };
-    let queue = opts.subscriber_queue.to_string();
+    let flags = hub::load_flags(opts.subscriber_queue);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let hubs = (0..k)
-        .map(|_| {
-            let mut flags = vec!["--subscriber-queue", queue.as_str()];
-            flags.extend(hub::MANY_PEERS_FLAGS);
-            hub::start_on(&opts.hub, &db, &flags)
-        })
+        .map(|_| hub::start_on(&opts.hub, &db, &flags))
         .collect::<Result<Vec<_>>>()?;
     let sub = subscriber::start(&hubs[0].url, Credentials::default(), None, 0).await?;
     let mut reporters = Vec::new();

@@ -7,6 +7,8 @@ use crate::{node_identity::NodeIdentity, retention::Retention, store::QueryBudge
 
 /// Largest `subscriber_queue` accepted.
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
+/// Default `subscriber_queue_bytes`: 16 MiB.
+pub const DEFAULT_SUBSCRIBER_QUEUE_BYTES: usize = 16 << 20;
 /// Largest subscriber or connection cap accepted.
 const MAX_COUNT: usize = 1_000_000;
 
@@ -24,6 +26,8 @@ pub struct Config {
     pub query_budget: QueryBudget,
     /// Items queued per subscriber before it lags.
     pub subscriber_queue: usize,
+    /// Encoded bytes queued per subscriber before it lags (one item always fits).
+    pub subscriber_queue_bytes: usize,
     /// A subscriber whose queue stays full this long is dropped (after a final notice).
     pub subscriber_stall_timeout: Duration,
     /// Subscribe streams open at once, at most; more are RESOURCE_EXHAUSTED.
@@ -96,6 +100,7 @@ impl Config {
             },
             query_budget: QueryBudget::default(),
             subscriber_queue: 4096,
+            subscriber_queue_bytes: DEFAULT_SUBSCRIBER_QUEUE_BYTES,
             subscriber_stall_timeout: Duration::from_secs(10),
             max_subscribers: 1024,
             max_connections: 4096,
@@ -154,6 +159,9 @@ impl Config {
                 "subscriber-queue",
                 &format!("must be from 1 to {MAX_SUBSCRIBER_QUEUE}"),
             );
+        }
+        if self.subscriber_queue_bytes == 0 {
+            return bad("subscriber-queue-bytes", "must be at least 1");
         }
         if self.query_budget.timeout.is_zero() {
             return bad("query-timeout", "must be longer than zero");

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::{
-    fanout::{Fanout, Subscription},
+    fanout::{Fanout, QueueLimit, Subscription},
     filter::Filter,
     store::{Changes, Reader, StoreError, Stored},
 };
@@ -63,9 +63,9 @@ impl Tail {
 
     /// Registers a subscriber and returns the seam: every record up to it is in the store
     /// already, every later one reaches the subscription.
-    pub fn subscribe(&self, filter: Filter, capacity: usize) -> (u64, Subscription) {
+    pub fn subscribe(&self, filter: Filter, limit: QueueLimit) -> (u64, Subscription) {
         let cursor = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
-        (*cursor, self.fanout.subscribe(filter, capacity))
+        (*cursor, self.fanout.subscribe(filter, limit))
     }
 
     /// The highest hub_seq published (every record up to it is in the store).

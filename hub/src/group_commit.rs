@@ -23,7 +23,7 @@ use crate::{
 const MAX_GROUP: usize = 256;
 
 /// What runs once the group's transaction ended: publish and answer, or fail.
-type Done = Box<dyn FnOnce(&Fanout, Result<(), &StoreError>) + Send>;
+type Done = Box<dyn FnOnce(&Fanout, Result<(), &Arc<StoreError>>) + Send>;
 /// A step of a group: its store work, returning what to do after the commit.
 type Step = Box<dyn FnOnce(&mut dyn Writer) -> Done + Send>;
 /// Work that runs between groups, with nothing uncommitted (retention, a subscriber's seam).
@@ -84,10 +84,7 @@ impl GroupWriter {
             Box::new(move |fanout, committed| {
                 let result = match (stepped, committed) {
                     (Ok(value), Ok(())) => Ok(finish(fanout, value)),
-                    (Ok(_), Err(err)) => Err(StoreError::Engine {
-                        engine: "sqlite",
-                        source: format!("group commit failed: {err}").into(),
-                    }),
+                    (Ok(_), Err(err)) => Err(StoreError::GroupCommit(err.clone())),
                     (Err(err), _) => Err(err),
                 };
                 let _ = reply.send(result);
@@ -161,7 +158,7 @@ fn commit_group(writer: &mut dyn Writer, fanout: &Fanout, steps: Vec<Step>) {
         warn!(error = %err, "cannot open a group transaction; committing step by step");
     }
     let done: Vec<Done> = steps.into_iter().map(|step| step(writer)).collect();
-    let committed = writer.end_group();
+    let committed = writer.end_group().map_err(Arc::new);
     if let Err(err) = &committed {
         warn!(error = %err, steps = done.len(), "a group commit failed; its steps are not acknowledged");
     }
@@ -178,7 +175,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        fanout::{Item, Next},
+        fanout::{Item, Next, QueueLimit},
         filter::Filter,
         store::{InstanceKey, QueryBudget, Store},
     };
@@ -211,9 +208,13 @@ mod tests {
     #[tokio::test]
     async fn steps_queued_at_once_are_answered_after_commit_and_published_in_order() {
         let store = Store::open(":memory:", QueryBudget::default()).unwrap();
-        let fanout = Arc::new(Fanout::new(Duration::from_secs(60)));
+        let fanout = Arc::new(Fanout::new(Duration::from_secs(60)).unwrap());
         let all = Filter::from_request(&SubscribeRequest::default()).unwrap();
-        let mut live = fanout.subscribe(all, 1000);
+        let queue = QueueLimit {
+            items: 1000,
+            bytes: usize::MAX,
+        };
+        let mut live = fanout.subscribe(all, queue);
         let writer = GroupWriter::spawn(store.writer, fanout.clone(), |_| ()).unwrap();
         let nodes = ["a", "b", "c"];
         for node in nodes {

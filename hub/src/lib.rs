@@ -44,7 +44,7 @@ mod tokens;
 mod validate;
 
 pub use alerts::RulesError;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, DEFAULT_SUBSCRIBER_QUEUE_BYTES};
 pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
 pub use node_identity::NodeIdentity;
 pub use retention::{Retention, parse_duration};

@@ -47,6 +47,10 @@ struct Args {
     /// Items queued per subscriber before it lags (then it gets a "lagged" notice).
     #[arg(long, default_value_t = 4096)]
     subscriber_queue: usize,
+    /// Encoded bytes queued per subscriber before it lags, like --subscriber-queue (an
+    /// event alone in the queue always fits).
+    #[arg(long, default_value_t = hub::DEFAULT_SUBSCRIBER_QUEUE_BYTES)]
+    subscriber_queue_bytes: usize,
     /// A subscriber whose queue stays full this long is dropped (after a final "lagged"
     /// notice and RESOURCE_EXHAUSTED); e.g. 10s, 1m.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -168,6 +172,7 @@ impl Args {
                 max_scan_rows: self.query_max_rows,
             },
             subscriber_queue: self.subscriber_queue,
+            subscriber_queue_bytes: self.subscriber_queue_bytes,
             subscriber_stall_timeout: self.subscriber_stall_timeout,
             max_subscribers: self.max_subscribers,
             max_connections: self.max_connections,

@@ -128,6 +128,7 @@ impl Hub {
             store,
             Settings {
                 subscriber_queue: config.subscriber_queue,
+                subscriber_queue_bytes: config.subscriber_queue_bytes,
                 subscriber_stall_timeout: config.subscriber_stall_timeout,
                 max_subscribers: config.max_subscribers,
             },

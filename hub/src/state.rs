@@ -12,7 +12,7 @@ use crate::{
     alerts::Alerting,
     db_tail::Tail,
     error::HubError,
-    fanout::{Fanout, Subscription},
+    fanout::{Fanout, QueueLimit, Subscription},
     filter::Filter,
     group_commit::GroupWriter,
     metrics::HubMetrics,
@@ -25,6 +25,8 @@ use crate::{
 pub struct Settings {
     /// Queue length per subscriber before it lags.
     pub subscriber_queue: usize,
+    /// Encoded bytes queued per subscriber before it lags.
+    pub subscriber_queue_bytes: usize,
     /// A subscriber whose queue stays full this long is dropped.
     pub subscriber_stall_timeout: Duration,
     /// Subscribe streams open at once, at most.
@@ -50,7 +52,7 @@ pub struct HubState {
 }
 
 impl HubState {
-    /// Starts the store's writer thread; only that can fail.
+    /// Starts the store's writer thread and the fan-out's; only that can fail.
     pub fn new(
         store: Store,
         settings: Settings,
@@ -58,7 +60,7 @@ impl HubState {
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Arc<Self>> {
         let (metrics, alerts) = observers;
-        let fanout = Arc::new(Fanout::new(settings.subscriber_stall_timeout));
+        let fanout = Arc::new(Fanout::new(settings.subscriber_stall_timeout)?);
         let last_hub_seq = store.last_hub_seq();
         let (writer_fanout, tail) = match store.changes {
             // Shared store: subscribers get what the tail reads (every replica's commits);
@@ -71,7 +73,7 @@ impl HubState {
                     changes,
                     shutdown.clone(),
                 )?;
-                let unread = Arc::new(Fanout::new(settings.subscriber_stall_timeout));
+                let unread = Arc::new(Fanout::new(settings.subscriber_stall_timeout)?);
                 (unread, Some(tail))
             }
             None => (fanout.clone(), None),
@@ -116,7 +118,10 @@ impl HubState {
         filter: Filter,
         follow: bool,
     ) -> Result<(u64, Option<Subscription>), HubError> {
-        let queue = self.settings.subscriber_queue;
+        let queue = QueueLimit {
+            items: self.settings.subscriber_queue,
+            bytes: self.settings.subscriber_queue_bytes,
+        };
         if let Some(tail) = &self.tail {
             return Ok(if follow {
                 let (seam, live) = tail.subscribe(filter, queue);

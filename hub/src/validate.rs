@@ -1,24 +1,34 @@
 //! Checks what clients send (Hello, event batches, loss records, warnings, query timestamps
-//! and node lists) before anything is stored or queried; each problem is `INVALID_ARGUMENT` naming the field.
+//! and node lists) before anything is stored or queried; each problem is `INVALID_ARGUMENT`
+//! naming the field. Every string is bounded and free of NUL bytes (one rule, [`text`]).
 
 use tapper_proto::{
     Timestamp, limits,
-    v1::{Event, Hello, Loss, StackFrame, Warning},
+    v1::{Event, Hello, Loss, Pod, StackFrame, Warning},
 };
+
+use tapper_names::MAX_ERRNO;
 
 use crate::{clock::from_ts, error::HubError, filter::MAX_VALUES};
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 10_000;
 
-fn max_len(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<(), HubError> {
-    if value.len() > max {
-        return Err(HubError::invalid(
-            field(),
-            format!("{} bytes exceed the limit of {max}", value.len()),
-        ));
+/// The one rule for every string a client sends: at most `max` bytes and no NUL
+/// ([`limits::check`]).
+fn text(field: impl FnOnce() -> String, value: &str, max: usize) -> Result<(), HubError> {
+    limits::check(value, max).map_err(|e| HubError::invalid(field(), e.to_string()))
+}
+
+/// The pod labels' count and keys ([`limits::check_label_keys`]); their values are checked
+/// with the other strings.
+fn pod_labels(field: impl FnOnce() -> String, pod: Option<&Pod>) -> Result<(), HubError> {
+    match pod {
+        Some(pod) => {
+            limits::check_label_keys(&pod.labels).map_err(|e| HubError::invalid(field(), e))
+        }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn nanos(field: impl FnOnce() -> String, ts: &Timestamp) -> Result<(), HubError> {
@@ -71,15 +81,16 @@ pub fn hello(h: &Hello) -> Result<(), HubError> {
     if h.instance_id.is_empty() {
         return Err(HubError::invalid("hello.instance_id", "required"));
     }
-    max_len(|| "hello.node".into(), &h.node, MAX_NODE_BYTES)?;
-    max_len(|| "hello.instance_id".into(), &h.instance_id, 128)?;
-    max_len(|| "hello.kernel_release".into(), &h.kernel_release, 256)?;
-    max_len(|| "hello.probe_mode".into(), &h.probe_mode, 32)?;
-    max_len(|| "hello.agent_version".into(), &h.agent_version, 256)?;
+    text(|| "hello.node".into(), &h.node, MAX_NODE_BYTES)?;
+    text(|| "hello.instance_id".into(), &h.instance_id, 128)?;
+    text(|| "hello.kernel_release".into(), &h.kernel_release, 256)?;
+    text(|| "hello.probe_mode".into(), &h.probe_mode, 32)?;
+    text(|| "hello.agent_version".into(), &h.agent_version, 256)?;
     Ok(())
 }
 
-/// Every event of a batch: seq >= 1, a timestamp, a positive errno, bounded strings.
+/// Every event of a batch: seq >= 1, a timestamp, an errno the kernel can return (1 to
+/// 4095), and every string within its limit and free of NUL bytes.
 pub fn events(batch: &[Event]) -> Result<(), HubError> {
     if batch.is_empty() {
         return Err(HubError::invalid("events.events", "empty batch"));
@@ -102,25 +113,16 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
             None => return Err(HubError::invalid(f("ts"), "required")),
             Some(ts) => nanos(|| f("ts"), ts)?,
         }
-        if e.errno <= 0 {
+        if !(1..=MAX_ERRNO).contains(&e.errno) {
             return Err(HubError::invalid(
                 f("errno"),
-                format!("must be positive, got {}", e.errno),
+                format!("must be from 1 to {MAX_ERRNO}, got {}", e.errno),
             ));
         }
-        max_len(|| f("comm"), &e.comm, limits::COMM)?;
-        max_len(|| f("exe"), &e.exe, limits::EXE)?;
-        max_len(|| f("cmdline"), &e.cmdline, limits::CMDLINE)?;
-        for (name, v) in [
-            ("family_name", &e.family_name),
-            ("type_name", &e.type_name),
-            ("protocol_name", &e.protocol_name),
-            ("errno_name", &e.errno_name),
-            ("probe", &e.probe),
-        ] {
-            max_len(|| f(name), v, limits::NAME)?;
+        for (name, value, max) in limits::event_strings(e) {
+            text(|| f(name), value, max)?;
         }
-        max_len(|| f("message"), &e.message, limits::MESSAGE)?;
+        pod_labels(|| f("pod.labels"), e.pod.as_ref())?;
         if e.truncated.len() > limits::TRUNCATED {
             return Err(HubError::invalid(
                 f("truncated"),
@@ -128,7 +130,7 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
             ));
         }
         for name in &e.truncated {
-            max_len(|| f("truncated"), name, limits::NAME)?;
+            text(|| f("truncated"), name, limits::NAME)?;
         }
         user_stack(&f, &e.user_stack)?;
     }
@@ -151,12 +153,12 @@ fn user_stack(f: &dyn Fn(&str) -> String, frames: &[StackFrame]) -> Result<(), H
     for (j, frame) in frames.iter().enumerate() {
         let g = |name: &str| f(&format!("user_stack[{j}].{name}"));
         if let Some(module) = &frame.module {
-            max_len(|| g("module"), module, limits::STACK_MODULE)?;
+            text(|| g("module"), module, limits::STACK_MODULE)?;
         } else if frame.offset.is_some() {
             return Err(HubError::invalid(g("offset"), "set without a module"));
         }
         if let Some(symbol) = &frame.symbol {
-            max_len(|| g("symbol"), symbol, limits::STACK_SYMBOL)?;
+            text(|| g("symbol"), symbol, limits::STACK_SYMBOL)?;
         }
     }
     Ok(())
@@ -194,8 +196,10 @@ pub fn warning(w: &Warning) -> Result<(), HubError> {
             "required for kind nofile, absent for file-max",
         ));
     }
-    max_len(|| "warning.comm".into(), &w.comm, limits::COMM)?;
-    max_len(|| "warning.exe".into(), &w.exe, limits::EXE)?;
+    for (name, value, max) in limits::warning_strings(w) {
+        text(|| format!("warning.{name}"), value, max)?;
+    }
+    pod_labels(|| "warning.pod.labels".into(), w.pod.as_ref())?;
     if !w.ratio.is_finite() || w.ratio < 0.0 {
         return Err(HubError::invalid(
             "warning.ratio",
@@ -226,7 +230,7 @@ pub fn loss(l: &Loss) -> Result<(), HubError> {
     if l.reason.is_empty() {
         return Err(HubError::invalid("loss.reason", "required"));
     }
-    max_len(|| "loss.reason".into(), &l.reason, 256)?;
+    text(|| "loss.reason".into(), &l.reason, 256)?;
     if l.first_seq == 0 {
         return Err(HubError::invalid("loss.first_seq", "must be >= 1"));
     }
@@ -304,6 +308,95 @@ mod tests {
         assert!(bad(cut.clone()).starts_with("events[1].cmdline:"));
         limits::truncate_event(&mut cut);
         assert!(events(&[cut]).is_ok());
+    }
+
+    #[test]
+    fn errno_identity_and_nul_bytes_are_checked() {
+        let field = |e: Event| {
+            let err = events(&[ok_event(), e]).unwrap_err().to_string();
+            err.split(':').next().unwrap().to_owned()
+        };
+        for errno in [0, 4096, 200_000, i32::MIN] {
+            assert_eq!(
+                field(Event {
+                    errno,
+                    ..ok_event()
+                }),
+                "events[1].errno"
+            );
+        }
+        assert!(
+            events(&[Event {
+                errno: MAX_ERRNO,
+                ..ok_event()
+            }])
+            .is_ok()
+        );
+        assert_eq!(
+            field(Event {
+                cgroup_path: Some("/a".repeat(1 << 19)),
+                ..ok_event()
+            }),
+            "events[1].cgroup_path"
+        );
+        let pod = |labels: Vec<(String, String)>| Pod {
+            name: Some("web".into()),
+            labels: labels.into_iter().collect(),
+            ..Default::default()
+        };
+        let with_labels = |labels| Event {
+            pod: Some(pod(labels)),
+            ..ok_event()
+        };
+        let many = (0..=limits::POD_LABELS).map(|i| (format!("k{i}"), "v".into()));
+        assert_eq!(field(with_labels(many.collect())), "events[1].pod.labels");
+        let long_key = vec![("k".repeat(limits::POD_LABEL_KEY + 1), "v".into())];
+        assert_eq!(field(with_labels(long_key)), "events[1].pod.labels");
+        let long_value = vec![("k".into(), "v".repeat(limits::POD_LABEL_VALUE + 1))];
+        assert_eq!(field(with_labels(long_value)), "events[1].pod.labels");
+        assert!(events(&[with_labels(vec![("app".into(), "web".into())])]).is_ok());
+        let nul = events(&[Event {
+            container: Some(tapper_proto::v1::Container {
+                image: Some("img\0:1".into()),
+                ..Default::default()
+            }),
+            ..ok_event()
+        }])
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            nul,
+            "events[0].container.image: holds a NUL byte at byte 3; send text without NUL bytes"
+        );
+        for e in [
+            Event {
+                comm: "a\0".into(),
+                ..ok_event()
+            },
+            Event {
+                source: "s".repeat(limits::NAME + 1),
+                ..ok_event()
+            },
+        ] {
+            assert!(events(&[e]).is_err());
+        }
+        let warning_pod = Warning {
+            seq: 1,
+            kind: "nofile".into(),
+            ts: Some(Timestamp::default()),
+            pid: Some(7),
+            pod: Some(Pod {
+                name: Some("p".repeat(limits::POD_NAME + 1)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(
+            warning(&warning_pod)
+                .unwrap_err()
+                .to_string()
+                .starts_with("warning.pod.name:")
+        );
     }
 
     #[test]

@@ -88,10 +88,61 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapper_proto::{
+        limits,
+        v1::{Container, Pod},
+    };
 
     #[test]
     fn comm_stops_at_nul() {
         assert_eq!(comm_text(b"curl\0\0\0garbage\0"), "curl");
         assert_eq!(comm_text(b"sixteen-bytes-xx"), "sixteen-bytes-xx");
+    }
+
+    #[test]
+    fn an_oversized_identity_is_fitted_to_what_the_hub_accepts() {
+        // SAFETY: a #[repr(C)] record of integers and integer arrays: all zeros is valid.
+        let raw: SocketFailure = unsafe { std::mem::zeroed() };
+        let identity = Identity {
+            cgroup_path: Some("/x".repeat(1 << 19)),
+            container: Some(Container {
+                name: Some("web\0".into()),
+                image: Some("i".repeat(10_000)),
+                ..Default::default()
+            }),
+            pod: Some(Pod {
+                name: Some("web-7d9f".into()),
+                labels: (0..100)
+                    .map(|i| (format!("k{i:03}"), "v".repeat(1000)))
+                    .collect(),
+                ..Default::default()
+            }),
+            quota: None,
+        };
+        let event = build(
+            &raw,
+            &WallClock::sample(),
+            ProcessInfo::default(),
+            None,
+            identity,
+        );
+        assert_eq!(
+            event.truncated,
+            ["cgroup_path", "container.image", "pod.labels"]
+        );
+        for (field, text, max) in limits::event_strings(&event) {
+            assert_eq!(limits::check(text, max), Ok(()), "{field}");
+        }
+        assert_eq!(
+            event.cgroup_path.as_ref().unwrap().len(),
+            limits::CGROUP_PATH
+        );
+        let container = event.container.as_ref().unwrap();
+        assert_eq!(container.name.as_deref(), Some("web\u{fffd}"));
+        let pod = event.pod.as_ref().unwrap();
+        assert_eq!(pod.name.as_deref(), Some("web-7d9f"), "a short field stays");
+        assert_eq!(limits::check_label_keys(&pod.labels), Ok(()));
+        assert_eq!(pod.labels.len(), limits::POD_LABELS);
+        assert!(pod.labels.contains_key("k000") && !pod.labels.contains_key("k099"));
     }
 }

@@ -24,7 +24,7 @@ use std::{sync::Arc, time::Duration};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, TapperInfo, Warning};
 
 pub use budget::QueryBudget;
-pub use error::StoreError;
+pub use error::{StoreError, with_causes};
 pub use query::{GroupCol, StatsQuery, StatsResult};
 pub use records::{Committed, InstanceKey, Stored};
 

@@ -5,7 +5,7 @@
 use std::{collections::HashMap, time::Instant};
 
 use tapper_common::NofileWarning;
-use tapper_proto::{timestamp_from_unix_nanos, v1::Warning};
+use tapper_proto::{limits::truncate_warning, timestamp_from_unix_nanos, v1::Warning};
 
 use super::{
     KIND_NOFILE, TREND_WINDOW, budget::SampleBudget, fd_count::FdCount, mono_secs, trend::Trend,
@@ -139,7 +139,7 @@ impl NofileTracker {
 }
 
 /// The "nofile" warning for a complete record. `used` is `fd + 1`, the lower bound the
-/// kernel saw; `ratio` is `used / limit`.
+/// kernel saw; `ratio` is `used / limit`. Every string is within the proto's limits.
 pub fn build_nofile(
     raw: &NofileWarning,
     eta_seconds: Option<f64>,
@@ -148,7 +148,7 @@ pub fn build_nofile(
     identity: Identity,
 ) -> Warning {
     let used = raw.fd as u64 + 1;
-    Warning {
+    let mut warning = Warning {
         kind: KIND_NOFILE.into(),
         ts: Some(timestamp_from_unix_nanos(clock.unix_ns(raw.ts_ns) as i64)),
         pid: Some(raw.tgid),
@@ -161,7 +161,9 @@ pub fn build_nofile(
         container: identity.container,
         pod: identity.pod,
         ..Default::default()
-    }
+    };
+    truncate_warning(&mut warning);
+    warning
 }
 
 #[cfg(test)]

@@ -20,14 +20,14 @@ pub use connect::{Database, is_url, redact};
 pub use reader::PgReader;
 pub use writer::PgWriter;
 
-use super::{QueryBudget, Result, StoreError};
+use super::{QueryBudget, Result, StoreError, with_causes};
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
         if e.is_closed() || io {
             // The connection is gone (the database restarted, or the network): retryable.
-            return Self::Busy(format!("database connection lost: {e}").into());
+            return Self::Busy(format!("database connection lost: {}", with_causes(&e)).into());
         }
         Self::Engine {
             engine: "postgres",

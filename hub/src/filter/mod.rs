@@ -1,6 +1,8 @@
 //! Compiles a `SubscribeRequest`'s filters once and matches events, warnings and loss
 //! notices against them; every invalid value is `INVALID_ARGUMENT` naming its field.
 
+mod prefixes;
+
 use std::collections::HashSet;
 
 use globset::{GlobBuilder, GlobMatcher};
@@ -10,6 +12,8 @@ use crate::{
     error::HubError,
     validate::{self, WARNING_KINDS},
 };
+
+use prefixes::PrefixSet;
 
 /// Most values accepted in one repeated filter field.
 pub const MAX_VALUES: usize = 1024;
@@ -32,7 +36,7 @@ pub struct Filter {
     namespaces: HashSet<String>,
     pod: Option<GlobMatcher>,
     containers: HashSet<String>,
-    container_ids: Vec<String>,
+    container_ids: PrefixSet,
     /// Whether events stream (`kind` empty or naming "event").
     events: bool,
     /// The warning kinds that stream.
@@ -104,7 +108,7 @@ impl Filter {
             namespaces: req.namespace.iter().cloned().collect(),
             pod,
             containers: req.container.iter().cloned().collect(),
-            container_ids: req.container_id.clone(),
+            container_ids: PrefixSet::new(&req.container_id),
             events,
             warning_kinds,
         })
@@ -147,7 +151,7 @@ impl Filter {
                 .is_none_or(|g| pod_name.is_some_and(|n| g.is_match(n)))
             && (self.containers.is_empty() || name.is_some_and(|n| self.containers.contains(n)))
             && (self.container_ids.is_empty()
-                || id.is_some_and(|id| self.container_ids.iter().any(|p| id.starts_with(p))))
+                || id.is_some_and(|id| self.container_ids.matches(id)))
     }
 
     /// Loss notices carry no process or errno, so only the node filter applies.
