@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use sys_limits::Acceptor;
 use tapper_logging::LogBudget;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
@@ -34,8 +35,6 @@ use crate::{
 
 /// Length of the HTTP/2 client connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`).
 const PREFACE_LEN: usize = 24;
-/// Longest pause between accept attempts after repeated errors.
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// At most one warning per this interval for each kind of refused connection.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -197,33 +196,20 @@ async fn accept_loop(
     let peers = PeerLimits::new(limits.max_connections_per_peer);
     let mut full_warning = LogBudget::one_per(WARN_EVERY);
     let mut peer_warning = LogBudget::one_per(WARN_EVERY);
-    let mut error_warning = LogBudget::one_per(WARN_EVERY);
     let tls_warnings = Arc::new(TlsWarnings {
         failed: Mutex::new(LogBudget::one_per(WARN_EVERY)),
         nameless: Mutex::new(LogBudget::one_per(WARN_EVERY)),
     });
-    let mut backoff = Duration::ZERO;
+    let mut acceptor = Acceptor::new(
+        "gRPC",
+        "if the hub is out of descriptors, raise its open-files limit (ulimit -n) or lower \
+         --max-connections or, with --metrics-listen, --metrics-max-connections",
+    );
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // EMFILE/ENFILE/ENOBUFS leave the connection queued: retrying at once
-                    // would spin. Wait, longer each time, and say so.
-                    backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
-                    if let Some(unlogged) = error_warning.due() {
-                        warn!(error = %err, retry_in = ?backoff, unlogged,
-                              "cannot accept a connection; if the hub is out of descriptors, raise its \
-                               open-files limit (ulimit -n) or lower --max-connections or, with \
-                               --metrics-listen, --metrics-max-connections");
-                    }
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            },
+            accepted = acceptor.accept(&listener) => accepted,
             _ = tx.closed() => return,
         };
-        backoff = Duration::ZERO;
         let Some(peer_slot) = peers.try_take(peer.ip()) else {
             if let Some(unlogged) = peer_warning.due() {
                 warn!(%peer, limit = peers.max_per_peer(), unlogged,

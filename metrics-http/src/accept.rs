@@ -9,15 +9,14 @@ use hyper_util::{
     rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
+use sys_limits::Acceptor;
 use tapper_logging::LogBudget;
 use tokio::{net::TcpListener, sync::Semaphore};
 
 use crate::{ConnectionLimits, idle::IdleTimeout};
 
-/// At most one warning per this interval for each kind of trouble.
+/// At most one warning per this interval about the connection cap.
 const WARN_EVERY: Duration = Duration::from_secs(10);
-/// Longest pause between accept attempts after repeated errors.
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` until `stop` resolves; connections open then run out under
 /// their timeouts.
@@ -29,29 +28,17 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
     let mut full = LogBudget::one_per(WARN_EVERY);
-    let mut failing = LogBudget::one_per(WARN_EVERY);
-    let mut backoff = Duration::ZERO;
+    let mut acceptor = Acceptor::new(
+        "metrics",
+        "if the process is out of descriptors, raise its open-files limit (ulimit -n) or \
+         lower --metrics-max-connections",
+    );
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // EMFILE/ENFILE leave the connection queued: retrying at once would spin.
-                    backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
-                    if let Some(unlogged) = failing.due() {
-                        tracing::warn!(error = %err, retry_in = ?backoff, unlogged,
-                            "metrics: cannot accept a connection; if the process is out of \
-                             descriptors, raise its open-files limit (ulimit -n) or lower \
-                             --metrics-max-connections");
-                    }
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            },
+            accepted = acceptor.accept(&listener) => accepted,
             () = &mut stop => return,
         };
-        backoff = Duration::ZERO;
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             if let Some(unlogged) = full.due() {
                 tracing::warn!(%peer, limit = limits.max_connections, unlogged,
