@@ -130,7 +130,8 @@ impl HubState {
                 (tail.position(), None)
             });
         }
-        // Under the writer lock: everything committed so far is published already.
+        // On the writer thread: everything committed so far is handed to the fan-out
+        // already, and the new subscriber gets exactly what is handed over after it.
         let st = self.clone();
         self.with_writer(move |s, _| {
             let live = follow.then(|| st.fanout.subscribe(filter, queue));

@@ -1,10 +1,12 @@
 //! Fan-out of committed events, losses and warnings to subscribers, off the publisher's
 //! thread: the store's writer (or the tail of a shared store) hands each publication over
-//! in commit order, and the fan-out's own thread matches the filters and fills each
-//! subscriber's bounded queue ([`queue`]) without waiting, so neither matching nor a slow
-//! subscriber holds up a commit. Each item is allocated once and shared by every queue.
+//! in commit order, and the fan-out's own thread finds the subscribers whose filters match
+//! ([`registry`]) and fills each one's bounded queue ([`queue`]) without waiting, so neither
+//! matching nor a slow subscriber holds up a commit. Each item is allocated once and shared
+//! by every queue.
 
 mod queue;
+mod registry;
 
 use std::{
     sync::{
@@ -21,6 +23,7 @@ use tapper_proto::v1::{Event, LossNotice, Warning};
 
 pub use queue::{Item, Next, QueueLimit};
 use queue::{Offered, Receiver, Subscriber};
+use registry::Registry;
 
 use crate::filter::Filter;
 
@@ -47,7 +50,7 @@ enum Job {
 
 /// What the publisher and the fan-out thread share.
 struct Shared {
-    subs: Mutex<Vec<Arc<Subscriber>>>,
+    subs: Mutex<Registry>,
     /// `subs.len()`, read without the lock.
     live: AtomicUsize,
     /// How long a subscriber's queue may stay full before it is dropped.
@@ -101,7 +104,7 @@ impl Fanout {
     /// past `stall_timeout`. The thread ends when the fan-out is dropped.
     pub fn new(stall_timeout: Duration) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            subs: Mutex::new(Vec::new()),
+            subs: Mutex::new(Registry::default()),
             live: AtomicUsize::new(0),
             stall_timeout,
             skipped: AtomicU64::new(0),
@@ -127,7 +130,7 @@ impl Fanout {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let after = self.published.load(Ordering::Acquire);
         let (sub, rx) = Subscriber::new(id, filter, after, limit);
-        subs.push(sub.clone());
+        subs.add(sub.clone());
         self.shared.live.store(subs.len(), Ordering::Release);
         Subscription {
             queue: Receiver::new(rx, sub),
@@ -189,13 +192,13 @@ impl Fanout {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Vec<Arc<Subscriber>>> {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
         self.subs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn remove(&self, id: u64) {
         let mut subs = self.lock();
-        subs.retain(|s| s.id != id);
+        subs.remove(id);
         self.live.store(subs.len(), Ordering::Release);
     }
 
@@ -219,14 +222,16 @@ impl Shared {
             let offered = s.offer(item, bytes, now, self.stall_timeout, &self.skipped);
             evicted |= matches!(offered, Offered::Evicted);
         };
-        let targets = subs.iter().filter(|s| s.after < n);
+        let new_enough = |s: &&Arc<Subscriber>| s.after < n;
         match publication {
             Publication::Events(events) => {
                 for e in events {
                     let event = Arc::new(e);
+                    let id = event.container.as_ref().and_then(|c| c.id.as_deref());
                     // Sized once, and only when somebody takes it.
                     let mut bytes = None;
-                    for s in targets.clone().filter(|s| s.filter.matches_event(&event)) {
+                    let targets = subs.for_container(id).filter(new_enough);
+                    for s in targets.filter(|s| s.filter.matches_event(&event)) {
                         let bytes = *bytes.get_or_insert_with(|| event.encoded_len());
                         offer(s, Item::Event(event.clone()), bytes);
                     }
@@ -234,19 +239,21 @@ impl Shared {
             }
             Publication::Loss(loss) => {
                 let bytes = loss.encoded_len();
+                let targets = subs.all().filter(new_enough);
                 for s in targets.filter(|s| s.filter.matches_loss(&loss)) {
                     offer(s, Item::Loss(loss.clone()), bytes);
                 }
             }
             Publication::Warning(warning) => {
                 let bytes = warning.encoded_len();
+                let targets = subs.all().filter(new_enough);
                 for s in targets.filter(|s| s.filter.matches_warning(&warning)) {
                     offer(s, Item::Warning(warning.clone()), bytes);
                 }
             }
         }
         if evicted {
-            subs.retain(|s| !s.is_evicted());
+            subs.remove_where(Subscriber::is_evicted);
             self.live.store(subs.len(), Ordering::Release);
         }
     }
@@ -361,6 +368,55 @@ mod tests {
         let mut late = f.subscribe(all(), items(100));
         f.publish_events(vec![ev(2)]);
         assert!(matches!(late.next().await, Next::Item(Item::Event(e)) if e.hub_seq == 2));
+    }
+
+    #[tokio::test]
+    async fn container_id_subscribers_get_exactly_their_containers_events() {
+        let f = Arc::new(Fanout::new(Duration::from_secs(3600)).unwrap());
+        let by_ids = |ids: &[&str]| {
+            let req = SubscribeRequest {
+                container_id: ids.iter().map(|i| i.to_string()).collect(),
+                ..Default::default()
+            };
+            f.subscribe(Filter::from_request(&req).unwrap(), items(100))
+        };
+        let mut web = by_ids(&["3f2a", "3f2a9c", "77aa00ff"]);
+        let mut db = by_ids(&["77aa00ff11", "abcd"]);
+        let gone = by_ids(&["3f2a"]);
+        let mut everything = f.subscribe(all(), items(100));
+        drop(gone);
+        assert_eq!(f.len(), 3);
+        let in_container = |hub_seq, id: &str| Event {
+            container: Some(tapper_proto::v1::Container {
+                id: Some(id.into()),
+                ..Default::default()
+            }),
+            ..ev(hub_seq)
+        };
+        f.publish_events(vec![
+            in_container(1, "3f2a9c01"),
+            in_container(2, "77aa00ff1122"),
+            ev(3),
+            in_container(4, "abcd0000"),
+            in_container(5, "ffff0000"),
+        ]);
+        f.flush();
+        async fn seqs(sub: &mut Subscription, n: usize) -> Vec<u64> {
+            let mut got = Vec::new();
+            for _ in 0..n {
+                match sub.next().await {
+                    Next::Item(Item::Event(e)) => got.push(e.hub_seq),
+                    _ => panic!("expected an event"),
+                }
+            }
+            // Everything is fanned out already: a further read finds nothing.
+            let more = tokio::time::timeout(Duration::from_millis(50), sub.next()).await;
+            assert!(more.is_err(), "nothing more");
+            got
+        }
+        assert_eq!(seqs(&mut web, 2).await, [1, 2]);
+        assert_eq!(seqs(&mut db, 2).await, [2, 4]);
+        assert_eq!(seqs(&mut everything, 5).await, [1, 2, 3, 4, 5]);
     }
 
     #[tokio::test]

@@ -154,6 +154,12 @@ impl Filter {
                 || id.is_some_and(|id| self.container_ids.matches(id)))
     }
 
+    /// The `container_id` prefixes (sorted, none a prefix of another); empty when the
+    /// filter has none. The fan-out indexes subscribers by them.
+    pub fn container_id_prefixes(&self) -> &[String] {
+        self.container_ids.as_slice()
+    }
+
     /// Loss notices carry no process or errno, so only the node filter applies.
     pub fn matches_loss(&self, l: &LossNotice) -> bool {
         self.nodes.is_empty() || self.nodes.contains(&l.node)

@@ -29,6 +29,11 @@ impl PrefixSet {
         self.sorted.is_empty()
     }
 
+    /// The prefixes, sorted, none a prefix of another.
+    pub fn as_slice(&self) -> &[String] {
+        &self.sorted
+    }
+
     /// Whether some prefix of the set starts `text`. Any string between a prefix and a
     /// string it starts also starts with it, so with no prefix of another in the set, the
     /// greatest member <= `text` is the only candidate.
