@@ -275,6 +275,21 @@ mod tests {
         Filter::from_request(&SubscribeRequest::default()).unwrap()
     }
 
+    /// The hub sequence numbers of the events among the next `reads` items, and the sum
+    /// of the lagged notices among them.
+    async fn events_and_lag(sub: &mut Subscription, reads: usize) -> (Vec<u64>, u64) {
+        let mut seen = Vec::new();
+        let mut lag = 0;
+        for _ in 0..reads {
+            match sub.next().await {
+                Next::Item(Item::Event(e)) => seen.push(e.hub_seq),
+                Next::Item(Item::Lagged(n)) => lag += n,
+                _ => panic!("expected an event or a lagged notice"),
+            }
+        }
+        (seen, lag)
+    }
+
     fn items(items: usize) -> QueueLimit {
         QueueLimit {
             items,
@@ -298,15 +313,7 @@ mod tests {
         }
         assert_eq!(got, (1..=10).collect::<Vec<_>>());
         f.flush();
-        let mut seen = Vec::new();
-        let mut lag = 0;
-        for _ in 0..4 {
-            match slow.next().await {
-                Next::Item(Item::Event(e)) => seen.push(e.hub_seq),
-                Next::Item(Item::Lagged(n)) => lag += n,
-                _ => panic!(),
-            }
-        }
+        let (seen, lag) = events_and_lag(&mut slow, 4).await;
         assert_eq!(seen, vec![1, 2, 3]);
         assert_eq!(lag, 7);
         assert_eq!(f.skipped_total(), 7);
@@ -332,15 +339,7 @@ mod tests {
         let mut slow = f.subscribe(all(), limit);
         f.publish_events((1..=10).map(big).collect());
         f.flush();
-        let mut seen = Vec::new();
-        let mut lag = 0;
-        for _ in 0..4 {
-            match slow.next().await {
-                Next::Item(Item::Event(e)) => seen.push(e.hub_seq),
-                Next::Item(Item::Lagged(n)) => lag += n,
-                _ => panic!(),
-            }
-        }
+        let (seen, lag) = events_and_lag(&mut slow, 4).await;
         assert_eq!((seen, lag), (vec![1, 2, 3], 7));
         // Alone in its queue, an item always fits, however big.
         let mut tiny = f.subscribe(
