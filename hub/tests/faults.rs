@@ -137,6 +137,17 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
         "phase 1 not acked: {:?}",
         reporter.stats()
     );
+    // The watch must be subscribed before the hub goes away: a watch whose very first
+    // connection fails gives up rather than resume.
+    wait_for(
+        "the watch to print its first item",
+        Duration::from_secs(20),
+        || {
+            let subscribed = seen.lock().unwrap().last_hub_seq > 0;
+            async move { subscribed.then_some(()) }
+        },
+    )
+    .await;
 
     // Phase 2: kill the hub while events are in flight.
     for i in 100..140 {
