@@ -122,7 +122,7 @@ mod testkit {
 
     use super::{SqliteReader, SqliteWriter};
     use crate::{
-        clock::to_ts,
+        util::clock::to_ts,
         store::{InstanceKey, QueryBudget, Result},
     };
 
