@@ -22,10 +22,7 @@ pub use app::{
     config::{Config, ConfigError, DEFAULT_SUBSCRIBER_QUEUE_BYTES},
     hub::{Hub, StartError},
 };
-pub use ops::{
-    alerts::RulesError,
-    retention::{Retention, parse_duration},
-};
+pub use ops::{alerts::RulesError, retention::Retention};
 pub use security::{
     message_size::DEFAULT_MAX_MESSAGE_BYTES,
     node_identity::NodeIdentity,
@@ -33,3 +30,4 @@ pub use security::{
     tokens::TokensError,
 };
 pub use store::QueryBudget;
+pub use util::durations::parse_duration;

@@ -6,8 +6,6 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{Semaphore, watch};
 
-use tapper_proto::v1::{Event, LossNotice, Warning};
-
 use crate::{
     error::HubError,
     ingest::{
@@ -17,7 +15,7 @@ use crate::{
         filter::Filter,
         group_commit::GroupWriter,
     },
-    ops::{alerts::Alerting, metrics::HubMetrics},
+    ops::{commit_observer::CommitObserver, metrics::LiveCounts},
     store::{Reader, Store, StoreError, Writer},
 };
 
@@ -45,10 +43,8 @@ pub struct HubState {
     /// One permit per open Subscribe stream.
     pub subscriber_slots: Arc<Semaphore>,
     pub settings: Settings,
-    /// What ingest counts for `/metrics`.
-    pub metrics: HubMetrics,
-    /// The alert rules, when `--alert-rules` gave some.
-    pub alerts: Option<Arc<Alerting>>,
+    /// Told of each commit: the metrics and the alert rules.
+    observer: CommitObserver,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -57,10 +53,9 @@ impl HubState {
     pub fn new(
         store: Store,
         settings: Settings,
-        observers: (HubMetrics, Option<Arc<Alerting>>),
+        observer: CommitObserver,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<Arc<Self>> {
-        let (metrics, alerts) = observers;
         let fanout = Arc::new(Fanout::new(settings.subscriber_stall_timeout)?);
         let last_hub_seq = store.last_hub_seq();
         let (writer_fanout, tail) = match store.changes {
@@ -79,7 +74,7 @@ impl HubState {
             }
             None => (fanout.clone(), None),
         };
-        let writer = GroupWriter::spawn(store.writer, writer_fanout, metrics.commit_observer())?;
+        let writer = GroupWriter::spawn(store.writer, writer_fanout, observer.commit_timer())?;
         Ok(Arc::new(Self {
             writer,
             reader: store.reader,
@@ -88,18 +83,14 @@ impl HubState {
             connected: Connected::default(),
             subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
             settings,
-            metrics,
-            alerts,
+            observer,
             shutdown,
         }))
     }
 
     /// What the writer thread tells of each commit: to the metrics and the alert rules.
     pub fn observer(&self) -> CommitObserver {
-        CommitObserver {
-            metrics: self.metrics.clone(),
-            alerts: self.alerts.clone(),
-        }
+        self.observer.clone()
     }
 
     /// Runs `f` with the store's writer (and fan-out) on the writer thread, alone: every
@@ -160,32 +151,17 @@ impl HubState {
     }
 }
 
-/// Told of what each commit stored, on the writer thread, before it is published.
-pub struct CommitObserver {
-    metrics: HubMetrics,
-    alerts: Option<Arc<Alerting>>,
-}
-
-impl CommitObserver {
-    /// New events: counted, and offered to the alert rules.
-    pub fn events_committed(&self, events: &[Event]) {
-        self.metrics.events_committed(events);
-        if let Some(alerts) = &self.alerts {
-            alerts.observe(events);
-        }
+impl LiveCounts for HubState {
+    fn tappers_connected(&self) -> usize {
+        self.connected.len()
     }
 
-    /// A new loss record: counted.
-    pub fn loss_committed(&self, loss: &LossNotice) {
-        self.metrics.loss_committed(loss);
+    fn subscribers_open(&self) -> usize {
+        self.settings.max_subscribers - self.subscriber_slots.available_permits()
     }
 
-    /// A new warning: counted, and offered to the alert rules.
-    pub fn warning_committed(&self, warning: &Warning) {
-        self.metrics.warning_committed(warning);
-        if let Some(alerts) = &self.alerts {
-            alerts.observe_warning(warning);
-        }
+    fn subscriber_lagged_total(&self) -> u64 {
+        self.fanout.skipped_total()
     }
 }
 

@@ -1,7 +1,11 @@
 //! Starting and stopping the hub: [`Hub::bind`] opens the store and the listening socket,
 //! [`Hub::serve_until`] serves every gRPC service until a shutdown future resolves.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use tapper_proto::{FILE_DESCRIPTOR_SET, v1::hub_server::HubServer};
 use tokio::{net::TcpListener, sync::watch};
@@ -18,7 +22,8 @@ use crate::{
     app::config::{Config, ConfigError},
     ops::{
         alerts::{Alerting, RulesError},
-        metrics::HubMetrics,
+        commit_observer::CommitObserver,
+        metrics::{HubMetrics, LiveCounts, register_live},
         retention,
     },
     security::{
@@ -78,6 +83,19 @@ pub struct Hub {
     /// The health-only plaintext listener (`--health-listen`) and its address.
     health_listener: Option<(TcpListener, SocketAddr)>,
     metrics: Option<MetricsEndpoint>,
+    observers: Observers,
+}
+
+/// What watches ingest: the metrics it keeps and the alert rules.
+struct Observers {
+    metrics: HubMetrics,
+    alerts: Option<Arc<Alerting>>,
+}
+
+impl Observers {
+    fn commit_observer(&self) -> CommitObserver {
+        CommitObserver::new(self.metrics.clone(), self.alerts.clone())
+    }
 }
 
 /// Binds `addr`, returning the listener and the address it got.
@@ -138,7 +156,7 @@ impl Hub {
                 subscriber_stall_timeout: config.subscriber_stall_timeout,
                 max_subscribers: config.max_subscribers,
             },
-            observers,
+            observers.commit_observer(),
             shutdown_rx,
         )
         .map_err(StartError::WriterThread)?;
@@ -152,6 +170,7 @@ impl Hub {
             tokens,
             health_listener,
             metrics,
+            observers,
         })
     }
 
@@ -186,16 +205,22 @@ impl Hub {
             tokens,
             health_listener,
             metrics,
+            observers,
         } = self;
-        tokio::spawn(retention::run(state.clone(), config.retention));
-        start_observers(&state, metrics);
+        tokio::spawn(retention::run(
+            state.writer.clone(),
+            observers.metrics.clone(),
+            state.shutting_down(),
+            config.retention,
+        ));
+        start_observers(&state, &observers, metrics);
         watch_files(&config, tls.as_ref(), tokens.as_ref());
         if config.exposed() {
             tokio::spawn(warn_exposed(
                 config.listen,
                 config.tls.is_some(),
                 config.tokens.is_some(),
-                state.clone(),
+                state.shutting_down(),
             ));
         }
 
@@ -280,10 +305,7 @@ impl Hub {
 }
 
 /// The metrics ingest keeps (starting from the rows stored) and the alert rules, loaded.
-fn observers(
-    config: &Config,
-    store: &Store,
-) -> Result<(HubMetrics, Option<Arc<Alerting>>), StartError> {
+fn observers(config: &Config, store: &Store) -> Result<Observers, StartError> {
     let metrics = HubMetrics::new(config.metrics_namespace_label);
     if config.metrics_listen.is_some() {
         match store.reader.rows() {
@@ -294,7 +316,10 @@ fn observers(
         }
     }
     let Some(path) = &config.alert_rules else {
-        return Ok((metrics, None));
+        return Ok(Observers {
+            metrics,
+            alerts: None,
+        });
     };
     let rules = crate::ops::alerts::load_rules(path)?;
     info!(rules = rules.len(), file = %path.display(), alertmanagers = ?config.alertmanagers,
@@ -312,12 +337,19 @@ fn observers(
         option: "alertmanager",
         reason,
     })?;
-    Ok((metrics, Some(Arc::new(alerting))))
+    Ok(Observers {
+        metrics,
+        alerts: Some(Arc::new(alerting)),
+    })
 }
 
 /// Starts alert delivery, and serves `/metrics` until the hub shuts down.
-fn start_observers(state: &Arc<HubState>, endpoint: Option<MetricsEndpoint>) {
-    if let Some(alerts) = &state.alerts {
+fn start_observers(
+    state: &Arc<HubState>,
+    observers: &Observers,
+    endpoint: Option<MetricsEndpoint>,
+) {
+    if let Some(alerts) = &observers.alerts {
         let stopping = state.clone();
         alerts.start(move || {
             let state = stopping.clone();
@@ -326,8 +358,10 @@ fn start_observers(state: &Arc<HubState>, endpoint: Option<MetricsEndpoint>) {
     }
     let Some(endpoint) = endpoint else { return };
     let mut registry = Registry::default();
-    state.metrics.register(&mut registry, Arc::downgrade(state));
-    if let Some(alerts) = &state.alerts {
+    observers.metrics.register(&mut registry);
+    let live: Weak<dyn LiveCounts> = Arc::downgrade(state) as Weak<HubState>;
+    register_live(&mut registry, live);
+    if let Some(alerts) = &observers.alerts {
         alerts.register(&mut registry);
     }
     tokio::spawn(endpoint.serve(registry, state.shutting_down()));
@@ -381,18 +415,19 @@ fn watch_files(
 }
 
 /// Warns now and every hour that the hub serves beyond loopback unprotected.
-async fn warn_exposed(listen: SocketAddr, tls: bool, tokens: bool, state: Arc<HubState>) {
+async fn warn_exposed(listen: SocketAddr, tls: bool, tokens: bool, stop: impl Future<Output = ()>) {
     let missing = match (tls, tokens) {
         (false, false) => "without TLS and without tokens",
         (false, true) => "without TLS",
         _ => "without tokens",
     };
+    tokio::pin!(stop);
     loop {
         warn!(%listen, "--insecure: serving beyond loopback {missing}; anyone who can reach it \
               can read every event and report as any node");
         tokio::select! {
             _ = tokio::time::sleep(INSECURE_WARNING_EVERY) => {}
-            _ = state.shutting_down() => return,
+            () = &mut stop => return,
         }
     }
 }

@@ -34,7 +34,9 @@ enum Job {
     Alone(Solo),
 }
 
-/// The handle request handlers queue their store steps through.
+/// The handle request handlers (and retention) queue their store steps through; clones
+/// share one writer thread.
+#[derive(Clone)]
 pub struct GroupWriter {
     jobs: mpsc::Sender<Job>,
 }

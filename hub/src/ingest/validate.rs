@@ -9,7 +9,10 @@ use tapper_proto::{
 
 use tapper_names::MAX_ERRNO;
 
-use crate::{error::HubError, ingest::filter::MAX_VALUES, util::clock::from_ts};
+use crate::{error::HubError, util::clock::from_ts};
+
+/// Most values accepted in one repeated filter field.
+pub const MAX_VALUES: usize = 1024;
 
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 10_000;

@@ -2,5 +2,6 @@
 //! narrow handles.
 
 pub mod alerts;
+pub mod commit_observer;
 pub mod metrics;
 pub mod retention;

@@ -10,13 +10,10 @@ use tapper_proto::v1::{Container, Event, LossNotice, Pod, SubscribeRequest, Warn
 
 use crate::{
     error::HubError,
-    ingest::validate::{self, WARNING_KINDS},
+    ingest::validate::{self, MAX_VALUES, WARNING_KINDS},
 };
 
 use prefixes::PrefixSet;
-
-/// Most values accepted in one repeated filter field.
-pub const MAX_VALUES: usize = 1024;
 
 /// Longest `comm` or `pod` pattern accepted, in bytes.
 pub const MAX_PATTERN_BYTES: usize = 256;

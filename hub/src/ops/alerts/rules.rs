@@ -183,7 +183,7 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
     };
     let window = match t.get("window") {
         Some(Value::String(s)) => {
-            crate::ops::retention::parse_duration(s).map_err(|e| (at("window"), e))?
+            crate::util::durations::parse_duration(s).map_err(|e| (at("window"), e))?
         }
         other => {
             return Err((

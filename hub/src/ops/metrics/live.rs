@@ -1,10 +1,7 @@
 //! Gauges read from the running hub at each scrape: connected tappers, open subscriptions
 //! and the items subscribers missed.
 
-use std::{
-    fmt,
-    sync::{Arc, Weak},
-};
+use std::{fmt, sync::Weak};
 
 use prometheus_client::{
     collector::Collector,
@@ -12,16 +9,24 @@ use prometheus_client::{
     metrics::{counter::ConstCounter, gauge::ConstGauge},
 };
 
-use crate::api::state::HubState;
+/// What the live gauges read from the running hub at each scrape.
+pub trait LiveCounts: Send + Sync {
+    /// Tapper instances with a Report stream open.
+    fn tappers_connected(&self) -> usize;
+    /// Subscribe streams open.
+    fn subscribers_open(&self) -> usize;
+    /// Items subscribers missed because their queue was full, since start.
+    fn subscriber_lagged_total(&self) -> u64;
+}
 
 /// Holds the hub weakly: the registry must not keep a stopped hub alive.
 pub struct LiveGauges {
-    state: Weak<HubState>,
+    hub: Weak<dyn LiveCounts>,
 }
 
 impl LiveGauges {
-    pub fn new(state: Weak<HubState>) -> Self {
-        Self { state }
+    pub fn new(hub: Weak<dyn LiveCounts>) -> Self {
+        Self { hub }
     }
 }
 
@@ -42,28 +47,26 @@ fn encode_one(
 
 impl Collector for LiveGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let Some(state) = self.state.upgrade() else {
+        let Some(hub) = self.hub.upgrade() else {
             return Ok(());
         };
-        let state: Arc<HubState> = state;
         encode_one(
             &mut encoder,
             "hub_tappers_connected",
             "tapper instances with a Report stream open",
-            ConstGauge::new(state.connected.len() as i64),
+            ConstGauge::new(hub.tappers_connected() as i64),
         )?;
-        let open = state.settings.max_subscribers - state.subscriber_slots.available_permits();
         encode_one(
             &mut encoder,
             "hub_subscribers",
             "Subscribe streams open",
-            ConstGauge::new(open as i64),
+            ConstGauge::new(hub.subscribers_open() as i64),
         )?;
         encode_one(
             &mut encoder,
             "hub_subscriber_lagged",
             "items subscribers missed because their queue was full (each told in a lagged notice)",
-            ConstCounter::new(state.fanout.skipped_total()),
+            ConstCounter::new(hub.subscriber_lagged_total()),
         )
     }
 }

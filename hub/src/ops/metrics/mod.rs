@@ -17,7 +17,7 @@ use prometheus_client::{
 };
 use tapper_proto::v1::{Event, LossNotice, Warning};
 
-use crate::api::state::HubState;
+pub use live::LiveCounts;
 
 /// `hub_socket_failures_total` labels: node, errno, and namespace only with
 /// `--metrics-namespace-label`.
@@ -120,8 +120,8 @@ impl HubMetrics {
         self.store_rows.dec_by(rows as i64);
     }
 
-    /// Registers everything under its `hub_` name; `state` gives the live gauges.
-    pub fn register(&self, registry: &mut Registry, state: Weak<HubState>) {
+    /// Registers the counters under their `hub_` names.
+    pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "hub_socket_failures",
             "failed socket() calls stored, by node and errno",
@@ -148,8 +148,12 @@ impl HubMetrics {
             "events, loss records and warnings in the store",
             self.store_rows.clone(),
         );
-        registry.register_collector(Box::new(live::LiveGauges::new(state)));
     }
+}
+
+/// Registers the gauges read from the running `hub` at each scrape (held weakly).
+pub fn register_live(registry: &mut Registry, hub: Weak<dyn LiveCounts>) {
+    registry.register_collector(Box::new(live::LiveGauges::new(hub)));
 }
 
 /// A loss record's free-text reason (as the tapper and the reporter library write them) as
@@ -171,7 +175,7 @@ mod tests {
 
     fn encode(m: &HubMetrics) -> String {
         let mut registry = Registry::default();
-        m.register(&mut registry, Weak::new());
+        m.register(&mut registry);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         text

@@ -55,8 +55,8 @@ mod tests {
 
     use super::super::testkit::{TempDb, ev, hello, key, loss, open};
     use crate::{
-        util::clock::to_ts,
         store::{Reader, StoreError, Stored, Writer},
+        util::clock::to_ts,
     };
 
     fn nofile(seq: u64) -> Warning {
