@@ -2,8 +2,6 @@
 //! validated and queued for the next group commit while the stream's next batches are
 //! read; once committed it is published to subscribers and then acknowledged, in order.
 
-mod counters;
-
 use std::{collections::VecDeque, sync::Arc};
 
 use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
@@ -243,7 +241,7 @@ fn queue(
             )
         }
         Some(Msg::Counters(c)) => {
-            counters::check(&c)?;
+            validate::counters::check(&c)?;
             state
                 .writer
                 .queue(move |s| s.set_counters(&key, &c, now_ns()), |_, ()| None)

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     api::list_tappers,
-    api::{closing, report, state::HubState, stats, subscribe},
+    api::{final_items, report, state::HubState, stats, subscribe},
     security::listener::ConnInfo,
 };
 
@@ -74,7 +74,7 @@ impl Hub for HubService {
                     self.state.settings.max_subscribers
                 ))
             })?;
-        let (tx, closer, stream) = closing::channel(16);
+        let (tx, closer, stream) = final_items::channel(16);
         let state = self.state.clone();
         tokio::spawn(async move {
             subscribe::serve(state, plan, tx, closer).await;

@@ -11,7 +11,7 @@ use crate::{
     ingest::{
         connected::Connected,
         db_tail::Tail,
-        fanout::{Fanout, QueueLimit, Subscription},
+        fanout::{Fanout, QueueBound, Subscription},
         filter::Filter,
         group_commit::GroupWriter,
     },
@@ -110,7 +110,7 @@ impl HubState {
         filter: Filter,
         follow: bool,
     ) -> Result<(u64, Option<Subscription>), HubError> {
-        let queue = QueueLimit {
+        let queue = QueueBound {
             items: self.settings.subscriber_queue,
             bytes: self.settings.subscriber_queue_bytes,
         };

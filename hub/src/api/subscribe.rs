@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::{
-    api::{closing::Closer, state::HubState},
+    api::{final_items::Closer, state::HubState},
     error::HubError,
     ingest::{
         fanout::{Item, Next, Subscription},
@@ -78,19 +78,19 @@ fn stored_response(s: Stored) -> SubscribeResponse {
 }
 
 /// The items that end a stream, after everything queued.
-type Closing = Vec<Result<SubscribeResponse, Status>>;
+type FinalItems = Vec<Result<SubscribeResponse, Status>>;
 
 /// Streams the plan into `tx` until the client goes away, the hub shuts down or the
-/// subscriber is dropped for being too slow; the closing items go through `closer`.
+/// subscriber is dropped for being too slow; the final items go through `closer`.
 pub async fn serve(state: Arc<HubState>, plan: Plan, tx: Tx, closer: Closer<SubscribeResponse>) {
-    let closing = tokio::select! {
+    let final_items = tokio::select! {
         r = run(&state, plan, &tx) => r.unwrap_or_else(|e| vec![Err(e.into())]),
         _ = state.shutting_down() => vec![Err(Status::unavailable("hub is shutting down"))],
     };
-    closer.close_with(closing);
+    closer.close_with(final_items);
 }
 
-async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<Closing, HubError> {
+async fn run(state: &Arc<HubState>, plan: Plan, tx: &Tx) -> Result<FinalItems, HubError> {
     // Register for live items and note the seam: everything up to `seam` comes from the
     // store, everything after it from the fan-out.
     let (seam, live) = state
@@ -149,8 +149,8 @@ async fn replay(
 }
 
 /// Forwards live items until the client goes away or the subscriber is evicted; returns
-/// the closing items.
-async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) -> Closing {
+/// the final items.
+async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) -> FinalItems {
     loop {
         let next = tokio::select! {
             next = live.next() => next,
@@ -174,7 +174,7 @@ async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) -> Cl
 }
 
 /// How an evicted subscription ends: a final lagged notice, then RESOURCE_EXHAUSTED.
-fn evicted(skipped: u64, stall_timeout: Duration) -> Closing {
+fn evicted(skipped: u64, stall_timeout: Duration) -> FinalItems {
     let notice = SubscribeResponse {
         item: Some(subscribe_response::Item::Lagged(Lagged { skipped })),
     };

@@ -273,7 +273,7 @@ impl Hub {
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     listener,
-                    listener::ConnectionLimits {
+                    listener::ConnectionCaps {
                         max_connections: config.max_connections,
                         max_connections_per_peer: config.max_connections_per_peer,
                         handshake_timeout: config.handshake_timeout,

@@ -15,7 +15,7 @@ use tracing::warn;
 
 use crate::{
     ingest::{
-        fanout::{Fanout, QueueLimit, Subscription},
+        fanout::{Fanout, QueueBound, Subscription},
         filter::Filter,
     },
     store::{Changes, Reader, StoreError, Stored},
@@ -65,7 +65,7 @@ impl Tail {
 
     /// Registers a subscriber and returns the seam: every record up to it is in the store
     /// already, every later one reaches the subscription.
-    pub fn subscribe(&self, filter: Filter, limit: QueueLimit) -> (u64, Subscription) {
+    pub fn subscribe(&self, filter: Filter, limit: QueueBound) -> (u64, Subscription) {
         let cursor = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
         (*cursor, self.fanout.subscribe(filter, limit))
     }

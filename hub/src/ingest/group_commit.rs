@@ -178,7 +178,7 @@ mod tests {
     use super::*;
     use crate::{
         ingest::{
-            fanout::{Item, Next, QueueLimit},
+            fanout::{Item, Next, QueueBound},
             filter::Filter,
         },
         store::{InstanceKey, QueryBudget, Store},
@@ -214,7 +214,7 @@ mod tests {
         let store = Store::open(":memory:", QueryBudget::default()).unwrap();
         let fanout = Arc::new(Fanout::new(Duration::from_secs(60)).unwrap());
         let all = Filter::from_request(&SubscribeRequest::default()).unwrap();
-        let queue = QueueLimit {
+        let queue = QueueBound {
             items: 1000,
             bytes: usize::MAX,
         };

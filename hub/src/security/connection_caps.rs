@@ -8,18 +8,18 @@ use std::{
 };
 
 /// The connections open from each peer address.
-pub struct PeerLimits {
+pub struct PeerCaps {
     max_per_peer: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// One open connection of a peer; dropping it frees its place.
 pub struct PeerSlot {
-    limits: Arc<PeerLimits>,
+    limits: Arc<PeerCaps>,
     peer: IpAddr,
 }
 
-impl PeerLimits {
+impl PeerCaps {
     pub fn new(max_per_peer: usize) -> Arc<Self> {
         Arc::new(Self {
             max_per_peer,
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn each_peer_has_its_own_places_and_gets_them_back() {
-        let limits = PeerLimits::new(2);
+        let limits = PeerCaps::new(2);
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         let a1 = limits.try_take(a).unwrap();

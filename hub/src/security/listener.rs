@@ -27,7 +27,7 @@ use tracing::{debug, warn};
 
 use crate::security::{
     auth_deadline::{AuthDeadline, Authorized},
-    connection_caps::{PeerLimits, PeerSlot},
+    connection_caps::{PeerCaps, PeerSlot},
     node_identity::{ClientCert, NodeIdentity},
     reload::Reloadable,
     tls::ServerTls,
@@ -40,7 +40,7 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How many connections to hold and how long a silent one may stay.
 #[derive(Clone)]
-pub struct ConnectionLimits {
+pub struct ConnectionCaps {
     /// Open connections at most; more are accepted and closed at once.
     pub max_connections: usize,
     /// Open connections from one peer address at most; more are closed at once.
@@ -71,7 +71,7 @@ enum Stream {
 }
 
 /// An accepted connection; its slots under the connection caps are freed when it drops.
-pub struct LimitedConn {
+pub struct CappedConn {
     stream: Stream,
     /// Bytes read ahead to check the preface (TLS), handed to the server first.
     replay: Vec<u8>,
@@ -80,7 +80,7 @@ pub struct LimitedConn {
     _slots: (OwnedSemaphorePermit, PeerSlot),
 }
 
-impl Connected for LimitedConn {
+impl Connected for CappedConn {
     type ConnectInfo = ConnInfo;
 
     fn connect_info(&self) -> ConnInfo {
@@ -97,7 +97,7 @@ macro_rules! on_stream {
     };
 }
 
-impl LimitedConn {
+impl CappedConn {
     /// The error that closes the connection once its `--auth-timeout` passed with no
     /// authorized call. Checked on reads and writes alike, so that a client that stops
     /// reading (and so blocks the hub's writes) is closed too.
@@ -114,7 +114,7 @@ impl LimitedConn {
     }
 }
 
-impl AsyncRead for LimitedConn {
+impl AsyncRead for CappedConn {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -133,7 +133,7 @@ impl AsyncRead for LimitedConn {
     }
 }
 
-impl AsyncWrite for LimitedConn {
+impl AsyncWrite for CappedConn {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -180,8 +180,8 @@ impl AsyncWrite for LimitedConn {
 /// `limits.max_connections` are open.
 pub fn incoming(
     listener: TcpListener,
-    limits: ConnectionLimits,
-) -> ReceiverStream<io::Result<LimitedConn>> {
+    limits: ConnectionCaps,
+) -> ReceiverStream<io::Result<CappedConn>> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(accept_loop(listener, limits, tx));
     ReceiverStream::new(rx)
@@ -189,11 +189,11 @@ pub fn incoming(
 
 async fn accept_loop(
     listener: TcpListener,
-    limits: ConnectionLimits,
-    tx: mpsc::Sender<io::Result<LimitedConn>>,
+    limits: ConnectionCaps,
+    tx: mpsc::Sender<io::Result<CappedConn>>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let peers = PeerLimits::new(limits.max_connections_per_peer);
+    let peers = PeerCaps::new(limits.max_connections_per_peer);
     let mut full_warning = LogBudget::one_per(WARN_EVERY);
     let mut peer_warning = LogBudget::one_per(WARN_EVERY);
     let tls_warnings = Arc::new(TlsWarnings {
@@ -255,7 +255,7 @@ async fn accept_loop(
                         authorized,
                     };
                     let _ = tx
-                        .send(Ok(LimitedConn {
+                        .send(Ok(CappedConn {
                             stream,
                             replay,
                             info,

@@ -21,7 +21,7 @@ use std::{
 use prost::Message;
 use tapper_proto::v1::{Event, LossNotice, Warning};
 
-pub use queue::{Item, Next, QueueLimit};
+pub use queue::{Item, Next, QueueBound};
 use queue::{Offered, Receiver, Subscriber};
 use registry::Registry;
 
@@ -125,7 +125,7 @@ impl Fanout {
     /// Registers a subscriber with a queue of `limit`. It gets exactly the publications
     /// handed over after this call (the publisher calls both in one order: the writer
     /// thread, or the tail under its cursor).
-    pub fn subscribe(self: &Arc<Self>, filter: Filter, limit: QueueLimit) -> Subscription {
+    pub fn subscribe(self: &Arc<Self>, filter: Filter, limit: QueueBound) -> Subscription {
         let mut subs = self.shared.lock();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let after = self.published.load(Ordering::Acquire);
@@ -290,8 +290,8 @@ mod tests {
         (seen, lag)
     }
 
-    fn items(items: usize) -> QueueLimit {
-        QueueLimit {
+    fn items(items: usize) -> QueueBound {
+        QueueBound {
             items,
             bytes: usize::MAX,
         }
@@ -332,7 +332,7 @@ mod tests {
             ..ev(hub_seq)
         };
         let size = big(1).encoded_len();
-        let limit = QueueLimit {
+        let limit = QueueBound {
             items: 1000,
             bytes: 3 * size,
         };
@@ -344,7 +344,7 @@ mod tests {
         // Alone in its queue, an item always fits, however big.
         let mut tiny = f.subscribe(
             all(),
-            QueueLimit {
+            QueueBound {
                 items: 1000,
                 bytes: 1,
             },

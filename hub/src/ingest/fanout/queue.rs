@@ -30,7 +30,7 @@ pub enum Item {
 
 /// How much one subscriber's queue holds before it lags.
 #[derive(Debug, Clone, Copy)]
-pub struct QueueLimit {
+pub struct QueueBound {
     /// Items queued at most.
     pub items: usize,
     /// Encoded bytes of the queued items at most; an item alone in the queue always fits.
@@ -89,7 +89,7 @@ impl Subscriber {
         id: u64,
         filter: Filter,
         after: u64,
-        limit: QueueLimit,
+        limit: QueueBound,
     ) -> (Arc<Self>, mpsc::Receiver<Queued>) {
         let (tx, rx) = mpsc::channel(limit.items.max(1));
         let sub = Arc::new(Self {

@@ -2,6 +2,8 @@
 //! and node lists) before anything is stored or queried; each problem is `INVALID_ARGUMENT`
 //! naming the field. Every string is bounded and free of NUL bytes (one rule, [`text`]).
 
+pub mod counters;
+
 use tapper_proto::{
     Timestamp, limits,
     v1::{Event, Hello, Loss, Pod, StackFrame, Warning},

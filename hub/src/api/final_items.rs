@@ -1,4 +1,4 @@
-//! A server stream with a closing word: the producer's last items (e.g. a final `lagged`
+//! A server stream with final items: the producer's last items (e.g. a final `lagged`
 //! notice and an error status) are handed over out of band, so they reach the client after
 //! everything queued even when the queue is full and the producer cannot wait for room.
 
@@ -23,10 +23,10 @@ impl<T> Closer<T> {
     }
 }
 
-/// The client's side: the queued items, then the closing items, then the end.
+/// The client's side: the queued items, then the final items, then the end.
 pub struct ClosingStream<T> {
     queue: ReceiverStream<Item<T>>,
-    closing: Option<oneshot::Receiver<Vec<Item<T>>>>,
+    final_items: Option<oneshot::Receiver<Vec<Item<T>>>>,
     last: std::vec::IntoIter<Item<T>>,
 }
 
@@ -36,7 +36,7 @@ pub fn channel<T>(capacity: usize) -> (mpsc::Sender<Item<T>>, Closer<T>, Closing
     let (close_tx, close_rx) = oneshot::channel();
     let stream = ClosingStream {
         queue: ReceiverStream::new(rx),
-        closing: Some(close_rx),
+        final_items: Some(close_rx),
         last: Vec::new().into_iter(),
     };
     (tx, Closer(close_tx), stream)
@@ -50,16 +50,16 @@ impl<T> Stream for ClosingStream<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item<T>>> {
         let this = self.get_mut();
-        if let Some(closing) = &mut this.closing {
+        if let Some(final_items) = &mut this.final_items {
             match Pin::new(&mut this.queue).poll_next(cx) {
                 Poll::Ready(Some(item)) => return Poll::Ready(Some(item)),
                 Poll::Pending => return Poll::Pending,
-                // Every sender is gone: now the closing items, if the producer left any.
-                Poll::Ready(None) => match Pin::new(closing).poll(cx) {
+                // Every sender is gone: now the final items, if the producer left any.
+                Poll::Ready(None) => match Pin::new(final_items).poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(last) => {
                         this.last = last.unwrap_or_default().into_iter();
-                        this.closing = None;
+                        this.final_items = None;
                     }
                 },
             }
@@ -74,7 +74,7 @@ mod tests {
     use tokio_stream::StreamExt;
 
     #[tokio::test]
-    async fn closing_items_follow_a_full_queue() {
+    async fn final_items_follow_a_full_queue() {
         let (tx, closer, stream) = channel::<u32>(2);
         tx.try_send(Ok(1)).unwrap();
         tx.try_send(Ok(2)).unwrap();
