@@ -19,7 +19,7 @@ mod store;
 mod util;
 
 pub use app::{
-    config::{Config, ConfigError, DEFAULT_SUBSCRIBER_QUEUE_BYTES},
+    config::{Config, ConfigError, DEFAULT_SUBSCRIBER_QUEUE_BYTES, options::Options},
     hub::{Hub, StartError},
 };
 pub use ops::{alerts::RulesError, retention::Retention};

@@ -3,11 +3,14 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+pub mod options;
+
 use crate::{
     ops::retention::Retention,
     security::{node_identity::NodeIdentity, tls::TlsFiles},
     store::QueryBudget,
 };
+use options::Options;
 
 /// Largest `subscriber_queue` accepted.
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
@@ -91,43 +94,13 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// The defaults of the `hub` command, listening on `listen` with the store at `db`.
+    /// The defaults of the `hub` command ([`Options::defaults`]), listening on `listen`
+    /// with the store at `db`.
     pub fn new(listen: SocketAddr, db: impl Into<String>) -> Self {
-        Self {
-            listen,
-            db: db.into(),
-            retention: Retention {
-                max_age: None,
-                max_rows: None,
-                interval: Duration::from_secs(10),
-                instance_expiry: Duration::from_secs(7 * 86_400),
-            },
-            query_budget: QueryBudget::default(),
-            subscriber_queue: 4096,
-            subscriber_queue_bytes: DEFAULT_SUBSCRIBER_QUEUE_BYTES,
-            subscriber_stall_timeout: Duration::from_secs(10),
-            max_subscribers: 1024,
-            max_connections: 4096,
-            max_connections_per_peer: 64,
-            auth_timeout: Duration::from_secs(5),
-            max_streams_per_connection: 128,
-            handshake_timeout: Duration::from_secs(10),
-            max_message_bytes: crate::security::message_size::DEFAULT_MAX_MESSAGE_BYTES,
-            shutdown_grace: Duration::from_secs(5),
-            tls: None,
-            node_identity: NodeIdentity::default(),
-            tokens: None,
-            reload_interval: Duration::from_secs(5),
-            insecure: false,
-            health_listen: None,
-            metrics_listen: None,
-            metrics_limits: metrics_http::ConnectionLimits::default(),
-            metrics_namespace_label: false,
-            alert_rules: None,
-            alertmanagers: Vec::new(),
-            alert_resend_interval: Duration::from_secs(60),
-            alert_max_groups: 1000,
-        }
+        let mut config = Config::from(Options::defaults());
+        config.listen = listen;
+        config.db = db.into();
+        config
     }
 
     /// Whether the hub listens beyond loopback without TLS or without tokens.
