@@ -9,46 +9,25 @@
 //! # let _ = addr; Ok(()) }
 //! ```
 
-mod alerts;
-mod auth;
-mod auth_deadline;
-mod clock;
-mod closing;
-mod config;
-mod config_file;
-mod credentials;
-mod db_tail;
+mod api;
+mod app;
 mod error;
-mod fanout;
-mod filter;
-mod group_commit;
-mod limits;
-mod listener;
-mod metrics;
-mod node_identity;
-mod peer_limits;
-mod reject_log;
-mod reload;
-mod report;
-mod retention;
-mod revocable;
-mod server;
-mod service;
-mod state;
-mod stats;
+mod ingest;
+mod ops;
+mod security;
 mod store;
-mod subscribe;
-mod tappers;
-mod tls;
-mod tokens;
-mod validate;
+mod util;
 
-pub use alerts::RulesError;
-pub use config::{Config, ConfigError, DEFAULT_SUBSCRIBER_QUEUE_BYTES};
-pub use limits::DEFAULT_MAX_MESSAGE_BYTES;
-pub use node_identity::NodeIdentity;
-pub use retention::{Retention, parse_duration};
-pub use server::{Hub, StartError};
+pub use app::{
+    config::{Config, ConfigError, DEFAULT_SUBSCRIBER_QUEUE_BYTES, options::Options},
+    hub::{Hub, StartError},
+};
+pub use ops::{alerts::RulesError, retention::Retention};
+pub use security::{
+    message_size::DEFAULT_MAX_MESSAGE_BYTES,
+    node_identity::NodeIdentity,
+    tls::{TlsError, TlsFiles},
+    tokens::TokensError,
+};
 pub use store::QueryBudget;
-pub use tls::{TlsError, TlsFiles};
-pub use tokens::TokensError;
+pub use util::durations::parse_duration;

@@ -2,7 +2,7 @@
 
 use tapper_proto::v1::{Event, Loss, LossNotice, Warning};
 
-use crate::clock::to_ts;
+use crate::util::clock::to_ts;
 
 /// Reason of the loss notice that stands in for a stored row that no longer decodes.
 pub const UNREADABLE: &str = "stored record unreadable";

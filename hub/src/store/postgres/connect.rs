@@ -127,7 +127,7 @@ impl Database {
         config.keepalives_idle(Duration::from_secs(30));
         let replica = format!(
             "{:x}-{}",
-            crate::clock::now_ns() as u64 & 0xffff_ffff_ffff,
+            crate::util::clock::now_ns() as u64 & 0xffff_ffff_ffff,
             std::process::id()
         );
         config.application_name(&format!("{APPLICATION_PREFIX}{replica}"));

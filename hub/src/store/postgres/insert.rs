@@ -11,8 +11,8 @@ use tapper_proto::v1::Event;
 
 use super::{i2u, u2i};
 use crate::{
-    clock::from_ts,
     store::{InstanceKey, stack_blob::StackBlob},
+    util::clock::from_ts,
 };
 
 /// The statement, prepared once per connection.

@@ -7,8 +7,8 @@ use tapper_proto::v1::{Event, Loss, LossNotice, Warning};
 
 use super::{i2u, u2i};
 use crate::{
-    clock::to_ts,
     store::{Result, Stored, stack_blob},
+    util::clock::to_ts,
 };
 
 /// The lowest hub_seq of an event, loss record or warning received at or after `since_ns`.

@@ -7,8 +7,8 @@ use tapper_proto::v1::{Counters, TapperInfo};
 
 use super::i2u;
 use crate::{
-    clock::to_ts,
     store::{InstanceKey, Result},
+    util::clock::to_ts,
 };
 
 /// SQL: the replica named in `t.replica` is alive (one of its connections is open; every

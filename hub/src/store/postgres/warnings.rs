@@ -7,8 +7,8 @@ use tapper_proto::v1::Warning;
 
 use super::{i2u, u2i};
 use crate::{
-    clock::{from_ts, to_ts},
     store::{InstanceKey, Result},
+    util::clock::{from_ts, to_ts},
 };
 
 /// Stores `warning` of `key` under the next hub_seq; returns it with its hub fields set, or

@@ -17,11 +17,11 @@ use tracing::{info, warn};
 
 use super::{CHANNEL, Database, insert, locks, losses, schema, tappers::ALIVE, u2i, warnings};
 use crate::{
-    clock::to_ts,
     store::{
         Committed, InstanceKey, Result, StoreError, Writer,
         seq::{Instances, SeqState},
     },
+    util::clock::to_ts,
 };
 
 /// A live connection and what is prepared on it.

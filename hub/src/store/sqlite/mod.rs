@@ -122,8 +122,8 @@ mod testkit {
 
     use super::{SqliteReader, SqliteWriter};
     use crate::{
-        clock::to_ts,
         store::{InstanceKey, QueryBudget, Result},
+        util::clock::to_ts,
     };
 
     /// Opens a store with the default query budget.

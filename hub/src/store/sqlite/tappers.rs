@@ -6,8 +6,8 @@ use tapper_proto::v1::{Counters, TapperInfo};
 
 use super::i2u;
 use crate::{
-    clock::to_ts,
     store::{InstanceKey, Result},
+    util::clock::to_ts,
 };
 
 /// Whether any tapper of this node ever reported.

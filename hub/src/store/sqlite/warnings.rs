@@ -7,8 +7,8 @@ use tapper_proto::v1::Warning;
 
 use super::u2i;
 use crate::{
-    clock::{from_ts, to_ts},
     store::{InstanceKey, Result},
+    util::clock::{from_ts, to_ts},
 };
 
 /// Stores `warning` of `key` as `hub_seq`; returns it with its hub fields set, or `None`
@@ -55,8 +55,8 @@ mod tests {
 
     use super::super::testkit::{TempDb, ev, hello, key, loss, open};
     use crate::{
-        clock::to_ts,
         store::{Reader, StoreError, Stored, Writer},
+        util::clock::to_ts,
     };
 
     fn nofile(seq: u64) -> Warning {

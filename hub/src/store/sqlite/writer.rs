@@ -10,11 +10,11 @@ use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 
 use super::{Location, i2u, identity, losses, retention, rollups, schema, stacks, u2i, warnings};
 use crate::{
-    clock::{from_ts, to_ts},
     store::{
         Committed, InstanceKey, Result, StoreError, Writer,
         seq::{Instances, SeqState},
     },
+    util::clock::{from_ts, to_ts},
 };
 
 /// The one connection that writes, with the state that numbering and dedup need.

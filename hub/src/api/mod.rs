@@ -1,0 +1,10 @@
+//! The hub's API: the `tapper.v1.Hub` gRPC service, one file per RPC, over the shared state
+//! the bootstrap builds; the only layer that sees that state.
+
+pub mod final_items;
+pub mod list_tappers;
+pub mod report;
+pub mod service;
+pub mod state;
+pub mod stats;
+pub mod subscribe;

@@ -1,0 +1,6 @@
+//! Small shared helpers with no dependency on the rest of the hub: clock, durations,
+//! reading configuration files.
+
+pub mod clock;
+pub mod config_file;
+pub mod durations;
