@@ -12,10 +12,10 @@
 
 mod budget;
 mod error;
+mod policy;
 mod postgres;
 mod query;
 mod records;
-mod seq;
 mod sqlite;
 mod stack_blob;
 

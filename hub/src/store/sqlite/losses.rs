@@ -1,64 +1,68 @@
-//! Loss records on the writer side: a new record must not cover any seq number already
-//! stored (as an event or in another record); a re-sent identical record is a duplicate.
+//! Loss records on the writer side: the rows the loss check reads (the check itself is the
+//! store's policy), the insert, and saturating sums of loss counts.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tapper_proto::v1::Loss;
 
 use super::{i2u, u2i};
-use crate::store::{InstanceKey, Result, seq::SeqState};
+use crate::store::{
+    InstanceKey, Result,
+    policy::{LossRows, StoredLoss},
+};
 
-/// What to do with a loss record.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Check {
-    /// Not stored yet and covers nothing stored: store it.
-    New,
-    /// The same record is stored already (a resend): ack, store nothing.
-    Duplicate,
-    /// Covers seq numbers already stored: reject, store nothing.
-    Overlaps,
+/// The loss check's rows inside the open savepoint; a new record takes `hub_seq`.
+pub struct Rows<'a> {
+    pub tx: &'a Connection,
+    pub hub_seq: u64,
 }
 
-/// Classifies `loss` of `key` against the committed `state` and the stored rows (which
-/// also know ranges a restarted hub has not cached).
-pub fn check(tx: &Connection, key: &InstanceKey, state: &SeqState, loss: &Loss) -> Result<Check> {
-    let (first, last) = (u2i(loss.first_seq), u2i(loss.last_seq));
-    // Stored loss records never overlap, so the one starting last at or before `last` is
-    // the only one that can reach into the range.
-    let before: Option<(i64, i64, i64)> = tx
-        .query_row(
-            "SELECT first_seq, last_seq, count FROM losses
-             WHERE node = ?1 AND instance_id = ?2 AND first_seq <= ?3
-             ORDER BY first_seq DESC LIMIT 1",
-            params![key.node, key.instance_id, last],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    if before == Some((first, last, u2i(loss.count))) {
-        return Ok(Check::Duplicate);
+impl LossRows for Rows<'_> {
+    fn loss_at_or_before(
+        &mut self,
+        key: &InstanceKey,
+        last_seq: u64,
+    ) -> Result<Option<StoredLoss>> {
+        let found: Option<(i64, i64, i64)> = self
+            .tx
+            .query_row(
+                "SELECT first_seq, last_seq, count FROM losses
+                 WHERE node = ?1 AND instance_id = ?2 AND first_seq <= ?3
+                 ORDER BY first_seq DESC LIMIT 1",
+                params![key.node, key.instance_id, u2i(last_seq)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(found.map(|(first, last, count)| StoredLoss {
+            first_seq: i2u(first),
+            last_seq: i2u(last),
+            count: i2u(count),
+        }))
     }
-    if state.overlaps(loss.first_seq, loss.last_seq) || before.is_some_and(|(_, l, _)| l >= first) {
-        return Ok(Check::Overlaps);
+
+    fn seq_stored_in(&mut self, key: &InstanceKey, first_seq: u64, last_seq: u64) -> Result<bool> {
+        let seq: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT seq FROM events
+                 WHERE node = ?1 AND instance_id = ?2 AND seq BETWEEN ?3 AND ?4
+                 UNION ALL
+                 SELECT seq FROM warnings
+                 WHERE node = ?1 AND instance_id = ?2 AND seq BETWEEN ?3 AND ?4 LIMIT 1",
+                params![key.node, key.instance_id, u2i(first_seq), u2i(last_seq)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(seq.is_some())
     }
-    let event: Option<i64> = tx
-        .query_row(
-            "SELECT seq FROM events
-             WHERE node = ?1 AND instance_id = ?2 AND seq BETWEEN ?3 AND ?4
-             UNION ALL
-             SELECT seq FROM warnings
-             WHERE node = ?1 AND instance_id = ?2 AND seq BETWEEN ?3 AND ?4 LIMIT 1",
-            params![key.node, key.instance_id, first, last],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(if event.is_some() {
-        Check::Overlaps
-    } else {
-        Check::New
-    })
+
+    fn insert_loss(&mut self, key: &InstanceKey, loss: &Loss, now_ns: i64) -> Result<u64> {
+        insert(self.tx, key, loss, self.hub_seq, now_ns)?;
+        Ok(self.hub_seq)
+    }
 }
 
 /// Stores `loss` as `hub_seq` and adds it to the tapper's totals (saturating at 2^63-1).
-pub fn insert(
+fn insert(
     tx: &Connection,
     key: &InstanceKey,
     loss: &Loss,

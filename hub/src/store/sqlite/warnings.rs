@@ -7,23 +7,19 @@ use tapper_proto::v1::Warning;
 
 use super::u2i;
 use crate::{
-    clock::{from_ts, to_ts},
+    clock::from_ts,
     store::{InstanceKey, Result},
 };
 
-/// Stores `warning` of `key` as `hub_seq`; returns it with its hub fields set, or `None`
-/// when that seq is stored already (a resend).
+/// Stores `warning` of `key` (its hub fields cleared) as `hub_seq`; false when that seq is
+/// stored already (a resend).
 pub fn insert(
     tx: &Connection,
     key: &InstanceKey,
-    mut warning: Warning,
+    warning: &Warning,
     hub_seq: u64,
     now_ns: i64,
-) -> Result<Option<Warning>> {
-    warning.node.clone_from(&key.node);
-    warning.instance_id.clone_from(&key.instance_id);
-    warning.hub_seq = 0;
-    warning.received = None;
+) -> Result<bool> {
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO warnings (hub_seq, node, instance_id, seq, kind, ts_ns,
                                          received_ns, pid, comm, body)
@@ -41,12 +37,7 @@ pub fn insert(
             warning.encode_to_vec()
         ],
     )?;
-    if inserted == 0 {
-        return Ok(None);
-    }
-    warning.hub_seq = hub_seq;
-    warning.received = Some(to_ts(now_ns));
-    Ok(Some(warning))
+    Ok(inserted == 1)
 }
 
 #[cfg(test)]

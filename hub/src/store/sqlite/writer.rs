@@ -1,8 +1,9 @@
-//! The writer connection: Hello, event, loss and warning commits with dedup by (node,
-//! instance, seq), the per-minute rollups of the events, counters, and the hub_seq high-water mark.
-//! Each commit is a savepoint, so many of them can share one group transaction.
+//! The writer connection: the engine's queries under the store's commit policy (Hello,
+//! event, loss and warning commits with dedup by (node, instance, seq)), the per-minute
+//! rollups of the events, counters, and the hub_seq high-water mark. Each commit is a
+//! savepoint, so many of them can share one group transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params, params_from_iter};
@@ -10,18 +11,23 @@ use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 
 use super::{Location, i2u, identity, losses, retention, rollups, schema, stacks, u2i, warnings};
 use crate::{
-    clock::{from_ts, to_ts},
+    clock::from_ts,
     store::{
-        Committed, InstanceKey, Result, StoreError, Writer,
-        seq::{Instances, SeqState},
+        Committed, InstanceKey, Result, Writer,
+        policy::{CommitQueries, Ledger, LossRows},
     },
 };
 
 /// The one connection that writes, with the state that numbering and dedup need.
 pub struct SqliteWriter {
     conn: Connection,
+    ledger: Ledger,
+}
+
+/// The writer connection's commit steps; new records are numbered after `last_hub_seq`.
+struct Steps<'a> {
+    conn: &'a mut Connection,
     last_hub_seq: u64,
-    instances: Instances,
 }
 
 /// Persists the hub_seq high-water mark (so retention cannot make numbers repeat) and
@@ -36,135 +42,37 @@ fn commit_through(tx: Savepoint<'_>, last_hub_seq: u64) -> Result<()> {
     Ok(())
 }
 
-impl SqliteWriter {
-    /// After a commit: the new hub_seq high-water mark and the instance's seq state.
-    fn settle<T>(
-        &mut self,
-        key: &InstanceKey,
-        state: SeqState,
-        last_hub_seq: u64,
-        new: Vec<T>,
-    ) -> Committed<T> {
-        self.last_hub_seq = last_hub_seq;
-        let acked = state.acked;
-        self.instances.put(key, state);
-        Committed { new, acked }
-    }
-
-    /// Opens the writer connection and brings the schema up to date.
-    pub(super) fn open(location: &Location) -> Result<Self> {
-        let mut conn = location.connect()?;
-        if !location.memory {
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-        }
-        // FULL: an acked commit survives a crash of the hub process and of the machine.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        schema::migrate(&mut conn)?;
-        let last_hub_seq = stored_last_hub_seq(&conn)?;
-        Ok(Self {
-            conn,
-            last_hub_seq,
-            instances: Instances::default(),
-        })
-    }
-
-    /// After a failed group: forgets what the rolled-back commits had settled.
-    fn reload(&mut self) -> Result<()> {
-        self.instances = Instances::default();
-        self.last_hub_seq = stored_last_hub_seq(&self.conn)?;
-        Ok(())
-    }
-
-    fn seq_state(&mut self, key: &InstanceKey) -> Result<SeqState> {
-        let conn = &self.conn;
-        self.instances.get(key, || {
-            let acked: Option<i64> = conn
-                .query_row(
-                    "SELECT acked_seq FROM tappers WHERE node = ?1 AND instance_id = ?2",
-                    params![key.node, key.instance_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(i2u(acked.unwrap_or(0)))
-        })
-    }
-
-    /// Number of instances whose seq state is cached.
-    #[cfg(test)]
-    pub(super) fn cached_instances(&self) -> usize {
-        self.instances.len()
-    }
-}
-
-/// The highest hub_seq ever assigned, as stored.
-fn stored_last_hub_seq(conn: &Connection) -> Result<u64> {
-    let last: i64 = conn.query_row(
-        "SELECT MAX(
-             COALESCE((SELECT value FROM meta WHERE key = 'last_hub_seq'), 0),
-             COALESCE((SELECT MAX(hub_seq) FROM events), 0),
-             COALESCE((SELECT MAX(hub_seq) FROM losses), 0),
-             COALESCE((SELECT MAX(hub_seq) FROM warnings), 0))",
-        [],
-        |r| r.get(0),
+/// Sets the tapper row's acked seq and last_seen.
+fn set_acked(tx: &Connection, key: &InstanceKey, acked: u64, now_ns: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE tappers SET acked_seq = ?3, last_seen_ns = ?4
+         WHERE node = ?1 AND instance_id = ?2",
+        params![key.node, key.instance_id, u2i(acked), now_ns],
     )?;
-    Ok(i2u(last))
+    Ok(())
 }
 
-impl Writer for SqliteWriter {
-    fn last_hub_seq(&self) -> u64 {
-        self.last_hub_seq
+impl CommitQueries for Steps<'_> {
+    fn stored_acked(&mut self, key: &InstanceKey) -> Result<u64> {
+        let acked: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT acked_seq FROM tappers WHERE node = ?1 AND instance_id = ?2",
+                params![key.node, key.instance_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(i2u(acked.unwrap_or(0)))
     }
 
-    fn begin_group(&mut self) -> Result<()> {
-        self.conn.execute_batch("BEGIN")?;
-        Ok(())
-    }
-
-    fn end_group(&mut self) -> Result<()> {
-        if self.conn.is_autocommit() {
-            return Ok(());
-        }
-        let Err(err) = self.conn.execute_batch("COMMIT") else {
-            return Ok(());
-        };
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        self.reload()?;
-        Err(err.into())
-    }
-
-    fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
-        self.conn.execute(
-            "INSERT INTO tappers (node, instance_id, kernel_release, probe_mode, agent_version,
-                                  first_seen_ns, last_seen_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-             ON CONFLICT (node, instance_id) DO UPDATE SET
-                 kernel_release = ?3, probe_mode = ?4, agent_version = ?5, last_seen_ns = ?6",
-            params![
-                hello.node,
-                hello.instance_id,
-                hello.kernel_release,
-                hello.probe_mode,
-                hello.agent_version,
-                now_ns
-            ],
-        )?;
-        let key = InstanceKey {
-            node: hello.node.clone(),
-            instance_id: hello.instance_id.clone(),
-        };
-        Ok(self.seq_state(&key)?.acked)
-    }
-
-    fn commit_events(
+    fn store_events(
         &mut self,
         key: &InstanceKey,
-        events: Vec<Event>,
+        events: &mut [Event],
+        acked: u64,
         now_ns: i64,
-    ) -> Result<Committed<Event>> {
-        let mut state = self.seq_state(key)?;
-        let mut new = Vec::new();
+    ) -> Result<Vec<(u64, u64)>> {
+        let mut stored = Vec::new();
         let mut next = self.last_hub_seq;
         let tx = self.conn.savepoint()?;
         {
@@ -178,17 +86,7 @@ impl Writer for SqliteWriter {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                      ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
             )?;
-            for mut e in events {
-                if state.is_committed(e.seq) {
-                    continue;
-                }
-                // Marked even when the row exists already: after a restart or a pruned
-                // state, the unique key is what finds a re-sent event.
-                state.mark(e.seq, e.seq);
-                e.node.clone_from(&key.node);
-                e.instance_id.clone_from(&key.instance_id);
-                e.hub_seq = 0;
-                e.received = None;
+            for e in events.iter_mut() {
                 // The body keeps no frames: they are stored once per distinct stack.
                 let frames = std::mem::take(&mut e.user_stack);
                 let stack_id = stacks::store(&tx, &frames)?;
@@ -196,7 +94,7 @@ impl Writer for SqliteWriter {
                 e.user_stack = frames;
                 let ts_ns = e.ts.as_ref().map_or(0, from_ts);
                 let hub_seq = next + 1;
-                let identity = identity::values(&e);
+                let identity = identity::values(e);
                 let columns = params![
                     u2i(hub_seq),
                     key.node,
@@ -224,14 +122,13 @@ impl Writer for SqliteWriter {
                 ))?;
                 if inserted == 1 {
                     next = hub_seq;
-                    e.hub_seq = hub_seq;
-                    e.received = Some(to_ts(now_ns));
-                    new.push(e);
+                    stored.push((e.seq, hub_seq));
                 }
             }
         }
+        let stored_seqs: HashSet<u64> = stored.iter().map(|&(seq, _)| seq).collect();
         let mut counts = HashMap::<(i32, &str), i64>::new();
-        for e in &new {
+        for e in events.iter().filter(|e| stored_seqs.contains(&e.seq)) {
             // An event stands for the failures the tapper's rate limit suppressed too.
             *counts.entry((e.errno, e.errno_name.as_str())).or_default() += 1 + u2i(e.suppressed);
         }
@@ -243,13 +140,159 @@ impl Writer for SqliteWriter {
             params![
                 key.node,
                 key.instance_id,
-                new.len() as i64,
-                u2i(state.acked),
+                stored.len() as i64,
+                u2i(acked),
                 now_ns
             ],
         )?;
         commit_through(tx, next)?;
-        Ok(self.settle(key, state, next, new))
+        Ok(stored)
+    }
+
+    fn store_loss<F>(
+        &mut self,
+        key: &InstanceKey,
+        acked: u64,
+        now_ns: i64,
+        store: F,
+    ) -> Result<Option<u64>>
+    where
+        F: FnOnce(&mut dyn LossRows) -> Result<Option<u64>>,
+    {
+        let tx = self.conn.savepoint()?;
+        let hub_seq = store(&mut losses::Rows {
+            tx: &tx,
+            hub_seq: self.last_hub_seq + 1,
+        })?;
+        set_acked(&tx, key, acked, now_ns)?;
+        commit_through(tx, hub_seq.unwrap_or(self.last_hub_seq))?;
+        Ok(hub_seq)
+    }
+
+    fn store_warning(
+        &mut self,
+        key: &InstanceKey,
+        warning: Option<&Warning>,
+        acked: u64,
+        now_ns: i64,
+    ) -> Result<Option<u64>> {
+        let tx = self.conn.savepoint()?;
+        let hub_seq = self.last_hub_seq + 1;
+        let stored = match warning {
+            Some(w) => warnings::insert(&tx, key, w, hub_seq, now_ns)?,
+            None => false,
+        };
+        set_acked(&tx, key, acked, now_ns)?;
+        let stored = stored.then_some(hub_seq);
+        commit_through(tx, stored.unwrap_or(self.last_hub_seq))?;
+        Ok(stored)
+    }
+}
+
+impl SqliteWriter {
+    /// Opens the writer connection and brings the schema up to date.
+    pub(super) fn open(location: &Location) -> Result<Self> {
+        let mut conn = location.connect()?;
+        if !location.memory {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        // FULL: an acked commit survives a crash of the hub process and of the machine.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&mut conn)?;
+        let ledger = Ledger::new(stored_last_hub_seq(&conn)?);
+        Ok(Self { conn, ledger })
+    }
+
+    /// The connection's commit steps, numbering after the ledger's high-water mark.
+    fn steps(&mut self) -> (&mut Ledger, Steps<'_>) {
+        let last_hub_seq = self.ledger.last_hub_seq();
+        (
+            &mut self.ledger,
+            Steps {
+                conn: &mut self.conn,
+                last_hub_seq,
+            },
+        )
+    }
+
+    /// Number of instances whose seq state is cached.
+    #[cfg(test)]
+    pub(super) fn cached_instances(&self) -> usize {
+        self.ledger.cached_instances()
+    }
+}
+
+/// The highest hub_seq ever assigned, as stored.
+fn stored_last_hub_seq(conn: &Connection) -> Result<u64> {
+    let last: i64 = conn.query_row(
+        "SELECT MAX(
+             COALESCE((SELECT value FROM meta WHERE key = 'last_hub_seq'), 0),
+             COALESCE((SELECT MAX(hub_seq) FROM events), 0),
+             COALESCE((SELECT MAX(hub_seq) FROM losses), 0),
+             COALESCE((SELECT MAX(hub_seq) FROM warnings), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(i2u(last))
+}
+
+impl Writer for SqliteWriter {
+    fn last_hub_seq(&self) -> u64 {
+        self.ledger.last_hub_seq()
+    }
+
+    fn begin_group(&mut self) -> Result<()> {
+        self.conn.execute_batch("BEGIN")?;
+        Ok(())
+    }
+
+    fn end_group(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let Err(err) = self.conn.execute_batch("COMMIT") else {
+            return Ok(());
+        };
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        // Forgets what the rolled-back commits had settled.
+        self.ledger = Ledger::new(stored_last_hub_seq(&self.conn)?);
+        Err(err.into())
+    }
+
+    fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
+        self.conn.execute(
+            "INSERT INTO tappers (node, instance_id, kernel_release, probe_mode, agent_version,
+                                  first_seen_ns, last_seen_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (node, instance_id) DO UPDATE SET
+                 kernel_release = ?3, probe_mode = ?4, agent_version = ?5, last_seen_ns = ?6",
+            params![
+                hello.node,
+                hello.instance_id,
+                hello.kernel_release,
+                hello.probe_mode,
+                hello.agent_version,
+                now_ns
+            ],
+        )?;
+        let key = InstanceKey {
+            node: hello.node.clone(),
+            instance_id: hello.instance_id.clone(),
+        };
+        let (ledger, mut steps) = self.steps();
+        ledger.acked(&mut steps, &key)
+    }
+
+    fn commit_events(
+        &mut self,
+        key: &InstanceKey,
+        events: Vec<Event>,
+        now_ns: i64,
+    ) -> Result<Committed<Event>> {
+        let (ledger, mut steps) = self.steps();
+        ledger.commit_events(&mut steps, key, events, now_ns)
     }
 
     fn commit_loss(
@@ -258,41 +301,8 @@ impl Writer for SqliteWriter {
         loss: Loss,
         now_ns: i64,
     ) -> Result<Committed<LossNotice>> {
-        let mut state = self.seq_state(key)?;
-        let mut new = Vec::new();
-        let mut next = self.last_hub_seq;
-        let tx = self.conn.savepoint()?;
-        match losses::check(&tx, key, &state, &loss)? {
-            losses::Check::Duplicate => {}
-            losses::Check::Overlaps => {
-                return Err(StoreError::Rejected {
-                    field: "loss",
-                    reason: format!(
-                        "seq {}..={} overlaps events or loss records already stored",
-                        loss.first_seq, loss.last_seq
-                    ),
-                });
-            }
-            losses::Check::New => {
-                next += 1;
-                losses::insert(&tx, key, &loss, next, now_ns)?;
-                new.push(LossNotice {
-                    node: key.node.clone(),
-                    instance_id: key.instance_id.clone(),
-                    loss: Some(loss.clone()),
-                    hub_seq: next,
-                    received: Some(to_ts(now_ns)),
-                });
-            }
-        }
-        state.mark(loss.first_seq, loss.last_seq);
-        tx.execute(
-            "UPDATE tappers SET acked_seq = ?3, last_seen_ns = ?4
-             WHERE node = ?1 AND instance_id = ?2",
-            params![key.node, key.instance_id, u2i(state.acked), now_ns],
-        )?;
-        commit_through(tx, next)?;
-        Ok(self.settle(key, state, next, new))
+        let (ledger, mut steps) = self.steps();
+        ledger.commit_loss(&mut steps, key, loss, now_ns)
     }
 
     fn commit_warning(
@@ -301,24 +311,8 @@ impl Writer for SqliteWriter {
         warning: Warning,
         now_ns: i64,
     ) -> Result<Committed<Warning>> {
-        let mut state = self.seq_state(key)?;
-        let mut new = Vec::new();
-        let mut next = self.last_hub_seq;
-        let tx = self.conn.savepoint()?;
-        if !state.is_committed(warning.seq) {
-            state.mark(warning.seq, warning.seq);
-            if let Some(w) = warnings::insert(&tx, key, warning, next + 1, now_ns)? {
-                next += 1;
-                new.push(w);
-            }
-        }
-        tx.execute(
-            "UPDATE tappers SET acked_seq = ?3, last_seen_ns = ?4
-             WHERE node = ?1 AND instance_id = ?2",
-            params![key.node, key.instance_id, u2i(state.acked), now_ns],
-        )?;
-        commit_through(tx, next)?;
-        Ok(self.settle(key, state, next, new))
+        let (ledger, mut steps) = self.steps();
+        ledger.commit_warning(&mut steps, key, warning, now_ns)
     }
 
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
@@ -330,7 +324,7 @@ impl Writer for SqliteWriter {
     }
 
     fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()> {
-        self.instances.forget(key);
+        self.ledger.forget(key);
         self.conn.execute(
             "UPDATE tappers SET last_seen_ns = ?3 WHERE node = ?1 AND instance_id = ?2",
             params![key.node, key.instance_id, now_ns],
@@ -348,7 +342,7 @@ impl Writer for SqliteWriter {
     }
 
     fn expire_instances(&mut self, max_idle_ns: i64, now_ns: i64) -> Result<u64> {
-        let live = self.instances.keys();
+        let live = self.ledger.live();
         retention::expire_instances(&mut self.conn, now_ns.saturating_sub(max_idle_ns), &live)
     }
 }
