@@ -16,7 +16,7 @@ use postgres::{Client, Statement};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
-use super::{CHANNEL, Database, insert, locks, losses, schema, tappers::ALIVE, u2i, warnings};
+use super::{CHANNEL, Database, insert, locks, losses, retention, schema, u2i, warnings};
 use crate::store::{
     Committed, InstanceKey, Result, StoreError, Writer,
     policy::{CommitQueries, Ledger, LossRows},
@@ -438,63 +438,16 @@ impl Writer for PgWriter {
         if !self.steps.retention_leader()? {
             return Ok(0);
         }
-        let conn = self.steps.conn()?;
-        let mut tx = conn.client.transaction()?;
-        let mut deleted = 0;
-        if let Some(age) = max_age_ns {
-            let cutoff = now_ns.saturating_sub(age);
-            deleted += tx.execute("DELETE FROM events WHERE received_ns < $1", &[&cutoff])?;
-            deleted += tx.execute("DELETE FROM losses WHERE received_ns < $1", &[&cutoff])?;
-            deleted += tx.execute("DELETE FROM warnings WHERE received_ns < $1", &[&cutoff])?;
-        }
-        if let Some(rows) = max_rows {
-            // The newest record beyond the cap; the three tables share hub_seq.
-            let cut: Option<i64> = tx
-                .query_opt(
-                    "SELECT hub_seq FROM (SELECT hub_seq FROM events
-                                          UNION ALL SELECT hub_seq FROM losses
-                                          UNION ALL SELECT hub_seq FROM warnings) AS s
-                     ORDER BY hub_seq DESC LIMIT 1 OFFSET $1",
-                    &[&u2i(rows)],
-                )?
-                .map(|r| r.get(0));
-            if let Some(cut) = cut {
-                deleted += tx.execute("DELETE FROM events WHERE hub_seq <= $1", &[&cut])?;
-                deleted += tx.execute("DELETE FROM losses WHERE hub_seq <= $1", &[&cut])?;
-                deleted += tx.execute("DELETE FROM warnings WHERE hub_seq <= $1", &[&cut])?;
-            }
-        }
-        if deleted > 0 {
-            tx.execute(
-                "DELETE FROM stacks s
-                 WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.stack_id = s.id)",
-                &[],
-            )?;
-        }
-        tx.commit()?;
-        Ok(deleted)
+        let client = &mut self.steps.conn()?.client;
+        retention::apply(client, max_age_ns, max_rows, now_ns)
     }
 
     fn expire_instances(&mut self, max_idle_ns: i64, now_ns: i64) -> Result<u64> {
         if !self.steps.retention_leader()? {
             return Ok(0);
         }
-        let conn = self.steps.conn()?;
-        let mut tx = conn.client.transaction()?;
-        // The streams of replicas that died are over.
-        tx.execute(
-            &format!(
-                "UPDATE tappers t SET replica = NULL, peer = NULL
-                 WHERE replica IS NOT NULL AND NOT {ALIVE}"
-            ),
-            &[],
-        )?;
-        let n = tx.execute(
-            "DELETE FROM tappers WHERE last_seen_ns < $1 AND replica IS NULL",
-            &[&now_ns.saturating_sub(max_idle_ns)],
-        )?;
-        tx.commit()?;
-        Ok(n)
+        let client = &mut self.steps.conn()?.client;
+        retention::expire_instances(client, now_ns.saturating_sub(max_idle_ns))
     }
 }
 
