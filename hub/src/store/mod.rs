@@ -11,6 +11,8 @@
 //! warnings.
 
 mod budget;
+#[cfg(test)]
+mod conformance;
 mod error;
 mod policy;
 mod postgres;

@@ -349,126 +349,17 @@ impl Writer for SqliteWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{TempDb, ev, hello, key, loss};
-    use crate::store::{QueryBudget, Reader, Store, Writer};
+    use super::super::testkit::{ev, hello, key, open};
+    use crate::store::Writer;
 
     #[test]
-    fn dedup_ack_and_hub_seq() {
-        let st = Store::open(":memory:", QueryBudget::default()).unwrap();
-        let (mut w, r) = (st.writer, st.reader);
-        assert_eq!(w.hello(&hello("a"), 1).unwrap(), 0);
-        let c = w
-            .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24), ev(4, 22)], 5)
-            .unwrap();
-        assert_eq!(c.new.len(), 3);
-        assert_eq!(c.acked, 2);
-        assert_eq!(
-            c.new.iter().map(|e| e.hub_seq).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
-        let c = w
-            .commit_events(&key("a"), vec![ev(2, 24), ev(3, 24), ev(4, 22)], 6)
-            .unwrap();
-        assert_eq!(c.new.len(), 1, "only seq 3 is new");
-        assert_eq!(c.acked, 4);
-        let l = w.commit_loss(&key("a"), loss(5, 6), 7).unwrap();
-        assert_eq!((l.new.len(), l.acked), (1, 6));
-        let l = w.commit_loss(&key("a"), loss(5, 6), 7).unwrap();
-        assert_eq!(l.new.len(), 0, "duplicate loss");
-        let t = &r.tappers(None, &[], 10).unwrap()[0];
-        assert_eq!(
-            (t.events_received, t.losses_reported, t.acked_seq),
-            (4, 2, 6)
-        );
-        let page = r.replay_page(0, u64::MAX, None, 100).unwrap();
-        assert_eq!(
-            page.iter().map(|s| s.hub_seq()).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5]
-        );
-    }
-
-    #[test]
-    fn ended_streams_are_forgotten_and_dedup_still_holds() {
-        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
+    fn ended_streams_are_forgotten() {
+        let (mut w, _r) = open(":memory:").unwrap();
         w.hello(&hello("a"), 1).unwrap();
-        // seq 3 is missing: 4 and 5 are committed above the acked seq.
-        let c = w
-            .commit_events(
-                &key("a"),
-                vec![ev(1, 24), ev(2, 24), ev(4, 24), ev(5, 24)],
-                2,
-            )
+        w.commit_events(&key("a"), vec![ev(1, 24), ev(2, 24)], 2)
             .unwrap();
-        assert_eq!(c.acked, 2);
         assert_eq!(w.cached_instances(), 1);
         w.stream_ended(&key("a"), 3).unwrap();
         assert_eq!(w.cached_instances(), 0);
-        // The reconnecting tapper re-sends everything above its ack.
-        assert_eq!(w.hello(&hello("a"), 4).unwrap(), 2);
-        let c = w
-            .commit_events(&key("a"), vec![ev(3, 24), ev(4, 24), ev(5, 24)], 5)
-            .unwrap();
-        assert_eq!(c.new.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
-        assert_eq!(c.acked, 5);
-        assert_eq!(r.tappers(None, &[], 10).unwrap()[0].events_received, 5);
-    }
-
-    #[test]
-    fn a_group_is_stored_at_its_end_and_a_refused_step_undoes_only_itself() {
-        let db = TempDb::new("group");
-        let st = Store::open(&db.path(), QueryBudget::default()).unwrap();
-        let (mut w, r) = (st.writer, st.reader);
-        w.hello(&hello("a"), 1).unwrap();
-        w.hello(&hello("b"), 1).unwrap();
-        w.begin_group().unwrap();
-        let a = w
-            .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24)], 2)
-            .unwrap();
-        assert!(
-            w.commit_loss(&key("a"), loss(2, 3), 2).is_err(),
-            "a loss over a stored event is refused"
-        );
-        let b = w.commit_events(&key("b"), vec![ev(1, 22)], 2).unwrap();
-        assert_eq!((a.acked, b.acked, w.last_hub_seq()), (2, 1, 3));
-        assert!(
-            r.replay_page(0, u64::MAX, None, 10).unwrap().is_empty(),
-            "nothing is visible before the group commits"
-        );
-        w.end_group().unwrap();
-        let stored = r.replay_page(0, u64::MAX, None, 10).unwrap();
-        assert_eq!(
-            stored.iter().map(|s| s.hub_seq()).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
-        let acked: Vec<u64> = r
-            .tappers(None, &[], 10)
-            .unwrap()
-            .iter()
-            .map(|t| t.acked_seq)
-            .collect();
-        assert_eq!(acked, vec![2, 1]);
-        // The refused loss left seq 3 free for a later event.
-        let c = w.commit_events(&key("a"), vec![ev(3, 24)], 4).unwrap();
-        assert_eq!((c.new.len(), c.acked), (1, 3));
-    }
-
-    #[test]
-    fn state_survives_reopen() {
-        let db = TempDb::new("reopen");
-        {
-            let mut st = Store::open(&db.path(), QueryBudget::default()).unwrap();
-            st.writer.hello(&hello("a"), 1).unwrap();
-            st.writer
-                .commit_events(&key("a"), vec![ev(1, 24), ev(2, 24)], 5)
-                .unwrap();
-        }
-        let mut st = Store::open(&db.path(), QueryBudget::default()).unwrap();
-        assert_eq!(st.last_hub_seq(), 2);
-        assert_eq!(st.writer.hello(&hello("a"), 9).unwrap(), 2);
-        let c = st
-            .writer
-            .commit_events(&key("a"), vec![ev(2, 24), ev(3, 24)], 9)
-            .unwrap();
-        assert_eq!((c.new.len(), c.new[0].hub_seq, c.acked), (1, 3, 3));
     }
 }
