@@ -12,7 +12,8 @@ use crate::store::{GroupCol, Reader, StatsQuery, Stored};
 
 const M: i64 = 60_000_000_000;
 
-fn window(since_ns: i64, until_ns: i64) -> StatsQuery {
+/// A stats query by node and errno over `[since_ns, until_ns)`.
+pub fn window(since_ns: i64, until_ns: i64) -> StatsQuery {
     StatsQuery {
         group: vec![GroupCol::Node, GroupCol::Errno],
         since_ns,

@@ -4,6 +4,7 @@
 mod files;
 mod gate;
 mod identity;
+mod insert;
 mod losses;
 mod reader;
 mod replay;
@@ -118,7 +119,7 @@ fn i2u(v: i64) -> u64 {
 /// Opening for the engine's tests; records come from the conformance suite's builders.
 #[cfg(test)]
 mod testkit {
-    pub use crate::store::conformance::records::{TempDb, ev, hello, key, loss};
+    pub use crate::store::conformance::records::{TempDb, ev, hello, key};
 
     use super::{SqliteReader, SqliteWriter};
     use crate::store::{QueryBudget, Result};

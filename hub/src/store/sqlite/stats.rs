@@ -204,16 +204,9 @@ pub fn assert_rollups_match_scans(conn: &Connection) {
 mod tests {
     use super::super::testkit::{ev, hello, key};
     use super::{Cut, MINUTE_NS as M, cut};
-    use crate::store::{GroupCol, QueryBudget, Reader, StatsQuery, StoreError, Writer};
-
-    fn window(since_ns: i64, until_ns: i64) -> StatsQuery {
-        StatsQuery {
-            group: vec![GroupCol::Node, GroupCol::Errno],
-            since_ns,
-            until_ns,
-            nodes: vec![],
-        }
-    }
+    use crate::store::{
+        GroupCol, QueryBudget, Reader, StoreError, Writer, conformance::reads::window,
+    };
 
     #[test]
     fn windows_are_cut_at_whole_minutes() {

@@ -6,16 +6,13 @@
 use std::collections::{HashMap, HashSet};
 
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, Savepoint, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 
-use super::{Location, i2u, identity, losses, retention, rollups, schema, stacks, u2i, warnings};
-use crate::{
-    clock::from_ts,
-    store::{
-        Committed, InstanceKey, Result, Writer,
-        policy::{CommitQueries, Ledger, LossRows},
-    },
+use super::{Location, i2u, insert, losses, retention, rollups, schema, u2i, warnings};
+use crate::store::{
+    Committed, InstanceKey, Result, Writer,
+    policy::{CommitQueries, Ledger, LossRows},
 };
 
 /// The one connection that writes, with the state that numbering and dedup need.
@@ -72,60 +69,11 @@ impl CommitQueries for Steps<'_> {
         acked: u64,
         now_ns: i64,
     ) -> Result<Vec<(u64, u64)>> {
-        let mut stored = Vec::new();
-        let mut next = self.last_hub_seq;
         let tx = self.conn.savepoint()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (hub_seq, node, instance_id, seq, ts_ns, received_ns,
-                     pid, errno, errno_name, family, family_name, comm, cgroup_id, body,
-                     source, cgroup_path, container_id, container_runtime, container_name,
-                     container_image, pod_uid, pod_namespace, pod_name, pod_labels,
-                     quota_memory_max, quota_memory_current, quota_pids_max,
-                     quota_pids_current, quota_file_nr, quota_file_max, suppressed, stack_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
-            )?;
-            for e in events.iter_mut() {
-                // The body keeps no frames: they are stored once per distinct stack.
-                let frames = std::mem::take(&mut e.user_stack);
-                let stack_id = stacks::store(&tx, &frames)?;
-                let body = e.encode_to_vec();
-                e.user_stack = frames;
-                let ts_ns = e.ts.as_ref().map_or(0, from_ts);
-                let hub_seq = next + 1;
-                let identity = identity::values(e);
-                let columns = params![
-                    u2i(hub_seq),
-                    key.node,
-                    key.instance_id,
-                    u2i(e.seq),
-                    ts_ns,
-                    now_ns,
-                    e.pid,
-                    e.errno,
-                    e.errno_name,
-                    e.family,
-                    e.family_name,
-                    e.comm,
-                    u2i(e.cgroup_id),
-                    body
-                ];
-                let identity = identity.iter().map(|v| v as &dyn rusqlite::ToSql);
-                let suppressed = u2i(e.suppressed);
-                let tail = [
-                    &suppressed as &dyn rusqlite::ToSql,
-                    &stack_id as &dyn rusqlite::ToSql,
-                ];
-                let inserted = insert.execute(params_from_iter(
-                    columns.iter().copied().chain(identity).chain(tail),
-                ))?;
-                if inserted == 1 {
-                    next = hub_seq;
-                    stored.push((e.seq, hub_seq));
-                }
-            }
-        }
+        let stored = insert::events(&tx, key, events, self.last_hub_seq, now_ns)?;
+        let next = stored
+            .last()
+            .map_or(self.last_hub_seq, |&(_, hub_seq)| hub_seq);
         let stored_seqs: HashSet<u64> = stored.iter().map(|&(seq, _)| seq).collect();
         let mut counts = HashMap::<(i32, &str), i64>::new();
         for e in events.iter().filter(|e| stored_seqs.contains(&e.seq)) {
