@@ -42,67 +42,35 @@ impl Db {
     }
 }
 
-/// Every case, by name.
-const CASES: &[(&str, fn(&Db))] = &[
-    ("dedup_ack_and_hub_seq", commits::dedup_ack_and_hub_seq),
-    (
-        "ended_streams_are_forgotten_and_dedup_still_holds",
-        commits::ended_streams_are_forgotten_and_dedup_still_holds,
-    ),
-    (
-        "a_group_is_stored_at_its_end_and_a_refused_step_undoes_only_itself",
-        commits::a_group_is_stored_at_its_end_and_a_refused_step_undoes_only_itself,
-    ),
-    ("state_survives_reopen", commits::state_survives_reopen),
-    (
-        "a_loss_over_stored_events_is_rejected_and_stores_nothing",
-        commits::a_loss_over_stored_events_is_rejected_and_stores_nothing,
-    ),
-    (
-        "huge_losses_saturate_instead_of_breaking_stats",
-        commits::huge_losses_saturate_instead_of_breaking_stats,
-    ),
-    (
-        "warnings_take_hub_seqs_dedup_and_replay_between_events",
-        commits::warnings_take_hub_seqs_dedup_and_replay_between_events,
-    ),
-    (
-        "the_row_cap_counts_events_and_losses",
-        retention::the_row_cap_counts_events_and_losses,
-    ),
-    (
-        "idle_instances_expire_unless_live",
-        retention::idle_instances_expire_unless_live,
-    ),
-    (
-        "age_is_the_receive_time_for_events_and_losses",
-        retention::age_is_the_receive_time_for_events_and_losses,
-    ),
-    (
-        "retention_drops_the_stacks_no_event_references",
-        retention::retention_drops_the_stacks_no_event_references,
-    ),
-    ("groups_and_totals", reads::groups_and_totals),
-    (
-        "an_event_counts_the_failures_it_stands_for",
-        reads::an_event_counts_the_failures_it_stands_for,
-    ),
-    (
-        "the_window_is_the_receive_time_for_events_and_losses",
-        reads::the_window_is_the_receive_time_for_events_and_losses,
-    ),
-    (
-        "since_is_the_receive_time",
-        reads::since_is_the_receive_time,
-    ),
-    (
-        "identical_stacks_are_stored_once_and_read_back_whole",
-        reads::identical_stacks_are_stored_once_and_read_back_whole,
-    ),
-    (
-        "identity_is_served_back_exactly_and_grouped",
-        reads::identity_is_served_back_exactly_and_grouped,
-    ),
+/// A case: its name and what it runs on a fresh database.
+type Case = (&'static str, fn(&Db));
+
+/// Cases named by their functions.
+macro_rules! cases {
+    ($($module:ident::$case:ident),* $(,)?) => {
+        &[$((stringify!($case), $module::$case as fn(&Db))),*]
+    };
+}
+
+/// Every case.
+const CASES: &[Case] = cases![
+    commits::dedup_ack_and_hub_seq,
+    commits::ended_streams_are_forgotten_and_dedup_still_holds,
+    commits::a_group_is_stored_at_its_end_and_a_refused_step_undoes_only_itself,
+    commits::state_survives_reopen,
+    commits::a_loss_over_stored_events_is_rejected_and_stores_nothing,
+    commits::huge_losses_saturate_instead_of_breaking_stats,
+    commits::warnings_take_hub_seqs_dedup_and_replay_between_events,
+    retention::the_row_cap_counts_events_and_losses,
+    retention::idle_instances_expire_unless_live,
+    retention::age_is_the_receive_time_for_events_and_losses,
+    retention::retention_drops_the_stacks_no_event_references,
+    reads::groups_and_totals,
+    reads::an_event_counts_the_failures_it_stands_for,
+    reads::the_window_is_the_receive_time_for_events_and_losses,
+    reads::since_is_the_receive_time,
+    reads::identical_stacks_are_stored_once_and_read_back_whole,
+    reads::identity_is_served_back_exactly_and_grouped,
 ];
 
 /// Runs every case on a fresh database from `new_db`; names the cases that failed (each
