@@ -27,10 +27,8 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// What can go wrong with the test server.
 #[derive(Debug, thiserror::Error)]
 pub enum PostgresError {
-    #[error(
-        "PostgreSQL is not installed (no initdb under {INSTALL_ROOT}/*/bin): run scripts/setup.sh"
-    )]
-    NotInstalled,
+    #[error("PostgreSQL is not installed (no initdb under {0}/*/bin): run scripts/setup.sh")]
+    NotInstalled(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -67,12 +65,12 @@ pub struct Postgres {
 impl Postgres {
     /// Creates a cluster and starts its server; waits until it takes connections.
     pub fn start() -> Result<Self, PostgresError> {
-        let bin = server_bin()?;
+        let bin = server_bin(Path::new(INSTALL_ROOT))?;
         let owner = if Uid::effective().is_root() {
             let user = User::from_name("postgres")
                 .ok()
                 .flatten()
-                .ok_or(PostgresError::NotInstalled)?;
+                .ok_or_else(|| PostgresError::NotInstalled(INSTALL_ROOT.into()))?;
             Some(user)
         } else {
             None
@@ -232,9 +230,10 @@ impl Drop for Postgres {
     }
 }
 
-/// The bin directory of the newest installed major version that has the server tools.
-fn server_bin() -> Result<PathBuf, PostgresError> {
-    let versions = fs::read_dir(INSTALL_ROOT).map_err(|_| PostgresError::NotInstalled)?;
+/// The bin directory of the newest major version under `root` that has the server tools.
+fn server_bin(root: &Path) -> Result<PathBuf, PostgresError> {
+    let missing = || PostgresError::NotInstalled(root.display().to_string());
+    let versions = fs::read_dir(root).map_err(|_| missing())?;
     versions
         .filter_map(|v| v.ok())
         .filter_map(|v| {
@@ -244,7 +243,7 @@ fn server_bin() -> Result<PathBuf, PostgresError> {
         })
         .max_by_key(|(major, _)| *major)
         .map(|(_, bin)| bin)
-        .ok_or(PostgresError::NotInstalled)
+        .ok_or_else(missing)
 }
 
 /// A loopback port no one listens on right now.
@@ -255,4 +254,21 @@ fn free_port() -> Result<u16, PostgresError> {
         .map_err(io("finding a free port"))?
         .port();
     Ok(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binaries_say_to_run_setup() {
+        let empty = std::env::temp_dir().join(format!("testkit-no-pg-{}", std::process::id()));
+        fs::create_dir_all(empty.join("15")).unwrap();
+        for root in [empty.clone(), empty.join("absent")] {
+            let message = server_bin(&root).unwrap_err().to_string();
+            assert!(message.contains("run scripts/setup.sh"), "{message}");
+            assert!(message.contains(&root.display().to_string()), "{message}");
+        }
+        fs::remove_dir_all(&empty).unwrap();
+    }
 }
