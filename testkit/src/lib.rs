@@ -4,8 +4,10 @@
 mod bin;
 mod error;
 mod lines;
+mod postgres;
 mod process;
 
 pub use bin::workspace_bin;
 pub use error::TestkitError;
+pub use postgres::{Postgres, PostgresError};
 pub use process::{Process, Stdout, Stopped};

@@ -4,18 +4,22 @@
 //! so that each engine is one implementation; both are synchronous and run on blocking
 //! threads. SQLite (`sqlite/`) is embedded, for one hub; PostgreSQL (`postgres/`) is shared
 //! by any number of hub replicas, whose live streams then come from the database
-//! ([`Changes`] wakes the tail).
+//! ([`Changes`] wakes the tail). The exactly-once rules both follow are written once in
+//! `policy/`; the engines supply only their queries, and one conformance suite
+//! (`conformance/`) runs against both.
 //!
 //! One clock rule everywhere: the hub's receive time (`received_ns`) drives retention age,
 //! GetStats windows and `since_time` replay; the row cap counts events, loss records and
 //! warnings.
 
 mod budget;
+#[cfg(test)]
+mod conformance;
 mod error;
+mod policy;
 mod postgres;
 mod query;
 mod records;
-mod seq;
 mod sqlite;
 mod stack_blob;
 

@@ -9,6 +9,7 @@ mod insert;
 mod losses;
 mod reader;
 mod replay;
+mod retention;
 mod schema;
 mod stats;
 mod tappers;

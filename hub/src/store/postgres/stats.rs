@@ -7,7 +7,7 @@ use postgres::{Client, Row, types::ToSql};
 use tapper_proto::v1::StatsRow;
 
 use super::{i2u, u2i};
-use crate::store::{GroupCol, QueryBudget, Result, StatsQuery, StatsResult};
+use crate::store::{GroupCol, QueryBudget, Result, StatsQuery, StatsResult, StoreError};
 
 /// The columns a group key selects and groups by.
 fn columns(g: GroupCol) -> &'static str {
@@ -27,7 +27,8 @@ fn columns(g: GroupCol) -> &'static str {
 const WINDOW: &str =
     "received_ns >= $1 AND received_ns < $2 AND (cardinality($3::TEXT[]) = 0 OR node = ANY($3))";
 
-/// Failures counted by `group` (not empty), largest first, then by the group columns.
+/// Failures counted by `group` (not empty), largest first, then by the group columns
+/// (absent values first, as SQLite sorts them).
 fn grouped(
     client: &mut Client,
     params: &[&(dyn ToSql + Sync)],
@@ -38,10 +39,15 @@ fn grouped(
         .map(|&g| columns(g))
         .collect::<Vec<_>>()
         .join(", ");
+    let order = cols
+        .split(", ")
+        .map(|c| format!("{c} NULLS FIRST"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = client.query(
         &format!(
             "SELECT {cols}, SUM(1 + suppressed)::BIGINT AS n FROM events WHERE {WINDOW}
-             GROUP BY {cols} ORDER BY n DESC, {cols}"
+             GROUP BY {cols} ORDER BY n DESC, {order}"
         ),
         params,
     )?;
@@ -114,15 +120,20 @@ pub fn query(client: &mut Client, q: &StatsQuery, budget: &QueryBudget) -> Resul
         }
         res.rows = grouped(client, &params, &q.group)?;
     }
-    let lost: i64 = client
+    // Summed exactly, saturating at u64::MAX, negative counts as 0 (as SQLite's sum does);
+    // read as text, since u64 has no SQL type.
+    let lost: String = client
         .query_one(
             &format!(
-                "SELECT LEAST(COALESCE(SUM(count::NUMERIC), 0), 9223372036854775807)::BIGINT
+                "SELECT LEAST(COALESCE(SUM(GREATEST(count, 0)::NUMERIC), 0), 18446744073709551615)::TEXT
                  FROM losses WHERE {WINDOW}"
             ),
             &params,
         )?
         .get(0);
-    res.total_lost = i2u(lost);
+    res.total_lost = lost.parse().map_err(|e| StoreError::Engine {
+        engine: "postgres",
+        source: format!("the sum of lost events {lost:?} is not a u64: {e}").into(),
+    })?;
     Ok(res)
 }

@@ -8,21 +8,17 @@ use tapper_proto::v1::Warning;
 use super::{i2u, u2i};
 use crate::{
     store::{InstanceKey, Result},
-    util::clock::{from_ts, to_ts},
+    util::clock::from_ts,
 };
 
-/// Stores `warning` of `key` under the next hub_seq; returns it with its hub fields set, or
-/// `None` when that seq is stored already (a resend).
+/// Stores `warning` of `key` (its hub fields cleared) under the next hub_seq; returns that
+/// hub_seq, or `None` when that seq is stored already (a resend).
 pub fn insert(
     client: &mut Client,
     key: &InstanceKey,
-    mut warning: Warning,
+    warning: &Warning,
     now_ns: i64,
-) -> Result<Option<Warning>> {
-    warning.node.clone_from(&key.node);
-    warning.instance_id.clone_from(&key.instance_id);
-    warning.hub_seq = 0;
-    warning.received = None;
+) -> Result<Option<u64>> {
     let pid = warning.pid.map(i64::from);
     let row = client.query_opt(
         "INSERT INTO warnings (hub_seq, node, instance_id, seq, kind, ts_ns, received_ns, pid,
@@ -41,10 +37,5 @@ pub fn insert(
             &warning.encode_to_vec(),
         ],
     )?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    warning.hub_seq = i2u(row.get(0));
-    warning.received = Some(to_ts(now_ns));
-    Ok(Some(warning))
+    Ok(row.map(|row| i2u(row.get(0))))
 }

@@ -1,5 +1,6 @@
-//! The writer connection of one replica: Hello, event and loss commits with dedup by
-//! (node, instance, seq), counters, stream marks, retention.
+//! The writer connection of one replica: the engine's queries under the store's commit
+//! policy (Hello, event, loss and warning commits with dedup by (node, instance, seq)),
+//! counters, stream marks, retention.
 //!
 //! Order across replicas: every write transaction first takes the numbering lock
 //! (`pg_advisory_xact_lock`), which PostgreSQL releases only after the commit is visible,
@@ -15,13 +16,10 @@ use postgres::{Client, Statement};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
-use super::{CHANNEL, Database, insert, locks, losses, schema, tappers::ALIVE, u2i, warnings};
-use crate::{
-    store::{
-        Committed, InstanceKey, Result, StoreError, Writer,
-        seq::{Instances, SeqState},
-    },
-    util::clock::to_ts,
+use super::{CHANNEL, Database, insert, locks, losses, retention, schema, u2i, warnings};
+use crate::store::{
+    Committed, InstanceKey, Result, StoreError, Writer,
+    policy::{CommitQueries, Ledger, LossRows},
 };
 
 /// A live connection and what is prepared on it.
@@ -34,11 +32,17 @@ struct Conn {
 
 /// The writer of one replica.
 pub struct PgWriter {
+    steps: Steps,
+    ledger: Ledger,
+}
+
+/// The writer's connection and the state of its open transaction.
+struct Steps {
     db: Database,
     /// `None` after the connection was lost; the next call reconnects.
     conn: Option<Conn>,
-    instances: Instances,
-    last_hub_seq: u64,
+    /// The connection was opened anew since the ledger last asked: nothing cached is trusted.
+    reconnected: bool,
     /// A group transaction is open.
     in_group: bool,
     /// A step of the open group failed in a way that may have aborted the transaction.
@@ -67,6 +71,17 @@ pub(super) fn stored_last_hub_seq(client: &mut Client) -> Result<u64> {
     Ok(super::i2u(row.get(0)))
 }
 
+/// Raises the tapper row's acked seq (never lowers it: another replica may be ahead) and
+/// sets last_seen.
+fn raise_acked(client: &mut Client, key: &InstanceKey, acked: u64, now_ns: i64) -> Result<()> {
+    client.execute(
+        "UPDATE tappers SET acked_seq = GREATEST(acked_seq, $3), last_seen_ns = $4
+         WHERE node = $1 AND instance_id = $2",
+        &[&key.node, &key.instance_id, &u2i(acked), &now_ns],
+    )?;
+    Ok(())
+}
+
 impl PgWriter {
     /// Connects (errors say what to fix), brings the schema up to date and reads where
     /// hub_seq stands.
@@ -77,16 +92,20 @@ impl PgWriter {
         let conn = prepare(client)?;
         info!(replica = %db.replica, "joined the database as a hub replica");
         Ok(Self {
-            db,
-            conn: Some(conn),
-            instances: Instances::default(),
-            last_hub_seq,
-            in_group: false,
-            broken: false,
-            notified: false,
+            steps: Steps {
+                db,
+                conn: Some(conn),
+                reconnected: false,
+                in_group: false,
+                broken: false,
+                notified: false,
+            },
+            ledger: Ledger::new(last_hub_seq),
         })
     }
+}
 
+impl Steps {
     /// The live connection, reconnecting if it was lost (then nothing cached is trusted).
     fn conn(&mut self) -> Result<&mut Conn> {
         if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
@@ -95,7 +114,7 @@ impl PgWriter {
             }
             // The open group went with the old connection: none of its steps may be acked.
             self.broken |= self.in_group;
-            self.instances = Instances::default();
+            self.reconnected = true;
             let client = self.db.connect()?;
             self.conn = Some(prepare(client)?);
             info!("database connection restored");
@@ -149,64 +168,149 @@ impl PgWriter {
         }
     }
 
-    /// Queues the wake-up of every replica's tail, once per transaction that adds rows
-    /// (delivered at commit).
-    fn notify(conn: &mut Conn, notified: &mut bool) -> Result<()> {
-        if !*notified {
-            conn.client
-                .execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
-            *notified = true;
-        }
-        Ok(())
+    /// Runs a step that may add rows; `f` gets a notifier that queues the wake-up of every
+    /// replica's tail, once per transaction (delivered at commit).
+    fn step_adding<T>(
+        &mut self,
+        f: impl FnOnce(&mut Conn, &mut dyn FnMut(&mut Client) -> Result<()>) -> Result<T>,
+    ) -> Result<T> {
+        let mut notified = self.notified;
+        let result = self.step(|conn, _| {
+            f(conn, &mut |client| {
+                if !notified {
+                    client.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
+                    notified = true;
+                }
+                Ok(())
+            })
+        });
+        self.notified |= notified && self.in_group && result.is_ok();
+        result
+    }
+}
+
+impl CommitQueries for Steps {
+    fn reconnected(&mut self) -> Result<bool> {
+        self.conn()?;
+        Ok(std::mem::take(&mut self.reconnected))
     }
 
-    fn seq_state(&mut self, key: &InstanceKey) -> Result<SeqState> {
-        self.conn()?;
-        let client = &mut self.conn.as_mut().expect("connected above").client;
-        self.instances.get(key, || {
-            let acked: Option<i64> = client
-                .query_opt(
-                    "SELECT acked_seq FROM tappers WHERE node = $1 AND instance_id = $2",
-                    &[&key.node, &key.instance_id],
-                )?
-                .map(|r| r.get(0));
-            Ok(super::i2u(acked.unwrap_or(0)))
+    fn stored_acked(&mut self, key: &InstanceKey) -> Result<u64> {
+        let acked: Option<i64> = self
+            .conn()?
+            .client
+            .query_opt(
+                "SELECT acked_seq FROM tappers WHERE node = $1 AND instance_id = $2",
+                &[&key.node, &key.instance_id],
+            )?
+            .map(|r| r.get(0));
+        Ok(super::i2u(acked.unwrap_or(0)))
+    }
+
+    fn store_events(
+        &mut self,
+        key: &InstanceKey,
+        events: &mut [Event],
+        acked: u64,
+        now_ns: i64,
+    ) -> Result<Vec<(u64, u64)>> {
+        let events = &*events;
+        self.step_adding(|conn, notify| {
+            let stored = if events.is_empty() {
+                Vec::new()
+            } else {
+                insert::events(&mut conn.client, &conn.insert, key, events, now_ns)?
+            };
+            if !stored.is_empty() {
+                notify(&mut conn.client)?;
+            }
+            conn.client.execute(
+                "UPDATE tappers SET events_received = events_received + $3,
+                                    acked_seq = GREATEST(acked_seq, $4), last_seen_ns = $5
+                 WHERE node = $1 AND instance_id = $2",
+                &[
+                    &key.node,
+                    &key.instance_id,
+                    &(stored.len() as i64),
+                    &u2i(acked),
+                    &now_ns,
+                ],
+            )?;
+            Ok(stored)
         })
     }
 
-    fn settle<T>(&mut self, key: &InstanceKey, state: SeqState, new: Vec<T>) -> Committed<T> {
-        let acked = state.acked;
-        self.instances.put(key, state);
-        Committed { new, acked }
+    fn store_loss<F>(
+        &mut self,
+        key: &InstanceKey,
+        acked: u64,
+        now_ns: i64,
+        store: F,
+    ) -> Result<Option<u64>>
+    where
+        F: FnOnce(&mut dyn LossRows) -> Result<Option<u64>>,
+    {
+        self.step_adding(|conn, notify| {
+            let hub_seq = store(&mut losses::Rows {
+                client: &mut conn.client,
+            })?;
+            if hub_seq.is_some() {
+                notify(&mut conn.client)?;
+            }
+            raise_acked(&mut conn.client, key, acked, now_ns)?;
+            Ok(hub_seq)
+        })
+    }
+
+    fn store_warning(
+        &mut self,
+        key: &InstanceKey,
+        warning: Option<&Warning>,
+        acked: u64,
+        now_ns: i64,
+    ) -> Result<Option<u64>> {
+        self.step_adding(|conn, notify| {
+            let hub_seq = match warning {
+                Some(w) => warnings::insert(&mut conn.client, key, w, now_ns)?,
+                None => None,
+            };
+            if hub_seq.is_some() {
+                notify(&mut conn.client)?;
+            }
+            raise_acked(&mut conn.client, key, acked, now_ns)?;
+            Ok(hub_seq)
+        })
     }
 }
 
 impl Writer for PgWriter {
     fn last_hub_seq(&self) -> u64 {
-        self.last_hub_seq
+        self.ledger.last_hub_seq()
     }
 
     fn begin_group(&mut self) -> Result<()> {
-        let conn = self.conn()?;
+        let steps = &mut self.steps;
+        let conn = steps.conn()?;
         conn.client.batch_execute("BEGIN")?;
-        self.in_group = true;
-        self.broken = false;
-        self.notified = false;
-        let conn = self.conn()?;
+        steps.in_group = true;
+        steps.broken = false;
+        steps.notified = false;
+        let conn = steps.conn()?;
         conn.client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::NUMBERING])?;
         Ok(())
     }
 
     fn end_group(&mut self) -> Result<()> {
-        if !self.in_group {
+        let steps = &mut self.steps;
+        if !steps.in_group {
             return Ok(());
         }
-        self.in_group = false;
-        self.notified = false;
-        let broken = std::mem::take(&mut self.broken);
-        let Some(conn) = self.conn.as_mut() else {
-            self.instances = Instances::default();
+        steps.in_group = false;
+        steps.notified = false;
+        let broken = std::mem::take(&mut steps.broken);
+        let Some(conn) = steps.conn.as_mut() else {
+            self.ledger.forget_all();
             return Err(StoreError::Busy("database connection lost".into()));
         };
         let committed = if broken {
@@ -223,7 +327,7 @@ impl Writer for PgWriter {
             if !conn.client.is_closed() {
                 let _ = conn.client.batch_execute("ROLLBACK");
             }
-            self.instances = Instances::default();
+            self.ledger.forget_all();
         }
         committed
     }
@@ -234,9 +338,9 @@ impl Writer for PgWriter {
             instance_id: hello.instance_id.clone(),
         };
         // The stream may come from another replica: what this one cached is stale.
-        self.instances.forget(&key);
+        self.ledger.forget(&key);
         let h = hello.clone();
-        self.step(|conn, _| {
+        self.steps.step(|conn, _| {
             conn.client.execute(
                 "INSERT INTO tappers (node, instance_id, kernel_release, probe_mode,
                                       agent_version, first_seen_ns, last_seen_ns)
@@ -255,11 +359,11 @@ impl Writer for PgWriter {
             )?;
             Ok(())
         })?;
-        Ok(self.seq_state(&key)?.acked)
+        self.ledger.acked(&mut self.steps, &key)
     }
 
     fn stream_started(&mut self, key: &InstanceKey, peer: &str, _now_ns: i64) -> Result<()> {
-        self.step(|conn, replica| {
+        self.steps.step(|conn, replica| {
             conn.client.execute(
                 "UPDATE tappers SET replica = $3, peer = $4
                  WHERE node = $1 AND instance_id = $2",
@@ -275,60 +379,8 @@ impl Writer for PgWriter {
         events: Vec<Event>,
         now_ns: i64,
     ) -> Result<Committed<Event>> {
-        let mut state = self.seq_state(key)?;
-        let mut fresh = Vec::new();
-        for mut e in events {
-            if state.is_committed(e.seq) {
-                continue;
-            }
-            // Marked even when the row exists already: the unique key finds a resend.
-            state.mark(e.seq, e.seq);
-            e.node.clone_from(&key.node);
-            e.instance_id.clone_from(&key.instance_id);
-            e.hub_seq = 0;
-            e.received = None;
-            fresh.push(e);
-        }
-        let mut notified = self.notified;
-        let acked = u2i(state.acked);
-        let stored = self.step(|conn, _| {
-            let stored = if fresh.is_empty() {
-                Vec::new()
-            } else {
-                insert::events(&mut conn.client, &conn.insert, key, &fresh, now_ns)?
-            };
-            if !stored.is_empty() {
-                Self::notify(conn, &mut notified)?;
-            }
-            conn.client.execute(
-                "UPDATE tappers SET events_received = events_received + $3,
-                                    acked_seq = GREATEST(acked_seq, $4), last_seen_ns = $5
-                 WHERE node = $1 AND instance_id = $2",
-                &[
-                    &key.node,
-                    &key.instance_id,
-                    &(stored.len() as i64),
-                    &acked,
-                    &now_ns,
-                ],
-            )?;
-            Ok(stored)
-        })?;
-        self.notified |= notified && self.in_group;
-        let hub_seqs: std::collections::HashMap<u64, u64> = stored.into_iter().collect();
-        let mut new: Vec<Event> = fresh
-            .into_iter()
-            .filter_map(|mut e| {
-                e.hub_seq = *hub_seqs.get(&e.seq)?;
-                e.received = Some(to_ts(now_ns));
-                Some(e)
-            })
-            .collect();
-        new.sort_by_key(|e| e.hub_seq);
-        if let Some(last) = new.last() {
-            self.last_hub_seq = self.last_hub_seq.max(last.hub_seq);
-        }
-        Ok(self.settle(key, state, new))
+        self.ledger
+            .commit_events(&mut self.steps, key, events, now_ns)
     }
 
     fn commit_loss(
@@ -337,52 +389,7 @@ impl Writer for PgWriter {
         loss: Loss,
         now_ns: i64,
     ) -> Result<Committed<LossNotice>> {
-        let mut state = self.seq_state(key)?;
-        let mut notified = self.notified;
-        let checked = state.clone();
-        let hub_seq = self.step(|conn, _| {
-            let hub_seq = match losses::check(&mut conn.client, key, &checked, &loss)? {
-                losses::Check::Duplicate => None,
-                losses::Check::Overlaps => {
-                    return Err(StoreError::Rejected {
-                        field: "loss",
-                        reason: format!(
-                            "seq {}..={} overlaps events or loss records already stored",
-                            loss.first_seq, loss.last_seq
-                        ),
-                    });
-                }
-                losses::Check::New => {
-                    let hub_seq = losses::insert(&mut conn.client, key, &loss, now_ns)?;
-                    Self::notify(conn, &mut notified)?;
-                    Some(hub_seq)
-                }
-            };
-            let mut after = checked.clone();
-            after.mark(loss.first_seq, loss.last_seq);
-            conn.client.execute(
-                "UPDATE tappers SET acked_seq = GREATEST(acked_seq, $3), last_seen_ns = $4
-                 WHERE node = $1 AND instance_id = $2",
-                &[&key.node, &key.instance_id, &u2i(after.acked), &now_ns],
-            )?;
-            Ok(hub_seq)
-        })?;
-        self.notified |= notified && self.in_group;
-        state.mark(loss.first_seq, loss.last_seq);
-        let new = hub_seq
-            .map(|hub_seq| {
-                self.last_hub_seq = self.last_hub_seq.max(hub_seq);
-                LossNotice {
-                    node: key.node.clone(),
-                    instance_id: key.instance_id.clone(),
-                    loss: Some(loss.clone()),
-                    hub_seq,
-                    received: Some(to_ts(now_ns)),
-                }
-            })
-            .into_iter()
-            .collect();
-        Ok(self.settle(key, state, new))
+        self.ledger.commit_loss(&mut self.steps, key, loss, now_ns)
     }
 
     fn commit_warning(
@@ -391,37 +398,14 @@ impl Writer for PgWriter {
         warning: Warning,
         now_ns: i64,
     ) -> Result<Committed<Warning>> {
-        let mut state = self.seq_state(key)?;
-        let fresh = !state.is_committed(warning.seq);
-        state.mark(warning.seq, warning.seq);
-        let acked = u2i(state.acked);
-        let mut notified = self.notified;
-        let stored = self.step(|conn, _| {
-            let stored = match fresh {
-                true => warnings::insert(&mut conn.client, key, warning, now_ns)?,
-                false => None,
-            };
-            if stored.is_some() {
-                Self::notify(conn, &mut notified)?;
-            }
-            conn.client.execute(
-                "UPDATE tappers SET acked_seq = GREATEST(acked_seq, $3), last_seen_ns = $4
-                 WHERE node = $1 AND instance_id = $2",
-                &[&key.node, &key.instance_id, &acked, &now_ns],
-            )?;
-            Ok(stored)
-        })?;
-        self.notified |= notified && self.in_group;
-        if let Some(w) = &stored {
-            self.last_hub_seq = self.last_hub_seq.max(w.hub_seq);
-        }
-        Ok(self.settle(key, state, stored.into_iter().collect()))
+        self.ledger
+            .commit_warning(&mut self.steps, key, warning, now_ns)
     }
 
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
         use prost::Message;
         let body = c.encode_to_vec();
-        self.step(|conn, _| {
+        self.steps.step(|conn, _| {
             conn.client.execute(
                 "UPDATE tappers SET counters = $3, last_seen_ns = $4
                  WHERE node = $1 AND instance_id = $2",
@@ -432,8 +416,8 @@ impl Writer for PgWriter {
     }
 
     fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()> {
-        self.instances.forget(key);
-        self.step(|conn, replica| {
+        self.ledger.forget(key);
+        self.steps.step(|conn, replica| {
             conn.client.execute(
                 "UPDATE tappers SET last_seen_ns = $3,
                      replica = CASE WHEN replica = $4 THEN NULL ELSE replica END,
@@ -451,70 +435,23 @@ impl Writer for PgWriter {
         max_rows: Option<u64>,
         now_ns: i64,
     ) -> Result<u64> {
-        if !self.retention_leader()? {
+        if !self.steps.retention_leader()? {
             return Ok(0);
         }
-        let conn = self.conn()?;
-        let mut tx = conn.client.transaction()?;
-        let mut deleted = 0;
-        if let Some(age) = max_age_ns {
-            let cutoff = now_ns.saturating_sub(age);
-            deleted += tx.execute("DELETE FROM events WHERE received_ns < $1", &[&cutoff])?;
-            deleted += tx.execute("DELETE FROM losses WHERE received_ns < $1", &[&cutoff])?;
-            deleted += tx.execute("DELETE FROM warnings WHERE received_ns < $1", &[&cutoff])?;
-        }
-        if let Some(rows) = max_rows {
-            // The newest record beyond the cap; the three tables share hub_seq.
-            let cut: Option<i64> = tx
-                .query_opt(
-                    "SELECT hub_seq FROM (SELECT hub_seq FROM events
-                                          UNION ALL SELECT hub_seq FROM losses
-                                          UNION ALL SELECT hub_seq FROM warnings) AS s
-                     ORDER BY hub_seq DESC LIMIT 1 OFFSET $1",
-                    &[&u2i(rows)],
-                )?
-                .map(|r| r.get(0));
-            if let Some(cut) = cut {
-                deleted += tx.execute("DELETE FROM events WHERE hub_seq <= $1", &[&cut])?;
-                deleted += tx.execute("DELETE FROM losses WHERE hub_seq <= $1", &[&cut])?;
-                deleted += tx.execute("DELETE FROM warnings WHERE hub_seq <= $1", &[&cut])?;
-            }
-        }
-        if deleted > 0 {
-            tx.execute(
-                "DELETE FROM stacks s
-                 WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.stack_id = s.id)",
-                &[],
-            )?;
-        }
-        tx.commit()?;
-        Ok(deleted)
+        let client = &mut self.steps.conn()?.client;
+        retention::apply(client, max_age_ns, max_rows, now_ns)
     }
 
     fn expire_instances(&mut self, max_idle_ns: i64, now_ns: i64) -> Result<u64> {
-        if !self.retention_leader()? {
+        if !self.steps.retention_leader()? {
             return Ok(0);
         }
-        let conn = self.conn()?;
-        let mut tx = conn.client.transaction()?;
-        // The streams of replicas that died are over.
-        tx.execute(
-            &format!(
-                "UPDATE tappers t SET replica = NULL, peer = NULL
-                 WHERE replica IS NOT NULL AND NOT {ALIVE}"
-            ),
-            &[],
-        )?;
-        let n = tx.execute(
-            "DELETE FROM tappers WHERE last_seen_ns < $1 AND replica IS NULL",
-            &[&now_ns.saturating_sub(max_idle_ns)],
-        )?;
-        tx.commit()?;
-        Ok(n)
+        let client = &mut self.steps.conn()?.client;
+        retention::expire_instances(client, now_ns.saturating_sub(max_idle_ns))
     }
 }
 
-impl PgWriter {
+impl Steps {
     /// Whether this replica runs retention: the first to take the session's retention lock
     /// keeps it until its connection ends; the others skip.
     fn retention_leader(&mut self) -> Result<bool> {

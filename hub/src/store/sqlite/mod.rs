@@ -4,6 +4,7 @@
 mod files;
 mod gate;
 mod identity;
+mod insert;
 mod losses;
 mod reader;
 mod replay;
@@ -115,82 +116,16 @@ fn i2u(v: i64) -> u64 {
     v as u64
 }
 
-/// Records for the engine's tests.
+/// Opening for the engine's tests; records come from the conformance suite's builders.
 #[cfg(test)]
 mod testkit {
-    use tapper_proto::v1::{Event, Hello, Loss};
+    pub use crate::store::conformance::records::{TempDb, ev, hello, key};
 
     use super::{SqliteReader, SqliteWriter};
-    use crate::{
-        store::{InstanceKey, QueryBudget, Result},
-        util::clock::to_ts,
-    };
+    use crate::store::{QueryBudget, Result};
 
     /// Opens a store with the default query budget.
     pub fn open(path: &str) -> Result<(SqliteWriter, SqliteReader)> {
         super::open(path, QueryBudget::default())
-    }
-
-    pub fn hello(node: &str) -> Hello {
-        Hello {
-            node: node.into(),
-            instance_id: "i1".into(),
-            ..Default::default()
-        }
-    }
-
-    pub fn key(node: &str) -> InstanceKey {
-        InstanceKey {
-            node: node.into(),
-            instance_id: "i1".into(),
-        }
-    }
-
-    pub fn ev(seq: u64, errno: i32) -> Event {
-        Event {
-            seq,
-            errno,
-            errno_name: format!("E{errno}"),
-            ts: Some(to_ts(1_000 + seq as i64)),
-            comm: "x".into(),
-            ..Default::default()
-        }
-    }
-
-    pub fn loss(first_seq: u64, last_seq: u64) -> Loss {
-        Loss {
-            count: last_seq - first_seq + 1,
-            reason: "r".into(),
-            first_seq,
-            last_seq,
-        }
-    }
-
-    /// A fresh database file in a private directory (removed with the returned guard).
-    pub struct TempDb(std::path::PathBuf);
-
-    impl TempDb {
-        pub fn new(name: &str) -> Self {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "hub-store-{}-{}-{name}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-
-        pub fn path(&self) -> String {
-            self.0.join("hub.db").to_str().unwrap().to_owned()
-        }
-    }
-
-    impl Drop for TempDb {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
     }
 }

@@ -167,7 +167,7 @@ fn warnings(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{TempDb, ev, hello, key, loss};
+    use super::super::testkit::{TempDb, ev, hello, key};
     use crate::store::{Reader, Stored, Writer};
 
     #[test]
@@ -194,21 +194,5 @@ mod tests {
             ));
         }
         assert_eq!(r.unreadable_logged(), 1, "logged once");
-    }
-
-    #[test]
-    fn since_is_the_receive_time() {
-        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
-        w.hello(&hello("a"), 1).unwrap();
-        // Event times (ts) are far from the receive times on purpose.
-        w.commit_events(&key("a"), vec![ev(1, 24)], 100).unwrap();
-        w.commit_loss(&key("a"), loss(2, 3), 200).unwrap();
-        w.commit_events(&key("a"), vec![ev(4, 24)], 300).unwrap();
-        assert_eq!(r.first_received_since(150).unwrap(), Some(2));
-        assert_eq!(r.first_received_since(301).unwrap(), None);
-        let page = r.replay_page(0, u64::MAX, Some(150), 10).unwrap();
-        assert!(
-            matches!(&page[..], [Stored::Loss(l), Stored::Event(e)] if l.hub_seq == 2 && e.seq == 4)
-        );
     }
 }

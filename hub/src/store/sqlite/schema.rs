@@ -362,8 +362,7 @@ mod tests {
         assert_eq!(old, (String::new(), None));
         // New events store and group by their identity next to the old ones.
         w.hello(&hello("a"), 70).unwrap();
-        let new =
-            crate::store::sqlite::identity::tests::in_pod(5, "shop", "web-1", "nginx", "ab12cd34");
+        let new = crate::store::conformance::reads::in_pod(5, "shop", "web-1", "nginx", "ab12cd34");
         w.commit_events(&key("a"), vec![new], 80).unwrap();
         let rows = r
             .stats(&crate::store::StatsQuery {

@@ -202,18 +202,11 @@ pub fn assert_rollups_match_scans(conn: &Connection) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{ev, hello, key, loss};
+    use super::super::testkit::{ev, hello, key};
     use super::{Cut, MINUTE_NS as M, cut};
-    use crate::store::{GroupCol, QueryBudget, Reader, StatsQuery, StoreError, Writer};
-
-    fn window(since_ns: i64, until_ns: i64) -> StatsQuery {
-        StatsQuery {
-            group: vec![GroupCol::Node, GroupCol::Errno],
-            since_ns,
-            until_ns,
-            nodes: vec![],
-        }
-    }
+    use crate::store::{
+        GroupCol, QueryBudget, Reader, StoreError, Writer, conformance::reads::window,
+    };
 
     #[test]
     fn windows_are_cut_at_whole_minutes() {
@@ -242,67 +235,6 @@ mod tests {
             "floor of MIN rounds up to a whole minute"
         );
         assert_eq!(open.edges.len(), 2);
-    }
-
-    #[test]
-    fn groups_and_totals() {
-        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
-        for n in ["a", "b"] {
-            w.hello(&hello(n), 1).unwrap();
-        }
-        w.commit_events(&key("a"), vec![ev(1, 24), ev(2, 24), ev(3, 22)], 5)
-            .unwrap();
-        w.commit_events(&key("b"), vec![ev(1, 24)], 5).unwrap();
-        w.commit_loss(&key("b"), loss(2, 4), 5).unwrap();
-        let s = r.stats(&window(i64::MIN, i64::MAX)).unwrap();
-        assert_eq!((s.total_events, s.total_lost), (4, 3));
-        assert_eq!(s.per_node["a"], 3);
-        assert_eq!(
-            (s.rows[0].node.as_str(), s.rows[0].errno, s.rows[0].count),
-            ("a", 24, 2)
-        );
-        assert_eq!(s.rows.len(), 3);
-        let mut only_b = window(i64::MIN, i64::MAX);
-        only_b.nodes = vec!["b".into()];
-        let s = r.stats(&only_b).unwrap();
-        assert_eq!((s.total_events, s.total_lost, s.rows.len()), (1, 3, 1));
-    }
-
-    #[test]
-    fn an_event_counts_the_failures_it_stands_for_in_rollups_and_scans() {
-        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
-        w.hello(&hello("a"), 1).unwrap();
-        let mut storm = ev(1, 24);
-        storm.suppressed = 99;
-        w.commit_events(&key("a"), vec![storm, ev(2, 24), ev(3, 22)], 5 * M + 1)
-            .unwrap();
-        // A whole-minute window reads the rollups; a partial one scans the events.
-        for (since, until) in [(0, 10 * M), (5 * M, 5 * M + 2)] {
-            let s = r.stats(&window(since, until)).unwrap();
-            assert_eq!(s.total_events, 102, "{since}..{until}");
-            assert_eq!(s.per_node["a"], 102);
-            assert_eq!((s.rows[0].errno, s.rows[0].count), (24, 101));
-            assert_eq!((s.rows[1].errno, s.rows[1].count), (22, 1));
-        }
-        let mut by_comm = window(0, 10 * M);
-        by_comm.group = vec![GroupCol::Comm];
-        assert_eq!(r.stats(&by_comm).unwrap().rows[0].count, 102);
-    }
-
-    #[test]
-    fn the_window_is_the_receive_time_for_events_and_losses() {
-        let (mut w, r) = super::super::testkit::open(":memory:").unwrap();
-        w.hello(&hello("a"), 1).unwrap();
-        // The events' own ts is about 1000 ns; they arrive at 100 and 200.
-        w.commit_events(&key("a"), vec![ev(1, 24)], 100).unwrap();
-        w.commit_loss(&key("a"), loss(2, 2), 100).unwrap();
-        w.commit_events(&key("a"), vec![ev(3, 24), ev(4, 24)], 200)
-            .unwrap();
-        w.commit_loss(&key("a"), loss(5, 7), 200).unwrap();
-        let s = r.stats(&window(150, 250)).unwrap();
-        assert_eq!((s.total_events, s.total_lost), (2, 3));
-        let s = r.stats(&window(100, 200)).unwrap();
-        assert_eq!((s.total_events, s.total_lost), (1, 1));
     }
 
     #[test]

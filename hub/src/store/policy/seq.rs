@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{InstanceKey, Result};
+use crate::store::{InstanceKey, Result};
 
 /// Which seq numbers of an instance are committed: all up to `acked`, plus ranges above.
 #[derive(Debug, Clone, Default)]
