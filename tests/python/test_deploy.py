@@ -11,7 +11,7 @@ import grpc
 import pytest
 import yaml
 
-from conftest import ROOT, _binary
+from tapperkit.binaries import ROOT, binary
 from test_grpcurl import grpcurl_run
 
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -20,7 +20,7 @@ SYSTEMD = ROOT / "deploy" / "systemd"
 
 @pytest.fixture(scope="session")
 def tapper_bin():
-    return _binary("TAPPER_BIN", "tapper")
+    return binary("TAPPER_BIN", "tapper")
 
 
 def validate(*paths):
