@@ -34,7 +34,9 @@ pub enum TestkitError {
         status: std::process::ExitStatus,
         output: String,
     },
-    #[error("{name} exited with {status} without printing its final counters; its output:\n{output}")]
+    #[error(
+        "{name} exited with {status} without printing its final counters; its output:\n{output}"
+    )]
     NoFinalCounters {
         name: String,
         status: std::process::ExitStatus,

@@ -126,11 +126,7 @@ impl TapperProcess {
 
     /// Sends `signal` (repeated until it exits within `grace`) and reads its final
     /// counters, which a tapper that stopped cleanly always prints.
-    pub fn stop_with(
-        self,
-        signal: Signal,
-        grace: Duration,
-    ) -> Result<TapperStopped, TestkitError> {
+    pub fn stop_with(self, signal: Signal, grace: Duration) -> Result<TapperStopped, TestkitError> {
         let name = format!("tapper (pid {})", self.pid());
         let stopped = self.process.stop_with(signal, grace)?;
         match final_counters(&stopped.stderr) {
@@ -165,9 +161,15 @@ mod tests {
     fn the_final_counters_are_found_among_log_lines() {
         let json = r#"{"counters":"final","stats":{"calls":5,"failures":4}}"#;
         let stats = final_counters(&["a log line".into(), json.into()]).unwrap();
-        assert_eq!((stats["calls"].as_u64(), stats["failures"].as_u64()), (Some(5), Some(4)));
+        assert_eq!(
+            (stats["calls"].as_u64(), stats["failures"].as_u64()),
+            (Some(5), Some(4))
+        );
         let periodic = r#"{"counters":"periodic","stats":{"calls":7}}"#;
-        assert_eq!(final_counters(&["final counters: calls=7".into(), periodic.into()]), None);
+        assert_eq!(
+            final_counters(&["final counters: calls=7".into(), periodic.into()]),
+            None
+        );
     }
 
     #[test]
@@ -177,6 +179,9 @@ mod tests {
         assert_eq!((ready.probe.as_str(), ready.io_uring), ("tracepoint", true));
         assert_eq!(ready.metrics, None);
         let no_probe = serde_json::json!({"pid": 7});
-        assert_eq!(TapperReady::from_fields(no_probe.as_object().unwrap()), None);
+        assert_eq!(
+            TapperReady::from_fields(no_probe.as_object().unwrap()),
+            None
+        );
     }
 }

@@ -24,7 +24,7 @@ struct Cli {
     /// repeat the flag or separate them with commas. They are tried in order: stats and
     /// tappers ask the first that answers; watch moves on to the next when its stream
     /// breaks and resumes after the last hub_seq it printed (exact only across hubs that
-    /// share one database, i.e. replicas).
+    /// share one database, i.e. replicas); replay's reporter fails over between them.
     #[arg(
         long,
         global = true,
