@@ -33,11 +33,10 @@ pub fn start_tapper(
     output: &str,
     extra: &[String],
 ) -> Result<TapperProcess> {
-    let peer = TapperCommand::new(tapper)
+    Ok(TapperCommand::new(tapper)
         .flags(["--probe", mode, "--output", output, "--counters", "json"])
         .flags(extra.iter().cloned())
-        .start()?;
-    Ok(peer)
+        .start()?)
 }
 
 /// Starts bpftrace with `program` and waits for its "Attaching" line.
