@@ -1,4 +1,4 @@
-"""Loopback helpers: a port free right now, HTTP GETs, and a Prometheus /metrics scrape."""
+"""Loopback plumbing: a port free right now, HTTP GETs, and a Prometheus /metrics scrape."""
 
 import json
 import socket
