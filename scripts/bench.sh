@@ -18,6 +18,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# The Python drivers import the shared harness (python/tapperkit).
+export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
 MODE=full
 PART=all
 while [ $# -gt 0 ]; do

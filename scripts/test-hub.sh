@@ -7,10 +7,9 @@ cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
 
-cargo build -p hub -p hub-client -p tapper-bench
+cargo build -p hub -p hub-client
 cargo test -p hub -p hub-client -p tapper-proto -p tapper-names
 
 export HUB_BIN="${HUB_BIN:-$target/debug/hub}"
 export HUB_CLIENT_BIN="${HUB_CLIENT_BIN:-$target/debug/hub-client}"
-export TAPPER_BENCH_BIN="${TAPPER_BENCH_BIN:-$target/debug/tapper-bench}"
 python3 -m pytest -q tests/python

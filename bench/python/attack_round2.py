@@ -20,12 +20,10 @@ import tempfile
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import round2_hub  # noqa: E402
-import round2_render  # noqa: E402
-import round2_tapper  # noqa: E402
-from proto_stubs import generate  # noqa: E402
+import round2_hub
+import round2_render
+import round2_tapper
+from tapperkit.proto_stubs import generate
 
 ITEMS = {
     "1": round2_tapper.fifo_exe,

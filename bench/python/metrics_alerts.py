@@ -2,7 +2,8 @@
 Alertmanager (the hub's rules evaluated on ingest), and the time of one /metrics scrape of a
 hub that knows 1 node and one that knows many, side by side. Prints a Markdown section.
 
-Run by scripts/bench.sh (as root: the tapper loads eBPF)."""
+Run by scripts/bench.sh (as root: the tapper loads eBPF), with python/ on PYTHONPATH for the
+shared harness (tapperkit)."""
 
 import argparse
 import concurrent.futures
@@ -21,8 +22,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "python"))
-from monitoring import Alertmanager, free_port, get_json, scrape  # noqa: E402
+from tapperkit.monitoring import Alertmanager
+from tapperkit.net import free_port, get_json, scrape
+from tapperkit.process import start
+from tapperkit.replay import replay_args
 
 PR_SET_NAME = 15
 RULE = """
@@ -34,31 +37,6 @@ window = "2s"
 group_by = ["node", "comm"]
 severity = "critical"
 """
-
-
-def start(args, log, field, stdout=subprocess.DEVNULL):
-    """Starts a hub or tapper (its stdout to `stdout`) and returns it with the field of its
-    ready line."""
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(args, stdout=stdout, stderr=f)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if line.startswith('{"ready":'):
-                return proc, json.loads(line)["ready"].get(field)
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    sys.exit(f"{args[0]} did not start:\n{log.read_text(errors='replace')}")
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def set_comm(name):
@@ -98,12 +76,13 @@ def alert_latencies(bins, tmp, runs, bursts):
     am = Alertmanager(tmp, free_port()).start()
     rules = tmp / "rules.toml"
     rules.write_text(RULE)
-    hub, listen = start([bins["hub"], "--listen", "127.0.0.1:0", "--db", ":memory:",
-                         "--alert-rules", str(rules), "--alertmanager", am.url],
-                        tmp / "hub-alerts.log", "listen")
-    tapper, _ = start([bins["tapper"], "--probe", "tracepoint", "--output", "none",
+    hub = start([bins["hub"], "--listen", "127.0.0.1:0", "--db", ":memory:",
+                 "--alert-rules", str(rules), "--alertmanager", am.url],
+                tmp / "hub-alerts.log")
+    listen = hub.ready["listen"]
+    tapper = start([bins["tapper"], "--probe", "tracepoint", "--output", "none",
                        "--pid", str(os.getpid()), "--hub", f"http://{listen}",
-                       "--node-name", "bench"], tmp / "tapper.log", "probe")
+                       "--node-name", "bench"], tmp / "tapper.log")
     comm = open("/proc/self/comm").read().strip()
     results = []
     try:
@@ -128,8 +107,8 @@ def alert_latencies(bins, tmp, runs, bursts):
                 received.append((rfc3339(found[0]["updatedAt"]) - failed_at) * 1000)
             results.append({"received_ms": received, "seen_ms": seen})
     finally:
-        stop(tapper)
-        stop(hub)
+        tapper.stop(check=False)
+        hub.stop(check=False)
         am.stop()
     return results
 
@@ -137,9 +116,9 @@ def alert_latencies(bins, tmp, runs, bursts):
 def load_nodes(bins, url, nodes):
     """Each node reports 4 events (4 errnos) and 1 kernel drop, like a small tapper."""
     def one(i):
-        subprocess.run([bins["tapper-bench"], "replay", "--hub", url, "--node", f"node-{i:04}",
-                        "--synthetic", "4", "--kernel-drops", "1"], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(replay_args(bins["hub-client"], url, f"node-{i:04}", 4,
+                                   "--kernel-drops", "1"),
+                       check=True, capture_output=True, timeout=120)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(nodes)))
 
@@ -148,11 +127,9 @@ def scrape_times(bins, tmp, runs, nodes, scrapes):
     """Per run and hub, the milliseconds of each GET /metrics, alternating hubs."""
     hubs = {}
     for count in (1, nodes):
-        proc, listen = start([bins["hub"], "--listen", "127.0.0.1:0", "--db", ":memory:",
-                              "--metrics-listen", "127.0.0.1:0"], tmp / f"hub-{count}.log",
-                             "listen")
-        metrics = json.loads(next(line for line in (tmp / f"hub-{count}.log").read_text()
-                                  .splitlines() if line.startswith('{"ready":')))["ready"]["metrics"]
+        proc = start([bins["hub"], "--listen", "127.0.0.1:0", "--db", ":memory:",
+                      "--metrics-listen", "127.0.0.1:0"], tmp / f"hub-{count}.log")
+        listen, metrics = proc.ready["listen"], proc.ready["metrics"]
         load_nodes(bins, f"http://{listen}", count)
         hubs[count] = (proc, metrics)
     try:
@@ -176,7 +153,7 @@ def scrape_times(bins, tmp, runs, nodes, scrapes):
         return shape, results
     finally:
         for proc, _ in hubs.values():
-            stop(proc)
+            proc.stop(check=False)
 
 
 def p(values, q):
@@ -206,7 +183,7 @@ def render(alerts, shape, scrapes, args):
                   f"{spread([p(r['seen_ms'], q) for r in alerts])} |")
     md += ["", f"**Scrape time.** `GET /metrics` of a hub that knows 1 node and of one that "
            f"knows {args.nodes} nodes (each reported 4 errnos and a kernel drop through "
-           f"`tapper-bench replay`), alternating on kept-alive connections, {args.scrapes} "
+           f"`hub-client replay`), alternating on kept-alive connections, {args.scrapes} "
            "scrapes per hub and run; median (min – max) over runs. Target: under 5 ms with "
            "1,000 nodes.", "",
            "| hub | series | body bytes | median scrape (ms) | p99 scrape (ms) |",
@@ -221,14 +198,14 @@ def render(alerts, shape, scrapes, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", required=True, help="dir with hub, tapper, tapper-bench")
+    parser.add_argument("--bin", required=True, help="dir with hub, tapper, hub-client")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--bursts", type=int, default=100)
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--out", required=True, help="the Markdown section to write")
     args = parser.parse_args()
-    bins = {name: str(Path(args.bin) / name) for name in ("hub", "tapper", "tapper-bench")}
+    bins = {name: str(Path(args.bin) / name) for name in ("hub", "tapper", "hub-client")}
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         tmp = Path(tmp)
         alerts = alert_latencies(bins, tmp, args.runs, args.bursts)

@@ -13,8 +13,8 @@ import uuid
 
 import grpc
 
-from metrics_alerts import start, stop
-from monitoring import scrape
+from tapperkit.net import scrape
+from tapperkit.process import start
 from round2_tapper import HERE, NOBODY, PYTHON
 from storm import status_kib
 
@@ -87,9 +87,10 @@ def big_identity(bins, stubs, workdir, sizes):
     is sampled for RSS until the time is up or it passes the cap."""
     hub_pb2, hub_pb2_grpc, event_pb2 = stubs
     secs, cap = sizes["big_secs"], sizes["big_rss_cap_mib"] * 1024
-    hub, addr = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db",
+    hub_child = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db",
                        str(workdir / "hub.db"), "--retention-rows", "64",
-                       "--retention-interval", "1s"], workdir / "hub.log", "listen")
+                       "--retention-interval", "1s"], workdir / "hub.log")
+    hub, addr = hub_child.proc, hub_child.ready["listen"]
     halt = threading.Event()
     channel = grpc.insecure_channel(addr)
     stream = hub_pb2_grpc.HubStub(channel).Subscribe(hub_pb2.SubscribeRequest(follow=True))
@@ -131,7 +132,7 @@ def big_identity(bins, stubs, workdir, sizes):
     finally:
         halt.set()
         channel.close()
-        stop(hub)
+        hub_child.stop(check=False)
 
 
 def h2_squatters(bins, stubs, workdir, sizes):
@@ -142,8 +143,9 @@ def h2_squatters(bins, stubs, workdir, sizes):
     conns, hold = sizes["h2_conns"], sizes["h2_hold"]
     tokens = workdir / "tokens"
     tokens.write_text("read bench-read-token\nreport bench-report-token\n")
-    hub, addr = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db", ":memory:",
-                       "--tokens", str(tokens)], workdir / "hub.log", "listen")
+    hub_child = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db", ":memory:",
+                       "--tokens", str(tokens)], workdir / "hub.log")
+    hub, addr = hub_child.proc, hub_child.ready["listen"]
     auth = (("authorization", "Bearer bench-read-token"),)
 
     def served():
@@ -183,7 +185,7 @@ def h2_squatters(bins, stubs, workdir, sizes):
         if attacker:
             attacker.kill()
             attacker.wait()
-        stop(hub)
+        hub_child.stop(check=False)
 
 
 class PostSizes(http.server.BaseHTTPRequestHandler):
@@ -212,10 +214,11 @@ def alert_groups(bins, stubs, workdir, sizes):
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type(
         "Receiver", (PostSizes,), {"sizes": []}))
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    hub, addr = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db", ":memory:",
+    hub_child = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db", ":memory:",
                        "--metrics-listen", "127.0.0.1:0", "--alert-rules", str(rules),
                        "--alertmanager", f"http://127.0.0.1:{receiver.server_port}"],
-                      workdir / "hub.log", "listen")
+                      workdir / "hub.log")
+    hub, addr = hub_child.proc, hub_child.ready["listen"]
     metrics = next(json.loads(line)["ready"]["metrics"]
                    for line in (workdir / "hub.log").read_text().splitlines()
                    if line.startswith('{"ready":'))
@@ -253,5 +256,5 @@ def alert_groups(bins, stubs, workdir, sizes):
             "posted_bytes": sum(posts), "hub_log_lines": log_lines,
         }
     finally:
-        stop(hub)
+        hub_child.stop(check=False)
         receiver.shutdown()

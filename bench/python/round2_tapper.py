@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from metrics_alerts import start, stop
+from tapperkit.process import start
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 # The system interpreter: nobody cannot run a per-user one.
@@ -31,9 +31,9 @@ class Tapper:
     def __init__(self, bins, workdir, *args, prefix=()):
         self.out = workdir / "tapper.out"
         with open(self.out, "wb") as out:
-            self.proc, self.metrics = start(
-                [*prefix, str(bins / "tapper"), "--output", "json", *args],
-                workdir / "tapper.log", "metrics", stdout=out)
+            self.child = start([*prefix, str(bins / "tapper"), "--output", "json", *args],
+                               workdir / "tapper.log", stdout=out)
+        self.proc, self.metrics = self.child.proc, self.child.ready.get("metrics")
         self.arrivals = {}
         self._done = threading.Event()
         self._tail = threading.Thread(target=self._follow, daemon=True)
@@ -68,7 +68,7 @@ class Tapper:
     def close(self):
         self._done.set()
         if self.proc.poll() is None:
-            stop(self.proc)
+            self.child.stop(check=False)
 
 
 class Prober:

@@ -18,8 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metrics_alerts import start  # noqa: E402
+from tapperkit.process import start
 
 NODE = "storm"
 VARIANTS = [
@@ -52,14 +51,14 @@ def final_counters(log):
 def one(bins, extra, procs, secs, workdir):
     """One storm: returns the figures of one measurement."""
     db = workdir / "hub.db"
-    hub, listen = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db", str(db)],
-                        workdir / "hub.log", "listen")
+    hub_child = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db", str(db)],
+                      workdir / "hub.log")
+    hub, listen = hub_child.proc, hub_child.ready["listen"]
     try:
         bytes_before = db_bytes(db)
         log = workdir / "tapper.log"
-        tapper, _ = start([str(bins / "tapper"), "--output", "none", "--counters", "json",
-                           "--hub", f"http://{listen}", "--node-name", NODE, *extra],
-                          log, "probe")
+        tapper = start([str(bins / "tapper"), "--output", "none", "--counters", "json",
+                        "--hub", f"http://{listen}", "--node-name", NODE, *extra], log).proc
         # Each process makes its share of STORM_RATE x secs calls; on a machine that cannot
         # keep up it takes longer, so the rate is measured, not assumed.
         storm = [subprocess.Popen([str(bins / "tapper-bench"), "generate", "--rate",

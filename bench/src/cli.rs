@@ -51,9 +51,6 @@ pub enum Cmd {
     /// Part 6: the hub under attack — subscribe churn, GetStats load, stuck subscribers,
     /// silent connections — each on a fresh hub per measurement.
     Attack(AttackArgs),
-    /// Report events to a hub as a tapper would, from a JSON-lines file (the tapper's
-    /// `--output json`) or synthetic ones, and print a JSON summary (tests use it too).
-    Replay(crate::replay::Args),
     /// Write BENCHMARKS.md from the result files in a directory.
     Report {
         /// Directory with the parts' JSON result files.

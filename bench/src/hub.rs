@@ -1,13 +1,13 @@
-//! Starts a hub (`hub --listen 127.0.0.1:0 --db :memory:`, or on a given database) as a benchmark peer and learns
-//! its address from its ready line (`https://` when it serves TLS).
+//! Starts a hub (through the test kit, in memory or on a given database) as a benchmark
+//! peer, with the flags of a hub under a load of many reporters.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use tapper_testkit::{Process, Stdout};
+use anyhow::Result;
+use tapper_testkit::{HubCommand, HubProcess};
 
 pub struct Hub {
-    pub peer: Process,
+    pub peer: HubProcess,
     /// `http://127.0.0.1:PORT`, or `https://` with `--tls-cert`.
     pub url: String,
 }
@@ -44,22 +44,12 @@ pub fn start_with(hub: &Path, flags: &[&str]) -> Result<Hub> {
 /// Starts a hub on the database `db` (a file, `:memory:` or a `postgres://` URL) with these
 /// extra flags.
 pub fn start_on(hub: &Path, db: &str, flags: &[&str]) -> Result<Hub> {
-    let mut cmd = Command::new(hub);
-    cmd.args(["--listen", "127.0.0.1:0", "--db", db])
-        .args(flags)
-        .env("RUST_LOG", "info");
-    let peer = Process::spawn("hub", cmd, Stdout::Discard)?;
-    let ready = peer.wait_ready(Duration::from_secs(30))?;
-    let addr = ready["listen"]
-        .as_str()
-        .context("the hub's ready line names no address")?;
-    let scheme = if flags.contains(&"--tls-cert") {
-        "https"
-    } else {
-        "http"
-    };
+    let peer = HubCommand::new(hub)
+        .db(db)
+        .flags(flags.iter().copied())
+        .start()?;
     Ok(Hub {
-        url: format!("{scheme}://{addr}"),
+        url: peer.url(),
         peer,
     })
 }

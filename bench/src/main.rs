@@ -12,7 +12,6 @@ mod overhead;
 mod overhead_report;
 mod procstat;
 mod rate;
-mod replay;
 mod replicas;
 mod replicas_report;
 mod report;
@@ -150,7 +149,6 @@ fn main() -> Result<()> {
             let outcome = runtime()?.block_on(attack::run(&opts))?;
             write(a.out.as_deref(), &outcome)?;
         }
-        Cmd::Replay(a) => runtime()?.block_on(replay::run(a))?,
         Cmd::Report { results, out, part } => {
             let text = match part {
                 None => report::render(&results)?,

@@ -6,12 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
-use tapper_testkit::Process;
 
 use crate::{
     machine::Machine,
     syscall::{self, Kind},
-    tapper::{self, Final},
+    tapper::{self, Peer},
 };
 
 /// What is attached while the loop runs.
@@ -175,7 +174,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                 });
             }
             if let Some(peer) = peer
-                && let Some(f) = detach(cond, peer)?
+                && let Some(f) = peer.stop()?
             {
                 tapper_drops.push((run, cond, f.drops));
             }
@@ -192,22 +191,18 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     })
 }
 
-fn attach(cond: Condition, opts: &Options) -> Result<Option<Process>> {
+fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
     if let Some(mode) = cond.tapper_mode() {
-        return tapper::start_tapper(&opts.tapper, mode, "none", &cond.tapper_args()).map(Some);
+        let tapper = tapper::start_tapper(&opts.tapper, mode, "none", &cond.tapper_args())?;
+        return Ok(Some(Peer::Tapper(tapper)));
     }
     match cond.bpftrace_program() {
-        Some(program) => tapper::start_bpftrace(&opts.bpftrace, program).map(Some),
+        Some(program) => Ok(Some(Peer::Bpftrace(tapper::start_bpftrace(
+            &opts.bpftrace,
+            program,
+        )?))),
         None => Ok(None),
     }
-}
-
-fn detach(cond: Condition, peer: Process) -> Result<Option<Final>> {
-    if cond.tapper_mode().is_some() {
-        return tapper::stop_tapper(peer).map(Some);
-    }
-    peer.stop(std::time::Duration::from_secs(20))?;
-    Ok(None)
 }
 
 /// Per run: `condition - none` of the same run, in ns, and `condition / none`.

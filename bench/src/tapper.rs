@@ -1,11 +1,11 @@
-//! Starting the tapper and bpftrace as probe peers (through the test kit), and reading the
-//! tapper's final JSON counters.
+//! Starting the tapper and bpftrace as probe peers (through the test kit), and the tapper's
+//! final counters as numbers.
 
 use std::{path::Path, process::Command, time::Duration};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
-use tapper_testkit::{Process, Stdout};
+use tapper_testkit::{Process, Stdout, TapperCommand, TapperProcess};
 
 /// The bpftrace peer program: counts failed socket() calls by command and errno.
 pub const BPFTRACE_PROGRAM: &str =
@@ -27,13 +27,16 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts `tapper --probe MODE --output OUTPUT --counters json [extra...]` (events go to
 /// /dev/null) and waits for its ready line.
-pub fn start_tapper(tapper: &Path, mode: &str, output: &str, extra: &[String]) -> Result<Process> {
-    let mut cmd = Command::new(tapper);
-    cmd.args(["--probe", mode, "--output", output, "--counters", "json"])
-        .args(extra);
-    let peer = Process::spawn(&format!("tapper --probe {mode}"), cmd, Stdout::Discard)?;
-    peer.wait_ready(START_TIMEOUT)?;
-    Ok(peer)
+pub fn start_tapper(
+    tapper: &Path,
+    mode: &str,
+    output: &str,
+    extra: &[String],
+) -> Result<TapperProcess> {
+    Ok(TapperCommand::new(tapper)
+        .flags(["--probe", mode, "--output", output, "--counters", "json"])
+        .flags(extra.iter().cloned())
+        .start()?)
 }
 
 /// Starts bpftrace with `program` and waits for its "Attaching" line.
@@ -57,31 +60,44 @@ pub struct Final {
     pub events_received: u64,
 }
 
-/// Stops the tapper and parses its final counters, the JSON line on stderr.
-pub fn stop_tapper(peer: Process) -> Result<Final> {
+/// Stops the tapper (SIGINT) and reads its final counters.
+pub fn stop_tapper(peer: TapperProcess) -> Result<Final> {
     let stopped = peer.stop(Duration::from_secs(20))?;
-    parse_final(&stopped.stderr).with_context(|| {
-        format!(
-            "no final counters from the tapper:\n{}",
-            stopped.stderr.join("\n")
-        )
-    })
+    Ok(Final::from_stats(&stopped.final_counters))
 }
 
-fn parse_final(lines: &[String]) -> Option<Final> {
-    let v = lines
-        .iter()
-        .rev()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|v| v["counters"] == "final")?;
-    let get = |k: &str| v["stats"][k].as_u64().unwrap_or(0);
-    Some(Final {
-        calls: get("calls"),
-        failures: get("failures"),
-        drops: get("drops"),
-        misses: get("misses"),
-        events_received: get("events_received"),
-    })
+impl Final {
+    /// From the `stats` object of the final counters line; a missing counter is 0.
+    fn from_stats(stats: &Value) -> Final {
+        let get = |k: &str| stats[k].as_u64().unwrap_or(0);
+        Final {
+            calls: get("calls"),
+            failures: get("failures"),
+            drops: get("drops"),
+            misses: get("misses"),
+            events_received: get("events_received"),
+        }
+    }
+}
+
+/// A probe peer of the overhead runs: the tapper (its final counters read at stop) or
+/// bpftrace.
+pub enum Peer {
+    Tapper(TapperProcess),
+    Bpftrace(Process),
+}
+
+impl Peer {
+    /// Stops the peer; the tapper's final counters, if it is the tapper.
+    pub fn stop(self) -> Result<Option<Final>> {
+        match self {
+            Peer::Tapper(tapper) => stop_tapper(tapper).map(Some),
+            Peer::Bpftrace(bpftrace) => {
+                bpftrace.stop(Duration::from_secs(20))?;
+                Ok(None)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -89,13 +105,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_json_line_among_logs() {
-        let json = r#"{"counters":"final","stats":{"calls":5,"failures":4,"drops":1,"misses":0,"events_received":3}}"#;
-        let f = parse_final(&["a log line".into(), json.into()]).unwrap();
+    fn counters_map_by_name_and_missing_ones_are_zero() {
+        let stats = serde_json::json!({"calls":5,"failures":4,"drops":1,"events_received":3});
+        let f = Final::from_stats(&stats);
         assert_eq!(
-            (f.calls, f.failures, f.drops, f.events_received),
-            (5, 4, 1, 3)
+            (f.calls, f.failures, f.drops, f.misses, f.events_received),
+            (5, 4, 1, 0, 3)
         );
-        assert_eq!(parse_final(&["final counters: calls=7".into()]), None);
     }
 }

@@ -1,20 +1,17 @@
-//! Runs the real tapper binary as a child process (through the test kit): waits for its
-//! ready line, then stops it with a signal and collects its JSON events and final counters.
+//! The real tapper with `--output json`, run through the test kit: its JSON events read
+//! while it runs, and at stop its events, warnings and final counters.
 
-use std::{path::Path, process::Command, process::ExitStatus, time::Duration};
+use std::{path::Path, process::ExitStatus, time::Duration};
 
 use anyhow::Context;
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use tapper_testkit::{Process, Stdout};
+use tapper_testkit::{TapperCommand, TapperProcess, TapperStopped};
 
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 pub struct RunningTapper {
-    process: Process,
-    probe: String,
-    io_uring: bool,
+    process: TapperProcess,
 }
 
 pub struct TapperOutput {
@@ -32,20 +29,12 @@ pub struct TapperOutput {
 impl RunningTapper {
     /// Starts `tapper --output json ARGS` and waits until it has attached.
     pub fn start(bin: &Path, args: &[&str]) -> anyhow::Result<Self> {
-        let mut cmd = Command::new(bin);
-        cmd.args(["--output", "json"]).args(args);
-        let process = Process::spawn("tapper", cmd, Stdout::Capture)?;
-        let ready = process.wait_ready(READY_TIMEOUT)?;
-        let probe = ready["probe"]
-            .as_str()
-            .context("the ready line names no probe mode")?
-            .to_owned();
-        let io_uring = ready["io_uring"] == true;
-        Ok(Self {
-            process,
-            probe,
-            io_uring,
-        })
+        let process = TapperCommand::new(bin)
+            .flags(["--output", "json"])
+            .flags(args.iter().copied())
+            .capture_stdout()
+            .start()?;
+        Ok(Self { process })
     }
 
     pub fn pid(&self) -> u32 {
@@ -54,12 +43,12 @@ impl RunningTapper {
 
     /// The probe mode it attached, from its ready line.
     pub fn probe(&self) -> &str {
-        &self.probe
+        &self.process.ready().probe
     }
 
     /// Whether it captures io_uring socket failures, from its ready line.
     pub fn io_uring(&self) -> bool {
-        self.io_uring
+        self.process.ready().io_uring
     }
 
     /// Waits up to `timeout` for the tapper to print events for which `count` (given each
@@ -91,7 +80,10 @@ impl RunningTapper {
 
     /// Sends `signal` (repeated until it exits), and parses what the tapper printed.
     pub fn stop(self, signal: Signal) -> anyhow::Result<TapperOutput> {
-        let stopped = self.process.stop_with(signal, STOP_GRACE)?;
+        let TapperStopped {
+            stopped,
+            final_counters,
+        } = self.process.stop_with(signal, STOP_GRACE)?;
         let lines = stopped
             .stdout
             .iter()
@@ -102,19 +94,6 @@ impl RunningTapper {
             .cloned()
             .partition(|line| line.get("warning").is_some());
         let warnings = warnings.into_iter().map(|w| w["warning"].clone()).collect();
-        let final_counters = stopped
-            .stderr
-            .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|v| v["counters"] == "final")
-            .map(|v| v["stats"].clone())
-            .with_context(|| {
-                format!(
-                    "no final counters on stderr (the tapper exited with {}); stderr was:\n{}",
-                    stopped.status,
-                    stopped.stderr.join("\n")
-                )
-            })?;
         Ok(TapperOutput {
             status: stopped.status,
             events,

@@ -5,7 +5,7 @@ mod common;
 
 use std::{collections::HashMap, process::Command, time::Duration};
 
-use common::{InProcessHub, tapper_bench_bin, wait_for};
+use common::{InProcessHub, hub_client_bin, wait_for};
 use hub_client::proto::v1::{GetStatsRequest, GroupBy, ListTappersRequest};
 
 const ERRNOS: [(&str, i32); 4] = [
@@ -26,7 +26,7 @@ async fn three_nodes_stats_are_exact() {
     let children: Vec<_> = nodes
         .iter()
         .map(|(node, n, drops)| {
-            Command::new(tapper_bench_bin())
+            Command::new(hub_client_bin())
                 .args([
                     "replay",
                     "--hub",

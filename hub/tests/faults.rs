@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Hub, hub_client_bin, scratch, tapper_bench_bin, wait_for};
+use common::{Hub, hub_client_bin, scratch, wait_for};
 use hub_client::{
     REASON_BUFFER_FULL, Reporter, ReporterConfig,
     proto::v1::{
@@ -175,7 +175,7 @@ async fn hub_sigkill_and_restart_delivers_everything_once_and_accounts_for_drops
     );
 
     // Restart on the same store; everything gets acked.
-    hub.restart(&dir);
+    hub.restart();
     assert!(
         reporter.flush(Duration::from_secs(30)).await,
         "not acked after restart: {:?}",
@@ -263,7 +263,7 @@ async fn tappers(
 async fn sigkilled_reporter_shows_disconnected() {
     let dir = scratch("killrep");
     let hub = Hub::start(&dir, ":memory:", &[]);
-    let mut child = Command::new(tapper_bench_bin())
+    let mut child = Command::new(hub_client_bin())
         .args([
             "replay",
             "--hub",
@@ -359,7 +359,7 @@ async fn stalled_subscriber_gets_lagged_notice_while_another_gets_everything() {
         (seqs.len() as u64, lagged)
     });
 
-    let out = common::tapper_bench(&[
+    let out = common::hub_client(&[
         "replay",
         "--hub",
         &hub.url(),

@@ -28,6 +28,20 @@ pub enum TestkitError {
         signal: String,
         output: String,
     },
+    #[error("{name} exited with {status}; its output:\n{output}")]
+    Failed {
+        name: String,
+        status: std::process::ExitStatus,
+        output: String,
+    },
+    #[error(
+        "{name} exited with {status} without printing its final counters; its output:\n{output}"
+    )]
+    NoFinalCounters {
+        name: String,
+        status: std::process::ExitStatus,
+        output: String,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,

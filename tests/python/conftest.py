@@ -1,38 +1,23 @@
-"""Fixtures for the hub's Python tests: the real hub and hub-client binaries, the real
-grpcurl, and grpcio stubs generated from proto/ at test time."""
+"""Fixtures for the Python tests, thin wrappers over the shared harness (python/tapperkit):
+the real hub, hub-client, tapper and workload binaries, hubs started per test, replays,
+the real grpcurl, grpcio stubs generated from proto/ at test time, and a real PostgreSQL."""
 
-import json
 import os
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tapperkit.binaries import MissingBinary, binary
+from tapperkit.hub import start_hub
+from tapperkit.process import Failed, NotReady
+from tapperkit.replay import run_replay
 
 
 def _binary(env_var, name):
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    if not target.is_absolute():
-        target = ROOT / target
-    path = Path(os.environ.get(env_var, target / "debug" / name))
-    if not path.is_file():
-        pytest.fail(
-            f"{name} binary not found at {path}: build it with `cargo build -p {name}` "
-            f"or point {env_var} at it",
-            pytrace=False,
-        )
-    return path
-
-
-def ready_fields(log):
-    """The fields of the ready line (`{"ready":{...}}`) the hub or the tapper printed on
-    stderr into the file `log`, or None while there is none."""
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith('{"ready":'):
-            return json.loads(line)["ready"]
-    return None
+    try:
+        return binary(env_var, name)
+    except MissingBinary as err:
+        pytest.fail(str(err), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +31,15 @@ def hub_client_bin():
 
 
 @pytest.fixture(scope="session")
-def tapper_bench_bin():
-    return _binary("TAPPER_BENCH_BIN", "tapper-bench")
+def tapper_bin():
+    if os.geteuid() != 0:
+        pytest.fail("the tapper tests load eBPF: run them as root", pytrace=False)
+    return _binary("TAPPER_BIN", "tapper")
+
+
+@pytest.fixture(scope="session")
+def workload_bin():
+    return _binary("WORKLOAD_BIN", "socket-workload")
 
 
 @pytest.fixture(scope="session")
@@ -63,57 +55,22 @@ def grpcurl():
     return path
 
 
-class HubProcess:
-    def __init__(self, proc, addr, log, scheme="http"):
-        self.proc = proc
-        self.addr = addr
-        self.log = log
-        self.scheme = scheme
-        self.killed = False
-
-    def kill(self):
-        """SIGKILLs the hub (a crash); the fixture then expects no clean exit from it."""
-        self.killed = True
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    @property
-    def url(self):
-        return f"{self.scheme}://{self.addr}"
-
-
 @pytest.fixture
 def hub(hub_factory):
     """One real hub on 127.0.0.1:0 with an in-memory store and default flags."""
     return hub_factory()
 
 
-def run_replay(tapper_bench_bin, hub, node, n, *extra):
-    """Feeds n synthetic events as `node` through `tapper-bench replay` (the reporter the
-    tapper uses) and waits for the hub's acks; returns its JSON summary."""
-    import json
-
-    out = subprocess.run(
-        [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", node,
-         "--synthetic", str(n), *extra],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert out.returncode == 0, f"replay failed: {out.stderr}"
-    summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert summary["flushed"] and summary["sent"] == n, summary
-    return summary
-
-
 @pytest.fixture
-def replay(hub, tapper_bench_bin):
-    """Replays synthetic events into the `hub` fixture's hub."""
-    return lambda node, n, *extra: run_replay(tapper_bench_bin, hub, node, n, *extra)
+def replay(hub, hub_client_bin):
+    """Replays synthetic events into the `hub` fixture's hub (see tapperkit.replay)."""
+    return lambda node, n, *extra: run_replay(hub_client_bin, hub, node, n, *extra)
 
 
 @pytest.fixture(scope="session")
 def stubs(tmp_path_factory):
     """tapper.v1 stubs generated with grpc_tools.protoc into a temp dir."""
-    from proto_stubs import generate
+    from tapperkit.proto_stubs import generate
 
     return generate(tmp_path_factory.mktemp("stubs"))
 
@@ -128,49 +85,36 @@ def hub_factory(hub_bin, tmp_path):
     def start(*args, prefix=(), listen="127.0.0.1:0"):
         """`prefix` runs the hub under another command, e.g. ("prlimit", "--nofile=40");
         `listen` is its address (a free port reserved by the test, or port 0)."""
-        log = tmp_path / f"hub-{len(started)}.log"
-        db = [] if "--db" in args else ["--db", ":memory:"]
-        with open(log, "wb") as f:
-            proc = subprocess.Popen(
-                [*prefix, str(hub_bin), "--listen", listen, *db, *args],
-                stdout=subprocess.DEVNULL, stderr=f, env={**os.environ, "RUST_LOG": "info"},
-            )
-        hub = HubProcess(proc, None, log, "https" if "--tls-cert" in args else "http")
+        try:
+            hub = start_hub(hub_bin, tmp_path / f"hub-{len(started)}.log", *args,
+                            prefix=prefix, listen=listen)
+        except NotReady as err:
+            pytest.fail(str(err), pytrace=False)
         started.append(hub)
-        deadline = time.monotonic() + 20
-        while True:
-            ready = ready_fields(log)
-            if ready:
-                hub.addr = ready["listen"]
-                return hub
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"hub did not start; log:\n{log.read_text(errors='replace')}",
-                            pytrace=False)
-            time.sleep(0.02)
+        return hub
 
     yield start
-    for proc in (hub.proc for hub in started if not hub.killed):
-        proc.terminate()
+    failures = []
+    for hub in started:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            pytest.fail("hub did not exit within 10s of SIGTERM", pytrace=False)
-        assert proc.returncode == 0, f"hub exited with {proc.returncode}"
+            hub.stop(timeout=10)
+        except Failed as err:
+            failures.append(str(err))
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
 
 
 @pytest.fixture
-def replay_to(tapper_bench_bin):
+def replay_to(hub_client_bin):
     """Replays synthetic events into a given hub (e.g. one from `hub_factory`)."""
-    return lambda hub, node, n, *extra: run_replay(tapper_bench_bin, hub, node, n, *extra)
+    return lambda hub, node, n, *extra: run_replay(hub_client_bin, hub, node, n, *extra)
 
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A real PostgreSQL server for the whole session (see postgres.py); tests take a
-    database of their own on it with `pg_database`."""
-    from postgres import Postgres
+    """A real PostgreSQL server for the whole session (see tapperkit.postgres); tests take
+    a database of their own on it with `pg_database`."""
+    from tapperkit.postgres import Postgres
 
     server = Postgres()
     yield server

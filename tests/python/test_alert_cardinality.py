@@ -9,8 +9,9 @@ import time
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from conftest import ready_fields
-from monitoring import scrape, wait_for
+from tapperkit.process import ready_fields
+from tapperkit.monitoring import wait_for
+from tapperkit.net import scrape
 from test_alertmanager import alertmanager  # noqa: F401 (a fixture)
 
 RULE = """

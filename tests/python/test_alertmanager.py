@@ -11,9 +11,10 @@ from datetime import datetime
 
 import pytest
 
-from conftest import ready_fields
-from monitoring import Alertmanager, free_port, scrape, wait_for
-from test_tapper_hardening import start_tapper, stop_tapper, tapper_bin, workload_bin  # noqa: F401
+from tapperkit.process import ready_fields
+from tapperkit.monitoring import Alertmanager, wait_for
+from tapperkit.net import free_port, scrape
+from test_tapper_hardening import start_tapper, stop_tapper
 
 # The example of the issue and the README, as written.
 EXAMPLE_RULE = """

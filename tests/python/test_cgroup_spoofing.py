@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tapper_proc import start_as_nobody, start_tapper, tapper_bin  # noqa: F401
+from tapperkit.tapper import start_as_nobody, start_tapper
 
 UNIFIED = Path("/sys/fs/cgroup/unified")
 

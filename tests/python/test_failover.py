@@ -1,4 +1,4 @@
-"""Clients with several hubs: the reporter (`tapper-bench replay` and the real tapper) and
+"""Clients with several hubs: the reporter (`hub-client replay` and the real tapper) and
 `hub-client watch` fail over from a SIGKILLed hub to a hub restarted on the same database at
 another address; stats and tappers ask the first hub that answers; the order of the list
 is honoured; a bad address in a list is a clear error."""
@@ -13,8 +13,8 @@ import time
 import urllib.request
 from types import SimpleNamespace
 
-from conftest import ready_fields
-from test_tapper_to_hub import tapper_bin, wait_for, workload_bin  # noqa: F401 (fixtures)
+from tapperkit.process import ready_fields
+from test_tapper_to_hub import wait_for
 
 NODE = "failover-node"
 INSTANCE = "failover-instance-1"
@@ -64,7 +64,7 @@ def log_fields(log, message):
 
 
 def test_reporter_and_watch_fail_over_to_a_hub_restarted_on_the_same_database(
-        hub_factory, hub_client_bin, tapper_bench_bin, tmp_path):
+        hub_factory, hub_client_bin, tmp_path):
     db = tmp_path / "shared.db"
     hub_a = hub_factory("--db", str(db))
     port_b = free_port()
@@ -80,7 +80,7 @@ def test_reporter_and_watch_fail_over_to_a_hub_restarted_on_the_same_database(
     replay_log = tmp_path / "replay.log"
     with open(replay_log, "wb") as err:
         replay = subprocess.Popen(
-            [str(tapper_bench_bin), "replay", "--hub", hubs, "--node", NODE,
+            [str(hub_client_bin), "replay", "--hub", hubs, "--node", NODE,
              "--instance", INSTANCE, "--synthetic", str(EVENTS), "--interval-ms", "2",
              "--flush-timeout", "120"],
             stdout=subprocess.PIPE, stderr=err, text=True,
@@ -186,7 +186,7 @@ def test_stats_and_tappers_answer_from_the_first_live_hub(
 
 
 def test_a_malformed_address_in_a_list_is_a_clear_error(
-        hub, hub_client_bin, tapper_bench_bin):
+        hub, hub_client_bin):
     out = hub_client(hub_client_bin, f"{hub.url},nonsense", "stats")
     assert out.returncode == 2, out.stderr
     assert '"nonsense"' in out.stderr and "not a hub address" in out.stderr, out.stderr
@@ -196,7 +196,7 @@ def test_a_malformed_address_in_a_list_is_a_clear_error(
     assert out.returncode == 2 and "not a hub address" in out.stderr, out.stderr
 
     replay = subprocess.run(
-        [str(tapper_bench_bin), "replay", "--hub", f"{hub.url},ftp://x:1", "--node", "n",
+        [str(hub_client_bin), "replay", "--hub", f"{hub.url},ftp://x:1", "--node", "n",
          "--synthetic", "1"], capture_output=True, text=True, timeout=60)
     assert replay.returncode != 0
     assert '"ftp://x:1"' in replay.stderr and "not a hub address" in replay.stderr, \

@@ -3,7 +3,7 @@ most `--max-connections-per-peer` connections, and a connection that makes no au
 call within `--auth-timeout` of its handshake is closed, even one that speaks HTTP/2 and
 answers every ping. Meanwhile a reporter with a valid token (from another loopback address)
 is served. The attacker is raw sockets bound to 127.0.0.x; the reporter is the tapper's own
-(`tapper-bench replay`), the reader grpcio."""
+(`hub-client replay`), the reader grpcio."""
 
 import socket
 import threading

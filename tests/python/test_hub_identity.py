@@ -1,5 +1,5 @@
 """Who failed, in which pod and container, at the hub: identity-bearing events fed through
-`tapper-bench replay`, served back, filtered and grouped through grpcio, grpcurl and the
+`hub-client replay`, served back, filtered and grouped through grpcio, grpcurl and the
 hub-client CLI; and a database of the previous schema migrated on start."""
 
 import json
@@ -64,11 +64,11 @@ def fleet():
     ]
 
 
-def feed(tapper_bench_bin, hub, node, events, tmp_path):
+def feed(hub_client_bin, hub, node, events, tmp_path):
     lines = tmp_path / f"{node}.jsonl"
     lines.write_text("".join(json.dumps(e) + "\n" for e in events))
     out = subprocess.run(
-        [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", node,
+        [str(hub_client_bin), "replay", "--hub", hub.url, "--node", node,
          "--file", str(lines)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
@@ -97,10 +97,10 @@ def subscribe(stub, hub_pb2, **filters):
 
 
 def test_identity_is_served_back_exactly_and_filters_replay_and_live(
-        hub, tapper_bench_bin, stubs, tmp_path):
+        hub, hub_client_bin, stubs, tmp_path):
     hub_pb2, hub_pb2_grpc, _ = stubs
     sent = fleet()
-    feed(tapper_bench_bin, hub, "node-a", sent, tmp_path)
+    feed(hub_client_bin, hub, "node-a", sent, tmp_path)
     with grpc.insecure_channel(hub.addr) as ch:
         stub = hub_pb2_grpc.HubStub(ch)
         got = subscribe(stub, hub_pb2)
@@ -132,7 +132,7 @@ def test_identity_is_served_back_exactly_and_filters_replay_and_live(
         more = [in_pod(7, "shop", "web-2", "nginx", ID_WEB2, {}),
                 in_pod(8, "shop", "web-1", "nginx", ID_WEB1, {}),
                 in_pod(9, "shop", "web-2", "sidecar", "e5" * 32, {})]
-        feed(tapper_bench_bin, hub, "node-b", more, tmp_path)
+        feed(hub_client_bin, hub, "node-b", more, tmp_path)
         seen = []
         for item in live:
             seen.append((item.event.node, item.event.seq, item.event.container.name))
@@ -151,8 +151,8 @@ def test_identity_is_served_back_exactly_and_filters_replay_and_live(
 
 
 def test_stats_group_by_namespace_pod_and_container_through_grpcurl(
-        grpcurl, hub, tapper_bench_bin, tmp_path):
-    feed(tapper_bench_bin, hub, "node-a", fleet(), tmp_path)
+        grpcurl, hub, hub_client_bin, tmp_path):
+    feed(hub_client_bin, hub, "node-a", fleet(), tmp_path)
 
     def rows(*group_by):
         out = grpcurl_run(grpcurl, hub, "tapper.v1.Hub/GetStats",
@@ -203,8 +203,8 @@ def run_in_pty(cmd, timeout=30):
 
 
 def test_hub_client_watch_shows_pod_container_and_filters(
-        hub, hub_client_bin, tapper_bench_bin, tmp_path):
-    feed(tapper_bench_bin, hub, "node-a", fleet(), tmp_path)
+        hub, hub_client_bin, tmp_path):
+    feed(hub_client_bin, hub, "node-a", fleet(), tmp_path)
     code, text = run_in_pty([str(hub_client_bin), "--hub", hub.url, "watch", "--since-seq",
                              "0", "--no-follow"])
     assert code == 0, text
@@ -241,7 +241,7 @@ def test_hub_client_watch_shows_pod_container_and_filters(
 
 
 def test_a_database_of_the_previous_schema_migrates_on_start(
-        hub_factory, replay_to, tapper_bench_bin, stubs, tmp_path):
+        hub_factory, replay_to, hub_client_bin, stubs, tmp_path):
     hub_pb2, hub_pb2_grpc, _ = stubs
     db = tmp_path / "hub.db"
     old = hub_factory("--db", str(db))
@@ -264,7 +264,7 @@ def test_a_database_of_the_previous_schema_migrates_on_start(
     hub = hub_factory("--db", str(db))
     log = hub.log.read_text()
     assert "database schema migrated" in log and "from=3" in log and "to=5" in log, log
-    feed(tapper_bench_bin, hub, "new-node", fleet()[:2], tmp_path)
+    feed(hub_client_bin, hub, "new-node", fleet()[:2], tmp_path)
     with grpc.insecure_channel(hub.addr) as ch:
         stub = hub_pb2_grpc.HubStub(ch)
         got = subscribe(stub, hub_pb2)

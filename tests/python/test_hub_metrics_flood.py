@@ -8,8 +8,9 @@ import subprocess
 import time
 import urllib.request
 
-from conftest import ready_fields, run_replay
-from tapper_proc import NOBODY, PYTHON
+from tapperkit.process import ready_fields
+from tapperkit.replay import run_replay
+from tapperkit.tapper import NOBODY, PYTHON
 
 # Opens N connections to HOST:PORT, sends half of them the start of a request head, prints
 # "held"; then waits until every one was closed by the server (or WITHIN seconds passed)
@@ -44,7 +45,7 @@ sys.stdin.readline()
 
 
 def test_idle_and_partial_metrics_connections_starve_neither_reports_nor_scrapes(
-        hub_factory, tapper_bench_bin):
+        hub_factory, hub_client_bin):
     hub = hub_factory("--metrics-listen", "127.0.0.1:0", "--max-connections", "512",
                       prefix=["prlimit", "--nofile=1024:1024"])
     metrics = ready_fields(hub.log)["metrics"]
@@ -55,7 +56,7 @@ def test_idle_and_partial_metrics_connections_starve_neither_reports_nor_scrapes
     try:
         assert flood.stdout.readline().strip() == "held"
         # A tapper's reporter connects, reports and gets every ack during the flood.
-        run_replay(tapper_bench_bin, hub, "flooded-node", 500)
+        run_replay(hub_client_bin, hub, "flooded-node", 500)
         # Every connection is closed in seconds: over the cap at once, the rest by the
         # header timeout (5 s), partial requests included (they were held over 75 s).
         started = time.monotonic()

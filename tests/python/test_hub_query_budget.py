@@ -1,6 +1,6 @@
 """Reader queries are budgeted and never hold up ingest: GetStats over its row budget or
 past its deadline is a short RESOURCE_EXHAUSTED naming the flag, and a reporter keeps being
-acked while clients loop the most expensive GetStats (real hub, grpcio, tapper-bench
+acked while clients loop the most expensive GetStats (real hub, grpcio, hub-client
 replay; loopback only, every loop bounded)."""
 
 import json
@@ -50,7 +50,7 @@ def test_getstats_past_its_deadline_is_resource_exhausted(hub_factory, replay_to
 
 
 def test_getstats_load_does_not_stall_a_reporter(hub_factory, replay_to, stubs,
-                                                  tapper_bench_bin, tmp_path):
+                                                  hub_client_bin, tmp_path):
     hub_pb2, hub_pb2_grpc, _ = stubs
     hub = hub_factory("--db", str(tmp_path / "hub.db"))
     # About 200k stored events (a buffer big enough that the reporter drops none).
@@ -92,7 +92,7 @@ def test_getstats_load_does_not_stall_a_reporter(hub_factory, replay_to, stubs,
         # The reporter starts once every client has finished a first GetStats.
         started.wait(timeout=120)
         out = subprocess.run(
-            [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", "reporter",
+            [str(hub_client_bin), "replay", "--hub", hub.url, "--node", "reporter",
              "--synthetic", str(n), "--flush-timeout", "240"],
             capture_output=True, text=True, timeout=300,
         )

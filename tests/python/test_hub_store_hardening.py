@@ -78,14 +78,14 @@ def test_loss_records_cannot_corrupt_accounting(hub_factory, stubs):
         assert (t.acked_seq, t.loss_records, t.losses_reported) == (6, 3, 2**63 - 1)
 
 
-def test_a_second_hello_cannot_take_over_a_live_instance(hub_factory, tapper_bench_bin, stubs):
+def test_a_second_hello_cannot_take_over_a_live_instance(hub_factory, hub_client_bin, stubs):
     import subprocess
     import time
 
     hub_pb2, hub_pb2_grpc, event_pb2 = stubs
     hub = hub_factory()
     reporter = subprocess.Popen(
-        [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", "victim",
+        [str(hub_client_bin), "replay", "--hub", hub.url, "--node", "victim",
          "--instance", "inst-1", "--synthetic", "5", "--hold"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -141,7 +141,7 @@ def test_an_unreadable_row_is_skipped_with_a_loss_notice(hub_factory, replay_to,
     assert log.count("stored event does not decode") == 1, log
 
 
-def test_per_instance_state_is_bounded(hub_factory, tapper_bench_bin, stubs):
+def test_per_instance_state_is_bounded(hub_factory, hub_client_bin, stubs):
     import subprocess
     import time
 
@@ -168,7 +168,7 @@ def test_per_instance_state_is_bounded(hub_factory, tapper_bench_bin, stubs):
             acks, err = report_stream(stub, hub_pb2, event_pb2, f"n{i:03}", "i", [])
             assert err is None and acks == [0]
         live = subprocess.Popen(
-            [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", "zz-live",
+            [str(hub_client_bin), "replay", "--hub", hub.url, "--node", "zz-live",
              "--synthetic", "1", "--hold"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

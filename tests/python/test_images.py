@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from tapperkit.binaries import ROOT
 
 # The host's cgroups are hybrid: crun refuses them, runc does not. Podman's default
 # RLIMIT_NOFILE/NPROC are above what this user may set, so containers get lower ones.

@@ -9,9 +9,11 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, ready_fields
-from monitoring import Prometheus, binary, scrape, wait_for
-from test_tapper_hardening import start_tapper, stop_tapper, tapper_bin, workload_bin  # noqa: F401
+from tapperkit.binaries import ROOT
+from tapperkit.process import ready_fields
+from tapperkit.monitoring import Prometheus, binary, wait_for
+from tapperkit.net import scrape
+from test_tapper_hardening import start_tapper, stop_tapper
 
 RULES = ROOT / "deploy" / "prometheus" / "tapper-alerts.yml"
 NODE = f"prom-node-{os.getpid()}"

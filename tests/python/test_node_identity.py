@@ -9,7 +9,7 @@ import subprocess
 import grpc
 import pytest
 
-import pki
+from tapperkit import pki
 from test_tls import channel, code_of, report_once
 
 SPIFFE = "spiffe://cluster/node/"

@@ -9,10 +9,9 @@ import signal
 import subprocess
 import time
 
-from conftest import ready_fields
+from tapperkit.process import ready_fields
 from test_failover import wait_for
 from test_postgres_replicas import Subscriber, events_of
-from test_tapper_to_hub import tapper_bin, workload_bin  # noqa: F401 (fixtures)
 
 
 def covered(server, db, node):
@@ -28,7 +27,7 @@ def covered(server, db, node):
 
 
 def test_a_replica_killed_mid_stream_costs_no_failure(
-        grpcurl, hub_factory, tapper_bench_bin, tapper_bin, workload_bin, pg_database,
+        grpcurl, hub_factory, hub_client_bin, tapper_bin, workload_bin, pg_database,
         tmp_path):
     server, url = pg_database
     db = url.rsplit("/", 1)[1]
@@ -41,7 +40,7 @@ def test_a_replica_killed_mid_stream_costs_no_failure(
                           ("pg-k3", f"{b.url},{a.url}", 1500)):
         log = open(tmp_path / f"{node}.log", "wb")
         reporters[node] = (n, subprocess.Popen(
-            [str(tapper_bench_bin), "replay", "--hub", hubs, "--node", node,
+            [str(hub_client_bin), "replay", "--hub", hubs, "--node", node,
              "--synthetic", str(n), "--interval-ms", "2", "--flush-timeout", "120"],
             stdout=subprocess.PIPE, stderr=log, text=True))
     tlog = tmp_path / "tapper.log"

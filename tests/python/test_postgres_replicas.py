@@ -119,7 +119,7 @@ def start_failing_hub(hub_bin, url):
 
 def test_bad_urls_and_unusable_databases_are_clear_errors(hub_bin, pg_database, hub_factory):
     server, url = pg_database
-    from postgres import free_port
+    from tapperkit.net import free_port
 
     cases = [
         ("postgres://hub@127.0.0.1:notaport/x", "not a valid PostgreSQL URL"),
@@ -142,14 +142,14 @@ def test_bad_urls_and_unusable_databases_are_clear_errors(hub_bin, pg_database, 
 
 
 def test_postgresql_restarted_under_load_loses_nothing_acked(
-        grpcurl, hub_factory, tapper_bench_bin, pg_database, tmp_path):
+        grpcurl, hub_factory, hub_client_bin, pg_database, tmp_path):
     server, url = pg_database
     db = url.rsplit("/", 1)[1]
     hubs = replicas(hub_factory, url, 2)
     sub = Subscriber(grpcurl, hubs[1], tmp_path / "sub.json")
     n = 4000
     reporter = subprocess.Popen(
-        [str(tapper_bench_bin), "replay", "--hub", hubs[0].url, "--node", "pg-restart",
+        [str(hub_client_bin), "replay", "--hub", hubs[0].url, "--node", "pg-restart",
          "--synthetic", str(n), "--interval-ms", "1", "--flush-timeout", "120"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -181,7 +181,7 @@ def test_postgresql_restarted_under_load_loses_nothing_acked(
 
 def test_tls_to_the_database_when_the_url_asks(hub_bin, hub_factory, replay_to, pg_database,
                                                 tmp_path):
-    import pki
+    from tapperkit import pki
 
     server, url = pg_database
     files = pki.make(tmp_path)

@@ -10,7 +10,6 @@ import time
 import pytest
 
 from test_grpcurl import grpcurl_run
-from test_tapper_to_hub import tapper_bin, workload_bin  # noqa: F401 (fixtures)
 
 NODE = "storm-node"
 
@@ -30,7 +29,7 @@ def final_counters(log):
 
 def test_a_storm_is_few_events_at_the_hub_and_its_totals_equal_the_kernel_counts(
         tapper_bin, workload_bin, hub, grpcurl, tmp_path):  # noqa: F811
-    from conftest import ready_fields
+    from tapperkit.process import ready_fields
     log = tmp_path / "tapper.log"
     with open(log, "wb") as f:
         tapper = subprocess.Popen(

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-import pki
+from tapperkit import pki
 from test_tls import ADMIN, READ, REPORT, bearer, channel, report_once, wait_for_log
 
 

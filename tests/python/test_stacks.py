@@ -14,20 +14,14 @@ import threading
 import grpc
 import pytest
 
-from conftest import ROOT, _binary, ready_fields
+from tapperkit.binaries import ROOT
+from tapperkit.process import ready_fields
 from test_grpcurl import grpcurl_run, parse_stream
 from test_tapper_to_hub import wait_for
 
 NODE = "stacks-node"
 FAILURES = 20
 FUNCTIONS = ["stack_inner", "stack_middle", "stack_outer", "fail_emfile", "main"]
-
-
-@pytest.fixture(scope="session")
-def tapper_bin():
-    if os.geteuid() != 0:
-        pytest.fail("the stack test loads eBPF: run it as root", pytrace=False)
-    return _binary("TAPPER_BIN", "tapper")
 
 
 @pytest.fixture

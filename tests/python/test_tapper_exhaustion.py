@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 
-from tapper_proc import NOBODY, PYTHON, start_as_nobody, start_tapper, tapper_bin  # noqa: F401
+from tapperkit.tapper import PYTHON, start_as_nobody, start_tapper
 
 # Holds N idle connections to HOST:PORT, prints its pid, then fails socket() once per
 # line it reads and says so.

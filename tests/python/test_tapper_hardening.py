@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import _binary
+from tapperkit.process import start
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 # The system interpreter: nobody cannot run a per-user one.
@@ -22,33 +22,14 @@ CMDLINE_LIMIT = 4096
 ESC = b"\x1b"
 
 
-@pytest.fixture(scope="session")
-def tapper_bin():
-    if os.geteuid() != 0:
-        pytest.fail("the tapper tests load eBPF: run them as root", pytrace=False)
-    return _binary("TAPPER_BIN", "tapper")
-
-
-@pytest.fixture(scope="session")
-def workload_bin():
-    return _binary("WORKLOAD_BIN", "socket-workload")
-
-
 def start_tapper(tapper_bin, hub, tmp_path, *args):
-    """The tracepoint tapper shipping to `hub`; returns it with its stdout and log paths."""
+    """The tracepoint tapper shipping to `hub`, once attached (its ready line); returns its
+    process with its stdout and log paths."""
     out, log = tmp_path / "tapper.out", tmp_path / "tapper.log"
-    with open(out, "wb") as o, open(log, "wb") as e:
-        proc = subprocess.Popen(
-            [str(tapper_bin), "--probe", "tracepoint", "--hub", hub.url, *args],
-            stdout=o, stderr=e)
-    deadline = time.monotonic() + 60
-    while "capturing failed socket() calls" not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"tapper did not attach; log:\n{log.read_text(errors='replace')}",
-                        pytrace=False)
-        time.sleep(0.05)
-    return proc, out, log
+    with open(out, "wb") as o:
+        tapper = start([str(tapper_bin), "--probe", "tracepoint", "--hub", hub.url, *args],
+                       log, name="tapper", stdout=o)
+    return tapper.proc, out, log
 
 
 def stop_tapper(proc, log):

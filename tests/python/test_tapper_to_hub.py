@@ -13,7 +13,7 @@ from collections import Counter
 import grpc
 import pytest
 
-from conftest import _binary, ready_fields
+from tapperkit.process import ready_fields, start
 from test_grpcurl import grpcurl_run, parse_stream
 
 NODE = "e2e-node"
@@ -26,33 +26,13 @@ EXPECTED_ARGS = {
 }
 
 
-@pytest.fixture(scope="session")
-def tapper_bin():
-    if os.geteuid() != 0:
-        pytest.fail("the tapper end-to-end test loads eBPF: run it as root", pytrace=False)
-    return _binary("TAPPER_BIN", "tapper")
-
-
-@pytest.fixture(scope="session")
-def workload_bin():
-    return _binary("WORKLOAD_BIN", "socket-workload")
-
-
 def start_tapper(tapper_bin, hub, tmp_path):
+    """The tracepoint tapper shipping the workload's failures to `hub`, once attached."""
     log = tmp_path / "tapper.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(
-            [str(tapper_bin), "--probe", "tracepoint", "--output", "none",
-             "--comm", "socket-workload", "--hub", hub.url, "--node-name", NODE],
-            stdout=subprocess.DEVNULL, stderr=f)
-    deadline = time.monotonic() + 60
-    while not ready_fields(log):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"tapper did not attach; log:\n{log.read_text(errors='replace')}",
-                        pytrace=False)
-        time.sleep(0.05)
-    return proc, log
+    tapper = start([str(tapper_bin), "--probe", "tracepoint", "--output", "none",
+                    "--comm", "socket-workload", "--hub", hub.url, "--node-name", NODE],
+                   log, name="tapper")
+    return tapper.proc, log
 
 
 def grpcio_subscriber(stubs, hub, sink, done):

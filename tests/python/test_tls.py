@@ -1,6 +1,6 @@
 """TLS, mTLS node identity and bearer tokens, through real clients: grpcurl (reflection),
 Python grpcio (ssl_channel_credentials), and our own hub-client and reporter
-(tapper-bench replay). Certificates are made at test time (pki.py)."""
+(hub-client replay). Certificates are made at test time (pki.py)."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-import pki
+from tapperkit import pki
 
 REPORT = "report-token-aaaaaaaaaaaaaaaa"
 READ = "read-token-bbbbbbbbbbbbbbbbbbbb"
@@ -176,7 +176,7 @@ def hub_client(hub_client_bin, hub, certs, *args, client="node_a", token_file=No
 
 
 def test_our_clients_over_mtls(hub_factory, certs, tokens_file, tmp_path, hub_client_bin,
-                               tapper_bench_bin, replay_to):
+                               replay_to):
     hub = hub_factory(*secure_flags(certs, tokens_file))
     assert hub.url.startswith("https://")
     report_token = tmp_path / "report.token"
@@ -195,7 +195,7 @@ def test_our_clients_over_mtls(hub_factory, certs, tokens_file, tmp_path, hub_cl
 
     # The reporter as node-b with node-a's certificate: refused, retried, nothing stored.
     out = subprocess.run(
-        [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", "node-b", "--synthetic", "5",
+        [str(hub_client_bin), "replay", "--hub", hub.url, "--node", "node-b", "--synthetic", "5",
          "--flush-timeout", "2", *tls, "--token-file", str(report_token)],
         capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "acked 0 of 5" in out.stderr, out.stderr
@@ -238,7 +238,7 @@ def pem_der(pem_text):
 
 
 def test_rotation_while_a_reporter_streams_loses_nothing(hub_factory, certs, tokens_file, tmp_path,
-                                                         tapper_bench_bin, stubs):
+                                                         hub_client_bin, stubs):
     # Kubernetes-style: the flags name files under a symlink that is swapped atomically.
     for version, name in (("v1", "server"), ("v2", "server2")):
         d = tmp_path / version
@@ -257,7 +257,7 @@ def test_rotation_while_a_reporter_streams_loses_nothing(hub_factory, certs, tok
     env = {**os.environ, "HUB_TOKEN": REPORT}
     env.pop("HUB_TOKEN_FILE", None)
     replay = subprocess.Popen(
-        [str(tapper_bench_bin), "replay", "--hub", hub.url, "--node", "node-a", "--synthetic", str(n),
+        [str(hub_client_bin), "replay", "--hub", hub.url, "--node", "node-a", "--synthetic", str(n),
          "--interval-ms", "2", "--tls-ca", str(certs["ca"]), "--tls-cert", str(certs["node_a"]),
          "--tls-key", str(pki.key_of(certs["node_a"]))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

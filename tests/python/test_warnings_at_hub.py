@@ -11,9 +11,11 @@ import threading
 import grpc
 import pytest
 
-from conftest import _binary, ready_fields
-from monitoring import Alertmanager, free_port, scrape, wait_for
-from test_tapper_hardening import hub_client, start_tapper, stop_tapper, tapper_bin  # noqa: F401
+from tapperkit.binaries import binary
+from tapperkit.process import ready_fields
+from tapperkit.monitoring import Alertmanager, wait_for
+from tapperkit.net import free_port, scrape
+from test_tapper_hardening import hub_client, start_tapper, stop_tapper
 
 RULE = """
 [[rule]]
@@ -28,7 +30,7 @@ severity = "warning"
 
 @pytest.fixture(scope="session")
 def fd_ramp_bin():
-    return _binary("FD_RAMP_BIN", "fd-ramp")
+    return binary("FD_RAMP_BIN", "fd-ramp")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 //! Helpers for the hub's integration tests: the hub served in-process on 127.0.0.1:0, or
-//! the real `hub` binary as a child process (for kill and restart), the `hub-client` and
-//! `tapper-bench` binaries, bounded waits.
+//! the real `hub` binary as a child process (the test kit's, for kill and restart), the
+//! `hub-client` binary (its `replay` reports as a tapper would), bounded waits.
 #![allow(dead_code)]
 
 use std::{
@@ -11,11 +11,8 @@ use std::{
 };
 
 use hub_client::{HubChannel, proto::v1::hub_client::HubClient};
-use tapper_testkit::{Process, Stdout};
+use tapper_testkit::{HubCommand, HubProcess};
 use tokio::{sync::oneshot, task::JoinHandle};
-
-/// How long a hub may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A private scratch directory per test.
 pub fn scratch(name: &str) -> PathBuf {
@@ -52,11 +49,6 @@ where
 /// The `hub-client` binary: $HUB_CLIENT_BIN, or next to this test's target directory.
 pub fn hub_client_bin() -> PathBuf {
     tapper_testkit::workspace_bin("hub-client").unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The `tapper-bench` binary (its `replay` reports as a tapper would).
-pub fn tapper_bench_bin() -> PathBuf {
-    tapper_testkit::workspace_bin("tapper-bench").unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn connect(url: &str) -> HubClient<HubChannel> {
@@ -110,48 +102,24 @@ impl InProcessHub {
 
 /// A running hub process.
 pub struct Hub {
-    process: Process,
-    pub addr: String,
-    pub db: String,
-    args: Vec<String>,
+    process: HubProcess,
 }
 
 impl Hub {
     /// Starts `hub --listen 127.0.0.1:0 --db DB ARGS...` in `dir` and waits for its ready
     /// line.
     pub fn start(dir: &Path, db: &str, args: &[&str]) -> Hub {
-        Self::start_on(
-            dir,
-            db,
-            "127.0.0.1:0",
-            args.iter().map(|s| s.to_string()).collect(),
-        )
-    }
-
-    fn start_on(dir: &Path, db: &str, listen: &str, args: Vec<String>) -> Hub {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hub"));
-        cmd.current_dir(dir)
-            .args(["--listen", listen, "--db", db])
-            .args(&args)
-            .env("RUST_LOG", "info");
-        let process = Process::spawn("hub", cmd, Stdout::Discard).expect("spawning hub");
-        let ready = process
-            .wait_ready(READY_TIMEOUT)
+        let process = HubCommand::new(env!("CARGO_BIN_EXE_hub"))
+            .current_dir(dir)
+            .db(db)
+            .flags(args.iter().copied())
+            .start()
             .unwrap_or_else(|e| panic!("{e}"));
-        let addr = ready["listen"]
-            .as_str()
-            .expect("the ready line names the listening address")
-            .to_owned();
-        Hub {
-            process,
-            addr,
-            db: db.into(),
-            args,
-        }
+        Hub { process }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.process.url()
     }
 
     pub async fn client(&self) -> HubClient<HubChannel> {
@@ -163,21 +131,15 @@ impl Hub {
         self.process.kill();
     }
 
-    /// Starts a new hub in `dir` on the same address and database.
-    pub fn restart(&mut self, dir: &Path) {
-        let h = Self::start_on(dir, &self.db.clone(), &self.addr.clone(), self.args.clone());
-        drop(std::mem::replace(self, h));
+    /// Starts a new hub in the same directory on the same address and database.
+    pub fn restart(&mut self) {
+        self.process.restart().unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
 /// Runs `hub-client ARGS` to completion; returns stdout, panics with stderr on failure.
 pub fn hub_client(args: &[&str]) -> String {
     run_to_end(hub_client_bin(), args)
-}
-
-/// Runs `tapper-bench ARGS` to completion; returns stdout, panics with stderr on failure.
-pub fn tapper_bench(args: &[&str]) -> String {
-    run_to_end(tapper_bench_bin(), args)
 }
 
 fn run_to_end(bin: PathBuf, args: &[&str]) -> String {

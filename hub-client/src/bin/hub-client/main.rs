@@ -1,6 +1,8 @@
-//! `hub-client`: the operator CLI for a tapper hub (watch, stats, tappers).
+//! `hub-client`: the operator CLI for a tapper hub (watch, stats, tappers), and `replay`,
+//! a reporter of recorded or synthetic events for tests and benchmarks.
 
 mod output;
+mod replay;
 mod stats;
 mod tappers;
 mod target;
@@ -13,7 +15,8 @@ use hub_client::{ClientConfig, Credentials};
 
 use crate::target::Target;
 
-/// Talk to a tapper hub: watch failures live, aggregate them, list tappers.
+/// Talk to a tapper hub: watch failures live, aggregate them, list tappers; replay events
+/// into it as a tapper would.
 #[derive(Debug, Parser)]
 #[command(version, about, propagate_version = true)]
 struct Cli {
@@ -21,7 +24,7 @@ struct Cli {
     /// repeat the flag or separate them with commas. They are tried in order: stats and
     /// tappers ask the first that answers; watch moves on to the next when its stream
     /// breaks and resumes after the last hub_seq it printed (exact only across hubs that
-    /// share one database, i.e. replicas).
+    /// share one database, i.e. replicas); replay's reporter fails over between them.
     #[arg(
         long,
         global = true,
@@ -61,6 +64,11 @@ enum Command {
     Stats(stats::Args),
     /// List the tappers the hub knows, connected or not.
     Tappers(tappers::Args),
+    /// Report events to the hub as a tapper would, from a JSON-lines file (the tapper's
+    /// `--output json`) or synthetic ones (--synthetic N), then print a JSON summary line
+    /// (node, instance_id, sent, last_seq, acked_seq, dropped, kernel_drops, flushed,
+    /// connects). Tests and benchmarks use it as a reporter.
+    Replay(replay::Args),
 }
 
 #[tokio::main]
@@ -109,5 +117,6 @@ async fn run() -> anyhow::Result<()> {
         Command::Watch(a) => watch::run(&hub, *a).await,
         Command::Stats(a) => stats::run(&hub, a).await,
         Command::Tappers(a) => tappers::run(&hub, a).await,
+        Command::Replay(a) => replay::run(&hub.hubs, hub.config.credentials, a).await,
     }
 }

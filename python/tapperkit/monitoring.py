@@ -1,49 +1,15 @@
 """The real Prometheus and Alertmanager (Debian's `prometheus` and `prometheus-alertmanager`),
-started on 127.0.0.1 in a temp dir and stopped by pid, and small clients for their HTTP APIs
-and for a /metrics endpoint."""
+started on 127.0.0.1 in a temp dir and stopped by pid, small clients for their HTTP APIs, and
+a bounded wait."""
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 
-import pytest
-
-
-def free_port():
-    """A port free right now on 127.0.0.1 (for a server that must keep its port across a
-    restart)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as reply:
-        return reply.read().decode()
-
-
-def get_json(url):
-    return json.loads(http_get(url))
-
-
-def scrape(addr):
-    """The samples of http://ADDR/metrics as {(name, frozenset(labels)): value}."""
-    samples = {}
-    for line in http_get(f"http://{addr}/metrics").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        head, value = line.rsplit(" ", 1)
-        name, _, labels = head.partition("{")
-        pairs = frozenset(
-            tuple(p.split("=", 1)) for p in labels.rstrip("}").replace('"', "").split(",") if p
-        )
-        samples[(name, pairs)] = float(value)
-    return samples
+from .net import free_port, get_json, http_get
 
 
 def wait_for(predicate, what, timeout=30, every=0.05):
@@ -53,7 +19,7 @@ def wait_for(predicate, what, timeout=30, every=0.05):
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
 
 
@@ -70,8 +36,8 @@ class Server:
 
         def ready():
             if self.proc.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n"
-                            f"{self.log.read_text(errors='replace')[-3000:]}", pytrace=False)
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
+                                   f"{self.log.read_text(errors='replace')[-3000:]}")
             try:
                 http_get(self.ready_url, timeout=1)
                 return True
@@ -94,8 +60,8 @@ class Server:
 def binary(name):
     path = shutil.which(name)
     if not path:
-        pytest.fail(f"{name} is not installed: run scripts/setup.sh (Debian packages "
-                    "prometheus and prometheus-alertmanager)", pytrace=False)
+        raise FileNotFoundError(f"{name} is not installed: run scripts/setup.sh (Debian "
+                                "packages prometheus and prometheus-alertmanager)")
     return path
 
 

@@ -1,5 +1,5 @@
-//! `tapper-bench replay`: a reporter that feeds the hub recorded (the tapper's JSON lines)
-//! or synthetic events through the hub-client library, then prints a JSON summary.
+//! `hub-client replay`: a reporter that feeds the hub recorded (the tapper's JSON lines) or
+//! synthetic events through the hub-client library, then prints a JSON summary.
 
 use std::{
     io::{BufRead, BufReader},
@@ -8,28 +8,12 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use hub_client::{Reporter, ReporterConfig, proto::v1::Event};
+use hub_client::{Credentials, Reporter, ReporterConfig, proto::v1::Event};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["file", "synthetic"])))]
 pub struct Args {
-    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too), or several
-    /// separated by commas, tried in order (the reporter fails over between them).
-    #[arg(long, env = "HUB_URL", default_value = "http://127.0.0.1:50051")]
-    hub: String,
-    /// Trust the hub's certificate if this CA (PEM) signed it (an https:// hub only).
-    #[arg(long, value_name = "FILE")]
-    tls_ca: Option<PathBuf>,
-    /// Present this client certificate (PEM) to the hub (mTLS); needs --tls-key.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Send the token in this file as `authorization: Bearer TOKEN` [default: $HUB_TOKEN].
-    #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
     /// Node name to report as.
     #[arg(long)]
     node: String,
@@ -111,25 +95,20 @@ fn event_from_json(line: &str) -> anyhow::Result<Event> {
     serde_json::from_str(line).context("not an event in the tapper's JSON schema")
 }
 
-pub async fn run(a: Args) -> anyhow::Result<()> {
-    // The reporter's log (warnings by default, RUST_LOG for more) says which hub it
-    // connected to and why it left one.
-    tapper_logging::init(tapper_logging::LevelFilter::WARN, 0);
-    let mut cfg = ReporterConfig::new(&a.hub, a.node.clone());
+/// Reports to `hubs` (tried in order) with `credentials`, the CLI's global flags. The
+/// reporter's log (warnings by default, -v or RUST_LOG for more) says which hub it
+/// connected to and why it left one.
+pub async fn run(hubs: &[String], credentials: Credentials, a: Args) -> anyhow::Result<()> {
+    let mut cfg = ReporterConfig::new(hubs.join(","), a.node.clone());
     if let Some(i) = &a.instance {
         cfg.instance_id = i.clone();
     }
     cfg.kernel_release = a.kernel_release.clone();
     cfg.probe_mode = a.probe_mode.clone();
-    cfg.agent_version = concat!("tapper-bench replay ", env!("CARGO_PKG_VERSION")).into();
+    cfg.agent_version = concat!("hub-client replay ", env!("CARGO_PKG_VERSION")).into();
     cfg.buffer_capacity = a.buffer as usize;
     cfg.backoff_max = Duration::from_secs(2);
-    cfg.credentials = hub_client::Credentials::from_options(
-        a.tls_ca.clone(),
-        a.tls_cert.clone(),
-        a.tls_key.clone(),
-        a.token_file.clone(),
-    );
+    cfg.credentials = credentials;
     let reporter = Reporter::spawn(cfg).context("starting the reporter")?;
     let interval = Duration::from_millis(a.interval_ms);
     let mut sent = 0u64;

@@ -1,32 +1,25 @@
-"""The real tapper as a child process for the hardening tests: started as root (optionally
-under a prefix such as `prlimit`), ready once it printed its ready line, JSON events on
-stdout; and unprivileged workloads run as nobody with `setpriv`."""
+"""The real tapper as a child process: started as root (optionally under a prefix such as
+`prlimit`), ready once it printed its ready line, JSON events on stdout, stopped by pid with
+its final counters checked; and unprivileged workloads run as nobody with `setpriv`."""
 
 import json
-import os
-import signal
 import subprocess
 import time
 
-import pytest
-
-from conftest import _binary, ready_fields
+from .process import start
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 # The system interpreter: nobody cannot run a per-user one.
 PYTHON = "/usr/bin/python3"
 
 
-@pytest.fixture(scope="session")
-def tapper_bin():
-    if os.geteuid() != 0:
-        pytest.fail("the tapper tests load eBPF: run them as root", pytrace=False)
-    return _binary("TAPPER_BIN", "tapper")
-
-
 class Tapper:
-    def __init__(self, proc, out, log, ready):
-        self.proc, self.out, self.log, self.ready = proc, out, log, ready
+    """A started tapper: its `child` process (`proc`, `log`, `ready`) and its stdout file
+    `out`."""
+
+    def __init__(self, child, out):
+        self.child, self.out = child, out
+        self.proc, self.log, self.ready = child.proc, child.log, child.ready
 
     def events(self, pid=None):
         """The JSON events (and warnings) printed so far, of `pid` if given."""
@@ -46,36 +39,27 @@ class Tapper:
             if len(mine) >= count:
                 return mine
             assert self.proc.poll() is None, f"the tapper exited; log:\n{self.log_text()}"
-            if time.monotonic() > deadline:
-                pytest.fail(f"no event of pid {pid} within {within}s; log:\n{self.log_text()}",
-                            pytrace=False)
+            assert time.monotonic() < deadline, \
+                f"no event of pid {pid} within {within}s; log:\n{self.log_text()}"
             time.sleep(0.05)
 
     def log_text(self):
-        return self.log.read_text(errors="replace")
+        return self.child.log_text()
 
     def stop(self, timeout=60):
         """SIGTERM; the tapper must exit 0 and print its final counters."""
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=timeout) == 0, self.log_text()
+        self.child.stop(timeout)
         assert '"counters":"final"' in self.log_text(), self.log_text()
 
 
-def start_tapper(tapper_bin, tmp_path, *args, prefix=()):
-    """The tracepoint tapper with JSON output and `args`, under `prefix`."""
+def start_tapper(tapper_bin, tmp_path, *args, prefix=(), probe="tracepoint"):
+    """The tapper with JSON output and `args`, under `prefix`; its stdout in
+    tmp_path/tapper.out, its stderr in tmp_path/tapper.log."""
     out, log = tmp_path / "tapper.out", tmp_path / "tapper.log"
-    with open(out, "wb") as o, open(log, "wb") as e:
-        proc = subprocess.Popen(
-            [*prefix, str(tapper_bin), "--probe", "tracepoint", "--output", "json", *args],
-            stdout=o, stderr=e)
-    deadline = time.monotonic() + 60
-    while (ready := ready_fields(log)) is None:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"tapper did not attach; log:\n{log.read_text(errors='replace')}",
-                        pytrace=False)
-        time.sleep(0.05)
-    return Tapper(proc, out, log, ready)
+    with open(out, "wb") as o:
+        child = start([*prefix, str(tapper_bin), "--probe", probe, "--output", "json", *args],
+                      log, name="tapper", stdout=o)
+    return Tapper(child, out)
 
 
 def start_as_nobody(code, *args, prefix=()):
