@@ -16,6 +16,7 @@ mod rate_limit;
 mod run;
 mod ship;
 mod stacks;
+mod timers;
 mod ttl_cache;
 mod warnings;
 

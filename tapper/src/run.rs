@@ -1,22 +1,25 @@
-//! The agent's main loop: attach, drain the ring buffer as it fills, report counters on
-//! intervals, and on SIGINT/SIGTERM detach, drain what is left and report final counters.
+//! The agent's main loop: attach, drain the ring buffer as it fills, do the periodic work
+//! its timers say is due, and on SIGINT/SIGTERM detach, drain what is left and report final
+//! counters.
 
 use std::{
     io::{IsTerminal, Write},
     net::SocketAddr,
-    pin::Pin,
     sync::Arc,
     time::Duration,
 };
 
 use anyhow::Context;
-use aya::maps::{MapData, RingBuf};
+use aya::{
+    Ebpf,
+    maps::{MapData, RingBuf},
+};
 use tapper_common::Wakeup;
 use tapper_logging::LogBudget;
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
-    time::{Interval, Sleep, interval, sleep},
+    signal::unix::{Signal, SignalKind, signal},
+    sync::oneshot,
 };
 
 use crate::{
@@ -28,9 +31,10 @@ use crate::{
     metrics::{self, TapperCollector},
     output::{EventWriter, Format},
     pipeline::Pipeline,
-    probe::{self, Capture, NofileWarn},
+    probe::{self, Capture, NofileWarn, ProbeMode},
     rate_limit::{self, Sweep},
     ship::{HubOptions, HubShipper},
+    timers::{Due, Timers},
     warnings::{FileMaxWatch, NofileSampling, Sampled, WarningCounts},
 };
 
@@ -44,9 +48,17 @@ const HUB_COUNTERS_EVERY: Duration = Duration::from_secs(5);
 /// At most one log line per this interval about kernel counters that cannot be read.
 const COUNTER_ERRORS_EVERY: Duration = Duration::from_secs(10);
 
+/// Runs the tapper until SIGINT or SIGTERM, then stops it cleanly.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // Caps of its own (metrics connections, caches) bound what the tapper holds open, not
-    // the soft limit: running out would cost events their process and identity details.
+    raise_open_files_limit();
+    let mut agent = Agent::start(cli).await?;
+    let signal_name = agent.serve().await?;
+    agent.stop(signal_name).await
+}
+
+/// Caps of its own (metrics connections, caches) bound what the tapper holds open, not
+/// the soft limit: running out would cost events their process and identity details.
+fn raise_open_files_limit() {
     match sys_limits::raise_nofile_limit() {
         Ok(limit) => tracing::info!(
             open_files_limit = limit,
@@ -54,213 +66,292 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
     }
-    let format = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
+}
+
+/// The attached tapper: its probes, the rings it reads and everything the loop drives.
+struct Agent {
+    /// Dropping them detaches every program.
+    probes: Ebpf,
+    mode: ProbeMode,
+    ring: AsyncFd<RingBuf<MapData>>,
+    pipeline: Pipeline,
+    /// Nofile warnings, sampled in a task of their own: a flood of them never holds up
+    /// the events.
+    nofile: NofileSampling,
+    file_max: Option<FileMaxWatch>,
+    timers: Timers,
+    /// Events the kernel submitted without a wake-up just after one are picked up by a
+    /// second look this long after a drain that found events; it stops when one finds none.
+    recheck_after: Option<Duration>,
+    /// Whether the rate limit's buckets are swept after activity.
+    sweeping: bool,
+    counters: Arc<KernelCounters>,
+    counters_format: CountersFormat,
+    counter_errors: LogBudget,
+    sigint: Signal,
+    sigterm: Signal,
+    metrics_stop: oneshot::Sender<()>,
+}
+
+impl Agent {
+    /// Attaches the probes, starts every helper (identity, hub, metrics, sampling) and
+    /// prints the ready line.
+    async fn start(cli: Cli) -> anyhow::Result<Self> {
+        let (format, counters_format) = output_formats(cli.output, cli.counters);
+        let filter = Filter {
+            pids: cli.pids,
+            comms: cli.comms,
+            errnos: cli.errnos,
+        };
+        // Before attaching, so that a wrong runtime path stops the tapper at once.
+        let identity = IdentityResolver::start(IdentityOptions {
+            cri_socket: cli.cri_socket,
+            podman_storage: cli.podman_storage,
+            refresh_every: cli.runtime_refresh,
+            kubelet_roots: cli.kubelet_cgroup_roots,
+        })?;
+        // Before attaching: from the ready line on, a signal must mean a clean stop.
+        let sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let sigterm =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let nofile_warn = (cli.warn_nofile_ratio > 0.0).then_some(NofileWarn {
+            ratio: cli.warn_nofile_ratio,
+            floor: cli.warn_nofile_floor,
+            interval: cli.warn_interval,
+        });
+        let file_max_ratio = cli.warn_file_max_ratio.unwrap_or(cli.warn_nofile_ratio);
+        let file_max =
+            (file_max_ratio > 0.0).then(|| FileMaxWatch::new(file_max_ratio, cli.warn_interval));
+        let Capture {
+            probes,
+            mode,
+            events,
+            warnings,
+            counters,
+            io_uring,
+            early_records,
+            rate_buckets,
+        } = probe::attach(&probe::Request {
+            mode: cli.probe,
+            ring_buffer_bytes: cli.ring_buffer_size,
+            io_uring: !cli.no_io_uring,
+            rate_limit: rate_limit::kernel_limit(cli.rate_limit, cli.rate_limit_burst),
+            wakeup: Wakeup {
+                interval_ns: cli.ring_wakeup_interval.as_nanos() as u64,
+                max_bytes: u64::from(cli.ring_buffer_size / WAKE_WHEN_FULL_TO),
+            },
+            stacks: cli.stacks,
+            nofile_warn,
+        })?;
+
+        let hub = match cli.hub.is_empty() {
+            false => Some(HubShipper::start(HubOptions {
+                urls: cli.hub,
+                node: cli.node_name.unwrap_or_else(host_name),
+                buffer_capacity: cli.hub_buffer as usize,
+                buffer_bytes: cli.hub_buffer_bytes,
+                kernel_release: probe::kernel_release(),
+                probe_mode: mode.as_str(),
+                credentials: hub_client::Credentials::from_options(
+                    cli.tls_ca,
+                    cli.tls_cert,
+                    cli.tls_key,
+                    cli.token_file,
+                ),
+            })?),
+            true => None,
+        };
+        let counters = Arc::new(counters);
+        let warning_counts = Arc::new(WarningCounts::default());
+        let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
+        let metrics_addr = match cli.metrics_listen {
+            Some(addr) => {
+                let collector = TapperCollector::new(
+                    counters.clone(),
+                    hub.as_ref().map(HubShipper::reporter),
+                    warning_counts.clone(),
+                    mode.as_str(),
+                );
+                let stop = async {
+                    let _ = metrics_stopped.await;
+                };
+                Some(metrics::start(addr, cli.metrics_limits, collector, stop).await?)
+            }
+            None => None,
+        };
+        let mut pipeline = Pipeline::new(
+            filter,
+            identity,
+            EventWriter::new(format),
+            rate_buckets.map(Sweep::new),
+            hub,
+            warning_counts.clone(),
+            cli.stacks_cache_bytes as u64,
+        );
+        for record in &early_records {
+            pipeline
+                .handle(record)
+                .context("writing an event to stdout")?;
+        }
+        // SAFETY: the ring buffer owns its map fd, which stays open and unchanged for as
+        // long as the AsyncFd owns the ring buffer.
+        let ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
+            .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
+        let nofile = NofileSampling::start(warnings, warning_counts)?;
+
+        let mut timers = Timers::default();
+        if file_max.is_some() {
+            timers.every(Due::FileMax, cli.warn_file_max_every);
+        }
+        if let Some(every) = cli.stats_interval {
+            timers.every(Due::Stats, every);
+        }
+        if pipeline.hub.is_some() {
+            timers.every(Due::HubCounters, HUB_COUNTERS_EVERY);
+        }
+        print_ready(mode.as_str(), io_uring, metrics_addr).context("writing the ready line")?;
+        Ok(Self {
+            probes,
+            mode,
+            ring,
+            pipeline,
+            nofile,
+            file_max,
+            timers,
+            recheck_after: (!cli.ring_wakeup_interval.is_zero())
+                .then(|| 2 * cli.ring_wakeup_interval),
+            sweeping: cli.rate_limit > 0,
+            counters,
+            counters_format,
+            counter_errors: LogBudget::one_per(COUNTER_ERRORS_EVERY),
+            sigint,
+            sigterm,
+            metrics_stop,
+        })
+    }
+
+    /// Handles events, warnings and due timers until a signal comes; returns its name.
+    async fn serve(&mut self) -> anyhow::Result<&'static str> {
+        loop {
+            let found = tokio::select! {
+                readable = self.ring.readable_mut() => {
+                    let mut guard = readable.context("waiting on the ring buffer")?;
+                    let found = drain(guard.get_inner_mut(), &mut self.pipeline)?;
+                    guard.clear_ready();
+                    found
+                }
+                Some(sampled) = self.nofile.completed.recv() => {
+                    handle_sampled(sampled, &mut self.pipeline)?;
+                    0
+                }
+                due = self.timers.next() => self.on_due(due)?,
+                _ = self.sigint.recv() => return Ok("SIGINT"),
+                _ = self.sigterm.recv() => return Ok("SIGTERM"),
+            };
+            // Both run only after activity: a recheck after a drain that found events, a
+            // sweep of the rate limit's buckets while keys are left.
+            if found > 0 {
+                if let Some(after) = self.recheck_after {
+                    self.timers.arm(Due::Recheck, after);
+                }
+                if self.sweeping {
+                    self.timers.arm(Due::Sweep, rate_limit::QUIET);
+                }
+            }
+        }
+    }
+
+    /// Does the work of a due timer; returns how many events it drained.
+    fn on_due(&mut self, due: Due) -> anyhow::Result<usize> {
+        match due {
+            Due::Recheck => drain(self.ring.get_mut(), &mut self.pipeline),
+            Due::Sweep => {
+                let found = drain(self.ring.get_mut(), &mut self.pipeline)?;
+                if self.pipeline.sweep_suppressed(monotonic_ns())? {
+                    self.timers.arm(Due::Sweep, rate_limit::QUIET);
+                }
+                Ok(found)
+            }
+            Due::FileMax => {
+                if let Some(warning) = self.file_max.as_mut().and_then(FileMaxWatch::sample) {
+                    self.pipeline
+                        .warn(warning)
+                        .context("writing a warning to stdout")?;
+                }
+                Ok(0)
+            }
+            Due::Stats => {
+                if let Some(snapshot) = self.snapshot() {
+                    snapshot.print(self.counters_format, "interval");
+                }
+                Ok(0)
+            }
+            Due::HubCounters => {
+                let snapshot = self.snapshot();
+                if let (Some(hub), Some(snapshot)) = (self.pipeline.hub.as_mut(), snapshot) {
+                    hub.sync_counters(&snapshot);
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    /// Detaches, drains what is left, prints and ships the final counters and stops the
+    /// hub shipper and the metrics endpoint.
+    async fn stop(mut self, signal_name: &str) -> anyhow::Result<()> {
+        tracing::info!(
+            "{signal_name} received; detaching {} probes",
+            self.mode.as_str()
+        );
+        drop(self.probes);
+        tokio::time::sleep(DETACH_GRACE).await;
+        let pipeline = &mut self.pipeline;
+        drain(self.ring.get_mut(), pipeline)?;
+        // Detached: no program touches the buckets any more, so every pending count is
+        // taken.
+        pipeline.sweep_suppressed(u64::MAX)?;
+        for sampled in self.nofile.finish().await {
+            handle_sampled(sampled, pipeline)?;
+        }
+        // Never skipped for the rate limit of the log: the last chance to say so.
+        let last = snapshot(
+            &self.counters,
+            pipeline,
+            &mut LogBudget::one_per(Duration::ZERO),
+        );
+        if let Some(last) = &last {
+            last.print(self.counters_format, "final");
+        }
+        if let Some(mut hub) = pipeline.hub.take() {
+            if let Some(last) = &last {
+                hub.sync_counters(last);
+            }
+            hub.shutdown().await;
+        }
+        let _ = self.metrics_stop.send(());
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Option<Snapshot> {
+        snapshot(&self.counters, &self.pipeline, &mut self.counter_errors)
+    }
+}
+
+/// The event and counter formats: as asked, or chosen by where stdout goes.
+fn output_formats(
+    output: Option<Format>,
+    counters: Option<CountersFormat>,
+) -> (Format, CountersFormat) {
+    let format = output.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
         Format::Json
     });
-    let counters_format = cli.counters.unwrap_or(match format {
+    let counters_format = counters.unwrap_or(match format {
         Format::Json => CountersFormat::Json,
         Format::Table | Format::None => CountersFormat::Text,
     });
-    let filter = Filter {
-        pids: cli.pids,
-        comms: cli.comms,
-        errnos: cli.errnos,
-    };
-    // Before attaching, so that a wrong runtime path stops the tapper at once.
-    let identity = IdentityResolver::start(IdentityOptions {
-        cri_socket: cli.cri_socket,
-        podman_storage: cli.podman_storage,
-        refresh_every: cli.runtime_refresh,
-        kubelet_roots: cli.kubelet_cgroup_roots,
-    })?;
-    // Before attaching: from the ready line on, a signal must mean a clean stop.
-    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let nofile_warn = (cli.warn_nofile_ratio > 0.0).then_some(NofileWarn {
-        ratio: cli.warn_nofile_ratio,
-        floor: cli.warn_nofile_floor,
-        interval: cli.warn_interval,
-    });
-    let file_max_ratio = cli.warn_file_max_ratio.unwrap_or(cli.warn_nofile_ratio);
-    let mut file_max =
-        (file_max_ratio > 0.0).then(|| FileMaxWatch::new(file_max_ratio, cli.warn_interval));
-    let Capture {
-        probes,
-        mode,
-        events,
-        warnings,
-        counters,
-        io_uring,
-        early_records,
-        rate_buckets,
-    } = probe::attach(&probe::Request {
-        mode: cli.probe,
-        ring_buffer_bytes: cli.ring_buffer_size,
-        io_uring: !cli.no_io_uring,
-        rate_limit: rate_limit::kernel_limit(cli.rate_limit, cli.rate_limit_burst),
-        wakeup: Wakeup {
-            interval_ns: cli.ring_wakeup_interval.as_nanos() as u64,
-            max_bytes: u64::from(cli.ring_buffer_size / WAKE_WHEN_FULL_TO),
-        },
-        stacks: cli.stacks,
-        nofile_warn,
-    })?;
-    // Events the kernel submitted without a wake-up just after one are picked up by a
-    // second look this long after a drain that found events; it stops when one finds none.
-    let recheck_after = (!cli.ring_wakeup_interval.is_zero()).then(|| 2 * cli.ring_wakeup_interval);
-
-    let hub = match cli.hub.is_empty() {
-        false => Some(HubShipper::start(HubOptions {
-            urls: cli.hub,
-            node: cli.node_name.unwrap_or_else(host_name),
-            buffer_capacity: cli.hub_buffer as usize,
-            buffer_bytes: cli.hub_buffer_bytes,
-            kernel_release: probe::kernel_release(),
-            probe_mode: mode.as_str(),
-            credentials: hub_client::Credentials::from_options(
-                cli.tls_ca,
-                cli.tls_cert,
-                cli.tls_key,
-                cli.token_file,
-            ),
-        })?),
-        true => None,
-    };
-    let counters = Arc::new(counters);
-    let warning_counts = Arc::new(WarningCounts::default());
-    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    let metrics_addr = match cli.metrics_listen {
-        Some(addr) => {
-            let collector = TapperCollector::new(
-                counters.clone(),
-                hub.as_ref().map(HubShipper::reporter),
-                warning_counts.clone(),
-                mode.as_str(),
-            );
-            let stop = async {
-                let _ = metrics_stopped.await;
-            };
-            Some(metrics::start(addr, cli.metrics_limits, collector, stop).await?)
-        }
-        None => None,
-    };
-    let sweep = rate_buckets.map(Sweep::new);
-    let mut pipeline = Pipeline::new(
-        filter,
-        identity,
-        EventWriter::new(format),
-        sweep,
-        hub,
-        warning_counts.clone(),
-        cli.stacks_cache_bytes as u64,
-    );
-    for record in &early_records {
-        pipeline
-            .handle(record)
-            .context("writing an event to stdout")?;
-    }
-    // SAFETY: the ring buffer owns its map fd, which stays open and unchanged for as long
-    // as the AsyncFd owns the ring buffer.
-    let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
-        .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
-    // Sampled in a task of its own: a flood of warnings never holds up the events.
-    let mut nofile = NofileSampling::start(warnings, warning_counts)?;
-    let mut file_max_tick =
-        skip_first_tick(file_max.as_ref().map(|_| interval(cli.warn_file_max_every))).await;
-
-    let mut stats_tick = skip_first_tick(cli.stats_interval.map(interval)).await;
-    let hub_every = pipeline.hub.as_ref().map(|_| HUB_COUNTERS_EVERY);
-    let mut hub_tick = skip_first_tick(hub_every.map(interval)).await;
-    // Both run only after activity: a recheck after a drain that found events, a sweep
-    // of the rate limit's buckets while keys are left.
-    let mut recheck: Option<Pin<Box<Sleep>>> = None;
-    let mut sweep_due: Option<Pin<Box<Sleep>>> = None;
-    let sweeping = cli.rate_limit > 0;
-    let mut counter_errors = LogBudget::one_per(COUNTER_ERRORS_EVERY);
-    print_ready(mode.as_str(), io_uring, metrics_addr).context("writing the ready line")?;
-
-    let signal_name = loop {
-        let found = tokio::select! {
-            readable = ring.readable_mut() => {
-                let mut guard = readable.context("waiting on the ring buffer")?;
-                let found = drain(guard.get_inner_mut(), &mut pipeline)?;
-                guard.clear_ready();
-                found
-            }
-            _ = wait(&mut recheck), if recheck.is_some() => {
-                recheck = None;
-                drain(ring.get_mut(), &mut pipeline)?
-            }
-            _ = wait(&mut sweep_due), if sweep_due.is_some() => {
-                let found = drain(ring.get_mut(), &mut pipeline)?;
-                let left = pipeline.sweep_suppressed(monotonic_ns())?;
-                sweep_due = left.then(|| Box::pin(sleep(rate_limit::QUIET)));
-                found
-            }
-            Some(sampled) = nofile.completed.recv() => {
-                handle_sampled(sampled, &mut pipeline)?;
-                0
-            }
-            _ = tick(&mut file_max_tick), if file_max_tick.is_some() => {
-                if let Some(warning) = file_max.as_mut().and_then(FileMaxWatch::sample) {
-                    pipeline.warn(warning).context("writing a warning to stdout")?;
-                }
-                0
-            }
-            _ = sigint.recv() => break "SIGINT",
-            _ = sigterm.recv() => break "SIGTERM",
-            _ = tick(&mut stats_tick), if stats_tick.is_some() => {
-                if let Some(snapshot) = snapshot(&counters, &pipeline, &mut counter_errors) {
-                    snapshot.print(counters_format, "interval");
-                }
-                0
-            }
-            _ = tick(&mut hub_tick), if hub_tick.is_some() => {
-                let snapshot = snapshot(&counters, &pipeline, &mut counter_errors);
-                if let (Some(hub), Some(snapshot)) = (pipeline.hub.as_mut(), snapshot) {
-                    hub.sync_counters(&snapshot);
-                }
-                0
-            }
-        };
-        if found > 0 {
-            if let Some(after) = recheck_after {
-                recheck.get_or_insert_with(|| Box::pin(sleep(after)));
-            }
-            if sweeping {
-                sweep_due.get_or_insert_with(|| Box::pin(sleep(rate_limit::QUIET)));
-            }
-        }
-    };
-
-    tracing::info!("{signal_name} received; detaching {} probes", mode.as_str());
-    drop(probes);
-    tokio::time::sleep(DETACH_GRACE).await;
-    drain(ring.get_mut(), &mut pipeline)?;
-    // Detached: no program touches the buckets any more, so every pending count is taken.
-    pipeline.sweep_suppressed(u64::MAX)?;
-    for sampled in nofile.finish().await {
-        handle_sampled(sampled, &mut pipeline)?;
-    }
-    // Never skipped for the rate limit of the log: the last chance to say so.
-    let last = snapshot(
-        &counters,
-        &pipeline,
-        &mut LogBudget::one_per(Duration::ZERO),
-    );
-    if let Some(last) = &last {
-        last.print(counters_format, "final");
-    }
-    if let Some(mut hub) = pipeline.hub.take() {
-        if let Some(last) = &last {
-            hub.sync_counters(last);
-        }
-        hub.shutdown().await;
-    }
-    let _ = metrics_stop.send(());
-    Ok(())
+    (format, counters_format)
 }
 
 /// Handles every record in the ring buffer; returns how many there were.
@@ -320,31 +411,6 @@ fn print_ready(probe: &str, io_uring: bool, metrics: Option<SocketAddr>) -> std:
     std::io::stderr()
         .lock()
         .write_all(format!("{ready}\n").as_bytes())
-}
-
-/// An interval's first tick is immediate; consume it so the first report comes after one
-/// period.
-async fn skip_first_tick(mut timer: Option<Interval>) -> Option<Interval> {
-    if let Some(timer) = timer.as_mut() {
-        timer.tick().await;
-    }
-    timer
-}
-
-async fn wait(timer: &mut Option<Pin<Box<Sleep>>>) {
-    match timer {
-        Some(timer) => timer.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn tick(timer: &mut Option<Interval>) {
-    match timer {
-        Some(timer) => {
-            timer.tick().await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 fn host_name() -> String {
