@@ -7,6 +7,7 @@ mod counters;
 mod enrich;
 mod event;
 mod filter;
+mod flag_values;
 mod identity;
 mod metrics;
 mod output;

@@ -23,11 +23,10 @@ use tokio::{
 };
 
 use crate::{
-    cli::Cli,
+    cli::{CaptureArgs, Cli, HubArgs, OutputArgs, WarnArgs},
     clock::monotonic_ns,
     counters::{CountersFormat, KernelCounters, Snapshot},
-    filter::Filter,
-    identity::{IdentityOptions, IdentityResolver},
+    identity::IdentityResolver,
     metrics::{self, TapperCollector},
     output::{EventWriter, Format},
     pipeline::Pipeline,
@@ -97,31 +96,13 @@ impl Agent {
     /// Attaches the probes, starts every helper (identity, hub, metrics, sampling) and
     /// prints the ready line.
     async fn start(cli: Cli) -> anyhow::Result<Self> {
-        let (format, counters_format) = output_formats(cli.output, cli.counters);
-        let filter = Filter {
-            pids: cli.pids,
-            comms: cli.comms,
-            errnos: cli.errnos,
-        };
+        let (format, counters_format) = output_formats(&cli.output);
         // Before attaching, so that a wrong runtime path stops the tapper at once.
-        let identity = IdentityResolver::start(IdentityOptions {
-            cri_socket: cli.cri_socket,
-            podman_storage: cli.podman_storage,
-            refresh_every: cli.runtime_refresh,
-            kubelet_roots: cli.kubelet_cgroup_roots,
-        })?;
+        let identity = IdentityResolver::start(cli.identity)?;
         // Before attaching: from the ready line on, a signal must mean a clean stop.
         let sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-        let sigterm =
-            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        let nofile_warn = (cli.warn_nofile_ratio > 0.0).then_some(NofileWarn {
-            ratio: cli.warn_nofile_ratio,
-            floor: cli.warn_nofile_floor,
-            interval: cli.warn_interval,
-        });
-        let file_max_ratio = cli.warn_file_max_ratio.unwrap_or(cli.warn_nofile_ratio);
-        let file_max =
-            (file_max_ratio > 0.0).then(|| FileMaxWatch::new(file_max_ratio, cli.warn_interval));
+        let sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let capture = &cli.capture;
         let Capture {
             probes,
             mode,
@@ -131,40 +112,12 @@ impl Agent {
             io_uring,
             early_records,
             rate_buckets,
-        } = probe::attach(&probe::Request {
-            mode: cli.probe,
-            ring_buffer_bytes: cli.ring_buffer_size,
-            io_uring: !cli.no_io_uring,
-            rate_limit: rate_limit::kernel_limit(cli.rate_limit, cli.rate_limit_burst),
-            wakeup: Wakeup {
-                interval_ns: cli.ring_wakeup_interval.as_nanos() as u64,
-                max_bytes: u64::from(cli.ring_buffer_size / WAKE_WHEN_FULL_TO),
-            },
-            stacks: cli.stacks,
-            nofile_warn,
-        })?;
-
-        let hub = match cli.hub.is_empty() {
-            false => Some(HubShipper::start(HubOptions {
-                urls: cli.hub,
-                node: cli.node_name.unwrap_or_else(host_name),
-                buffer_capacity: cli.hub_buffer as usize,
-                buffer_bytes: cli.hub_buffer_bytes,
-                kernel_release: probe::kernel_release(),
-                probe_mode: mode.as_str(),
-                credentials: hub_client::Credentials::from_options(
-                    cli.tls_ca,
-                    cli.tls_cert,
-                    cli.tls_key,
-                    cli.token_file,
-                ),
-            })?),
-            true => None,
-        };
+        } = attach(capture, &cli.warn)?;
+        let hub = start_hub(cli.hub, mode)?;
         let counters = Arc::new(counters);
         let warning_counts = Arc::new(WarningCounts::default());
         let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
-        let metrics_addr = match cli.metrics_listen {
+        let metrics_addr = match cli.metrics.metrics_listen {
             Some(addr) => {
                 let collector = TapperCollector::new(
                     counters.clone(),
@@ -175,18 +128,18 @@ impl Agent {
                 let stop = async {
                     let _ = metrics_stopped.await;
                 };
-                Some(metrics::start(addr, cli.metrics_limits, collector, stop).await?)
+                Some(metrics::start(addr, cli.metrics.limits, collector, stop).await?)
             }
             None => None,
         };
         let mut pipeline = Pipeline::new(
-            filter,
+            cli.filter,
             identity,
             EventWriter::new(format),
             rate_buckets.map(Sweep::new),
             hub,
             warning_counts.clone(),
-            cli.stacks_cache_bytes as u64,
+            capture.stacks_cache_bytes as u64,
         );
         for record in &early_records {
             pipeline
@@ -198,12 +151,13 @@ impl Agent {
         let ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
             .map_err(|err| anyhow::anyhow!("polling the ring buffer: {err}"))?;
         let nofile = NofileSampling::start(warnings, warning_counts)?;
+        let file_max = file_max_watch(&cli.warn);
 
         let mut timers = Timers::default();
         if file_max.is_some() {
-            timers.every(Due::FileMax, cli.warn_file_max_every);
+            timers.every(Due::FileMax, cli.warn.warn_file_max_every);
         }
-        if let Some(every) = cli.stats_interval {
+        if let Some(every) = cli.output.stats_interval {
             timers.every(Due::Stats, every);
         }
         if pipeline.hub.is_some() {
@@ -218,9 +172,9 @@ impl Agent {
             nofile,
             file_max,
             timers,
-            recheck_after: (!cli.ring_wakeup_interval.is_zero())
-                .then(|| 2 * cli.ring_wakeup_interval),
-            sweeping: cli.rate_limit > 0,
+            recheck_after: (!capture.ring_wakeup_interval.is_zero())
+                .then(|| 2 * capture.ring_wakeup_interval),
+            sweeping: capture.rate_limit > 0,
             counters,
             counters_format,
             counter_errors: LogBudget::one_per(COUNTER_ERRORS_EVERY),
@@ -338,20 +292,66 @@ impl Agent {
 }
 
 /// The event and counter formats: as asked, or chosen by where stdout goes.
-fn output_formats(
-    output: Option<Format>,
-    counters: Option<CountersFormat>,
-) -> (Format, CountersFormat) {
-    let format = output.unwrap_or(if std::io::stdout().is_terminal() {
+fn output_formats(output: &OutputArgs) -> (Format, CountersFormat) {
+    let format = output.output.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
         Format::Json
     });
-    let counters_format = counters.unwrap_or(match format {
+    let counters_format = output.counters.unwrap_or(match format {
         Format::Json => CountersFormat::Json,
         Format::Table | Format::None => CountersFormat::Text,
     });
     (format, counters_format)
+}
+
+/// Loads and attaches the probes as the capture and warning flags ask.
+fn attach(capture: &CaptureArgs, warn: &WarnArgs) -> anyhow::Result<Capture> {
+    let nofile_warn = (warn.warn_nofile_ratio > 0.0).then_some(NofileWarn {
+        ratio: warn.warn_nofile_ratio,
+        floor: warn.warn_nofile_floor,
+        interval: warn.warn_interval,
+    });
+    Ok(probe::attach(&probe::Request {
+        mode: capture.probe,
+        ring_buffer_bytes: capture.ring_buffer_size,
+        io_uring: !capture.no_io_uring,
+        rate_limit: rate_limit::kernel_limit(capture.rate_limit, capture.rate_limit_burst),
+        wakeup: Wakeup {
+            interval_ns: capture.ring_wakeup_interval.as_nanos() as u64,
+            max_bytes: u64::from(capture.ring_buffer_size / WAKE_WHEN_FULL_TO),
+        },
+        stacks: capture.stacks,
+        nofile_warn,
+    })?)
+}
+
+/// The file-max watch, unless its ratio (by default the nofile ratio) is 0.
+fn file_max_watch(warn: &WarnArgs) -> Option<FileMaxWatch> {
+    let ratio = warn.warn_file_max_ratio.unwrap_or(warn.warn_nofile_ratio);
+    (ratio > 0.0).then(|| FileMaxWatch::new(ratio, warn.warn_interval))
+}
+
+/// Starts shipping to the hubs, if any were given.
+fn start_hub(hub: HubArgs, mode: ProbeMode) -> anyhow::Result<Option<HubShipper>> {
+    if hub.urls.is_empty() {
+        return Ok(None);
+    }
+    let shipper = HubShipper::start(HubOptions {
+        urls: hub.urls,
+        node: hub.node_name.unwrap_or_else(host_name),
+        buffer_capacity: hub.hub_buffer as usize,
+        buffer_bytes: hub.hub_buffer_bytes,
+        kernel_release: probe::kernel_release(),
+        probe_mode: mode.as_str(),
+        credentials: hub_client::Credentials::from_options(
+            hub.tls_ca,
+            hub.tls_cert,
+            hub.tls_key,
+            hub.token_file,
+        ),
+    })?;
+    Ok(Some(shipper))
 }
 
 /// Handles every record in the ring buffer; returns how many there were.
