@@ -32,7 +32,7 @@ impl fmt::Debug for LiveGauges {
 }
 
 fn encode_one(
-    encoder: &mut DescriptorEncoder,
+    encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     metric: impl EncodeMetric,
@@ -41,7 +41,7 @@ fn encode_one(
 }
 
 impl Collector for LiveGauges {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         let Some(state) = self.state.upgrade() else {
             return Ok(());
         };

@@ -11,6 +11,7 @@ use std::{
 use anyhow::Context;
 use hub_client::Failover;
 use tapper_proto::{
+    WarningKind,
     stack_text::frame_text,
     v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item},
 };
@@ -67,9 +68,14 @@ struct Filters {
     container_id: Vec<String>,
     /// Only these items: event (failures), warning (every warning), or a warning kind
     /// (nofile, file-max); repeat or separate with commas [default: events and warnings].
-    #[arg(long, value_delimiter = ',',
-          value_parser = ["event", "warning", "nofile", "file-max"])]
+    #[arg(long, value_delimiter = ',', value_parser = kinds())]
     kind: Vec<String>,
+}
+
+/// The values of `--kind`: event, warning, and every warning kind.
+fn kinds() -> clap::builder::PossibleValuesParser {
+    let warning_kinds = WarningKind::ALL.map(WarningKind::as_str);
+    ["event", "warning"].into_iter().chain(warning_kinds).into()
 }
 
 /// Where the stream starts and whether it follows live events.
