@@ -1,7 +1,12 @@
 //! Starting the tapper: the flags become the probes' request, the hub shipper, the
 //! metrics endpoint, the pipeline and the timer set, then the ready line is printed.
 
-use std::{io::IsTerminal, io::Write, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    io::{IsTerminal, Write},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use tapper_common::Wakeup;
