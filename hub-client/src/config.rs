@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tapper_proto::limits::{MAX_INSTANCE_ID_BYTES, MAX_NODE_BYTES};
+
 use crate::{
     buffer::Limits, connect, credentials::Credentials, error::ClientError, hubs::parse_hub_list,
 };
@@ -95,10 +97,10 @@ impl ReporterConfig {
             return Err(ClientError::InvalidConfig("instance_id is empty".into()));
         }
         // The hub's limits: it would refuse every Hello beyond them.
-        if self.node.len() > 253 || self.instance_id.len() > 128 {
-            return Err(ClientError::InvalidConfig(
-                "node is over 253 bytes or instance_id over 128".into(),
-            ));
+        if self.node.len() > MAX_NODE_BYTES || self.instance_id.len() > MAX_INSTANCE_ID_BYTES {
+            return Err(ClientError::InvalidConfig(format!(
+                "node is over {MAX_NODE_BYTES} bytes or instance_id over {MAX_INSTANCE_ID_BYTES}"
+            )));
         }
         let limits = Limits {
             events: self.buffer_capacity,

@@ -3,13 +3,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tapper_proto::limits::MAX_STATUS_MESSAGE;
 use tonic::{Code, Status};
 use tracing::error;
 
 use crate::store::StoreError;
-
-/// Longest status message, in bytes; longer ones are cut (at a character boundary).
-pub const MAX_STATUS_MESSAGE: usize = 512;
 
 /// Everything a hub request can fail with.
 #[derive(Debug, thiserror::Error)]

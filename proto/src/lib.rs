@@ -7,8 +7,10 @@
 //!   `INVALID_ARGUMENT` instead of `INTERNAL`.
 //! - [`json`] (feature `json`) is the JSON form of [`v1::Event`]: serde on the generated
 //!   types, the tapper's JSON lines and the client's `--json` alike.
-//! - [`limits`] is the one set of an event's string limits, for the tapper and the hub.
+//! - [`limits`] is every wire limit (requests, an event's strings), for the clients and
+//!   the hub alike.
 //! - [`text`] escapes control characters for human-readable output.
+//! - [`WarningKind`] is the one list of warning kinds (`Warning.kind`).
 
 pub mod codec;
 #[cfg(feature = "json")]
@@ -16,6 +18,9 @@ pub mod json;
 pub mod limits;
 pub mod stack_text;
 pub mod text;
+mod warning_kind;
+
+pub use warning_kind::{UnknownWarningKind, WarningKind};
 
 /// Package `tapper.v1`.
 pub mod v1 {

@@ -1,12 +1,41 @@
-//! The limits of an event's strings, one set for both sides: the tapper fits its strings to
-//! them before sending ([`truncate_event`], naming each cut field in `Event.truncated`) and
-//! the hub rejects anything beyond them ([`check`]). They keep one event, and so one batch
-//! and one subscriber's queue, small. One rule for NUL too: no string may hold one (a
-//! PostgreSQL `text` cannot); the tapper replaces it with U+FFFD, the hub refuses it.
+//! Every limit of the wire, one set for both sides: what a client must respect and what the
+//! hub enforces (beyond them a request is `INVALID_ARGUMENT`).
+//!
+//! - Requests: batch sizes, names in a Hello, counters, subscription filters and page sizes.
+//! - Strings of an event or a warning: the tapper fits them before sending
+//!   ([`truncate_event`], naming each cut field in `Event.truncated`) and the hub rejects
+//!   anything beyond them ([`check`]). They keep one event, and so one batch and one
+//!   subscriber's queue, small. One rule for NUL too: no string may hold one (a PostgreSQL
+//!   `text` cannot); the tapper replaces it with U+FFFD, the hub refuses it.
 
 use std::collections::HashMap;
 
 use crate::v1::{Container, Event, Pod, Warning};
+
+/// The largest request message a hub accepts by default (`--max-message-bytes`): 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Most events in one `EventBatch`.
+pub const MAX_BATCH: usize = 10_000;
+/// Longest node name a tapper can have (`Hello.node`): a DNS name.
+pub const MAX_NODE_BYTES: usize = 253;
+/// Longest `Hello.instance_id`.
+pub const MAX_INSTANCE_ID_BYTES: usize = 128;
+/// Most entries of `Counters.per_errno` (errno numbers are 1..4095).
+pub const MAX_ERRNO_ENTRIES: usize = 4095;
+/// Most values in one repeated filter field of a query or subscription (`node`, `errno`...).
+pub const MAX_VALUES: usize = 1024;
+/// Longest `comm` or `pod` glob of a subscription, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 256;
+/// Shortest `container_id` prefix a subscription may give (fewer characters would match
+/// nearly anything).
+pub const MIN_ID_PREFIX: usize = 4;
+/// `ListTappers` page size when the request leaves it at 0.
+pub const DEFAULT_TAPPERS_PAGE: usize = 100;
+/// Largest `ListTappers` page size a request may ask for.
+pub const MAX_TAPPERS_PAGE: usize = 1000;
+/// Longest status message a hub sends, in bytes; longer ones are cut (at a character
+/// boundary).
+pub const MAX_STATUS_MESSAGE: usize = 512;
 
 /// `comm`: the kernel keeps 15 bytes; after lossy UTF-8 conversion at most 45.
 pub const COMM: usize = 64;

@@ -1,10 +1,20 @@
-//! Command-line flags, with parsers that reject bad values and say what would be accepted.
+//! Command-line flags, declared once in groups by concern (each its own heading in
+//! `--help`); the filter and identity groups are those parts' own configuration.
 
 use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::{counters::CountersFormat, identity::SourceChoice, output::Format, probe::ProbeMode};
+use crate::{
+    counters::CountersFormat,
+    filter::Filter,
+    flag_values::{
+        parse_bytes, parse_hub_url, parse_interval, parse_ring_size, parse_wakeup, parse_warn_ratio,
+    },
+    identity::IdentityOptions,
+    output::Format,
+    probe::ProbeMode,
+};
 
 const ABOUT: &str = "Catch every failed socket() call on this node with eBPF.";
 const LONG_ABOUT: &str = "\
@@ -37,6 +47,36 @@ Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN).";
 #[derive(Debug, Parser)]
 #[command(name = "tapper", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub filter: Filter,
+
+    #[command(flatten)]
+    pub hub: HubArgs,
+
+    #[command(flatten)]
+    pub identity: IdentityOptions,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+
+    #[command(flatten)]
+    pub warn: WarnArgs,
+}
+
+/// What the kernel probes catch and how the kernel hands it over.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Capture")]
+pub struct CaptureArgs {
     /// Which kernel probes catch failed socket() system calls.
     #[arg(long, value_enum, default_value_t = ProbeMode::Auto)]
     pub probe: ProbeMode,
@@ -58,30 +98,6 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "256MiB", requires = "stacks",
           value_parser = parse_bytes)]
     pub stacks_cache_bytes: usize,
-
-    /// How to print events [default: table on a terminal, json otherwise].
-    #[arg(long, value_enum)]
-    pub output: Option<Format>,
-
-    /// Report only these process ids (repeat or separate with commas).
-    #[arg(long = "pid", value_name = "PID", value_delimiter = ',', value_parser = parse_pid)]
-    pub pids: Vec<u32>,
-
-    /// Report only these command names, matched exactly (repeat or separate with commas).
-    #[arg(long = "comm", value_name = "NAME", value_delimiter = ',', value_parser = parse_comm)]
-    pub comms: Vec<String>,
-
-    /// Report only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
-    #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = tapper_names::parse_errno)]
-    pub errnos: Vec<i32>,
-
-    /// How to print counters on stderr [default: json with --output json, text otherwise].
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub counters: Option<CountersFormat>,
-
-    /// Also print counters at this interval, e.g. 10s or 1m (they always print at exit).
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
-    pub stats_interval: Option<Duration>,
 
     /// Kernel ring buffer size in bytes: a power of two, at least one page.
     #[arg(long, value_name = "BYTES", default_value = "4194304", value_parser = parse_ring_size)]
@@ -105,13 +121,36 @@ pub struct Cli {
     /// failure after a quiet spell always wakes it at once.
     #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_wakeup)]
     pub ring_wakeup_interval: Duration,
+}
 
+/// How events and counters are printed.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// How to print events [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub output: Option<Format>,
+
+    /// How to print counters on stderr [default: json with --output json, text otherwise].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub counters: Option<CountersFormat>,
+
+    /// Also print counters at this interval, e.g. 10s or 1m (they always print at exit).
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub stats_interval: Option<Duration>,
+}
+
+/// Shipping events to hubs: where, how much to keep for them, and the credentials.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Hub")]
+pub struct HubArgs {
     /// Also ship events to this hub, e.g. https://hub.example:50051 (TLS) or
     /// http://127.0.0.1:50051 (local output goes on). Several hubs (repeat the flag or
     /// separate them with commas) are tried in order, moving on to the next when one fails;
     /// they should be replicas sharing one database.
-    #[arg(long, value_name = "URL", value_delimiter = ',', value_parser = parse_hub_url)]
-    pub hub: Vec<String>,
+    #[arg(id = "hub", long = "hub", value_name = "URL", value_delimiter = ',',
+          value_parser = parse_hub_url)]
+    pub urls: Vec<String>,
 
     /// This node's name at the hub [default: the host name].
     #[arg(long, value_name = "NAME", requires = "hub")]
@@ -147,31 +186,12 @@ pub struct Cli {
     /// each reconnect [default: the token in $HUB_TOKEN, if set].
     #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE", requires = "hub")]
     pub token_file: Option<PathBuf>,
+}
 
-    /// The container runtime's CRI socket, for pod and container names: a path, `auto`
-    /// (the first that exists of /run/containerd/containerd.sock, /run/crio/crio.sock,
-    /// /run/k3s/containerd/containerd.sock) or `none`.
-    #[arg(long, value_name = "PATH", default_value = "auto", value_parser = SourceChoice::parse)]
-    pub cri_socket: SourceChoice,
-
-    /// podman's storage root, for podman container names: a path, `auto`
-    /// (/var/lib/containers/storage if it exists) or `none`.
-    #[arg(long, value_name = "DIR", default_value = "auto", value_parser = SourceChoice::parse)]
-    pub podman_storage: SourceChoice,
-
-    /// How often the runtimes' containers are listed again, e.g. 2s (a container an event
-    /// does not know yet triggers a listing at once).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval)]
-    pub runtime_refresh: Duration,
-
-    /// A cgroup under which the kubelet's or a runtime's layout is also believed, e.g.
-    /// /kubelet for a kubelet started with --cgroup-root=/kubelet (repeat for several).
-    /// Container and pod ids come only from such a layout at the top of a cgroup hierarchy
-    /// or right below one of these roots, and only from cgroup directories owned by root:
-    /// a user with a delegated cgroup subtree cannot pass for another pod.
-    #[arg(long = "kubelet-cgroup-root", value_name = "CGROUP", value_parser = parse_cgroup_root)]
-    pub kubelet_cgroup_roots: Vec<String>,
-
+/// The Prometheus endpoint.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Metrics")]
+pub struct MetricsArgs {
     /// Serve Prometheus metrics (OpenMetrics text) on http://ADDR/metrics, e.g.
     /// 127.0.0.1:9464; port 0 picks a free port (logged, and in the ready line). Off by
     /// default.
@@ -179,8 +199,13 @@ pub struct Cli {
     pub metrics_listen: Option<std::net::SocketAddr>,
 
     #[command(flatten)]
-    pub metrics_limits: metrics_http::ConnectionLimits,
+    pub limits: metrics_http::ConnectionLimits,
+}
 
+/// Early warnings of descriptor exhaustion.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Warnings")]
+pub struct WarnArgs {
     /// Warn (a `{"warning": {"kind": "nofile", ...}}` line) when a process's descriptors
     /// reach this share of its soft RLIMIT_NOFILE, as the kernel sees on its successful
     /// socket() calls: a fraction in (0, 1]; 0 turns nofile warnings off.
@@ -207,134 +232,42 @@ pub struct Cli {
     /// At most one nofile warning per process, and one file-max warning, per interval.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
     pub warn_interval: Duration,
-
-    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-}
-
-fn parse_pid(text: &str) -> Result<u32, String> {
-    match text.trim().parse::<u32>() {
-        Ok(pid) if pid > 0 => Ok(pid),
-        _ => Err(format!(
-            "`{text}` is not a process id; give a positive number such as 1234"
-        )),
-    }
-}
-
-/// The kernel keeps 15 bytes of a command name; a longer filter could never match.
-fn parse_comm(text: &str) -> Result<String, String> {
-    match text.len() {
-        0 => Err("an empty command name matches nothing; give a name such as nginx".into()),
-        1..=15 => Ok(text.to_owned()),
-        n => Err(format!(
-            "`{text}` is {n} bytes, but the kernel keeps only the first 15 bytes of a command \
-             name; use `{}`",
-            &text[..text.floor_char_boundary(15)]
-        )),
-    }
-}
-
-/// A cgroup path from the hierarchy's top, such as `/kubelet`.
-fn parse_cgroup_root(text: &str) -> Result<String, String> {
-    let fine = text.starts_with('/')
-        && text.len() > 1
-        && !text
-            .split('/')
-            .any(|segment| segment == "." || segment == "..");
-    match fine {
-        true => Ok(text.trim_end_matches('/').to_owned()),
-        false => Err(format!(
-            "`{text}` is not a cgroup path below the top; give one such as /kubelet"
-        )),
-    }
-}
-
-/// Accepts `http(s)://HOST:PORT` or a bare `HOST:PORT`.
-fn parse_hub_url(text: &str) -> Result<String, String> {
-    hub_client::parse_hub_address(text).map_err(|e| e.to_string())
-}
-
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    let interval = humantime::parse_duration(text)
-        .map_err(|err| format!("`{text}` is not a duration ({err}); use e.g. 10s, 500ms or 1m"))?;
-    if interval < Duration::from_millis(100) {
-        return Err(format!("`{text}` is too short; use at least 100ms"));
-    }
-    Ok(interval)
-}
-
-fn parse_wakeup(text: &str) -> Result<Duration, String> {
-    let interval = match text.trim() {
-        "0" => Duration::ZERO,
-        t => humantime::parse_duration(t).map_err(|err| {
-            format!("`{text}` is not a duration ({err}); use e.g. 1ms, 200us, or 0")
-        })?,
-    };
-    if interval > Duration::from_millis(100) {
-        return Err(format!(
-            "`{text}` would hold events too long; use at most 100ms (1ms is the default)"
-        ));
-    }
-    Ok(interval)
-}
-
-/// A warn ratio: a fraction in (0, 1], or 0 for off.
-fn parse_warn_ratio(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(ratio) if ratio == 0.0 || (ratio > 0.0 && ratio <= 1.0) => Ok(ratio),
-        _ => Err(format!(
-            "`{text}` is not a warn ratio; give a fraction above 0 and at most 1, such as 0.8, \
-             or 0 to turn these warnings off"
-        )),
-    }
-}
-
-/// A byte count: a number with an optional KiB, MiB or GiB suffix, at least 1 KiB.
-fn parse_bytes(text: &str) -> Result<usize, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let shift = match unit.trim() {
-        "" | "B" => 0,
-        "KiB" => 10,
-        "MiB" => 20,
-        "GiB" => 30,
-        _ => {
-            return Err(format!(
-                "`{text}`: unknown unit; use e.g. 64MiB, 512KiB or 1048576"
-            ));
-        }
-    };
-    match number
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-    {
-        Some(n) if n >= 1024 => Ok(n),
-        _ => Err(format!(
-            "`{text}` is not a byte count of at least 1KiB; use e.g. 64MiB, 512KiB or 1048576"
-        )),
-    }
-}
-
-fn parse_ring_size(text: &str) -> Result<u32, String> {
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .unwrap_or(4096) as u32;
-    match text.trim().parse::<u32>() {
-        Ok(n) if n.is_power_of_two() && n >= page => Ok(n),
-        _ => Err(format!(
-            "`{text}` is not a valid ring buffer size; give a power of two of at least {page} \
-             bytes, such as 4194304"
-        )),
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
+    use crate::identity::SourceChoice;
+
+    #[test]
+    fn help_groups_the_flags_under_headings() {
+        let help = Cli::command().render_long_help().to_string();
+        let at = |text: &str| {
+            help.find(text)
+                .unwrap_or_else(|| panic!("{text} missing from:\n{help}"))
+        };
+        let order = [
+            "Capture:",
+            "--ring-wakeup-interval <DURATION>",
+            "Output:",
+            "--stats-interval <DURATION>",
+            "Filters:",
+            "--errno <ERRNO>",
+            "Hub:",
+            "--token-file <FILE>",
+            "Containers and pods:",
+            "--kubelet-cgroup-root <CGROUP>",
+            "Metrics:",
+            "--metrics-idle-timeout <DURATION>",
+            "Warnings:",
+            "--warn-interval <DURATION>",
+        ];
+        for pair in order.windows(2) {
+            assert!(at(pair[0]) < at(pair[1]), "{pair:?} out of order:\n{help}");
+        }
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("tapper").chain(args.iter().copied()))
@@ -343,69 +276,92 @@ mod tests {
     #[test]
     fn defaults_are_sane() {
         let cli = parse(&[]).unwrap();
-        assert_eq!(cli.probe, ProbeMode::Auto);
-        assert!(!cli.no_io_uring);
-        assert!(!cli.stacks);
+        assert_eq!(cli.capture.probe, ProbeMode::Auto);
+        assert!(!cli.capture.no_io_uring);
+        assert!(!cli.capture.stacks);
         assert_eq!(
-            parse(&["--probe", "exit-only"]).unwrap().probe,
+            parse(&["--probe", "exit-only"]).unwrap().capture.probe,
             ProbeMode::ExitOnly
         );
-        assert!(cli.pids.is_empty() && cli.comms.is_empty() && cli.errnos.is_empty());
-        assert_eq!(cli.ring_buffer_size, 4 << 20);
-        assert_eq!(cli.stats_interval, None);
-        assert_eq!((cli.rate_limit, cli.rate_limit_burst), (1000, 1000));
-        assert_eq!(cli.ring_wakeup_interval, Duration::from_millis(1));
+        assert!(
+            cli.filter.pids.is_empty()
+                && cli.filter.comms.is_empty()
+                && cli.filter.errnos.is_empty()
+        );
+        assert_eq!(cli.capture.ring_buffer_size, 4 << 20);
+        assert_eq!(cli.output.stats_interval, None);
+        assert_eq!(
+            (cli.capture.rate_limit, cli.capture.rate_limit_burst),
+            (1000, 1000)
+        );
+        assert_eq!(cli.capture.ring_wakeup_interval, Duration::from_millis(1));
         assert_eq!(
             parse(&["--ring-wakeup-interval", "0"])
                 .unwrap()
+                .capture
                 .ring_wakeup_interval,
             Duration::ZERO
         );
-        assert_eq!(cli.counters, None);
-        assert_eq!(cli.metrics_listen, None, "metrics are off by default");
-        assert_eq!(cli.metrics_limits.max_connections, 64);
+        assert_eq!(cli.output.counters, None);
+        assert_eq!(
+            cli.metrics.metrics_listen, None,
+            "metrics are off by default"
+        );
+        assert_eq!(cli.metrics.limits.max_connections, 64);
         assert_eq!(
             parse(&["--output", "none", "--counters", "json"])
                 .unwrap()
+                .output
                 .counters,
             Some(CountersFormat::Json)
         );
         let hub = parse(&["--hub", "127.0.0.1:1"]).unwrap();
-        assert_eq!(hub.hub_buffer_bytes, 64 << 20);
-        assert_eq!(cli.cri_socket, SourceChoice::Auto);
-        assert_eq!(cli.podman_storage, SourceChoice::Auto);
-        assert_eq!(cli.runtime_refresh, Duration::from_secs(2));
+        assert_eq!(hub.hub.hub_buffer_bytes, 64 << 20);
+        assert_eq!(cli.identity.cri_socket, SourceChoice::Auto);
+        assert_eq!(cli.identity.podman_storage, SourceChoice::Auto);
+        assert_eq!(cli.identity.refresh_every, Duration::from_secs(2));
         assert!(
-            cli.kubelet_cgroup_roots.is_empty(),
+            cli.identity.kubelet_roots.is_empty(),
             "only the top by default"
         );
         assert_eq!(
             parse(&["--kubelet-cgroup-root", "/kubelet/"])
                 .unwrap()
-                .kubelet_cgroup_roots,
+                .identity
+                .kubelet_roots,
             ["/kubelet"]
         );
-        assert_eq!(cli.warn_nofile_ratio, 0.8);
-        assert_eq!(cli.warn_nofile_floor, 64);
-        assert_eq!(cli.warn_file_max_ratio, None, "the nofile ratio applies");
-        assert_eq!(cli.warn_file_max_every, Duration::from_secs(5));
-        assert_eq!(cli.warn_interval, Duration::from_secs(10));
+        assert_eq!(cli.warn.warn_nofile_ratio, 0.8);
+        assert_eq!(cli.warn.warn_nofile_floor, 64);
+        assert_eq!(
+            cli.warn.warn_file_max_ratio, None,
+            "the nofile ratio applies"
+        );
+        assert_eq!(cli.warn.warn_file_max_every, Duration::from_secs(5));
+        assert_eq!(cli.warn.warn_interval, Duration::from_secs(10));
     }
 
     #[test]
     fn warn_ratios_are_fractions_or_zero() {
         let ratio = |flag: &str, text: &str| parse(&[flag, text]).map_err(|e| e.to_string());
         assert_eq!(
-            ratio("--warn-nofile-ratio", "1").unwrap().warn_nofile_ratio,
+            ratio("--warn-nofile-ratio", "1")
+                .unwrap()
+                .warn
+                .warn_nofile_ratio,
             1.0
         );
         assert_eq!(
-            ratio("--warn-nofile-ratio", "0").unwrap().warn_nofile_ratio,
+            ratio("--warn-nofile-ratio", "0")
+                .unwrap()
+                .warn
+                .warn_nofile_ratio,
             0.0
         );
         assert_eq!(
             ratio("--warn-file-max-ratio", "0.5")
                 .unwrap()
+                .warn
                 .warn_file_max_ratio,
             Some(0.5)
         );
@@ -425,7 +381,7 @@ mod tests {
     fn hub_buffer_bytes_takes_units() {
         let bytes = |text: &str| {
             parse(&["--hub", "127.0.0.1:1", "--hub-buffer-bytes", text])
-                .map(|cli| cli.hub_buffer_bytes)
+                .map(|cli| cli.hub.hub_buffer_bytes)
                 .map_err(|e| e.to_string())
         };
         assert_eq!(bytes("512KiB"), Ok(512 << 10));
@@ -453,7 +409,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            cli.errnos,
+            cli.filter.errnos,
             vec![
                 libc::EMFILE,
                 libc::EAFNOSUPPORT,
@@ -461,19 +417,25 @@ mod tests {
                 libc::EOPNOTSUPP
             ]
         );
-        assert_eq!(cli.pids, vec![1, 2]);
-        assert_eq!(cli.comms, vec!["nginx"]);
+        assert_eq!(cli.filter.pids, vec![1, 2]);
+        assert_eq!(cli.filter.comms, vec!["nginx"]);
         assert_eq!(
-            parse(&["--hub", "127.0.0.1:50051"]).unwrap().hub,
+            parse(&["--hub", "127.0.0.1:50051"]).unwrap().hub.urls,
             ["http://127.0.0.1:50051"]
         );
         let listed = parse(&["--hub", "a:1,https://b:2", "--hub", "c:3"]).unwrap();
-        assert_eq!(listed.hub, ["http://a:1", "https://b:2", "http://c:3"]);
+        assert_eq!(listed.hub.urls, ["http://a:1", "https://b:2", "http://c:3"]);
         let runtimes = parse(&["--cri-socket", "/run/x.sock", "--podman-storage", "none"]).unwrap();
-        assert_eq!(runtimes.cri_socket, SourceChoice::At("/run/x.sock".into()));
-        assert_eq!(runtimes.podman_storage, SourceChoice::Off);
         assert_eq!(
-            parse(&["--stats-interval", "2s"]).unwrap().stats_interval,
+            runtimes.identity.cri_socket,
+            SourceChoice::At("/run/x.sock".into())
+        );
+        assert_eq!(runtimes.identity.podman_storage, SourceChoice::Off);
+        assert_eq!(
+            parse(&["--stats-interval", "2s"])
+                .unwrap()
+                .output
+                .stats_interval,
             Some(Duration::from_secs(2))
         );
     }

@@ -1,15 +1,28 @@
-//! Which events the operator asked to see. Filters apply in user space, after counting:
-//! the kernel counts every failure whatever is shown.
+//! Which events the operator asked to see (the `--pid`, `--comm` and `--errno` flags).
+//! Filters apply in user space, after counting: the kernel counts every failure whatever is
+//! shown.
 
 use tapper_common::SocketFailure;
 
-use crate::event::comm_text;
+use crate::{
+    event::comm_text,
+    flag_values::{parse_comm, parse_pid},
+};
 
 /// Empty lists match everything; within one list any value matches; lists combine with AND.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "Filters")]
 pub struct Filter {
+    /// Report only these process ids (repeat or separate with commas).
+    #[arg(long = "pid", value_name = "PID", value_delimiter = ',', value_parser = parse_pid)]
     pub pids: Vec<u32>,
+
+    /// Report only these command names, matched exactly (repeat or separate with commas).
+    #[arg(long = "comm", value_name = "NAME", value_delimiter = ',', value_parser = parse_comm)]
     pub comms: Vec<String>,
+
+    /// Report only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
+    #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = tapper_names::parse_errno)]
     pub errnos: Vec<i32>,
 }
 

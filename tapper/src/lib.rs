@@ -7,6 +7,7 @@ mod counters;
 mod enrich;
 mod event;
 mod filter;
+mod flag_values;
 mod identity;
 mod metrics;
 mod output;
@@ -16,6 +17,7 @@ mod rate_limit;
 mod run;
 mod ship;
 mod stacks;
+mod timers;
 mod ttl_cache;
 mod warnings;
 

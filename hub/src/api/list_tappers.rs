@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use prost::Message;
-use tapper_proto::v1::{ListTappersRequest, ListTappersResponse, TapperInfo};
+use tapper_proto::{
+    limits::{DEFAULT_TAPPERS_PAGE, MAX_TAPPERS_PAGE},
+    v1::{ListTappersRequest, ListTappersResponse, TapperInfo},
+};
 
 use crate::{api::state::HubState, error::HubError, ingest::validate, store::InstanceKey};
 
-/// Page size when the request leaves it at 0.
-pub const DEFAULT_PAGE_SIZE: usize = 100;
-/// Largest page size a request may ask for.
-pub const MAX_PAGE_SIZE: usize = 1000;
 /// A page stops growing at this many encoded bytes (clients accept 4 MiB by default).
 const MAX_PAGE_BYTES: usize = 1 << 20;
 
@@ -47,11 +46,11 @@ pub async fn list_tappers(
 ) -> Result<ListTappersResponse, HubError> {
     validate::node_names(&req.node)?;
     let page_size = match req.page_size as usize {
-        0 => DEFAULT_PAGE_SIZE,
-        n if n > MAX_PAGE_SIZE => {
+        0 => DEFAULT_TAPPERS_PAGE,
+        n if n > MAX_TAPPERS_PAGE => {
             return Err(HubError::invalid(
                 "page_size",
-                format!("{n} exceeds the limit of {MAX_PAGE_SIZE}"),
+                format!("{n} exceeds the limit of {MAX_TAPPERS_PAGE}"),
             ));
         }
         n => n,

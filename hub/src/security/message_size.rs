@@ -21,8 +21,8 @@ use tonic::{
     server::NamedService,
 };
 
-/// Default largest request message: 4 MiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default largest request message: the wire's limit.
+pub use tapper_proto::limits::DEFAULT_MAX_MESSAGE_BYTES;
 
 /// Builds the Hub server that decodes requests of at most `max_message_bytes`.
 pub fn hub_server<T: Hub>(service: T, max_message_bytes: usize) -> SizeLimited<HubServer<T>> {

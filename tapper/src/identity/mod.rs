@@ -18,7 +18,10 @@ use std::{
     time::Duration,
 };
 
-use crate::ttl_cache::TtlCache;
+use crate::{
+    flag_values::{parse_cgroup_root, parse_interval},
+    ttl_cache::TtlCache,
+};
 
 use tapper_proto::v1::{Container, Pod, Quota};
 use tokio::sync::Notify;
@@ -37,12 +40,34 @@ const FRESH_FOR: Duration = Duration::from_millis(100);
 /// Above this many cgroups, expired ones are swept.
 const SWEEP_ABOVE: usize = 4096;
 
-/// How identity is found: which runtimes to ask for names, and how often.
+/// How identity is found: which runtimes to ask for names, and how often (the flags of the
+/// "Containers and pods" heading).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Containers and pods")]
 pub struct IdentityOptions {
+    /// The container runtime's CRI socket, for pod and container names: a path, `auto`
+    /// (the first that exists of /run/containerd/containerd.sock, /run/crio/crio.sock,
+    /// /run/k3s/containerd/containerd.sock) or `none`.
+    #[arg(long, value_name = "PATH", default_value = "auto", value_parser = SourceChoice::parse)]
     pub cri_socket: SourceChoice,
+
+    /// podman's storage root, for podman container names: a path, `auto`
+    /// (/var/lib/containers/storage if it exists) or `none`.
+    #[arg(long, value_name = "DIR", default_value = "auto", value_parser = SourceChoice::parse)]
     pub podman_storage: SourceChoice,
+
+    /// How often the runtimes' containers are listed again, e.g. 2s (a container an event
+    /// does not know yet triggers a listing at once).
+    #[arg(long = "runtime-refresh", value_name = "DURATION", default_value = "2s",
+          value_parser = parse_interval)]
     pub refresh_every: Duration,
-    /// Cgroups under which kubelet and runtime layouts are believed, besides the top.
+
+    /// A cgroup under which the kubelet's or a runtime's layout is also believed, e.g.
+    /// /kubelet for a kubelet started with --cgroup-root=/kubelet (repeat for several).
+    /// Container and pod ids come only from such a layout at the top of a cgroup hierarchy
+    /// or right below one of these roots, and only from cgroup directories owned by root:
+    /// a user with a delegated cgroup subtree cannot pass for another pod.
+    #[arg(long = "kubelet-cgroup-root", value_name = "CGROUP", value_parser = parse_cgroup_root)]
     pub kubelet_roots: Vec<String>,
 }
 

@@ -100,10 +100,10 @@ impl TapperCollector {
 type Labels<'a> = [(&'static str, &'a str)];
 
 fn counter(
-    encoder: &mut DescriptorEncoder,
+    encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    samples: &[(&Labels, u64)],
+    samples: &[(&Labels<'_>, u64)],
 ) -> fmt::Result {
     let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, value) in samples {
@@ -112,13 +112,13 @@ fn counter(
     Ok(())
 }
 
-fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> fmt::Result {
+fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: i64) -> fmt::Result {
     let family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
     ConstGauge::new(value).encode(family)
 }
 
 impl Collector for TapperCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         // A map that cannot be read fails the scrape rather than report wrong numbers.
         let kernel = self
             .kernel
@@ -141,7 +141,8 @@ impl Collector for TapperCollector {
             .iter()
             .map(|(name, n)| ([("errno", name.as_str())], *n))
             .collect();
-        let by_errno: Vec<(&Labels, u64)> = by_errno.iter().map(|(l, n)| (&l[..], *n)).collect();
+        let by_errno: Vec<(&Labels<'_>, u64)> =
+            by_errno.iter().map(|(l, n)| (&l[..], *n)).collect();
         counter(
             &mut encoder,
             "tapper_socket_failures",
@@ -170,8 +171,11 @@ impl Collector for TapperCollector {
             &[(&[("reason", RATE_LIMITED)], kernel.suppressed)],
         )?;
         let by_kind = self.warnings.by_kind();
-        let by_kind: Vec<_> = by_kind.iter().map(|(k, n)| ([("kind", *k)], *n)).collect();
-        let by_kind: Vec<(&Labels, u64)> = by_kind.iter().map(|(l, n)| (&l[..], *n)).collect();
+        let by_kind: Vec<_> = by_kind
+            .iter()
+            .map(|(k, n)| ([("kind", k.as_str())], *n))
+            .collect();
+        let by_kind: Vec<(&Labels<'_>, u64)> = by_kind.iter().map(|(l, n)| (&l[..], *n)).collect();
         counter(
             &mut encoder,
             "tapper_warnings",

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{KIND_FILE_MAX, KIND_NOFILE};
+use tapper_proto::WarningKind;
 
 #[derive(Debug, Default)]
 pub struct WarningCounts {
@@ -13,10 +13,10 @@ pub struct WarningCounts {
 }
 
 impl WarningCounts {
-    pub fn count(&self, kind: &str) {
+    pub fn count(&self, kind: WarningKind) {
         let slot = match kind {
-            KIND_FILE_MAX => &self.file_max,
-            _ => &self.nofile,
+            WarningKind::Nofile => &self.nofile,
+            WarningKind::FileMax => &self.file_max,
         };
         slot.fetch_add(1, Ordering::Relaxed);
     }
@@ -31,10 +31,13 @@ impl WarningCounts {
     }
 
     /// (kind, warnings) for every kind.
-    pub fn by_kind(&self) -> [(&'static str, u64); 2] {
-        [
-            (KIND_NOFILE, self.nofile.load(Ordering::Relaxed)),
-            (KIND_FILE_MAX, self.file_max.load(Ordering::Relaxed)),
-        ]
+    pub fn by_kind(&self) -> [(WarningKind, u64); 2] {
+        WarningKind::ALL.map(|kind| {
+            let slot = match kind {
+                WarningKind::Nofile => &self.nofile,
+                WarningKind::FileMax => &self.file_max,
+            };
+            (kind, slot.load(Ordering::Relaxed))
+        })
     }
 }

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use tapper_proto::{timestamp_from_unix_nanos, v1::Warning};
+use tapper_proto::{WarningKind, timestamp_from_unix_nanos, v1::Warning};
 
-use super::{KIND_FILE_MAX, TREND_WINDOW, mono_secs, trend::Trend};
+use super::{TREND_WINDOW, mono_secs, trend::Trend};
 use crate::clock::{monotonic_ns, now_unix_ns};
 
 pub const FILE_NR: &str = "/proc/sys/fs/file-nr";
@@ -58,7 +58,7 @@ impl FileMaxWatch {
         }
         self.last_warned = Some(now);
         Some(Warning {
-            kind: KIND_FILE_MAX.into(),
+            kind: WarningKind::FileMax.as_str().into(),
             used,
             limit: max,
             ratio,

@@ -18,11 +18,6 @@ pub use file_max::FileMaxWatch;
 pub use nofile::{NofileTracker, build_nofile};
 pub use sampling::{NofileSampling, Sampled};
 
-/// `Warning.kind` of a process nearing its soft `RLIMIT_NOFILE` (EMFILE ahead).
-pub const KIND_NOFILE: &str = "nofile";
-/// `Warning.kind` of the system nearing `fs.file-max` (ENFILE ahead).
-pub const KIND_FILE_MAX: &str = "file-max";
-
 /// How far back samples count for a trend.
 const TREND_WINDOW: Duration = Duration::from_secs(60);
 

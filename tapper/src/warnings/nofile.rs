@@ -5,11 +5,9 @@
 use std::{collections::HashMap, time::Instant};
 
 use tapper_common::NofileWarning;
-use tapper_proto::{limits::truncate_warning, timestamp_from_unix_nanos, v1::Warning};
+use tapper_proto::{WarningKind, limits::truncate_warning, timestamp_from_unix_nanos, v1::Warning};
 
-use super::{
-    KIND_NOFILE, TREND_WINDOW, budget::SampleBudget, fd_count::FdCount, mono_secs, trend::Trend,
-};
+use super::{TREND_WINDOW, budget::SampleBudget, fd_count::FdCount, mono_secs, trend::Trend};
 use crate::{
     clock::{WallClock, monotonic_ns},
     enrich::ProcessInfo,
@@ -149,7 +147,7 @@ pub fn build_nofile(
 ) -> Warning {
     let used = raw.fd as u64 + 1;
     let mut warning = Warning {
-        kind: KIND_NOFILE.into(),
+        kind: WarningKind::Nofile.as_str().into(),
         ts: Some(timestamp_from_unix_nanos(clock.unix_ns(raw.ts_ns) as i64)),
         pid: Some(raw.tgid),
         comm: comm_text(&raw.comm),

@@ -8,10 +8,7 @@ mod tappers;
 mod target;
 mod watch;
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
-use hub_client::{ClientConfig, Credentials};
 
 use crate::target::Target;
 
@@ -20,38 +17,11 @@ use crate::target::Target;
 #[derive(Debug, Parser)]
 #[command(version, about, propagate_version = true)]
 struct Cli {
-    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too), or several:
-    /// repeat the flag or separate them with commas. They are tried in order: stats and
-    /// tappers ask the first that answers; watch moves on to the next when its stream
-    /// breaks and resumes after the last hub_seq it printed (exact only across hubs that
-    /// share one database, i.e. replicas); replay's reporter fails over between them.
-    #[arg(
-        long,
-        global = true,
-        env = "HUB_URL",
-        value_name = "URL",
-        value_delimiter = ',',
-        value_parser = hub_client::parse_hub_address,
-        default_value = "http://127.0.0.1:50051"
-    )]
-    hub: Vec<String>,
-    /// Trust the hub's certificate if this CA (PEM) signed it, instead of the system roots
-    /// (https:// only).
-    #[arg(long, global = true, value_name = "FILE")]
-    tls_ca: Option<PathBuf>,
-    /// Present this client certificate (PEM) to the hub (mTLS); needs --tls-key.
-    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of --tls-cert.
-    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Send the token in this file as `authorization: Bearer TOKEN` [default: the token in
-    /// $HUB_TOKEN, if set].
-    #[arg(long, global = true, value_name = "FILE", env = "HUB_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    #[command(flatten)]
+    connection: target::Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,18 +71,7 @@ fn describe(e: &anyhow::Error) -> String {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tapper_logging::init(tapper_logging::LevelFilter::WARN, cli.verbose);
-    let hub = Target {
-        hubs: cli.hub,
-        config: ClientConfig {
-            credentials: Credentials::from_options(
-                cli.tls_ca,
-                cli.tls_cert,
-                cli.tls_key,
-                cli.token_file,
-            ),
-            ..ClientConfig::default()
-        },
-    };
+    let hub = cli.connection.into_target();
     match cli.command {
         Command::Watch(a) => watch::run(&hub, *a).await,
         Command::Stats(a) => stats::run(&hub, a).await,

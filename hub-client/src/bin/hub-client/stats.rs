@@ -25,6 +25,20 @@ pub struct Args {
     /// Group by these keys, comma separated (e.g. node,errno). Default: totals per node.
     #[arg(long, value_delimiter = ',')]
     group_by: Vec<Key>,
+    /// Only this node (repeatable).
+    #[arg(long)]
+    node: Vec<String>,
+    /// Print the response as one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    window: Window,
+}
+
+/// The time window counted.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Window")]
+struct Window {
     /// Window: the last N seconds/minutes/hours/days, e.g. 90s, 15m, 24h, 7d.
     #[arg(long, value_parser = parse_last, conflicts_with = "since")]
     last: Option<i64>,
@@ -34,12 +48,6 @@ pub struct Args {
     /// Window end, exclusive (RFC 3339).
     #[arg(long, value_parser = parse_rfc3339)]
     until: Option<tapper_proto::Timestamp>,
-    /// Only this node (repeatable).
-    #[arg(long)]
-    node: Vec<String>,
-    /// Print the response as one JSON object.
-    #[arg(long)]
-    json: bool,
 }
 
 /// The first 12 characters of a container id, as `podman ps` shows it.
@@ -85,9 +93,9 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         .collect();
     let req = GetStatsRequest {
         group_by,
-        since: a.since,
-        until: a.until,
-        last_seconds: a.last.unwrap_or(0),
+        since: a.window.since,
+        until: a.window.until,
+        last_seconds: a.window.last.unwrap_or(0),
         node: a.node,
     };
     let r = hub

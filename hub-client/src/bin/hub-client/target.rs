@@ -1,10 +1,63 @@
 //! The hubs the CLI talks to, in order, and how: connecting to one, or asking each in turn
 //! until one answers.
 
-use std::future::Future;
+use std::{future::Future, path::PathBuf};
 
 use anyhow::Context;
-use hub_client::{ClientConfig, HubChannel, proto::v1::hub_client::HubClient};
+use hub_client::{ClientConfig, Credentials, HubChannel, proto::v1::hub_client::HubClient};
+
+/// The flags that say which hubs to talk to and with which credentials (every command's).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Hub connection")]
+pub struct Connection {
+    /// Hub address, e.g. http://127.0.0.1:50051 (a bare host:port works too), or several:
+    /// repeat the flag or separate them with commas. They are tried in order: stats and
+    /// tappers ask the first that answers; watch moves on to the next when its stream
+    /// breaks and resumes after the last hub_seq it printed (exact only across hubs that
+    /// share one database, i.e. replicas); replay's reporter fails over between them.
+    #[arg(
+        long,
+        global = true,
+        env = "HUB_URL",
+        value_name = "URL",
+        value_delimiter = ',',
+        value_parser = hub_client::parse_hub_address,
+        default_value = "http://127.0.0.1:50051"
+    )]
+    hub: Vec<String>,
+    /// Trust the hub's certificate if this CA (PEM) signed it, instead of the system roots
+    /// (https:// only).
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM) to the hub (mTLS); needs --tls-key.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Send the token in this file as `authorization: Bearer TOKEN` [default: the token in
+    /// $HUB_TOKEN, if set].
+    #[arg(long, global = true, value_name = "FILE", env = "HUB_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+}
+
+impl Connection {
+    /// The hubs to try, in order, with these credentials.
+    pub fn into_target(self) -> Target {
+        Target {
+            hubs: self.hub,
+            config: ClientConfig {
+                credentials: Credentials::from_options(
+                    self.tls_ca,
+                    self.tls_cert,
+                    self.tls_key,
+                    self.token_file,
+                ),
+                ..ClientConfig::default()
+            },
+        }
+    }
+}
 
 /// The hub addresses (in the order they are tried) and how to connect.
 pub struct Target {

@@ -11,6 +11,7 @@ use std::{
 use anyhow::Context;
 use hub_client::Failover;
 use tapper_proto::{
+    WarningKind,
     stack_text::frame_text,
     v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item},
 };
@@ -23,6 +24,18 @@ use crate::target::worth_another_hub;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    filters: Filters,
+    #[command(flatten)]
+    replay: Replay,
+    #[command(flatten)]
+    print: Print,
+}
+
+/// The hub-side filters of the subscription.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Filters")]
+struct Filters {
     /// Only this node (repeatable).
     #[arg(long)]
     node: Vec<String>,
@@ -55,9 +68,20 @@ pub struct Args {
     container_id: Vec<String>,
     /// Only these items: event (failures), warning (every warning), or a warning kind
     /// (nofile, file-max); repeat or separate with commas [default: events and warnings].
-    #[arg(long, value_delimiter = ',',
-          value_parser = ["event", "warning", "nofile", "file-max"])]
+    #[arg(long, value_delimiter = ',', value_parser = kinds())]
     kind: Vec<String>,
+}
+
+/// The values of `--kind`: event, warning, and every warning kind.
+fn kinds() -> clap::builder::PossibleValuesParser {
+    let warning_kinds = WarningKind::ALL.map(WarningKind::as_str);
+    ["event", "warning"].into_iter().chain(warning_kinds).into()
+}
+
+/// Where the stream starts and whether it follows live events.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Replay")]
+struct Replay {
     /// Replay stored events from this hub sequence number on (0 = all stored). Hub sequence
     /// numbers are one order per database: with several --hub addresses, resuming on
     /// another hub neither repeats nor skips only if the hubs share one database
@@ -70,6 +94,12 @@ pub struct Args {
     /// With --since/--since-seq: stop after the replay instead of following live events.
     #[arg(long)]
     no_follow: bool,
+}
+
+/// How much is printed, and how.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Output")]
+struct Print {
     /// Exit after this many events and warnings.
     #[arg(long)]
     count: Option<u64>,
@@ -83,38 +113,43 @@ pub struct Args {
 }
 
 pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
-    let since = match (a.since_seq, a.since) {
+    let Args {
+        filters: f,
+        replay,
+        print,
+    } = a;
+    let since = match (replay.since_seq, replay.since) {
         (Some(n), _) => Some(Since::SinceHubSeq(n)),
         (None, Some(t)) => Some(Since::SinceTime(t)),
         (None, None) => None,
     };
-    if a.no_follow && since.is_none() {
+    if replay.no_follow && since.is_none() {
         anyhow::bail!(
             "--no-follow needs --since or --since-seq (otherwise there is nothing to show)"
         );
     }
     let first = SubscribeRequest {
-        node: a.node,
-        errno: a.errno,
-        family: a.family,
-        pid: a.pid,
-        comm: a.comm.unwrap_or_default(),
-        cgroup_id: a.cgroup_id,
-        namespace: a.namespace,
-        pod: a.pod.unwrap_or_default(),
-        container: a.container,
-        container_id: a.container_id,
-        kind: a.kind,
-        follow: !a.no_follow,
+        node: f.node,
+        errno: f.errno,
+        family: f.family,
+        pid: f.pid,
+        comm: f.comm.unwrap_or_default(),
+        cgroup_id: f.cgroup_id,
+        namespace: f.namespace,
+        pod: f.pod.unwrap_or_default(),
+        container: f.container,
+        container_id: f.container_id,
+        kind: f.kind,
+        follow: !replay.no_follow,
         since,
     };
-    let mut printer = Printer::new(a.json || !std::io::stdout().is_terminal(), a.count)?;
+    let mut printer = Printer::new(print.json || !std::io::stdout().is_terminal(), print.count)?;
     let mut hubs = Failover::new(
         hub.hubs.clone(),
         Duration::from_millis(200),
         Duration::from_secs(5),
     );
-    printer.stacks = a.stacks;
+    printer.stacks = print.stacks;
     let mut connected_once = false;
     loop {
         let request = printer.resume_from(&first);

@@ -6,20 +6,15 @@ mod prefixes;
 use std::collections::HashSet;
 
 use globset::{GlobBuilder, GlobMatcher};
-use tapper_proto::v1::{Container, Event, LossNotice, Pod, SubscribeRequest, Warning};
-
-use crate::{
-    error::HubError,
-    ingest::validate::{self, MAX_VALUES, WARNING_KINDS},
+use tapper_proto::{
+    WarningKind,
+    limits::{MAX_PATTERN_BYTES, MAX_VALUES, MIN_ID_PREFIX},
+    v1::{Container, Event, LossNotice, Pod, SubscribeRequest, Warning},
 };
 
+use crate::{error::HubError, ingest::validate};
+
 use prefixes::PrefixSet;
-
-/// Longest `comm` or `pod` pattern accepted, in bytes.
-pub const MAX_PATTERN_BYTES: usize = 256;
-
-/// Shortest `container_id` prefix accepted (fewer characters would match nearly anything).
-pub const MIN_ID_PREFIX: usize = 4;
 
 /// Server-side subscription filter: AND across fields, OR within a field.
 #[derive(Debug, Default, Clone)]
@@ -167,25 +162,25 @@ impl Filter {
 /// and every warning kind.
 fn kinds(values: &[String]) -> Result<(bool, HashSet<&'static str>), HubError> {
     if values.is_empty() {
-        return Ok((true, WARNING_KINDS.iter().copied().collect()));
+        return Ok((true, WarningKind::ALL.map(WarningKind::as_str).into()));
     }
     let mut events = false;
     let mut warnings = HashSet::new();
     for (i, value) in values.iter().enumerate() {
         match value.as_str() {
             "event" => events = true,
-            "warning" => warnings.extend(WARNING_KINDS.iter().copied()),
-            kind => match WARNING_KINDS.iter().find(|k| **k == kind) {
-                Some(k) => {
-                    warnings.insert(*k);
+            "warning" => warnings.extend(WarningKind::ALL.map(WarningKind::as_str)),
+            kind => match kind.parse::<WarningKind>() {
+                Ok(kind) => {
+                    warnings.insert(kind.as_str());
                 }
-                None => {
+                Err(_) => {
                     return Err(HubError::invalid(
                         format!("kind[{i}]"),
                         format!(
                             "unknown kind {:?}; use event, warning, {}",
                             value.chars().take(32).collect::<String>(),
-                            WARNING_KINDS.join(", ")
+                            WarningKind::ALL.map(WarningKind::as_str).join(", ")
                         ),
                     ));
                 }
@@ -458,10 +453,10 @@ mod tests {
         }
     }
 
-    fn warning(kind: &str, pid: Option<u32>) -> Warning {
+    fn warning(kind: WarningKind, pid: Option<u32>) -> Warning {
         Warning {
             node: "n1".into(),
-            kind: kind.into(),
+            kind: kind.as_str().into(),
             pid,
             comm: if pid.is_some() {
                 "nginx".into()
@@ -474,8 +469,8 @@ mod tests {
 
     #[test]
     fn kind_chooses_events_and_warning_kinds() {
-        let nofile = warning("nofile", Some(7));
-        let file_max = warning("file-max", None);
+        let nofile = warning(WarningKind::Nofile, Some(7));
+        let file_max = warning(WarningKind::FileMax, None);
         let passes = |kind: &[&str]| {
             let f = Filter::from_request(&SubscribeRequest {
                 kind: kind.iter().map(|k| k.to_string()).collect(),
@@ -505,8 +500,8 @@ mod tests {
     #[test]
     fn warnings_match_process_filters_on_their_own_fields() {
         let f = |r: SubscribeRequest| Filter::from_request(&r).unwrap();
-        let nofile = warning("nofile", Some(7));
-        let file_max = warning("file-max", None);
+        let nofile = warning(WarningKind::Nofile, Some(7));
+        let file_max = warning(WarningKind::FileMax, None);
         let by_pid = f(SubscribeRequest {
             pid: vec![7],
             ..req()

@@ -1,12 +1,9 @@
 //! Checks a tapper's Counters before they are kept: the per-errno map is keyed by errno
 //! (a name or a number 1..4095), so it stays small.
 
-use tapper_proto::v1::Counters;
+use tapper_proto::{limits::MAX_ERRNO_ENTRIES, v1::Counters};
 
 use crate::error::HubError;
-
-/// Most entries of `Counters.per_errno` (errno numbers are 1..4095).
-pub const MAX_ERRNO_ENTRIES: usize = 4095;
 
 /// Every per-errno key is an errno, and there are not too many of them.
 pub fn check(c: &Counters) -> Result<(), HubError> {

@@ -5,19 +5,14 @@
 pub mod counters;
 
 use tapper_proto::{
-    Timestamp, limits,
+    Timestamp, WarningKind,
+    limits::{self, MAX_BATCH, MAX_INSTANCE_ID_BYTES, MAX_NODE_BYTES, MAX_VALUES},
     v1::{Event, Hello, Loss, Pod, StackFrame, Warning},
 };
 
 use tapper_names::MAX_ERRNO;
 
 use crate::{error::HubError, util::clock::from_ts};
-
-/// Most values accepted in one repeated filter field.
-pub const MAX_VALUES: usize = 1024;
-
-/// Most events in one batch.
-pub const MAX_BATCH: usize = 10_000;
 
 /// The one rule for every string a client sends: at most `max` bytes and no NUL
 /// ([`limits::check`]).
@@ -52,9 +47,6 @@ pub fn timestamp(field: &str, ts: &Timestamp) -> Result<i64, HubError> {
     Ok(from_ts(ts))
 }
 
-/// Longest node name a tapper can have (as its Hello says).
-pub const MAX_NODE_BYTES: usize = 253;
-
 /// A `node` filter list: at most [`MAX_VALUES`] names, none empty or longer than a node
 /// name can be.
 pub fn node_names(nodes: &[String]) -> Result<(), HubError> {
@@ -87,7 +79,11 @@ pub fn hello(h: &Hello) -> Result<(), HubError> {
         return Err(HubError::invalid("hello.instance_id", "required"));
     }
     text(|| "hello.node".into(), &h.node, MAX_NODE_BYTES)?;
-    text(|| "hello.instance_id".into(), &h.instance_id, 128)?;
+    text(
+        || "hello.instance_id".into(),
+        &h.instance_id,
+        MAX_INSTANCE_ID_BYTES,
+    )?;
     text(|| "hello.kernel_release".into(), &h.kernel_release, 256)?;
     text(|| "hello.probe_mode".into(), &h.probe_mode, 32)?;
     text(|| "hello.agent_version".into(), &h.agent_version, 256)?;
@@ -169,9 +165,6 @@ fn user_stack(f: &dyn Fn(&str) -> String, frames: &[StackFrame]) -> Result<(), H
     Ok(())
 }
 
-/// The warning kinds a tapper sends (`Warning.kind`).
-pub const WARNING_KINDS: &[&str] = &["nofile", "file-max"];
-
 /// A warning: seq >= 1, a known kind, a timestamp, bounded strings, a finite ratio and
 /// time to exhaustion, and a pid exactly for "nofile".
 pub fn warning(w: &Warning) -> Result<(), HubError> {
@@ -181,21 +174,21 @@ pub fn warning(w: &Warning) -> Result<(), HubError> {
     if w.seq > i64::MAX as u64 {
         return Err(HubError::invalid("warning.seq", "above 2^63-1"));
     }
-    if !WARNING_KINDS.contains(&w.kind.as_str()) {
+    let Ok(kind) = w.kind.parse::<WarningKind>() else {
         return Err(HubError::invalid(
             "warning.kind",
             format!(
                 "unknown kind {:?}; expected one of {}",
                 truncate_for_status(&w.kind),
-                WARNING_KINDS.join(", ")
+                WarningKind::ALL.map(WarningKind::as_str).join(", ")
             ),
         ));
-    }
+    };
     match &w.ts {
         None => return Err(HubError::invalid("warning.ts", "required")),
         Some(ts) => nanos(|| "warning.ts".into(), ts)?,
     }
-    if (w.kind == "nofile") != w.pid.is_some() {
+    if (kind == WarningKind::Nofile) != w.pid.is_some() {
         return Err(HubError::invalid(
             "warning.pid",
             "required for kind nofile, absent for file-max",

@@ -4,6 +4,7 @@
 
 use std::{collections::HashSet, path::Path, time::Duration};
 
+use tapper_proto::WarningKind;
 use toml::{Table, Value};
 
 use super::observed::{KIND_EVENT, Observed};
@@ -12,8 +13,15 @@ use crate::util::config_file::{self, FileError};
 /// What a rule may group its alerts by; each becomes an alert label.
 pub const GROUP_KEYS: [&str; 4] = ["node", "errno", "family", "comm"];
 const FIELDS: &str = "name, kind, errno, threshold, window, group_by, severity, max_groups";
-/// What a rule may count: failure events, every warning, or warnings of one kind.
-const KINDS: [&str; 4] = ["event", "warning", "nofile", "file-max"];
+/// A rule's `kind` that counts every warning, whatever its kind.
+const KIND_WARNING: &str = "warning";
+/// What a rule may count: failure events, every warning, or warnings of one kind
+/// ([`WarningKind`]).
+fn kinds() -> Vec<&'static str> {
+    let mut kinds = vec![KIND_EVENT, KIND_WARNING];
+    kinds.extend(WarningKind::ALL.map(WarningKind::as_str));
+    kinds
+}
 /// What a rule on warnings may group by (warnings have no errno or family).
 const WARNING_GROUP_KEYS: [&str; 2] = ["node", "comm"];
 /// The most failures a rule may wait for (the engine keeps that many times per group).
@@ -43,7 +51,7 @@ impl Rule {
     /// Whether the rule counts `item`.
     pub fn counts(&self, item: &impl Observed) -> bool {
         let kind_matches = match self.kind.as_str() {
-            "warning" => item.kind() != KIND_EVENT,
+            KIND_WARNING => item.kind() != KIND_EVENT,
             kind => item.kind() == kind,
         };
         kind_matches
@@ -134,11 +142,11 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
     }
     let kind = match t.get("kind") {
         None => KIND_EVENT.to_owned(),
-        Some(Value::String(s)) if KINDS.contains(&s.as_str()) => s.clone(),
+        Some(Value::String(s)) if kinds().contains(&s.as_str()) => s.clone(),
         Some(other) => {
             return Err((
                 at("kind"),
-                format!("must be one of {}, got {other}", KINDS.join(", ")),
+                format!("must be one of {}, got {other}", kinds().join(", ")),
             ));
         }
     };

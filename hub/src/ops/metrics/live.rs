@@ -37,7 +37,7 @@ impl fmt::Debug for LiveGauges {
 }
 
 fn encode_one(
-    encoder: &mut DescriptorEncoder,
+    encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     metric: impl EncodeMetric,
@@ -46,7 +46,7 @@ fn encode_one(
 }
 
 impl Collector for LiveGauges {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
         let Some(hub) = self.hub.upgrade() else {
             return Ok(());
         };
