@@ -1,0 +1,25 @@
+"""The benchmark's sections as listed in bench/parts.tsv (id, key, driver, title): the one
+table of part numbers that scripts/bench.sh, the report step and the drivers read."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TABLE = Path(__file__).resolve().parent.parent / "parts.tsv"
+
+
+@dataclass(frozen=True)
+class Part:
+    id: str
+    key: str
+    driver: str
+    title: str
+
+
+def load(table=TABLE):
+    rows = (line.split("\t") for line in table.read_text().splitlines()
+            if line.strip() and not line.startswith("#"))
+    return [Part(*row) for row in rows]
+
+
+def by_key(key):
+    return next(p for p in load() if p.key == key)
