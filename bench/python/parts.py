@@ -23,3 +23,13 @@ def load(table=TABLE):
 
 def by_key(key):
     return next(p for p in load() if p.key == key)
+
+
+def number(key):
+    """The part number (id) of the section `key`."""
+    return by_key(key).id
+
+
+def numbers():
+    """`part_KEY` → the part's id, for every section: what templates name parts by."""
+    return {f"part_{p.key}": p.id for p in load()}

@@ -3,7 +3,7 @@
 through bench/templates/KEY.md (Python's string.Template). Sections without results keep
 their text; a section missing from the report is appended at its end.
 
-Usage: report.py --results DIR --out BENCHMARKS.md --bin DIR_WITH_TAPPER_BENCH"""
+Usage: report.py --results DIR --out BENCHMARKS.md"""
 
 import argparse
 import string
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import facts
 import parts
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from common import TEMPLATES, fill
 
 
 def splice(report, part_id, text):
@@ -26,34 +25,32 @@ def splice(report, part_id, text):
     return report[:start + len(begin)] + text + report[stop:]
 
 
-def render(part, results, bin_dir):
+def render(part, results):
     """The section's text, or None when the results directory has nothing for it."""
-    template = string.Template((TEMPLATES / f"{part.key}.md").read_text())
-    numbers = {f"part_{p.key}": p.id for p in parts.load()}
     skipped = results / f"skipped-{part.driver}.txt"
     if skipped.exists():
-        heading = template.template.splitlines()[0]
+        heading = (TEMPLATES / f"{part.key}.md").read_text().splitlines()[0]
         reason = skipped.read_text().strip()
-        return string.Template(f"{heading}\n\nNot measured: {reason}\n").substitute(numbers)
-    values = facts.of(part.key, results, bin_dir)
+        return string.Template(f"{heading}\n\nNot measured: {reason}\n").substitute(
+            parts.numbers())
+    values = facts.of(part.key, results)
     if values is None:
         return None
     try:
-        return template.substitute(numbers, **values).rstrip("\n") + "\n"
+        return fill(part.key, **values).rstrip("\n") + "\n"
     except (KeyError, ValueError) as e:
         sys.exit(f"report: bench/templates/{part.key}.md: no value for {e}; "
-                 f"add it to bench/python/facts.py or fix the template")
+                 "add it to bench/python/facts*.py or fix the template")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, required=True, help="the parts' JSON results")
     ap.add_argument("--out", type=Path, required=True, help="the report to update in place")
-    ap.add_argument("--bin", type=Path, required=True, help="the dir holding tapper-bench")
     a = ap.parse_args()
     report = a.out.read_text() if a.out.exists() else "# Benchmarks\n"
     for part in parts.load():
-        text = render(part, a.results, a.bin)
+        text = render(part, a.results)
         if text is not None:
             report = splice(report, part.id, text)
             print(f"[report] part {part.id} ({part.title})", file=sys.stderr)

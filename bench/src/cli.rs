@@ -1,5 +1,5 @@
-//! Command-line interface: one subcommand per benchmark part, plus the drivers and the
-//! report writer.
+//! Command-line interface: one subcommand per benchmark driver, plus the load generators
+//! and `replay`.
 
 use std::path::PathBuf;
 
@@ -54,19 +54,6 @@ pub enum Cmd {
     /// Report events to a hub as a tapper would, from a JSON-lines file (the tapper's
     /// `--output json`) or synthetic ones, and print a JSON summary (tests use it too).
     Replay(crate::replay::Args),
-    /// Write BENCHMARKS.md from the result files in a directory.
-    Report {
-        /// Directory with the parts' JSON result files.
-        #[arg(long)]
-        results: PathBuf,
-        /// Markdown file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Replace only this part's section of the existing --out file (1 or 8), or
-        /// replace or append it (9, 10).
-        #[arg(long)]
-        part: Option<u8>,
-    },
 }
 
 #[derive(Debug, Args)]

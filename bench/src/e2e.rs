@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     hub,
@@ -39,7 +39,7 @@ pub struct Options {
     pub transports: Transports,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     /// "throughput" or "latency".
@@ -75,7 +75,7 @@ pub struct Sample {
     pub max_us: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub machine: Machine,
     pub duration_secs: f64,
@@ -233,49 +233,6 @@ async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
         p99_us: pct(0.99),
         max_us: pct(1.0),
     })
-}
-
-impl Sample {
-    /// Every event of the generating process reached the subscriber.
-    pub fn loss_free(&self) -> bool {
-        self.delivered == self.generated
-    }
-}
-
-/// The transports measured, in order.
-pub fn transports(samples: &[&Sample]) -> Vec<Transport> {
-    let mut t: Vec<Transport> = samples.iter().map(|s| s.transport).collect();
-    t.sort();
-    t.dedup();
-    t
-}
-
-/// Per run, over `t`: the highest achieved rate that was loss-free, and the lowest swept
-/// rate that was not.
-pub fn thresholds(throughput: &[&Sample], t: Transport) -> (Vec<f64>, Vec<f64>) {
-    let mut runs: Vec<usize> = throughput.iter().map(|s| s.run).collect();
-    runs.sort();
-    runs.dedup();
-    let mut best = Vec::new();
-    let mut first_loss = Vec::new();
-    for run in runs {
-        let mine = || {
-            throughput
-                .iter()
-                .filter(move |s| s.run == run && s.transport == t)
-        };
-        if let Some(b) = mine()
-            .filter(|s| s.loss_free())
-            .map(|s| s.achieved_rate)
-            .reduce(f64::max)
-        {
-            best.push(b);
-        }
-        if let Some(f) = mine().filter(|s| !s.loss_free()).map(|s| s.rate).min() {
-            first_loss.push(f as f64);
-        }
-    }
-    (best, first_loss)
 }
 
 /// Appends "run index latency_us" lines (for finding stalls over time).

@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
 use hub_client::{Reporter, ReporterConfig, proto::v1::Event};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     hub,
@@ -26,7 +26,7 @@ pub struct Options {
     pub transports: Transports,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub reporters: u64,
@@ -50,7 +50,7 @@ pub struct Sample {
     pub drain_secs: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub machine: Machine,
     pub duration_secs: f64,

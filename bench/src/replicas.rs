@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context, Result, bail};
 use hub_client::{Credentials, Reporter, ReporterConfig};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     fanin::{TICKS_PER_SEC, now, template},
@@ -30,14 +30,14 @@ pub struct Options {
 }
 
 /// Where the measured hubs store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Sqlite,
     Postgres,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub engine: Engine,
@@ -57,29 +57,7 @@ pub struct Sample {
     pub drain_secs: f64,
 }
 
-/// Share of the offered rate the subscriber must get during the window for a load to count
-/// as carried (buffers would otherwise hide a hub that falls behind until the drain).
-pub const KEPT_UP: f64 = 0.9;
-
-impl Sample {
-    /// Everything sent reached the subscriber, with no loss record and no lagged notice.
-    pub fn loss_free(&self) -> bool {
-        self.delivered_total == self.sent && self.lost == 0 && self.lagged == 0
-    }
-
-    /// What the reporters sent per second of a `duration_secs` window (M events/s are sent
-    /// in whole events per tick).
-    pub fn offered_per_sec(&self, duration_secs: f64) -> f64 {
-        self.sent as f64 / duration_secs
-    }
-
-    /// Loss-free, and delivered at [`KEPT_UP`] of the offered rate during the window.
-    pub fn carried(&self, duration_secs: f64) -> bool {
-        self.loss_free() && self.delivered_per_sec >= KEPT_UP * self.offered_per_sec(duration_secs)
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub machine: Machine,
     pub duration_secs: f64,
