@@ -7,6 +7,7 @@ mod cost;
 mod e2e;
 mod fanin;
 mod hub;
+mod load;
 mod machine;
 mod overhead;
 mod percentile;
