@@ -4,7 +4,7 @@ second attack round, the error storm, and metrics and alerts."""
 import statistics
 
 from common import codes, fill, load, loads, machine, rows, show, spread, verdict
-import round2_render
+import facts_round2
 
 MIB = 1024
 
@@ -72,7 +72,7 @@ def attack(r):
 
 def round2(r):
     results = load(r / "attack-round2.json")
-    return None if results is None else round2_render.facts(results)
+    return None if results is None else facts_round2.facts(results)
 
 
 def storm(r):

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{overhead::Condition, syscall::Kind, transport::TransportArgs};
+use crate::{overhead::Condition, transport::TransportArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,13 +20,6 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Time socket() calls in a tight loop and print ns per call.
-    Syscall {
-        #[arg(long, value_enum, default_value_t = Kind::Fail)]
-        kind: Kind,
-        #[arg(long, default_value_t = 1_000_000)]
-        iters: u64,
-    },
     /// Make failing socket() calls at a steady rate.
     Generate {
         /// Failures per second.
@@ -36,20 +29,20 @@ pub enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
     },
-    /// Part 1: syscall overhead per probe condition, side by side (needs root).
+    /// Syscall overhead per probe condition, side by side (needs root).
     Overhead(OverheadArgs),
-    /// Part 5: tapper CPU % and RSS at steady failure rates (needs root).
+    /// Tapper cost: CPU % and RSS at steady failure rates (needs root).
     Cost(CostArgs),
-    /// Parts 2 and 3: throughput sweep, loss accounting and latency through tapper → hub →
+    /// End to end: throughput sweep, loss accounting and latency through tapper → hub →
     /// subscriber (needs root).
     E2e(E2eArgs),
-    /// Part 4: N synthetic reporters × M events/s into one hub with one subscriber.
+    /// Hub fan-in: N synthetic reporters × M events/s into one hub with one subscriber.
     Fanin(FaninArgs),
-    /// Part 8: N synthetic reporters spread over 1, 2, 3 hub replicas on PostgreSQL, beside
-    /// one hub on SQLite, with one subscriber.
+    /// Hub replicas: N synthetic reporters spread over 1, 2, 3 hub replicas on PostgreSQL,
+    /// beside one hub on SQLite, with one subscriber.
     Replicas(ReplicasArgs),
-    /// Part 6: the hub under attack — subscribe churn, GetStats load, stuck subscribers,
-    /// silent connections — each on a fresh hub per measurement.
+    /// Under attack: subscribe churn, GetStats load, stuck subscribers, silent
+    /// connections — each on a fresh hub per measurement.
     Attack(AttackArgs),
     /// Report events to a hub as a tapper would, from a JSON-lines file (the tapper's
     /// `--output json`) or synthetic ones, and print a JSON summary (tests use it too).
@@ -135,9 +128,6 @@ pub struct E2eArgs {
     /// The hub's per-subscriber queue (`hub --subscriber-queue`).
     #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
-    /// Append each latency run's per-event latencies ("run index µs") to this file.
-    #[arg(long)]
-    pub dump_latencies: Option<PathBuf>,
     /// Extra tapper arguments, e.g. "--rate-limit 0" (split on spaces).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub tapper_args: String,

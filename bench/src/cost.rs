@@ -1,4 +1,4 @@
-//! Part 5: the tapper's own CPU % (of one core) and RSS while a steady rate of failing
+//! Tapper cost: the tapper's own CPU % (of one core) and RSS while a steady rate of failing
 //! calls runs, from /proc utime+stime deltas and VmRSS / VmHWM.
 
 use std::{path::PathBuf, time::Duration};

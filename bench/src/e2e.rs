@@ -1,5 +1,5 @@
-//! Parts 2 and 3: failing calls at a steady rate → tapper (tracepoint, `--hub`) → hub →
-//! one subscriber. Counts what arrived, what loss records account for, and the latency
+//! End to end (throughput and latency): failing calls at a steady rate → tapper
+//! (tracepoint, `--hub`) → hub → one subscriber. Counts what arrived, what loss records account for, and the latency
 //! from each call's return to its event's arrival.
 
 use std::{
@@ -31,8 +31,6 @@ pub struct Options {
     pub hub: PathBuf,
     pub probe: String,
     pub subscriber_queue: u64,
-    /// Write each latency measurement's per-event latencies (call index, µs) here.
-    pub dump_latencies: Option<PathBuf>,
     /// Extra tapper arguments.
     pub tapper_args: Vec<String>,
     /// Each measurement is made over each of these, one after the other.
@@ -192,9 +190,6 @@ async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
     hub.peer.stop(Duration::from_secs(10))?;
 
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
-    if let (Some(path), "latency") = (&opts.dump_latencies, part) {
-        dump(path, run, &calls, &t.arrivals)?;
-    }
     let mut lat: Vec<f64> = calls
         .iter()
         .zip(&t.arrivals)
@@ -233,28 +228,4 @@ async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
         p99_us: pct(0.99),
         max_us: pct(1.0),
     })
-}
-
-/// Appends "run index latency_us" lines (for finding stalls over time).
-fn dump(
-    path: &std::path::Path,
-    run: usize,
-    calls: &[Instant],
-    arrivals: &[Option<Instant>],
-) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    for (i, (c, a)) in calls.iter().zip(arrivals).enumerate() {
-        if let Some(a) = a {
-            writeln!(
-                f,
-                "{run} {i} {:.0}",
-                a.saturating_duration_since(*c).as_secs_f64() * 1e6
-            )?;
-        }
-    }
-    Ok(())
 }

@@ -31,13 +31,6 @@ use cli::{Cli, Cmd};
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Syscall { kind, iters } => {
-            let ns = syscall::ns_per_call(kind, iters)?;
-            println!(
-                "{}",
-                serde_json::json!({ "kind": kind, "iters": iters, "ns_per_call": ns })
-            );
-        }
         Cmd::Generate { rate, duration } => {
             let g = rate::generate(rate, Duration::from_secs_f64(duration), |_, _| {});
             println!(
@@ -84,7 +77,6 @@ fn main() -> Result<()> {
                 hub: a.hub,
                 probe: a.probe,
                 subscriber_queue: a.subscriber_queue,
-                dump_latencies: a.dump_latencies,
                 tapper_args: a.tapper_args.split_whitespace().map(String::from).collect(),
                 transports: a.transport.validate()?,
             };

@@ -1,6 +1,6 @@
-//! Part 1: ns per `socket()` call, failing and successful, with no probes, with the tapper
-//! in each probe mode and with bpftrace, measured side by side in every run. Part 10 uses
-//! the same loops for exit-only mode with its early warnings off, on, and at their dearest.
+//! Syscall overhead: ns per `socket()` call, failing and successful, with no probes, with
+//! the tapper in each probe mode and with bpftrace, measured side by side in every run. The
+//! stacks and early-warnings parts use the same loops with their own tapper conditions.
 
 use std::path::PathBuf;
 
@@ -209,4 +209,3 @@ fn detach(cond: Condition, peer: Process) -> Result<Option<Final>> {
     peer.stop(std::time::Duration::from_secs(20))?;
     Ok(None)
 }
-

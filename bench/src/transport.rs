@@ -8,9 +8,7 @@ use clap::{Args, ValueEnum};
 use hub_client::Credentials;
 use serde::Serialize;
 
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// `http://`: HTTP/2 in the clear.

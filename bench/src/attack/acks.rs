@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::{Options, feed::Feed, tally_error};
-use crate::{hub, procstat, percentile::percentile};
+use crate::{hub, percentile::percentile, procstat};
 
 /// Events per timed batch, and the pause between batches.
 const PROBE_BATCH: u64 = 100;
