@@ -93,14 +93,13 @@ def storm(r):
     worst_rss = max(x["hwm_mib"] for x in on)
     over = max(x["rows"] - x["allowed_rows"] for x in on)
     closes = all(x["stored_failures"] + x["lost"] == x["kernel_failures"] for x in on)
-    bold = lambda met, yes="met", no="not met": f"**{yes if met else no}**"  # noqa: E731
     return {
         "procs": s["procs"], "storm_rate": f"{s['storm_rate']:,}", "secs": f"{s['secs']:g}",
         "burst": f"{s['burst']:,}", "rate": f"{s['rate']:,}", "runs": s["runs"],
         "load_before": loads(s["load_start"]), "load_after": loads(s["load_end"]),
-        "rows": rows(table), "rss_verdict": bold(worst_rss < 64),
-        "worst_rss": f"{worst_rss:.1f}", "growth_verdict": bold(over <= 0),
-        "over": f"{over:,.0f}", "closes": bold(closes, "yes", "no"),
+        "rows": rows(table), "rss_verdict": verdict(worst_rss < 64, "**met**"),
+        "worst_rss": f"{worst_rss:.1f}", "growth_verdict": verdict(over <= 0, "**met**"),
+        "over": f"{over:,.0f}", "closes": verdict(closes, "**yes**", "**no**"),
     }
 
 

@@ -4,8 +4,7 @@ PostgreSQL replicas."""
 
 from collections import Counter
 
-from common import codes, fill, load, loads, machine, ratio, rows, show, spread, summary, \
-    verdict
+from common import fill, load, machine, ratio, rows, show, spread, summary, verdict
 import parts
 
 TRANSPORTS = {"plaintext": "plaintext", "tls": "TLS"}
