@@ -138,29 +138,29 @@ def fanin(r):
 
 def tls(r):
     e2e, fan = load(r / "e2e.json"), load(r / "fanin.json")
+    if e2e is None or fan is None:  # a comparison of both drivers' results, or none
+        return None
     compared = []  # (figure, decimals, {transport: values})
-    if e2e is not None:
-        tp = _part(e2e, "throughput")
-        compared.append((f"part {parts.number('throughput')}: highest loss-free rate, "
-                         "failures/s", 0, {t: thresholds(tp, t)[0] for t in TRANSPORTS}))
-        lat = _part(e2e, "latency")
-        rate = lat[0]["rate"] if lat else 0
-        for name in ("p50", "p99"):
+    tp = _part(e2e, "throughput")
+    compared.append((f"part {parts.number('throughput')}: highest loss-free rate, "
+                     "failures/s", 0, {t: thresholds(tp, t)[0] for t in TRANSPORTS}))
+    lat = _part(e2e, "latency")
+    rate = lat[0]["rate"] if lat else 0
+    for name in ("p50", "p99"):
+        compared.append((
+            f"part {parts.number('latency')}: {name} latency at {rate}/s, ms", 2,
+            {t: [s[f"{name}_us"] / 1000 for s in lat if s["transport"] == t]
+             for t in TRANSPORTS}))
+    for n, m in _fanin_configs(fan):
+        for name, decimals, key, scale in [
+                ("hub CPU %", 1, "hub_cpu_percent", 1),
+                ("delivered/s in window", 0, "delivered_per_sec", 1),
+                ("hub RSS MiB", 1, "hub_rss_kib", 1 / 1024),
+                ("driver CPU %", 1, "driver_cpu_percent", 1)]:
             compared.append((
-                f"part {parts.number('latency')}: {name} latency at {rate}/s, ms", 2,
-                {t: [s[f"{name}_us"] / 1000 for s in lat if s["transport"] == t]
-                 for t in TRANSPORTS}))
-    if fan is not None:
-        for n, m in _fanin_configs(fan):
-            for name, decimals, key, scale in [
-                    ("hub CPU %", 1, "hub_cpu_percent", 1),
-                    ("delivered/s in window", 0, "delivered_per_sec", 1),
-                    ("hub RSS MiB", 1, "hub_rss_kib", 1 / 1024),
-                    ("driver CPU %", 1, "driver_cpu_percent", 1)]:
-                compared.append((
-                    f"part {parts.number('fanin')}, {n} × {m}/s: {name}", decimals,
-                    {t: [s[key] * scale for s in fan["samples"] if s["transport"] == t and
-                         (s["reporters"], s["rate_each"]) == (n, m)] for t in TRANSPORTS}))
+                f"part {parts.number('fanin')}, {n} × {m}/s: {name}", decimals,
+                {t: [s[key] * scale for s in fan["samples"] if s["transport"] == t and
+                     (s["reporters"], s["rate_each"]) == (n, m)] for t in TRANSPORTS}))
     table = []
     for name, d, values in compared:
         plain, tls_ = summary(values["plaintext"]), summary(values["tls"])
@@ -201,7 +201,7 @@ def cost(r):
 
 def wakeups(r):
     e2e, cost_hub = load(r / "e2e.json"), load(r / "cost-hub.json")
-    if e2e is None and cost_hub is None:
+    if e2e is None or cost_hub is None:  # a comparison across both drivers, or none
         return None
     before_e2e, before_cost = load(r / "e2e-wake-every-event.json"), load(
         r / "cost-hub-wake-every-event.json")
