@@ -54,7 +54,7 @@ pub async fn drive(hubs: &Hubs<'_>, sub: Subscriber, load: &Load) -> Result<Meas
     let mut reporters = Vec::new();
     for i in 0..n {
         let url = hubs.urls[i as usize % hubs.urls.len()];
-        let mut cfg = ReporterConfig::new(url.to_owned(), format!("node-{i:03}"));
+        let mut cfg = ReporterConfig::new(url, format!("node-{i:03}"));
         cfg.probe_mode = "tracepoint".into();
         cfg.credentials = hubs.credentials.clone();
         reporters.push(Reporter::spawn(cfg)?);
