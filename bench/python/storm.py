@@ -60,13 +60,14 @@ def one(bins, extra, procs, secs, workdir):
                            "--hub", f"http://{listen}", "--node-name", NODE, *extra],
                           log, "probe")
         # Each process makes its share of STORM_RATE x secs calls; on a machine that cannot
-        # keep up it takes longer, so the rate is measured, not assumed.
+        # keep up it takes longer (a short storm on a loaded machine, many times longer), so
+        # the rate is measured, not assumed.
         storm = [subprocess.Popen([str(bins / "tapper-bench"), "generate", "--rate",
                                    str(STORM_RATE // procs), "--duration", str(secs)],
                                   stdout=subprocess.PIPE, text=True) for _ in range(procs)]
         generated, elapsed = 0, 0.0
         for p in storm:
-            out, _ = p.communicate(timeout=secs * 20)
+            out, _ = p.communicate(timeout=max(secs * 20, 120))
             result = json.loads(out)
             generated += result["calls"]
             elapsed = max(elapsed, result["elapsed_secs"])
