@@ -20,7 +20,13 @@ def fill(name, **values):
 
 
 def load(path):
-    return json.loads(path.read_text()) if path.exists() else None
+    """A driver's JSON result, or None when the driver did not write it."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"report: {path} is not valid JSON ({e}); run its driver again")
 
 
 def summary(values):

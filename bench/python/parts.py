@@ -16,9 +16,16 @@ class Part:
 
 
 def load(table=TABLE):
-    rows = (line.split("\t") for line in table.read_text().splitlines()
-            if line.strip() and not line.startswith("#"))
-    return [Part(*row) for row in rows]
+    parts = []
+    for n, line in enumerate(table.read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        row = line.split("\t")
+        if len(row) != 4:
+            raise SystemExit(f"{table}:{n}: expected 4 tab-separated columns (id, key, driver, "
+                             f"title), found {len(row)}")
+        parts.append(Part(*row))
+    return parts
 
 
 def by_key(key):

@@ -48,6 +48,9 @@ def main():
     ap.add_argument("--results", type=Path, required=True, help="the parts' JSON results")
     ap.add_argument("--out", type=Path, required=True, help="the report to update in place")
     a = ap.parse_args()
+    if not a.results.is_dir():
+        sys.exit(f"report: --results {a.results} is not a directory; pass the directory the "
+                 "drivers wrote their JSON into (e.g. target/bench/full)")
     report = a.out.read_text() if a.out.exists() else "# Benchmarks\n"
     for part in parts.load():
         text = render(part, a.results)
