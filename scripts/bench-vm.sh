@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Part 1 in a VM: boots one Debian cloud kernel with kprobes under qemu and measures the
+# The syscall overhead in a VM: boots one Debian cloud kernel with kprobes under qemu and measures the
 # syscall overhead there with no probes and the tapper in each probe mode (exit-only, kprobe,
 # fexit, tracepoint), side by side in the same boot. Reuses the kernel matrix's kernel cache.
 #

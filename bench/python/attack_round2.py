@@ -1,12 +1,10 @@
-"""Part 6 of the benchmarks, second attack round (issue 27, items 1, 3, 4, 7, 9 and 11): runs
+"""The benchmarks' second attack round (issue 27, items 1, 3, 4, 7, 9 and 11): runs
 each attack against one build (--bin-dir) or two side by side (--before and --after, the
 builds interleaved item by item, their order alternating from round to round), each on
 fresh servers in a temp dir on loopback, bounded in size and time. Writes the results as
-JSON (with the load average at start and end); `render` turns them into the Markdown
-subsection of part 6 and splices it into a report.
+JSON (with the load average at start and end), which bench/python/report.py renders.
 
   attack_round2.py run --before DIR --after DIR --out results.json [--smoke]
-  attack_round2.py render --results results.json --splice BENCHMARKS.md
 
 Each DIR holds the tapper and the hub. Run as root (the tapper loads eBPF; the attackers
 run as nobody through setpriv)."""
@@ -21,7 +19,6 @@ import traceback
 from pathlib import Path
 
 import round2_hub
-import round2_render
 import round2_tapper
 from tapperkit.proto_stubs import generate
 
@@ -134,22 +131,11 @@ def main():
     r.add_argument("--size", action="append", default=[], metavar="NAME=VALUE",
                    help="override one size, e.g. h2_conns=1000")
     r.add_argument("--out", type=Path, required=True, help="the JSON results")
-    m = sub.add_parser("render", help="results → the Markdown subsection of part 6")
-    m.add_argument("--results", type=Path, required=True)
-    where = m.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", type=Path, help="write the subsection alone")
-    where.add_argument("--splice", type=Path, help="replace (or add) it in this report")
     a = ap.parse_args()
     if a.command == "run":
         if bool(a.before) != bool(a.after):
             ap.error("--before and --after go together")
         run(a)
-    else:
-        md = round2_render.subsection(json.loads(a.results.read_text()))
-        if a.out:
-            a.out.write_text(md)
-        else:
-            a.splice.write_text(round2_render.splice(a.splice.read_text(), md))
 
 
 if __name__ == "__main__":

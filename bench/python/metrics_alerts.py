@@ -1,6 +1,7 @@
-"""Part 7 of the benchmarks: the time from a failing socket() call to its alert in the real
-Alertmanager (the hub's rules evaluated on ingest), and the time of one /metrics scrape of a
-hub that knows 1 node and one that knows many, side by side. Prints a Markdown section.
+"""The metrics-and-alerts part of the benchmarks: the time from a failing socket() call to
+its alert in the real Alertmanager (the hub's rules evaluated on ingest), and the time of one
+/metrics scrape of a hub that knows 1 node and one that knows many, side by side. Writes its
+results as JSON.
 
 Run by scripts/bench.sh (as root: the tapper loads eBPF), with python/ on PYTHONPATH for the
 shared harness (tapperkit)."""
@@ -13,7 +14,6 @@ import json
 import os
 import resource
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,46 +156,6 @@ def scrape_times(bins, tmp, runs, nodes, scrapes):
             proc.stop(check=False)
 
 
-def p(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def spread(values):
-    return f"{statistics.median(values):.2f} ({min(values):.2f} – {max(values):.2f})"
-
-
-def render(alerts, shape, scrapes, args):
-    md = ["## 7. Metrics and alerts", ""]
-    md.append(
-        "**Failure → alert.** The real tapper ships this driver's own failures to a hub whose "
-        "rule (`threshold = 1`, `group_by = [\"node\", \"comm\"]`) fires on ingest; the hub "
-        "posts to the real Alertmanager 0.25 on loopback. Each burst renames the driver "
-        "(`prctl(PR_SET_NAME)`), so each failure is a new alert. Time from just before the "
-        "failing `socket()` (EMFILE) to Alertmanager's `updatedAt` of the alert (its "
-        "receipt), and to a client polling `/api/v2/alerts` every 2 ms seeing it. "
-        f"{args.bursts} failures per run, {args.runs} runs; median (min – max) over runs. "
-        "Target: p99 under 100 ms.")
-    md += ["", "| figure | received by Alertmanager (ms) | seen by a polling client (ms) |",
-           "| --- | --- | --- |"]
-    for label, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0)):
-        md.append(f"| {label} | {spread([p(r['received_ms'], q) for r in alerts])} | "
-                  f"{spread([p(r['seen_ms'], q) for r in alerts])} |")
-    md += ["", f"**Scrape time.** `GET /metrics` of a hub that knows 1 node and of one that "
-           f"knows {args.nodes} nodes (each reported 4 errnos and a kernel drop through "
-           f"`hub-client replay`), alternating on kept-alive connections, {args.scrapes} "
-           "scrapes per hub and run; median (min – max) over runs. Target: under 5 ms with "
-           "1,000 nodes.", "",
-           "| hub | series | body bytes | median scrape (ms) | p99 scrape (ms) |",
-           "| --- | --- | --- | --- | --- |"]
-    for count in shape:
-        runs = [r[count] for r in scrapes]
-        md.append(f"| {count} node{'s' if count > 1 else ''} | {shape[count]['series']} | "
-                  f"{shape[count]['bytes']} | {spread([statistics.median(r) for r in runs])} | "
-                  f"{spread([p(r, 0.99) for r in runs])} |")
-    return "\n".join(md) + "\n"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", required=True, help="dir with hub, tapper, hub-client")
@@ -203,14 +163,17 @@ def main():
     parser.add_argument("--bursts", type=int, default=100)
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--scrapes", type=int, default=200)
-    parser.add_argument("--out", required=True, help="the Markdown section to write")
+    parser.add_argument("--out", required=True, help="the JSON results to write")
     args = parser.parse_args()
     bins = {name: str(Path(args.bin) / name) for name in ("hub", "tapper", "hub-client")}
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         tmp = Path(tmp)
         alerts = alert_latencies(bins, tmp, args.runs, args.bursts)
         shape, scrapes = scrape_times(bins, tmp, args.runs, args.nodes, args.scrapes)
-    Path(args.out).write_text(render(alerts, shape, scrapes, args))
+    Path(args.out).write_text(json.dumps({
+        "runs": args.runs, "bursts": args.bursts, "nodes": args.nodes,
+        "scrapes_per_run": args.scrapes, "alerts": alerts, "shape": shape,
+        "scrapes": scrapes}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-//! Command-line interface: one subcommand per benchmark part, plus the drivers and the
-//! report writer.
+//! Command-line interface: one subcommand per benchmark driver, plus the load generators
+//! and `replay`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{overhead::Condition, syscall::Kind, transport::TransportArgs};
+use crate::{overhead::Condition, transport::TransportArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,13 +20,6 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Time socket() calls in a tight loop and print ns per call.
-    Syscall {
-        #[arg(long, value_enum, default_value_t = Kind::Fail)]
-        kind: Kind,
-        #[arg(long, default_value_t = 1_000_000)]
-        iters: u64,
-    },
     /// Make failing socket() calls at a steady rate.
     Generate {
         /// Failures per second.
@@ -36,34 +29,21 @@ pub enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
     },
-    /// Part 1: syscall overhead per probe condition, side by side (needs root).
+    /// Syscall overhead per probe condition, side by side (needs root).
     Overhead(OverheadArgs),
-    /// Part 5: tapper CPU % and RSS at steady failure rates (needs root).
+    /// Tapper cost: CPU % and RSS at steady failure rates (needs root).
     Cost(CostArgs),
-    /// Parts 2 and 3: throughput sweep, loss accounting and latency through tapper → hub →
+    /// End to end: throughput sweep, loss accounting and latency through tapper → hub →
     /// subscriber (needs root).
     E2e(E2eArgs),
-    /// Part 4: N synthetic reporters × M events/s into one hub with one subscriber.
+    /// Hub fan-in: N synthetic reporters × M events/s into one hub with one subscriber.
     Fanin(FaninArgs),
-    /// Part 8: N synthetic reporters spread over 1, 2, 3 hub replicas on PostgreSQL, beside
-    /// one hub on SQLite, with one subscriber.
+    /// Hub replicas: N synthetic reporters spread over 1, 2, 3 hub replicas on PostgreSQL,
+    /// beside one hub on SQLite, with one subscriber.
     Replicas(ReplicasArgs),
-    /// Part 6: the hub under attack — subscribe churn, GetStats load, stuck subscribers,
-    /// silent connections — each on a fresh hub per measurement.
+    /// Under attack: subscribe churn, GetStats load, stuck subscribers, silent
+    /// connections — each on a fresh hub per measurement.
     Attack(AttackArgs),
-    /// Write BENCHMARKS.md from the result files in a directory.
-    Report {
-        /// Directory with the parts' JSON result files.
-        #[arg(long)]
-        results: PathBuf,
-        /// Markdown file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// Replace only this part's section of the existing --out file (1 or 8), or
-        /// replace or append it (9, 10).
-        #[arg(long)]
-        part: Option<u8>,
-    },
 }
 
 #[derive(Debug, Args)]
@@ -145,9 +125,6 @@ pub struct E2eArgs {
     /// The hub's per-subscriber queue (`hub --subscriber-queue`).
     #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
-    /// Append each latency run's per-event latencies ("run index µs") to this file.
-    #[arg(long)]
-    pub dump_latencies: Option<PathBuf>,
     /// Extra tapper arguments, e.g. "--rate-limit 0" (split on spaces).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub tapper_args: String,

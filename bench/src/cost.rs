@@ -1,10 +1,10 @@
-//! Part 5: the tapper's own CPU % (of one core) and RSS while a steady rate of failing
+//! Tapper cost: the tapper's own CPU % (of one core) and RSS while a steady rate of failing
 //! calls runs, from /proc utime+stime deltas and VmRSS / VmHWM.
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{machine::Machine, procstat, rate, tapper};
 
@@ -23,7 +23,7 @@ pub struct Options {
     pub variant: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub rate: u64,
@@ -37,7 +37,7 @@ pub struct Sample {
     pub drops: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub variant: String,
     pub probe: String,

@@ -1,5 +1,5 @@
-//! Parts 2 and 3: failing calls at a steady rate → tapper (tracepoint, `--hub`) → hub →
-//! one subscriber. Counts what arrived, what loss records account for, and the latency
+//! End to end (throughput and latency): failing calls at a steady rate → tapper
+//! (tracepoint, `--hub`) → hub → one subscriber. Counts what arrived, what loss records account for, and the latency
 //! from each call's return to its event's arrival.
 
 use std::{
@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     hub,
@@ -31,15 +31,13 @@ pub struct Options {
     pub hub: PathBuf,
     pub probe: String,
     pub subscriber_queue: u64,
-    /// Write each latency measurement's per-event latencies (call index, µs) here.
-    pub dump_latencies: Option<PathBuf>,
     /// Extra tapper arguments.
     pub tapper_args: Vec<String>,
     /// Each measurement is made over each of these, one after the other.
     pub transports: Transports,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     /// "throughput" or "latency".
@@ -75,7 +73,7 @@ pub struct Sample {
     pub max_us: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub machine: Machine,
     pub duration_secs: f64,
@@ -192,9 +190,6 @@ async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
     hub.peer.stop(Duration::from_secs(10))?;
 
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
-    if let (Some(path), "latency") = (&opts.dump_latencies, part) {
-        dump(path, run, &calls, &t.arrivals)?;
-    }
     let mut lat: Vec<f64> = calls
         .iter()
         .zip(&t.arrivals)
@@ -233,71 +228,4 @@ async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
         p99_us: pct(0.99),
         max_us: pct(1.0),
     })
-}
-
-impl Sample {
-    /// Every event of the generating process reached the subscriber.
-    pub fn loss_free(&self) -> bool {
-        self.delivered == self.generated
-    }
-}
-
-/// The transports measured, in order.
-pub fn transports(samples: &[&Sample]) -> Vec<Transport> {
-    let mut t: Vec<Transport> = samples.iter().map(|s| s.transport).collect();
-    t.sort();
-    t.dedup();
-    t
-}
-
-/// Per run, over `t`: the highest achieved rate that was loss-free, and the lowest swept
-/// rate that was not.
-pub fn thresholds(throughput: &[&Sample], t: Transport) -> (Vec<f64>, Vec<f64>) {
-    let mut runs: Vec<usize> = throughput.iter().map(|s| s.run).collect();
-    runs.sort();
-    runs.dedup();
-    let mut best = Vec::new();
-    let mut first_loss = Vec::new();
-    for run in runs {
-        let mine = || {
-            throughput
-                .iter()
-                .filter(move |s| s.run == run && s.transport == t)
-        };
-        if let Some(b) = mine()
-            .filter(|s| s.loss_free())
-            .map(|s| s.achieved_rate)
-            .reduce(f64::max)
-        {
-            best.push(b);
-        }
-        if let Some(f) = mine().filter(|s| !s.loss_free()).map(|s| s.rate).min() {
-            first_loss.push(f as f64);
-        }
-    }
-    (best, first_loss)
-}
-
-/// Appends "run index latency_us" lines (for finding stalls over time).
-fn dump(
-    path: &std::path::Path,
-    run: usize,
-    calls: &[Instant],
-    arrivals: &[Option<Instant>],
-) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    for (i, (c, a)) in calls.iter().zip(arrivals).enumerate() {
-        if let Some(a) = a {
-            writeln!(
-                f,
-                "{run} {i} {:.0}",
-                a.saturating_duration_since(*c).as_secs_f64() * 1e6
-            )?;
-        }
-    }
-    Ok(())
 }

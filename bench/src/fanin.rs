@@ -1,16 +1,15 @@
-//! Part 4: N synthetic reporters (the hub-client `Reporter`, as the tapper uses it) × M
-//! events/s into one hub with one subscriber; hub CPU % and RSS, and events/s delivered.
+//! Hub fan-in: N synthetic reporters × M events/s (the shared load loop) into one hub with
+//! one subscriber, over each transport; hub CPU % and RSS, and events/s delivered.
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
-use hub_client::{Reporter, ReporterConfig, proto::v1::Event};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
-    hub,
+    hub, load,
     machine::Machine,
-    procstat, subscriber,
+    subscriber,
     transport::{Transport, Transports},
 };
 
@@ -26,7 +25,7 @@ pub struct Options {
     pub transports: Transports,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub reporters: u64,
@@ -50,16 +49,13 @@ pub struct Sample {
     pub drain_secs: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub machine: Machine,
     pub duration_secs: f64,
     pub subscriber_queue: u64,
     pub samples: Vec<Sample>,
 }
-
-/// Events are sent in this many ticks per second.
-pub(crate) const TICKS_PER_SEC: u64 = 100;
 
 pub async fn run(opts: &Options) -> Result<Outcome> {
     let mut machine = Machine::now();
@@ -85,38 +81,6 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
     })
 }
 
-pub(crate) fn now() -> hub_client::proto::Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    hub_client::proto::timestamp_from_unix_nanos(d.as_nanos() as i64)
-}
-
-pub(crate) fn template(node: u64) -> Event {
-    Event {
-        pid: 1000 + node as u32,
-        tid: 1000 + node as u32,
-        uid: 1000,
-        gid: 1000,
-        comm: "worker".into(),
-        exe: "/usr/bin/worker".into(),
-        cmdline: "/usr/bin/worker --serve".into(),
-        cgroup_id: 4242,
-        family: Some(libc::AF_INET),
-        family_name: "AF_INET".into(),
-        r#type: Some(libc::SOCK_STREAM),
-        type_name: "SOCK_STREAM".into(),
-        protocol: Some(0),
-        protocol_name: "IPPROTO_IP".into(),
-        errno: libc::EMFILE,
-        errno_name: "EMFILE".into(),
-        message: "Too many open files".into(),
-        duration_ns: Some(1500),
-        probe: "tracepoint".into(),
-        ..Default::default()
-    }
-}
-
 async fn one(
     opts: &Options,
     run: usize,
@@ -129,66 +93,35 @@ async fn one(
         opts.subscriber_queue,
         &transports.hub_flags(transport),
     )?;
-    let sub = subscriber::start(&hub.url, transports.credentials(transport), None, 0).await?;
-    let mut reporters = Vec::new();
-    for i in 0..n {
-        let mut cfg = ReporterConfig::new(hub.url.clone(), format!("node-{i:03}"));
-        cfg.probe_mode = "tracepoint".into();
-        cfg.credentials = transports.credentials(transport);
-        reporters.push(Reporter::spawn(cfg)?);
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await; // connections up
-    let per_tick = m / TICKS_PER_SEC;
-    let ticks = (opts.duration.as_secs_f64() * TICKS_PER_SEC as f64) as u64;
-    let hub_pid = hub.peer.pid();
-    let me = std::process::id();
-    let (hub0, me0) = (procstat::cpu(hub_pid)?, procstat::cpu(me)?);
-    let got0 = sub.tally.lock().unwrap_or_else(|e| e.into_inner()).events;
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / TICKS_PER_SEC));
-    let mut sent = 0;
-    for _ in 0..ticks {
-        tick.tick().await;
-        for (i, r) in reporters.iter().enumerate() {
-            for _ in 0..per_tick {
-                let mut e = template(i as u64);
-                e.ts = Some(now());
-                r.send_event(e);
-            }
-        }
-        sent += per_tick * n;
-    }
-    let (hub1, me1) = (procstat::cpu(hub_pid)?, procstat::cpu(me)?);
-    let got1 = sub.tally.lock().unwrap_or_else(|e| e.into_inner()).events;
-    let mem = procstat::memory(hub_pid)?;
-    let window = hub1.at.duration_since(hub0.at).as_secs_f64();
-    let drain_start = std::time::Instant::now();
-    sub.wait(Duration::from_secs(3), |t| {
-        t.events + t.lost + t.lagged >= sent
-    })
-    .await;
-    let drain_secs = drain_start.elapsed().as_secs_f64();
-    let mut stopping = tokio::task::JoinSet::new();
-    for r in reporters {
-        stopping.spawn(r.shutdown(Duration::from_secs(5)));
-    }
-    stopping.join_all().await;
-    let tally = sub.stop();
+    let credentials = transports.credentials(transport);
+    let sub = subscriber::start(&hub.url, credentials.clone(), None, 0).await?;
+    let hubs = load::Hubs {
+        urls: vec![hub.url.as_str()],
+        pids: vec![hub.peer.pid()],
+        credentials,
+    };
+    let load = load::Load {
+        reporters: n,
+        rate_each: m,
+        duration: opts.duration,
+        drain_quiet: Duration::from_secs(3),
+    };
+    let got = load::drive(&hubs, sub, &load).await?;
     hub.peer.stop(Duration::from_secs(10))?;
-    let t = tally.lock().unwrap_or_else(|e| e.into_inner());
     Ok(Sample {
         run,
         reporters: n,
         rate_each: m,
         transport,
-        sent,
-        delivered_per_sec: (got1 - got0) as f64 / window,
-        delivered_total: t.events,
-        lost: t.lost,
-        lagged: t.lagged,
-        hub_cpu_percent: procstat::cpu_percent(hub0, hub1),
-        hub_rss_kib: mem.rss_kib,
-        hub_hwm_kib: mem.hwm_kib,
-        driver_cpu_percent: procstat::cpu_percent(me0, me1),
-        drain_secs,
+        sent: got.sent,
+        delivered_per_sec: got.delivered_per_sec,
+        delivered_total: got.delivered_total,
+        lost: got.lost,
+        lagged: got.lagged,
+        hub_cpu_percent: got.hubs_cpu_percent,
+        hub_rss_kib: got.hubs_memory[0].rss_kib,
+        hub_hwm_kib: got.hubs_memory[0].hwm_kib,
+        driver_cpu_percent: got.driver_cpu_percent,
+        drain_secs: got.drain_secs,
     })
 }

@@ -1,8 +1,8 @@
 //! What the benchmark ran on: cores, kernel, CPU model, and the load average around a run.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct Machine {
     /// CPUs online.
     pub cores: usize,

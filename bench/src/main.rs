@@ -1,5 +1,5 @@
-//! `tapper-bench`: benchmark drivers for the tapper and the hub, and the writer of
-//! BENCHMARKS.md. `scripts/bench.sh` runs them all.
+//! `tapper-bench`: benchmark drivers for the tapper and the hub, each writing its results
+//! as JSON. `scripts/bench.sh` runs them all; `bench/python/report.py` writes BENCHMARKS.md.
 
 mod attack;
 mod cli;
@@ -7,22 +7,17 @@ mod cost;
 mod e2e;
 mod fanin;
 mod hub;
+mod load;
 mod machine;
 mod overhead;
-mod overhead_report;
+mod percentile;
 mod procstat;
 mod rate;
 mod replicas;
-mod replicas_report;
-mod report;
-mod stacks_report;
 mod subscriber;
-mod summary;
 mod syscall;
 mod tapper;
-mod tls_cost;
 mod transport;
-mod warnings_report;
 
 use std::{path::Path, time::Duration};
 
@@ -35,13 +30,6 @@ use cli::{Cli, Cmd};
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Syscall { kind, iters } => {
-            let ns = syscall::ns_per_call(kind, iters)?;
-            println!(
-                "{}",
-                serde_json::json!({ "kind": kind, "iters": iters, "ns_per_call": ns })
-            );
-        }
         Cmd::Generate { rate, duration } => {
             let g = rate::generate(rate, Duration::from_secs_f64(duration), |_, _| {});
             println!(
@@ -88,7 +76,6 @@ fn main() -> Result<()> {
                 hub: a.hub,
                 probe: a.probe,
                 subscriber_queue: a.subscriber_queue,
-                dump_latencies: a.dump_latencies,
                 tapper_args: a.tapper_args.split_whitespace().map(String::from).collect(),
                 transports: a.transport.validate()?,
             };
@@ -148,39 +135,6 @@ fn main() -> Result<()> {
             };
             let outcome = runtime()?.block_on(attack::run(&opts))?;
             write(a.out.as_deref(), &outcome)?;
-        }
-        Cmd::Report { results, out, part } => {
-            let text = match part {
-                None => report::render(&results)?,
-                Some(1) => {
-                    let existing = std::fs::read_to_string(&out)
-                        .with_context(|| format!("reading {} to refresh part 1", out.display()))?;
-                    overhead_report::splice(&existing, &overhead_report::render(&results)?)?
-                }
-                Some(8) => {
-                    let part = replicas_report::render(&results)?;
-                    match std::fs::read_to_string(&out) {
-                        Ok(existing) => replicas_report::splice(&existing, &part),
-                        Err(_) => part,
-                    }
-                }
-                Some(9) => {
-                    // Appended to the report, or refreshed in place when it has part 9.
-                    let existing = std::fs::read_to_string(&out).unwrap_or_default();
-                    let part9 = stacks_report::render(&results)?;
-                    report::splice(&existing, stacks_report::HEADING, &part9)
-                        .unwrap_or_else(|| format!("{existing}\n{part9}"))
-                }
-                Some(10) => {
-                    let existing = std::fs::read_to_string(&out).unwrap_or_default();
-                    warnings_report::splice(&existing, &warnings_report::render(&results)?)
-                }
-                Some(n) => {
-                    anyhow::bail!("--part {n}: only parts 1, 8, 9 and 10 can be refreshed alone")
-                }
-            };
-            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {}", out.display());
         }
     }
     Ok(())

@@ -1,11 +1,11 @@
-//! Part 1: ns per `socket()` call, failing and successful, with no probes, with the tapper
-//! in each probe mode and with bpftrace, measured side by side in every run. Part 10 uses
-//! the same loops for exit-only mode with its early warnings off, on, and at their dearest.
+//! Syscall overhead: ns per `socket()` call, failing and successful, with no probes, with
+//! the tapper in each probe mode and with bpftrace, measured side by side in every run. The
+//! stacks and early-warnings parts use the same loops with their own tapper conditions.
 
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     machine::Machine,
@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// What is attached while the loop runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 #[value(rename_all = "kebab-case")]
 pub enum Condition {
@@ -45,21 +45,6 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// The rows of the report, in order.
-    pub const REPORT_ORDER: [Condition; 11] = [
-        Condition::None,
-        Condition::TapperExitOnly,
-        Condition::TapperExitOnlyStacks,
-        Condition::TapperExitOnlyWarningsOff,
-        Condition::TapperExitOnlyWarnFloor0,
-        Condition::TapperTracepoint,
-        Condition::TapperKprobe,
-        Condition::TapperFexit,
-        Condition::Bpftrace,
-        Condition::BpftracePrintf,
-        Condition::BpftraceCorrelated,
-    ];
-
     pub fn label(self) -> &'static str {
         match self {
             Condition::None => "no probes",
@@ -130,7 +115,7 @@ pub struct Options {
     pub env: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub condition: Condition,
@@ -138,7 +123,7 @@ pub struct Sample {
     pub ns_per_call: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub env: String,
     pub machine: Machine,
@@ -148,6 +133,16 @@ pub struct Outcome {
     /// Ring-buffer drops the tapper counted per run (drops make the failing path cheaper;
     /// they are shown next to the figures).
     pub tapper_drops: Vec<(usize, Condition, u64)>,
+    /// The bpftrace peers' programs, quoted in the report.
+    pub bpftrace_programs: BpftracePrograms,
+}
+
+/// The three bpftrace programs the peers run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BpftracePrograms {
+    pub counts: &'static str,
+    pub printf: &'static str,
+    pub correlated: &'static str,
 }
 
 /// Runs every condition once per run, in an order that rotates from run to run.
@@ -188,6 +183,11 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         runs: opts.runs,
         samples,
         tapper_drops,
+        bpftrace_programs: BpftracePrograms {
+            counts: tapper::BPFTRACE_PROGRAM,
+            printf: tapper::BPFTRACE_PRINTF_PROGRAM,
+            correlated: tapper::BPFTRACE_CORRELATED_PROGRAM,
+        },
     })
 }
 
@@ -203,44 +203,4 @@ fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
         )?))),
         None => Ok(None),
     }
-}
-
-/// Per run: `condition - none` of the same run, in ns, and `condition / none`.
-pub fn added(outcome: &Outcome, cond: Condition, kind: Kind) -> (Vec<f64>, Vec<f64>) {
-    added_to(outcome, Condition::None, cond, kind)
-}
-
-/// Per run: `condition - base` of the same run, in ns, and `condition / base`.
-pub fn added_to(
-    outcome: &Outcome,
-    base: Condition,
-    cond: Condition,
-    kind: Kind,
-) -> (Vec<f64>, Vec<f64>) {
-    let find = |run: usize, c: Condition| {
-        outcome
-            .samples
-            .iter()
-            .find(|s| s.run == run && s.condition == c && s.kind == kind)
-            .map(|s| s.ns_per_call)
-    };
-    let mut added = Vec::new();
-    let mut ratio = Vec::new();
-    for run in 0..outcome.runs {
-        if let (Some(base), Some(x)) = (find(run, base), find(run, cond)) {
-            added.push(x - base);
-            ratio.push(x / base);
-        }
-    }
-    (added, ratio)
-}
-
-/// Every run's ns/call of one condition and kind.
-pub fn absolute(outcome: &Outcome, cond: Condition, kind: Kind) -> Vec<f64> {
-    outcome
-        .samples
-        .iter()
-        .filter(|s| s.condition == cond && s.kind == kind)
-        .map(|s| s.ns_per_call)
-        .collect()
 }

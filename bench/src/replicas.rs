@@ -1,19 +1,15 @@
-//! Part 8: ingest and fan-in of hub replicas on PostgreSQL beside one hub on SQLite, in one
+//! Hub replicas: ingest and fan-in of hub replicas on PostgreSQL beside one hub on SQLite, in one
 //! run: N synthetic reporters spread round-robin over K replicas of one fresh database,
-//! one subscriber on the first replica (it sees every replica's events), M events/s each.
+//! one subscriber on the first replica (it sees every replica's events), M events/s each
+//! (the shared load loop).
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context, Result, bail};
-use hub_client::{Credentials, Reporter, ReporterConfig};
-use serde::{Deserialize, Serialize};
+use hub_client::Credentials;
+use serde::Serialize;
 
-use crate::{
-    fanin::{TICKS_PER_SEC, now, template},
-    hub,
-    machine::Machine,
-    procstat, subscriber,
-};
+use crate::{hub, load, machine::Machine, subscriber};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -30,14 +26,14 @@ pub struct Options {
 }
 
 /// Where the measured hubs store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     Sqlite,
     Postgres,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub engine: Engine,
@@ -57,29 +53,7 @@ pub struct Sample {
     pub drain_secs: f64,
 }
 
-/// Share of the offered rate the subscriber must get during the window for a load to count
-/// as carried (buffers would otherwise hide a hub that falls behind until the drain).
-pub const KEPT_UP: f64 = 0.9;
-
-impl Sample {
-    /// Everything sent reached the subscriber, with no loss record and no lagged notice.
-    pub fn loss_free(&self) -> bool {
-        self.delivered_total == self.sent && self.lost == 0 && self.lagged == 0
-    }
-
-    /// What the reporters sent per second of a `duration_secs` window (M events/s are sent
-    /// in whole events per tick).
-    pub fn offered_per_sec(&self, duration_secs: f64) -> f64 {
-        self.sent as f64 / duration_secs
-    }
-
-    /// Loss-free, and delivered at [`KEPT_UP`] of the offered rate during the window.
-    pub fn carried(&self, duration_secs: f64) -> bool {
-        self.loss_free() && self.delivered_per_sec >= KEPT_UP * self.offered_per_sec(duration_secs)
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub machine: Machine,
     pub duration_secs: f64,
@@ -162,77 +136,37 @@ async fn one(
         .map(|_| hub::start_on(&opts.hub, &db, &flags))
         .collect::<Result<Vec<_>>>()?;
     let sub = subscriber::start(&hubs[0].url, Credentials::default(), None, 0).await?;
-    let mut reporters = Vec::new();
-    for i in 0..n {
-        let hub = &hubs[i as usize % k];
-        let mut cfg = ReporterConfig::new(hub.url.clone(), format!("node-{i:03}"));
-        cfg.probe_mode = "tracepoint".into();
-        reporters.push(Reporter::spawn(cfg)?);
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await; // connections up
-    let per_tick = m / TICKS_PER_SEC;
-    let ticks = (opts.duration.as_secs_f64() * TICKS_PER_SEC as f64) as u64;
-    let pids: Vec<u32> = hubs.iter().map(|h| h.peer.pid()).collect();
-    let cpu = |pids: &[u32]| {
-        pids.iter()
-            .map(|&p| procstat::cpu(p))
-            .collect::<Result<Vec<_>>>()
+    let under_load = load::Hubs {
+        urls: hubs.iter().map(|h| h.url.as_str()).collect(),
+        pids: hubs.iter().map(|h| h.peer.pid()).collect(),
+        credentials: Credentials::default(),
     };
-    let me = std::process::id();
-    let (hubs0, me0) = (cpu(&pids)?, procstat::cpu(me)?);
-    let got0 = sub.tally.lock().unwrap_or_else(|e| e.into_inner()).events;
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / TICKS_PER_SEC));
-    let mut sent = 0;
-    for _ in 0..ticks {
-        tick.tick().await;
-        for (i, r) in reporters.iter().enumerate() {
-            for _ in 0..per_tick {
-                let mut e = template(i as u64);
-                e.ts = Some(now());
-                r.send_event(e);
-            }
-        }
-        sent += per_tick * n;
-    }
-    let (hubs1, me1) = (cpu(&pids)?, procstat::cpu(me)?);
-    let got1 = sub.tally.lock().unwrap_or_else(|e| e.into_inner()).events;
-    let window = me1.at.duration_since(me0.at).as_secs_f64();
-    let drain_start = std::time::Instant::now();
-    sub.wait(Duration::from_secs(5), |t| {
-        t.events + t.lost + t.lagged >= sent
-    })
-    .await;
-    let drain_secs = drain_start.elapsed().as_secs_f64();
-    let mut stopping = tokio::task::JoinSet::new();
-    for r in reporters {
-        stopping.spawn(r.shutdown(Duration::from_secs(5)));
-    }
-    stopping.join_all().await;
-    let tally = sub.stop();
+    let load = load::Load {
+        reporters: n,
+        rate_each: m,
+        duration: opts.duration,
+        drain_quiet: Duration::from_secs(5),
+    };
+    let got = load::drive(&under_load, sub, &load).await?;
     for h in hubs {
         h.peer.stop(Duration::from_secs(10))?;
     }
     if engine == Engine::Sqlite {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let t = tally.lock().unwrap_or_else(|e| e.into_inner());
     Ok(Sample {
         run,
         engine,
         replicas: k,
         reporters: n,
         rate_each: m,
-        sent,
-        delivered_per_sec: (got1 - got0) as f64 / window,
-        delivered_total: t.events,
-        lost: t.lost,
-        lagged: t.lagged,
-        hubs_cpu_percent: hubs0
-            .into_iter()
-            .zip(hubs1)
-            .map(|(a, b)| procstat::cpu_percent(a, b))
-            .sum(),
-        driver_cpu_percent: procstat::cpu_percent(me0, me1),
-        drain_secs,
+        sent: got.sent,
+        delivered_per_sec: got.delivered_per_sec,
+        delivered_total: got.delivered_total,
+        lost: got.lost,
+        lagged: got.lagged,
+        hubs_cpu_percent: got.hubs_cpu_percent,
+        driver_cpu_percent: got.driver_cpu_percent,
+        drain_secs: got.drain_secs,
     })
 }

@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Descriptors opened per timed batch before they are closed (untimed).
 const BATCH: u64 = 256;
 
 /// Which `socket()` call the loop makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// `socket(AF_INET, 12345, 0)`: fails with EINVAL before any protocol work.

@@ -6,11 +6,9 @@ use std::{fmt, path::PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use hub_client::Credentials;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// `http://`: HTTP/2 in the clear.

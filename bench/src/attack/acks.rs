@@ -12,11 +12,11 @@ use std::{
 
 use anyhow::Result;
 use hub_client::proto::v1::{GetStatsRequest, GroupBy};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::{Options, feed::Feed, tally_error};
-use crate::{hub, procstat, summary::percentile};
+use crate::{hub, percentile::percentile, procstat};
 
 /// Events per timed batch, and the pause between batches.
 const PROBE_BATCH: u64 = 100;
@@ -24,7 +24,7 @@ const PROBE_PAUSE: Duration = Duration::from_millis(20);
 /// Nodes the stored events are spread over.
 pub(super) const SEED_NODES: u64 = 4;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub getstats_clients: u64,

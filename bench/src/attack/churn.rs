@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Result;
 use hub_client::proto::v1::SubscribeRequest;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::{Options, feed::Feed, tally_error};
@@ -23,7 +23,7 @@ const CONCURRENCY: u64 = 8;
 /// A glob no command name matches: the subscription never gets an item.
 const NEVER: &str = "tapper-bench-never-*";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     /// Subscribe-and-cancel calls asked for and done within the time limit.

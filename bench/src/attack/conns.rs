@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use hub_client::proto::v1::ListTappersRequest;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::net::TcpStream;
 
 use super::Options;
@@ -25,7 +25,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Extra wait beyond the handshake timeout before counting what is still open.
 const MARGIN: Duration = Duration::from_millis(1500);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub silent: u64,

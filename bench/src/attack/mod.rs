@@ -1,4 +1,4 @@
-//! Part 6, under attack: what the hub's hardening costs and saves against abusive clients —
+//! Under attack: what the hub's hardening costs and saves against abusive clients —
 //! subscribe-and-cancel churn, GetStats load, stuck subscribers and silent connections —
 //! each on a fresh hub per measurement.
 
@@ -6,13 +6,12 @@ mod acks;
 mod churn;
 mod conns;
 mod feed;
-pub mod render;
 mod stuck;
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::machine::Machine;
 
@@ -44,7 +43,7 @@ pub struct Options {
     pub handshake_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub machine: Machine,
     pub runs: usize,
@@ -54,6 +53,9 @@ pub struct Outcome {
     pub stall_timeout_secs: f64,
     pub subscriber_queue: Option<u64>,
     pub ack_window_secs: f64,
+    /// Nodes seeded before the ack-latency measurement, and GetStats groups per node.
+    pub seed_nodes: u64,
+    pub groups_per_node: u64,
     pub churn: Vec<churn::Sample>,
     pub acks: Vec<acks::Sample>,
     pub stuck: Vec<stuck::Sample>,
@@ -98,6 +100,8 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
         stall_timeout_secs: opts.stall_timeout.as_secs_f64(),
         subscriber_queue: opts.subscriber_queue,
         ack_window_secs: opts.ack_window.as_secs_f64(),
+        seed_nodes: acks::SEED_NODES,
+        groups_per_node: feed::GROUPS_PER_NODE,
         churn,
         acks,
         stuck,

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::Result;
 use hub_client::proto::v1::SubscribeRequest;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::task::JoinSet;
 use tonic::Code;
 
@@ -17,7 +17,7 @@ const PER_CONNECTION: u64 = 100;
 /// How long the streams are read at the end to learn how each ended.
 const READ_OUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
     pub subscribers: u64,

@@ -1,9 +1,5 @@
-"""The second attack round's results (attack_round2.py) as the Markdown subsection of part 6
-("Under attack"): one table, item | figure | one column per build, and the splice that puts
-it into a report in place of the previous one."""
-
-HEADING = "### Second attack round (issue 27)"
-SECTION = "## 6. Under attack"
+"""The second attack round's results (attack_round2.py) as the values of its template
+(bench/templates/round2.md): one table, item | figure | one column per build."""
 
 
 def _secs(x, digits=1):
@@ -146,32 +142,12 @@ HOW = {
 }
 
 
-def method(r):
-    return " ".join([
-        "Method (`bench/python/attack_round2.py`): every attack starts fresh servers on "
-        "loopback, in a temp dir; the attackers run as nobody (`setpriv`) unless stated. "
-        "*Other-process events* are the driver's own failing `socket(9999, SOCK_STREAM, N)` "
-        "calls (N a marker), timed from the call to the event's line in the tapper's JSON "
-        "output.",
-        *(f"**{i}**: {HOW[i](r['sizes'])}" for i in r["items"])])
-
-
-def subsection(r):
+def facts(r):
     builds = list(r["builds"])
     by = {}
     for x in r["results"]:
         by.setdefault((x["item"], x["build"]), []).append(x["figures"])
-    lines = [
-        HEADING, "",
-        method(r) + f" {r['rounds']} round(s); with several, one value per round in round "
-        "order. Load average at start / end: "
-        f"{' / '.join(f'{v:.2f}' for v in r['load_start'])} → "
-        f"{' / '.join(f'{v:.2f}' for v in r['load_end'])} ({r['date']}, "
-        f"{r['mode']} sizes, {r['seconds']:.0f} s).",
-        "",
-        "| item | figure | " + " | ".join(builds) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in builds) + " |",
-    ]
+    lines = []
     for item in r["items"]:
         rows = {}
         for b in builds:
@@ -183,24 +159,12 @@ def subsection(r):
         for label, values in rows.items():
             cells = [" / ".join(values.get(b, ["—"])).replace("|", "\\|") for b in builds]
             lines.append(f"| {TITLES[item]} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def splice(report, md):
-    """`report` with the subsection replaced (up to the next heading), or added at the end
-    of part 6; a report without part 6 gets it at the end."""
-    start = report.find("\n" + HEADING + "\n")
-    if start >= 0:
-        start += 1
-        after = start + len(HEADING)
-        ends = [i for i in (report.find("\n### ", after), report.find("\n## ", after))
-                if i >= 0]
-        end = min(ends) + 1 if ends else len(report)
-        return report[:start] + md + ("\n" if end < len(report) else "") + report[end:]
-    part = report.find("\n" + SECTION + "\n")
-    if part < 0:
-        return report.rstrip("\n") + "\n\n" + md
-    end = report.find("\n## ", part + 1)
-    if end < 0:
-        return report.rstrip("\n") + "\n\n" + md
-    return report[:end].rstrip("\n") + "\n\n" + md + "\n" + report[end + 1:]
+    return {
+        "items": " ".join(f"**{i}**: {HOW[i](r['sizes'])}" for i in r["items"]),
+        "rounds": r["rounds"],
+        "load_start": " / ".join(f"{v:.2f}" for v in r["load_start"]),
+        "load_end": " / ".join(f"{v:.2f}" for v in r["load_end"]),
+        "date": r["date"], "mode": r["mode"], "seconds": f"{r['seconds']:.0f}",
+        "builds": " | ".join(builds), "build_rules": " | ".join("---" for _ in builds),
+        "rows": "\n".join(lines),
+    }
