@@ -69,7 +69,7 @@ mod tests {
     use super::*;
     use crate::v1::{Event, Limits};
 
-    /// A tapper's line as the README's event schema describes it.
+    /// A tapper's line as the event schema (docs/tapper.md) describes it.
     const TAPPER_LINE: &str = r#"{"ts":"2026-11-25T12:00:00.123456789Z","pid":10,"tid":11,"ppid":null,"uid":1,"gid":2,"comm":"x","exe":null,"cmdline":null,"cgroup_id":18446744073709551615,"family":9999,"family_name":"9999","type":1,"type_name":"SOCK_STREAM","protocol":null,"protocol_name":null,"errno":24,"errno_name":"EMFILE","message":"Too many open files","duration_ns":1500,"probe":"tracepoint","limits":{"nofile_soft":1024,"nofile_hard":null,"open_fds":1024},"source":"syscall","cgroup_path":null,"container":null,"pod":null,"quota":null,"suppressed":0}"#;
 
     #[test]

@@ -16,7 +16,7 @@ from tapperkit.monitoring import Alertmanager, wait_for
 from tapperkit.net import free_port, scrape
 from test_tapper_hardening import start_tapper, stop_tapper
 
-# The example of the issue and the README, as written.
+# The example of the issue and docs/hub.md, as written.
 EXAMPLE_RULE = """
 [[rule]]
 name = "SocketEmfileBurst"

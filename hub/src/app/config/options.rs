@@ -212,7 +212,7 @@ pub struct MetricsOptions {
 #[command(next_help_heading = "Alerts")]
 pub struct AlertOptions {
     /// Alert rules (TOML, `[[rule]]` tables, at most 1 MiB), evaluated on every batch the hub
-    /// stores; see the README for the format. A bad file stops the hub at start, naming rule
+    /// stores; see docs/hub.md for the format. A bad file stops the hub at start, naming rule
     /// and field.
     #[arg(long, value_name = "FILE")]
     pub alert_rules: Option<PathBuf>,

@@ -96,7 +96,7 @@ fn parse(text: &str) -> Result<Vec<Rule>, Mistake> {
         Some(_) => return Err(file_level("`rule` must be [[rule]] tables".into())),
         None => {
             return Err(file_level(
-                "no [[rule]] table; see the README for an example".into(),
+                "no [[rule]] table; see docs/hub.md (alerts from the hub) for an example".into(),
             ));
         }
     };
@@ -279,7 +279,7 @@ fn shown(value: Option<&Value>) -> String {
 mod tests {
     use super::*;
 
-    /// The example of the README and the issue, as written.
+    /// The example of docs/hub.md and the issue, as written.
     const EXAMPLE: &str = r#"
 [[rule]]
 name = "SocketEmfileBurst"
