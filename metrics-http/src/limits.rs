@@ -23,12 +23,14 @@ pub struct ConnectionLimits {
 }
 
 impl Default for ConnectionLimits {
+    /// The flags' defaults: they are declared once, on the flags above.
     fn default() -> Self {
-        Self {
-            max_connections: 64,
-            header_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(30),
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            limits: ConnectionLimits,
         }
+        <Flags as clap::Parser>::parse_from(["metrics"]).limits
     }
 }
 
@@ -61,8 +63,12 @@ mod tests {
     }
 
     #[test]
-    fn the_flags_default_to_the_default_limits_and_check_their_values() {
-        assert_eq!(parse(&[]).unwrap(), ConnectionLimits::default());
+    fn the_flags_default_to_the_documented_limits_and_check_their_values() {
+        let default = ConnectionLimits::default();
+        assert_eq!(parse(&[]).unwrap(), default);
+        assert_eq!(default.max_connections, 64);
+        assert_eq!(default.header_timeout, Duration::from_secs(5));
+        assert_eq!(default.idle_timeout, Duration::from_secs(30));
         let set = parse(&[
             "--metrics-max-connections",
             "8",
