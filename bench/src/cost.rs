@@ -1,25 +1,36 @@
 //! Tapper cost: the tapper's own CPU % (of one core) and RSS while a steady rate of failing
 //! calls runs, from /proc utime+stime deltas and VmRSS / VmHWM.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use anyhow::Result;
+use clap::Args;
 use serde::Serialize;
 
-use crate::{machine::Machine, procstat, rate, tapper};
+use crate::{cli, machine::Machine, procstat, rate, tapper};
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench cost`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
+    #[command(flatten)]
+    pub common: cli::Common,
+    /// Steady failure rates per second (0 = idle).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1_000, 100_000])]
     pub rates: Vec<u64>,
-    pub runs: usize,
+    /// Seconds per measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "10")]
     pub duration: Duration,
-    pub tapper: PathBuf,
     /// Tapper `--probe`.
+    #[arg(long, default_value = "tracepoint")]
     pub probe: String,
     /// Tapper `--output` (JSON goes to /dev/null).
+    #[arg(long, default_value = "json")]
     pub output: String,
-    /// Extra tapper arguments (e.g. `--hub URL --node-name N`), and a label for them.
-    pub extra: Vec<String>,
+    /// Extra tapper arguments, e.g. "--hub http://127.0.0.1:1234" (split on spaces).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub tapper_args: cli::Words,
+    /// Label for this configuration in the report.
+    #[arg(long, default_value = "local output")]
     pub variant: String,
 }
 
@@ -51,13 +62,13 @@ pub struct Outcome {
 pub fn run(opts: &Options) -> Result<Outcome> {
     let mut machine = Machine::now();
     let mut samples = Vec::new();
-    for run in 0..opts.runs {
+    for run in 0..opts.common.runs {
         for &rate in &opts.rates {
             eprintln!(
                 "[cost {}] run {}/{}: {rate}/s",
                 opts.variant,
                 run + 1,
-                opts.runs
+                opts.common.runs
             );
             samples.push(one(opts, run, rate)?);
         }
@@ -75,7 +86,12 @@ pub fn run(opts: &Options) -> Result<Outcome> {
 }
 
 fn one(opts: &Options, run: usize, rate: u64) -> Result<Sample> {
-    let peer = tapper::start_tapper(&opts.tapper, &opts.probe, &opts.output, &opts.extra)?;
+    let peer = tapper::start_tapper(
+        &opts.common.tapper,
+        &opts.probe,
+        &opts.output,
+        &opts.tapper_args.0,
+    )?;
     let pid = peer.pid();
     // Let start-up work (BTF parsing, map creation) settle before measuring.
     std::thread::sleep(Duration::from_millis(500));

@@ -4,24 +4,36 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
+use clap::Args;
 use serde::Serialize;
 
 use crate::{
-    hub, load,
+    cli, hub, load,
     machine::Machine,
     subscriber,
     transport::{Transport, Transports},
 };
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench fanin`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
-    /// (reporters, events/s each).
-    pub configs: Vec<(u64, u64)>,
-    pub duration: Duration,
+    /// Runs per figure.
+    #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
+    /// Configurations as REPORTERSxRATE, e.g. 100x1000 (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values = ["10x1000", "100x1000"])]
+    pub configs: Vec<cli::Offered>,
+    /// Seconds per measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "5")]
+    pub duration: Duration,
+    /// The hub's per-subscriber queue.
+    #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
     /// Each configuration is measured over each of these, one after the other.
+    #[command(flatten)]
     pub transports: Transports,
 }
 
@@ -58,10 +70,15 @@ pub struct Outcome {
 }
 
 pub async fn run(opts: &Options) -> Result<Outcome> {
+    opts.transports.check()?;
     let mut machine = Machine::now();
     let mut samples = Vec::new();
     for run in 0..opts.runs {
-        for &(n, m) in &opts.configs {
+        for &cli::Offered {
+            reporters: n,
+            rate: m,
+        } in &opts.configs
+        {
             for &t in &opts.transports.list {
                 eprintln!(
                     "[fanin] run {}/{}: {n} reporters x {m}/s ({t})",

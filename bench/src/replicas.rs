@@ -6,22 +6,36 @@
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use hub_client::Credentials;
 use serde::Serialize;
 
-use crate::{hub, load, machine::Machine, subscriber};
+use crate::{cli, hub, load, machine::Machine, subscriber};
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench replicas`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
-    /// (reporters, events/s each).
-    pub configs: Vec<(u64, u64)>,
-    /// Replica counts on PostgreSQL; one SQLite hub is measured beside them.
-    pub replicas: Vec<usize>,
-    pub duration: Duration,
+    /// Runs per figure.
+    #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
-    /// A PostgreSQL server's URL with the right to create databases (one per measurement).
+    /// A PostgreSQL URL whose user may create databases (one per measurement), e.g.
+    /// postgres://hub:PASSWORD@127.0.0.1:5432/postgres.
+    #[arg(long)]
     pub pg_url: String,
+    /// Replica counts on PostgreSQL (comma-separated); one SQLite hub runs beside them.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 3])]
+    pub replicas: Vec<usize>,
+    /// Offered loads as REPORTERSxRATE (comma-separated), e.g. 20x250.
+    #[arg(long, value_delimiter = ',', default_values = ["20x250", "20x500", "20x1000"])]
+    pub configs: Vec<cli::Offered>,
+    /// Seconds per measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "5")]
+    pub duration: Duration,
+    /// The hubs' per-subscriber queue.
+    #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
 }
 
@@ -67,7 +81,11 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
         .chain(opts.replicas.iter().map(|&k| (Engine::Postgres, k)))
         .collect();
     for run in 0..opts.runs {
-        for &(n, m) in &opts.configs {
+        for &cli::Offered {
+            reporters: n,
+            rate: m,
+        } in &opts.configs
+        {
             for &(engine, k) in &setups {
                 eprintln!(
                     "[replicas] run {}/{}: {n} reporters x {m}/s on {k} {engine:?} hub(s)",
