@@ -1,6 +1,8 @@
 """The second attack round's results (attack_round2.py) as the values of its template
 (bench/templates/round2.md): one table, item | figure | one column per build."""
 
+from common import loads
+
 
 def _secs(x, digits=1):
     return f"{x:.{digits}f} s"
@@ -162,8 +164,7 @@ def facts(r):
     return {
         "items": " ".join(f"**{i}**: {HOW[i](r['sizes'])}" for i in r["items"]),
         "rounds": r["rounds"],
-        "load_start": " / ".join(f"{v:.2f}" for v in r["load_start"]),
-        "load_end": " / ".join(f"{v:.2f}" for v in r["load_end"]),
+        "load_start": loads(r["load_start"]), "load_end": loads(r["load_end"]),
         "date": r["date"], "mode": r["mode"], "seconds": f"{r['seconds']:.0f}",
         "builds": " | ".join(builds), "build_rules": " | ".join("---" for _ in builds),
         "rows": "\n".join(lines),

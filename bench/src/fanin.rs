@@ -40,25 +40,13 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
-    pub reporters: u64,
-    pub rate_each: u64,
     /// Between the reporters, the subscriber and the hub.
-    #[serde(default)]
     pub transport: Transport,
-    pub sent: u64,
-    /// Events the subscriber received during the measured window, per second.
-    pub delivered_per_sec: f64,
-    /// After the drain: events received in total, loss-record counts, lagged skips.
-    pub delivered_total: u64,
-    pub lost: u64,
-    pub lagged: u64,
+    #[serde(flatten)]
+    pub load: load::Measured,
     pub hub_cpu_percent: f64,
     pub hub_rss_kib: u64,
     pub hub_hwm_kib: u64,
-    /// The benchmark process itself (reporters + subscriber) shares the machine.
-    pub driver_cpu_percent: f64,
-    /// From the last send until the subscriber had everything (or went quiet for 3 s).
-    pub drain_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,18 +115,10 @@ async fn one(
     hub.peer.stop(Duration::from_secs(10))?;
     Ok(Sample {
         run,
-        reporters: n,
-        rate_each: m,
         transport,
-        sent: got.sent,
-        delivered_per_sec: got.delivered_per_sec,
-        delivered_total: got.delivered_total,
-        lost: got.lost,
-        lagged: got.lagged,
         hub_cpu_percent: got.hubs_cpu_percent,
         hub_rss_kib: got.hubs_memory[0].rss_kib,
         hub_hwm_kib: got.hubs_memory[0].hwm_kib,
-        driver_cpu_percent: got.driver_cpu_percent,
-        drain_secs: got.drain_secs,
+        load: got,
     })
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hub_client::{Credentials, Reporter, ReporterConfig, proto::v1::Event};
+use serde::Serialize;
 
 use crate::{procstat, subscriber::Subscriber};
 
@@ -29,8 +30,11 @@ pub struct Load {
     pub drain_quiet: Duration,
 }
 
-/// What one load measured.
+/// What one load measured (the figures fan-in and replicas share in their samples).
+#[derive(Debug, Clone, Serialize)]
 pub struct Measured {
+    pub reporters: u64,
+    pub rate_each: u64,
     pub sent: u64,
     /// Events the subscriber received during the window, per second.
     pub delivered_per_sec: f64,
@@ -39,8 +43,10 @@ pub struct Measured {
     pub lost: u64,
     pub lagged: u64,
     /// The hubs' CPU over the window, summed (100 = one core).
+    #[serde(skip)]
     pub hubs_cpu_percent: f64,
     /// Each hub's memory at the end of the window.
+    #[serde(skip)]
     pub hubs_memory: Vec<procstat::Memory>,
     /// This process (reporters + subscriber), which shares the machine with the hubs.
     pub driver_cpu_percent: f64,
@@ -102,6 +108,8 @@ pub async fn drive(hubs: &Hubs<'_>, sub: Subscriber, load: &Load) -> Result<Meas
     let tally = sub.stop();
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
     Ok(Measured {
+        reporters: n,
+        rate_each: load.rate_each,
         sent,
         delivered_per_sec: (got1 - got0) as f64 / window,
         delivered_total: t.events,

@@ -52,19 +52,10 @@ pub struct Sample {
     pub run: usize,
     pub engine: Engine,
     pub replicas: usize,
-    pub reporters: u64,
-    pub rate_each: u64,
-    pub sent: u64,
-    /// Events the subscriber received during the window, per second.
-    pub delivered_per_sec: f64,
-    /// After the drain: events received in total, loss-record counts, lagged skips.
-    pub delivered_total: u64,
-    pub lost: u64,
-    pub lagged: u64,
+    #[serde(flatten)]
+    pub load: load::Measured,
     /// The hubs' CPU together (100 % = one core).
     pub hubs_cpu_percent: f64,
-    pub driver_cpu_percent: f64,
-    pub drain_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -176,15 +167,7 @@ async fn one(
         run,
         engine,
         replicas: k,
-        reporters: n,
-        rate_each: m,
-        sent: got.sent,
-        delivered_per_sec: got.delivered_per_sec,
-        delivered_total: got.delivered_total,
-        lost: got.lost,
-        lagged: got.lagged,
         hubs_cpu_percent: got.hubs_cpu_percent,
-        driver_cpu_percent: got.driver_cpu_percent,
-        drain_secs: got.drain_secs,
+        load: got,
     })
 }
