@@ -253,16 +253,19 @@ driver_replicas() {
   [ $status = 0 ] || die "the replicas driver failed"
 }
 
+# The stacks and early-warnings parts: the overhead driver with their own conditions.
+overhead_conditions() {
+  bench overhead --runs $RUNS --iters $OH_ITERS --tapper "$BIN/tapper" --out "$RESULTS/$1.json" \
+    --conditions "$2"
+}
 driver_stacks() {
   log "the cost of --stacks per failing call"
-  bench overhead --runs $RUNS --iters $OH_ITERS --tapper "$BIN/tapper" --out "$RESULTS/stacks.json" \
-    --conditions none,tapper-exit-only,tapper-exit-only-stacks
+  overhead_conditions stacks none,tapper-exit-only,tapper-exit-only-stacks
 }
-
 driver_warnings() {
   log "exit-only with warnings off, on and with the floor at 0"
-  bench overhead --runs $RUNS --iters $OH_ITERS --tapper "$BIN/tapper" --out "$RESULTS/warnings.json" \
-    --conditions none,tapper-exit-only-warnings-off,tapper-exit-only,tapper-exit-only-warn-floor0
+  overhead_conditions warnings \
+    none,tapper-exit-only-warnings-off,tapper-exit-only,tapper-exit-only-warn-floor0
 }
 
 driver_storm() {

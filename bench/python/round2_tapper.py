@@ -15,12 +15,10 @@ import time
 from pathlib import Path
 
 from tapperkit.process import start
+from tapperkit.tapper import NOBODY, PYTHON
 
 from common import nearest
 
-NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-# The system interpreter: nobody cannot run a per-user one.
-PYTHON = "/usr/bin/python3"
 PROBE_FAMILY = 9999
 HERE = Path(__file__).resolve().parent
 

@@ -83,6 +83,15 @@ pub struct Outcome {
     pub conns: Vec<conns::Sample>,
 }
 
+/// The ingest rate of a fresh reporter `node` sending `events` (BATCH events a batch,
+/// WINDOW batches in flight).
+async fn ingest_rate(url: &str, node: &str, events: u64) -> Result<feed::Ingest> {
+    feed::Feed::open(url, node)
+        .await?
+        .ingest(events, BATCH, WINDOW)
+        .await
+}
+
 pub async fn run(opts: &Options) -> Result<Outcome> {
     let mut machine = Machine::now();
     let (mut churn, mut acks, mut stuck, mut conns) = (vec![], vec![], vec![], vec![]);
