@@ -171,33 +171,20 @@ driver_fanin() {
 
 driver_cost() {
   log "tapper cost at $COST_RATES failures/s"
-  local r addr common=(--duration $COST_SECS --rates $COST_RATES --tapper "$BIN/tapper")
+  local r common=(--duration $COST_SECS --rates $COST_RATES --tapper "$BIN/tapper")
   bench cost --runs $RUNS "${common[@]}" --output json --tapper-args="$NO_LIMIT" \
     --variant "local JSON output to /dev/null" --out "$RESULTS/cost-local.json"
   [ $HAS_HUB = 1 ] || return 0
-  # One in-memory hub for the shipping variants; each measurement starts a fresh tapper.
-  "$BIN/hub" --listen 127.0.0.1:0 --db :memory: --retention-rows 1000000 \
-    2>"$RESULTS/hub-cost.log" &
-  COST_HUB=$!
-  trap 'kill $COST_HUB 2>/dev/null || true' EXIT
-  # The hub's ready line: {"ready":{"listen":"ADDR"}} on stderr.
-  for _ in $(seq 100); do grep -q '^{"ready":' "$RESULTS/hub-cost.log" && break; sleep 0.1; done
-  addr=$(sed -n 's/^{"ready":{"listen":"\([^"]*\)"}}$/\1/p' "$RESULTS/hub-cost.log" | head -n1)
-  [ -n "$addr" ] || die "the hub for the cost driver did not start: $(cat "$RESULTS/hub-cost.log")"
   for r in $(seq $RUNS); do
-    # Interleaved run by run: bounded wake-ups (the default), then one per event.
-    bench cost --runs 1 "${common[@]}" --output none \
-      --tapper-args="--hub http://$addr --node-name bench $NO_LIMIT" \
+    # Interleaved run by run: bounded wake-ups (the default), then one per event; each
+    # invocation ships to a fresh in-memory hub, each measurement from a fresh tapper.
+    bench cost --runs 1 "${common[@]}" --output none --hub "$BIN/hub" --tapper-args="$NO_LIMIT" \
       --variant "shipping to a hub, no local output" --out "$RESULTS/cost-hub-$r.json"
-    bench cost --runs 1 "${common[@]}" --output none \
-      --tapper-args="--hub http://$addr --node-name bench $WAKE_EVERY" \
+    bench cost --runs 1 "${common[@]}" --output none --hub "$BIN/hub" --tapper-args="$WAKE_EVERY" \
       --variant "shipping to a hub, a kernel wake-up per event" \
       --out "$RESULTS/cost-hub-wake-every-event-$r.json"
   done
   merge cost-hub && merge cost-hub-wake-every-event
-  kill $COST_HUB 2>/dev/null || true
-  wait $COST_HUB 2>/dev/null || true
-  trap - EXIT
 }
 
 driver_attack() {

@@ -1,13 +1,13 @@
 //! Tapper cost: the tapper's own CPU % (of one core) and RSS while a steady rate of failing
 //! calls runs, from /proc utime+stime deltas and VmRSS / VmHWM.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::{cli, machine::Machine, procstat, rate, tapper};
+use crate::{cli, hub, machine::Machine, procstat, rate, tapper};
 
 /// The options of `tapper-bench cost`.
 #[derive(Debug, Clone, Args)]
@@ -26,9 +26,13 @@ pub struct Options {
     /// Tapper `--output` (JSON goes to /dev/null).
     #[arg(long, default_value = "json")]
     pub output: String,
-    /// Extra tapper arguments, e.g. "--hub http://127.0.0.1:1234" (split on spaces).
+    /// Extra tapper arguments, e.g. "--rate-limit 0" (split on spaces).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub tapper_args: cli::Words,
+    /// Ship to a hub: one fresh in-memory hub started from this binary, which every
+    /// measured tapper reports to (`--hub URL --node-name bench`).
+    #[arg(long, value_name = "HUB_BINARY")]
+    pub hub: Option<PathBuf>,
     /// Label for this configuration in the report.
     #[arg(long, default_value = "local output")]
     pub variant: String,
@@ -60,6 +64,13 @@ pub struct Outcome {
 }
 
 pub fn run(opts: &Options) -> Result<Outcome> {
+    let hub = (opts.hub.as_deref())
+        .map(|bin| hub::start_with(bin, &["--retention-rows", "1000000"]))
+        .transpose()?;
+    let mut tapper_args = opts.tapper_args.0.clone();
+    if let Some(hub) = &hub {
+        tapper_args.extend(["--hub", &hub.url, "--node-name", "bench"].map(String::from));
+    }
     let mut machine = Machine::now();
     let mut samples = Vec::new();
     for run in 0..opts.common.runs {
@@ -70,10 +81,13 @@ pub fn run(opts: &Options) -> Result<Outcome> {
                 run + 1,
                 opts.common.runs
             );
-            samples.push(one(opts, run, rate)?);
+            samples.push(one(opts, &tapper_args, run, rate)?);
         }
     }
     machine.finish();
+    if let Some(hub) = hub {
+        hub.peer.stop(Duration::from_secs(10))?;
+    }
     Ok(Outcome {
         variant: opts.variant.clone(),
         probe: opts.probe.clone(),
@@ -85,13 +99,8 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     })
 }
 
-fn one(opts: &Options, run: usize, rate: u64) -> Result<Sample> {
-    let peer = tapper::start_tapper(
-        &opts.common.tapper,
-        &opts.probe,
-        &opts.output,
-        &opts.tapper_args.0,
-    )?;
+fn one(opts: &Options, tapper_args: &[String], run: usize, rate: u64) -> Result<Sample> {
+    let peer = tapper::start_tapper(&opts.common.tapper, &opts.probe, &opts.output, tapper_args)?;
     let pid = peer.pid();
     // Let start-up work (BTF parsing, map creation) settle before measuring.
     std::thread::sleep(Duration::from_millis(500));

@@ -5,6 +5,7 @@ mod attack;
 mod cli;
 mod cost;
 mod e2e;
+mod event;
 mod fanin;
 mod hub;
 mod load;
