@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hub_client::Credentials;
 use serde::Serialize;
+use tapper_testkit::Postgres;
 
 use crate::{cli, hub, load, machine::Machine, subscriber};
 
@@ -22,9 +23,10 @@ pub struct Options {
     #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
     /// A PostgreSQL URL whose user may create databases (one per measurement), e.g.
-    /// postgres://hub:PASSWORD@127.0.0.1:5432/postgres.
+    /// postgres://hub:PASSWORD@127.0.0.1:5432/postgres (default: a throwaway server of the
+    /// newest PostgreSQL installed, started for the run).
     #[arg(long)]
-    pub pg_url: String,
+    pub pg_url: Option<String>,
     /// Replica counts on PostgreSQL (comma-separated); one SQLite hub runs beside them.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 3])]
     pub replicas: Vec<usize>,
@@ -66,6 +68,15 @@ pub struct Outcome {
 }
 
 pub async fn run(opts: &Options) -> Result<Outcome> {
+    // The given server, or a throwaway one (stopped and removed when dropped).
+    let server;
+    let pg_url = match &opts.pg_url {
+        Some(url) => url.clone(),
+        None => {
+            server = Postgres::start()?;
+            server.url("postgres")
+        }
+    };
     let mut machine = Machine::now();
     let mut samples = Vec::new();
     let setups: Vec<(Engine, usize)> = std::iter::once((Engine::Sqlite, 1))
@@ -83,7 +94,7 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
                     run + 1,
                     opts.runs
                 );
-                samples.push(one(opts, run, (n, m), (engine, k)).await?);
+                samples.push(one(opts, &pg_url, run, (n, m), (engine, k)).await?);
             }
         }
     }
@@ -122,6 +133,7 @@ fn fresh_database(url: &str, name: &str) -> Result<String> {
 
 async fn one(
     opts: &Options,
+    pg_url: &str,
     run: usize,
     (n, m): (u64, u64),
     (engine, k): (Engine, usize),
@@ -135,7 +147,7 @@ async fn one(
             path.to_string_lossy().into_owned()
         }
         Engine::Postgres => fresh_database(
-            &opts.pg_url,
+            pg_url,
             &format!("bench_{}_{run}_{n}x{m}_{k}", std::process::id()),
         )?,
     };
