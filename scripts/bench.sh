@@ -171,33 +171,20 @@ driver_fanin() {
 
 driver_cost() {
   log "tapper cost at $COST_RATES failures/s"
-  local r addr common=(--duration $COST_SECS --rates $COST_RATES --tapper "$BIN/tapper")
+  local r common=(--duration $COST_SECS --rates $COST_RATES --tapper "$BIN/tapper")
   bench cost --runs $RUNS "${common[@]}" --output json --tapper-args="$NO_LIMIT" \
     --variant "local JSON output to /dev/null" --out "$RESULTS/cost-local.json"
   [ $HAS_HUB = 1 ] || return 0
-  # One in-memory hub for the shipping variants; each measurement starts a fresh tapper.
-  "$BIN/hub" --listen 127.0.0.1:0 --db :memory: --retention-rows 1000000 \
-    2>"$RESULTS/hub-cost.log" &
-  COST_HUB=$!
-  trap 'kill $COST_HUB 2>/dev/null || true' EXIT
-  # The hub's ready line: {"ready":{"listen":"ADDR"}} on stderr.
-  for _ in $(seq 100); do grep -q '^{"ready":' "$RESULTS/hub-cost.log" && break; sleep 0.1; done
-  addr=$(sed -n 's/^{"ready":{"listen":"\([^"]*\)"}}$/\1/p' "$RESULTS/hub-cost.log" | head -n1)
-  [ -n "$addr" ] || die "the hub for the cost driver did not start: $(cat "$RESULTS/hub-cost.log")"
   for r in $(seq $RUNS); do
-    # Interleaved run by run: bounded wake-ups (the default), then one per event.
-    bench cost --runs 1 "${common[@]}" --output none \
-      --tapper-args="--hub http://$addr --node-name bench $NO_LIMIT" \
+    # Interleaved run by run: bounded wake-ups (the default), then one per event; each
+    # invocation ships to a fresh in-memory hub, each measurement from a fresh tapper.
+    bench cost --runs 1 "${common[@]}" --output none --hub "$BIN/hub" --tapper-args="$NO_LIMIT" \
       --variant "shipping to a hub, no local output" --out "$RESULTS/cost-hub-$r.json"
-    bench cost --runs 1 "${common[@]}" --output none \
-      --tapper-args="--hub http://$addr --node-name bench $WAKE_EVERY" \
+    bench cost --runs 1 "${common[@]}" --output none --hub "$BIN/hub" --tapper-args="$WAKE_EVERY" \
       --variant "shipping to a hub, a kernel wake-up per event" \
       --out "$RESULTS/cost-hub-wake-every-event-$r.json"
   done
   merge cost-hub && merge cost-hub-wake-every-event
-  kill $COST_HUB 2>/dev/null || true
-  wait $COST_HUB 2>/dev/null || true
-  trap - EXIT
 }
 
 driver_attack() {
@@ -223,46 +210,29 @@ driver_metrics() {
   python3 bench/python/metrics_alerts.py --bin "$BIN" "${METRICS[@]}" --out "$RESULTS/metrics.json"
 }
 
-# Hub replicas on PostgreSQL: a server of its own, started and stopped here.
+# Hub replicas on PostgreSQL: the driver starts a throwaway server of its own.
 driver_replicas() {
-  local pgbin=/usr/lib/postgresql/15/bin dir port pw pid status=0
-  if [ ! -x "$pgbin/initdb" ] || [ ! -x "$BIN/hub" ]; then
-    skip replicas "PostgreSQL 15 (scripts/setup.sh installs it) or the hub binary is missing."
+  if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || [ ! -x "$BIN/hub" ]; then
+    skip replicas "PostgreSQL (scripts/setup.sh installs it) or the hub binary is missing."
     return 0
   fi
-  dir=$(mktemp -d /tmp/bench-pg.XXXXXX)
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  pw=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-  echo "$pw" >"$dir/pw"
-  chown -R postgres: "$dir"
-  # initdb refuses root: the server runs as the postgres user, in its own directory.
-  setpriv --reuid postgres --regid postgres --clear-groups "$pgbin/initdb" -D "$dir/data" \
-    -U hub --no-locale -E UTF8 --auth=scram-sha-256 --pwfile="$dir/pw" >/dev/null
-  printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nmax_connections = 300\n" \
-    "$port" "$dir" >>"$dir/data/postgresql.conf"
-  setpriv --reuid postgres --regid postgres --clear-groups "$pgbin/pg_ctl" -D "$dir/data" \
-    -l "$dir/server.log" -w start >/dev/null
-  pid=$(head -1 "$dir/data/postmaster.pid")
-  log "hub replicas on PostgreSQL 15 (port $port) beside SQLite (${REPLICAS[*]})"
-  bench replicas "${REPLICAS[@]}" --hub "$BIN/hub" \
-    --pg-url "postgres://hub:$pw@127.0.0.1:$port/postgres" --out "$RESULTS/replicas.json" ||
-    status=$?
-  kill -INT "$pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  rm -rf "$dir"
-  [ $status = 0 ] || die "the replicas driver failed"
+  log "hub replicas on PostgreSQL beside SQLite (${REPLICAS[*]})"
+  bench replicas "${REPLICAS[@]}" --hub "$BIN/hub" --out "$RESULTS/replicas.json"
 }
 
+# The stacks and early-warnings parts: the overhead driver with their own conditions.
+overhead_conditions() {
+  bench overhead --runs $RUNS --iters $OH_ITERS --tapper "$BIN/tapper" --out "$RESULTS/$1.json" \
+    --conditions "$2"
+}
 driver_stacks() {
   log "the cost of --stacks per failing call"
-  bench overhead --runs $RUNS --iters $OH_ITERS --tapper "$BIN/tapper" --out "$RESULTS/stacks.json" \
-    --conditions none,tapper-exit-only,tapper-exit-only-stacks
+  overhead_conditions stacks none,tapper-exit-only,tapper-exit-only-stacks
 }
-
 driver_warnings() {
   log "exit-only with warnings off, on and with the floor at 0"
-  bench overhead --runs $RUNS --iters $OH_ITERS --tapper "$BIN/tapper" --out "$RESULTS/warnings.json" \
-    --conditions none,tapper-exit-only-warnings-off,tapper-exit-only,tapper-exit-only-warn-floor0
+  overhead_conditions warnings \
+    none,tapper-exit-only-warnings-off,tapper-exit-only,tapper-exit-only-warn-floor0
 }
 
 driver_storm() {

@@ -43,12 +43,40 @@ def spread(values, fmt="{:.1f}"):
     return f"{fmt.format(s[0])} ({fmt.format(s[1])} – {fmt.format(s[2])})"
 
 
+def nearest(values, q):
+    """The nearest-rank `q` quantile (0 ≤ q ≤ 1) of `values`, None without values: every
+    percentile of the report and of the drivers."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
 def show(values, decimals):
     return spread(values, f"{{:.{decimals}f}}")
 
 
 def loads(values):
     return " / ".join(f"{x:.2f}" for x in values)
+
+
+def col(samples, key, scale=1):
+    """The `key` of every sample, times `scale`."""
+    return [x[key] if scale == 1 else x[key] * scale for x in samples]
+
+
+def total(samples, key):
+    return sum(x[key] for x in samples)
+
+
+def groups(samples, *keys):
+    """The samples grouped by the values of `keys`, in sorted order: [(values, samples)]
+    (values a single value for one key, a tuple for more)."""
+    by = {}
+    for x in samples:
+        value = tuple(x[k] for k in keys)
+        by.setdefault(value if len(keys) > 1 else value[0], []).append(x)
+    return sorted(by.items(), key=lambda kv: kv[0])
 
 
 def rows(cells):

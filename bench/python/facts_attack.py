@@ -3,7 +3,8 @@ second attack round, the error storm, and metrics and alerts."""
 
 import statistics
 
-from common import codes, fill, load, loads, machine, rows, show, spread, verdict
+from common import (codes, col, fill, groups, load, loads, machine, nearest, rows, show, spread,
+                    total, verdict)
 import facts_round2
 
 MIB = 1024
@@ -14,58 +15,53 @@ def attack(r):
     if o is None:
         return None
     blocks = []
-    churn = o["churn"]
-    if churn:
-        col = lambda k, scale=1: [x[k] if scale == 1 else x[k] * scale for x in churn]  # noqa: E731
+    s = o["churn"]
+    if s:
         blocks.append(fill(
-            "attack-churn", calls=churn[0]["calls"], limit=f"{churn[0]['limit_secs']:g}",
-            rows=rows([(f"{sum(col('completed'))} of {sum(col('calls'))}",
-                        codes(col("refused")), show(col("churn_secs"), 1),
-                        show(col("rss_before_kib", 1 / MIB), 1),
-                        show(col("rss_after_kib", 1 / MIB), 1), show(col("ingest_before"), 0),
-                        show(col("ingest_after"), 0))])))
+            "attack-churn", calls=s[0]["calls"], limit=f"{s[0]['limit_secs']:g}",
+            rows=rows([(f"{total(s, 'completed')} of {total(s, 'calls')}",
+                        codes(col(s, "refused")), show(col(s, "churn_secs"), 1),
+                        show(col(s, "rss_before_kib", 1 / MIB), 1),
+                        show(col(s, "rss_after_kib", 1 / MIB), 1),
+                        show(col(s, "ingest_before"), 0), show(col(s, "ingest_after"), 0))])))
     if o["acks"]:
         table = []
-        for c in sorted({s["getstats_clients"] for s in o["acks"]}):
-            s = [x for x in o["acks"] if x["getstats_clients"] == c]
-            col = lambda k, scale=1: [x[k] if scale == 1 else x[k] * scale for x in s]  # noqa: E731
+        for c, s in groups(o["acks"], "getstats_clients"):
             answers = [x["answer_p50_ms"] for x in s if x["answer_p50_ms"] is not None]
-            table.append((c, sum(col("batches")), show(col("p50_ms"), 1),
-                          show(col("p99_ms"), 1), show(col("max_ms"), 1), sum(col("answers")),
-                          "—" if c == 0 else show(answers, 0),
-                          "—" if c == 0 else codes(col("errors")),
-                          show(col("hub_rss_kib", 1 / MIB), 1)))
+            table.append((c, total(s, "batches"), show(col(s, "p50_ms"), 1),
+                          show(col(s, "p99_ms"), 1), show(col(s, "max_ms"), 1),
+                          total(s, "answers"), "—" if c == 0 else show(answers, 0),
+                          "—" if c == 0 else codes(col(s, "errors")),
+                          show(col(s, "hub_rss_kib", 1 / MIB), 1)))
         blocks.append(fill("attack-acks", stored=o["acks"][0]["stored"],
                            nodes=o["seed_nodes"], groups=o["groups_per_node"],
                            secs=f"{o['ack_window_secs']:g}", rows=rows(table)))
     if o["stuck"]:
         table = []
-        for n in sorted({s["subscribers"] for s in o["stuck"]}):
-            s = [x for x in o["stuck"] if x["subscribers"] == n]
-            col = lambda k, scale=1: [x[k] if scale == 1 else x[k] * scale for x in s]  # noqa: E731
-            refused = codes(col("refused"))
-            table.append((n, f"{sum(col('opened'))} of {sum(col('subscribers'))}"
+        for n, s in groups(o["stuck"], "subscribers"):
+            refused = codes(col(s, "refused"))
+            table.append((n, f"{total(s, 'opened')} of {total(s, 'subscribers')}"
                           + ("" if refused == "0" else f" (refused: {refused})"),
-                          show(col("ingest_per_sec"), 0), show(col("rss_before_kib", 1 / MIB), 1),
-                          show(col("rss_after_kib", 1 / MIB), 1), sum(col("evicted")),
-                          sum(col("still_open")), sum(col("other_end"))))
+                          show(col(s, "ingest_per_sec"), 0),
+                          show(col(s, "rss_before_kib", 1 / MIB), 1),
+                          show(col(s, "rss_after_kib", 1 / MIB), 1), total(s, "evicted"),
+                          total(s, "still_open"), total(s, "other_end")))
         queue = o["subscriber_queue"]
         blocks.append(fill(
             "attack-stuck", stall=f"{o['stall_timeout_secs']:g}", rows=rows(table),
             queue="its default queue" if queue is None else f"`--subscriber-queue {queue}`"))
-    conns = o["conns"]
-    if conns:
-        col = lambda k: [x[k] for x in conns]  # noqa: E731
-        held = [x["list_ms_held"] for x in conns if x["list_ms_held"] is not None]
-        timeout = conns[0]["handshake_timeout_secs"]
+    s = o["conns"]
+    if s:
+        held = [x["list_ms_held"] for x in s if x["list_ms_held"] is not None]
+        timeout = s[0]["handshake_timeout_secs"]
         blocks.append(fill(
-            "attack-conns", silent=conns[0]["silent"], timeout=f"{timeout:g}",
+            "attack-conns", silent=s[0]["silent"], timeout=f"{timeout:g}",
             after=f"{timeout + 1.5:g}", rows=rows([(
-                f"{sum(col('opened'))} of {sum(col('silent'))}", show(col("open_secs"), 1),
-                sum(col("still_open")), show(col("fds_before"), 0), show(col("fds_peak"), 0),
-                show(col("fds_after"), 0),
-                show([x for x in col("list_ms_before") if x is not None], 1),
-                show(held, 1), f"{len(held)} of {len(conns)}")])))
+                f"{total(s, 'opened')} of {total(s, 'silent')}", show(col(s, "open_secs"), 1),
+                total(s, "still_open"), show(col(s, "fds_before"), 0),
+                show(col(s, "fds_peak"), 0), show(col(s, "fds_after"), 0),
+                show([x for x in col(s, "list_ms_before") if x is not None], 1),
+                show(held, 1), f"{len(held)} of {len(s)}")])))
     return {"events": o["events"], "batch": o["batch"], "window": o["window"],
             "runs": o["runs"], "tables": "\n".join(blocks), **machine(o)}
 
@@ -81,14 +77,14 @@ def storm(r):
         return None
     table = []
     for name, runs in s["variants"].items():
-        total = lambda k: sum(x[k] for x in runs)  # noqa: E731
-        med = lambda k, fmt="{:.1f}": spread([x[k] for x in runs], fmt)  # noqa: E731
+        med = lambda k, fmt="{:.1f}": spread(col(runs, k), fmt)  # noqa: E731
+        tot = lambda k: total(runs, k)  # noqa: E731
         table.append((
             name, med("per_sec", "{:,.0f}"), med("elapsed"), med("hwm_mib"),
             med("rows", "{:,.0f}"), med("allowed_rows", "{:,.0f}"), med("db_mib"),
-            f"{total('stored_failures'):,}", f"{total('kernel_failures'):,}",
-            f"{total('suppressed'):,}", f"{total('lost'):,}",
-            f"{total('kernel_failures') - total('stored_failures') - total('lost'):,}"))
+            f"{tot('stored_failures'):,}", f"{tot('kernel_failures'):,}",
+            f"{tot('suppressed'):,}", f"{tot('lost'):,}",
+            f"{tot('kernel_failures') - tot('stored_failures') - tot('lost'):,}"))
     on = next(iter(s["variants"].values()))
     worst_rss = max(x["hwm_mib"] for x in on)
     over = max(x["rows"] - x["allowed_rows"] for x in on)
@@ -103,18 +99,13 @@ def storm(r):
     }
 
 
-def _nearest(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def metrics(r):
     m = load(r / "metrics.json")
     if m is None:
         return None
     alerts, scrapes = m["alerts"], m["scrapes"]
-    alert_rows = [(label, spread([_nearest(x["received_ms"], q) for x in alerts], "{:.2f}"),
-                   spread([_nearest(x["seen_ms"], q) for x in alerts], "{:.2f}"))
+    alert_rows = [(label, spread([nearest(x["received_ms"], q) for x in alerts], "{:.2f}"),
+                   spread([nearest(x["seen_ms"], q) for x in alerts], "{:.2f}"))
                   for label, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))]
     scrape_rows = []
     for count, shape in m["shape"].items():
@@ -122,7 +113,7 @@ def metrics(r):
         scrape_rows.append((
             f"{count} node{'s' if int(count) > 1 else ''}", shape["series"], shape["bytes"],
             spread([statistics.median(x) for x in runs], "{:.2f}"),
-            spread([_nearest(x, 0.99) for x in runs], "{:.2f}")))
+            spread([nearest(x, 0.99) for x in runs], "{:.2f}")))
     return {"bursts": m["bursts"], "runs": m["runs"], "nodes": m["nodes"],
             "scrapes": m["scrapes_per_run"], "alert_rows": rows(alert_rows),
             "scrape_rows": rows(scrape_rows)}

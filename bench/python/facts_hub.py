@@ -4,7 +4,8 @@ PostgreSQL replicas."""
 
 from collections import Counter
 
-from common import fill, load, machine, ratio, rows, show, spread, summary, verdict
+from common import (col, fill, groups, load, machine, ratio, rows, show, spread, summary, total,
+                    verdict)
 import parts
 
 TRANSPORTS = {"plaintext": "plaintext", "tls": "TLS"}
@@ -60,23 +61,19 @@ def throughput(r):
     target = "" if plain is None else fill(
         "throughput-target", verdict=verdict(plain[0] >= 300_000)).strip() + "\n\n"
     table = []
-    for rate in rates:
-        for t in transports:
-            s = [x for x in tp if x["rate"] == rate and x["transport"] == t]
-            reasons = Counter()
-            for x in s:
-                reasons.update(x["lost_by_reason"])
-            lost = "0" if not reasons else f"{sum(reasons.values())} (" + ", ".join(
-                f"{k}: {v}" for k, v in sorted(reasons.items())) + ")"
-            total = lambda k: sum(x[k] for x in s)  # noqa: E731
-            table.append((
-                rate, TRANSPORTS[t], show([x["achieved_rate"] for x in s], 0),
-                f"{sum(map(_loss_free, s))}/{len(s)}",
-                f"{total('delivered')} of {total('generated')}", total("tapper_failures"),
-                total("delivered_all"), lost, total("lagged"), total("node_unaccounted"),
-                total("unaccounted"), total("duplicates"),
-                f"{show([x['p50_us'] / 1000 for x in s], 1)} / "
-                f"{show([x['p99_us'] / 1000 for x in s], 1)}"))
+    for (rate, t), s in groups(tp, "rate", "transport"):
+        reasons = Counter()
+        for x in s:
+            reasons.update(x["lost_by_reason"])
+        lost = "0" if not reasons else f"{sum(reasons.values())} (" + ", ".join(
+            f"{k}: {v}" for k, v in sorted(reasons.items())) + ")"
+        table.append((
+            rate, TRANSPORTS[t], show(col(s, "achieved_rate"), 0),
+            f"{sum(map(_loss_free, s))}/{len(s)}",
+            f"{total(s, 'delivered')} of {total(s, 'generated')}", total(s, "tapper_failures"),
+            total(s, "delivered_all"), lost, total(s, "lagged"), total(s, "node_unaccounted"),
+            total(s, "unaccounted"), total(s, "duplicates"),
+            f"{show(col(s, 'p50_us', 1 / 1000), 1)} / {show(col(s, 'p99_us', 1 / 1000), 1)}"))
     bad = [f"run {s['run'] + 1} at {s['rate']}/s: {s['node_unaccounted']}"
            for s in tp if s["node_unaccounted"] != 0]
     accounting = (fill("throughput-closed").strip() if not bad else
@@ -96,13 +93,10 @@ def latency(r):
     lat = _part(o, "latency")
     if not lat:
         return None
-    table = []
-    for t in _transports(lat):
-        s = [x for x in lat if x["transport"] == t]
-        col = lambda k: [x[k] / 1000 for x in s]  # noqa: E731
-        table.append((TRANSPORTS[t], show(col("p50_us"), 2), show(col("p99_us"), 2),
-                      show(col("max_us"), 2), f"{sum(x['delivered'] for x in s)} / "
-                      f"{sum(x['generated'] for x in s)}", sum(x["unaccounted"] for x in s)))
+    table = [(TRANSPORTS[t], show(col(s, "p50_us", 1 / 1000), 2),
+              show(col(s, "p99_us", 1 / 1000), 2), show(col(s, "max_us", 1 / 1000), 2),
+              f"{total(s, 'delivered')} / {total(s, 'generated')}", total(s, "unaccounted"))
+             for t, s in groups(lat, "transport")]
     plain = summary([x["p99_us"] / 1000 for x in lat if x["transport"] == "plaintext"])
     target = "" if plain is None else (
         f"Target (p99 under 5 ms at 1,000 failures/s, plaintext): {verdict(plain[0] < 5)} — "
@@ -111,27 +105,16 @@ def latency(r):
             "runs": max(x["run"] for x in lat) + 1, "rows": rows(table), "target": target}
 
 
-def _fanin_configs(o):
-    return sorted({(s["reporters"], s["rate_each"]) for s in o["samples"]})
-
-
 def fanin(r):
     o = load(r / "fanin.json")
     if o is None:
         return None
-    table = []
-    for n, m in _fanin_configs(o):
-        for t in _transports(o["samples"]):
-            s = [x for x in o["samples"] if (x["reporters"], x["rate_each"], x["transport"])
-                 == (n, m, t)]
-            col = lambda k, scale=1: [x[k] if scale == 1 else x[k] * scale for x in s]  # noqa: E731
-            total = lambda k: sum(x[k] for x in s)  # noqa: E731
-            table.append((
-                f"{n} × {m}", TRANSPORTS[t], n * m, show(col("delivered_per_sec"), 0),
-                show(col("hub_cpu_percent"), 1), show(col("hub_rss_kib", 1 / 1024), 1),
-                show(col("hub_hwm_kib", 1 / 1024), 1), show(col("drain_secs"), 1),
-                f"{total('delivered_total')} / {total('sent')}", total("lost"),
-                total("lagged"), show(col("driver_cpu_percent"), 1)))
+    table = [(f"{n} × {m}", TRANSPORTS[t], n * m, show(col(s, "delivered_per_sec"), 0),
+              show(col(s, "hub_cpu_percent"), 1), show(col(s, "hub_rss_kib", 1 / 1024), 1),
+              show(col(s, "hub_hwm_kib", 1 / 1024), 1), show(col(s, "drain_secs"), 1),
+              f"{total(s, 'delivered_total')} / {total(s, 'sent')}", total(s, "lost"),
+              total(s, "lagged"), show(col(s, "driver_cpu_percent"), 1))
+             for (n, m, t), s in groups(o["samples"], "reporters", "rate_each", "transport")]
     return {"subscriber_queue": o["subscriber_queue"], "secs": f"{o['duration_secs']:g}",
             "rows": rows(table), **machine(o)}
 
@@ -151,7 +134,7 @@ def tls(r):
             f"part {parts.number('latency')}: {name} latency at {rate}/s, ms", 2,
             {t: [s[f"{name}_us"] / 1000 for s in lat if s["transport"] == t]
              for t in TRANSPORTS}))
-    for n, m in _fanin_configs(fan):
+    for (n, m), s in groups(fan["samples"], "reporters", "rate_each"):
         for name, decimals, key, scale in [
                 ("hub CPU %", 1, "hub_cpu_percent", 1),
                 ("delivered/s in window", 0, "delivered_per_sec", 1),
@@ -159,8 +142,8 @@ def tls(r):
                 ("driver CPU %", 1, "driver_cpu_percent", 1)]:
             compared.append((
                 f"part {parts.number('fanin')}, {n} × {m}/s: {name}", decimals,
-                {t: [s[key] * scale for s in fan["samples"] if s["transport"] == t and
-                     (s["reporters"], s["rate_each"]) == (n, m)] for t in TRANSPORTS}))
+                {t: col([x for x in s if x["transport"] == t], key, scale)
+                 for t in TRANSPORTS}))
     table = []
     for name, d, values in compared:
         plain, tls_ = summary(values["plaintext"]), summary(values["tls"])
@@ -178,15 +161,10 @@ def cost(r):
         return None
     blocks = []
     for c in variants:
-        table = []
-        for rate in sorted({s["rate"] for s in c["samples"]}):
-            s = [x for x in c["samples"] if x["rate"] == rate]
-            col = lambda k, scale=1: [x[k] if scale == 1 else x[k] * scale for x in s]  # noqa: E731
-            table.append((
-                rate, show(col("achieved_rate"), 0), show(col("cpu_percent"), 2),
-                show(col("rss_kib", 1 / 1024), 1), show(col("hwm_kib", 1 / 1024), 1),
-                f"{sum(col('events_received'))} / {sum(col('failures'))}",
-                sum(col("drops"))))
+        table = [(rate, show(col(s, "achieved_rate"), 0), show(col(s, "cpu_percent"), 2),
+                  show(col(s, "rss_kib", 1 / 1024), 1), show(col(s, "hwm_kib", 1 / 1024), 1),
+                  f"{total(s, 'events_received')} / {total(s, 'failures')}", total(s, "drops"))
+                 for rate, s in groups(c["samples"], "rate")]
         at_1k = summary([x["cpu_percent"] for x in c["samples"] if x["rate"] == 1000])
         target = "" if at_1k is None else (
             f"Target (under 1 % of one core at 1,000/s): {verdict(at_1k[0] < 1)} — median "
@@ -217,19 +195,18 @@ def wakeups(r):
         rate = lat[0]["rate"]
         b, a = pick(before_e2e, "latency", rate), pick(e2e, "latency", rate)
         for name in ("p50", "p99"):
-            bv, av = [s[f"{name}_us"] / 1000 for s in b], [s[f"{name}_us"] / 1000 for s in a]
+            bv, av = col(b, f"{name}_us", 1 / 1000), col(a, f"{name}_us", 1 / 1000)
             table.append((f"part {p3}: {name} latency at {rate:,}/s, ms",
                           spread(bv, "{:.2f}"), spread(av, "{:.2f}"), ratio(bv, av)))
     for rate in sorted({s["rate"] for s in (_part(e2e, "throughput") if e2e else [])}):
         b, a = pick(before_e2e, "throughput", rate), pick(e2e, "throughput", rate)
-        achieved = lambda ss: [s["achieved_rate"] for s in ss]  # noqa: E731
         pct = lambda ss: [100 * s["delivered"] / s["generated"] for s in ss if s["generated"]]  # noqa: E731
         free = lambda ss: f"{sum(_loss_free(s) and s['lost'] == 0 for s in ss)}/{len(ss)} " \
                           f"({sum(s['node_unaccounted'] for s in ss)})"  # noqa: E731
         table += [
             (f"part {p2}: failures/s the generating thread achieved at {rate:,}/s",
-             spread(achieved(b), "{:,.0f}"), spread(achieved(a), "{:,.0f}"),
-             ratio(achieved(b), achieved(a))),
+             spread(col(b, "achieved_rate"), "{:,.0f}"), spread(col(a, "achieved_rate"), "{:,.0f}"),
+             ratio(col(b, "achieved_rate"), col(a, "achieved_rate"))),
             (f"part {p2}: own events delivered of generated at {rate:,}/s, %",
              spread(pct(b)), spread(pct(a)), ratio(pct(b), pct(a))),
             (f"part {p2}: loss-free runs at {rate:,}/s (node unaccounted, sum)", free(b),
@@ -240,8 +217,7 @@ def wakeups(r):
                                       ("peak RSS MiB", "hwm_kib", 1 / 1024, "{:.1f}"),
                                       ("node failures seen (other processes' too)",
                                        "failures", 1, "{:,.0f}")]:
-            bv = [s[key] * scale for s in pick_cost(before_cost)]
-            av = [s[key] * scale for s in pick_cost(cost_hub)]
+            bv, av = col(pick_cost(before_cost), key, scale), col(pick_cost(cost_hub), key, scale)
             table.append((f"part {p5}: tapper {name} shipping at {rate:,}/s",
                           spread(bv, fmt), spread(av, fmt), ratio(bv, av)))
     return {"rows": rows(table)}

@@ -1,6 +1,8 @@
 """The second attack round's results (attack_round2.py) as the values of its template
 (bench/templates/round2.md): one table, item | figure | one column per build."""
 
+from common import fill, loads
+
 
 def _secs(x, digits=1):
     return f"{x:.{digits}f} s"
@@ -111,39 +113,13 @@ TITLES = {
 }
 
 
-HOW = {
-    "1": lambda s: (
-        "a static program replaces its executable with a FIFO and fails `socket()` under "
-        f"`tapper --stacks`; then a probe every 250 ms for up to {s['hang_timeout']} s, then "
-        f"SIGTERM (waited {s['stop_timeout']} s)."),
-    "3": lambda s: (
-        "the tapper under `prlimit --nofile=1024:HARD` with `--metrics-listen` and "
-        f"`--stats-interval 1s`; {s['metrics_conns']:,} idle connections held "
-        f"{s['metrics_hold']} s, a probe every 200 ms meanwhile."),
-    "4": lambda s: (
-        "grpcio Report streams of 3 events with a 1 MiB `cgroup_path` each (6 un-acked at "
-        "most), one `Subscribe` reading an item a second; the hub on a file database with "
-        f"`--retention-rows 64`; RSS sampled every 250 ms for {s['big_secs']} s, the attack "
-        f"stopped once it passes {s['big_rss_cap_mib']} MiB."),
-    "7": lambda s: (
-        f"a hub with `--tokens`; {s['h2_conns']:,} connections from 127.0.0.2 that send the "
-        "HTTP/2 preface and answer SETTINGS and PING, nothing else, held "
-        f"{s['h2_hold']} s; meanwhile a read-token client on 127.0.0.1 calls `ListTappers` "
-        "once a second (5 s deadline)."),
-    "9": lambda s: (
-        "a rule grouped by `comm` (threshold 1, window 10 m); "
-        f"{s['alert_groups']:,} events with distinct `comm`s by grpcio; Alertmanager is a "
-        "local receiver recording body sizes; figures once the firing count and the POSTs "
-        f"stood still for 2 s (at most {s['alert_settle']} s)."),
-    "11": lambda s: (
-        f"{s['flood_procs']} processes at 82 % of a {s['flood_limit']:,}-descriptor limit "
-        f"call `socket()` every 10 ms for {s['flood_secs']} s; a probe every 50 ms, before "
-        f"({s['baseline_secs']} s, *quiet*) and during the flood."),
-}
+# The sizes written with thousands separators in the items' descriptions.
+COUNTS = {"metrics_conns", "h2_conns", "alert_groups", "flood_limit"}
 
 
 def facts(r):
     builds = list(r["builds"])
+    sizes = {k: f"{v:,}" if k in COUNTS else f"{v}" for k, v in r["sizes"].items()}
     by = {}
     for x in r["results"]:
         by.setdefault((x["item"], x["build"]), []).append(x["figures"])
@@ -160,10 +136,10 @@ def facts(r):
             cells = [" / ".join(values.get(b, ["—"])).replace("|", "\\|") for b in builds]
             lines.append(f"| {TITLES[item]} | {label} | " + " | ".join(cells) + " |")
     return {
-        "items": " ".join(f"**{i}**: {HOW[i](r['sizes'])}" for i in r["items"]),
+        "items": " ".join(f"**{i}**: " + fill(f"round2-item-{i}", **sizes).strip()
+                          for i in r["items"]),
         "rounds": r["rounds"],
-        "load_start": " / ".join(f"{v:.2f}" for v in r["load_start"]),
-        "load_end": " / ".join(f"{v:.2f}" for v in r["load_end"]),
+        "load_start": loads(r["load_start"]), "load_end": loads(r["load_end"]),
         "date": r["date"], "mode": r["mode"], "seconds": f"{r['seconds']:.0f}",
         "builds": " | ".join(builds), "build_rules": " | ".join("---" for _ in builds),
         "rows": "\n".join(lines),

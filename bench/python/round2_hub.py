@@ -5,8 +5,6 @@ attacker's own client (grpcio), not the project's."""
 
 import http.server
 import itertools
-import json
-import subprocess
 import threading
 import time
 import uuid
@@ -15,7 +13,8 @@ import grpc
 
 from tapperkit.net import scrape
 from tapperkit.process import start
-from round2_tapper import HERE, NOBODY, PYTHON
+from common import nearest
+from round2_tapper import IdleConns, kill
 from storm import status_kib
 
 MIB = 1 << 20
@@ -161,30 +160,23 @@ def h2_squatters(bins, stubs, workdir, sizes):
     attacker = None
     try:
         before = served()
-        host, port = addr.rsplit(":", 1)
-        attacker = subprocess.Popen(
-            ["prlimit", f"--nofile={conns + 256}", *NOBODY, PYTHON, "-c",
-             (HERE / "idle_conns.py").read_text(), host, port, str(conns), str(hold), "--h2",
-             "--source", "127.0.0.2"], stdout=subprocess.PIPE, text=True)
-        opened = json.loads(attacker.stdout.readline())["opened"]
+        attacker = IdleConns(addr, conns, hold, "127.0.0.2", h2=True)
         calls, end = [], time.monotonic() + hold
         while time.monotonic() < end:
             t = time.monotonic()
             calls.append(served())
             time.sleep(max(0.0, 1 - (time.monotonic() - t)))
-        open_at_end = json.loads(attacker.stdout.readline() or '{"open_at_end": null}')
+        open_at_end = attacker.open_at_end()
         ok = [c for c in calls if c is not None]
         return {
-            "connections": conns, "hold_s": hold, "opened": opened,
-            "open_at_end": open_at_end["open_at_end"], "served_before_s": before,
+            "connections": conns, "hold_s": hold, "opened": attacker.opened,
+            "open_at_end": open_at_end, "served_before_s": before,
             "calls": len(calls), "served": len(ok),
             "first_served_call": next((i for i, c in enumerate(calls) if c is not None), None),
-            "served_p50_s": sorted(ok)[len(ok) // 2] if ok else None,
+            "served_p50_s": nearest(ok, 0.5),
         }
     finally:
-        if attacker:
-            attacker.kill()
-            attacker.wait()
+        kill(attacker and attacker.proc)
         hub_child.stop(check=False)
 
 
@@ -218,10 +210,7 @@ def alert_groups(bins, stubs, workdir, sizes):
                        "--metrics-listen", "127.0.0.1:0", "--alert-rules", str(rules),
                        "--alertmanager", f"http://127.0.0.1:{receiver.server_port}"],
                       workdir / "hub.log")
-    hub, addr = hub_child.proc, hub_child.ready["listen"]
-    metrics = next(json.loads(line)["ready"]["metrics"]
-                   for line in (workdir / "hub.log").read_text().splitlines()
-                   if line.startswith('{"ready":'))
+    hub, addr, metrics = hub_child.proc, hub_child.ready["listen"], hub_child.ready["metrics"]
 
     def firing():
         return sum(v for (name, _), v in scrape(metrics).items()

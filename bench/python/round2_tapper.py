@@ -9,17 +9,16 @@ import os
 import resource
 import signal
 import socket
-import statistics
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 from tapperkit.process import start
+from tapperkit.tapper import NOBODY, PYTHON
 
-NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-# The system interpreter: nobody cannot run a per-user one.
-PYTHON = "/usr/bin/python3"
+from common import nearest
+
 PROBE_FAMILY = 9999
 HERE = Path(__file__).resolve().parent
 
@@ -107,12 +106,38 @@ class Prober:
 
 def percentiles_ms(delays):
     """p50 and p99 in ms of the delays that arrived, and how many did."""
-    got = sorted(d * 1000 for d in delays if d is not None)
-    if not got:
-        return {"p50_ms": None, "p99_ms": None, "arrived": 0, "probes": len(delays)}
-    q = statistics.quantiles(got, n=100, method="inclusive") if len(got) > 1 else got * 99
-    return {"p50_ms": statistics.median(got), "p99_ms": q[98], "arrived": len(got),
+    got = [d * 1000 for d in delays if d is not None]
+    return {"p50_ms": nearest(got, 0.5), "p99_ms": nearest(got, 0.99), "arrived": len(got),
             "probes": len(delays)}
+
+
+class IdleConns:
+    """The idle-connection attacker (idle_conns.py) as nobody: `count` connections from
+    `source` to `addr`, held `hold` seconds (`h2`: answering HTTP/2 pings)."""
+
+    def __init__(self, addr, count, hold, source, h2=False):
+        host, port = addr.rsplit(":", 1)
+        self.proc = subprocess.Popen(
+            ["prlimit", f"--nofile={count + 256}", *NOBODY, PYTHON, "-c",
+             (HERE / "idle_conns.py").read_text(), host, port, str(count), str(hold),
+             "--source", source, *(["--h2"] if h2 else [])], stdout=subprocess.PIPE, text=True)
+        try:
+            self.opened = json.loads(self.proc.stdout.readline())["opened"]
+        except BaseException:
+            kill(self.proc)
+            raise
+
+    def open_at_end(self):
+        """Waits for the end of the hold; the connections still open then."""
+        return json.loads(self.proc.stdout.readline() or '{"open_at_end": null}')["open_at_end"]
+
+
+def kill(proc):
+    """Kills `proc` (a Popen, or None) and waits for it."""
+    if proc and proc.poll() is None:
+        proc.kill()
+    if proc:
+        proc.wait()
 
 
 FIFO_EXE = r"""
@@ -187,9 +212,7 @@ def fifo_exe(bins, workdir, sizes):
         }
     finally:
         tapper.close()
-        if attacker:
-            attacker.kill()
-            attacker.wait()
+        kill(attacker)
 
 
 def metrics_fds(bins, workdir, sizes):
@@ -205,12 +228,7 @@ def metrics_fds(bins, workdir, sizes):
     try:
         prober = Prober(tapper)
         prober.delays(prober.every(0.1, 0.5), wait=10)
-        host, port = tapper.metrics.rsplit(":", 1)
-        attacker = subprocess.Popen(
-            ["prlimit", f"--nofile={conns + 256}", *NOBODY, PYTHON, "-c",
-             (HERE / "idle_conns.py").read_text(), host, port, str(conns), str(hold),
-             "--source", "127.0.0.1"], stdout=subprocess.PIPE, text=True)
-        opened = json.loads(attacker.stdout.readline())["opened"]
+        attacker = IdleConns(tapper.metrics, conns, hold, "127.0.0.1")
         fds_peak = tapper.fds()
         markers, exited_at, t0 = [], None, time.monotonic()
         while time.monotonic() - t0 < hold:
@@ -218,15 +236,15 @@ def metrics_fds(bins, workdir, sizes):
             if exited_at is None and tapper.proc.poll() is not None:
                 exited_at = time.monotonic() - t0
             time.sleep(0.2)
-        open_at_end = json.loads(attacker.stdout.readline() or '{"open_at_end": null}')
+        open_at_end = attacker.open_at_end()
         delays = prober.delays(markers, wait=5)
         alive = tapper.proc.poll() is None
         events = [tapper.arrivals[m][1] for m in markers if m in tapper.arrivals]
         return {
             "connections": conns,
             "hold_s": hold,
-            "opened": opened,
-            "open_at_end": open_at_end["open_at_end"],
+            "opened": attacker.opened,
+            "open_at_end": open_at_end,
             "tapper_fds_after_open": fds_peak,
             "probes": len(markers),
             "probes_arrived": sum(d is not None for d in delays),
@@ -237,9 +255,7 @@ def metrics_fds(bins, workdir, sizes):
         }
     finally:
         tapper.close()
-        if attacker:
-            attacker.kill()
-            attacker.wait()
+        kill(attacker and attacker.proc)
 
 
 WARNINGS_FLOOD = r"""
@@ -302,6 +318,4 @@ def warnings_flood(bins, workdir, sizes):
         }
     finally:
         tapper.close()
-        if flood and flood.poll() is None:
-            flood.kill()
-            flood.wait()
+        kill(flood)

@@ -52,7 +52,7 @@ def one(bins, extra, procs, secs, workdir):
     db = workdir / "hub.db"
     hub_child = start([str(bins / "hub"), "--listen", "127.0.0.1:0", "--db", str(db)],
                       workdir / "hub.log")
-    hub, listen = hub_child.proc, hub_child.ready["listen"]
+    listen = hub_child.ready["listen"]
     try:
         bytes_before = db_bytes(db)
         log = workdir / "tapper.log"
@@ -93,11 +93,7 @@ def one(bins, extra, procs, secs, workdir):
             "db_mib": (db_bytes(db) - bytes_before) / 2**20,
         }
     finally:
-        hub.send_signal(signal.SIGINT)
-        try:
-            hub.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            hub.kill()
+        hub_child.stop(timeout=30, check=False)
 
 
 def main():

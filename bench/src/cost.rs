@@ -4,22 +4,37 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
+use clap::Args;
 use serde::Serialize;
 
-use crate::{machine::Machine, procstat, rate, tapper};
+use crate::{cli, hub, machine::Machine, procstat, rate, tapper};
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench cost`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
+    #[command(flatten)]
+    pub common: cli::Common,
+    /// Steady failure rates per second (0 = idle).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1_000, 100_000])]
     pub rates: Vec<u64>,
-    pub runs: usize,
+    /// Seconds per measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "10")]
     pub duration: Duration,
-    pub tapper: PathBuf,
     /// Tapper `--probe`.
+    #[arg(long, default_value = "tracepoint")]
     pub probe: String,
     /// Tapper `--output` (JSON goes to /dev/null).
+    #[arg(long, default_value = "json")]
     pub output: String,
-    /// Extra tapper arguments (e.g. `--hub URL --node-name N`), and a label for them.
-    pub extra: Vec<String>,
+    /// Extra tapper arguments, e.g. "--rate-limit 0" (split on spaces).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub tapper_args: cli::Words,
+    /// Ship to a hub: one fresh in-memory hub started from this binary, which every
+    /// measured tapper reports to (`--hub URL --node-name bench`).
+    #[arg(long, value_name = "HUB_BINARY")]
+    pub hub: Option<PathBuf>,
+    /// Label for this configuration in the report.
+    #[arg(long, default_value = "local output")]
     pub variant: String,
 }
 
@@ -49,20 +64,30 @@ pub struct Outcome {
 }
 
 pub fn run(opts: &Options) -> Result<Outcome> {
+    let hub = (opts.hub.as_deref())
+        .map(|bin| hub::start_with(bin, &["--retention-rows", "1000000"]))
+        .transpose()?;
+    let mut tapper_args = opts.tapper_args.0.clone();
+    if let Some(hub) = &hub {
+        tapper_args.extend(["--hub", &hub.url, "--node-name", "bench"].map(String::from));
+    }
     let mut machine = Machine::now();
     let mut samples = Vec::new();
-    for run in 0..opts.runs {
+    for run in 0..opts.common.runs {
         for &rate in &opts.rates {
             eprintln!(
                 "[cost {}] run {}/{}: {rate}/s",
                 opts.variant,
                 run + 1,
-                opts.runs
+                opts.common.runs
             );
-            samples.push(one(opts, run, rate)?);
+            samples.push(one(opts, &tapper_args, run, rate)?);
         }
     }
     machine.finish();
+    if let Some(hub) = hub {
+        hub.peer.stop(Duration::from_secs(10))?;
+    }
     Ok(Outcome {
         variant: opts.variant.clone(),
         probe: opts.probe.clone(),
@@ -74,8 +99,8 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     })
 }
 
-fn one(opts: &Options, run: usize, rate: u64) -> Result<Sample> {
-    let peer = tapper::start_tapper(&opts.tapper, &opts.probe, &opts.output, &opts.extra)?;
+fn one(opts: &Options, tapper_args: &[String], run: usize, rate: u64) -> Result<Sample> {
+    let peer = tapper::start_tapper(&opts.common.tapper, &opts.probe, &opts.output, tapper_args)?;
     let pid = peer.pid();
     // Let start-up work (BTF parsing, map creation) settle before measuring.
     std::thread::sleep(Duration::from_millis(500));

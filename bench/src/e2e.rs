@@ -9,31 +9,48 @@ use std::{
 };
 
 use anyhow::Result;
+use clap::Args;
 use serde::Serialize;
 
 use crate::{
-    hub,
+    cli, hub,
     machine::Machine,
     rate, subscriber, tapper,
     transport::{Transport, Transports},
 };
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench e2e`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
-    /// Throughput sweep rates, failures/s.
-    pub rates: Vec<u64>,
-    pub duration: Duration,
-    /// Latency measurement: rate and duration.
-    pub latency_rate: u64,
-    pub latency_duration: Duration,
-    pub runs: usize,
-    pub tapper: PathBuf,
+    #[command(flatten)]
+    pub common: cli::Common,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
+    /// Throughput sweep, failures/s.
+    #[arg(long, value_delimiter = ',',
+          default_values_t = [50_000u64, 100_000, 150_000, 200_000, 300_000, 400_000])]
+    pub rates: Vec<u64>,
+    /// Seconds per throughput measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "3")]
+    pub duration: Duration,
+    /// Failures/s for the latency measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub latency_rate: u64,
+    /// Seconds of the latency measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "5")]
+    pub latency_duration: Duration,
+    /// Tapper `--probe`.
+    #[arg(long, default_value = "tracepoint")]
     pub probe: String,
+    /// The hub's per-subscriber queue (`hub --subscriber-queue`).
+    #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
-    /// Extra tapper arguments.
-    pub tapper_args: Vec<String>,
+    /// Extra tapper arguments, e.g. "--rate-limit 0" (split on spaces).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub tapper_args: cli::Words,
     /// Each measurement is made over each of these, one after the other.
+    #[command(flatten)]
     pub transports: Transports,
 }
 
@@ -84,14 +101,15 @@ pub struct Outcome {
 }
 
 pub async fn run(opts: &Options) -> Result<Outcome> {
+    opts.transports.check()?;
     let mut machine = Machine::now();
     let mut samples = Vec::new();
-    for run in 0..opts.runs {
+    for run in 0..opts.common.runs {
         for &t in &opts.transports.list {
             eprintln!(
                 "[e2e] run {}/{}: latency at {}/s ({t})",
                 run + 1,
-                opts.runs,
+                opts.common.runs,
                 opts.latency_rate
             );
             let latency = Measure {
@@ -107,7 +125,7 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
                 eprintln!(
                     "[e2e] run {}/{}: throughput at {rate}/s ({t})",
                     run + 1,
-                    opts.runs
+                    opts.common.runs
                 );
                 let throughput = Measure {
                     part: "throughput",
@@ -159,8 +177,8 @@ async fn one(opts: &Options, run: usize, m: Measure) -> Result<Sample> {
         "bench".into(),
     ];
     extra.extend(transports.tapper_flags(transport));
-    extra.extend(opts.tapper_args.iter().cloned());
-    let tapper = tapper::start_tapper(&opts.tapper, &opts.probe, "none", &extra)?;
+    extra.extend(opts.tapper_args.0.iter().cloned());
+    let tapper = tapper::start_tapper(&opts.common.tapper, &opts.probe, "none", &extra)?;
     let sub = subscriber::start(
         &hub.url,
         transports.credentials(transport),

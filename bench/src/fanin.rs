@@ -4,49 +4,49 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
+use clap::Args;
 use serde::Serialize;
 
 use crate::{
-    hub, load,
+    cli, hub, load,
     machine::Machine,
     subscriber,
     transport::{Transport, Transports},
 };
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench fanin`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
-    /// (reporters, events/s each).
-    pub configs: Vec<(u64, u64)>,
-    pub duration: Duration,
+    /// Runs per figure.
+    #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
+    /// Configurations as REPORTERSxRATE, e.g. 100x1000 (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values = ["10x1000", "100x1000"])]
+    pub configs: Vec<cli::Offered>,
+    /// Seconds per measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "5")]
+    pub duration: Duration,
+    /// The hub's per-subscriber queue.
+    #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
     /// Each configuration is measured over each of these, one after the other.
+    #[command(flatten)]
     pub transports: Transports,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
-    pub reporters: u64,
-    pub rate_each: u64,
     /// Between the reporters, the subscriber and the hub.
-    #[serde(default)]
     pub transport: Transport,
-    pub sent: u64,
-    /// Events the subscriber received during the measured window, per second.
-    pub delivered_per_sec: f64,
-    /// After the drain: events received in total, loss-record counts, lagged skips.
-    pub delivered_total: u64,
-    pub lost: u64,
-    pub lagged: u64,
+    #[serde(flatten)]
+    pub load: load::Measured,
     pub hub_cpu_percent: f64,
     pub hub_rss_kib: u64,
     pub hub_hwm_kib: u64,
-    /// The benchmark process itself (reporters + subscriber) shares the machine.
-    pub driver_cpu_percent: f64,
-    /// From the last send until the subscriber had everything (or went quiet for 3 s).
-    pub drain_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,10 +58,15 @@ pub struct Outcome {
 }
 
 pub async fn run(opts: &Options) -> Result<Outcome> {
+    opts.transports.check()?;
     let mut machine = Machine::now();
     let mut samples = Vec::new();
     for run in 0..opts.runs {
-        for &(n, m) in &opts.configs {
+        for &cli::Offered {
+            reporters: n,
+            rate: m,
+        } in &opts.configs
+        {
             for &t in &opts.transports.list {
                 eprintln!(
                     "[fanin] run {}/{}: {n} reporters x {m}/s ({t})",
@@ -110,18 +115,10 @@ async fn one(
     hub.peer.stop(Duration::from_secs(10))?;
     Ok(Sample {
         run,
-        reporters: n,
-        rate_each: m,
         transport,
-        sent: got.sent,
-        delivered_per_sec: got.delivered_per_sec,
-        delivered_total: got.delivered_total,
-        lost: got.lost,
-        lagged: got.lagged,
         hub_cpu_percent: got.hubs_cpu_percent,
         hub_rss_kib: got.hubs_memory[0].rss_kib,
         hub_hwm_kib: got.hubs_memory[0].hwm_kib,
-        driver_cpu_percent: got.driver_cpu_percent,
-        drain_secs: got.drain_secs,
+        load: got,
     })
 }

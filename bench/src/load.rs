@@ -6,12 +6,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use hub_client::{Credentials, Reporter, ReporterConfig, proto::v1::Event};
+use hub_client::{Credentials, Reporter, ReporterConfig};
+use serde::Serialize;
 
-use crate::{procstat, subscriber::Subscriber};
+use crate::{event, procstat, subscriber::Subscriber};
 
 /// Events are sent in this many ticks per second.
 const TICKS_PER_SEC: u64 = 100;
+/// The family of every event the reporters send.
+const INET: (i32, &str) = (libc::AF_INET, "AF_INET");
 
 /// The hubs under load: their URLs (reporters go round-robin over them) and pids.
 pub struct Hubs<'a> {
@@ -29,8 +32,11 @@ pub struct Load {
     pub drain_quiet: Duration,
 }
 
-/// What one load measured.
+/// What one load measured (the figures fan-in and replicas share in their samples).
+#[derive(Debug, Clone, Serialize)]
 pub struct Measured {
+    pub reporters: u64,
+    pub rate_each: u64,
     pub sent: u64,
     /// Events the subscriber received during the window, per second.
     pub delivered_per_sec: f64,
@@ -39,8 +45,10 @@ pub struct Measured {
     pub lost: u64,
     pub lagged: u64,
     /// The hubs' CPU over the window, summed (100 = one core).
+    #[serde(skip)]
     pub hubs_cpu_percent: f64,
     /// Each hub's memory at the end of the window.
+    #[serde(skip)]
     pub hubs_memory: Vec<procstat::Memory>,
     /// This process (reporters + subscriber), which shares the machine with the hubs.
     pub driver_cpu_percent: f64,
@@ -75,9 +83,14 @@ pub async fn drive(hubs: &Hubs<'_>, sub: Subscriber, load: &Load) -> Result<Meas
         tick.tick().await;
         for (i, r) in reporters.iter().enumerate() {
             for _ in 0..per_tick {
-                let mut e = event(i as u64);
-                e.ts = Some(now());
-                r.send_event(e);
+                let pid = 1000 + i as u32;
+                r.send_event(event::worker(
+                    pid,
+                    "worker".into(),
+                    4242,
+                    libc::EMFILE,
+                    INET,
+                ));
             }
         }
         sent += per_tick * n;
@@ -102,6 +115,8 @@ pub async fn drive(hubs: &Hubs<'_>, sub: Subscriber, load: &Load) -> Result<Meas
     let tally = sub.stop();
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
     Ok(Measured {
+        reporters: n,
+        rate_each: load.rate_each,
         sent,
         delivered_per_sec: (got1 - got0) as f64 / window,
         delivered_total: t.events,
@@ -116,37 +131,4 @@ pub async fn drive(hubs: &Hubs<'_>, sub: Subscriber, load: &Load) -> Result<Meas
         driver_cpu_percent: procstat::cpu_percent(me0, me1),
         drain_secs,
     })
-}
-
-fn now() -> hub_client::proto::Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    hub_client::proto::timestamp_from_unix_nanos(d.as_nanos() as i64)
-}
-
-/// The realistic event reporter `node` sends.
-fn event(node: u64) -> Event {
-    Event {
-        pid: 1000 + node as u32,
-        tid: 1000 + node as u32,
-        uid: 1000,
-        gid: 1000,
-        comm: "worker".into(),
-        exe: "/usr/bin/worker".into(),
-        cmdline: "/usr/bin/worker --serve".into(),
-        cgroup_id: 4242,
-        family: Some(libc::AF_INET),
-        family_name: "AF_INET".into(),
-        r#type: Some(libc::SOCK_STREAM),
-        type_name: "SOCK_STREAM".into(),
-        protocol: Some(0),
-        protocol_name: "IPPROTO_IP".into(),
-        errno: libc::EMFILE,
-        errno_name: "EMFILE".into(),
-        message: "Too many open files".into(),
-        duration_ns: Some(1500),
-        probe: "tracepoint".into(),
-        ..Default::default()
-    }
 }

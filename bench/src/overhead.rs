@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use clap::Args;
 use serde::Serialize;
 
 use crate::{
+    cli,
     machine::Machine,
     syscall::{self, Kind},
     tapper::{self, Peer},
@@ -104,14 +106,23 @@ impl Condition {
     }
 }
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench overhead`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
+    #[command(flatten)]
+    pub common: cli::Common,
+    /// What to measure; `none` (the baseline) is required.
+    #[arg(long, value_enum, value_delimiter = ',',
+          default_values_t = [Condition::None, Condition::TapperTracepoint, Condition::Bpftrace])]
     pub conditions: Vec<Condition>,
-    pub runs: usize,
+    /// socket() calls per timed loop.
+    #[arg(long, default_value_t = 500_000)]
     pub iters: u64,
-    pub tapper: PathBuf,
+    /// The bpftrace binary.
+    #[arg(long, default_value = "bpftrace")]
     pub bpftrace: PathBuf,
-    /// Label of where this ran, e.g. "host" or "vm".
+    /// Where this runs, for the report ("host", "vm").
+    #[arg(long, default_value = "host")]
     pub env: String,
 }
 
@@ -154,10 +165,15 @@ pub fn run(opts: &Options) -> Result<Outcome> {
     let mut samples = Vec::new();
     let mut tapper_drops = Vec::new();
     let n = opts.conditions.len();
-    for run in 0..opts.runs {
+    for run in 0..opts.common.runs {
         for i in 0..n {
             let cond = opts.conditions[(i + run) % n];
-            eprintln!("[overhead] run {}/{}: {}", run + 1, opts.runs, cond.label());
+            eprintln!(
+                "[overhead] run {}/{}: {}",
+                run + 1,
+                opts.common.runs,
+                cond.label()
+            );
             let peer = attach(cond, opts)?;
             for kind in Kind::ALL {
                 let ns = syscall::ns_per_call(kind, opts.iters)?;
@@ -180,7 +196,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
         env: opts.env.clone(),
         machine,
         iters: opts.iters,
-        runs: opts.runs,
+        runs: opts.common.runs,
         samples,
         tapper_drops,
         bpftrace_programs: BpftracePrograms {
@@ -193,7 +209,7 @@ pub fn run(opts: &Options) -> Result<Outcome> {
 
 fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
     if let Some(mode) = cond.tapper_mode() {
-        let tapper = tapper::start_tapper(&opts.tapper, mode, "none", &cond.tapper_args())?;
+        let tapper = tapper::start_tapper(&opts.common.tapper, mode, "none", &cond.tapper_args())?;
         return Ok(Some(Peer::Tapper(tapper)));
     }
     match cond.bpftrace_program() {

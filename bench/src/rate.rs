@@ -3,6 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Args;
+
+use crate::cli;
+
 /// Family and type of every generated call: `socket(AF_INET, 12345, idx)` fails with
 /// EINVAL on the type before the protocol is looked at, so the protocol is free to carry
 /// the call's index.
@@ -23,6 +27,27 @@ pub struct Generated {
     pub unexpected_ok: u64,
     /// From the first call to the last.
     pub elapsed: Duration,
+}
+
+/// The options of `tapper-bench generate`.
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    /// Failures per second.
+    #[arg(long)]
+    pub rate: u64,
+    /// Seconds.
+    #[arg(long, value_parser = cli::secs, default_value = "10")]
+    pub duration: Duration,
+}
+
+/// `tapper-bench generate`: the calls made, in JSON.
+pub fn run(opts: &Options) -> serde_json::Value {
+    let g = generate(opts.rate, opts.duration, |_, _| {});
+    serde_json::json!({
+        "calls": g.calls,
+        "elapsed_secs": g.elapsed.as_secs_f64(),
+        "unexpected_ok": g.unexpected_ok,
+    })
 }
 
 /// Makes `rate * duration` failing calls paced evenly over `duration` (catching up in

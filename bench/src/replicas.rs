@@ -6,22 +6,38 @@
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use hub_client::Credentials;
 use serde::Serialize;
+use tapper_testkit::Postgres;
 
-use crate::{hub, load, machine::Machine, subscriber};
+use crate::{cli, hub, load, machine::Machine, subscriber};
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench replicas`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
-    /// (reporters, events/s each).
-    pub configs: Vec<(u64, u64)>,
-    /// Replica counts on PostgreSQL; one SQLite hub is measured beside them.
-    pub replicas: Vec<usize>,
-    pub duration: Duration,
+    /// Runs per figure.
+    #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
-    /// A PostgreSQL server's URL with the right to create databases (one per measurement).
-    pub pg_url: String,
+    /// A PostgreSQL URL whose user may create databases (one per measurement), e.g.
+    /// postgres://hub:PASSWORD@127.0.0.1:5432/postgres (default: a throwaway server of the
+    /// newest PostgreSQL installed, started for the run).
+    #[arg(long)]
+    pub pg_url: Option<String>,
+    /// Replica counts on PostgreSQL (comma-separated); one SQLite hub runs beside them.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 3])]
+    pub replicas: Vec<usize>,
+    /// Offered loads as REPORTERSxRATE (comma-separated), e.g. 20x250.
+    #[arg(long, value_delimiter = ',', default_values = ["20x250", "20x500", "20x1000"])]
+    pub configs: Vec<cli::Offered>,
+    /// Seconds per measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "5")]
+    pub duration: Duration,
+    /// The hubs' per-subscriber queue.
+    #[arg(long, default_value_t = 65_536)]
     pub subscriber_queue: u64,
 }
 
@@ -38,19 +54,10 @@ pub struct Sample {
     pub run: usize,
     pub engine: Engine,
     pub replicas: usize,
-    pub reporters: u64,
-    pub rate_each: u64,
-    pub sent: u64,
-    /// Events the subscriber received during the window, per second.
-    pub delivered_per_sec: f64,
-    /// After the drain: events received in total, loss-record counts, lagged skips.
-    pub delivered_total: u64,
-    pub lost: u64,
-    pub lagged: u64,
+    #[serde(flatten)]
+    pub load: load::Measured,
     /// The hubs' CPU together (100 % = one core).
     pub hubs_cpu_percent: f64,
-    pub driver_cpu_percent: f64,
-    pub drain_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,20 +68,33 @@ pub struct Outcome {
 }
 
 pub async fn run(opts: &Options) -> Result<Outcome> {
+    // The given server, or a throwaway one (stopped and removed when dropped).
+    let server;
+    let pg_url = match &opts.pg_url {
+        Some(url) => url.clone(),
+        None => {
+            server = Postgres::start()?;
+            server.url("postgres")
+        }
+    };
     let mut machine = Machine::now();
     let mut samples = Vec::new();
     let setups: Vec<(Engine, usize)> = std::iter::once((Engine::Sqlite, 1))
         .chain(opts.replicas.iter().map(|&k| (Engine::Postgres, k)))
         .collect();
     for run in 0..opts.runs {
-        for &(n, m) in &opts.configs {
+        for &cli::Offered {
+            reporters: n,
+            rate: m,
+        } in &opts.configs
+        {
             for &(engine, k) in &setups {
                 eprintln!(
                     "[replicas] run {}/{}: {n} reporters x {m}/s on {k} {engine:?} hub(s)",
                     run + 1,
                     opts.runs
                 );
-                samples.push(one(opts, run, (n, m), (engine, k)).await?);
+                samples.push(one(opts, &pg_url, run, (n, m), (engine, k)).await?);
             }
         }
     }
@@ -113,6 +133,7 @@ fn fresh_database(url: &str, name: &str) -> Result<String> {
 
 async fn one(
     opts: &Options,
+    pg_url: &str,
     run: usize,
     (n, m): (u64, u64),
     (engine, k): (Engine, usize),
@@ -126,7 +147,7 @@ async fn one(
             path.to_string_lossy().into_owned()
         }
         Engine::Postgres => fresh_database(
-            &opts.pg_url,
+            pg_url,
             &format!("bench_{}_{run}_{n}x{m}_{k}", std::process::id()),
         )?,
     };
@@ -158,15 +179,7 @@ async fn one(
         run,
         engine,
         replicas: k,
-        reporters: n,
-        rate_each: m,
-        sent: got.sent,
-        delivered_per_sec: got.delivered_per_sec,
-        delivered_total: got.delivered_total,
-        lost: got.lost,
-        lagged: got.lagged,
         hubs_cpu_percent: got.hubs_cpu_percent,
-        driver_cpu_percent: got.driver_cpu_percent,
-        drain_secs: got.drain_secs,
+        load: got,
     })
 }

@@ -1,7 +1,10 @@
 //! Plaintext or TLS between the benchmark's clients and the hub: the hub's flags and the
 //! clients' credentials for each, so that a part can measure both side by side.
 
-use std::{fmt, path::PathBuf};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
@@ -29,63 +32,60 @@ impl fmt::Display for Transport {
 
 /// The transports to measure, and the certificates TLS needs.
 #[derive(Debug, Clone, Args)]
-pub struct TransportArgs {
+#[command(next_help_heading = "Transports")]
+pub struct Transports {
     /// Transports measured side by side, interleaved (`tls` needs the three files below).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Transport::Plaintext])]
-    pub transports: Vec<Transport>,
+    #[arg(long = "transports", value_enum, value_delimiter = ',',
+          default_values_t = [Transport::Plaintext])]
+    pub list: Vec<Transport>,
     /// The CA certificate (PEM) that signed --tls-cert.
     #[arg(long, value_name = "FILE")]
-    pub tls_ca: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     /// The hub's certificate (PEM), valid for 127.0.0.1.
     #[arg(long, value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The certificate files of a TLS hub.
-#[derive(Debug, Clone)]
-pub struct Pki {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
+struct Pki<'a> {
+    ca: &'a Path,
+    cert: &'a Path,
+    key: &'a Path,
 }
 
-/// Validated transports.
-#[derive(Debug, Clone)]
-pub struct Transports {
-    pub list: Vec<Transport>,
-    pki: Option<Pki>,
-}
-
-impl TransportArgs {
-    pub fn validate(self) -> Result<Transports> {
-        let pki = match (self.tls_ca, self.tls_cert, self.tls_key) {
-            (Some(ca), Some(cert), Some(key)) => Some(Pki { ca, cert, key }),
-            (None, None, None) => None,
-            _ => bail!("give all of --tls-ca, --tls-cert and --tls-key, or none"),
-        };
-        if self.transports.contains(&Transport::Tls) && pki.is_none() {
+impl Transports {
+    /// Checks that TLS, where measured, has its three files, and that some transport is.
+    pub fn check(&self) -> Result<()> {
+        let files = [&self.tls_ca, &self.tls_cert, &self.tls_key];
+        if files.iter().any(|f| f.is_some()) && self.pki().is_none() {
+            bail!("give all of --tls-ca, --tls-cert and --tls-key, or none");
+        }
+        if self.list.contains(&Transport::Tls) && self.pki().is_none() {
             bail!(
                 "--transports tls needs --tls-ca, --tls-cert and --tls-key \
                  (scripts/bench.sh makes them with openssl)"
             );
         }
-        if self.transports.is_empty() {
+        if self.list.is_empty() {
             bail!("--transports names none");
         }
-        Ok(Transports {
-            list: self.transports,
-            pki,
+        Ok(())
+    }
+
+    fn pki(&self) -> Option<Pki<'_>> {
+        Some(Pki {
+            ca: self.tls_ca.as_deref()?,
+            cert: self.tls_cert.as_deref()?,
+            key: self.tls_key.as_deref()?,
         })
     }
-}
 
-impl Transports {
     /// The hub's flags for `t`.
     pub fn hub_flags(&self, t: Transport) -> Vec<String> {
-        match (t, &self.pki) {
+        match (t, self.pki()) {
             (Transport::Tls, Some(p)) => vec![
                 "--tls-cert".into(),
                 p.cert.display().to_string(),
@@ -98,7 +98,7 @@ impl Transports {
 
     /// The tapper's flags for a hub reached over `t`.
     pub fn tapper_flags(&self, t: Transport) -> Vec<String> {
-        match (t, &self.pki) {
+        match (t, self.pki()) {
             (Transport::Tls, Some(p)) => vec!["--tls-ca".into(), p.ca.display().to_string()],
             _ => Vec::new(),
         }
@@ -106,9 +106,9 @@ impl Transports {
 
     /// A hub-client's credentials over `t`.
     pub fn credentials(&self, t: Transport) -> Credentials {
-        match (t, &self.pki) {
+        match (t, self.pki()) {
             (Transport::Tls, Some(p)) => Credentials {
-                tls_ca: Some(p.ca.clone()),
+                tls_ca: Some(p.ca.to_path_buf()),
                 ..Default::default()
             },
             _ => Credentials::default(),

@@ -15,7 +15,7 @@ use hub_client::proto::v1::SubscribeRequest;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::{Options, feed::Feed, tally_error};
+use super::{Options, tally_error};
 use crate::{hub, procstat};
 
 /// Subscribe calls in flight at once (all on one connection).
@@ -43,10 +43,7 @@ pub struct Sample {
 pub async fn measure(opts: &Options, run: usize) -> Result<Sample> {
     let hub = hub::start_with(&opts.hub, &[])?;
     let pid = hub.peer.pid();
-    let ingest_before = Feed::open(&hub.url, "before")
-        .await?
-        .ingest(opts.events, super::BATCH, super::WINDOW)
-        .await?;
+    let ingest_before = super::ingest_rate(&hub.url, "before", opts.events).await?;
     let rss_before_kib = procstat::memory(pid)?.rss_kib;
     let client = hub_client::connect(&hub.url).await?;
     let start = Instant::now();
@@ -84,10 +81,7 @@ pub async fn measure(opts: &Options, run: usize) -> Result<Sample> {
     // Give the hub a moment to notice the last cancellations.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after_kib = procstat::memory(pid)?.rss_kib;
-    let ingest_after = Feed::open(&hub.url, "after")
-        .await?
-        .ingest(opts.events, super::BATCH, super::WINDOW)
-        .await?;
+    let ingest_after = super::ingest_rate(&hub.url, "after", opts.events).await?;
     hub.peer.stop(Duration::from_secs(10))?;
     Ok(Sample {
         run,

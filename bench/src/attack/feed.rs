@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
+use crate::event;
+
 /// No single ack is waited for longer than this (a stalled hub ends the measurement).
 const ACK_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -146,37 +148,20 @@ impl Feed {
 /// Event number `seq` of a node: realistic fields, spread over [`GROUPS_PER_NODE`] GetStats
 /// groups (the group repeats with `seq` modulo that).
 fn event(seq: u64) -> Event {
+    let worker = (seq % 64) as u32;
     let errno = ERRNOS[(seq % 4) as usize];
-    let (family, family_name) = FAMILIES[(seq / 4 % 3) as usize];
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let family = FAMILIES[(seq / 4 % 3) as usize];
+    let cgroup_id = 4096 + (seq / 12) % 128;
     Event {
         seq,
-        ts: Some(hub_client::proto::timestamp_from_unix_nanos(
-            now.as_nanos() as i64
-        )),
-        pid: 1000 + (seq % 64) as u32,
-        tid: 1000 + (seq % 64) as u32,
         ppid: Some(1),
-        uid: 1000,
-        gid: 1000,
-        comm: format!("worker-{}", seq % 64),
-        exe: "/usr/bin/worker".into(),
-        cmdline: "/usr/bin/worker --serve".into(),
-        cgroup_id: 4096 + (seq / 12) % 128,
-        family: Some(family),
-        family_name: family_name.into(),
-        r#type: Some(libc::SOCK_STREAM),
-        type_name: "SOCK_STREAM".into(),
-        protocol: Some(0),
-        protocol_name: "IPPROTO_IP".into(),
-        errno,
-        errno_name: tapper_names::errno_name(errno),
-        message: tapper_names::errno_message(errno).into(),
-        duration_ns: Some(1500),
-        probe: "tracepoint".into(),
-        ..Default::default()
+        ..event::worker(
+            1000 + worker,
+            format!("worker-{worker}"),
+            cgroup_id,
+            errno,
+            family,
+        )
     }
 }
 

@@ -11,35 +11,56 @@ mod stuck;
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use anyhow::Result;
+use clap::Args;
 use serde::Serialize;
 
-use crate::machine::Machine;
+use crate::{cli, machine::Machine};
 
 /// Events per batch and batches in flight when ingest rate is measured.
 const BATCH: u64 = 1000;
 const WINDOW: u64 = 4;
 
-#[derive(Debug, Clone)]
+/// The options of `tapper-bench attack`.
+#[derive(Debug, Clone, Args)]
 pub struct Options {
+    /// Runs per figure.
+    #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// The hub binary.
+    #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
     /// Events a reporter sends when ingest rate is measured.
+    #[arg(long, default_value_t = 200_000)]
     pub events: u64,
-    /// Subscribe-and-cancel calls, and the time they may take at most.
+    /// Subscribe-and-cancel calls with a never-matching filter.
+    #[arg(long = "churn", default_value_t = 20_000)]
     pub churn_calls: u64,
+    /// Seconds the churn may take at most.
+    #[arg(long = "churn-limit", value_parser = cli::secs, default_value = "120")]
     pub time_limit: Duration,
-    /// Events stored before ack latency is measured, for how long, and how many clients
-    /// loop GetStats meanwhile.
+    /// Events stored before the ack latency is measured.
+    #[arg(long, default_value_t = 500_000)]
     pub stored: u64,
+    /// Seconds of timed batches per ack-latency measurement.
+    #[arg(long, value_parser = cli::secs, default_value = "10")]
     pub ack_window: Duration,
+    /// Clients looping GetStats (by all five keys) in the loaded condition.
+    #[arg(long, default_value_t = 4)]
     pub getstats_clients: u64,
-    /// Subscribers that never read, the hub's `--subscriber-stall-timeout` and
-    /// `--subscriber-queue` (None: the hub's default) for them.
+    /// Subscribers that never read.
+    #[arg(long, default_value_t = 1000)]
     pub stuck: u64,
+    /// The hub's --subscriber-stall-timeout, in seconds.
+    #[arg(long, value_parser = cli::secs, default_value = "1")]
     pub stall_timeout: Duration,
+    /// The hub's --subscriber-queue for the stuck subscribers (default: the hub's own).
+    #[arg(long)]
     pub subscriber_queue: Option<u64>,
-    /// Silent connections, and the hub's `--handshake-timeout`.
+    /// Silent TCP connections that never send the HTTP/2 preface.
+    #[arg(long, default_value_t = 2000)]
     pub silent: u64,
+    /// The hub's --handshake-timeout, in seconds.
+    #[arg(long, value_parser = cli::secs, default_value = "2")]
     pub handshake_timeout: Duration,
 }
 
@@ -60,6 +81,15 @@ pub struct Outcome {
     pub acks: Vec<acks::Sample>,
     pub stuck: Vec<stuck::Sample>,
     pub conns: Vec<conns::Sample>,
+}
+
+/// The ingest rate of a fresh reporter `node` sending `events` (BATCH events a batch,
+/// WINDOW batches in flight).
+async fn ingest_rate(url: &str, node: &str, events: u64) -> Result<feed::Ingest> {
+    feed::Feed::open(url, node)
+        .await?
+        .ingest(events, BATCH, WINDOW)
+        .await
 }
 
 pub async fn run(opts: &Options) -> Result<Outcome> {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tonic::Code;
 
-use super::{Options, feed::Feed, tally_error};
+use super::{Options, tally_error};
 use crate::{hub, procstat};
 
 /// Subscribe streams per connection (the hub allows 128 by default).
@@ -58,10 +58,7 @@ pub async fn measure(opts: &Options, run: usize, subscribers: u64) -> Result<Sam
     // The hub registers each subscription while answering; let the last ones settle.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_before_kib = procstat::memory(pid)?.rss_kib;
-    let ingest = Feed::open(&hub.url, "ingest")
-        .await?
-        .ingest(opts.events, super::BATCH, super::WINDOW)
-        .await?;
+    let ingest = super::ingest_rate(&hub.url, "ingest", opts.events).await?;
     let rss_after_kib = procstat::memory(pid)?.rss_kib;
     let opened = streams.len() as u64;
     let mut reads = JoinSet::new();
