@@ -70,7 +70,7 @@ export function drawChart(box, legend, timeline, range) {
     peak = Math.max(peak, total / bucket);
     stacks.push(sums);
   }
-  const [w, h, left, bottom] = [900, 200, 48, 20];
+  const [w, h, left, bottom] = [Math.max(box.clientWidth, 300), 200, 48, 20];
   const chart = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart-svg", role: "img" });
   chart.appendChild(svg("title", {}, `failures per second, ${bucket}s buckets`));
   const plotH = h - bottom - 10;
