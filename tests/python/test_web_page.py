@@ -335,10 +335,10 @@ def test_a_real_failure_appears_live_with_its_pid_errno_and_stack(
         wait_for(lambda: ready_fields(log) or tapper.poll() is not None, "the tapper to attach",
                  timeout=60)
         assert tapper.poll() is None, log.read_text()
-        page.open(hub, node="browser-node")
+        page.open(hub, node="browser-node", comm="python3")
         page.wait_live()
 
-        # A failure of this test's own child: an unknown address family.
+        # A failure of this test's own child, live: an unknown address family.
         child = subprocess.run(
             ["python3", "-c", "import os, socket\nprint(os.getpid(), flush=True)\n"
              "try:\n    socket.socket(9999, socket.SOCK_STREAM)\nexcept OSError:\n    pass"],

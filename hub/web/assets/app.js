@@ -134,8 +134,12 @@ async function startView() {
   });
 }
 
+/** comm and pod filters are globs: a clicked value matches only itself. */
+const GLOB_FILTERS = ["comm", "pod"];
+
 function onCellFilter(name, value) {
-  if (addFilter(name, value)) startView();
+  const exact = GLOB_FILTERS.includes(name) ? value.replace(/[\\*?[\]]/g, "\\$&") : value;
+  if (addFilter(name, exact)) startView();
 }
 
 function renderFilters() {
