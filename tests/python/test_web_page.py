@@ -340,7 +340,7 @@ def test_a_real_failure_appears_live_with_its_pid_errno_and_stack(
 
         # A failure of this test's own child, live: an unknown address family.
         child = subprocess.run(
-            ["python3", "-c", "import os, socket\nprint(os.getpid(), flush=True)\n"
+            ["/usr/bin/python3", "-c", "import os, socket\nprint(os.getpid(), flush=True)\n"
              "try:\n    socket.socket(9999, socket.SOCK_STREAM)\nexcept OSError:\n    pass"],
             capture_output=True, text=True, check=True)
         pid = child.stdout.strip()
