@@ -165,7 +165,6 @@ def test_each_url_filter_shows_what_it_should_and_hides_the_rest(
         replay_file(hub_client_bin, hub, tmp_path, node, [event_line(**e) for e in events])
     everything = [(node, e) for node, events in fleet.items() for e in events]
     page.open(hub)
-    page.wait_live()
     page.wait_counts(len(everything), len(everything), "every replayed event")
     page.shot("live-unfiltered")
 
@@ -175,7 +174,6 @@ def test_each_url_filter_shows_what_it_should_and_hides_the_rest(
     for name, value in cases:
         expected = [(node, e) for node, e in everything if matches(node, e, name, value)]
         page.open(hub, **{name: value})
-        page.wait_live()
         page.wait_counts(len(expected), len(expected), f"the rows of {name}={value}")
         rows = page.rows()
         assert len(rows) == len(expected), (name, value, rows)
@@ -187,7 +185,6 @@ def test_each_url_filter_shows_what_it_should_and_hides_the_rest(
 
     # Click-to-filter: a namespace cell adds namespace=... to the URL and filters by it.
     page.open(hub, node="web-a")
-    page.wait_live()
     page.wait_counts(12, 12, "web-a's events")
     page.driver.find_element("css selector", "#viewport .item:not([hidden]) .ns").click()
     wait_for(lambda: "namespace=" in page.driver.current_url, "the clicked filter in the URL")
@@ -198,7 +195,6 @@ def test_each_url_filter_shows_what_it_should_and_hides_the_rest(
     # The URL is the view: opened afresh, it shows the same rows.
     url = page.driver.current_url
     page.driver.get(url)
-    page.wait_live()
     page.wait_counts(len(expected), len(expected), "the same view from its link")
     page.shot("filter-clicked")
 
@@ -215,7 +211,6 @@ def test_history_then_live_has_no_gap_and_no_duplicate(hub, hub_client_bin, page
     live = background_replay(hub_client_bin, hub, "seam", 600, 3)
     try:
         page.open(hub, node="seam")
-        page.wait_live()
         out, err = live.communicate(timeout=120)
         assert live.returncode == 0, err
     finally:
@@ -229,7 +224,6 @@ def test_history_then_live_has_no_gap_and_no_duplicate(hub, hub_client_bin, page
 def test_the_row_cap_says_how_many_are_shown_of_how_many(hub, replay, page):
     replay("capped", 250)
     page.open(hub, node="capped", cap=100)
-    page.wait_live()
     page.wait_counts(100, 250, "100 of 250 shown")
     # A virtualized list: only the visible rows are in the DOM.
     in_dom = page.js("return document.querySelectorAll('#viewport .item').length")
@@ -241,7 +235,6 @@ def test_pause_holds_the_rows_still_and_resume_catches_up(hub, hub_client_bin, p
     feed = background_replay(hub_client_bin, hub, "paused", 300, 20)
     try:
         page.open(hub, node="paused")
-        page.wait_live()
         wait_for(lambda: page.counts()[0] >= 20, "some live rows")
         page.by_id("pause").click()  # frames drawn from now on draw nothing
         held_rows, (held_shown, held_received) = page.rows(), page.counts()
@@ -264,10 +257,10 @@ def test_pause_holds_the_rows_still_and_resume_catches_up(hub, hub_client_bin, p
 def test_tokens_nothing_before_login_and_everything_after(hub_factory, hub_client_bin, page,
                                                           tmp_path):
     tokens = tmp_path / "tokens"
-    tokens.write_text("report web-report-token\nread web-read-token\n")
+    tokens.write_text("report web-report-token-0123456789\nread web-read-token-0123456789\n")
     hub = hub_factory("--tokens", str(tokens))
     report = tmp_path / "report.token"
-    report.write_text("web-report-token\n")
+    report.write_text("web-report-token-0123456789\n")
     replay_file(hub_client_bin, hub, tmp_path, "secret-node",
                 [event_line(comm="secret") for _ in range(5)], "--token-file", str(report))
 
@@ -277,15 +270,14 @@ def test_tokens_nothing_before_login_and_everything_after(hub_factory, hub_clien
     assert "secret" not in page.driver.page_source
     page.shot("login")
 
-    page.by_id("login-token").send_keys("web-report-token")  # report tokens cannot read
+    page.by_id("login-token").send_keys("web-report-token-0123456789")  # report tokens cannot read
     page.driver.find_element("css selector", "#login-form button").click()
     wait_for(lambda: page.by_id("login-error").text != "", "the refusal")
     assert not page.by_id("app").is_displayed()
 
     page.by_id("login-token").clear()
-    page.by_id("login-token").send_keys("web-read-token")
+    page.by_id("login-token").send_keys("web-read-token-0123456789")
     page.driver.find_element("css selector", "#login-form button").click()
-    page.wait_live()
     page.wait_counts(5, 5, "the events after login")
     assert {r["comm"] for r in page.rows()} == {"secret"}
     cookie = page.driver.get_cookie("tapper_session")
@@ -308,7 +300,6 @@ def test_script_and_terminal_escapes_in_events_stay_inert(hub, hub_client_bin, p
         container={"id": None, "runtime": None, "name": "evil", "image": None})
     replay_file(hub_client_bin, hub, tmp_path, "xss", [line])
     page.open(hub, node="xss")
-    page.wait_live()
     page.wait_counts(1, 1, "the crafted event")
     assert page.rows()[0]["comm"] == "<b>x</b>"
     page.driver.find_element("css selector", "#viewport .item:not([hidden]) .time").click()
@@ -353,7 +344,6 @@ def test_a_real_failure_appears_live_with_its_pid_errno_and_stack(
         workload = subprocess.Popen([str(stack_workload), "3", "pause"],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         page.open(hub, node="browser-node", errno="EMFILE", comm="stack-workload")
-        page.wait_live()
         wait_for(lambda: page.counts()[0] >= 3, "the workload's EMFILE rows", timeout=60)
         workload.stdin.close()
         assert workload.wait(timeout=30) == 0

@@ -124,6 +124,7 @@ async function startView() {
     return;
   }
   if (generation !== state.generation) return;
+  setStatus("following…");
   const since = Math.max(Number(next || 0), state.lastHubSeq + 1);
   state.source = api.follow(filters, since, {
     event: (item) => accept("event", item, generation),
