@@ -167,6 +167,14 @@ def test_each_url_filter_shows_what_it_should_and_hides_the_rest(
     page.open(hub)
     page.wait_counts(len(everything), len(everything), "every replayed event")
     page.shot("live-unfiltered")
+    # The newest row's detail: its pod and labels, and what its errno means.
+    page.driver.find_element("css selector", "#viewport .item:not([hidden]) .time").click()
+    newest = fleet["web-b"][-1]
+    wait_for(lambda: newest["pod"]["name"] in page.by_id("detail").text, "the detail pane")
+    detail = page.by_id("detail").text
+    assert f"app\n{newest['pod']['namespace']}" in detail, detail
+    assert newest["errno_name"] in detail and "usually caused by" in detail
+    page.shot("live-detail")
 
     cases = [("node", "web-b"), ("namespace", "bank"), ("pod", "shop-1"),
              ("container", "sidecar"), ("comm", "curl"), ("pid", "2003"),

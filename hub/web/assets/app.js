@@ -224,6 +224,8 @@ function wire() {
   $("tab-overview").addEventListener("click", () => showTab("overview"));
   $("range").addEventListener("change", () => showTab("overview"));
   window.addEventListener("popstate", () => startView());
+  // Leaving the page frees its stream's connection at once (browsers allow six per host).
+  window.addEventListener("pagehide", stopStream);
   $("login-form").addEventListener("submit", async (submit) => {
     submit.preventDefault();
     $("login-error").textContent = "";
