@@ -128,7 +128,8 @@ def background_replay(hub_client_bin, hub, node, n, interval_ms):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-ERRNOS = [(24, "EMFILE"), (22, "EINVAL"), (97, "EAFNOSUPPORT")]
+ERRNOS = [(24, "EMFILE", "Too many open files"), (22, "EINVAL", "Invalid argument"),
+          (97, "EAFNOSUPPORT", "Address family not supported by protocol")]
 
 
 def fleet_events():
@@ -138,10 +139,10 @@ def fleet_events():
         events = []
         for i in range(12 + 6 * n):
             namespace = ["shop", "bank"][i % 2]
-            errno, name = ERRNOS[(i // 2) % 3]
+            errno, name, message = ERRNOS[(i // 2) % 3]
             events.append({
                 "pid": 2000 + i % 5, "comm": ["nginx", "curl", "java"][i % 3], "errno": errno,
-                "errno_name": name,
+                "errno_name": name, "message": message,
                 "container": {"id": None, "runtime": None, "name": ["app", "sidecar"][i // 2 % 2],
                               "image": None},
                 "pod": {"uid": None, "namespace": namespace, "name": f"{namespace}-{i % 3}",
