@@ -41,9 +41,7 @@ pub async fn stats(State(ctx): State<Arc<Ctx>>, parts: Parts) -> Result<Response
         let group = GroupBy::from_str_name(&format!("GROUP_BY_{}", key.to_ascii_uppercase()))
             .filter(|g| *g != GroupBy::Unspecified)
             .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "group_by: unknown key {key:?}; use {GROUP_KEYS}"
-                ))
+                ApiError::bad_request(format!("group_by: unknown key {key:?}; use {GROUP_KEYS}"))
             })?;
         req.group_by.push(group as i32);
     }
