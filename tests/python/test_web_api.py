@@ -326,3 +326,18 @@ def test_no_web_serves_grpc_only(grpcurl, hub_factory):
                           f"http://{hub.addr}/"], capture_output=True, text=True, timeout=10)
     assert out.returncode != 0 or out.stdout != "200", out
     assert "tapper.v1.Hub" in grpcurl_run(grpcurl, hub, "list").stdout.split()
+
+
+def test_alerts_lists_the_alerts_firing(hub_factory, replay_to, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "Burst"\nerrno = ["EMFILE"]\nthreshold = 3\n'
+                     'window = "10m"\ngroup_by = ["node"]\nseverity = "warning"\n')
+    hub = hub_factory("--alert-rules", str(rules))
+    assert get(hub, "/api/v1/alerts") == {"alerts": []}
+    # Synthetic events cycle through four errnos: 12 events hold 3 EMFILE.
+    replay_to(hub, "n1", 12)
+    replay_to(hub, "n2", 4)
+    alerts = get(hub, "/api/v1/alerts")["alerts"]
+    assert [(a["labels"]["alertname"], a["labels"]["node"]) for a in alerts] == [("Burst", "n1")]
+    plain = hub_factory()
+    assert get(plain, "/api/v1/alerts") == {"alerts": []}

@@ -1,5 +1,6 @@
 //! `GET api/v1/stats` and `GET api/v1/tappers`: GetStats and ListTappers from a query
-//! string, answered in the JSON `hub-client --json` prints.
+//! string, answered in the JSON `hub-client --json` prints; `GET api/v1/alerts`: the alerts
+//! firing, as Alertmanager gets them.
 
 use std::sync::Arc;
 
@@ -79,4 +80,16 @@ pub async fn tappers(State(ctx): State<Arc<Ctx>>, parts: Parts) -> Result<Respon
         "tappers": tappers,
         "next_page_token": answer.next_page_token,
     })))
+}
+
+/// `GET api/v1/alerts`: `{"alerts": [...]}`, empty without `--alert-rules`.
+pub async fn alerts(State(ctx): State<Arc<Ctx>>, parts: Parts) -> Result<Response, ApiError> {
+    ctx.auth.authorize(&parts)?;
+    Query::parse(parts.uri.query(), &[])?;
+    let alerts = ctx
+        .alerts
+        .as_ref()
+        .map(|a| a.firing_json())
+        .unwrap_or_default();
+    Ok(json(&json!({ "alerts": alerts })))
 }
