@@ -181,6 +181,16 @@ def test_stats_and_tappers_answer_what_the_rpcs_answer(hub, replay):
     tappers = get(hub, "/api/v1/tappers")["tappers"]
     assert sorted(t["node"] for t in tappers) == ["n1", "n2"]
     assert get(hub, "/api/v1/tappers?connected=true")["tappers"] == []
+    # Time buckets for a chart: AUTO cuts 15 minutes into 30 s buckets, which add up.
+    chart = get(hub, "/api/v1/stats?group_by=errno&window=15m&bucket=AUTO")
+    assert chart["bucket_seconds"] == 30
+    assert 30 <= len(chart["buckets"]) <= 31
+    assert sum(b["total_events"] for b in chart["buckets"]) == 12
+    assert sum(r["count"] for b in chart["buckets"] for r in b["rows"]) == 12
+    chart = get(hub, "/api/v1/stats?window=1h&bucket=10m")
+    assert chart["bucket_seconds"] == 600
+    assert sum(b["total_events"] for b in chart["buckets"]) == 12
+    assert call(hub, "/api/v1/stats?window=1h&bucket=1s")[0] == 400
 
 
 def test_sse_follow_gets_history_then_live_events(hub, replay):
