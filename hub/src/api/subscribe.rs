@@ -11,7 +11,7 @@ use tonic::Status;
 
 use crate::{
     api::{
-        final_items::{self, ClosingStream, Closer},
+        final_items::{self, Closer, ClosingStream},
         state::HubState,
     },
     error::HubError,

@@ -278,6 +278,7 @@ impl Hub {
                 })?,
                 tls: config.tls.is_some(),
                 max_items: usize::try_from(config.query_budget.max_scan_rows).unwrap_or(usize::MAX),
+                alerts: observers.alerts.clone(),
             };
             routes = http::with_web(routes.into_axum_router(), web).into();
         }

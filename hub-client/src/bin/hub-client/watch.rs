@@ -17,8 +17,8 @@ use tapper_proto::{
 };
 
 use crate::output::{
-    escape_control, loss_json, warning_json, message_with_suppressed, parse_rfc3339, pod_container, rfc3339,
-    warning_line,
+    escape_control, loss_json, message_with_suppressed, parse_rfc3339, pod_container, rfc3339,
+    warning_json, warning_line,
 };
 use crate::target::worth_another_hub;
 

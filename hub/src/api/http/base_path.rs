@@ -16,16 +16,15 @@ impl BasePath {
         let Some(rest) = text.strip_prefix('/') else {
             return Err(bad());
         };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.is_empty() {
             return Ok(Self(String::new()));
         }
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
         let segment_ok = |s: &str| {
             !s.is_empty()
                 && s != "."
                 && s != ".."
-                && s
-                    .chars()
+                && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
         };
         if !rest.split('/').all(segment_ok) {

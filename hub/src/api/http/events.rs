@@ -55,7 +55,11 @@ async fn serve(ctx: &Arc<Ctx>, parts: &Parts, warnings_only: bool) -> Result<Res
     let mut req = SubscribeRequest::default();
     q.filters(&mut req)?;
     if warnings_only {
-        if let Some(k) = req.kind.iter().find(|k| !WARNING_KINDS.contains(&k.as_str())) {
+        if let Some(k) = req
+            .kind
+            .iter()
+            .find(|k| !WARNING_KINDS.contains(&k.as_str()))
+        {
             return Err(ApiError::bad_request(format!(
                 "kind: {k:?} is not a warning kind; use {}",
                 WARNING_KINDS.join(", ")

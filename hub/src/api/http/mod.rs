@@ -23,7 +23,7 @@ use axum::{
 
 pub use base_path::BasePath;
 
-use crate::{api::state::HubState, security::credentials::Credentials};
+use crate::{api::state::HubState, ops::alerts::Alerting, security::credentials::Credentials};
 
 /// What the HTTP side is built from.
 pub struct Web {
@@ -34,6 +34,8 @@ pub struct Web {
     pub tls: bool,
     /// Most items one `GET /api/v1/events` page may ask for (`--query-max-rows`).
     pub max_items: usize,
+    /// The alert rules, with `--alert-rules`.
+    pub alerts: Option<Arc<Alerting>>,
 }
 
 /// What every handler shares.
@@ -41,6 +43,7 @@ struct Ctx {
     state: Arc<HubState>,
     auth: auth::WebAuth,
     max_items: usize,
+    alerts: Option<Arc<Alerting>>,
 }
 
 /// The gRPC routes with the page and the API added, and the one fallback: a gRPC call to an
@@ -52,11 +55,13 @@ pub fn with_web(grpc: Router, web: Web) -> Router {
         base,
         tls,
         max_items,
+        alerts,
     } = web;
     let ctx = Arc::new(Ctx {
         state,
         auth: auth::WebAuth::new(credentials, base.cookie_path().to_owned(), tls),
         max_items,
+        alerts,
     });
     let mut routes = Router::new()
         .route(&base.join("/"), get(page::index))
@@ -66,6 +71,7 @@ pub fn with_web(grpc: Router, web: Web) -> Router {
         .route(&base.join("/api/v1/warnings"), get(events::warnings))
         .route(&base.join("/api/v1/stats"), get(tables::stats))
         .route(&base.join("/api/v1/tappers"), get(tables::tappers))
+        .route(&base.join("/api/v1/alerts"), get(tables::alerts))
         .route(
             &base.join("/api/v1/session"),
             get(session::status)

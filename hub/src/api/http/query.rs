@@ -24,6 +24,7 @@ pub const FILTERS: &[&str] = &[
 ];
 
 /// The parsed query: (name, value) pairs, values split at commas.
+#[derive(Debug)]
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
@@ -69,9 +70,8 @@ impl Query {
     pub fn parsed<T: FromStr>(&self, name: &str, what: &str) -> Result<Option<T>, ApiError> {
         self.one(name)?
             .map(|v| {
-                v.parse().map_err(|_| {
-                    ApiError::bad_request(format!("{name}: {v:?} is not {what}"))
-                })
+                v.parse()
+                    .map_err(|_| ApiError::bad_request(format!("{name}: {v:?} is not {what}")))
             })
             .transpose()
     }
@@ -126,9 +126,8 @@ impl Query {
             .values("pid")
             .iter()
             .map(|v| {
-                v.parse().map_err(|_| {
-                    ApiError::bad_request(format!("pid: {v:?} is not a process id"))
-                })
+                v.parse()
+                    .map_err(|_| ApiError::bad_request(format!("pid: {v:?} is not a process id")))
             })
             .collect::<Result<_, _>>()?;
         Ok(())

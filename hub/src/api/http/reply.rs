@@ -76,7 +76,8 @@ impl From<HubError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, json_body(&json!({ "error": self.message }))).into_response();
+        let mut response =
+            (self.status, json_body(&json!({ "error": self.message }))).into_response();
         if matches!(
             self.status,
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE

@@ -77,10 +77,7 @@ impl Sessions {
     }
 
     pub fn remove(&self, id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 }
 
@@ -112,7 +109,11 @@ pub async fn login(
     ctx.auth.check_login(&parts, authorization.clone())?;
     let id = ctx.auth.sessions.create(authorization);
     let cookie = cookie(&ctx, &id, SESSION_LIFETIME.as_secs());
-    Ok(([(header::SET_COOKIE, cookie)], json(&status_json(true, true))).into_response())
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        json(&status_json(true, true)),
+    )
+        .into_response())
 }
 
 /// `DELETE api/v1/session`: forgets the session and clears the cookie.
@@ -122,7 +123,11 @@ pub async fn logout(State(ctx): State<Arc<Ctx>>, parts: Parts) -> Response {
     }
     let cookie = cookie(&ctx, "", 0);
     let required = ctx.auth.required();
-    ([(header::SET_COOKIE, cookie)], json(&status_json(required, !required))).into_response()
+    (
+        [(header::SET_COOKIE, cookie)],
+        json(&status_json(required, !required)),
+    )
+        .into_response()
 }
 
 fn cookie(ctx: &Ctx, value: &str, max_age: u64) -> String {
