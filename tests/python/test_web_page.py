@@ -211,6 +211,11 @@ def test_each_url_filter_shows_what_it_should_and_hides_the_rest(
     wait_for(lambda: "web-a" in page.by_id("top-node").text, "the overview's top nodes")
     assert "EMFILE" in page.by_id("top-errno").text
     assert "replay" in page.by_id("tappers").text  # the replay announces probe mode "replay"
+    # The chart: web-a's failures stacked by errno, each errno in the legend.
+    wait_for(lambda: page.js("return document.querySelectorAll('#chart rect').length") > 0,
+             "the chart's bars")
+    for _, name, _ in ERRNOS:
+        assert name in page.by_id("legend").text
     page.shot("overview")
 
 

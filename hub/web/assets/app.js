@@ -5,7 +5,7 @@ import * as api from "./api.js";
 import { showDetail } from "./detail.js";
 import { FILTER_NAMES, addFilter, currentFilters, pageOption, removeFilter } from "./filters.js";
 import { VirtualList } from "./list.js";
-import { Timeline, drawChart, refreshPanels } from "./overview.js";
+import { refreshOverview } from "./overview.js";
 
 const HISTORY_WINDOW = "15m";
 const $ = (id) => document.getElementById(id);
@@ -23,7 +23,6 @@ const state = {
   overviewTimer: 0,
 };
 
-const timeline = new Timeline();
 const cap = Math.max(1, Number.parseInt(pageOption("cap", "10000"), 10) || 10000);
 const list = new VirtualList($("viewport"), $("spacer"), cap, onCellFilter,
   (entry) => showDetail($("detail"), entry));
@@ -50,7 +49,6 @@ function accept(kind, item, generation) {
     state.lastHubSeq = item.hub_seq;
   }
   state.received += 1;
-  if (kind === "event") timeline.add(item);
   state.pending.push({ kind, item });
   schedule();
 }
@@ -103,7 +101,6 @@ async function startView() {
   const generation = state.generation;
   Object.assign(state, { lastHubSeq: 0, pending: [], received: 0, lagged: 0, lost: 0 });
   list.clear();
-  timeline.clear();
   renderFilters();
   updateCounts();
   const filters = currentFilters();
@@ -179,11 +176,7 @@ function showTab(name) {
   $("tab-overview").classList.toggle("active", overview);
   clearInterval(state.overviewTimer);
   if (overview) {
-    const refresh = () => {
-      const range = Number($("range").value);
-      drawChart($("chart"), $("legend"), timeline, range);
-      refreshPanels(currentFilters(), range);
-    };
+    const refresh = () => refreshOverview(currentFilters(), Number($("range").value));
     refresh();
     state.overviewTimer = setInterval(refresh, 5000);
   }

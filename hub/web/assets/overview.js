@@ -1,46 +1,12 @@
-// The overview: failures per second stacked by errno (an SVG chart of what the stream
-// delivered), the top pods, nodes, processes and errnos (GetStats), the warnings, the
-// tappers and the alerts firing.
+// The overview: failures per second stacked by errno (an SVG chart of GetStats' time
+// buckets), the top pods, nodes, processes and errnos (GetStats), the warnings, the tappers
+// and the alerts firing.
 
 import { getJson } from "./api.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#d9534f", "#f0ad4e", "#5bc0de", "#5cb85c", "#9b59b6", "#34495e", "#e67e22",
   "#16a085", "#c0392b", "#7f8c8d"];
-const KEEP_SECONDS = 3600;
-
-/** Failures per second of receive time, by errno, for the last hour. */
-export class Timeline {
-  constructor() {
-    this.seconds = new Map();
-    this.errnos = [];
-  }
-
-  add(event) {
-    const when = Date.parse(event.received || event.ts);
-    if (Number.isNaN(when)) return;
-    const second = Math.floor(when / 1000);
-    const name = event.errno_name || String(event.errno);
-    if (!this.errnos.includes(name)) this.errnos.push(name);
-    let counts = this.seconds.get(second);
-    if (!counts) {
-      counts = new Map();
-      this.seconds.set(second, counts);
-    }
-    counts.set(name, (counts.get(name) || 0) + 1 + (event.suppressed || 0));
-  }
-
-  prune(now) {
-    for (const second of this.seconds.keys()) {
-      if (second < now - KEEP_SECONDS) this.seconds.delete(second);
-    }
-  }
-
-  clear() {
-    this.seconds.clear();
-    this.errnos = [];
-  }
-}
 
 function svg(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
@@ -49,60 +15,68 @@ function svg(tag, attrs, text) {
   return node;
 }
 
-const colorOf = (timeline, name) => COLORS[timeline.errnos.indexOf(name) % COLORS.length];
-
-/** Draws the last `range` seconds in automatic buckets (60 bars). */
-export function drawChart(box, legend, timeline, range) {
-  const now = Math.floor(Date.now() / 1000);
-  timeline.prune(now);
-  const bucket = Math.max(1, Math.round(range / 60));
-  const bars = Math.ceil(range / bucket);
-  const start = now - bars * bucket + 1;
-  const stacks = [];
-  let peak = 0;
-  for (let b = 0; b < bars; b++) {
-    const sums = new Map();
-    for (let s = start + b * bucket; s < start + (b + 1) * bucket; s++) {
-      for (const [name, n] of timeline.seconds.get(s) || []) sums.set(name, (sums.get(name) || 0) + n);
+/** Per bucket: {start (s), counts: Map errno name -> failures}; and the errnos seen. */
+function perErrno(answer) {
+  const errnos = [];
+  const buckets = (answer.buckets || []).map((b) => {
+    const counts = new Map();
+    for (const row of b.rows || []) {
+      const name = row.errno_name || String(row.errno);
+      if (!errnos.includes(name)) errnos.push(name);
+      counts.set(name, (counts.get(name) || 0) + Number(row.count || 0));
     }
+    return { start: Date.parse(b.since) / 1000, counts };
+  });
+  return { buckets, errnos: errnos.sort() };
+}
+
+/** Draws the answer of stats?group_by=errno&bucket=AUTO as stacked bars per second. */
+function drawChart(box, legend, answer) {
+  const size = Number(answer.bucket_seconds || 1);
+  const { buckets, errnos } = perErrno(answer);
+  const colorOf = (name) => COLORS[errnos.indexOf(name) % COLORS.length];
+  let peak = 0;
+  for (const b of buckets) {
     let total = 0;
-    for (const n of sums.values()) total += n;
-    peak = Math.max(peak, total / bucket);
-    stacks.push(sums);
+    for (const n of b.counts.values()) total += n;
+    peak = Math.max(peak, total / size);
   }
   const [w, h, left, bottom] = [Math.max(box.clientWidth, 300), 200, 48, 20];
   const chart = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart-svg", role: "img" });
-  chart.appendChild(svg("title", {}, `failures per second, ${bucket}s buckets`));
+  chart.appendChild(svg("title", {}, `failures per second, ${size} s buckets`));
   const plotH = h - bottom - 10;
-  const barW = (w - left) / bars;
+  const barW = (w - left) / Math.max(buckets.length, 1);
   const scale = peak > 0 ? plotH / peak : 0;
-  stacks.forEach((sums, b) => {
+  buckets.forEach((b, i) => {
     let y = h - bottom;
-    for (const name of timeline.errnos) {
-      const perSecond = (sums.get(name) || 0) / bucket;
+    for (const name of errnos) {
+      const perSecond = (b.counts.get(name) || 0) / size;
       if (!perSecond) continue;
       const height = perSecond * scale;
       y -= height;
-      const rect = svg("rect", { x: left + b * barW, y, width: Math.max(barW - 1, 1), height,
-        fill: colorOf(timeline, name) });
+      const rect = svg("rect", { x: left + i * barW, y, width: Math.max(barW - 1, 1), height,
+        fill: colorOf(name) });
       rect.appendChild(svg("title", {}, `${name}: ${perSecond.toFixed(2)}/s`));
       chart.appendChild(rect);
     }
   });
   chart.appendChild(svg("line", { x1: left, y1: h - bottom, x2: w, y2: h - bottom, class: "axis" }));
-  chart.appendChild(svg("text", { x: 2, y: 14, class: "tick" }, `${peak.toFixed(1)}/s`));
+  chart.appendChild(svg("text", { x: 2, y: 14, class: "tick" }, `${peak.toFixed(2)}/s`));
   chart.appendChild(svg("text", { x: 2, y: h - bottom, class: "tick" }, "0"));
-  const clock = (s) => new Date(s * 1000).toISOString().slice(11, 19);
-  chart.appendChild(svg("text", { x: left, y: h - 4, class: "tick" }, clock(start)));
-  chart.appendChild(svg("text", { x: w - 60, y: h - 4, class: "tick" }, clock(now)));
+  if (buckets.length) {
+    const clock = (s) => new Date(s * 1000).toISOString().slice(11, 19);
+    chart.appendChild(svg("text", { x: left, y: h - 4, class: "tick" }, clock(buckets[0].start)));
+    chart.appendChild(svg("text", { x: w - 60, y: h - 4, class: "tick" },
+      clock(buckets[buckets.length - 1].start + size)));
+  }
   box.replaceChildren(chart);
-  legend.replaceChildren(...timeline.errnos.map((name) => {
+  legend.replaceChildren(...errnos.map((name) => {
     const item = document.createElement("li");
     const swatch = svg("svg", { width: 10, height: 10, class: "swatch" });
-    swatch.appendChild(svg("rect", { width: 10, height: 10, fill: colorOf(timeline, name) }));
-    item.append(swatch, document.createTextNode(` ${name}`));
+    swatch.appendChild(svg("rect", { width: 10, height: 10, fill: colorOf(name) }));
+    item.append(swatch, document.createTextNode(` ${name} `));
     return item;
-  }));
+  }), `${size} s buckets`);
 }
 
 /** Fills `table` with a header and rows of text cells. */
@@ -136,6 +110,13 @@ function fillTable(table, headers, rows, empty) {
 
 const WINDOWS = { 60: "1m", 300: "5m", 900: "15m", 3600: "1h" };
 
+/** GetStats takes the node filter only. */
+function nodeFilter(filters) {
+  const params = new URLSearchParams();
+  for (const v of filters.getAll("node")) params.append("node", v);
+  return params;
+}
+
 const TOPS = [
   ["pod", "top-pod", "pod", (r) => `${r.namespace || "—"}/${r.pod || "—"}`],
   ["node", "top-node", "node", (r) => r.node],
@@ -145,8 +126,7 @@ const TOPS = [
 
 async function tops(filters, range) {
   await Promise.all(TOPS.map(async ([groupBy, id, label, name]) => {
-    const params = new URLSearchParams();
-    for (const n of ["node"]) for (const v of filters.getAll(n)) params.append(n, v);
+    const params = nodeFilter(filters);
     params.set("group_by", groupBy);
     params.set("window", WINDOWS[range] || "1h");
     const table = document.getElementById(id);
@@ -188,8 +168,7 @@ async function warnings(filters) {
 }
 
 async function tappers(filters) {
-  const params = new URLSearchParams();
-  for (const v of filters.getAll("node")) params.append("node", v);
+  const params = nodeFilter(filters);
   const table = document.getElementById("tappers");
   const headers = ["node", "connected", "last seen", "probe mode", "kernel", "events", "losses"];
   try {
@@ -204,19 +183,36 @@ async function tappers(filters) {
 
 async function alerts() {
   const table = document.getElementById("alerts");
-  const headers = ["alert", "state", "labels", "since"];
+  const headers = ["alert", "labels", "summary", "since"];
   try {
     const answer = await getJson("api/v1/alerts");
-    fillTable(table, headers, (answer.alerts || []).map((a) => [
-      a.name || a.alertname || (a.labels && a.labels.alertname), a.state || "firing",
-      JSON.stringify(a.labels || {}), a.since || a.active_at || a.starts_at]),
+    fillTable(table, headers, (answer.alerts || []).map((a) => {
+      const { alertname, ...labels } = a.labels || {};
+      const summary = (a.annotations || {}).summary || (a.annotations || {}).description;
+      return [alertname, Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(" "),
+        summary, a.startsAt];
+    }),
     "no alert is firing (rules come from the hub's --alert-rules)");
   } catch (err) {
     fillTable(table, headers, [], err.status === 404 ? "this hub exposes no alerts" : err.message);
   }
 }
 
-/** Refreshes every panel fed by the API (the chart is drawn separately). */
-export function refreshPanels(filters, range) {
-  return Promise.all([tops(filters, range), warnings(filters), tappers(filters), alerts()]);
+async function chart(filters, range) {
+  const params = nodeFilter(filters);
+  params.set("group_by", "errno");
+  params.set("window", WINDOWS[range] || "1h");
+  params.set("bucket", "AUTO");
+  const box = document.getElementById("chart");
+  try {
+    drawChart(box, document.getElementById("legend"), await getJson("api/v1/stats", params));
+  } catch (err) {
+    box.textContent = err.message;
+  }
+}
+
+/** Refreshes every panel for the last `range` seconds. */
+export function refreshOverview(filters, range) {
+  return Promise.all([chart(filters, range), tops(filters, range), warnings(filters),
+    tappers(filters), alerts()]);
 }
