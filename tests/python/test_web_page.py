@@ -372,3 +372,14 @@ def test_a_real_failure_appears_live_with_its_pid_errno_and_stack(
     finally:
         tapper.terminate()
         tapper.wait(timeout=30)
+
+
+def test_the_page_works_under_a_base_path(hub_factory, replay_to, page):
+    hub = hub_factory("--web-base-path", "/tapper")
+    replay_to(hub, "prefixed", 7)
+    page.driver.get(f"{hub.url}/tapper?node=prefixed")  # redirected to /tapper/
+    page.wait_counts(7, 7, "the events under /tapper/")
+    assert page.driver.current_url.startswith(f"{hub.url}/tapper/")
+    page.by_id("tab-overview").click()
+    wait_for(lambda: "prefixed" in page.by_id("top-node").text, "the overview under /tapper/")
+    page.shot("base-path")
