@@ -5,7 +5,7 @@
 export class Unauthorized extends Error {}
 
 /** An absolute URL for `path` (e.g. "api/v1/events") under the page's base path. */
-export function apiUrl(path, params) {
+function apiUrl(path, params) {
   const url = new URL(path, document.baseURI);
   if (params) url.search = params.toString();
   return url;
