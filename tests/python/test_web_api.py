@@ -5,8 +5,10 @@ the base path, --no-web, and gRPC on the same port."""
 
 import http.client
 import json
+import socket
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -76,9 +78,12 @@ def all_items(hub, query, limit):
 class Sse:
     """A `follow=true` stream read message by message with http.client."""
 
-    def __init__(self, addr, path, headers=None):
+    def __init__(self, addr, path, headers=None, rcvbuf=None):
         host, port = addr.rsplit(":", 1)
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        if rcvbuf:
+            self.conn.connect()
+            self.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.conn.request("GET", path, headers=headers or {})
         self.reply = self.conn.getresponse()
 
@@ -246,6 +251,30 @@ def test_a_stream_over_max_subscribers_is_429_with_advice(hub_factory):
         assert int(headers["retry-after"]) > 0
     finally:
         first.close()
+
+
+def test_a_stuck_browser_is_dropped_and_frees_its_subscriber_slot(hub_factory, replay_to):
+    hub = hub_factory("--max-subscribers", "1", "--subscriber-stall-timeout", "1s")
+    stuck = Sse(hub.addr, "/api/v1/events?follow=true", rcvbuf=4096)
+    try:
+        assert stuck.reply.status == 200
+        assert call(hub, "/api/v1/events?follow=true")[0] == 429
+        # The stuck client reads nothing while far more arrives than the socket buffers
+        # (up to 4 MiB) and its queue hold; what follows finds its queue still full after
+        # the stall timeout, and the hub drops it.
+        deadline = time.monotonic() + 60
+        while True:
+            replay_to(hub, "n1", 10000)
+            other = Sse(hub.addr, "/api/v1/events?follow=true")
+            status = other.reply.status
+            other.close()
+            if status != 429:
+                break
+            assert time.monotonic() < deadline, "the stuck stream still holds its slot"
+            time.sleep(0.5)
+        assert status == 200
+    finally:
+        stuck.close()
 
 
 def test_tokens_guard_the_api_and_the_login_sets_a_strict_cookie(hub_factory, tokens_file):
