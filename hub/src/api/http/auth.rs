@@ -11,7 +11,7 @@ use tonic::Status;
 use crate::{
     api::http::{reply::ApiError, session::Sessions},
     security::{
-        credentials::{Credentials, Shown},
+        credentials::{Credentials, Reloads, Shown},
         listener::ConnInfo,
     },
 };
