@@ -380,3 +380,24 @@ def test_alerts_lists_the_alerts_firing(hub_factory, replay_to, tmp_path):
     assert [(a["labels"]["alertname"], a["labels"]["node"]) for a in alerts] == [("Burst", "n1")]
     plain = hub_factory()
     assert get(plain, "/api/v1/alerts") == {"alerts": []}
+
+
+def test_a_reload_that_removes_the_token_ends_its_stream_and_its_session(hub_factory, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"read {READ}\nadmin {ADMIN}\n")
+    hub = hub_factory("--tokens", str(tokens), "--reload-interval", "200ms")
+    status, headers, _ = call(hub, "/api/v1/session", method="POST", body={"token": READ})
+    session = {"Cookie": headers["set-cookie"].split(";")[0]}
+    stream = Sse(hub.addr, "/api/v1/events?follow=true",
+                 headers={"Authorization": f"Bearer {READ}"})
+    try:
+        assert stream.reply.status == 200
+        new = tmp_path / "tokens.new"
+        new.write_text(f"admin {ADMIN}\n")
+        new.rename(tokens)
+        msg = stream.next()
+        assert msg["event"] == "error" and "token" in json.loads(msg["data"])["error"]
+    finally:
+        stream.close()
+    assert call(hub, "/api/v1/events", headers=session)[0] == 401
+    assert call(hub, "/api/v1/events", headers={"Authorization": f"Bearer {ADMIN}"})[0] == 200
