@@ -5,8 +5,10 @@ the base path, --no-web, and gRPC on the same port."""
 
 import http.client
 import json
+import socket
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -76,9 +78,12 @@ def all_items(hub, query, limit):
 class Sse:
     """A `follow=true` stream read message by message with http.client."""
 
-    def __init__(self, addr, path, headers=None):
+    def __init__(self, addr, path, headers=None, rcvbuf=None):
         host, port = addr.rsplit(":", 1)
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        if rcvbuf:
+            self.conn.connect()
+            self.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.conn.request("GET", path, headers=headers or {})
         self.reply = self.conn.getresponse()
 
@@ -248,6 +253,30 @@ def test_a_stream_over_max_subscribers_is_429_with_advice(hub_factory):
         first.close()
 
 
+def test_a_stuck_browser_is_dropped_and_frees_its_subscriber_slot(hub_factory, replay_to):
+    hub = hub_factory("--max-subscribers", "1", "--subscriber-stall-timeout", "1s")
+    stuck = Sse(hub.addr, "/api/v1/events?follow=true", rcvbuf=4096)
+    try:
+        assert stuck.reply.status == 200
+        assert call(hub, "/api/v1/events?follow=true")[0] == 429
+        # The stuck client reads nothing while far more arrives than the socket buffers
+        # (up to 4 MiB) and its queue hold; what follows finds its queue still full after
+        # the stall timeout, and the hub drops it.
+        deadline = time.monotonic() + 60
+        while True:
+            replay_to(hub, "n1", 10000)
+            other = Sse(hub.addr, "/api/v1/events?follow=true")
+            status = other.reply.status
+            other.close()
+            if status != 429:
+                break
+            assert time.monotonic() < deadline, "the stuck stream still holds its slot"
+            time.sleep(0.5)
+        assert status == 200
+    finally:
+        stuck.close()
+
+
 def test_tokens_guard_the_api_and_the_login_sets_a_strict_cookie(hub_factory, tokens_file):
     hub = hub_factory("--tokens", str(tokens_file))
     assert call(hub, "/api/v1/events")[0] == 401
@@ -351,3 +380,24 @@ def test_alerts_lists_the_alerts_firing(hub_factory, replay_to, tmp_path):
     assert [(a["labels"]["alertname"], a["labels"]["node"]) for a in alerts] == [("Burst", "n1")]
     plain = hub_factory()
     assert get(plain, "/api/v1/alerts") == {"alerts": []}
+
+
+def test_a_reload_that_removes_the_token_ends_its_stream_and_its_session(hub_factory, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"read {READ}\nadmin {ADMIN}\n")
+    hub = hub_factory("--tokens", str(tokens), "--reload-interval", "200ms")
+    status, headers, _ = call(hub, "/api/v1/session", method="POST", body={"token": READ})
+    session = {"Cookie": headers["set-cookie"].split(";")[0]}
+    stream = Sse(hub.addr, "/api/v1/events?follow=true",
+                 headers={"Authorization": f"Bearer {READ}"})
+    try:
+        assert stream.reply.status == 200
+        new = tmp_path / "tokens.new"
+        new.write_text(f"admin {ADMIN}\n")
+        new.rename(tokens)
+        msg = stream.next()
+        assert msg["event"] == "error" and "token" in json.loads(msg["data"])["error"]
+    finally:
+        stream.close()
+    assert call(hub, "/api/v1/events", headers=session)[0] == 401
+    assert call(hub, "/api/v1/events", headers={"Authorization": f"Bearer {ADMIN}"})[0] == 200

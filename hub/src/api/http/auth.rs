@@ -11,7 +11,7 @@ use tonic::Status;
 use crate::{
     api::http::{reply::ApiError, session::Sessions},
     security::{
-        credentials::{Credentials, Shown},
+        credentials::{Credentials, Reloads, Shown},
         listener::ConnInfo,
     },
 };
@@ -31,11 +31,7 @@ pub struct WebAuth {
 
 /// A call that passed: what ends a stream it opened when a reload revokes its credentials.
 pub struct Grant {
-    watched: Option<(
-        Arc<Credentials>,
-        Shown,
-        crate::security::credentials::Reloads,
-    )>,
+    watched: Option<(Arc<Credentials>, Shown, Reloads)>,
 }
 
 impl Grant {

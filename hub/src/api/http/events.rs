@@ -22,6 +22,7 @@ use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::Status;
 
 use crate::api::{
+    final_items::ClosingStream,
     http::{
         Ctx,
         auth::Grant,
@@ -167,10 +168,7 @@ fn sse_event(response: Result<SubscribeResponse, Status>) -> Option<SseEvent> {
 
 /// The stream as Server-Sent Events, until the client goes away, the stream ends (its
 /// last error as an `error` event) or a reload revokes the call's credentials.
-fn sse(
-    mut stream: crate::api::final_items::ClosingStream<SubscribeResponse>,
-    grant: Grant,
-) -> Response {
+fn sse(mut stream: ClosingStream<SubscribeResponse>, grant: Grant) -> Response {
     let (tx, rx) = mpsc::channel(1);
     let revoked = grant.revoked();
     tokio::spawn(async move {
