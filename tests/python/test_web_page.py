@@ -21,6 +21,7 @@ from test_tapper_to_hub import wait_for
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+READ_TOKEN, REPORT_TOKEN = "web-read-token-0123456789", "web-report-token-0123456789"
 
 # The rows the list has in the DOM (only the visible ones, newest first), cell by cell.
 ROWS_JS = """
@@ -271,10 +272,10 @@ def test_pause_holds_the_rows_still_and_resume_catches_up(hub, hub_client_bin, p
 def test_tokens_nothing_before_login_and_everything_after(hub_factory, hub_client_bin, page,
                                                           tmp_path):
     tokens = tmp_path / "tokens"
-    tokens.write_text("report web-report-token-0123456789\nread web-read-token-0123456789\n")
-    hub = hub_factory("--tokens", str(tokens))
+    tokens.write_text(f"report {REPORT_TOKEN}\nread {READ_TOKEN}\n")
+    hub = hub_factory("--tokens", str(tokens), "--reload-interval", "100ms")
     report = tmp_path / "report.token"
-    report.write_text("web-report-token-0123456789\n")
+    report.write_text(f"{REPORT_TOKEN}\n")
     replay_file(hub_client_bin, hub, tmp_path, "secret-node",
                 [event_line(comm="secret") for _ in range(5)], "--token-file", str(report))
 
@@ -284,13 +285,13 @@ def test_tokens_nothing_before_login_and_everything_after(hub_factory, hub_clien
     assert "secret" not in page.driver.page_source
     page.shot("login")
 
-    page.by_id("login-token").send_keys("web-report-token-0123456789")  # report tokens cannot read
+    page.by_id("login-token").send_keys(REPORT_TOKEN)  # report tokens cannot read
     page.driver.find_element("css selector", "#login-form button").click()
     wait_for(lambda: page.by_id("login-error").text != "", "the refusal")
     assert not page.by_id("app").is_displayed()
 
     page.by_id("login-token").clear()
-    page.by_id("login-token").send_keys("web-read-token-0123456789")
+    page.by_id("login-token").send_keys(READ_TOKEN)
     page.driver.find_element("css selector", "#login-form button").click()
     page.wait_counts(5, 5, "the events after login")
     assert {r["comm"] for r in page.rows()} == {"secret"}
@@ -303,6 +304,15 @@ def test_tokens_nothing_before_login_and_everything_after(hub_factory, hub_clien
     page.driver.refresh()
     wait_for(lambda: page.by_id("login").is_displayed(), "still logged out after a reload")
     assert "secret" not in page.driver.page_source
+
+    # A session ends with its token: revoked on the hub's reload, the page asks again.
+    page.by_id("login-token").send_keys(READ_TOKEN)
+    page.driver.find_element("css selector", "#login-form button").click()
+    page.wait_counts(5, 5, "the events after a second login")
+    (tmp_path / "tokens.new").write_text(f"report {REPORT_TOKEN}\n")
+    os.replace(tmp_path / "tokens.new", tokens)  # the hub never reads half a file
+    wait_for(lambda: page.by_id("login").is_displayed(), "the login form after revocation")
+    page.shot("revoked")
 
 
 def test_script_and_terminal_escapes_in_events_stay_inert(hub, hub_client_bin, page, tmp_path):

@@ -128,12 +128,26 @@ async function startView() {
     warning: (item) => accept("warning", item.warning || item, generation),
     loss: (item) => onLoss(item.loss || item, generation),
     lagged: (item) => onLagged(item, generation),
-    status: (text) => generation === state.generation && setStatus(text),
+    status: (text) => {
+      if (generation !== state.generation) return;
+      setStatus(text);
+      if (text === "stream closed") signInAgainIfNeeded();
+    },
   });
 }
 
 /** comm and pod filters are globs: a clicked value matches only itself. */
 const GLOB_FILTERS = ["comm", "pod"];
+
+/** A stream the hub ended (e.g. its token was revoked): back to the login form if so. */
+async function signInAgainIfNeeded() {
+  try {
+    const session = await api.session();
+    if (session.auth_required && !session.logged_in) showLogin();
+  } catch (err) {
+    setStatus(`error: ${err.message}`);
+  }
+}
 
 function onCellFilter(name, value) {
   const exact = GLOB_FILTERS.includes(name) ? value.replace(/[\\*?[\]]/g, "\\$&") : value;
