@@ -56,6 +56,7 @@ for _ in $(seq 600); do
   sleep 0.05
 done
 echo "[run] tapper attached (log: $state/tapper.log); watching failures live, Ctrl-C to stop" >&2
+echo "[run] dashboard: http://$addr/ (open it in a browser; the live table follows here too)" >&2
 echo "[run] try: python3 -c 'import socket; socket.socket(9999, 1)'   or   grpcurl -plaintext $addr tapper.v1.Hub/Subscribe" >&2
 
 "$bin/hub-client" --hub "http://$addr" watch

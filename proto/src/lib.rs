@@ -6,7 +6,8 @@
 //! - [`codec`] is the codec the generated code uses: prost, but a malformed message is
 //!   `INVALID_ARGUMENT` instead of `INTERNAL`.
 //! - [`json`] (feature `json`) is the JSON form of [`v1::Event`]: serde on the generated
-//!   types, the tapper's JSON lines and the client's `--json` alike.
+//!   types, the tapper's JSON lines, the client's `--json` and the hub's HTTP API alike (with
+//!   loss notices, tappers and stats).
 //! - [`limits`] is every wire limit (requests, an event's strings), for the clients and
 //!   the hub alike.
 //! - [`text`] escapes control characters for human-readable output.

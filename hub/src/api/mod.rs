@@ -1,7 +1,9 @@
-//! The hub's API: the `tapper.v1.Hub` gRPC service, one file per RPC, over the shared state
-//! the bootstrap builds; the only layer that sees that state.
+//! The hub's API: the `tapper.v1.Hub` gRPC service, one file per RPC, and the page and
+//! HTTP/JSON API (`http/`) on the same listener, over the shared state the bootstrap builds;
+//! the only layer that sees that state.
 
 pub mod final_items;
+pub mod http;
 pub mod list_tappers;
 pub mod report;
 pub mod service;

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     api::list_tappers,
-    api::{final_items, report, state::HubState, stats, subscribe},
+    api::{report, state::HubState, stats, subscribe},
     security::listener::ConnInfo,
 };
 
@@ -63,23 +63,7 @@ impl Hub for HubService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let plan = subscribe::plan(request.get_ref())?;
-        let slot = self
-            .state
-            .subscriber_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| {
-                Status::resource_exhausted(format!(
-                    "too many subscribers (limit {}, see the hub's --max-subscribers)",
-                    self.state.settings.max_subscribers
-                ))
-            })?;
-        let (tx, closer, stream) = final_items::channel(16);
-        let state = self.state.clone();
-        tokio::spawn(async move {
-            subscribe::serve(state, plan, tx, closer).await;
-            drop(slot);
-        });
+        let stream = subscribe::open(&self.state, plan)?;
         Ok(Response::new(Box::pin(stream)))
     }
 

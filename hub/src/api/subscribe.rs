@@ -10,7 +10,10 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::{
-    api::{final_items::Closer, state::HubState},
+    api::{
+        final_items::{self, Closer, ClosingStream},
+        state::HubState,
+    },
     error::HubError,
     ingest::{
         fanout::{Item, Next, Subscription},
@@ -74,6 +77,94 @@ fn stored_response(s: Stored) -> SubscribeResponse {
             Stored::Loss(l) => R::Loss(l),
             Stored::Warning(w) => R::Warning(w),
         }),
+    }
+}
+
+/// Opens a stream for the plan within `--max-subscribers` (else RESOURCE_EXHAUSTED): the
+/// items come as [`serve`] sends them, the last ones out of band.
+pub fn open(
+    state: &Arc<HubState>,
+    plan: Plan,
+) -> Result<ClosingStream<SubscribeResponse>, HubError> {
+    let slot = state
+        .subscriber_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            HubError::ResourceExhausted(format!(
+                "too many subscribers (limit {}, see the hub's --max-subscribers)",
+                state.settings.max_subscribers
+            ))
+        })?;
+    let (tx, closer, stream) = final_items::channel(16);
+    let state = state.clone();
+    tokio::spawn(async move {
+        serve(state, plan, tx, closer).await;
+        drop(slot);
+    });
+    Ok(stream)
+}
+
+/// One page of stored items, without the live part.
+pub struct StoredPage {
+    pub items: Vec<SubscribeResponse>,
+    /// Where the next page starts (`since_hub_seq`).
+    pub next_hub_seq: u64,
+    /// Whether the page is full, so that more may follow.
+    pub more: bool,
+}
+
+/// Reads at most `limit` stored items of the plan's replay (from hub_seq 0 without one),
+/// up to what is committed now, the same way a Subscribe replay does.
+pub async fn stored_page(
+    state: &Arc<HubState>,
+    plan: &Plan,
+    limit: usize,
+) -> Result<StoredPage, HubError> {
+    let (seam, _) = state.subscribe_live((*plan.filter).clone(), false).await?;
+    let from = plan.replay.unwrap_or(From::HubSeq(0));
+    let (tx, mut rx) = mpsc::channel(PAGE);
+    let read = async move {
+        let r = replay(state, &plan.filter, from, seam, &tx).await;
+        drop(tx);
+        r
+    };
+    let collect = async move {
+        let mut items = Vec::new();
+        while items.len() < limit {
+            match rx.recv().await {
+                Some(Ok(item)) => items.push(item),
+                _ => break,
+            }
+        }
+        // Dropping the receiver here ends the replay at a full page.
+        items
+    };
+    let (read, items) = tokio::join!(read, collect);
+    read?;
+    let more = items.len() == limit;
+    let next_hub_seq = match items.last().and_then(|r| r.item.as_ref()) {
+        Some(item) if more => hub_seq(item) + 1,
+        _ => match from {
+            From::HubSeq(n) => n.max(seam + 1),
+            From::Time(_) => seam + 1,
+        },
+    };
+    Ok(StoredPage {
+        items,
+        next_hub_seq,
+        more,
+    })
+}
+
+/// The hub_seq of a stored item (0 for a lagged notice, which is never stored).
+pub fn hub_seq(item: &subscribe_response::Item) -> u64 {
+    use subscribe_response::Item as R;
+    match item {
+        R::Event(e) => e.hub_seq,
+        R::Loss(l) => l.hub_seq,
+        R::Warning(w) => w.hub_seq,
+        R::Lagged(_) => 0,
     }
 }
 

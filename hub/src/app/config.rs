@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 pub mod options;
 
 use crate::{
+    api::http::BasePath,
     ops::retention::Retention,
     security::{node_identity::NodeIdentity, tls::TlsFiles},
     store::QueryBudget,
@@ -83,6 +84,10 @@ pub struct Config {
     /// Groups kept apart per alert rule (unless the rule sets `max_groups`); more are
     /// counted together in one.
     pub alert_max_groups: usize,
+    /// Serve the page and the HTTP/JSON API on `listen` too.
+    pub web: bool,
+    /// The path the page and the HTTP API are served under (`/` or e.g. `/tapper`).
+    pub web_base_path: String,
 }
 
 /// An option out of range; `option` is the flag's name without dashes.
@@ -192,6 +197,9 @@ impl Config {
         }
         if self.metrics_limits.max_connections == 0 {
             return bad("metrics-max-connections", "must be at least 1");
+        }
+        if let Err(reason) = BasePath::parse(&self.web_base_path) {
+            return bad("web-base-path", &reason);
         }
         if !self.alertmanagers.is_empty() && self.alert_rules.is_none() {
             return bad(

@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::{
     api::{
+        http::{self, BasePath, Web},
         service::HubService,
         state::{HubState, Settings},
     },
@@ -261,15 +262,34 @@ impl Hub {
                 .set_not_serving::<HubServer<HubService>>()
                 .await;
         });
+        let mut grpc = tonic::service::Routes::builder();
+        grpc.add_service(health)
+            .add_service(auth::guard(reflection_v1, credentials.clone()))
+            .add_service(auth::guard(reflection_v1alpha, credentials.clone()))
+            .add_service(auth::guard(hub, credentials.clone()));
+        let mut routes = grpc.routes();
+        if config.web {
+            let web = Web {
+                state: state.clone(),
+                credentials,
+                base: BasePath::parse(&config.web_base_path).map_err(|reason| ConfigError {
+                    option: "web-base-path",
+                    reason,
+                })?,
+                tls: config.tls.is_some(),
+                max_items: usize::try_from(config.query_budget.max_scan_rows).unwrap_or(usize::MAX),
+                alerts: observers.alerts.clone(),
+            };
+            routes = http::with_web(routes.into_axum_router(), web).into();
+        }
         let server = tonic::transport::Server::builder()
+            // HTTP/1.1 for browsers and curl (the page and the HTTP API); gRPC is h2.
+            .accept_http1(config.web)
             .max_concurrent_streams(Some(config.max_streams_per_connection))
             // Pings find half-open connections (a peer that vanished without a FIN).
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            .add_service(health)
-            .add_service(auth::guard(reflection_v1, credentials.clone()))
-            .add_service(auth::guard(reflection_v1alpha, credentials.clone()))
-            .add_service(auth::guard(hub, credentials))
+            .add_routes(routes)
             .serve_with_incoming_shutdown(
                 listener::incoming(
                     listener,
@@ -288,6 +308,7 @@ impl Hub {
             tls = config.tls.is_some(),
             client_certificates = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
             tokens = config.tokens.is_some(),
+            web = config.web.then_some(config.web_base_path.as_str()),
             "hub listening on {local_addr}"
         );
         let grace = config.shutdown_grace;

@@ -40,14 +40,35 @@ pub struct Shown {
 
 impl Shown {
     pub fn of<B>(req: &http::Request<B>) -> Self {
+        Self::of_parts(req.uri(), req.headers(), req.extensions())
+    }
+
+    /// What a request showed, from its parts (an HTTP API call).
+    pub fn of_parts(
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Self {
         Self {
-            path: req.uri().path().to_owned(),
-            authorization: req.headers().get(http::header::AUTHORIZATION).cloned(),
-            client: req
-                .extensions()
+            path: uri.path().to_owned(),
+            authorization: headers.get(http::header::AUTHORIZATION).cloned(),
+            client: extensions
                 .get::<ConnInfo>()
                 .and_then(|info| info.client.clone()),
         }
+    }
+
+    /// The same call showing `authorization` instead (a login session's token).
+    pub fn with_authorization(self, authorization: http::HeaderValue) -> Self {
+        Self {
+            authorization: Some(authorization),
+            ..self
+        }
+    }
+
+    /// Whether the call showed an `Authorization` header.
+    pub fn has_authorization(&self) -> bool {
+        self.authorization.is_some()
     }
 }
 

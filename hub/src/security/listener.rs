@@ -272,8 +272,8 @@ async fn accept_loop(
     }
 }
 
-/// Waits until the client has sent at least the length of the HTTP/2 preface; false when
-/// it closed the connection first.
+/// Waits until the client has sent at least the length of the HTTP/2 preface (an HTTP/1.1
+/// request of the page or the HTTP API is longer too); false when it closed first.
 async fn preface_arrived(stream: &TcpStream) -> bool {
     let mut buf = [0u8; PREFACE_LEN];
     loop {

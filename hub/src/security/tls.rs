@@ -100,7 +100,8 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerTls, TlsError> {
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    // h2 for gRPC; http/1.1 for browsers and curl (the page and the HTTP API).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(ServerTls {
         config: Arc::new(config),
         client_verifier,

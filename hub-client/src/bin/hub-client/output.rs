@@ -2,12 +2,11 @@
 //! node names and commands come from remote tappers and their processes) and programs
 //! (JSON lines; events in their one JSON form, `tapper_proto::json`).
 
-use serde_json::{Value, json};
-pub use tapper_proto::json::parse_rfc3339;
+pub use tapper_proto::json::{loss_json, parse_rfc3339, stats_json, tapper_json, warning_json};
 pub use tapper_proto::text::escape_control;
 use tapper_proto::{
     Timestamp,
-    v1::{Container, Event, LossNotice, Pod, TapperInfo, Warning},
+    v1::{Container, Event, Pod, Warning},
 };
 
 /// Characters of a container id shown when the container has no name (as `podman ps`).
@@ -75,33 +74,6 @@ fn where_ran(container: Option<&Container>, pod: Option<&Pod>) -> String {
 /// RFC 3339 with nanoseconds, UTC; empty when absent.
 pub fn rfc3339(ts: Option<&Timestamp>) -> String {
     ts.map(tapper_proto::json::rfc3339).unwrap_or_default()
-}
-
-/// A loss notice as `{"loss": {...}}`.
-pub fn loss_json(l: &LossNotice) -> Value {
-    let loss = l.loss.clone().unwrap_or_default();
-    json!({"loss": {
-        "node": l.node, "instance_id": l.instance_id, "hub_seq": l.hub_seq,
-        "count": loss.count, "reason": loss.reason,
-        "first_seq": loss.first_seq, "last_seq": loss.last_seq,
-        "received": rfc3339(l.received.as_ref()),
-    }})
-}
-
-/// One tapper as JSON.
-pub fn tapper_json(t: &TapperInfo) -> Value {
-    json!({
-        "node": t.node, "instance_id": t.instance_id, "connected": t.connected, "peer": t.peer,
-        "kernel_release": t.kernel_release, "probe_mode": t.probe_mode,
-        "agent_version": t.agent_version,
-        "first_seen": rfc3339(t.first_seen.as_ref()), "last_seen": rfc3339(t.last_seen.as_ref()),
-        "events_received": t.events_received, "losses_reported": t.losses_reported,
-        "loss_records": t.loss_records, "acked_seq": t.acked_seq,
-        "counters": t.counters.as_ref().map(|c| json!({
-            "calls": c.calls, "failures": c.failures, "drops": c.drops, "misses": c.misses,
-            "per_errno": c.per_errno,
-        })),
-    })
 }
 
 /// Prints rows as a left-aligned table with a header, control characters escaped.

@@ -3,10 +3,9 @@
 
 use anyhow::Context;
 use clap::ValueEnum;
-use serde_json::json;
 use tapper_proto::v1::{GetStatsRequest, GroupBy};
 
-use crate::output::{parse_rfc3339, print_table, rfc3339};
+use crate::output::{parse_rfc3339, print_table, stats_json};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Key {
@@ -111,26 +110,7 @@ pub async fn run(hub: &crate::Target, a: Args) -> anyhow::Result<()> {
         })
         .await?;
     if a.json {
-        let rows: Vec<_> = r
-            .rows
-            .iter()
-            .map(|row| {
-                json!({
-                    "node": row.node, "errno": row.errno, "errno_name": row.errno_name,
-                    "family": row.family, "family_name": row.family_name, "comm": row.comm,
-                    "cgroup_id": row.cgroup_id, "namespace": row.namespace, "pod": row.pod,
-                    "container": row.container, "container_id": row.container_id,
-                    "count": row.count,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            json!({
-                "total_events": r.total_events, "total_lost": r.total_lost, "per_node": r.per_node,
-                "rows": rows, "since": rfc3339(r.since.as_ref()), "until": rfc3339(r.until.as_ref()),
-            })
-        );
+        println!("{}", stats_json(&r));
         return Ok(());
     }
     if a.group_by.is_empty() {

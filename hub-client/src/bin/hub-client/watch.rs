@@ -18,7 +18,7 @@ use tapper_proto::{
 
 use crate::output::{
     escape_control, loss_json, message_with_suppressed, parse_rfc3339, pod_container, rfc3339,
-    warning_line,
+    warning_json, warning_line,
 };
 use crate::target::worth_another_hub;
 
@@ -311,7 +311,7 @@ impl Printer {
                 self.events += 1;
                 self.last_hub_seq = Some(w.hub_seq);
                 if self.json {
-                    writeln!(out, "{}", serde_json::json!({ "warning": w }))?;
+                    writeln!(out, "{}", warning_json(&w))?;
                 } else {
                     writeln!(out, "-- {} --", escape_control(&warning_line(&w)))?;
                 }

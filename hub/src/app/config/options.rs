@@ -32,6 +32,8 @@ pub struct Options {
     pub metrics: MetricsOptions,
     #[command(flatten)]
     pub alerts: AlertOptions,
+    #[command(flatten)]
+    pub web: WebOptions,
 }
 
 /// A command line of nothing but the options, to read their defaults.
@@ -231,6 +233,19 @@ pub struct AlertOptions {
     pub alert_max_groups: usize,
 }
 
+/// The page and the HTTP/JSON API, served on the `--listen` address next to gRPC.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Web")]
+pub struct WebOptions {
+    /// Serve neither the page nor the HTTP API (/api/v1): gRPC only on --listen.
+    #[arg(long)]
+    pub no_web: bool,
+    /// Serve the page and the HTTP API under this path, e.g. /tapper behind an ingress
+    /// (then /tapper/ and /tapper/api/v1/...); must start with /.
+    #[arg(long, default_value = "/", value_name = "PATH")]
+    pub web_base_path: String,
+}
+
 impl From<Options> for Config {
     fn from(o: Options) -> Self {
         let Options {
@@ -241,6 +256,7 @@ impl From<Options> for Config {
             security,
             metrics,
             alerts,
+            web,
         } = o;
         Config {
             listen: server.listen,
@@ -286,6 +302,8 @@ impl From<Options> for Config {
             alertmanagers: alerts.alertmanagers,
             alert_resend_interval: alerts.alert_resend_interval,
             alert_max_groups: alerts.alert_max_groups,
+            web: !web.no_web,
+            web_base_path: web.web_base_path,
         }
     }
 }
@@ -331,6 +349,7 @@ mod tests {
             "TLS and tokens:",
             "Metrics:",
             "Alerts:",
+            "Web:",
         ] {
             assert!(help.contains(heading), "{heading} missing in:\n{help}");
         }

@@ -207,8 +207,8 @@ impl Alertmanager {
     }
 }
 
-/// The v2 API's postable alert.
-fn json(alert: &Alert) -> serde_json::Value {
+/// The v2 API's postable alert (also what the hub's HTTP API lists).
+pub fn json(alert: &Alert) -> serde_json::Value {
     serde_json::json!({
         "labels": alert.labels,
         "annotations": alert.annotations,

@@ -90,6 +90,16 @@ impl Engine {
         self.firing
     }
 
+    /// The alerts firing now, at `wall`.
+    pub fn firing_alerts(&self, wall: SystemTime) -> Vec<Alert> {
+        let valid_until = wall + 3 * self.resend_every;
+        self.groups
+            .iter()
+            .filter(|(_, group)| group.firing.is_some())
+            .map(|((index, _), group)| alert(&self.rules[*index], group, wall, valid_until))
+            .collect()
+    }
+
     /// The rule at `index`.
     pub fn rule(&self, index: usize) -> &Rule {
         &self.rules[index]

@@ -86,6 +86,13 @@ impl Alerting {
         self.engine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The alerts firing now, as Alertmanager gets them (labels, annotations, times).
+    pub fn firing_json(&self) -> Vec<serde_json::Value> {
+        let mut alerts = self.engine().firing_alerts(SystemTime::now());
+        alerts.sort_by(|a, b| a.key.cmp(&b.key));
+        alerts.iter().map(alertmanager::json).collect()
+    }
+
     /// Evaluates the rules on a committed batch; alerts that start firing go out at once.
     pub fn observe(&self, events: &[Event]) {
         self.observe_items(events);
