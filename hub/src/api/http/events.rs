@@ -192,7 +192,14 @@ fn sse(mut stream: ClosingStream<SubscribeResponse>, grant: Grant) -> Response {
             }
         }
     });
-    Sse::new(ReceiverStream::new(rx).map(Ok::<_, Infallible>))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response()
+    // A first comment line makes the response go out at once: a quiet stream must not hold
+    // the browser's connection waiting for its headers.
+    let opened = tokio_stream::once(SseEvent::default().comment("open"));
+    Sse::new(
+        opened
+            .chain(ReceiverStream::new(rx))
+            .map(Ok::<_, Infallible>),
+    )
+    .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+    .into_response()
 }

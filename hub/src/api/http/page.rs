@@ -1,4 +1,4 @@
-//! The page: the files of `hub/web/`, embedded at build time (see `build.rs`), served with
+//! The page: the files of `hub/web/`, embedded in the binary at build time, served with
 //! their content type and a Content-Security-Policy that allows nothing from elsewhere.
 
 use axum::{
@@ -7,9 +7,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use rust_embed::{EmbeddedFile, RustEmbed};
+
 use crate::api::http::reply::ApiError;
 
-include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+/// Every file under `hub/web/`, compiled into the hub (debug builds included).
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct WebFiles;
 
 /// The page runs only its own scripts and styles, talks only to its hub, is never framed.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -24,44 +29,21 @@ pub async fn index() -> Response {
 /// `GET B/assets/NAME`: `hub/web/assets/NAME`, or `hub/web/NAME`.
 pub async fn asset(Path(name): Path<String>) -> Response {
     let nested = format!("assets/{name}");
-    if find(&nested).is_some() {
+    if WebFiles::get(&nested).is_some() {
         serve(&nested)
     } else {
         serve(&name)
     }
 }
 
-fn find(name: &str) -> Option<&'static [u8]> {
-    WEB_FILES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, bytes)| *bytes)
-}
-
 fn serve(name: &str) -> Response {
-    let Some(bytes) = find(name) else {
+    let Some(EmbeddedFile { data, metadata }) = WebFiles::get(name) else {
         return ApiError::not_found(name).into_response();
     };
     let headers: [(HeaderName, &str); 3] = [
-        (header::CONTENT_TYPE, content_type(name)),
+        (header::CONTENT_TYPE, metadata.mimetype()),
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::CACHE_CONTROL, "no-cache"),
     ];
-    (headers, bytes).into_response()
-}
-
-/// The content type of a file of the page, by its extension.
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit_once('.').map(|(_, ext)| ext) {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js" | "mjs") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("json" | "map") => "application/json",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("ico") => "image/x-icon",
-        Some("woff2") => "font/woff2",
-        Some("txt") => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
+    (headers, data.into_owned()).into_response()
 }
