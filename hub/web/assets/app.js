@@ -34,6 +34,7 @@ function setStatus(text) {
 
 function updateCounts() {
   $("shown").textContent = `${list.length} of ${state.received} shown`;
+  $("empty").hidden = list.length > 0;
   $("lagged").textContent = `lagged ${state.lagged}`;
   $("lost").textContent = `lost ${state.lost}`;
   const buffered = $("buffered");
