@@ -49,7 +49,8 @@ pub struct Config {
     pub auth_timeout: Duration,
     /// Concurrent gRPC streams per connection, at most.
     pub max_streams_per_connection: u32,
-    /// A new connection must send the HTTP/2 preface within this time or is closed.
+    /// A new connection must finish its TLS handshake (with TLS) and send its first request
+    /// bytes (the HTTP/2 preface, or an HTTP/1.1 request line) within this time, or is closed.
     pub handshake_timeout: Duration,
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
     pub max_message_bytes: usize,
