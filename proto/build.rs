@@ -16,6 +16,7 @@ const JSON_TYPES: &[&str] = &[
     ".tapper.v1.Pod",
     ".tapper.v1.Quota",
     ".tapper.v1.StackFrame",
+    ".tapper.v1.Diagnosis",
     ".tapper.v1.Warning",
 ];
 
@@ -46,6 +47,16 @@ const JSON_FIELDS: &[(&str, &str)] = &[
         "user_stack",
         r#"default, skip_serializing_if = "Vec::is_empty""#,
     ),
+    ("cap_effective", r#"default"#),
+    (
+        "seccomp_mode",
+        r#"default, with = "crate::json::empty_as_null""#,
+    ),
+    (
+        "from_kernel",
+        r#"default, skip_serializing_if = "Vec::is_empty""#,
+    ),
+    ("diagnosis", r#"default"#),
     ("eta_seconds", r#"default"#),
     ("pid", r#"default"#),
     (

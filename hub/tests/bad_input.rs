@@ -205,6 +205,7 @@ async fn bad_input_is_rejected_precisely_and_others_keep_being_served() {
         module: Some("/bin/w".into()),
         offset: Some(0),
         symbol: None,
+        build_id: None,
     };
     let mut deep = good_event(1);
     deep.user_stack = vec![frame.clone(); 33];

@@ -134,7 +134,7 @@ mod tests {
     use crate::v1::{Event, Limits};
 
     /// A tapper's line as the event schema (docs/tapper.md) describes it.
-    const TAPPER_LINE: &str = r#"{"ts":"2026-11-25T12:00:00.123456789Z","pid":10,"tid":11,"ppid":null,"uid":1,"gid":2,"comm":"x","exe":null,"cmdline":null,"cgroup_id":18446744073709551615,"family":9999,"family_name":"9999","type":1,"type_name":"SOCK_STREAM","protocol":null,"protocol_name":null,"errno":24,"errno_name":"EMFILE","message":"Too many open files","duration_ns":1500,"probe":"tracepoint","limits":{"nofile_soft":1024,"nofile_hard":null,"open_fds":1024},"source":"syscall","cgroup_path":null,"container":null,"pod":null,"quota":null,"suppressed":0}"#;
+    const TAPPER_LINE: &str = r#"{"ts":"2026-11-25T12:00:00.123456789Z","pid":10,"tid":11,"ppid":null,"uid":1,"gid":2,"comm":"x","exe":null,"cmdline":null,"cgroup_id":18446744073709551615,"family":9999,"family_name":"9999","type":1,"type_name":"SOCK_STREAM","protocol":null,"protocol_name":null,"errno":24,"errno_name":"EMFILE","message":"Too many open files","duration_ns":1500,"probe":"tracepoint","limits":{"nofile_soft":1024,"nofile_hard":null,"open_fds":1024},"source":"syscall","cgroup_path":null,"container":null,"pod":null,"quota":null,"suppressed":0,"cap_effective":0,"seccomp_mode":"disabled","from_kernel":["exe","limits.open_fds"],"diagnosis":{"cause":"rlimit_nofile","text":"open fds 1024 of RLIMIT_NOFILE 1024"}}"#;
 
     #[test]
     fn a_tapper_line_reads_field_by_field_and_writes_back_identically() {
@@ -155,6 +155,8 @@ mod tests {
                 open_fds: Some(1024)
             })
         );
+        assert_eq!(event.from_kernel, ["exe", "limits.open_fds"]);
+        assert_eq!(event.diagnosis.as_ref().unwrap().cause, "rlimit_nofile");
         assert_eq!(serde_json::to_string(&event).unwrap(), TAPPER_LINE);
     }
 
@@ -162,10 +164,12 @@ mod tests {
     fn hub_fields_appear_only_when_set_and_round_trip() {
         let mut event: Event = serde_json::from_str(TAPPER_LINE).unwrap();
         event.limits = None;
+        event.from_kernel.clear();
         let local = serde_json::to_value(&event).unwrap();
         for key in [
             "limits",
             "truncated",
+            "from_kernel",
             "seq",
             "node",
             "instance_id",

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::v1::{Container, Event, Pod, Warning};
+use crate::v1::{Container, Diagnosis, Event, Pod, Warning};
 
 /// The largest request message a hub accepts by default (`--max-message-bytes`): 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -68,6 +68,12 @@ pub const POD_LABEL_KEY: usize = 317;
 /// A `pod.labels` value (Kubernetes allows 63).
 pub const POD_LABEL_VALUE: usize = 256;
 
+/// `diagnosis.text`: one sentence with its evidence.
+pub const DIAGNOSIS_TEXT: usize = 1024;
+/// `from_kernel`: at most this many field names (the five the kernel can fill).
+pub const FROM_KERNEL: usize = 5;
+/// `user_stack[].build_id`: lowercase hex of a build id (the kernel's are at most 20 bytes).
+pub const BUILD_ID: usize = 128;
 /// `user_stack`: at most this many frames (the kernel captures up to 32).
 pub const STACK_FRAMES: usize = 32;
 /// `StackFrame.module` (a path); longer paths are cut.
@@ -77,7 +83,7 @@ pub const STACK_SYMBOL: usize = 512;
 
 /// `truncated`: at most this many field names (the string fields of an event, with the
 /// identity's).
-pub const TRUNCATED: usize = 19;
+pub const TRUNCATED: usize = 22;
 
 /// What is wrong with a string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,6 +168,16 @@ macro_rules! push_identity_strings {
     };
 }
 
+/// Pushes the strings of a diagnosis (`&Option<_>` or `&mut Option<_>`) onto `$list`.
+macro_rules! push_diagnosis_strings {
+    ($list:ident, $diagnosis:expr) => {
+        if let Some(Diagnosis { cause, text }) = $diagnosis {
+            $list.push(("diagnosis.cause", cause, NAME));
+            $list.push(("diagnosis.text", text, DIAGNOSIS_TEXT));
+        }
+    };
+}
+
 /// The string fields of an event (`&Event` or `&mut Event`) with their names and limits,
 /// in field order: the one list behind both [`truncate_event`] and the hub's check.
 /// `truncated` and `user_stack` have rules of their own; the hub's own fields (`node`,
@@ -182,6 +198,8 @@ macro_rules! event_strings {
             cgroup_path,
             container,
             pod,
+            seccomp_mode,
+            diagnosis,
             ..
         } = $event;
         let mut list = vec![
@@ -198,6 +216,8 @@ macro_rules! event_strings {
         ];
         list.extend(IntoIterator::into_iter(cgroup_path).map(|p| ("cgroup_path", p, CGROUP_PATH)));
         push_identity_strings!(list, container, pod);
+        list.push(("seccomp_mode", seccomp_mode, NAME));
+        push_diagnosis_strings!(list, diagnosis);
         list
     }};
 }
@@ -211,10 +231,12 @@ macro_rules! warning_strings {
             exe,
             container,
             pod,
+            diagnosis,
             ..
         } = $warning;
         let mut list = vec![("comm", comm, COMM), ("exe", exe, EXE)];
         push_identity_strings!(list, container, pod);
+        push_diagnosis_strings!(list, diagnosis);
         list
     }};
 }
@@ -444,6 +466,7 @@ mod tests {
             cgroup_path: Some("/".into()),
             container: Some(container),
             pod: Some(pod),
+            diagnosis: Some(Diagnosis::default()),
             ..Default::default()
         };
         let mut names: Vec<&str> = event_strings(&event).iter().map(|f| f.0).collect();

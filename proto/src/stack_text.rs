@@ -42,6 +42,7 @@ mod tests {
             offset: module.map(|_| 0x1234),
             module: module.map(Into::into),
             symbol: symbol.map(Into::into),
+            build_id: None,
         }
     }
 

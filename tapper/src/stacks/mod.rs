@@ -64,6 +64,7 @@ impl StackResolver {
                     module: Some(module),
                     offset: Some(offset),
                     symbol: None,
+                    build_id: None,
                 }
             })
             .collect();

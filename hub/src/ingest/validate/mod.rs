@@ -133,6 +133,15 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
         for name in &e.truncated {
             text(|| f("truncated"), name, limits::NAME)?;
         }
+        if e.from_kernel.len() > limits::FROM_KERNEL {
+            return Err(HubError::invalid(
+                f("from_kernel"),
+                format!("more than {} field names", limits::FROM_KERNEL),
+            ));
+        }
+        for name in &e.from_kernel {
+            text(|| f("from_kernel"), name, limits::NAME)?;
+        }
         user_stack(&f, &e.user_stack)?;
     }
     Ok(())
@@ -160,6 +169,9 @@ fn user_stack(f: &dyn Fn(&str) -> String, frames: &[StackFrame]) -> Result<(), H
         }
         if let Some(symbol) = &frame.symbol {
             text(|| g("symbol"), symbol, limits::STACK_SYMBOL)?;
+        }
+        if let Some(build_id) = &frame.build_id {
+            text(|| g("build_id"), build_id, limits::BUILD_ID)?;
         }
     }
     Ok(())
@@ -256,7 +268,7 @@ pub fn loss(l: &Loss) -> Result<(), HubError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tapper_proto::Timestamp;
+    use tapper_proto::{Timestamp, v1::Diagnosis};
 
     fn ok_event() -> Event {
         Event {
@@ -404,6 +416,7 @@ mod tests {
             module: Some("/usr/bin/w".into()),
             offset: Some(0x234),
             symbol: Some("main".into()),
+            build_id: Some("3f1e".into()),
         };
         let with = |frames: Vec<StackFrame>| Event {
             user_stack: frames,
@@ -433,6 +446,15 @@ mod tests {
                 .unwrap_err()
                 .starts_with("events[0].user_stack[0].module:")
         );
+        let long_build_id = StackFrame {
+            build_id: Some("0".repeat(limits::BUILD_ID + 1)),
+            ..frame.clone()
+        };
+        assert!(
+            check(with(vec![long_build_id]))
+                .unwrap_err()
+                .starts_with("events[0].user_stack[0].build_id:")
+        );
         let offset_alone = StackFrame {
             module: None,
             ..frame
@@ -440,6 +462,32 @@ mod tests {
         assert_eq!(
             check(with(vec![offset_alone])).unwrap_err(),
             "events[0].user_stack[0].offset: set without a module"
+        );
+    }
+
+    #[test]
+    fn from_kernel_and_diagnosis_are_bounded() {
+        let check = |e: Event| events(&[e]).map_err(|err| err.to_string());
+        let names = |n: usize| Event {
+            from_kernel: vec!["exe".into(); n],
+            ..ok_event()
+        };
+        assert!(check(names(limits::FROM_KERNEL)).is_ok());
+        assert_eq!(
+            check(names(limits::FROM_KERNEL + 1)).unwrap_err(),
+            "events[0].from_kernel: more than 5 field names"
+        );
+        let long_text = Event {
+            diagnosis: Some(Diagnosis {
+                cause: "unknown".into(),
+                text: "x".repeat(limits::DIAGNOSIS_TEXT + 1),
+            }),
+            ..ok_event()
+        };
+        assert!(
+            check(long_text)
+                .unwrap_err()
+                .starts_with("events[0].diagnosis.text:")
         );
     }
 

@@ -70,6 +70,7 @@ pub fn frame(address: u64, symbol: Option<&str>) -> StackFrame {
         module: Some("/usr/bin/w".into()),
         offset: Some(address - 0x1000),
         symbol: symbol.map(Into::into),
+        build_id: Some(format!("{address:040x}")),
     }
 }
 
