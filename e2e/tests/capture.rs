@@ -268,6 +268,50 @@ fn filters_narrow_the_output_but_not_the_counters() {
     assert!(intervals >= 1, "no interval counters in {:?}", out.stderr);
 }
 
+/// No tapper reports or counts a tapper's self-test call, its own or another's: during a
+/// rolling restart a new tapper's exit-only self-test runs while the old one captures.
+#[test]
+fn no_tapper_reports_a_self_test_call_its_own_or_another_s() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let start = |probe: &str| RunningTapper::start(&tapper_bin(), &["--probe", probe]).unwrap();
+    let (old_exit_only, old_tracepoint) = (start("exit-only"), start("tracepoint"));
+    std::thread::sleep(Duration::from_secs(2));
+    let new_exit_only = start("exit-only");
+    // A marker failure after the new tapper's self-test: once each tapper shows it, each
+    // has read everything before it.
+    const MARKER_PROTOCOL: i32 = 4243;
+    let marker = tapper_e2e::provoke::socket_call(libc::AF_INET, libc::SOCK_DGRAM, MARKER_PROTOCOL);
+    assert!(marker.is_err(), "the marker call succeeded");
+    let is_marker =
+        |e: &serde_json::Value| e["pid"] == std::process::id() && e["protocol"] == MARKER_PROTOCOL;
+    let outputs: Vec<_> = [old_exit_only, old_tracepoint, new_exit_only]
+        .into_iter()
+        .map(|tapper| {
+            tapper
+                .wait_event(Duration::from_secs(10), is_marker)
+                .unwrap();
+            tapper.stop(Signal::SIGTERM).unwrap()
+        })
+        .collect();
+    for (name, out) in ["old exit-only", "old tracepoint", "new exit-only"]
+        .iter()
+        .zip(&outputs)
+    {
+        let self_tests: Vec<_> = out.events.iter().filter(|e| e["family"] == 4321).collect();
+        assert!(
+            self_tests.is_empty(),
+            "the {name} tapper reported {self_tests:?}"
+        );
+    }
+    for (name, out) in ["old exit-only", "old tracepoint"].iter().zip(&outputs) {
+        let counters = &out.final_counters;
+        assert!(
+            counters["self_tests"].as_u64().unwrap() >= 1,
+            "the {name} tapper did not see the new one's self-test: {counters}"
+        );
+    }
+}
+
 /// bpftrace (an independent tracer) and the tapper count the same randomized workload.
 #[test]
 fn bpftrace_and_the_tapper_agree_on_a_random_workload() {

@@ -35,6 +35,8 @@ pub struct UserCounters {
     pub malformed: u64,
     /// Records the rate limit's sweep made for keys that went quiet with failures pending.
     pub sweep_records: u64,
+    /// Other tappers' self-test calls (EAFNOSUPPORT), left out of every count.
+    pub self_tests: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -76,8 +78,15 @@ impl KernelCounters {
     pub fn snapshot(&self, user: UserCounters) -> anyhow::Result<Snapshot> {
         let mut errnos = BTreeMap::new();
         let own = |slot: u32| u64::from(self.own_failure == Some(slot as i32));
+        let others = |slot: u32| {
+            if slot == libc::EAFNOSUPPORT as u32 {
+                user.self_tests
+            } else {
+                0
+            }
+        };
         for slot in 1..ERRNO_SLOTS {
-            let count = Self::sum(&self.errnos, slot)?.saturating_sub(own(slot));
+            let count = Self::sum(&self.errnos, slot)?.saturating_sub(own(slot) + others(slot));
             if count > 0 {
                 let name = if slot == ERRNO_SLOTS - 1 {
                     format!(">={slot}")
@@ -90,7 +99,7 @@ impl KernelCounters {
         Ok(Snapshot {
             calls: Self::sum(&self.counters, counter::CALLS)?,
             failures: Self::sum(&self.counters, counter::FAILURES)?
-                .saturating_sub(u64::from(self.own_failure.is_some())),
+                .saturating_sub(u64::from(self.own_failure.is_some()) + user.self_tests),
             drops: Self::sum(&self.counters, counter::DROPS)?,
             misses: Self::sum(&self.counters, counter::MISSES)?,
             suppressed: Self::sum(&self.counters, counter::SUPPRESSED)?,

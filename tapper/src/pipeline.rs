@@ -14,6 +14,7 @@ use crate::{
     filter::Filter,
     identity::IdentityResolver,
     output::EventWriter,
+    probe::is_self_test,
     rate_limit::Sweep,
     ship::HubShipper,
     stacks::StackResolver,
@@ -66,6 +67,10 @@ impl Pipeline {
         }
         // SAFETY: the length is checked above and every bit pattern is a valid SocketFailure.
         let raw = unsafe { record.as_ptr().cast::<SocketFailure>().read_unaligned() };
+        if is_self_test(&raw) {
+            self.counters.self_tests += 1;
+            return Ok(());
+        }
         self.counters.events_received += 1;
         if let Some(sweep) = self.sweep.as_mut() {
             sweep.remember(&raw);

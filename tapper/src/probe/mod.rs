@@ -15,6 +15,7 @@ pub use attach::{Capture, Request, attach};
 pub use error::ProbeError;
 pub use features::kernel_release;
 pub use nofile::NofileWarn;
+pub use selftest::is_self_test;
 
 /// Which programs catch failed `socket()` system calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
