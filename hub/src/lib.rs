@@ -30,4 +30,4 @@ pub use security::{
     tokens::TokensError,
 };
 pub use store::QueryBudget;
-pub use util::durations::parse_duration;
+pub use tapper_proto::flag_text::parse_duration;

@@ -11,9 +11,13 @@
 //! - [`limits`] is every wire limit (requests, an event's strings), for the clients and
 //!   the hub alike.
 //! - [`text`] escapes control characters for human-readable output.
+//! - [`flag_text`] (feature `json`) reads durations, times and listen addresses as people
+//!   write them.
 //! - [`WarningKind`] is the one list of warning kinds (`Warning.kind`).
 
 pub mod codec;
+#[cfg(feature = "json")]
+pub mod flag_text;
 #[cfg(feature = "json")]
 pub mod json;
 pub mod limits;

@@ -195,7 +195,7 @@ pub struct MetricsArgs {
     /// Serve Prometheus metrics (OpenMetrics text) on http://ADDR/metrics, e.g.
     /// 127.0.0.1:9464; port 0 picks a free port (logged, and in the ready line). Off by
     /// default.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = tapper_proto::flag_text::parse_listen_addr)]
     pub metrics_listen: Option<std::net::SocketAddr>,
 
     #[command(flatten)]

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tapper_proto::flag_text::parse_duration;
+
 pub fn parse_pid(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(pid) if pid > 0 => Ok(pid),
@@ -45,9 +47,9 @@ pub fn parse_hub_url(text: &str) -> Result<String, String> {
     hub_client::parse_hub_address(text).map_err(|e| e.to_string())
 }
 
+/// A duration of at least 100 ms (`10s`, `500ms`, `1m`, or bare seconds).
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let interval = humantime::parse_duration(text)
-        .map_err(|err| format!("`{text}` is not a duration ({err}); use e.g. 10s, 500ms or 1m"))?;
+    let interval = parse_duration(text)?;
     if interval < Duration::from_millis(100) {
         return Err(format!("`{text}` is too short; use at least 100ms"));
     }
@@ -57,9 +59,7 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 pub fn parse_wakeup(text: &str) -> Result<Duration, String> {
     let interval = match text.trim() {
         "0" => Duration::ZERO,
-        t => humantime::parse_duration(t).map_err(|err| {
-            format!("`{text}` is not a duration ({err}); use e.g. 1ms, 200us, or 0")
-        })?,
+        t => parse_duration(t)?,
     };
     if interval > Duration::from_millis(100) {
         return Err(format!(

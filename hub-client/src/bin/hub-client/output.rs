@@ -2,7 +2,7 @@
 //! node names and commands come from remote tappers and their processes) and programs
 //! (JSON lines; events in their one JSON form, `tapper_proto::json`).
 
-pub use tapper_proto::json::{loss_json, parse_rfc3339, stats_json, tapper_json, warning_json};
+pub use tapper_proto::json::{loss_json, stats_json, tapper_json, warning_json};
 pub use tapper_proto::text::escape_control;
 use tapper_proto::{
     Timestamp,

@@ -5,7 +5,9 @@ use anyhow::Context;
 use clap::ValueEnum;
 use tapper_proto::v1::{GetStatsRequest, GroupBy};
 
-use crate::output::{parse_rfc3339, print_table, stats_json};
+use tapper_proto::flag_text::{parse_duration, parse_time_or_age};
+
+use crate::output::{print_table, stats_json};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Key {
@@ -41,11 +43,11 @@ struct Window {
     /// Window: the last N seconds/minutes/hours/days, e.g. 90s, 15m, 24h, 7d.
     #[arg(long, value_parser = parse_last, conflicts_with = "since")]
     last: Option<i64>,
-    /// Window start (RFC 3339).
-    #[arg(long, value_parser = parse_rfc3339)]
+    /// Window start: RFC 3339, or an age back from now (e.g. 1h).
+    #[arg(long, value_parser = parse_time_or_age)]
     since: Option<tapper_proto::Timestamp>,
-    /// Window end, exclusive (RFC 3339).
-    #[arg(long, value_parser = parse_rfc3339)]
+    /// Window end, exclusive: RFC 3339, or an age back from now (e.g. 10m).
+    #[arg(long, value_parser = parse_time_or_age)]
     until: Option<tapper_proto::Timestamp>,
 }
 
@@ -59,16 +61,9 @@ fn or_dash(v: Option<&str>) -> String {
     v.unwrap_or("-").to_owned()
 }
 
-/// A window length: a humantime duration ("90s", "15m", "24h", "7d", "1h30m") or bare seconds
-/// ("90"), in whole seconds (at least 1).
+/// A window length (`15m`, `24h`, `90`), in whole seconds (at least 1).
 fn parse_last(text: &str) -> Result<i64, String> {
-    let t = text.trim();
-    let secs = match t.parse::<u64>() {
-        Ok(secs) => secs,
-        Err(_) => humantime::parse_duration(t)
-            .map_err(|e| format!("{text:?} is not a duration ({e}); use e.g. 90s, 15m, 24h, 7d"))?
-            .as_secs(),
-    };
+    let secs = parse_duration(text)?.as_secs();
     if secs == 0 {
         return Err("the window must be at least 1s".into());
     }
@@ -192,7 +187,7 @@ mod tests {
         assert_eq!(parse_last("1h"), Ok(3600));
         assert_eq!(parse_last("7d"), Ok(604_800));
         assert_eq!(parse_last("1h30m"), Ok(5400));
-        assert!(parse_last("0").unwrap_err().contains("at least 1s"));
+        assert!(parse_last("0").unwrap_err().contains("longer than 0"));
         assert!(parse_last("500ms").unwrap_err().contains("at least 1s"));
         assert!(parse_last("5x").unwrap_err().contains("not a duration"));
         // Overflow is an error, never a wrapped or negative window.

@@ -12,13 +12,14 @@ use anyhow::Context;
 use hub_client::Failover;
 use tapper_proto::{
     WarningKind,
+    flag_text::parse_time_or_age,
     stack_text::frame_text,
     v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item},
 };
 
 use crate::output::{
-    escape_control, loss_json, message_with_suppressed, parse_rfc3339, pod_container, rfc3339,
-    warning_json, warning_line,
+    escape_control, loss_json, message_with_suppressed, pod_container, rfc3339, warning_json,
+    warning_line,
 };
 use crate::target::worth_another_hub;
 
@@ -88,8 +89,8 @@ struct Replay {
     /// (replicas).
     #[arg(long, conflicts_with = "since")]
     since_seq: Option<u64>,
-    /// Replay stored events from this time on (RFC 3339).
-    #[arg(long, value_parser = parse_rfc3339)]
+    /// Replay stored events from this time on: RFC 3339, or an age back from now (e.g. 1h).
+    #[arg(long, value_parser = parse_time_or_age)]
     since: Option<tapper_proto::Timestamp>,
     /// With --since/--since-seq: stop after the replay instead of following live events.
     #[arg(long)]
@@ -100,8 +101,8 @@ struct Replay {
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Output")]
 struct Print {
-    /// Exit after this many events and warnings.
-    #[arg(long)]
+    /// Exit after this many events and warnings (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// JSON lines instead of a table (the default when stdout is not a terminal).
     #[arg(long)]

@@ -71,7 +71,7 @@ async fn serve(ctx: &Arc<Ctx>, parts: &Parts, warnings_only: bool) -> Result<Res
         }
     }
     let since_hub_seq = q.parsed::<u64>("since_hub_seq", "a hub_seq number")?;
-    let since = q.time_or_ago("since")?;
+    let since = q.time("since")?;
     req.since = match (since_hub_seq, since) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(

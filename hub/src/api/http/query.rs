@@ -4,12 +4,13 @@
 
 use std::{str::FromStr, time::Duration};
 
-use tapper_proto::{Timestamp, json::parse_rfc3339, v1::SubscribeRequest};
-
-use crate::{
-    api::http::reply::ApiError,
-    util::{clock::now_ns, clock::to_ts, durations::parse_duration},
+use tapper_proto::{
+    Timestamp,
+    flag_text::{parse_duration, parse_time_or_age},
+    v1::SubscribeRequest,
 };
+
+use crate::api::http::reply::ApiError;
 
 /// The filters every list and stream endpoint takes, named as Subscribe's fields.
 pub const FILTERS: &[&str] = &[
@@ -88,29 +89,13 @@ impl Query {
             .transpose()
     }
 
-    /// `name` as an RFC 3339 time, if given.
+    /// `name` as an RFC 3339 time or an age back from now (`15m`), if given.
     pub fn time(&self, name: &str) -> Result<Option<Timestamp>, ApiError> {
         self.one(name)?
-            .map(|v| parse_rfc3339(&v).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
+            .map(|v| {
+                parse_time_or_age(&v).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+            })
             .transpose()
-    }
-
-    /// `name` as an RFC 3339 time or a duration back from now (`15m`), if given.
-    pub fn time_or_ago(&self, name: &str) -> Result<Option<Timestamp>, ApiError> {
-        let Some(v) = self.one(name)? else {
-            return Ok(None);
-        };
-        if let Ok(ts) = parse_rfc3339(&v) {
-            return Ok(Some(ts));
-        }
-        let ago = parse_duration(&v).map_err(|_| {
-            ApiError::bad_request(format!(
-                "{name}: {v:?} is neither an RFC 3339 time (2026-01-02T03:04:05Z) nor a \
-                 duration back from now (15m)"
-            ))
-        })?;
-        let ago = i64::try_from(ago.as_nanos()).unwrap_or(i64::MAX);
-        Ok(Some(to_ts(now_ns().saturating_sub(ago).max(0))))
     }
 
     /// Fills the filter fields of `req` (the [`FILTERS`] names).

@@ -8,6 +8,7 @@ use axum::{extract::State, http::request::Parts, response::Response};
 use serde_json::json;
 use tapper_proto::{
     Timestamp,
+    flag_text::parse_duration,
     json::{stats_json, tapper_json},
     v1::{GetStatsRequest, GroupBy, ListTappersRequest},
 };
@@ -21,7 +22,7 @@ use crate::{
         },
         list_tappers, stats,
     },
-    util::{clock::now_ns, durations::parse_duration},
+    util::clock::now_ns,
 };
 
 const NANOS: i64 = 1_000_000_000;

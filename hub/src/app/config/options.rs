@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+use tapper_proto::flag_text::{parse_duration, parse_listen_addr};
 
 use crate::{
     app::config::{Config, DEFAULT_SUBSCRIBER_QUEUE_BYTES},
@@ -12,7 +13,6 @@ use crate::{
         message_size::DEFAULT_MAX_MESSAGE_BYTES, node_identity::NodeIdentity, tls::TlsFiles,
     },
     store::QueryBudget,
-    util::durations::parse_duration,
 };
 
 /// Every option of the `hub` command, grouped by concern (flattened into its command line).
@@ -57,16 +57,17 @@ impl Options {
 #[command(next_help_heading = "Serving")]
 pub struct ServerOptions {
     /// Address to listen on; port 0 picks a free port (the ready line says which).
-    #[arg(long, default_value = "127.0.0.1:50051")]
+    #[arg(long, default_value = "127.0.0.1:50051", value_parser = parse_listen_addr)]
     pub listen: SocketAddr,
     /// Also serve the gRPC health service alone, in plaintext, on this address (e.g.
     /// 0.0.0.0:50052 for the kubelet's gRPC probes, which cannot speak TLS). Nothing else
     /// is served there.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr)]
     pub health_listen: Option<SocketAddr>,
-    /// Seconds to wait for open streams to end on SIGINT/SIGTERM.
-    #[arg(long, default_value_t = 5)]
-    pub shutdown_grace: u64,
+    /// How long to wait for open streams to end on SIGINT/SIGTERM (e.g. 5s, 500ms; bare
+    /// seconds work too).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 /// Where records are kept, for how long, and what one query may cost.
@@ -200,7 +201,7 @@ pub struct MetricsOptions {
     /// Serve Prometheus metrics (OpenMetrics text) on http://ADDR/metrics, e.g.
     /// 127.0.0.1:9465; port 0 picks a free port (logged, and in the ready line). Off by
     /// default.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr)]
     pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub metrics_limits: metrics_http::ConnectionLimits,
@@ -282,7 +283,7 @@ impl From<Options> for Config {
             max_streams_per_connection: connections.max_streams_per_connection,
             handshake_timeout: connections.handshake_timeout,
             max_message_bytes: connections.max_message_bytes,
-            shutdown_grace: Duration::from_secs(server.shutdown_grace),
+            shutdown_grace: server.shutdown_grace,
             tls: security
                 .tls_cert
                 .zip(security.tls_key)
@@ -335,6 +336,22 @@ mod tests {
             config.retention.instance_expiry,
             Duration::from_secs(7 * 86_400)
         );
+    }
+
+    #[test]
+    fn durations_take_units_and_listen_addresses_take_host_names() {
+        let parsed = Defaults::try_parse_from([
+            "hub",
+            "--shutdown-grace",
+            "1500ms",
+            "--listen",
+            "localhost:0",
+        ])
+        .unwrap()
+        .options;
+        let config = Config::from(parsed);
+        assert_eq!(config.shutdown_grace, Duration::from_millis(1500));
+        assert!(config.listen.ip().is_loopback());
     }
 
     #[test]

@@ -191,7 +191,7 @@ fn parse_rule(t: &Table, number: usize) -> Result<Rule, Mistake> {
     };
     let window = match t.get("window") {
         Some(Value::String(s)) => {
-            crate::util::durations::parse_duration(s).map_err(|e| (at("window"), e))?
+            tapper_proto::flag_text::parse_duration(s).map_err(|e| (at("window"), e))?
         }
         other => {
             return Err((

@@ -1,0 +1,60 @@
+"""One rule per kind of flag value across the tapper, the hub and hub-client, checked on
+the real binaries: durations take units, times take RFC 3339 or an age, listen addresses
+take host names, and a count of 0 is refused."""
+
+import json
+import subprocess
+
+from tapperkit.hub import start_hub
+
+
+def run(*cmd, timeout=60):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_hub_takes_a_duration_with_units_and_a_listen_host_name(hub_bin, tmp_path):
+    hub = start_hub(hub_bin, tmp_path / "hub.log", "--shutdown-grace", "1500ms",
+                    listen="localhost:0")
+    try:
+        assert hub.addr.startswith("127.0.0.1:") or hub.addr.startswith("[::1]:"), hub.addr
+    finally:
+        hub.stop()
+    out = run(hub_bin, "--shutdown-grace", "5x", "--db", ":memory:")
+    assert out.returncode == 2
+    assert "--shutdown-grace" in out.stderr and "not a duration" in out.stderr, out.stderr
+
+
+def test_watch_and_stats_take_an_age_or_rfc3339(hub, replay, hub_client_bin):
+    replay("ages", 6)
+    out = run(hub_client_bin, "--hub", hub.url, "watch", "--since", "1h", "--no-follow",
+              "--json")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines() if '"errno"' in line]
+    assert len(events) == 6
+    out = run(hub_client_bin, "--hub", hub.url, "watch", "--since", "1970-01-01T00:00:00Z",
+              "--no-follow", "--json")
+    assert out.returncode == 0, out.stderr
+    assert len([line for line in out.stdout.splitlines() if '"errno"' in line]) == 6
+    out = run(hub_client_bin, "--hub", hub.url, "stats", "--since", "1h", "--until", "0s",
+              "--json")
+    assert out.returncode == 2 and "--until" in out.stderr, out.stderr
+    out = run(hub_client_bin, "--hub", hub.url, "stats", "--since", "1h", "--json")
+    assert out.returncode == 0, out.stderr
+    assert int(json.loads(out.stdout)["total_events"]) == 6
+    out = run(hub_client_bin, "--hub", hub.url, "watch", "--since", "yesterday")
+    assert out.returncode == 2
+    assert "--since" in out.stderr and "neither an RFC 3339 time" in out.stderr, out.stderr
+
+
+def test_a_count_of_zero_is_refused(hub, hub_client_bin):
+    out = run(hub_client_bin, "--hub", hub.url, "watch", "--count", "0", timeout=10)
+    assert out.returncode == 2
+    assert "--count" in out.stderr and "0" in out.stderr, out.stderr
+
+
+def test_the_tapper_takes_bare_seconds_and_host_names(tapper_bin):
+    # Flag values are checked before anything is loaded.
+    out = run(tapper_bin, "--stats-interval", "5x")
+    assert out.returncode == 2 and "--stats-interval" in out.stderr, out.stderr
+    out = run(tapper_bin, "--metrics-listen", "no-such-host.invalid:9464")
+    assert out.returncode == 2 and "--metrics-listen" in out.stderr, out.stderr
