@@ -1,11 +1,13 @@
 //! Values as people write them in flags, query strings and rule files (durations, times,
-//! listen addresses): one rule for the tapper, the hub, its HTTP API and hub-client.
+//! listen addresses, name globs): one rule for the tapper, the hub, its HTTP API and
+//! hub-client.
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use globset::{GlobBuilder, GlobMatcher};
 use prost_types::Timestamp;
 
 use crate::json::parse_rfc3339;
@@ -65,6 +67,22 @@ pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// Compiles a name glob (`*`, `?`, `[a-z]`, `[!a-z]`, `\\` escapes, `{a,b}`) that must
+/// match the whole name (a command or pod name; `/` is an ordinary character there).
+pub fn name_glob(pattern: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| {
+            format!(
+                "{pattern:?} is not a glob ({}); use e.g. 'nginx*'",
+                e.kind()
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +117,15 @@ mod tests {
         );
         let err = time_or_age_at("yesterday", now).unwrap_err();
         assert!(err.contains("neither an RFC 3339 time"), "{err}");
+    }
+
+    #[test]
+    fn name_globs_match_whole_names() {
+        let glob = name_glob("ngin[x]*").unwrap();
+        assert!(glob.is_match("nginx") && glob.is_match("nginx: worker"));
+        assert!(!glob.is_match("my-nginx"));
+        assert!(name_glob("a/b").unwrap().is_match("a/b"));
+        assert!(name_glob("[a").unwrap_err().contains("not a glob"));
     }
 
     #[test]

@@ -418,7 +418,8 @@ mod tests {
             ]
         );
         assert_eq!(cli.filter.pids, vec![1, 2]);
-        assert_eq!(cli.filter.comms, vec!["nginx"]);
+        let globs: Vec<_> = cli.filter.comms.iter().map(|g| g.glob().glob()).collect();
+        assert_eq!(globs, ["nginx"]);
         assert_eq!(
             parse(&["--hub", "127.0.0.1:50051"]).unwrap().hub.urls,
             ["http://127.0.0.1:50051"]

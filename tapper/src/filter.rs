@@ -2,6 +2,7 @@
 //! Filters apply in user space, after counting: the kernel counts every failure whatever is
 //! shown.
 
+use globset::GlobMatcher;
 use tapper_common::SocketFailure;
 
 use crate::{
@@ -17,9 +18,10 @@ pub struct Filter {
     #[arg(long = "pid", value_name = "PID", value_delimiter = ',', value_parser = parse_pid)]
     pub pids: Vec<u32>,
 
-    /// Report only these command names, matched exactly (repeat or separate with commas).
-    #[arg(long = "comm", value_name = "NAME", value_delimiter = ',', value_parser = parse_comm)]
-    pub comms: Vec<String>,
+    /// Report only command names matching these globs, e.g. 'nginx*' (`*`, `?`, `[a-z]`;
+    /// repeat or separate with commas). hub-client's --comm takes the same globs.
+    #[arg(long = "comm", value_name = "GLOB", value_delimiter = ',', value_parser = parse_comm)]
+    pub comms: Vec<GlobMatcher>,
 
     /// Report only these errors, by name (EMFILE) or number (24); repeat or separate with commas.
     #[arg(long = "errno", value_name = "ERRNO", value_delimiter = ',', value_parser = tapper_names::parse_errno)]
@@ -35,7 +37,10 @@ impl Filter {
     /// The process filters alone (for nofile warnings, which have no errno).
     pub fn matches_process(&self, tgid: u32, comm: &[u8]) -> bool {
         (self.pids.is_empty() || self.pids.contains(&tgid))
-            && (self.comms.is_empty() || self.comms.contains(&comm_text(comm)))
+            && (self.comms.is_empty() || {
+                let comm = comm_text(comm);
+                self.comms.iter().any(|glob| glob.is_match(&comm))
+            })
     }
 }
 
@@ -76,12 +81,18 @@ mod tests {
     fn each_list_narrows_and_lists_combine() {
         let filter = Filter {
             pids: vec![10, 11],
-            comms: vec!["nginx".into()],
+            comms: vec![parse_comm("nginx").unwrap()],
             errnos: vec![libc::EMFILE],
         };
         assert!(filter.matches(&failure(11, "nginx", libc::EMFILE)));
         assert!(!filter.matches(&failure(12, "nginx", libc::EMFILE)));
         assert!(!filter.matches(&failure(10, "nginx-worker", libc::EMFILE)));
         assert!(!filter.matches(&failure(10, "nginx", libc::EINVAL)));
+        let globbed = Filter {
+            comms: vec![parse_comm("ngin?-*").unwrap()],
+            ..Filter::default()
+        };
+        assert!(globbed.matches(&failure(10, "nginx-worker", libc::EMFILE)));
+        assert!(!globbed.matches(&failure(10, "nginx", libc::EMFILE)));
     }
 }

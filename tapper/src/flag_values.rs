@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use tapper_proto::flag_text::parse_duration;
+use globset::GlobMatcher;
+use tapper_proto::flag_text::{name_glob, parse_duration};
 
 pub fn parse_pid(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
@@ -14,16 +15,18 @@ pub fn parse_pid(text: &str) -> Result<u32, String> {
     }
 }
 
-/// The kernel keeps 15 bytes of a command name; a longer filter could never match.
-pub fn parse_comm(text: &str) -> Result<String, String> {
+/// A command-name glob (`nginx*`). The kernel keeps 15 bytes of a command name, so a
+/// longer pattern without wildcards could never match.
+pub fn parse_comm(text: &str) -> Result<GlobMatcher, String> {
+    let literal = !text.contains(['*', '?', '[', '{', '\\']);
     match text.len() {
         0 => Err("an empty command name matches nothing; give a name such as nginx".into()),
-        1..=15 => Ok(text.to_owned()),
-        n => Err(format!(
+        n if literal && n > 15 => Err(format!(
             "`{text}` is {n} bytes, but the kernel keeps only the first 15 bytes of a command \
              name; use `{}`",
             &text[..text.floor_char_boundary(15)]
         )),
+        _ => name_glob(text),
     }
 }
 

@@ -1,11 +1,13 @@
 """One rule per kind of flag value across the tapper, the hub and hub-client, checked on
 the real binaries: durations take units, times take RFC 3339 or an age, listen addresses
-take host names, and a count of 0 is refused."""
+take host names, command names are the same glob, and a count of 0 is refused."""
 
 import json
 import subprocess
+import sys
 
 from tapperkit.hub import start_hub
+from tapperkit.tapper import start_tapper
 
 
 def run(*cmd, timeout=60):
@@ -58,3 +60,27 @@ def test_the_tapper_takes_bare_seconds_and_host_names(tapper_bin):
     assert out.returncode == 2 and "--stats-interval" in out.stderr, out.stderr
     out = run(tapper_bin, "--metrics-listen", "no-such-host.invalid:9464")
     assert out.returncode == 2 and "--metrics-listen" in out.stderr, out.stderr
+
+
+FAIL_AS = r"""
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME: the comm the tapper sees
+assert libc.socket(4321, socket.SOCK_STREAM, 0) < 0
+print(os.getpid(), flush=True)
+"""
+
+
+def test_the_tapper_s_comm_filter_is_the_hub_client_s_glob(tapper_bin, tmp_path):
+    tapper = start_tapper(tapper_bin, tmp_path, "--comm", "glob-[ab]*")
+    try:
+        pids = {}
+        for name in ["glob-a-worker", "glob-c-worker", "glob-b"]:
+            out = subprocess.run([sys.executable, "-c", FAIL_AS, name], capture_output=True,
+                                 text=True, check=True)
+            pids[name] = int(out.stdout)
+        tapper.wait_event(pids["glob-b"])
+        shown = {e["comm"] for e in tapper.events() if "warning" not in e}
+        assert shown == {"glob-a-worker", "glob-b"}, shown
+    finally:
+        tapper.stop()

@@ -5,9 +5,10 @@ mod prefixes;
 
 use std::collections::HashSet;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::GlobMatcher;
 use tapper_proto::{
     WarningKind,
+    flag_text::name_glob,
     limits::{MAX_PATTERN_BYTES, MAX_VALUES, MIN_ID_PREFIX},
     v1::{Container, Event, LossNotice, Pod, SubscribeRequest, Warning},
 };
@@ -210,12 +211,7 @@ fn glob(field: &str, pattern: &str) -> Result<GlobMatcher, HubError> {
             ),
         ));
     }
-    GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| HubError::invalid(field, format!("bad glob: {}", e.kind())))
+    name_glob(pattern).map_err(|e| HubError::invalid(field, e))
 }
 
 #[cfg(test)]
@@ -571,12 +567,12 @@ mod tests {
     fn bad_comm_globs_say_why() {
         let err = |p: &str| glob("comm", p).unwrap_err().to_string();
         assert!(
-            err("[abc").starts_with("comm: bad glob: unclosed"),
+            err("[abc").starts_with("comm: \"[abc\" is not a glob (unclosed"),
             "{}",
             err("[abc")
         );
         assert!(
-            err("abc\\").starts_with("comm: bad glob"),
+            err("abc\\").starts_with("comm: \"abc\\\\\" is not a glob"),
             "{}",
             err("abc\\")
         );
@@ -620,7 +616,7 @@ mod tests {
                 pod: "web-[".into(),
                 ..req()
             })
-            .starts_with("pod: bad glob")
+            .contains("is not a glob")
         );
         let short = msg(SubscribeRequest {
             container_id: vec!["3f2a9c".into(), "3f".into()],
