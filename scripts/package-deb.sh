@@ -44,7 +44,7 @@ for bin in "${bins[@]}"; do
   "$out/$bin" completion bash > "$assets/$bin.bash"
   "$out/$bin" completion zsh > "$assets/_$bin"
   "$out/$bin" completion fish > "$assets/$bin.fish"
-  "$out/$bin" man > "$assets/$bin.1"
+  "$out/$bin" man | gzip -9n > "$assets/$bin.1.gz"
 done
 
 debs=()
