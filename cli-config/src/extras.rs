@@ -32,10 +32,14 @@ pub fn answer(cmd: &mut Command, matches: &ArgMatches) {
     let mut out = Vec::new();
     match matches.subcommand() {
         Some((COMPLETION, sub)) => {
-            let shell: Shell = sub
+            // A shell the parser refused (on a first look that ignores errors) is left to
+            // the strict parse to report.
+            let Some(shell) = sub
                 .get_one::<String>("shell")
-                .and_then(|s| s.parse().ok())
-                .expect("the parser allows only known shells");
+                .and_then(|s| s.parse::<Shell>().ok())
+            else {
+                return;
+            };
             let name = cmd.get_name().to_owned();
             clap_complete::generate(shell, cmd, name, &mut out);
         }

@@ -194,3 +194,21 @@ fn print_config_reads_back_to_the_same_options() {
     let path = dir.file(&defaults);
     assert_eq!(run(&["--config", &path]), run(&[]));
 }
+
+#[test]
+fn an_unknown_shell_is_refused_by_clap() {
+    match parse(&["completion", "tcsh"]) {
+        Err(Error::Clap(e)) => {
+            assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
+            assert!(
+                e.to_string().contains("[possible values: bash, zsh, fish]"),
+                "{e}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        parse(&["--stacks", "completion", "bash"]),
+        Err(Error::Clap(_))
+    ));
+}
