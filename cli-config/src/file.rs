@@ -26,8 +26,12 @@ pub enum FileError {
         line: usize,
         message: String,
     },
-    /// A key names no flag of this command.
-    UnknownKey { path: PathBuf, key: String },
+    /// A key names no flag of this command (`nearest` is the flag it is likely meant as).
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        nearest: Option<String>,
+    },
     /// A key's value has a type its flag cannot take.
     WrongType {
         path: PathBuf,
@@ -54,12 +58,17 @@ impl std::fmt::Display for FileError {
                 line,
                 message,
             } => write!(f, "--config {}:{line}: not TOML: {message}", path.display()),
-            Self::UnknownKey { path, key } => write!(
-                f,
-                "--config {}: unknown key \"{key}\": keys are the long flags of --help, \
-                 without the dashes",
-                path.display()
-            ),
+            Self::UnknownKey { path, key, nearest } => {
+                let hint = nearest
+                    .as_ref()
+                    .map_or_else(String::new, |n| format!("did you mean \"{n}\"? "));
+                write!(
+                    f,
+                    "--config {}: unknown key \"{key}\": {hint}keys are the long flags of \
+                     --help, without the dashes",
+                    path.display()
+                )
+            }
             Self::WrongType {
                 path,
                 key,
@@ -130,6 +139,7 @@ pub fn to_flags(
             .ok_or_else(|| FileError::UnknownKey {
                 path: path.to_owned(),
                 key: key.clone(),
+                nearest: nearest(cmd, key),
             })?;
         let wrong = |expected| FileError::WrongType {
             path: path.to_owned(),
@@ -170,6 +180,16 @@ pub fn to_flags(
         }
     }
     Ok(out)
+}
+
+/// The long flag most like `key`, if one is alike enough (clap's own threshold).
+fn nearest(cmd: &Command, key: &str) -> Option<String> {
+    settable(cmd)
+        .filter_map(Arg::get_long)
+        .map(|long| (strsim::jaro(key, long), long))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, long)| long.to_owned())
 }
 
 /// A string or number as the text a flag takes.

@@ -108,8 +108,8 @@ fn bad_keys_and_values_name_the_key_and_the_file() {
     assert_eq!(
         e,
         format!(
-            "--config {path}: unknown key \"lisen\": keys are the long flags of --help, \
-             without the dashes"
+            "--config {path}: unknown key \"lisen\": did you mean \"listen\"? keys are the long \
+             flags of --help, without the dashes"
         )
     );
     let path = dir.file("stacks = \"yes\"\n");
@@ -137,7 +137,8 @@ fn bad_keys_and_values_name_the_key_and_the_file() {
     let e = file_error(&["--config", &path]);
     assert!(e.contains(&path) && e.contains("--hub"), "{e}");
     let path = dir.file("config = \"other.toml\"\n");
-    assert!(file_error(&["--config", &path]).contains("unknown key \"config\""));
+    let e = file_error(&["--config", &path]);
+    assert!(e.contains("unknown key \"config\": keys are"), "{e}");
     let path = dir.file("listen = \n");
     assert!(file_error(&["--config", &path]).starts_with(&format!("--config {path}:1: not TOML")));
     let e = file_error(&["--config", "/nonexistent/demo.toml"]);

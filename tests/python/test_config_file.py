@@ -84,7 +84,8 @@ def test_the_hub_listens_where_the_file_says_unless_a_flag_says_otherwise(hub_bi
 @pytest.mark.parametrize("binary", ["tapper", "hub"])
 @pytest.mark.parametrize("text, message", [
     ('metrics-listen = "127.0.0.1:0"\nmetrics-lisen = "127.0.0.1:0"\n',
-     'unknown key "metrics-lisen": keys are the long flags of --help, without the dashes'),
+     'unknown key "metrics-lisen": did you mean "metrics-listen"? keys are the long flags of '
+     '--help, without the dashes'),
     ("{switch} = 1\n", 'key "{switch}" takes true or false, not an integer'),
     ('metrics-listen = ["127.0.0.1:0"]\n', 'key "metrics-listen" takes a string or a number, '
                                            'not a list'),
