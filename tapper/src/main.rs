@@ -1,11 +1,9 @@
-//! `tapper`: parses the flags, sets up logging and runs the agent on a one-thread runtime.
+//! `tapper`: parses the flags (and a config file), sets up logging and runs the agent on a one-thread runtime.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = tapper::Cli::parse();
+    let cli = cli_config::parse_with_config_file::<tapper::Cli>();
     tapper_logging::init(tapper_logging::LevelFilter::INFO, cli.verbose);
 
     // One thread for the drain loop and the hub reporter: measured to cost about half the

@@ -1,11 +1,13 @@
 """Deployment files checked offline: the Kubernetes manifests against the API schemas
-(kubernetes-validate, strict) and against what the tapper and the hub need, the systemd
-units with `systemd-analyze verify`, and the hub's health-only port the probes use."""
+(kubernetes-validate, strict) and against what the tapper and the hub need (their config
+files read by the real binaries), the systemd units with `systemd-analyze verify` and their
+config files, and the hub's health-only port the probes use."""
 
 import json
 import re
 import shutil
 import subprocess
+import tomllib
 from types import SimpleNamespace
 
 import grpc
@@ -17,6 +19,7 @@ from test_grpcurl import grpcurl_run
 
 KUBE = ROOT / "deploy" / "kubernetes"
 SYSTEMD = ROOT / "deploy" / "systemd"
+CONFIG = ROOT / "deploy" / "config"
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +48,28 @@ def flags_of(args):
     return {a.split("=", 1)[0] for a in args if a.startswith("--")}
 
 
+def effective(binary, args, config_maps, tmp_path):
+    """The flags a container's `args` give the real binary, its --config file taken from the
+    ConfigMap mounted there: `--print-config`'s keys that are set, and their values."""
+    args = [a for a in args if "$(" not in a]
+    config = next(a.split("=", 1)[1] for a in args if a.startswith("--config="))
+    mount, name = config.rsplit("/", 1)
+    local = tmp_path / name
+    local.write_text(config_maps[mount][name])
+    args = [f"--config={local}" if a.startswith("--config=") else a for a in args]
+    out = subprocess.run([str(binary), *args, "--print-config"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return tomllib.loads(out.stdout)
+
+
+def mounted_config_maps(pod, container, docs):
+    """The data of each ConfigMap the container mounts, by mount path."""
+    maps = {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v}
+    return {m["mountPath"]: docs[("ConfigMap", maps[m["name"]])]["data"]
+            for m in container["volumeMounts"] if m["name"] in maps}
+
+
 def help_flags(binary):
     out = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
@@ -54,7 +79,7 @@ def help_flags(binary):
 def test_manifests_pass_the_schemas_and_a_broken_one_does_not(tmp_path):
     out = validate(*sorted(KUBE.glob("*.yaml")))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count("passed") == 4, out.stdout
+    assert out.stdout.count("passed") == 6, out.stdout
     # The validator does catch mistakes: a misspelt field and a wrong type.
     broken = tmp_path / "broken.yaml"
     broken.write_text((KUBE / "tapper.yaml").read_text()
@@ -64,8 +89,9 @@ def test_manifests_pass_the_schemas_and_a_broken_one_does_not(tmp_path):
     assert validate(broken).returncode != 0
 
 
-def test_tapper_daemonset_has_what_the_tapper_needs(tapper_bin):
-    ds = manifests()[("DaemonSet", "tapper")]
+def test_tapper_daemonset_has_what_the_tapper_needs(tapper_bin, tmp_path):
+    docs = manifests()
+    ds = docs[("DaemonSet", "tapper")]
     pod = ds["spec"]["template"]["spec"]
     assert pod["hostPID"] is True
     (c,) = pod["containers"]
@@ -82,18 +108,28 @@ def test_tapper_daemonset_has_what_the_tapper_needs(tapper_bin):
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert "--node-name=$(NODE_NAME)" in c["args"]
     assert flags_of(c["args"]) <= help_flags(tapper_bin), c["args"]
+    # The ConfigMap's file is one the tapper takes, and names the mounted hub CA and token.
+    config = effective(tapper_bin, c["args"], mounted_config_maps(pod, c, docs), tmp_path)
+    assert config["hub"] == ["https://tapper-hub.tapper-system.svc:50051"], config
+    assert config["output"] == "json"
+    for key in ["tls-ca", "token-file"]:
+        assert any(config[key].startswith(m + "/") for m in mounts), (key, config[key])
 
 
-def test_hub_statefulset_service_and_probes(hub_bin):
+def test_hub_statefulset_service_and_probes(hub_bin, tmp_path):
     docs = manifests()
     sts = docs[("StatefulSet", "tapper-hub")]
     svc = docs[("Service", "tapper-hub")]
     pod = sts["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert flags_of(c["args"]) <= help_flags(hub_bin), c["args"]
-    args = dict(a.split("=", 1) for a in c["args"])
+    config = effective(hub_bin, c["args"], mounted_config_maps(pod, c, docs), tmp_path)
+    args = {f"--{key}": value for key, value in config.items()}
     # TLS and tokens on the served port; the probes use the health-only port.
     assert {"--tls-cert", "--tls-key", "--tokens"} <= args.keys()
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    for key in ["--tls-cert", "--tls-key", "--tokens"]:
+        assert any(args[key].startswith(m + "/") for m in mounts), (key, args[key])
     health_port = int(args["--health-listen"].rsplit(":", 1)[1])
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert c[probe]["grpc"]["port"] == health_port, probe
@@ -104,8 +140,8 @@ def test_hub_statefulset_service_and_probes(hub_bin):
     assert ports["grpc"] == int(args["--listen"].rsplit(":", 1)[1])
     assert svc["spec"]["selector"] == sts["spec"]["selector"]["matchLabels"]
     assert svc["spec"]["ports"][0]["targetPort"] == "grpc"
-    tapper = docs[("DaemonSet", "tapper")]["spec"]["template"]["spec"]["containers"][0]
-    hub_url = next(a for a in tapper["args"] if a.startswith("--hub=")).split("=", 1)[1]
+    tapper = docs[("ConfigMap", "tapper-config")]["data"]["tapper.toml"]
+    (hub_url,) = tomllib.loads(tapper)["hub"]
     name, namespace = svc["metadata"]["name"], svc["metadata"]["namespace"]
     assert hub_url == f"https://{name}.{namespace}.svc:{svc['spec']['ports'][0]['port']}"
 
@@ -144,9 +180,9 @@ def systemd_root(tmp_path, hub_bin, tapper_bin):
     root = tmp_path / "root"
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system",
                     symlinks=True)
-    (root / "usr/local/bin").mkdir(parents=True)
-    shutil.copy(hub_bin, root / "usr/local/bin/hub")
-    shutil.copy(tapper_bin, root / "usr/local/bin/tapper")
+    (root / "usr/bin").mkdir(parents=True)
+    shutil.copy(hub_bin, root / "usr/bin/hub")
+    shutil.copy(tapper_bin, root / "usr/bin/tapper")
     units = root / "etc/systemd/system"
     units.mkdir(parents=True)
     for unit in SYSTEMD.glob("*.service"):
@@ -170,10 +206,16 @@ def test_systemd_units_verify_and_run_real_flags(tmp_path, hub_bin, tapper_bin):
     assert {u.name for u in units.iterdir()} == {"tapper-hub.service", "tapper.service"}
     out = verify(root, units)
     assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr
-    for unit, binary in [("tapper-hub.service", hub_bin), ("tapper.service", tapper_bin)]:
+    for unit, binary, config in [("tapper-hub.service", hub_bin, "hub.toml"),
+                                 ("tapper.service", tapper_bin, "tapper.toml")]:
         text = (units / unit).read_text()
         exec_start = next(l for l in text.splitlines() if l.startswith("ExecStart="))
-        assert flags_of(exec_start.split()[1:]) <= help_flags(binary), exec_start
+        assert exec_start.split()[1:] == ["--config", f"/etc/tapper/{config}"], exec_start
+        # The default config (the packages' /etc/tapper/) is one the binary takes.
+        out = subprocess.run([str(binary), "--config", str(CONFIG / config), "--print-config"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert tomllib.loads(out.stdout) == tomllib.loads((CONFIG / config).read_text())
     # verify does catch a broken unit: a dependency that does not exist.
     tapper = units / "tapper.service"
     tapper.write_text(tapper.read_text().replace("Requires=sys-kernel-tracing.mount",

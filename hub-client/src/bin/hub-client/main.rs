@@ -69,7 +69,7 @@ fn describe(e: &anyhow::Error) -> String {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = cli_config::parse::<Cli>();
     tapper_logging::init(tapper_logging::LevelFilter::WARN, cli.verbose);
     let hub = cli.connection.into_target();
     match cli.command {
