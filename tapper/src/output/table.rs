@@ -18,12 +18,13 @@ const STACK_SHOWN: usize = 6;
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} EXE",
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<20} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} EXE",
         "TIME",
         "PID",
         "TID",
         "COMM",
         "ERRNO",
+        "CAUSE",
         "SUPPRESSED",
         "FAMILY",
         "TYPE",
@@ -41,12 +42,13 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let time = ts.get(11..26).unwrap_or(&ts);
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} {}",
+        "{:<15} {:>7} {:>7} {:<16} {:<16} {:<20} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} {}",
         time,
         event.pid,
         event.tid,
         escape_control(&event.comm),
         escape_control(&event.errno_name),
+        or_unknown(event.diagnosis.as_ref().map_or("", |d| d.cause.as_str())),
         event.suppressed,
         or_unknown(&event.family_name),
         or_unknown(&event.type_name),
@@ -149,6 +151,31 @@ mod tests {
         assert!(!row.contains('\x1b') && !row.contains('\x07'), "{row:?}");
         assert!(row.contains("\\x1b[2Jevil"), "{row}");
         assert!(row.contains("/tmp/\\x1b]0;owned\\x07"), "{row}");
+    }
+
+    #[test]
+    fn the_cause_column_shows_the_diagnosis_or_a_question_mark() {
+        let mut event = Event {
+            errno_name: "EMFILE".into(),
+            ..Default::default()
+        };
+        let cause_of = |event: &Event| {
+            let (mut header, mut row) = (Vec::new(), Vec::new());
+            write_header(&mut header).unwrap();
+            write_row(&mut row, event).unwrap();
+            let (header, row) = (
+                String::from_utf8(header).unwrap(),
+                String::from_utf8(row).unwrap(),
+            );
+            let at = header.find("CAUSE").unwrap();
+            row[at..].split_whitespace().next().unwrap().to_owned()
+        };
+        assert_eq!(cause_of(&event), "?");
+        event.diagnosis = Some(tapper_proto::v1::Diagnosis {
+            cause: "rlimit_nofile".into(),
+            text: "open fds 64 of RLIMIT_NOFILE 64".into(),
+        });
+        assert_eq!(cause_of(&event), "rlimit_nofile");
     }
 
     #[test]
