@@ -179,7 +179,7 @@ fn a_raw_socket_as_an_unprivileged_user_is_capability() {
         // Until the kernel reads the capabilities, the sentence says they were not read.
         assert!(
             text.contains("which this process lacks (effective capabilities: none)")
-                || text.contains("effective capabilities not read, and uid 65534 is not root"),
+                || text.contains("effective capabilities not read, but uid 65534 is not root"),
             "{event}"
         );
     }

@@ -84,8 +84,8 @@ fn capability(event: &Event, what: &str, bit: u8) -> Finding {
              only when it was dropped (e.g. by a container runtime); {fix}"
         ),
         None => format!(
-            "{what} needs {cap}; effective capabilities not read, and uid {} is not root, \
-             which lacks it unless granted; {fix}",
+            "{what} needs {cap}; effective capabilities not read, but uid {} is not root, \
+             and a process of another user lacks it unless granted; {fix}",
             event.uid
         ),
     };
