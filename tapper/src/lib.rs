@@ -4,6 +4,7 @@
 mod cli;
 mod clock;
 mod counters;
+mod diagnose;
 mod enrich;
 mod event;
 mod filter;

@@ -1,5 +1,5 @@
 //! What happens to each record drained from the kernel (or made by the rate limit's
-//! sweep): decode, filter, enrich, then write it locally and ship it to the hub.
+//! sweep): decode, filter, enrich, diagnose, then write it locally and ship it to the hub.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use tapper_proto::v1::Warning;
 use crate::{
     clock::WallClock,
     counters::UserCounters,
+    diagnose::{diagnose, diagnose_warning},
     enrich::{ProcessCache, read_limits},
     event,
     filter::Filter,
@@ -112,6 +113,7 @@ impl Pipeline {
                 .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), raw.errno);
         let mut event = event::build(raw, &self.clock, process, limits, identity);
         event.user_stack = user_stack;
+        event.diagnosis = Some(diagnose(&event));
         self.writer.write(&event)?;
         if let Some(hub) = &self.hub {
             hub.ship(event);
@@ -138,8 +140,9 @@ impl Pipeline {
         self.warn(warning)
     }
 
-    /// Writes a warning and ships it.
-    pub fn warn(&mut self, warning: Warning) -> std::io::Result<()> {
+    /// Diagnoses a warning, writes it and ships it.
+    pub fn warn(&mut self, mut warning: Warning) -> std::io::Result<()> {
+        warning.diagnosis = Some(diagnose_warning(&warning));
         tracing::debug!(kind = warning.kind, pid = warning.pid, "warning");
         // The tapper builds every warning with a known kind.
         if let Ok(kind) = warning.kind.parse() {

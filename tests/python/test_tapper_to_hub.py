@@ -24,6 +24,13 @@ EXPECTED_ARGS = {
     "EPERM": ("AF_INET", "SOCK_RAW", "IPPROTO_ICMP"),
     "EAFNOSUPPORT": ("9999", "SOCK_STREAM", "0"),
 }
+# The diagnosis of each: the flag bits, a raw socket from a thread without CAP_NET_RAW, a
+# family that does not exist.
+EXPECTED_DIAGNOSIS = {
+    "EINVAL": ("type_invalid", "unknown flag bits 0x3030"),
+    "EPERM": ("capability", "SOCK_RAW needs CAP_NET_RAW"),
+    "EAFNOSUPPORT": ("family_unsupported", "family 9999 is not an address family"),
+}
 
 
 def start_tapper(tapper_bin, hub, tmp_path):
@@ -98,6 +105,8 @@ def test_tapper_events_reach_grpcurl_and_grpcio_exactly(
         assert e.comm == "socket-workload" and e.uid == 0 and e.hub_seq > 0
         assert e.message and e.ts.seconds > 0 and e.HasField("duration_ns")
         assert e.seq >= 1 and e.instance_id
+        cause, evidence = EXPECTED_DIAGNOSIS[e.errno_name]
+        assert e.diagnosis.cause == cause and evidence in e.diagnosis.text, e.diagnosis
 
     # grpcurl streams pretty JSON objects; stop it once it has them all.
     def grpcurl_events():
@@ -111,6 +120,17 @@ def test_tapper_events_reach_grpcurl_and_grpcio_exactly(
         assert e["node"] == NODE and e["pid"] == manifest["pid"]
         assert (e["familyName"], e["typeName"], e["protocolName"]) == EXPECTED_ARGS[e["errnoName"]]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", e["ts"])
+        cause, evidence = EXPECTED_DIAGNOSIS[e["errnoName"]]
+        assert e["diagnosis"]["cause"] == cause and evidence in e["diagnosis"]["text"], e
+
+    # Stored and replayed: the same diagnosis comes back from the hub's store.
+    out = grpcurl_run(grpcurl, hub, "tapper.v1.Hub/Subscribe",
+                      data={"since_hub_seq": "0", "follow": False, "node": [NODE]})
+    assert out.returncode == 0, out.stderr
+    replayed = [m["event"] for m in parse_stream(out.stdout) if "event" in m]
+    assert len(replayed) == len(curl_events)
+    by_seq = {e["seq"]: e["diagnosis"] for e in curl_events}
+    assert {e["seq"]: e["diagnosis"] for e in replayed} == by_seq
 
     # Aggregates and the tapper list agree.
     out = grpcurl_run(grpcurl, hub, "tapper.v1.Hub/GetStats",

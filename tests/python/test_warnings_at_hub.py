@@ -102,6 +102,11 @@ def test_warnings_are_stored_streamed_replayed_by_kind_counted_and_alerted(
         assert w.node == node and w.hub_seq > 0 and w.seq >= 1 and w.instance_id
         assert abs(w.ratio - p["ratio"]) < 1e-9
         assert w.HasField("eta_seconds") == (p["eta_seconds"] is not None)
+        # Diagnosed by the tapper, stored and replayed as printed.
+        assert p["diagnosis"]["cause"] == "rlimit_nofile", p
+        assert f"open fds of RLIMIT_NOFILE {p['limit']} " in p["diagnosis"]["text"], p
+        assert (w.diagnosis.cause, w.diagnosis.text) == \
+            (p["diagnosis"]["cause"], p["diagnosis"]["text"])
     events = subscribe(stubs, hub, node=[node], kind=["event"], since_hub_seq=0)
     assert {kind for kind, _ in events} == {"event"}, events
     assert [e.errno_name for _, e in events if e.pid == pid] == ["EMFILE"]

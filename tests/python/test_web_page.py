@@ -321,7 +321,8 @@ def test_script_and_terminal_escapes_in_events_stay_inert(hub, hub_client_bin, p
         comm="<b>x</b>", cmdline=f"run {attack} \x1b[31mred\x1b]0;title\x07",
         pod={"uid": None, "namespace": "evil", "name": "evil-pod",
              "labels": {"note": "<script>alert(1)</script>", "term": "\x1b[2J"}},
-        container={"id": None, "runtime": None, "name": "evil", "image": None})
+        container={"id": None, "runtime": None, "name": "evil", "image": None},
+        diagnosis={"cause": "lsm", "text": f"evidence {attack}"})
     replay_file(hub_client_bin, hub, tmp_path, "xss", [line])
     page.open(hub, node="xss")
     page.wait_counts(1, 1, "the crafted event")
@@ -331,6 +332,7 @@ def test_script_and_terminal_escapes_in_events_stay_inert(hub, hub_client_bin, p
     detail = page.by_id("detail").text
     assert "<script>document.title='pwned'</script>" in detail
     assert "<script>alert(1)</script>" in detail
+    assert f"evidence {attack}" in detail
     time.sleep(0.5)
     assert page.driver.title != "pwned"
     assert page.js("return document.querySelectorAll('#detail script, #detail img, "
@@ -378,6 +380,10 @@ def test_a_real_failure_appears_live_with_its_pid_errno_and_stack(
             assert name in detail, detail
         assert "Too many open files" in detail or "EMFILE" in detail
         assert "usually caused by" in detail
+        # The tapper's diagnosis, above the errno's help: the limit the workload set.
+        assert "rlimit_nofile" in detail, detail
+        assert "of RLIMIT_NOFILE 16 (hard 16)" in detail, detail
+        assert detail.index("rlimit_nofile") < detail.index("usually caused by"), detail
         page.shot("detail-stack")
     finally:
         tapper.terminate()

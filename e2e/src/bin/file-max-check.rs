@@ -102,6 +102,14 @@ fn check(tapper: &std::path::Path) -> anyhow::Result<String> {
         enfile.len() == 1,
         "expected the child's one ENFILE event, got {enfile:?}"
     );
+    let diagnosis = &enfile[0]["diagnosis"];
+    ensure!(
+        diagnosis["cause"] == "file_max"
+            && diagnosis["text"]
+                .as_str()
+                .is_some_and(|t| t.contains(" of fs.file-max ")),
+        "the ENFILE event's diagnosis is not file_max with the numbers: {diagnosis}"
+    );
     let warnings: Vec<&Value> = out
         .warnings
         .iter()
@@ -112,6 +120,7 @@ fn check(tapper: &std::path::Path) -> anyhow::Result<String> {
     };
     ensure!(first["pid"].is_null() && first["comm"].is_null(), "{first}");
     ensure!(first["ratio"].as_f64().unwrap_or(0.0) >= 0.8, "{first}");
+    ensure!(first["diagnosis"]["cause"] == "file_max", "{first}");
     let eta = first["eta_seconds"].as_f64();
     ensure!(
         eta.is_some_and(|e| e.is_finite() && e >= 0.0),

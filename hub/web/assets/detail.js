@@ -1,5 +1,6 @@
-// The event detail pane: the call's arguments by name, the process, its container and pod
-// (with labels), quota and limits, the user stack, and what the errno means.
+// The event detail pane: why the call failed (the tapper's diagnosis), what the errno means,
+// the call's arguments by name, the process, its container and pod (with labels), quota and
+// limits, and the user stack.
 
 import { explain } from "./errno.js";
 
@@ -39,6 +40,14 @@ function stack(frames) {
   return box;
 }
 
+/** The diagnosis (cause and its sentence of evidence), as plain text; none from a reporter
+ * that does not diagnose. */
+function diagnosis(d) {
+  const box = section("Why", d ? [["cause", d.cause], ["evidence", d.text]] : [["cause", "not diagnosed"]]);
+  box.classList.add("diagnosis");
+  return box;
+}
+
 function eventSections(e) {
   const pod = e.pod || {};
   const container = e.container || {};
@@ -47,6 +56,7 @@ function eventSections(e) {
   const labels = Object.entries(pod.labels || {}).map(([k, v]) => [k, v]);
   const meaning = explain(e.errno_name);
   const parts = [
+    diagnosis(e.diagnosis),
     section(`socket() failed: ${shown(e.errno_name)} (${shown(e.errno)})`, [
       ["message", e.message],
       ["means", meaning ? meaning.meaning : "no description for this errno"],
@@ -90,6 +100,7 @@ function warningSections(w) {
   const pod = w.pod || {};
   const container = w.container || {};
   return [
+    diagnosis(w.diagnosis),
     section(`Warning: ${shown(w.kind)}`, [
       ["used", w.used], ["limit", w.limit],
       ["ratio", typeof w.ratio === "number" ? `${(w.ratio * 100).toFixed(1)} %` : w.ratio],

@@ -1,4 +1,5 @@
-//! An aligned table for a terminal, with the header repeated now and then. Strings from
+//! An aligned table for a terminal, two lines per event within 120 columns, with the
+//! header repeated now and then. Strings from
 //! the failing process (comm, exe) and its runtime (pod and container names) are printed
 //! with control characters escaped.
 
@@ -14,25 +15,37 @@ use tapper_proto::{
 pub const HEADER_EVERY: u64 = 40;
 /// Innermost frames a row's stack line names (JSON carries them all).
 const STACK_SHOWN: usize = 6;
+/// The first line of a row, up to its last column (TYPE); with a type name of up to 24
+/// characters ("SOCK_STREAM|SOCK_CLOEXEC") the line fits in 120 columns.
+macro_rules! first_line {
+    () => {
+        "{:<15} {:>7} {:>7} {:<15} {:<15} {:<20} {:<10} {}"
+    };
+}
+/// The second line: the rest of the call and where it ran, below the first line's TIME.
+macro_rules! second_line {
+    () => {
+        "{:>15} {:<16} {:>8} {:>10}  {:<32} {}"
+    };
+}
 
+/// The two header lines, matching a row's two lines.
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} EXE",
-        "TIME",
-        "PID",
-        "TID",
-        "COMM",
-        "ERRNO",
-        "SUPPRESSED",
-        "FAMILY",
-        "TYPE",
-        "PROTOCOL",
-        "DURATION",
-        "POD/CONTAINER"
+        first_line!(),
+        "TIME", "PID", "TID", "COMM", "ERRNO", "CAUSE", "FAMILY", "TYPE"
+    )?;
+    writeln!(
+        out,
+        second_line!(),
+        "", "PROTOCOL", "DURATION", "SUPPRESSED", "POD/CONTAINER", "EXE"
     )
 }
 
+/// One event: who failed with which errno, why and with which family and type; below it
+/// the protocol, duration, suppressed count, pod/container and executable; then the
+/// innermost stack frames when there is a stack.
 pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let or_unknown =
         |text: &str| escape_control(if text.is_empty() { "?" } else { text }).into_owned();
@@ -41,19 +54,25 @@ pub fn write_row(out: &mut impl Write, event: &Event) -> io::Result<()> {
     let time = ts.get(11..26).unwrap_or(&ts);
     writeln!(
         out,
-        "{:<15} {:>7} {:>7} {:<16} {:<16} {:>10} {:<10} {:<36} {:<16} {:>8} {:<32} {}",
+        first_line!(),
         time,
         event.pid,
         event.tid,
         escape_control(&event.comm),
         escape_control(&event.errno_name),
-        event.suppressed,
+        or_unknown(event.diagnosis.as_ref().map_or("", |d| d.cause.as_str())),
         or_unknown(&event.family_name),
         or_unknown(&event.type_name),
+    )?;
+    writeln!(
+        out,
+        second_line!(),
+        "",
         or_unknown(&event.protocol_name),
         event
             .duration_ns
             .map_or_else(|| "?".to_owned(), duration_text),
+        event.suppressed,
         escape_control(&pod_container(event.container.as_ref(), event.pod.as_ref())),
         escape_control(if event.exe.is_empty() {
             "-"
@@ -152,7 +171,78 @@ mod tests {
     }
 
     #[test]
-    fn a_stack_prints_on_a_second_line_innermost_first() {
+    fn a_typical_row_and_the_header_fit_in_120_columns() {
+        let event = Event {
+            ts: Some(tapper_proto::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 123_456_789,
+            }),
+            pid: 4_194_304,
+            tid: 4_194_304,
+            comm: "fifteen-chars-x".into(),
+            errno_name: "EPROTONOSUPPORT".into(),
+            family_name: "AF_NETLINK".into(),
+            type_name: "SOCK_STREAM|SOCK_CLOEXEC".into(),
+            protocol_name: "IPPROTO_ICMPV6".into(),
+            duration_ns: Some(123_456),
+            suppressed: 1_000_000,
+            diagnosis: Some(tapper_proto::v1::Diagnosis {
+                cause: "protocol_unsupported".into(),
+                text: String::new(),
+            }),
+            container: Some(Container {
+                name: Some("web".into()),
+                ..Default::default()
+            }),
+            pod: Some(Pod {
+                namespace: Some("shop".into()),
+                name: Some("front-7d9f8c6b5-x2x4q".into()),
+                ..Default::default()
+            }),
+            exe: "/usr/local/bin/front".into(),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_header(&mut out).unwrap();
+        write_row(&mut out, &event).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 120,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+        assert_eq!(text.lines().count(), 4, "{text}");
+    }
+
+    #[test]
+    fn the_cause_column_shows_the_diagnosis_or_a_question_mark() {
+        let mut event = Event {
+            errno_name: "EMFILE".into(),
+            ..Default::default()
+        };
+        let cause_of = |event: &Event| {
+            let (mut header, mut row) = (Vec::new(), Vec::new());
+            write_header(&mut header).unwrap();
+            write_row(&mut row, event).unwrap();
+            let (header, row) = (
+                String::from_utf8(header).unwrap(),
+                String::from_utf8(row).unwrap(),
+            );
+            let at = header.find("CAUSE").unwrap();
+            row[at..].split_whitespace().next().unwrap().to_owned()
+        };
+        assert_eq!(cause_of(&event), "?");
+        event.diagnosis = Some(tapper_proto::v1::Diagnosis {
+            cause: "rlimit_nofile".into(),
+            text: "open fds 64 of RLIMIT_NOFILE 64".into(),
+        });
+        assert_eq!(cause_of(&event), "rlimit_nofile");
+    }
+
+    #[test]
+    fn a_stack_prints_on_a_line_of_its_own_innermost_first() {
         use tapper_proto::v1::StackFrame;
         let named = |address, symbol: &str| StackFrame {
             address,
@@ -162,14 +252,14 @@ mod tests {
         let mut event = Event::default();
         let mut out = Vec::new();
         write_row(&mut out, &event).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
         event.user_stack = vec![named(1, "inner"), named(2, "outer")];
         let mut out = Vec::new();
         write_row(&mut out, &event).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "{text}");
-        assert_eq!(lines[1].trim_start(), "stack: inner < outer");
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[2].trim_start(), "stack: inner < outer");
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub use tapper_proto::json::{loss_json, stats_json, tapper_json, warning_json};
 pub use tapper_proto::text::escape_control;
 use tapper_proto::{
     Timestamp,
-    v1::{Container, Event, Pod, Warning},
+    v1::{Container, Diagnosis, Event, Pod, Warning},
 };
 
 /// Characters of a container id shown when the container has no name (as `podman ps`).
@@ -26,6 +26,11 @@ pub fn message_with_suppressed(e: &Event) -> String {
         0 => message.into_owned(),
         n => format!("{message} (+{n} suppressed)"),
     }
+}
+
+/// The CAUSE column: the diagnosis's cause, `-` from a reporter that does not diagnose.
+pub fn cause(diagnosis: Option<&Diagnosis>) -> String {
+    diagnosis.map_or_else(|| "-".into(), |d| d.cause.clone())
 }
 
 /// A warning in one line of the watch table, e.g.
@@ -130,6 +135,16 @@ mod tests {
             message_with_suppressed(&e),
             "Too many open files (+41 suppressed)"
         );
+    }
+
+    #[test]
+    fn the_cause_column_is_the_diagnosis_cause_or_a_dash() {
+        assert_eq!(cause(None), "-");
+        let d = Diagnosis {
+            cause: "capability".into(),
+            text: "SOCK_RAW needs CAP_NET_RAW".into(),
+        };
+        assert_eq!(cause(Some(&d)), "capability");
     }
 
     #[test]

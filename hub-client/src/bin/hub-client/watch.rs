@@ -18,8 +18,8 @@ use tapper_proto::{
 };
 
 use crate::output::{
-    escape_control, loss_json, message_with_suppressed, pod_container, rfc3339, warning_json,
-    warning_line,
+    cause, escape_control, loss_json, message_with_suppressed, pod_container, rfc3339,
+    warning_json, warning_line,
 };
 use crate::target::worth_another_hub;
 
@@ -247,13 +247,14 @@ impl Printer {
         if !json {
             writeln!(
                 printer.out.lock(),
-                "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<12}  {:<26}  MESSAGE",
+                "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<20}  {:<12}  {:<26}  MESSAGE",
                 "TIME",
                 "NODE",
                 "PID",
                 "COMM",
                 "POD/CONTAINER",
                 "ERRNO",
+                "CAUSE",
                 "FAMILY",
                 "TYPE"
             )?;
@@ -290,13 +291,14 @@ impl Printer {
                 } else {
                     writeln!(
                         out,
-                        "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<12}  {:<26}  {}",
+                        "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<20}  {:<12}  {:<26}  {}",
                         rfc3339(e.ts.as_ref()),
                         escape_control(&e.node),
                         e.pid,
                         escape_control(&e.comm),
                         escape_control(&pod_container(&e)),
                         escape_control(&format!("{}({})", e.errno_name, e.errno)),
+                        escape_control(&cause(e.diagnosis.as_ref())),
                         escape_control(&e.family_name),
                         escape_control(&e.type_name),
                         message_with_suppressed(&e)
