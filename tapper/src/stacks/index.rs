@@ -167,4 +167,30 @@ mod tests {
         by_path.learn_path(exe.to_str().unwrap());
         assert_eq!(by_path.find(&id, uid).unwrap().module.file, exe_map.file);
     }
+
+    fn known(owner: u32, world_readable: bool) -> Known {
+        Known {
+            module: ModuleFile {
+                file: FileId {
+                    major: 8,
+                    minor: 1,
+                    inode: u64::from(owner) + 1,
+                },
+                origin: Origin::Path(Arc::from("/prog")),
+            },
+            path: Arc::from("/prog"),
+            owner,
+            world_readable,
+        }
+    }
+
+    #[test]
+    fn a_file_lends_names_to_its_owner_or_from_root_to_anyone_who_may_read_it() {
+        assert!(known(1000, false).lends_to(1000));
+        assert!(!known(1000, true).lends_to(1001));
+        assert!(!known(1000, true).lends_to(0));
+        assert!(known(0, true).lends_to(1000));
+        assert!(!known(0, false).lends_to(1000));
+        assert!(known(0, false).lends_to(0));
+    }
 }
