@@ -53,8 +53,9 @@ impl StackResolver {
     /// unknown or came too late has none.
     pub fn resolve(&mut self, pid: u32, uid: u32, stack: &RawStack) -> Vec<StackFrame> {
         let process = self.normalizer.files(pid, &mut self.index);
+        // A relative path names a file in the process's working directory, gone with it.
         if process.is_none()
-            && let Some(path) = &stack.exec_path
+            && let Some(path) = stack.exec_path.as_ref().filter(|p| p.starts_with('/'))
         {
             self.index.learn_path(path);
         }
