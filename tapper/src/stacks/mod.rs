@@ -19,7 +19,8 @@ use tapper_proto::{limits, v1::StackFrame};
 use index::BuildIdIndex;
 use module_file::ModuleFile;
 use normalize::{Normalizer, ProcessFiles};
-pub use raw::{RawFrame, RawStack, decode};
+use raw::RawFrame;
+pub use raw::{RawStack, decode};
 use worker::SymbolWorker;
 
 /// The longest an event waits for its stack's names; later, it goes without them.

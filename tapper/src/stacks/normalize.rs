@@ -19,7 +19,7 @@ const SWEEP_ABOVE: usize = 1024;
 
 /// A process's file mappings, sorted by address, and the build ids of those files.
 pub struct ProcessFiles {
-    pub mappings: Vec<Mapping>,
+    mappings: Vec<Mapping>,
     build_ids: HashMap<FileId, BuildId>,
 }
 
