@@ -1,6 +1,7 @@
-//! The user-stack tests' workload: a C program (in `e2e/workloads`) built with frame
-//! pointers by gcc at test time, which calls socket() through `stack_outer`,
-//! `stack_middle` and `stack_inner` until EMFILE.
+//! The user-stack tests' workloads: C programs (in `e2e/workloads`) built with frame
+//! pointers by gcc at test time. One calls socket() through `stack_outer`,
+//! `stack_middle` and `stack_inner` until EMFILE; a short-lived one fails once through
+//! `open_listener` and `make_socket` and exits at once.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,6 +14,11 @@ use anyhow::{Context, bail};
 pub const FUNCTIONS: [&str; 3] = ["stack_inner", "stack_middle", "stack_outer"];
 
 const SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/stack_workload.c");
+const SHORT_LIVED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/short_lived.c");
+
+/// The short-lived workload's functions, innermost first, as a stack names them.
+pub const SHORT_LIVED_FUNCTIONS: [&str; 3] = ["make_socket", "open_listener", "main"];
+
 const LOADER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/stack_loader.c");
 
 /// Compiles the workload into `dir` and returns the binary's path.
@@ -20,6 +26,26 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     let bin = dir.join("stack-workload");
     compile(&bin, &[], SOURCE, &[])?;
     Ok(bin)
+}
+
+/// Compiles the short-lived workload into `dir` and returns the binary's path.
+pub fn build_short_lived(dir: &Path) -> anyhow::Result<PathBuf> {
+    let bin = dir.join("short-lived");
+    compile(&bin, &[], SHORT_LIVED, &[])?;
+    Ok(bin)
+}
+
+/// The ELF build id of `bin` in lowercase hex, as `readelf -n` prints it.
+pub fn build_id(bin: &Path) -> anyhow::Result<String> {
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(bin)
+        .output()
+        .context("running readelf (binutils)")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Build ID: ").map(str::to_owned))
+        .with_context(|| format!("readelf -n shows no build id for {}", bin.display()))
 }
 
 /// Compiles the workload to `bin` with its functions named `PREFIX_inner`,

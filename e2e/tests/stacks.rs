@@ -1,6 +1,7 @@
-//! User stacks (`tapper --stacks`) on this host's kernel: a workload built with frame
-//! pointers fails with EMFILE through three named functions, and the real tapper reports
-//! each failure with the stack that names them, innermost first. Run as root.
+//! User stacks (`tapper --stacks`) on this host's kernel: workloads built with frame
+//! pointers fail through named functions, and the real tapper reports each failure with
+//! the stack that names them, innermost first, as build id, module, offset and symbol;
+//! also for a process that exited before the tapper read its failure. Run as root.
 
 use std::{
     io::Write,
@@ -63,8 +64,20 @@ fn emfile_events(events: &[Value], pid: u32) -> Vec<&Value> {
 }
 
 /// The frames name the three functions in order, innermost first, then their callers in
-/// the workload, each with the workload binary as module and a file offset.
+/// the workload.
 fn assert_names_the_three_functions(event: &Value, bin: &Path) {
+    let expected = [
+        stack_workload::FUNCTIONS.as_slice(),
+        &["fail_emfile", "main"],
+    ]
+    .concat();
+    assert_frames_of(event, bin, &expected);
+}
+
+/// The innermost frames name `functions` in order, each with `bin` as module, its build
+/// id (as readelf reads it) and a file offset, which the address equals (the kernel gives
+/// a build-id frame without its address).
+fn assert_frames_of(event: &Value, bin: &Path, functions: &[&str]) {
     let frames = event["user_stack"]
         .as_array()
         .unwrap_or_else(|| panic!("no user_stack: {event}"));
@@ -72,20 +85,16 @@ fn assert_names_the_three_functions(event: &Value, bin: &Path) {
         .iter()
         .map(|f| f["symbol"].as_str().unwrap_or("?"))
         .collect();
-    let expected = [
-        stack_workload::FUNCTIONS.as_slice(),
-        &["fail_emfile", "main"],
-    ]
-    .concat();
-    assert_eq!(symbols[..expected.len()], expected, "{event}");
-    for frame in &frames[..expected.len()] {
+    assert!(symbols.len() >= functions.len(), "{event}");
+    assert_eq!(symbols[..functions.len()], *functions, "{event}");
+    let build_id = stack_workload::build_id(bin).unwrap();
+    for frame in &frames[..functions.len()] {
         assert_eq!(frame["module"], bin.to_str().unwrap(), "{frame}");
+        assert_eq!(frame["build_id"], build_id.as_str(), "{frame}");
         let offset = frame["offset"]
             .as_u64()
             .unwrap_or_else(|| panic!("{frame}"));
-        let address = frame["address"].as_u64().unwrap();
-        // A position-independent executable is mapped at a page-aligned base.
-        assert_eq!((address - offset) % 4096, 0, "{frame}");
+        assert_eq!(frame["address"].as_u64(), Some(offset), "{frame}");
     }
 }
 
@@ -154,4 +163,52 @@ fn a_process_that_exited_before_its_stack_was_read_still_gets_modules_and_names(
     let events = emfile_events(&out.events, pid);
     assert_eq!(events.len(), 2);
     assert_names_the_three_functions(events[1], &bin);
+}
+
+/// The short-lived workload fails once and exits at once, while the tapper is frozen
+/// (SIGSTOP): the tapper reads the failure only after the process is gone, and still
+/// names its frames from the binary on disk, found by build id.
+#[test]
+fn a_process_gone_at_once_gets_build_ids_modules_offsets_and_names() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bin = stack_workload::build_short_lived(dir.path()).unwrap();
+    for probe in ["exit-only", "tracepoint"] {
+        let tapper = RunningTapper::start(
+            &tapper_bin(),
+            &["--probe", probe, "--stacks", "--comm", "short-lived"],
+        )
+        .unwrap();
+        let tapper_pid = Pid::from_raw(tapper.pid() as i32);
+        kill(tapper_pid, Signal::SIGSTOP).unwrap();
+        let ran = (0..2)
+            .map(|_| {
+                let child = Command::new(&bin).spawn()?;
+                let pid = child.id();
+                let status = child.wait_with_output()?.status;
+                assert!(status.success(), "short-lived: {status}");
+                assert!(!Path::new(&format!("/proc/{pid}")).exists());
+                std::io::Result::Ok(pid)
+            })
+            .collect::<std::io::Result<Vec<u32>>>();
+        kill(tapper_pid, Signal::SIGCONT).unwrap();
+        let pids = ran.unwrap();
+        let mut waiting = pids.clone();
+        tapper
+            .wait_events("the short-lived failures", EVENT_TIMEOUT, |e| {
+                waiting.retain(|&pid| e["pid"] != pid);
+                waiting.is_empty().then_some(())
+            })
+            .unwrap();
+        let out = tapper.stop(Signal::SIGINT).unwrap();
+        for pid in pids {
+            let event = out
+                .events
+                .iter()
+                .find(|e| e["pid"] == pid)
+                .unwrap_or_else(|| panic!("{probe}: no event of {pid}"));
+            assert_eq!(event["errno_name"], "EAFNOSUPPORT", "{event}");
+            assert_frames_of(event, &bin, &stack_workload::SHORT_LIVED_FUNCTIONS);
+        }
+    }
 }

@@ -94,6 +94,36 @@ pub struct SocketFailure {
 /// Frames of a user stack the kernel captures at most (`bpf_get_stack` depth).
 pub const STACK_FRAMES: usize = 32;
 
+/// Bytes of the executable's path as the process passed it to `execve` (its stack top),
+/// NUL included.
+pub const EXEC_PATH_LEN: usize = 256;
+
+/// Bytes of an ELF build id as the kernel reports it (`BPF_BUILD_ID_SIZE`).
+pub const BUILD_ID_LEN: usize = 20;
+
+/// [`StackFrameRaw::status`] values (`enum bpf_stack_build_id_status`).
+pub mod frame_status {
+    /// No frame.
+    pub const EMPTY: i32 = 0;
+    /// `build_id` and a file offset in `offset_or_ip`.
+    pub const VALID: i32 = 1;
+    /// The kernel could not read the build id: the raw address in `offset_or_ip`.
+    pub const IP: i32 = 2;
+}
+
+/// One user frame as `bpf_get_stack(.., BPF_F_USER_STACK | BPF_F_USER_BUILD_ID)` fills it
+/// (`struct bpf_stack_build_id`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct StackFrameRaw {
+    /// A [`frame_status`] value.
+    pub status: i32,
+    /// The ELF build id of the mapped file, zero-padded (with [`frame_status::VALID`]).
+    pub build_id: [u8; BUILD_ID_LEN],
+    /// The file offset (VALID) or the instruction address (IP).
+    pub offset_or_ip: u64,
+}
+
 /// A failed call with the caller's user stack (`tapper --stacks`): the kernel emits this
 /// longer record instead of a bare [`SocketFailure`] when stacks are on, so user space
 /// tells the two apart by length.
@@ -104,8 +134,36 @@ pub struct FailureWithStack {
     /// Valid entries of `frames` (0 when the stack could not be read).
     pub frame_count: u32,
     pub _pad: u32,
-    /// User instruction addresses, innermost first.
-    pub frames: [u64; STACK_FRAMES],
+    /// The path the process's executable was started by (`execve`'s file name, which the
+    /// kernel keeps right after the environment strings), NUL-terminated; empty when
+    /// unreadable. A hint, checked by build id, for a process gone before user space looks.
+    pub exec_path: [u8; EXEC_PATH_LEN],
+    /// The user frames, innermost first.
+    pub frames: [StackFrameRaw; STACK_FRAMES],
+}
+
+/// Where the kernel finds the end of a task's environment strings (for
+/// [`FailureWithStack::exec_path`]), from the kernel's BTF; written with the stacks switch
+/// into the `STACK_CONFIG` global.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackConfig {
+    /// 1 with `--stacks`; 0 leaves every failure's record bare.
+    pub enabled: u32,
+    /// Byte offset of `task_struct.mm`; 0 leaves `exec_path` empty.
+    pub task_mm: u32,
+    /// Byte offset of `mm_struct.env_end`.
+    pub mm_env_end: u32,
+    pub _pad: u32,
+}
+
+impl StackConfig {
+    pub const OFF: Self = Self {
+        enabled: 0,
+        task_mm: 0,
+        mm_env_end: 0,
+        _pad: 0,
+    };
 }
 
 /// A successful `socket()` whose descriptor crossed the warn ratio of the process's soft
@@ -280,7 +338,9 @@ pub struct Wakeup {
 }
 
 const _: () = assert!(size_of::<SocketFailure>() == 80);
-const _: () = assert!(size_of::<FailureWithStack>() == 80 + 8 + 8 * STACK_FRAMES);
+const _: () = assert!(size_of::<StackFrameRaw>() == 32);
+const _: () = assert!(size_of::<FailureWithStack>() == 80 + 8 + EXEC_PATH_LEN + 32 * STACK_FRAMES);
+const _: () = assert!(size_of::<StackConfig>() == 16);
 const _: () = assert!(size_of::<PendingCall>() == 24);
 const _: () = assert!(size_of::<NofileWarning>() == 48);
 const _: () = assert!(size_of::<WarnConfig>() == 24);
@@ -296,6 +356,7 @@ mod pod {
     // SAFETY: all are `#[repr(C)]` with explicit padding and only integer fields.
     unsafe impl aya::Pod for super::SocketFailure {}
     unsafe impl aya::Pod for super::FailureWithStack {}
+    unsafe impl aya::Pod for super::StackConfig {}
     unsafe impl aya::Pod for super::PendingCall {}
     unsafe impl aya::Pod for super::TracepointLayout {}
     unsafe impl aya::Pod for super::RegsLayout {}

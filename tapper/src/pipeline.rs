@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tapper_common::{FailureWithStack, NofileWarning, STACK_FRAMES, SocketFailure};
+use tapper_common::{NofileWarning, SocketFailure};
 use tapper_proto::v1::Warning;
 
 use crate::{
@@ -18,7 +18,7 @@ use crate::{
     probe::is_self_test,
     rate_limit::Sweep,
     ship::HubShipper,
-    stacks::StackResolver,
+    stacks::{self, RawStack, StackResolver},
     warnings::{WarningCounts, build_nofile},
 };
 
@@ -76,7 +76,7 @@ impl Pipeline {
         if let Some(sweep) = self.sweep.as_mut() {
             sweep.remember(&raw);
         }
-        self.emit(&raw, stack_of(record))
+        self.emit(&raw, stacks::decode(record))
     }
 
     /// Sweeps the rate limit's quiet keys at `now_ns` (CLOCK_MONOTONIC) and handles a
@@ -95,15 +95,15 @@ impl Pipeline {
         Ok(left)
     }
 
-    /// Filters, enriches, writes and ships one failure; `stack` holds its user stack's
-    /// addresses when the kernel captured them.
-    fn emit(&mut self, raw: &SocketFailure, stack: Option<Vec<u64>>) -> std::io::Result<()> {
+    /// Filters, enriches, writes and ships one failure; `stack` holds its user stack when
+    /// the kernel captured it.
+    fn emit(&mut self, raw: &SocketFailure, stack: Option<RawStack>) -> std::io::Result<()> {
         if !self.filter.matches(raw) {
             return Ok(());
         }
         // Read first, while the process most likely still runs.
         let user_stack = match stack {
-            Some(addrs) => self.stacks.resolve(raw.tgid, &addrs),
+            Some(stack) => self.stacks.resolve(raw.tgid, raw.uid, &stack),
             None => Vec::new(),
         };
         let process = self.processes.lookup(raw.tgid);
@@ -159,15 +159,4 @@ impl Pipeline {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
     }
-}
-
-/// The user stack's addresses of a record with a stack (`--stacks`), innermost first.
-fn stack_of(record: &[u8]) -> Option<Vec<u64>> {
-    if record.len() < size_of::<FailureWithStack>() {
-        return None;
-    }
-    // SAFETY: the length is checked above; every bit pattern is a valid FailureWithStack.
-    let with_stack = unsafe { record.as_ptr().cast::<FailureWithStack>().read_unaligned() };
-    let count = (with_stack.frame_count as usize).min(STACK_FRAMES);
-    Some(with_stack.frames[..count].to_vec())
 }

@@ -49,8 +49,16 @@ def subscribe(stubs, hub, sink, streams, **request):
 
 
 def frames_of(event):
-    return [(f.address, f.module, f.offset, f.symbol if f.HasField("symbol") else None)
+    return [(f.address, f.module, f.offset, f.symbol if f.HasField("symbol") else None,
+             f.build_id if f.HasField("build_id") else None)
             for f in event.user_stack]
+
+
+def readelf_build_id(path):
+    out = subprocess.run(["readelf", "-n", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                if line.strip().startswith("Build ID:"))
 
 
 def watch_table(hub_client_bin, hub):
@@ -104,11 +112,15 @@ def test_stacks_survive_the_store_once_per_distinct_stack(
     live_streams[0].cancel()
 
     assert len(live) == FAILURES
+    build_id = readelf_build_id(stack_workload)
     for event in live:
         assert event.pid == workload.pid and event.errno_name == "EMFILE"
         symbols = [f.symbol for f in event.user_stack[:len(FUNCTIONS)]]
         assert symbols == FUNCTIONS, event
         assert all(f.module == str(stack_workload) for f in event.user_stack[:len(FUNCTIONS)])
+        # Build-id frames: the workload's build id, the file offset as the address.
+        assert all(f.build_id == build_id and f.address == f.offset
+                   for f in event.user_stack[:len(FUNCTIONS)]), event
     # The same call site every time: one distinct stack, stored once.
     assert len({tuple(frames_of(e)) for e in live}) == 1
     with sqlite3.connect(db) as conn:
@@ -130,7 +142,7 @@ def test_stacks_survive_the_store_once_per_distinct_stack(
     assert len(curl_events) == FAILURES
     for event, expected in zip(curl_events, live):
         frames = [(int(f["address"]), f.get("module"), int(f["offset"]) if "offset" in f
-                   else None, f.get("symbol")) for f in event["userStack"]]
+                   else None, f.get("symbol"), f.get("buildId")) for f in event["userStack"]]
         assert frames == frames_of(expected)
 
     # hub-client watch --stacks prints each event's frames under its row.

@@ -8,8 +8,8 @@ use aya::{
     programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
 use tapper_common::{
-    EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout, Wakeup,
-    WarnConfig,
+    EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout, StackConfig,
+    Wakeup, WarnConfig,
 };
 
 use super::{
@@ -20,6 +20,7 @@ use super::{
     nofile::{NofileWarn, warn_config},
     regs::regs_layout,
     selftest,
+    stacks::stack_config,
     tracefs::{socket_layout, tracefs_root},
 };
 use crate::counters::KernelCounters;
@@ -65,11 +66,30 @@ struct Layouts {
     regs: Result<RegsLayout, String>,
     io_uring: Result<IoUringLayout, String>,
     warn: Result<WarnConfig, String>,
+    stacks: StackConfig,
 }
 
 impl Layouts {
-    fn read(io_uring: bool, nofile_warn: Option<&NofileWarn>) -> Self {
+    fn read(io_uring: bool, nofile_warn: Option<&NofileWarn>, stacks: bool) -> Self {
         let btf = KernelBtf::open();
+        let stacks = if stacks {
+            match &btf {
+                Ok(btf) => stack_config(btf).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+            .unwrap_or_else(|why| {
+                tracing::info!(
+                    "stacks of a process gone before it is read name only files seen before: \
+                     {why}"
+                );
+                StackConfig {
+                    enabled: 1,
+                    ..StackConfig::OFF
+                }
+            })
+        } else {
+            StackConfig::OFF
+        };
         let warn = match (&btf, nofile_warn) {
             (_, None) => Err("turned off by --warn-nofile-ratio 0".into()),
             (Ok(btf), Some(warn)) => warn_config(btf, warn).map_err(|e| e.to_string()),
@@ -90,12 +110,14 @@ impl Layouts {
             ?regs,
             ?io_uring,
             ?warn,
+            ?stacks,
             "kernel layouts from BTF and tracefs"
         );
         Self {
             regs,
             io_uring,
             warn,
+            stacks,
         }
     }
 }
@@ -105,7 +127,11 @@ impl Layouts {
 pub fn attach(request: &Request) -> Result<Capture, ProbeError> {
     check_privileges()?;
     raise_memlock_limit();
-    let layouts = Layouts::read(request.io_uring, request.nofile_warn.as_ref());
+    let layouts = Layouts::read(
+        request.io_uring,
+        request.nofile_warn.as_ref(),
+        request.stacks,
+    );
     let load = |mode| load_and_attach(mode, request, &layouts);
     match request.mode {
         ProbeMode::ExitOnly => {
@@ -180,8 +206,7 @@ fn load_and_attach(
     loader.map_max_entries("EVENTS", request.ring_buffer_bytes);
     loader.override_global("RATE_LIMIT", &request.rate_limit, true);
     loader.override_global("WAKEUP", &request.wakeup, true);
-    let stacks_enabled = u32::from(request.stacks);
-    loader.override_global("STACKS_ENABLED", &stacks_enabled, true);
+    loader.override_global("STACK_CONFIG", &layouts.stacks, true);
     let tracepoint_layout;
     if matches!(mode, ProbeMode::Tracepoint | ProbeMode::ExitOnly) {
         tracepoint_layout = socket_layout(&tracefs_root()?)?;

@@ -9,6 +9,7 @@ mod io_uring;
 mod nofile;
 mod regs;
 mod selftest;
+mod stacks;
 mod tracefs;
 
 pub use attach::{Capture, Request, attach};

@@ -12,8 +12,8 @@ use blazesym::symbolize::{
 use hashlink::LruCache;
 
 use super::{
-    maps::{FileId, Mapping},
-    module_file,
+    maps::FileId,
+    module_file::{self, ModuleFile},
 };
 
 /// At most this many parsed files are kept, each with one open descriptor.
@@ -44,16 +44,15 @@ impl Symbols {
         }
     }
 
-    /// The (demangled) name of the function at `offset` in the file that `pid` maps at
-    /// `mapping`. A file not parsed yet is opened through the process, so a process that
-    /// is gone names only functions of files already kept.
-    pub fn name(&mut self, pid: u32, mapping: &Mapping, offset: u64) -> Option<String> {
-        if !self.modules.contains_key(&mapping.file) {
-            let module = Module::load(pid, mapping, self.budget)?;
+    /// The (demangled) name of the function at `offset` in `file`. A file not parsed yet
+    /// is opened from its origin (through its process, or by path once that is gone).
+    pub fn name(&mut self, file: &ModuleFile, offset: u64) -> Option<String> {
+        if !self.modules.contains_key(&file.file) {
+            let module = Module::load(file, self.budget)?;
             self.used += module.cost();
-            self.modules.insert(mapping.file, module);
+            self.modules.insert(file.file, module);
         }
-        let module = self.modules.get_mut(&mapping.file)?;
+        let module = self.modules.get_mut(&file.file)?;
         let before = module.cost();
         let name = module.name(offset);
         self.used = self.used - before + module.cost();
@@ -107,27 +106,23 @@ struct Module {
 }
 
 impl Module {
-    /// The file that `pid` maps at `mapping`, parsed from a private copy; a file larger
-    /// than `max_size` is kept without symbols. `None` when it cannot be opened (the
-    /// process is gone, or the file is not the one mapped).
-    fn load(pid: u32, mapping: &Mapping, max_size: u64) -> Option<Self> {
-        let (file, size) = module_file::open(pid, mapping)
-            .inspect_err(|err| {
-                tracing::debug!(pid, module = &*mapping.path, "cannot symbolize: {err}");
-            })
+    /// `module`'s file, parsed from a private copy; a file larger than `max_size` is kept
+    /// without symbols. `None` when it cannot be opened (its process is gone, or the file
+    /// is not the one expected).
+    fn load(module: &ModuleFile, max_size: u64) -> Option<Self> {
+        let origin = &module.origin;
+        let (file, meta) = module_file::open(module)
+            .inspect_err(|err| tracing::debug!(?origin, "cannot symbolize: {err}"))
             .ok()?;
+        let size = meta.len();
         if size > max_size {
-            tracing::debug!(pid, module = &*mapping.path, size, "too large to symbolize");
+            tracing::debug!(?origin, size, "too large to symbolize");
             return Some(Self::without_symbols());
         }
         let copy = match module_file::private_copy(file, size) {
             Ok(copy) => copy,
             Err(err) => {
-                tracing::debug!(
-                    pid,
-                    module = &*mapping.path,
-                    "cannot copy to symbolize: {err}"
-                );
+                tracing::debug!(?origin, "cannot copy to symbolize: {err}");
                 return None;
             }
         };
@@ -148,7 +143,7 @@ impl Module {
             .map(drop);
         drop(copy);
         if let Err(err) = mapped {
-            tracing::debug!(pid, module = &*mapping.path, "no ELF symbols: {err}");
+            tracing::debug!(?origin, "no ELF symbols: {err}");
             return Some(Self::without_symbols());
         }
         Some(Self {
@@ -204,7 +199,7 @@ impl Module {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stacks::maps;
+    use crate::stacks::maps::{self, Mapping};
 
     /// This test process's own mappings of regular files, one per distinct file.
     fn own_files() -> Vec<Mapping> {
@@ -225,7 +220,7 @@ mod tests {
         // Room for about one file: each new one evicts the one before.
         let mut symbols = Symbols::new(MIN_MODULE_COST);
         for mapping in &files {
-            symbols.name(pid, mapping, 0);
+            symbols.name(&ModuleFile::mapped(pid, mapping), 0);
             let (kept, _) = symbols.kept();
             assert_eq!(kept, 1);
             assert!(symbols.modules.contains_key(&mapping.file));
@@ -233,7 +228,7 @@ mod tests {
         // With room for all, all stay and the total is their sum.
         let mut symbols = Symbols::new(u64::MAX);
         for mapping in &files {
-            symbols.name(pid, mapping, 0);
+            symbols.name(&ModuleFile::mapped(pid, mapping), 0);
         }
         let (kept, used) = symbols.kept();
         assert_eq!(kept, files.len().min(MAX_MODULES));
@@ -246,7 +241,10 @@ mod tests {
         let mut mapping = own_files().remove(0);
         mapping.file.inode += 1;
         let mut symbols = Symbols::new(u64::MAX);
-        assert_eq!(symbols.name(std::process::id(), &mapping, 0), None);
+        assert_eq!(
+            symbols.name(&ModuleFile::mapped(std::process::id(), &mapping), 0),
+            None
+        );
         assert_eq!(symbols.kept().0, 0);
     }
 }

@@ -9,10 +9,10 @@ use std::{
     time::Duration,
 };
 
-use super::{maps::Mapping, symbols::Symbols};
+use super::{module_file::ModuleFile, symbols::Symbols};
 
-/// One stack's look-ups: (mapping, file offset) per named frame.
-pub type Lookups = Vec<(Mapping, u64)>;
+/// One stack's look-ups: (file, file offset) per frame to name.
+pub type Lookups = Vec<(ModuleFile, u64)>;
 
 pub struct SymbolWorker {
     /// How long a stack may wait for its names.
@@ -23,7 +23,7 @@ pub struct SymbolWorker {
 }
 
 struct Running {
-    jobs: SyncSender<(u32, Lookups)>,
+    jobs: SyncSender<Lookups>,
     names: Receiver<Vec<Option<String>>>,
     /// A stack's names missed their deadline and have not come since.
     late: bool,
@@ -38,16 +38,16 @@ impl SymbolWorker {
         }
     }
 
-    /// The names for `pid`'s `lookups`, in order, or `None` when they did not come in
-    /// time (or the thread is still busy with a stack that did not).
-    pub fn names(&mut self, pid: u32, lookups: Lookups) -> Option<Vec<Option<String>>> {
+    /// The names for `lookups`, in order, or `None` when they did not come in time (or
+    /// the thread is still busy with a stack that did not).
+    pub fn names(&mut self, lookups: Lookups) -> Option<Vec<Option<String>>> {
         if self.thread.is_none() {
             self.thread = Running::start(self.cache_bytes)
                 .inspect_err(|err| tracing::warn!("cannot start the stack symbolizer: {err}"))
                 .ok();
         }
         let running = self.thread.as_mut()?;
-        let answer = running.ask(pid, lookups, self.budget);
+        let answer = running.ask(lookups, self.budget);
         if let Err(Gone) = answer {
             tracing::warn!("the stack symbolizer stopped; starting it again");
             self.thread = None;
@@ -62,16 +62,16 @@ struct Gone;
 impl Running {
     fn start(cache_bytes: u64) -> std::io::Result<Self> {
         // One stack at a time: the caller waits for each.
-        let (jobs, job_rx) = mpsc::sync_channel::<(u32, Lookups)>(1);
+        let (jobs, job_rx) = mpsc::sync_channel::<Lookups>(1);
         let (names_tx, names) = mpsc::sync_channel(1);
         thread::Builder::new()
             .name("stack-symbols".into())
             .spawn(move || {
                 let mut symbols = Symbols::new(cache_bytes);
-                for (pid, lookups) in job_rx {
+                for lookups in job_rx {
                     let found = lookups
                         .iter()
-                        .map(|(mapping, offset)| symbols.name(pid, mapping, *offset))
+                        .map(|(file, offset)| symbols.name(file, *offset))
                         .collect();
                     if names_tx.send(found).is_err() {
                         break;
@@ -87,7 +87,6 @@ impl Running {
 
     fn ask(
         &mut self,
-        pid: u32,
         lookups: Lookups,
         budget: Duration,
     ) -> Result<Option<Vec<Option<String>>>, Gone> {
@@ -98,7 +97,7 @@ impl Running {
                 Err(TryRecvError::Disconnected) => return Err(Gone),
             }
         }
-        match self.jobs.try_send((pid, lookups)) {
+        match self.jobs.try_send(lookups) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Ok(None),
             Err(TrySendError::Disconnected(_)) => return Err(Gone),
