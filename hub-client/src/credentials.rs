@@ -87,12 +87,15 @@ impl Credentials {
         }
         let mut config = ClientTlsConfig::new();
         config = match &self.tls_ca {
-            Some(ca) => config.ca_certificate(Certificate::from_pem(read_tls(ca)?)),
+            Some(ca) => config.ca_certificate(Certificate::from_pem(read_tls(ca, "--tls-ca")?)),
             None => config.with_native_roots(),
         };
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => {
-                config = config.identity(Identity::from_pem(read_tls(cert)?, read_tls(key)?));
+                config = config.identity(Identity::from_pem(
+                    read_tls(cert, "--tls-cert")?,
+                    read_tls(key, "--tls-key")?,
+                ));
             }
             (None, None) => {}
             _ => {
@@ -105,16 +108,25 @@ impl Credentials {
         Ok(Some(config))
     }
 
+    /// Reads every file now, for each of `urls`: a missing or unreadable certificate, key
+    /// or token stops a program before it starts anything, with the flag named.
+    pub fn check(&self, urls: &[String]) -> Result<(), ClientError> {
+        for url in urls {
+            self.tls_config(url)?;
+        }
+        self.bearer().map(drop)
+    }
+
     /// The interceptor that adds the token (read now) to every call.
     pub(crate) fn bearer(&self) -> Result<Bearer, ClientError> {
         let token = match &self.token {
             None => return Ok(Bearer(None)),
             Some(TokenSource::Value(t)) => t.trim().to_owned(),
             Some(TokenSource::File(path)) => {
-                String::from_utf8(read(path, "token file", MAX_TOKEN_FILE)?)
+                String::from_utf8(read(path, "--token-file", MAX_TOKEN_FILE)?)
                     .map_err(|_| {
                         bad(
-                            &format!("token file {}", path.display()),
+                            &format!("--token-file {}", path.display()),
                             "not UTF-8".into(),
                         )
                     })?
@@ -145,8 +157,9 @@ fn read(path: &Path, what: &str, max_bytes: u64) -> Result<Vec<u8>, ClientError>
         .map_err(|e| bad(&format!("{what} {}", path.display()), e.to_string()))
 }
 
-fn read_tls(path: &Path) -> Result<Vec<u8>, ClientError> {
-    read(path, "TLS file", MAX_TLS_FILE)
+/// Reads the TLS file given by `flag`.
+fn read_tls(path: &Path, flag: &str) -> Result<Vec<u8>, ClientError> {
+    read(path, flag, MAX_TLS_FILE)
 }
 
 /// Adds `authorization: Bearer TOKEN` to every call (nothing without a token).

@@ -84,3 +84,18 @@ def test_the_tapper_s_comm_filter_is_the_hub_client_s_glob(tapper_bin, tmp_path)
         assert shown == {"glob-a-worker", "glob-b"}, shown
     finally:
         tapper.stop()
+
+
+def test_a_missing_tls_file_stops_the_tapper_before_it_attaches_and_names_the_flag(
+        tapper_bin, hub_client_bin):
+    out = run(tapper_bin, "--probe", "tracepoint", "--hub", "https://127.0.0.1:1",
+              "--tls-ca", "/nonexistent/ca.pem")
+    assert out.returncode != 0
+    assert "attached" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "--tls-ca /nonexistent/ca.pem" in errors[0], out.stderr
+    out = run(hub_client_bin, "--hub", "https://127.0.0.1:1", "--tls-ca", "/nonexistent/ca.pem",
+              "tappers")
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--tls-ca /nonexistent/ca.pem" in lines[0], out.stderr

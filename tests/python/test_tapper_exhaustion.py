@@ -144,7 +144,7 @@ def test_a_token_file_that_never_ends_is_a_one_line_error_at_start(tapper_bin, t
         assert out.returncode != 0, out.stderr
         errors = [line for line in out.stderr.splitlines() if "ERROR" in line]
         assert len(errors) == 1, out.stderr
-        assert f"token file {token_file}: is {kind}, not a regular file" in errors[0], errors
+        assert f"--token-file {token_file}: is {kind}, not a regular file" in errors[0], errors
         assert time.monotonic() - started < 60, "the read ended at once"
     big = tmp_path / "token.big"
     big.write_bytes(b"x" * (64 * 1024 + 1))
@@ -153,4 +153,4 @@ def test_a_token_file_that_never_ends_is_a_one_line_error_at_start(tapper_bin, t
          "--hub", "http://127.0.0.1:1", "--token-file", str(big)],
         capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
-    assert f"token file {big}: is larger than 65536 bytes" in out.stderr, out.stderr
+    assert f"--token-file {big}: is larger than 65536 bytes" in out.stderr, out.stderr

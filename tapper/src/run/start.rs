@@ -42,8 +42,10 @@ impl Agent {
     /// prints the ready line.
     pub(super) async fn start(cli: Cli) -> anyhow::Result<Self> {
         let (format, counters_format) = output_formats(&cli.output);
-        // Before attaching, so that a wrong runtime path stops the tapper at once.
+        // Before attaching, so that a wrong runtime path or a missing certificate or token
+        // file stops the tapper at once.
         let identity = IdentityResolver::start(cli.identity)?;
+        let credentials = hub_credentials(&cli.hub)?;
         // Before attaching: from the ready line on, a signal must mean a clean stop.
         let sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -58,7 +60,7 @@ impl Agent {
             early_records,
             rate_buckets,
         } = attach(capture, &cli.warn)?;
-        let hub = start_hub(cli.hub, mode)?;
+        let hub = start_hub(cli.hub, credentials, mode)?;
         let counters = Arc::new(counters);
         let warning_counts = Arc::new(WarningCounts::default());
         let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
@@ -196,8 +198,24 @@ fn periodic_timers(
     timers
 }
 
+/// The hub credentials the flags name, every file read once to check it.
+fn hub_credentials(hub: &HubArgs) -> anyhow::Result<hub_client::Credentials> {
+    let credentials = hub_client::Credentials::from_options(
+        hub.tls_ca.clone(),
+        hub.tls_cert.clone(),
+        hub.tls_key.clone(),
+        hub.token_file.clone(),
+    );
+    credentials.check(&hub.urls)?;
+    Ok(credentials)
+}
+
 /// Starts shipping to the hubs, if any were given.
-fn start_hub(hub: HubArgs, mode: ProbeMode) -> anyhow::Result<Option<HubShipper>> {
+fn start_hub(
+    hub: HubArgs,
+    credentials: hub_client::Credentials,
+    mode: ProbeMode,
+) -> anyhow::Result<Option<HubShipper>> {
     if hub.urls.is_empty() {
         return Ok(None);
     }
@@ -208,12 +226,7 @@ fn start_hub(hub: HubArgs, mode: ProbeMode) -> anyhow::Result<Option<HubShipper>
         buffer_bytes: hub.hub_buffer_bytes,
         kernel_release: probe::kernel_release(),
         probe_mode: mode.as_str(),
-        credentials: hub_client::Credentials::from_options(
-            hub.tls_ca,
-            hub.tls_cert,
-            hub.tls_key,
-            hub.token_file,
-        ),
+        credentials,
     })?;
     Ok(Some(shipper))
 }

@@ -71,7 +71,7 @@ fn describe(e: &anyhow::Error) -> String {
 async fn run() -> anyhow::Result<()> {
     let cli = cli_config::parse::<Cli>();
     tapper_logging::init(tapper_logging::LevelFilter::WARN, cli.verbose);
-    let hub = cli.connection.into_target();
+    let hub = cli.connection.into_target()?;
     match cli.command {
         Command::Watch(a) => watch::run(&hub, *a).await,
         Command::Stats(a) => stats::run(&hub, a).await,

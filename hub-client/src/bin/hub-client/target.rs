@@ -42,20 +42,19 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The hubs to try, in order, with these credentials.
-    pub fn into_target(self) -> Target {
-        Target {
+    /// The hubs to try, in order, with these credentials, each file read once to check it
+    /// (a missing certificate or token file is one error naming its flag).
+    pub fn into_target(self) -> anyhow::Result<Target> {
+        let credentials =
+            Credentials::from_options(self.tls_ca, self.tls_cert, self.tls_key, self.token_file);
+        credentials.check(&self.hub)?;
+        Ok(Target {
             hubs: self.hub,
             config: ClientConfig {
-                credentials: Credentials::from_options(
-                    self.tls_ca,
-                    self.tls_cert,
-                    self.tls_key,
-                    self.token_file,
-                ),
+                credentials,
                 ..ClientConfig::default()
             },
-        }
+        })
     }
 }
 
