@@ -127,10 +127,49 @@ class Pages:
         return self.each(COUNTS_JS)
 
 
-def cpu_secs(pid):
-    """utime + stime of a process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_secs(pid, tid=None):
+    """utime + stime of a process (or of its thread `tid`), in seconds."""
+    stat = Path(f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def renderers(driver):
+    """The pids of the Chromium renderer processes under this session's chromedriver."""
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+    mine = {driver.service.process.pid}
+    found = True
+    while found:
+        found = False
+        for pid, ppid in parent.items():
+            if ppid in mine and pid not in mine:
+                mine.add(pid)
+                found = True
+    out = []
+    for pid in mine:
+        try:
+            if b"--type=renderer" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def main_thread_cpu(pids):
+    """CPU seconds of the renderers' main threads (a renderer's main thread has its pid)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_secs(pid, pid)
+        except OSError:
+            continue
+    return total
 
 
 def latency(hub, rate, secs):
@@ -143,8 +182,10 @@ def latency(hub, rate, secs):
         gen.go()
         result = gen.result()
         n = result["calls"]
-        wait_for(lambda: page.counts()[0]["received"] >= n, f"all {n} rows", timeout=30 + secs)
+        wait_for(lambda: (c := page.counts()[0])["received"] + c["lagged"] >= n,
+                 f"all {n} rows", timeout=30 + secs)
         time.sleep(0.5)
+        lagged = page.counts()[0]["lagged"]
         seen = {int(k) - BASE: v for k, v in page.each(ROWS_SEEN_JS)[0]}
     # A row drawn but out of view at once (more arrived in one frame than fit) was drawn no
     # later than the next newer row seen.
@@ -154,7 +195,7 @@ def latency(hub, rate, secs):
             later = seen[i] if later is None else min(later, seen[i])
         if later is not None:
             ms.append(later - result["times_ns"][i] / 1e6)
-    return {"rate": rate, "secs": secs, "calls": n, "rows_timed": len(ms),
+    return {"rate": rate, "secs": secs, "calls": n, "lagged": lagged, "rows_timed": len(ms),
             "rows_seen_directly": len(seen), "p50_ms": nearest(ms, 0.5),
             "p99_ms": nearest(ms, 0.99), "max_ms": max(ms, default=None)}
 
@@ -191,12 +232,15 @@ def busy(hub, rate, secs, profile_secs):
         driver.execute_cdp_cmd("Performance.enable", {"timeDomain": "timeTicks"})
         gen.go()
         time.sleep(min(2.0, secs / 4))  # past the stream's start
+        pids = renderers(driver)
         before, counts_before, t0 = metrics(driver), page.counts()[0], time.monotonic()
+        cpu_before = main_thread_cpu(pids)
         heap_peak = 0
         while time.monotonic() - t0 < secs - min(2.0, secs / 4):
             time.sleep(min(1.0, secs / 4))
             heap_peak = max(heap_peak, metrics(driver)["JSHeapUsedSize"])
         after, counts_after, wall = metrics(driver), page.counts()[0], time.monotonic() - t0
+        cpu = main_thread_cpu(pids) - cpu_before
         driver.execute_cdp_cmd("Profiler.enable", {})
         driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 200})
         driver.execute_cdp_cmd("Profiler.start", {})
@@ -212,7 +256,8 @@ def busy(hub, rate, secs, profile_secs):
     return {
         "rate": rate, "secs": secs, "achieved_rate": result["calls"] / result["elapsed_secs"],
         "window_secs": wall, "arrived_per_sec": arrived / wall,
-        "busy_share": share("TaskDuration"), "script_share": share("ScriptDuration"),
+        "busy_share": share("TaskDuration"), "main_thread_cpu_share": cpu / wall,
+        "script_share": share("ScriptDuration"),
         "layout_share": share("LayoutDuration"), "style_share": share("RecalcStyleDuration"),
         "heap_mib": after["JSHeapUsedSize"] / 2**20, "heap_peak_mib": heap_peak / 2**20,
         "frames_per_sec": (counts_after["frames"] - counts_before["frames"]) / wall,
@@ -232,7 +277,7 @@ def hub_cpu(hub, watch_bin, streams, kind, rate, secs):
             readers = Pages(stack, streams)
             readers.open(hub, gen.pid)
         elif kind == "grpc":
-            for i in range(streams):
+            for _ in range(streams):
                 out = Path(stack.enter_context(tempfile.NamedTemporaryFile(
                     prefix="web-bench-watch-")).name)
                 with open(out, "w") as sink:
@@ -248,21 +293,39 @@ def hub_cpu(hub, watch_bin, streams, kind, rate, secs):
         gen.go()
         result = gen.result()
         n = result["calls"]
-        if kind == "pages":
-            wait_for(lambda: all(c["received"] >= n for c in readers.counts()),
-                     "every page's rows", timeout=30)
-            delivered = sum(c["received"] for c in readers.counts())
-        elif kind == "grpc":
-            wait_for(lambda: all(len(o.read_bytes().splitlines()) >= n for o in outs),
-                     "every stream's events", timeout=30)
-            delivered = sum(len(o.read_bytes().splitlines()) for o in outs)
-        else:
+        if kind == "none":
             time.sleep(1.0)
-            delivered = 0
+            got = []
+        else:
+            if kind == "pages":
+                def tally():
+                    return [(c["received"], c["lagged"]) for c in readers.counts()]
+            else:
+                def tally():
+                    return [watch_tally(o) for o in outs]
+
+            def complete():
+                """Every reader got every event, or a lagged notice for it."""
+                t = tally()
+                return t if all(events + lagged >= n for events, lagged in t) else None
+
+            got = wait_for(complete, "every reader's events", timeout=30 + secs)
         cpu = cpu_secs(hub.proc.pid) - c0
         return {"kind": kind, "streams": streams if kind != "none" else 0, "rate": rate,
-                "calls": n, "delivered": delivered, "hub_cpu_secs": cpu,
+                "calls": n, "delivered": sum(e for e, _ in got),
+                "lagged": sum(lag for _, lag in got), "hub_cpu_secs": cpu,
                 "load_before": load_before, "load_after": os.getloadavg()}
+
+
+def watch_tally(out):
+    """(events, skipped in lagged notices) that `hub-client watch --json` wrote to `out`."""
+    events = lagged = 0
+    for line in out.read_text().splitlines():
+        if line.startswith('{"lagged"'):
+            lagged += json.loads(line)["lagged"]["skipped"]
+        elif line.strip():
+            events += 1
+    return events, lagged
 
 
 def one_run(a, workdir):

@@ -1,7 +1,8 @@
 // The live table: a virtualized list with a fixed row height that keeps at most `cap` rows
 // (newest on top) and puts only the visible ones in the DOM, reusing their elements. A
-// render writes only the texts that changed and never reads layout (the scroll position
-// and height are kept from the scroll and resize events).
+// render fills only the rows of entries new to the view (the others just move), writes only
+// the texts that changed, and never reads layout (the scroll position and height are kept
+// from the scroll event and a ResizeObserver).
 
 const ROW_HEIGHT = 24;
 const OVERSCAN = 6;
@@ -164,31 +165,47 @@ export class VirtualList {
     }
     const first = Math.max(0, Math.floor(this.scrollTop / ROW_HEIGHT) - OVERSCAN);
     const visible = Math.ceil(this.height / ROW_HEIGHT) + 2 * OVERSCAN;
-    const last = Math.min(total, first + visible);
-    while (this.pool.length < last - first) {
-      const built = buildRow();
-      this.pool.push(built);
-      this.viewport.appendChild(built.row);
+    const wanted = this.entries.slice(Math.max(0, total - first - visible), Math.max(0, total - first))
+      .reverse();
+    // A row whose entry stays in view keeps it and only moves; the others are refilled for
+    // the entries new to the view and put in their place, so the DOM order stays the order
+    // on screen.
+    const inView = new Set(wanted);
+    const kept = new Map();
+    const free = [];
+    for (const built of this.pool) {
+      if (built.entry && inView.has(built.entry)) kept.set(built.entry, built);
+      else free.push(built);
     }
-    this.pool.forEach((built, i) => {
-      const index = first + i;
-      const { row } = built;
-      if (index >= last) {
-        if (!row.hidden) row.hidden = true;
-        built.entry = row.entry = null;
-        return;
+    let cursor = this.spacer.nextSibling;
+    wanted.forEach((entry, i) => {
+      let built = kept.get(entry);
+      if (!built) {
+        built = free.pop() || this.newRow();
+        fill(built, entry);
+        built.entry = built.row.entry = entry;
       }
-      const entry = this.entries[total - 1 - index];
+      const { row } = built;
+      if (row === cursor) cursor = cursor.nextSibling;
+      else this.viewport.insertBefore(row, cursor);
       if (row.hidden) row.hidden = false;
+      const index = first + i;
       if (built.index !== index) {
         row.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
         built.index = index;
       }
-      if (built.entry !== entry) {
-        fill(built, entry);
-        built.entry = row.entry = entry;
-      }
       row.classList.toggle("selected", entry.selected);
     });
+    for (const built of free) {
+      if (!built.row.hidden) built.row.hidden = true;
+      built.entry = built.row.entry = null;
+    }
+  }
+
+  newRow() {
+    const built = buildRow();
+    this.pool.push(built);
+    this.viewport.appendChild(built.row);
+    return built;
   }
 }
