@@ -233,6 +233,25 @@ def test_the_row_cap_says_how_many_are_shown_of_how_many(hub, replay, page):
     page.shot("cap")
 
 
+def test_items_the_hub_skipped_for_a_slow_page_are_counted_as_lagged(hub_factory, replay_to,
+                                                                     page):
+    # A queue of one item per subscriber: a burst outruns any reader, and the hub skips.
+    hub = hub_factory("--subscriber-queue", "1")
+    page.open(hub, node="burst")
+    page.wait_live()
+    n = 5000
+    replay_to(hub, "burst", n)
+
+    def lagged():
+        return int(re.fullmatch(r"lagged (\d+)", page.by_id("lagged").text)[1])
+
+    # Every item is either counted as received or as lagged: never a silent drop.
+    wait_for(lambda: page.counts()[1] + lagged() == n, "received + lagged = every item")
+    shown, received = page.counts()
+    assert lagged() > 0 and shown == received < n, (shown, received, lagged())
+    page.shot("lagged")
+
+
 def test_pause_holds_the_rows_still_and_resume_catches_up(hub, hub_client_bin, page):
     feed = background_replay(hub_client_bin, hub, "paused", 300, 20)
     try:
