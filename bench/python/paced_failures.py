@@ -1,8 +1,9 @@
 """A paced failure generator for the dashboard part: prints its pid, waits for a line on
-stdin, then makes `rate` failing `socket(AF_INET, 12345, BASE + i)` calls per second (EINVAL;
-the protocol argument carries the call's index) for `secs` seconds, as the command name
-`webbench-gen` (so a tapper can ship only these). Prints one JSON line: the calls, their
-span, and with --times the wall time (ns since the epoch) right after each call."""
+stdin (at end of input it exits), then makes `rate` failing `socket(AF_INET, 12345,
+BASE + i)` calls per second (EINVAL; the protocol argument carries the call's index) for
+`secs` seconds, as the command name `webbench-gen` (so a tapper can ship only these).
+Prints one JSON line: the calls, their span, and with --times the wall time (ns since the
+epoch) right after each call."""
 
 import argparse
 import ctypes
@@ -27,7 +28,8 @@ def main():
     a = ap.parse_args()
     ctypes.CDLL(None).prctl(PR_SET_NAME, COMM, 0, 0, 0)
     print(os.getpid(), flush=True)
-    sys.stdin.readline()
+    if not sys.stdin.readline():
+        return  # the caller went away before the start
     total = round(a.rate * a.secs)
     times = []
     start = time.monotonic()

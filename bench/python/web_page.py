@@ -83,7 +83,6 @@ class Generator:
              *(["--times"] if times else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.pid = int(self.proc.stdout.readline())
-        self.secs = secs
 
     def go(self):
         self.proc.stdin.write("go\n")
@@ -109,11 +108,12 @@ class Pages:
                     driver.switch_to.new_window("window")
                 self.tabs.append((driver, driver.current_window_handle))
 
-    def each(self, script, *args):
+    def each(self, script):
+        """`script`'s result in every tab."""
         out = []
         for driver, handle in self.tabs:
             driver.switch_to.window(handle)
-            out.append(driver.execute_script(script, *args))
+            out.append(driver.execute_script(script))
         return out
 
     def open(self, hub, pid):

@@ -3,8 +3,10 @@ grpcurl) against a real hub fed by `hub-client replay`: exact counts and paging,
 Server-Sent Events live and across a restart, errors (400, 401, 403, 429), the login cookie,
 the base path, --no-web, and gRPC on the same port."""
 
+import gzip
 import http.client
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -389,6 +391,23 @@ def test_curl_gets_the_page_and_grpc_works_on_the_same_port(grpcurl, hub, replay
     # An unknown gRPC method stays a gRPC answer, never a page.
     out = grpcurl_run(grpcurl, hub, "describe", "tapper.v1.Hub")
     assert out.returncode == 0
+
+
+def test_the_page_and_every_file_it_loads_stay_under_300_kb_compressed(hub):
+    """Follows index.html's links and every module's imports, as a browser loads them."""
+    todo, sizes = ["index.html"], {}
+    while todo:
+        path = todo.pop()
+        if path in sizes:
+            continue
+        status, _, body = call(hub, f"/{path}")
+        assert status == 200, (path, status)
+        sizes[path] = len(gzip.compress(body.encode(), 9))
+        folder = path.rpartition("/")[0]
+        todo += re.findall(r'(?:src|href)="(assets/[^"]+)"', body)
+        todo += [f"{folder}/{name}" for name in re.findall(r'from "\./([^"]+)"', body)]
+    assert {"assets/app.js", "assets/list.js", "assets/entry.js"} <= set(sizes), sizes
+    assert sum(sizes.values()) < 300 * 1024, sizes
 
 
 def test_no_web_serves_grpc_only(grpcurl, hub_factory):
