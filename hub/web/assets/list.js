@@ -126,15 +126,14 @@ export class VirtualList {
   /** Appends entries (oldest first); drops the oldest beyond the cap. */
   append(entries) {
     if (entries.length === 0) return;
-    const before = this.entries.length;
-    if (entries.length >= this.cap) this.entries = entries.slice(entries.length - this.cap);
-    else for (const e of entries) this.entries.push(e);
+    for (const e of entries.length > this.cap ? entries.slice(-this.cap) : entries) {
+      this.entries.push(e);
+    }
     const over = this.entries.length - this.cap;
     if (over > 0) this.entries.splice(0, over);
     // Newest on top: when the reader has scrolled down, keep the same rows in view.
-    const added = this.entries.length - before + Math.max(over, 0);
     if (this.scrollTop > 0) {
-      this.scrollTop += added * ROW_HEIGHT;
+      this.scrollTop += entries.length * ROW_HEIGHT;
       this.viewport.scrollTop = this.scrollTop;
     }
     this.render();
