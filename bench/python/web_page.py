@@ -247,7 +247,8 @@ def busy(hub, rate, secs, profile_secs):
         time.sleep(profile_secs)
         profile = driver.execute_cdp_cmd("Profiler.stop", {})["profile"]
         result = gen.result()
-        final = page.counts()[0]
+        final = wait_for(lambda: (c := page.counts()[0])["received"] + c["lagged"]
+                         >= result["calls"] and c, "the last items", timeout=30)
 
     def share(name):
         return (after[name] - before[name]) / wall
