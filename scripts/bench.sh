@@ -56,6 +56,7 @@ if [ $MODE = full ]; then
   REPLICAS=(--runs 2 --configs 20x250,20x500,20x1000,20x2000 --duration 5 --replicas 1,2,3)
   STORM=(--runs 3 --procs 2 --secs 10)
   ROUND2=(--rounds 3)
+  WEB=(--runs 3 --latency-secs 10 --busy-secs 60 --profile-secs 5 --cpu-rate 1000 --cpu-secs 10)
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
   RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
@@ -67,6 +68,8 @@ else
   REPLICAS=(--runs 1 --configs 4x100 --duration 1 --replicas 1,2)
   STORM=(--runs 1 --procs 2 --secs 1)
   ROUND2=(--smoke)
+  WEB=(--runs 1 --latency-secs 1 --busy-rate 1000 --busy-secs 3 --profile-secs 1 --cpu-rate 200
+    --cpu-secs 1 --streams 2)
   OUT=${BENCH_OUT:-$RESULTS/BENCHMARKS.md}
 fi
 
@@ -239,6 +242,18 @@ driver_storm() {
   need_hub storm || return 0
   log "an error storm (${STORM[*]})"
   python3 bench/python/storm.py --bin "$BIN" "${STORM[@]}" --out "$RESULTS/storm.json"
+}
+
+# The dashboard in headless Chromium (scripts/setup.sh installs chromium and selenium).
+driver_web() {
+  need_hub web || return 0
+  local missing
+  if ! missing=$(python3 -c 'from tapperkit.browser import chromium; chromium().quit()' 2>&1); then
+    skip web "the browser did not start: ${missing##*$'\n'}"
+    return 0
+  fi
+  log "the dashboard (${WEB[*]})"
+  python3 bench/python/web_page.py --bin "$BIN" "${WEB[@]}" --out "$RESULTS/web.json"
 }
 
 for driver in "${DRIVERS[@]}"; do "driver_$driver"; done

@@ -4,6 +4,7 @@ returns None when the results directory has nothing for its section."""
 import facts_attack
 import facts_hub
 import facts_probes
+import facts_web
 
 SECTIONS = {
     "machine": facts_probes.machine_section,
@@ -21,6 +22,7 @@ SECTIONS = {
     "round2": facts_attack.round2,
     "storm": facts_attack.storm,
     "metrics": facts_attack.metrics,
+    "web": facts_web.web,
 }
 
 

@@ -3,8 +3,10 @@ grpcurl) against a real hub fed by `hub-client replay`: exact counts and paging,
 Server-Sent Events live and across a restart, errors (400, 401, 403, 429), the login cookie,
 the base path, --no-web, and gRPC on the same port."""
 
+import gzip
 import http.client
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -277,6 +279,38 @@ def test_a_stuck_browser_is_dropped_and_frees_its_subscriber_slot(hub_factory, r
         stuck.close()
 
 
+def test_a_reader_that_stops_reading_is_told_what_it_missed_in_lagged_notices(hub_factory,
+                                                                            replay_to):
+    hub = hub_factory("--subscriber-queue", "16", "--subscriber-stall-timeout", "5m")
+    slow = Sse(hub.addr, "/api/v1/events?follow=true", rcvbuf=4096)
+    try:
+        assert slow.reply.status == 200
+        # The reader stops reading while far more arrives than the socket buffers (up to
+        # 4 MiB) and its queue of 16 hold; then it reads everything.
+        n = 20000
+        replay_to(hub, "n1", n)
+        last_id, events, lagged, pending_lag = 0, 0, 0, 0
+        while events + lagged < n:
+            msg = slow.next()
+            if msg["event"] == "lagged":
+                assert "id" not in msg, msg
+                count = json.loads(msg["data"])["lagged"]
+                assert count > 0, msg
+                lagged += count
+                pending_lag += count
+                continue
+            assert msg["event"] == "event", msg
+            hub_seq = int(msg["id"])
+            # Every gap in the stream is exactly what the notices before it announced.
+            assert hub_seq - last_id - 1 == pending_lag, (last_id, hub_seq, pending_lag)
+            last_id, pending_lag = hub_seq, 0
+            events += 1
+        assert events + lagged == n and lagged > 0 and events > 0, (events, lagged)
+        assert last_id + pending_lag == n, (last_id, pending_lag)
+    finally:
+        slow.close()
+
+
 def test_tokens_guard_the_api_and_the_login_sets_a_strict_cookie(hub_factory, tokens_file):
     hub = hub_factory("--tokens", str(tokens_file))
     assert call(hub, "/api/v1/events")[0] == 401
@@ -357,6 +391,23 @@ def test_curl_gets_the_page_and_grpc_works_on_the_same_port(grpcurl, hub, replay
     # An unknown gRPC method stays a gRPC answer, never a page.
     out = grpcurl_run(grpcurl, hub, "describe", "tapper.v1.Hub")
     assert out.returncode == 0
+
+
+def test_the_page_and_every_file_it_loads_stay_under_300_kb_compressed(hub):
+    """Follows index.html's links and every module's imports, as a browser loads them."""
+    todo, sizes = ["index.html"], {}
+    while todo:
+        path = todo.pop()
+        if path in sizes:
+            continue
+        status, _, body = call(hub, f"/{path}")
+        assert status == 200, (path, status)
+        sizes[path] = len(gzip.compress(body.encode(), 9))
+        folder = path.rpartition("/")[0]
+        todo += re.findall(r'(?:src|href)="(assets/[^"]+)"', body)
+        todo += [f"{folder}/{name}" for name in re.findall(r'from "\./([^"]+)"', body)]
+    assert {"assets/app.js", "assets/list.js", "assets/entry.js"} <= set(sizes), sizes
+    assert sum(sizes.values()) < 300 * 1024, sizes
 
 
 def test_no_web_serves_grpc_only(grpcurl, hub_factory):

@@ -9,18 +9,16 @@ import os
 import re
 import subprocess
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
+from tapperkit.browser import MissingBrowser, chromium
 from tapperkit.process import ready_fields
 from tapperkit.replay import replay_args
 from test_stacks import FUNCTIONS, stack_workload  # noqa: F401 (a fixture)
 from test_tapper_to_hub import wait_for
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 READ_TOKEN, REPORT_TOKEN = "web-read-token-0123456789", "web-report-token-0123456789"
 
 # The rows the list has in the DOM (only the visible ones, newest first), cell by cell.
@@ -75,21 +73,10 @@ class Page:
 @pytest.fixture
 def page(tmp_path):
     """A headless Chromium tab; fails (never skips) when the browser is not installed."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing.append("the selenium Python package")
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: run scripts/setup.sh", pytrace=False)
-    os.environ["SE_OFFLINE"] = "true"  # selenium must not look for a browser online
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1500,900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        driver = chromium()
+    except MissingBrowser as err:
+        pytest.fail(str(err), pytrace=False)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     try:
@@ -244,6 +231,25 @@ def test_the_row_cap_says_how_many_are_shown_of_how_many(hub, replay, page):
     in_dom = page.js("return document.querySelectorAll('#viewport .item').length")
     assert 0 < in_dom < 100
     page.shot("cap")
+
+
+def test_items_the_hub_skipped_for_a_slow_page_are_counted_as_lagged(hub_factory, replay_to,
+                                                                     page):
+    # A queue of one item per subscriber: a burst outruns any reader, and the hub skips.
+    hub = hub_factory("--subscriber-queue", "1")
+    page.open(hub, node="burst")
+    page.wait_live()
+    n = 5000
+    replay_to(hub, "burst", n)
+
+    def lagged():
+        return int(re.fullmatch(r"lagged (\d+)", page.by_id("lagged").text)[1])
+
+    # Every item is either counted as received or as lagged: never a silent drop.
+    wait_for(lambda: page.counts()[1] + lagged() == n, "received + lagged = every item")
+    shown, received = page.counts()
+    assert lagged() > 0 and shown == received < n, (shown, received, lagged())
+    page.shot("lagged")
 
 
 def test_pause_holds_the_rows_still_and_resume_catches_up(hub, hub_client_bin, page):

@@ -67,8 +67,9 @@ export async function history(filters, since, maxItems, onPage) {
 
 /**
  * Follows live items from `sinceHubSeq` on as Server-Sent Events; `handlers` has
- * event/warning/loss/lagged(item) and status(text). The browser's EventSource reconnects by
- * itself and resumes after the last id it saw. Returns the EventSource (close() to stop).
+ * event/warning(json, hubSeq) with the item's JSON text (parsed when needed), loss/lagged(item)
+ * and status(text). The browser's EventSource reconnects by itself and resumes after the last
+ * id it saw. Returns the EventSource (close() to stop).
  */
 export function follow(filters, sinceHubSeq, handlers) {
   const params = new URLSearchParams(filters);
@@ -77,7 +78,12 @@ export function follow(filters, sinceHubSeq, handlers) {
     params.set("since_hub_seq", String(sinceHubSeq));
   }
   const source = new EventSource(apiUrl("api/v1/events", params));
-  for (const type of ["event", "warning", "loss", "lagged"]) {
+  for (const type of ["event", "warning"]) {
+    source.addEventListener(type, (message) => {
+      handlers[type](message.data, Number(message.lastEventId) || 0);
+    });
+  }
+  for (const type of ["loss", "lagged"]) {
     source.addEventListener(type, (message) => {
       let item;
       try { item = JSON.parse(message.data); } catch { return; }

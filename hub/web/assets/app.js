@@ -3,11 +3,13 @@
 
 import * as api from "./api.js";
 import { showDetail } from "./detail.js";
+import { Entry } from "./entry.js";
 import { FILTER_NAMES, addFilter, currentFilters, pageOption, removeFilter } from "./filters.js";
 import { VirtualList } from "./list.js";
 import { refreshOverview } from "./overview.js";
 
 const HISTORY_WINDOW = "15m";
+const HIGH_RATE_DRAW_MS = 100;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -20,6 +22,7 @@ const state = {
   lagged: 0,
   lost: 0,
   frame: 0,
+  drawnAt: 0,         // when the list was last drawn (a frame's timestamp)
   overviewTimer: 0,
 };
 
@@ -32,41 +35,57 @@ function setStatus(text) {
   document.body.dataset.stream = text;
 }
 
-function updateCounts() {
-  $("shown").textContent = `${list.length} of ${state.received} shown`;
-  $("empty").hidden = list.length > 0;
-  $("lagged").textContent = `lagged ${state.lagged}`;
-  $("lost").textContent = `lost ${state.lost}`;
-  const buffered = $("buffered");
-  buffered.hidden = !state.paused;
-  buffered.textContent = `paused: ${state.pending.length} waiting`;
+/** Sets an element's text (unless null) and visibility, each only when it changed. */
+function show(id, text, visible = true) {
+  const el = $(id);
+  if (text !== null && el.textContent !== text) el.textContent = text;
+  if (el.hidden === visible) el.hidden = !visible;
 }
 
-/** Queues one stream or history item; drawing happens per frame unless paused. */
-function accept(kind, item, generation) {
+function updateCounts() {
+  show("shown", `${list.length} of ${state.received} shown`);
+  show("empty", null, list.length === 0);
+  show("lagged", `lagged ${state.lagged}`);
+  show("lost", `lost ${state.lost}`);
+  show("buffered", `paused: ${state.pending.length} waiting`, state.paused);
+}
+
+/** Queues one stream or history entry with its hub_seq; drawing happens per frame unless
+ * paused. */
+function accept(entry, hubSeq, generation) {
   if (generation !== state.generation) return;
-  if (item.hub_seq) {
-    if (item.hub_seq <= state.lastHubSeq) return;
-    state.lastHubSeq = item.hub_seq;
+  if (hubSeq) {
+    if (hubSeq <= state.lastHubSeq) return;
+    state.lastHubSeq = hubSeq;
   }
   state.received += 1;
-  state.pending.push({ kind, item });
+  state.pending.push(entry);
   schedule();
 }
 
 function schedule() {
-  // Paused: what arrives waits (the newest `cap`, as the list would keep), only counted.
-  if (state.pending.length > cap) state.pending.splice(0, state.pending.length - cap);
-  if (state.frame) return;
-  state.frame = requestAnimationFrame(() => {
-    state.frame = 0;
-    if (!state.paused) {
-      const batch = state.pending;
-      state.pending = [];
-      list.append(batch);
-    }
-    updateCounts();
-  });
+  // Paused: what arrives waits (the newest `cap`, as the list would keep), only counted;
+  // trimmed once it is twice that, so that an arrival costs no copy of the whole queue.
+  if (state.pending.length >= 2 * cap) state.pending = state.pending.slice(-cap);
+  if (!state.frame) state.frame = requestAnimationFrame(draw);
+}
+
+/** Draws what arrived: every frame, or at a rate that replaces the whole view each frame
+ * (more than anyone reads), every HIGH_RATE_DRAW_MS. */
+function draw(now) {
+  state.frame = 0;
+  if (state.paused) {
+    if (state.pending.length > cap) state.pending = state.pending.slice(-cap);
+  } else if (state.pending.length > list.pageRows && now - state.drawnAt < HIGH_RATE_DRAW_MS) {
+    state.frame = requestAnimationFrame(draw);
+    return;
+  } else {
+    const batch = state.pending;
+    state.pending = [];
+    state.drawnAt = now;
+    list.append(batch);
+  }
+  updateCounts();
 }
 
 function itemKind(item) {
@@ -113,7 +132,7 @@ async function startView() {
         const [kind, item] = itemKind(raw);
         if (kind === "loss") onLoss(item, generation);
         else if (kind === "lagged") onLagged(item, generation);
-        else accept(kind, item, generation);
+        else accept(new Entry(kind, item), item.hub_seq, generation);
       }
     });
   } catch (err) {
@@ -125,8 +144,8 @@ async function startView() {
   setStatus("following…");
   const since = Math.max(Number(next || 0), state.lastHubSeq + 1);
   state.source = api.follow(filters, since, {
-    event: (item) => accept("event", item, generation),
-    warning: (item) => accept("warning", item.warning || item, generation),
+    event: (json, hubSeq) => accept(Entry.streamed("event", json), hubSeq, generation),
+    warning: (json, hubSeq) => accept(Entry.streamed("warning", json), hubSeq, generation),
     loss: (item) => onLoss(item.loss || item, generation),
     lagged: (item) => onLagged(item, generation),
     status: (text) => {

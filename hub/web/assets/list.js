@@ -1,5 +1,8 @@
 // The live table: a virtualized list with a fixed row height that keeps at most `cap` rows
-// (newest on top) and puts only the visible ones in the DOM, reusing their elements.
+// (newest on top) and puts only the visible ones in the DOM, reusing their elements. A
+// render fills only the rows of entries new to the view (the others just move), writes only
+// the texts that changed, and never reads layout (the scroll position and height are kept
+// from the scroll event and a ResizeObserver).
 
 const ROW_HEIGHT = 24;
 const OVERSCAN = 6;
@@ -10,10 +13,12 @@ const CELLS = [
   ["errno", "errno"], ["args", null], ["suppressed", null],
 ];
 
+/** A cell whose text is one Text node, changed in place. */
 function span(className, filter) {
   const el = document.createElement("span");
-  el.className = className;
+  el.className = `${className} empty`;
   if (filter) el.dataset.filter = filter;
+  el.appendChild(document.createTextNode(""));
   return el;
 }
 
@@ -27,42 +32,50 @@ function buildRow() {
     cells[name] = cell;
   }
   cells.time.dataset.detail = "1";
-  cells.time.title = "show this event";
   cells.where.replaceChildren(span("ns", "namespace"), span("pod", "pod"), span("ctr", "container"));
-  return { row, cells };
+  const [ns, pod, ctr] = cells.where.children;
+  Object.assign(cells, { ns, pod, ctr });
+  return { row, cells, entry: null, index: -1 };
 }
 
+/** Sets a cell's text and the value its click filters by, each only when it changed. */
 function setCell(cell, text, value = text) {
-  cell.textContent = text;
-  cell.dataset.value = value === null || value === undefined ? "" : String(value);
-  cell.classList.toggle("empty", !text);
+  const node = cell.firstChild;
+  if (node.data !== text) {
+    node.data = text;
+    cell.classList.toggle("empty", !text);
+  }
+  const v = value === null || value === undefined ? "" : String(value);
+  if (cell.dataset.value !== v) cell.dataset.value = v;
 }
 
-/** Fills a pooled row element with one event or warning (textContent only). */
+function setFilter(cell, name) {
+  if (cell.dataset.filter !== name) cell.dataset.filter = name;
+}
+
+/** Fills a pooled row element with one event or warning (text only). */
 function fill({ row, cells }, entry) {
   const item = entry.item;
   const warning = entry.kind === "warning";
   row.classList.toggle("warning", warning);
-  row.classList.toggle("selected", entry.selected === true);
   const ts = item.ts || item.received || "";
   setCell(cells.time, ts.length >= 23 ? ts.slice(11, 23) : ts);
-  cells.time.title = ts;
+  if (cells.time.title !== ts) cells.time.title = ts;
   setCell(cells.node, item.node || "");
   const pod = item.pod || {};
   const container = item.container || {};
-  const [ns, podName, ctr] = cells.where.children;
-  setCell(ns, pod.namespace || "");
-  setCell(podName, pod.name || "");
-  setCell(ctr, container.name || "");
+  setCell(cells.ns, pod.namespace || "");
+  setCell(cells.pod, pod.name || "");
+  setCell(cells.ctr, container.name || "");
   setCell(cells.comm, item.comm || "");
   setCell(cells.pid, item.pid === null || item.pid === undefined ? "" : String(item.pid));
   if (warning) {
-    cells.errno.dataset.filter = "kind";
+    setFilter(cells.errno, "kind");
     setCell(cells.errno, `⚠ ${item.kind}`, item.kind);
     setCell(cells.args, `${item.used} of ${item.limit} used`, "");
     setCell(cells.suppressed, "", "");
   } else {
-    cells.errno.dataset.filter = "errno";
+    setFilter(cells.errno, "errno");
     setCell(cells.errno, item.errno_name || String(item.errno));
     const args = [item.family_name ?? item.family, item.type_name ?? item.type,
       item.protocol_name ?? item.protocol].map((a) => (a === null || a === undefined ? "?" : a));
@@ -83,8 +96,17 @@ export class VirtualList {
     this.entries = [];
     this.pool = [];
     this.selected = null;
-    viewport.addEventListener("scroll", () => this.render());
-    window.addEventListener("resize", () => this.render());
+    this.scrollTop = 0;
+    this.height = 0;
+    this.spacerRows = -1;
+    viewport.addEventListener("scroll", () => {
+      this.scrollTop = viewport.scrollTop;
+      this.render();
+    });
+    new ResizeObserver(([change]) => {
+      this.height = change.contentRect.height;
+      this.render();
+    }).observe(viewport);
     viewport.addEventListener("click", (click) => {
       const target = click.target.closest("[data-filter],[data-detail]");
       const row = click.target.closest(".item");
@@ -104,19 +126,23 @@ export class VirtualList {
   /** Appends entries (oldest first); drops the oldest beyond the cap. */
   append(entries) {
     if (entries.length === 0) return;
-    const before = this.entries.length;
-    for (const e of entries) this.entries.push(e);
+    for (const e of entries.length > this.cap ? entries.slice(-this.cap) : entries) {
+      this.entries.push(e);
+    }
     const over = this.entries.length - this.cap;
     if (over > 0) this.entries.splice(0, over);
     // Newest on top: when the reader has scrolled down, keep the same rows in view.
-    const added = this.entries.length - before + Math.max(over, 0);
-    if (this.viewport.scrollTop > 0) this.viewport.scrollTop += added * ROW_HEIGHT;
+    if (this.scrollTop > 0) {
+      this.scrollTop += entries.length * ROW_HEIGHT;
+      this.viewport.scrollTop = this.scrollTop;
+    }
     this.render();
   }
 
   clear() {
     this.entries = [];
     this.selected = null;
+    this.scrollTop = 0;
     this.viewport.scrollTop = 0;
     this.render();
   }
@@ -125,29 +151,60 @@ export class VirtualList {
     return this.entries.length;
   }
 
+  /** Rows that fit in the view. */
+  get pageRows() {
+    return Math.ceil(this.height / ROW_HEIGHT);
+  }
+
   render() {
     const total = this.entries.length;
-    this.spacer.style.height = `${total * ROW_HEIGHT}px`;
-    const first = Math.max(0, Math.floor(this.viewport.scrollTop / ROW_HEIGHT) - OVERSCAN);
-    const visible = Math.ceil(this.viewport.clientHeight / ROW_HEIGHT) + 2 * OVERSCAN;
-    const last = Math.min(total, first + visible);
-    while (this.pool.length < last - first) {
-      const built = buildRow();
-      this.pool.push(built);
-      this.viewport.appendChild(built.row);
+    if (total !== this.spacerRows) {
+      this.spacer.style.height = `${total * ROW_HEIGHT}px`;
+      this.spacerRows = total;
     }
-    this.pool.forEach((built, i) => {
-      const index = first + i;
-      if (index >= last) {
-        built.row.hidden = true;
-        built.row.entry = null;
-        return;
+    const first = Math.max(0, Math.floor(this.scrollTop / ROW_HEIGHT) - OVERSCAN);
+    const visible = Math.ceil(this.height / ROW_HEIGHT) + 2 * OVERSCAN;
+    const wanted = this.entries.slice(Math.max(0, total - first - visible), Math.max(0, total - first))
+      .reverse();
+    // A row whose entry stays in view keeps it and only moves; the others are refilled for
+    // the entries new to the view and put in their place, so the DOM order stays the order
+    // on screen.
+    const inView = new Set(wanted);
+    const kept = new Map();
+    const free = [];
+    for (const built of this.pool) {
+      if (built.entry && inView.has(built.entry)) kept.set(built.entry, built);
+      else free.push(built);
+    }
+    let cursor = this.spacer.nextSibling;
+    wanted.forEach((entry, i) => {
+      let built = kept.get(entry);
+      if (!built) {
+        built = free.pop() || this.newRow();
+        fill(built, entry);
+        built.entry = built.row.entry = entry;
       }
-      const entry = this.entries[total - 1 - index];
-      built.row.hidden = false;
-      built.row.entry = entry;
-      built.row.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
-      fill(built, entry);
+      const { row } = built;
+      if (row === cursor) cursor = cursor.nextSibling;
+      else this.viewport.insertBefore(row, cursor);
+      if (row.hidden) row.hidden = false;
+      const index = first + i;
+      if (built.index !== index) {
+        row.style.transform = `translateY(${index * ROW_HEIGHT}px)`;
+        built.index = index;
+      }
+      row.classList.toggle("selected", entry.selected);
     });
+    for (const built of free) {
+      if (!built.row.hidden) built.row.hidden = true;
+      built.entry = built.row.entry = null;
+    }
+  }
+
+  newRow() {
+    const built = buildRow();
+    this.pool.push(built);
+    this.viewport.appendChild(built.row);
+    return built;
   }
 }
