@@ -19,19 +19,24 @@ pub fn enabled() -> bool {
     unsafe { core::ptr::read_volatile(&STACKS_ENABLED) != 0 }
 }
 
-/// Emits `failure` with the current task's user stack (innermost first), or counts a drop
-/// (of every failure the record stood for).
+/// Emits the failure `fill` writes with the current task's user stack (innermost first),
+/// or counts a drop (of every failure the record stood for).
 #[inline(always)]
-pub fn emit_with_stack<C: EbpfContext>(ctx: &C, failure: SocketFailure) {
+pub fn emit_with_stack<C: EbpfContext>(
+    ctx: &C,
+    end_ns: u64,
+    suppressed: u32,
+    fill: impl FnOnce(&mut SocketFailure),
+) {
     let Some(mut entry) = EVENTS.reserve::<FailureWithStack>(0) else {
-        bump_by(&COUNTERS, counter::DROPS, 1 + failure.suppressed as u64);
+        bump_by(&COUNTERS, counter::DROPS, 1 + suppressed as u64);
         return;
     };
     let record = entry.as_mut_ptr();
-    // SAFETY: `record` points at reserved ring-buffer memory of the record's size; the
-    // helper writes at most the frames' bytes and zeroes what it does not fill.
+    // SAFETY: `record` points at reserved ring-buffer memory of the record's size; `fill`
+    // writes the failure whole, the helper at most the frames' bytes (zeroing the rest).
     unsafe {
-        (*record).failure = failure;
+        fill(&mut (*record).failure);
         let bytes = bpf_get_stack(
             ctx.as_ptr(),
             (*record).frames.as_mut_ptr().cast(),
@@ -41,5 +46,5 @@ pub fn emit_with_stack<C: EbpfContext>(ctx: &C, failure: SocketFailure) {
         (*record).frame_count = if bytes > 0 { bytes as u32 / 8 } else { 0 };
         (*record)._pad = 0;
     }
-    entry.submit(wakeup::submit_flags(failure.end_ns));
+    entry.submit(wakeup::submit_flags(end_ns));
 }

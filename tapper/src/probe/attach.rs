@@ -8,13 +8,14 @@ use aya::{
     programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
 use tapper_common::{
-    EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout, Wakeup,
-    WarnConfig,
+    ContextLayout, EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout,
+    Wakeup, WarnConfig,
 };
 
 use super::{
     ProbeError, ProbeMode,
     btf::KernelBtf,
+    context::context_layout,
     features::{KPROBE_TARGET, check_kprobes, check_privileges},
     io_uring::{self, io_uring_layout},
     nofile::{NofileWarn, warn_config},
@@ -65,6 +66,8 @@ struct Layouts {
     regs: Result<RegsLayout, String>,
     io_uring: Result<IoUringLayout, String>,
     warn: Result<WarnConfig, String>,
+    /// Where failures read the task's context (nothing without BTF).
+    context: ContextLayout,
 }
 
 impl Layouts {
@@ -74,6 +77,13 @@ impl Layouts {
             (_, None) => Err("turned off by --warn-nofile-ratio 0".into()),
             (Ok(btf), Some(warn)) => warn_config(btf, warn).map_err(|e| e.to_string()),
             (Err(e), Some(_)) => Err(e.to_string()),
+        };
+        let context = match &btf {
+            Ok(btf) => context_layout(btf),
+            Err(e) => {
+                tracing::info!("failures will carry no context from the kernel: {e}");
+                ContextLayout::NONE
+            }
         };
         let regs = match &btf {
             Ok(btf) => regs_layout(btf).map_err(|e| e.to_string()),
@@ -90,12 +100,14 @@ impl Layouts {
             ?regs,
             ?io_uring,
             ?warn,
+            ?context,
             "kernel layouts from BTF and tracefs"
         );
         Self {
             regs,
             io_uring,
             warn,
+            context,
         }
     }
 }
@@ -209,6 +221,7 @@ fn load_and_attach(
     if let Ok(io_uring) = &layouts.io_uring {
         loader.override_global("IO_URING_LAYOUT", io_uring, true);
     }
+    loader.override_global("CONTEXT_LAYOUT", &layouts.context, true);
     match &layouts.warn {
         Ok(warn) => {
             loader.override_global("WARN_CONFIG", warn, true);
