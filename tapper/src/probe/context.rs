@@ -5,15 +5,14 @@ use tapper_common::{ContextLayout, context};
 
 use super::{ProbeError, btf::KernelBtf};
 
+/// Finds one part's offsets, writing them into the layout.
+type FindPart<'a> = &'a dyn Fn(&mut ContextLayout) -> Result<(), ProbeError>;
+
 /// The layout of every part this kernel's BTF describes; a part it lacks (a kernel without
 /// seccomp, say) is logged and left unread.
 pub fn context_layout(btf: &KernelBtf) -> ContextLayout {
     let mut layout = ContextLayout::NONE;
-    let parts: [(
-        u32,
-        &str,
-        &dyn Fn(&mut ContextLayout) -> Result<(), ProbeError>,
-    ); 6] = [
+    let parts: [(u32, &str, FindPart<'_>); 6] = [
         (context::NOFILE, "descriptor limits", &|l| nofile(btf, l)),
         (context::OPEN_FDS, "open descriptors", &|l| open_fds(btf, l)),
         (context::CAP_EFFECTIVE, "capabilities", &|l| {
