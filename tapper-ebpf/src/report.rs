@@ -1,6 +1,7 @@
 //! The one place a failure is counted and emitted: per-errno counters, the rate limit,
-//! the failing task's context (`context`), then one record in the ring buffer (with the caller's user stack when stacks are on, see
-//! `stack`) or a counted drop, waking user space sparingly.
+//! then one record in the ring buffer with the failing task's context (`context`) and,
+//! when stacks are on, the caller's user stack (`stack`), or a counted drop; waking user
+//! space sparingly.
 use aya_ebpf::{
     EbpfContext,
     helpers::{
