@@ -14,7 +14,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 # benchmarks' TLS certificates; prometheus (with promtool) and prometheus-alertmanager:
 # the real servers the metrics and alert tests start; postgresql: the database the hub
 # replica tests and benchmark part 8 start (initdb and pg_ctl in a temporary directory);
-# gcc (with libc6-dev): the stack tests build their workload with frame pointers;
+# gcc (with libc6-dev): the stack and kernel-context tests build their C workloads;
 # chromium and chromium-driver: the dashboard's tests drive a real headless browser;
 # dpkg-dev (dpkg-shlibdeps, the packages' library dependencies) and debootstrap (a fresh
 # Debian root to install them into): scripts/package-deb.sh and its test.

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod provoke;
 pub mod seccomp;
+pub mod short_lived;
 pub mod stack_workload;
 pub mod storm;
 pub mod tapper;

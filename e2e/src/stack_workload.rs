@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 pub const FUNCTIONS: [&str; 3] = ["stack_inner", "stack_middle", "stack_outer"];
 
 const SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/stack_workload.c");
-const SHORT_LIVED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/short_lived.c");
+const SHORT_LIVED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/stack_short_lived.c");
 
 /// The short-lived workload's functions, innermost first, as a stack names them.
 pub const SHORT_LIVED_FUNCTIONS: [&str; 3] = ["make_socket", "open_listener", "main"];
@@ -30,7 +30,7 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// Compiles the short-lived workload into `dir` and returns the binary's path.
 pub fn build_short_lived(dir: &Path) -> anyhow::Result<PathBuf> {
-    let bin = dir.join("short-lived");
+    let bin = dir.join("stack-short-lived");
     compile(&bin, &[], SHORT_LIVED, &[])?;
     Ok(bin)
 }

@@ -176,7 +176,7 @@ fn a_process_gone_at_once_gets_build_ids_modules_offsets_and_names() {
     for probe in ["exit-only", "tracepoint"] {
         let tapper = RunningTapper::start(
             &tapper_bin(),
-            &["--probe", probe, "--stacks", "--comm", "short-lived"],
+            &["--probe", probe, "--stacks", "--comm", "stack-short-liv"],
         )
         .unwrap();
         let tapper_pid = Pid::from_raw(tapper.pid() as i32);

@@ -89,6 +89,127 @@ pub struct SocketFailure {
     /// Failures of the same (tgid, errno) the kernel's rate limit suppressed since that
     /// key's previous event; this record stands for `1 + suppressed` failures.
     pub suppressed: u32,
+    /// What the kernel read in the failing task, which vanishes with the process.
+    pub context: TaskContext,
+}
+
+/// Bytes of the executable's file name the kernel copies (NUL included).
+pub const EXE_NAME_LEN: usize = 64;
+/// Bytes of the arguments the kernel copies (`mm->arg_start`, NULs between arguments).
+pub const CMDLINE_PREFIX_LEN: usize = 128;
+/// Words of the open-descriptor bitmap the kernel counts at most: a larger descriptor
+/// table (more than 64 times this many) leaves the count unread.
+pub const FD_BITMAP_WORDS: u32 = 16;
+
+/// Which parts of a [`TaskContext`] (and of a [`ContextLayout`]) are valid.
+pub mod context {
+    /// `nofile_soft` and `nofile_hard`.
+    pub const NOFILE: u32 = 1 << 0;
+    /// `open_fds`.
+    pub const OPEN_FDS: u32 = 1 << 1;
+    pub const CAP_EFFECTIVE: u32 = 1 << 2;
+    pub const SECCOMP: u32 = 1 << 3;
+    pub const EXE_NAME: u32 = 1 << 4;
+    pub const CMDLINE: u32 = 1 << 5;
+    /// The arguments were longer than `cmdline` holds.
+    pub const CMDLINE_CUT: u32 = 1 << 6;
+    /// Every part a record can carry.
+    pub const ALL: u32 = NOFILE | OPEN_FDS | CAP_EFFECTIVE | SECCOMP | EXE_NAME | CMDLINE;
+}
+
+/// The failing task's limits, descriptors, credentials and identity, read by the kernel in
+/// the task's own context on the failure path only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TaskContext {
+    /// [`context`] bits of the parts read.
+    pub valid: u32,
+    /// Open descriptors (set bits of the descriptor table's `open_fds` bitmap).
+    pub open_fds: u32,
+    /// `task_struct.seccomp.mode`: 0 disabled, 1 strict, 2 filter.
+    pub seccomp_mode: u32,
+    /// Bytes of `cmdline` filled.
+    pub cmdline_len: u32,
+    /// `RLIMIT_NOFILE` (`rlim_cur`, `rlim_max`); `u64::MAX` is unlimited.
+    pub nofile_soft: u64,
+    pub nofile_hard: u64,
+    /// `cred->cap_effective`: bit n is capability n.
+    pub cap_effective: u64,
+    /// The executable's file name (`mm->exe_file`'s dentry), NUL-terminated.
+    pub exe_name: [u8; EXE_NAME_LEN],
+    /// The first bytes of the arguments, NUL-separated.
+    pub cmdline: [u8; CMDLINE_PREFIX_LEN],
+}
+
+impl TaskContext {
+    /// Nothing read.
+    pub const EMPTY: Self = Self {
+        valid: 0,
+        open_fds: 0,
+        seccomp_mode: 0,
+        cmdline_len: 0,
+        nofile_soft: 0,
+        nofile_hard: 0,
+        cap_effective: 0,
+        exe_name: [0; EXE_NAME_LEN],
+        cmdline: [0; CMDLINE_PREFIX_LEN],
+    };
+}
+
+/// Where a task's context lies, from the kernel's BTF, written by user space into the
+/// `CONTEXT_LAYOUT` global. Offsets are bytes into the named struct; `valid` holds the
+/// [`context`] bits of the parts whose offsets were found (0 reads nothing).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextLayout {
+    pub valid: u32,
+    /// `task_struct.signal`, then `signal_struct.rlim[RLIMIT_NOFILE]`'s two values.
+    pub task_signal: u32,
+    pub signal_nofile_cur: u32,
+    pub signal_nofile_max: u32,
+    /// `task_struct.files`, `files_struct.fdt`, `fdtable.max_fds`, `fdtable.open_fds`.
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_open_fds: u32,
+    /// `task_struct.cred`, `cred.cap_effective`.
+    pub task_cred: u32,
+    pub cred_cap_effective: u32,
+    /// `task_struct.seccomp.mode`.
+    pub task_seccomp_mode: u32,
+    /// `task_struct.mm`, `mm_struct.exe_file`, `file.f_path.dentry`, `dentry.d_name.name`.
+    pub task_mm: u32,
+    pub mm_exe_file: u32,
+    pub file_dentry: u32,
+    pub dentry_name: u32,
+    /// `mm_struct.arg_start`, `mm_struct.arg_end`.
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub _pad: u32,
+}
+
+impl ContextLayout {
+    /// No offsets known: the kernel reads no context.
+    pub const NONE: Self = Self {
+        valid: 0,
+        task_signal: 0,
+        signal_nofile_cur: 0,
+        signal_nofile_max: 0,
+        task_files: 0,
+        files_fdt: 0,
+        fdt_max_fds: 0,
+        fdt_open_fds: 0,
+        task_cred: 0,
+        cred_cap_effective: 0,
+        task_seccomp_mode: 0,
+        task_mm: 0,
+        mm_exe_file: 0,
+        file_dentry: 0,
+        dentry_name: 0,
+        mm_arg_start: 0,
+        mm_arg_end: 0,
+        _pad: 0,
+    };
 }
 
 /// Frames of a user stack the kernel captures at most (`bpf_get_stack` depth).
@@ -337,10 +458,15 @@ pub struct Wakeup {
     pub max_bytes: u64,
 }
 
-const _: () = assert!(size_of::<SocketFailure>() == 80);
+const _: () = assert!(size_of::<TaskContext>() == 40 + EXE_NAME_LEN + CMDLINE_PREFIX_LEN);
+const _: () = assert!(size_of::<SocketFailure>() == 80 + size_of::<TaskContext>());
 const _: () = assert!(size_of::<StackFrameRaw>() == 32);
-const _: () = assert!(size_of::<FailureWithStack>() == 80 + 8 + EXEC_PATH_LEN + 32 * STACK_FRAMES);
+const _: () = assert!(
+    size_of::<FailureWithStack>()
+        == size_of::<SocketFailure>() + 8 + EXEC_PATH_LEN + 32 * STACK_FRAMES
+);
 const _: () = assert!(size_of::<StackConfig>() == 16);
+const _: () = assert!(size_of::<ContextLayout>() == 72);
 const _: () = assert!(size_of::<PendingCall>() == 24);
 const _: () = assert!(size_of::<NofileWarning>() == 48);
 const _: () = assert!(size_of::<WarnConfig>() == 24);
@@ -367,4 +493,5 @@ mod pod {
     unsafe impl aya::Pod for super::Wakeup {}
     unsafe impl aya::Pod for super::NofileWarning {}
     unsafe impl aya::Pod for super::WarnConfig {}
+    unsafe impl aya::Pod for super::ContextLayout {}
 }

@@ -6,6 +6,7 @@
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 
+mod context;
 mod correlate;
 mod exit_only;
 mod fexit;

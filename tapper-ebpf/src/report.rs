@@ -1,6 +1,7 @@
 //! The one place a failure is counted and emitted: per-errno counters, the rate limit,
-//! then one record in the ring buffer (with the caller's user stack when stacks are on, see
-//! `stack`) or a counted drop, waking user space sparingly.
+//! then one record in the ring buffer with the failing task's context (`context`) and,
+//! when stacks are on, the caller's user stack (`stack`), or a counted drop; waking user
+//! space sparingly.
 use aya_ebpf::{
     EbpfContext,
     helpers::{
@@ -8,9 +9,10 @@ use aya_ebpf::{
         bpf_get_current_uid_gid, bpf_ktime_get_ns,
     },
 };
-use tapper_common::{COMM_LEN, ERRNO_SLOTS, ProbeKind, SocketFailure, counter};
+use tapper_common::{COMM_LEN, ERRNO_SLOTS, ProbeKind, SocketFailure, TaskContext, counter};
 
 use crate::{
+    context,
     maps::{COUNTERS, ERRNO_COUNTS, EVENTS, bump, bump_by},
     rate_limit, stack, wakeup,
 };
@@ -58,43 +60,52 @@ pub fn report_failure<C: EbpfContext>(
         protocol: -1,
     });
     let uid_gid = bpf_get_current_uid_gid();
-    let failure = SocketFailure {
-        end_ns,
-        duration_ns: if start_ns == NO_START {
-            0
-        } else {
-            end_ns - start_ns
-        },
-        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
-        tgid: (pid_tgid >> 32) as u32,
-        tid: pid_tgid as u32,
-        uid: uid_gid as u32,
-        gid: (uid_gid >> 32) as u32,
-        family: known.family,
-        sock_type: known.sock_type,
-        protocol: known.protocol,
-        errno: errno as i32,
-        comm: bpf_get_current_comm().unwrap_or([0u8; COMM_LEN]),
-        probe: probe as u8,
-        has_args: args.is_some() as u8,
-        has_duration: (start_ns != NO_START) as u8,
-        source,
-        suppressed,
+    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    let comm = bpf_get_current_comm().unwrap_or([0u8; COMM_LEN]);
+    // Written in place in the ring buffer: the record is too large for the BPF stack.
+    let fill = |out: &mut SocketFailure| {
+        *out = SocketFailure {
+            end_ns,
+            duration_ns: if start_ns == NO_START {
+                0
+            } else {
+                end_ns - start_ns
+            },
+            cgroup_id,
+            tgid: (pid_tgid >> 32) as u32,
+            tid: pid_tgid as u32,
+            uid: uid_gid as u32,
+            gid: (uid_gid >> 32) as u32,
+            family: known.family,
+            sock_type: known.sock_type,
+            protocol: known.protocol,
+            errno: errno as i32,
+            comm,
+            probe: probe as u8,
+            has_args: args.is_some() as u8,
+            has_duration: (start_ns != NO_START) as u8,
+            source,
+            suppressed,
+            context: TaskContext::EMPTY,
+        };
+        context::read(&mut out.context);
     };
     if stack::enabled() {
-        stack::emit_with_stack(ctx, failure);
+        stack::emit_with_stack(ctx, end_ns, suppressed, fill);
     } else {
-        emit(failure);
+        emit(end_ns, suppressed, fill);
     }
 }
 
-/// Emits the bare record, or counts a drop (of every failure the record stood for).
+/// Emits the bare record `fill` writes, or counts a drop (of every failure the record
+/// stood for).
 #[inline(always)]
-fn emit(failure: SocketFailure) {
+fn emit(end_ns: u64, suppressed: u32, fill: impl FnOnce(&mut SocketFailure)) {
     let Some(mut entry) = EVENTS.reserve::<SocketFailure>(0) else {
-        bump_by(&COUNTERS, counter::DROPS, 1 + failure.suppressed as u64);
+        bump_by(&COUNTERS, counter::DROPS, 1 + suppressed as u64);
         return;
     };
-    entry.write(failure);
-    entry.submit(wakeup::submit_flags(failure.end_ns));
+    // SAFETY: reserved ring-buffer memory of the record's size, which `fill` writes whole.
+    fill(unsafe { &mut *entry.as_mut_ptr() });
+    entry.submit(wakeup::submit_flags(end_ns));
 }

@@ -31,19 +31,24 @@ pub fn enabled() -> bool {
     unsafe { core::ptr::read_volatile(&STACK_CONFIG.enabled) != 0 }
 }
 
-/// Emits `failure` with the current task's user stack (innermost first), or counts a drop
-/// (of every failure the record stood for).
+/// Emits the failure `fill` writes with the current task's user stack (innermost first),
+/// or counts a drop (of every failure the record stood for).
 #[inline(always)]
-pub fn emit_with_stack<C: EbpfContext>(ctx: &C, failure: SocketFailure) {
+pub fn emit_with_stack<C: EbpfContext>(
+    ctx: &C,
+    end_ns: u64,
+    suppressed: u32,
+    fill: impl FnOnce(&mut SocketFailure),
+) {
     let Some(mut entry) = EVENTS.reserve::<FailureWithStack>(0) else {
-        bump_by(&COUNTERS, counter::DROPS, 1 + failure.suppressed as u64);
+        bump_by(&COUNTERS, counter::DROPS, 1 + suppressed as u64);
         return;
     };
     let record = entry.as_mut_ptr();
-    // SAFETY: `record` points at reserved ring-buffer memory of the record's size; each
-    // helper writes at most its buffer's bytes and zeroes what it does not fill.
+    // SAFETY: `record` points at reserved ring-buffer memory of the record's size; `fill`
+    // writes the failure whole, each helper at most its buffer's bytes (zeroing the rest).
     unsafe {
-        (*record).failure = failure;
+        fill(&mut (*record).failure);
         let bytes = bpf_get_stack(
             ctx.as_ptr(),
             (*record).frames.as_mut_ptr().cast(),
@@ -58,7 +63,7 @@ pub fn emit_with_stack<C: EbpfContext>(ctx: &C, failure: SocketFailure) {
         (*record)._pad = 0;
         read_exec_path(&mut (*record).exec_path);
     }
-    entry.submit(wakeup::submit_flags(failure.end_ns));
+    entry.submit(wakeup::submit_flags(end_ns));
 }
 
 /// The executable's path as passed to `execve`: the kernel copies it to the top of the

@@ -8,7 +8,11 @@ use tapper_proto::{
     v1::{Event, Limits},
 };
 
-use crate::{clock::WallClock, enrich::ProcessInfo, identity::Identity};
+use crate::{
+    clock::WallClock,
+    enrich::{ProcessInfo, merge},
+    identity::Identity,
+};
 
 pub fn probe_name(raw: u8) -> &'static str {
     match ProbeKind::from_raw(raw) {
@@ -36,7 +40,8 @@ pub fn comm_text(comm: &[u8]) -> String {
 }
 
 /// The event for one failed call. Arguments and duration the probe could not learn stay
-/// absent; a process that exited leaves `exe`/`cmdline` empty. Every
+/// absent; `exe`, `cmdline` and `limits` merge `/proc` (`process`, `limits`) with the
+/// kernel's reading in the failing task (see `enrich::merge`). Every
 /// string is within the proto's limits; those cut say so in `truncated`. Identity parts
 /// that are unknown stay absent.
 pub fn build(
@@ -49,6 +54,11 @@ pub fn build(
     let seen = raw.has_args != 0;
     let known = |v: i32| seen.then_some(v);
     let name = |decode: &dyn Fn() -> String| if seen { decode() } else { String::new() };
+    let kernel = merge(&raw.context, process.exe, process.cmdline, limits);
+    let mut truncated = process.truncated;
+    if kernel.cmdline_cut {
+        truncated.push("cmdline".into());
+    }
     let mut event = Event {
         ts: Some(timestamp_from_unix_nanos(clock.unix_ns(raw.end_ns) as i64)),
         pid: raw.tgid,
@@ -57,8 +67,8 @@ pub fn build(
         uid: raw.uid,
         gid: raw.gid,
         comm: comm_text(&raw.comm),
-        exe: process.exe.unwrap_or_default(),
-        cmdline: process.cmdline.unwrap_or_default(),
+        exe: kernel.exe.unwrap_or_default(),
+        cmdline: kernel.cmdline.unwrap_or_default(),
         cgroup_id: raw.cgroup_id,
         family: known(raw.family),
         family_name: name(&|| tapper_names::family_name(raw.family)),
@@ -71,14 +81,17 @@ pub fn build(
         message: tapper_names::errno_message(raw.errno).into(),
         duration_ns: (raw.has_duration != 0).then_some(raw.duration_ns),
         probe: probe_name(raw.probe).into(),
-        limits,
-        truncated: process.truncated,
+        limits: kernel.limits,
+        truncated,
         source: source_name(raw.source).into(),
         cgroup_path: identity.cgroup_path,
         container: identity.container,
         pod: identity.pod,
         quota: identity.quota,
         suppressed: raw.suppressed.into(),
+        cap_effective: kernel.cap_effective,
+        seccomp_mode: kernel.seccomp_mode,
+        from_kernel: kernel.from_kernel,
         ..Default::default()
     };
     truncate_event(&mut event);

@@ -67,6 +67,7 @@ mod tests {
             has_duration: 1,
             source: tapper_common::source::SYSCALL,
             suppressed: 0,
+            context: tapper_common::TaskContext::EMPTY,
         };
         raw.comm[..comm.len()].copy_from_slice(comm.as_bytes());
         raw

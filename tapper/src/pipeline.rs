@@ -10,7 +10,7 @@ use crate::{
     clock::WallClock,
     counters::UserCounters,
     diagnose::{diagnose, diagnose_warning},
-    enrich::{ProcessCache, read_limits},
+    enrich::{ProcessCache, needs_proc_limits, read_limits},
     event,
     filter::Filter,
     identity::IdentityResolver,
@@ -107,7 +107,9 @@ impl Pipeline {
             None => Vec::new(),
         };
         let process = self.processes.lookup(raw.tgid);
-        let limits = read_limits(raw.tgid, raw.errno);
+        let limits = needs_proc_limits(&raw.context)
+            .then(|| read_limits(raw.tgid, raw.errno))
+            .flatten();
         let identity =
             self.identity
                 .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), raw.errno);

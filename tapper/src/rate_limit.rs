@@ -117,6 +117,7 @@ fn record(key: RateKey, state: &RateState, last: Option<SocketFailure>) -> Socke
         has_duration: 0,
         source: 0,
         suppressed: 0,
+        context: tapper_common::TaskContext::EMPTY,
     });
     raw.end_ns = state.last_ns;
     raw.has_duration = 0;

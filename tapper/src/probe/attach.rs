@@ -8,13 +8,14 @@ use aya::{
     programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
 use tapper_common::{
-    EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout, StackConfig,
-    Wakeup, WarnConfig,
+    ContextLayout, EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout,
+    StackConfig, Wakeup, WarnConfig,
 };
 
 use super::{
     ProbeError, ProbeMode,
     btf::KernelBtf,
+    context::context_layout,
     features::{KPROBE_TARGET, check_kprobes, check_privileges},
     io_uring::{self, io_uring_layout},
     nofile::{NofileWarn, warn_config},
@@ -67,6 +68,8 @@ struct Layouts {
     io_uring: Result<IoUringLayout, String>,
     warn: Result<WarnConfig, String>,
     stacks: StackConfig,
+    /// Where failures read the task's context (nothing without BTF).
+    context: ContextLayout,
 }
 
 impl Layouts {
@@ -95,6 +98,13 @@ impl Layouts {
             (Ok(btf), Some(warn)) => warn_config(btf, warn).map_err(|e| e.to_string()),
             (Err(e), Some(_)) => Err(e.to_string()),
         };
+        let context = match &btf {
+            Ok(btf) => context_layout(btf),
+            Err(e) => {
+                tracing::info!("failures will carry no context from the kernel: {e}");
+                ContextLayout::NONE
+            }
+        };
         let regs = match &btf {
             Ok(btf) => regs_layout(btf).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -111,6 +121,7 @@ impl Layouts {
             ?io_uring,
             ?warn,
             ?stacks,
+            ?context,
             "kernel layouts from BTF and tracefs"
         );
         Self {
@@ -118,6 +129,7 @@ impl Layouts {
             io_uring,
             warn,
             stacks,
+            context,
         }
     }
 }
@@ -234,6 +246,7 @@ fn load_and_attach(
     if let Ok(io_uring) = &layouts.io_uring {
         loader.override_global("IO_URING_LAYOUT", io_uring, true);
     }
+    loader.override_global("CONTEXT_LAYOUT", &layouts.context, true);
     match &layouts.warn {
         Ok(warn) => {
             loader.override_global("WARN_CONFIG", warn, true);

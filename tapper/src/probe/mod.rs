@@ -3,6 +3,7 @@
 
 mod attach;
 mod btf;
+mod context;
 mod error;
 mod features;
 mod io_uring;
