@@ -58,7 +58,8 @@ impl Agent {
             early_records,
             rate_buckets,
         } = attach(capture, &cli.warn)?;
-        let hub = start_hub(cli.hub, mode)?;
+        let node = cli.hub.node_name.clone().unwrap_or_else(host_name);
+        let hub = start_hub(cli.hub, node.clone(), mode)?;
         let counters = Arc::new(counters);
         let warning_counts = Arc::new(WarningCounts::default());
         let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
@@ -72,7 +73,7 @@ impl Agent {
         let mut pipeline = Pipeline::new(
             cli.filter,
             identity,
-            EventWriter::new(format),
+            EventWriter::new(format, node),
             rate_buckets.map(Sweep::new),
             hub,
             warning_counts.clone(),
@@ -197,13 +198,13 @@ fn periodic_timers(
 }
 
 /// Starts shipping to the hubs, if any were given.
-fn start_hub(hub: HubArgs, mode: ProbeMode) -> anyhow::Result<Option<HubShipper>> {
+fn start_hub(hub: HubArgs, node: String, mode: ProbeMode) -> anyhow::Result<Option<HubShipper>> {
     if hub.urls.is_empty() {
         return Ok(None);
     }
     let shipper = HubShipper::start(HubOptions {
         urls: hub.urls,
-        node: hub.node_name.unwrap_or_else(host_name),
+        node,
         buffer_capacity: hub.hub_buffer as usize,
         buffer_bytes: hub.hub_buffer_bytes,
         kernel_release: probe::kernel_release(),
