@@ -21,13 +21,15 @@ const SHORT_ID: usize = 12;
 const COLUMNS: [(&str, usize); 8] = [
     ("TIME", 12),
     ("NODE", 8),
-    ("POD/CONTAINER", 14),
+    ("POD/CONTAINER", POD_CONTAINER_WIDTH),
     ("COMM", 12),
     ("PID", 7),
     ("UID", 5),
     ("ERRNO", 15),
     ("SOCKET", 16),
 ];
+/// POD/CONTAINER is cut in its middle, keeping the container's name at its end.
+const POD_CONTAINER_WIDTH: usize = 14;
 /// Columns whose numbers are right-aligned.
 const NUMERIC: [&str; 2] = ["PID", "UID"];
 
@@ -43,7 +45,10 @@ pub fn write_row(out: &mut impl Write, node: &str, event: &Event) -> io::Result<
     let cells = [
         time_of_day(event.ts.as_ref()),
         escape_control(node).into_owned(),
-        escape_control(&where_ran(event.container.as_ref(), event.pod.as_ref())).into_owned(),
+        cut_middle(
+            &escape_control(&where_ran(event.container.as_ref(), event.pod.as_ref())),
+            POD_CONTAINER_WIDTH,
+        ),
         escape_control(&event.comm).into_owned(),
         event.pid.to_string(),
         event.uid.to_string(),
@@ -200,6 +205,20 @@ fn cut(text: &str, width: usize) -> String {
     }
     let mut cut: String = text.chars().take(width - 1).collect();
     cut.push('…');
+    cut
+}
+
+/// `text` in at most `width` characters, its middle replaced by `…` when cut.
+fn cut_middle(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return text.to_owned();
+    }
+    let head = (width - 1) / 2;
+    let tail = width - 1 - head;
+    let mut cut: String = text.chars().take(head).collect();
+    cut.push('…');
+    cut.extend(text.chars().skip(count - tail));
     cut
 }
 

@@ -155,7 +155,7 @@ fn the_longest_cells_are_cut_with_an_ellipsis_within_120_columns() {
     assert_eq!(row.trim_end().chars().count(), MAX_COLUMNS, "{row}");
     assert!(row.trim_end().ends_with('…'), "{row}");
     assert_eq!(cell(&row, "NODE"), "ip-10-0…");
-    assert_eq!(cell(&row, "POD/CONTAINER"), "shop/front-7d…");
+    assert_eq!(cell(&row, "POD/CONTAINER"), "shop/f…x4q/web");
     assert_eq!(cell(&row, "COMM"), "fifteen-cha…");
     assert_eq!(cell(&row, "PID"), "4194304");
     assert_eq!(cell(&row, "ERRNO"), "EPROTONOSUPPORT");
@@ -206,6 +206,7 @@ fn control_characters_are_escaped_in_every_cell() {
     assert!(!row.chars().any(|c| c.is_control() && c != '\n'), "{row:?}");
     assert!(row.contains(" \\x1b[2Jevil "), "{row}");
     assert!(row.contains("inj\\x1b…"), "{row}");
+    assert!(row.contains(" \\x1b]0;c "), "{row}");
 }
 
 #[test]
