@@ -181,8 +181,9 @@ def read_through_a_terminal(argv):
 def test_terminal_escapes_from_a_process_name_and_a_node_name_are_shown_escaped(
         tapper_bin, hub, hub_client_bin, tmp_path):
     node = "inj\x1b[2Jnode"
+    # --comm is a glob: `[[]` matches the literal `[` of the escape sequence.
     tapper, out, log = start_tapper(tapper_bin, hub, tmp_path, "--output", "table",
-                                    "--comm", "\x1b[2Jevil", "--node-name", node)
+                                    "--comm", "\x1b[[]2Jevil", "--node-name", node)
     pid = run_as_nobody(INJECT)
     stop_tapper(tapper, log)
 
