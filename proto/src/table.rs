@@ -68,15 +68,12 @@ pub fn write_stack(out: &mut impl Write, frames: &[StackFrame]) -> io::Result<()
 }
 
 /// A warning as one line between the rows, e.g. `-- warning nofile 12:00:01.123 node-a pid
-/// 42 (nginx) shop/web-1/nginx: 820/1024 fds (80%), full in ~3m --`.
+/// 42 (nginx) in shop/web-1/nginx: 820/1024 fds (80%), full in ~3m --`.
 pub fn write_warning(out: &mut impl Write, node: &str, w: &Warning) -> io::Result<()> {
-    let who = match w.pid {
-        Some(pid) => format!(
-            "pid {pid} ({}) {}",
-            w.comm,
-            where_ran(w.container.as_ref(), w.pod.as_ref())
-        ),
-        None => "the system's file table".into(),
+    let who = match (w.pid, where_ran(w.container.as_ref(), w.pod.as_ref())) {
+        (Some(pid), place) if place == "-" => format!("pid {pid} ({})", w.comm),
+        (Some(pid), place) => format!("pid {pid} ({}) in {place}", w.comm),
+        (None, _) => "the system's file table".into(),
     };
     let text = format!(
         "-- warning {} {} {node} {who}: {}/{} fds ({:.0}%), {} --",

@@ -278,8 +278,20 @@ fn a_warning_is_one_line_naming_who_and_when() {
     write_warning(&mut out, "node-a", &warning).unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "-- warning nofile 03:14:21.085 node-a pid 42 (nginx) shop/web-1/nginx: \
+        "-- warning nofile 03:14:21.085 node-a pid 42 (nginx) in shop/web-1/nginx: \
          820/1024 fds (80%), full in ~3m --\n"
+    );
+    let host = Warning {
+        pod: None,
+        container: None,
+        ..warning.clone()
+    };
+    let mut out = Vec::new();
+    write_warning(&mut out, "node-a", &host).unwrap();
+    let line = String::from_utf8(out).unwrap();
+    assert!(
+        line.contains(" node-a pid 42 (nginx): 820/1024 fds"),
+        "{line}"
     );
     let system = Warning {
         kind: "file_max".into(),
