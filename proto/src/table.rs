@@ -20,16 +20,18 @@ const SHORT_ID: usize = 12;
 /// (EPROTONOSUPPORT, ESOCKTNOSUPPORT: 15); CAUSE gets the rest of the 120 columns.
 const COLUMNS: [(&str, usize); 8] = [
     ("TIME", 12),
-    ("NODE", 8),
+    ("NODE", NODE_WIDTH),
     ("POD/CONTAINER", POD_CONTAINER_WIDTH),
-    ("COMM", 12),
+    ("COMM", 11),
     ("PID", 7),
     ("UID", 5),
     ("ERRNO", 15),
     ("SOCKET", 16),
 ];
-/// POD/CONTAINER is cut in its middle, keeping the container's name at its end.
-const POD_CONTAINER_WIDTH: usize = 14;
+/// NODE and POD/CONTAINER are cut in their middle: node names tend to differ at their end
+/// (`worker-01`), and the container's name stays in view.
+const NODE_WIDTH: usize = 10;
+const POD_CONTAINER_WIDTH: usize = 13;
 /// Columns whose numbers are right-aligned.
 const NUMERIC: [&str; 2] = ["PID", "UID"];
 
@@ -44,7 +46,7 @@ pub fn write_header(out: &mut impl Write) -> io::Result<()> {
 pub fn write_row(out: &mut impl Write, node: &str, event: &Event) -> io::Result<()> {
     let cells = [
         time_of_day(event.ts.as_ref()),
-        escape_control(node).into_owned(),
+        cut_middle(&escape_control(node), NODE_WIDTH),
         cut_middle(
             &escape_control(&where_ran(event.container.as_ref(), event.pod.as_ref())),
             POD_CONTAINER_WIDTH,
@@ -205,13 +207,14 @@ fn cut(text: &str, width: usize) -> String {
     cut
 }
 
-/// `text` in at most `width` characters, its middle replaced by `…` when cut.
+/// `text` in at most `width` characters, `…` in place of its middle when cut; the end, which
+/// tells names apart (`web-2/nginx`, `worker-07`), keeps two thirds.
 fn cut_middle(text: &str, width: usize) -> String {
     let count = text.chars().count();
     if count <= width {
         return text.to_owned();
     }
-    let head = (width - 1) / 2;
+    let head = (width - 1) / 3;
     let tail = width - 1 - head;
     let mut cut: String = text.chars().take(head).collect();
     cut.push('…');

@@ -154,9 +154,9 @@ fn the_longest_cells_are_cut_with_an_ellipsis_within_120_columns() {
     }
     assert_eq!(row.trim_end().chars().count(), MAX_COLUMNS, "{row}");
     assert!(row.trim_end().ends_with('…'), "{row}");
-    assert_eq!(cell(&row, "NODE"), "ip-10-0…");
-    assert_eq!(cell(&row, "POD/CONTAINER"), "shop/f…x4q/web");
-    assert_eq!(cell(&row, "COMM"), "fifteen-cha…");
+    assert_eq!(cell(&row, "NODE"), "ip-…ternal");
+    assert_eq!(cell(&row, "POD/CONTAINER"), "shop…2x4q/web");
+    assert_eq!(cell(&row, "COMM"), "fifteen-ch…");
     assert_eq!(cell(&row, "PID"), "4194304");
     assert_eq!(cell(&row, "ERRNO"), "EPROTONOSUPPORT");
     assert_eq!(cell(&row, "SOCKET"), "NETLINK/SEQPACK…");
@@ -205,7 +205,7 @@ fn control_characters_are_escaped_in_every_cell() {
     let row = render("inj\x1b[2J", &event);
     assert!(!row.chars().any(|c| c.is_control() && c != '\n'), "{row:?}");
     assert!(row.contains(" \\x1b[2Jevil "), "{row}");
-    assert!(row.contains("inj\\x1b…"), "{row}");
+    assert!(row.contains(" inj\\x1b[2J "), "{row}");
     assert!(row.contains(" \\x1b]0;c "), "{row}");
 }
 
