@@ -11,6 +11,7 @@
 //! - [`limits`] is every wire limit (requests, an event's strings), for the clients and
 //!   the hub alike.
 //! - [`text`] escapes control characters for human-readable output.
+//! - [`table`] is the one event table for people (the tapper's and `hub-client watch`'s).
 //! - [`flag_text`] (feature `json`) reads durations, times and listen addresses as people
 //!   write them.
 //! - [`WarningKind`] is the one list of warning kinds (`Warning.kind`).
@@ -22,6 +23,7 @@ pub mod flag_text;
 pub mod json;
 pub mod limits;
 pub mod stack_text;
+pub mod table;
 pub mod text;
 mod warning_kind;
 

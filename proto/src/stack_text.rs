@@ -1,6 +1,5 @@
-//! User stacks for human eyes, shared by the tapper's table and the CLI's watch: one frame
-//! as `symbol (module+0xoffset)`, or a stack as its innermost few names. Control characters
-//! in module paths and symbols are escaped.
+//! Stack frames for human eyes, for the event table (`table`): one frame as
+//! `symbol (module+0xoffset)`, control characters in module paths and symbols escaped.
 
 use crate::{text::escape_control, v1::StackFrame};
 
@@ -13,23 +12,6 @@ pub fn frame_text(frame: &StackFrame) -> String {
         _ => format!("{:#x}", frame.address),
     };
     escape_control(&format!("{name} ({place})")).into_owned()
-}
-
-/// The innermost `shown` frames' names, innermost first, joined by ` < ` (a caller after
-/// its callee), with `< …` when frames were left out; unknown names show their address.
-pub fn stack_summary(frames: &[StackFrame], shown: usize) -> String {
-    let mut names: Vec<String> = frames
-        .iter()
-        .take(shown)
-        .map(|f| match &f.symbol {
-            Some(name) => escape_control(name).into_owned(),
-            None => format!("{:#x}", f.address),
-        })
-        .collect();
-    if frames.len() > shown {
-        names.push("…".into());
-    }
-    names.join(" < ")
 }
 
 #[cfg(test)]
@@ -61,17 +43,5 @@ mod tests {
             frame_text(&frame(Some("\x1b[2J"), None)),
             "\\x1b[2J (0x555500001234)"
         );
-    }
-
-    #[test]
-    fn a_summary_keeps_the_innermost_names() {
-        let frames = [
-            frame(Some("inner"), Some("/bin/w")),
-            frame(None, None),
-            frame(Some("outer"), Some("/bin/w")),
-        ];
-        assert_eq!(stack_summary(&frames, 3), "inner < 0x555500001234 < outer");
-        assert_eq!(stack_summary(&frames, 1), "inner < …");
-        assert_eq!(stack_summary(&[], 3), "");
     }
 }

@@ -180,9 +180,10 @@ def read_through_a_terminal(argv):
 
 def test_terminal_escapes_from_a_process_name_and_a_node_name_are_shown_escaped(
         tapper_bin, hub, hub_client_bin, tmp_path):
-    node = "inj\x1b[2Jnode"
+    node = "in\x1b[2J"
+    # --comm is a glob: `[[]` matches the literal `[` of the escape sequence.
     tapper, out, log = start_tapper(tapper_bin, hub, tmp_path, "--output", "table",
-                                    "--comm", "\x1b[2Jevil", "--node-name", node)
+                                    "--comm", "\x1b[[]2Jevil", "--node-name", node)
     pid = run_as_nobody(INJECT)
     stop_tapper(tapper, log)
 
@@ -196,13 +197,13 @@ def test_terminal_escapes_from_a_process_name_and_a_node_name_are_shown_escaped(
     assert ESC not in watch, watch
     rows = [line for line in watch.decode().splitlines() if f" {pid} " in line]
     assert len(rows) == 3, watch
-    assert all("inj\\x1b[2Jnode" in r and "\\x1b[2Jevil" in r for r in rows), watch
+    assert all(" in\\x1b[2J " in r and " \\x1b[2Jevil " in r for r in rows), watch
 
     tappers = hub_client(hub_client_bin, hub, "tappers")
-    assert ESC not in tappers and b"inj\\x1b[2Jnode" in tappers, tappers
+    assert ESC not in tappers and b"in\\x1b[2J" in tappers, tappers
     stats = hub_client(hub_client_bin, hub, "stats", "--group-by", "node,comm")
     assert ESC not in stats, stats
-    assert b"inj\\x1b[2Jnode" in stats and b"\\x1b[2Jevil" in stats, stats
+    assert b"in\\x1b[2J" in stats and b"\\x1b[2Jevil" in stats, stats
     assert b"total events: 3   lost (reported): 0" in stats, stats
 
 

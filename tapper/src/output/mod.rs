@@ -1,11 +1,17 @@
-//! Local output of events: JSON lines for machines, an aligned table for people.
+//! Local output of events: JSON lines for machines, the one event table for people
+//! (`tapper_proto::table`, as `hub-client watch` prints it).
 
 mod json;
-mod table;
 
 use std::io::{self, Write};
 
-use tapper_proto::v1::{Event, Warning};
+use tapper_proto::{
+    table,
+    v1::{Event, Warning},
+};
+
+/// Table rows between repeated headers.
+const HEADER_EVERY: u64 = 40;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -20,14 +26,17 @@ pub enum Format {
 /// Writes events to stdout in one format, flushing each so pipes see them live.
 pub struct EventWriter {
     format: Format,
+    /// The node name the table shows (the one sent to hubs).
+    node: String,
     out: io::BufWriter<io::Stdout>,
     rows: u64,
 }
 
 impl EventWriter {
-    pub fn new(format: Format) -> Self {
+    pub fn new(format: Format, node: String) -> Self {
         Self {
             format,
+            node,
             out: io::BufWriter::new(io::stdout()),
             rows: 0,
         }
@@ -37,10 +46,11 @@ impl EventWriter {
         match self.format {
             Format::Json => json::write(&mut self.out, event)?,
             Format::Table => {
-                if self.rows.is_multiple_of(table::HEADER_EVERY) {
+                if self.rows.is_multiple_of(HEADER_EVERY) {
                     table::write_header(&mut self.out)?;
                 }
-                table::write_row(&mut self.out, event)?;
+                table::write_row(&mut self.out, &self.node, event)?;
+                table::write_stack(&mut self.out, &event.user_stack)?;
             }
             Format::None => return Ok(()),
         }
@@ -52,7 +62,7 @@ impl EventWriter {
     pub fn write_warning(&mut self, warning: &Warning) -> io::Result<()> {
         match self.format {
             Format::Json => json::write_warning(&mut self.out, warning),
-            Format::Table => table::write_warning(&mut self.out, warning),
+            Format::Table => table::write_warning(&mut self.out, &self.node, warning),
             Format::None => Ok(()),
         }
     }

@@ -60,7 +60,8 @@ impl Agent {
             early_records,
             rate_buckets,
         } = attach(capture, &cli.warn)?;
-        let hub = start_hub(cli.hub, credentials, mode)?;
+        let node = cli.hub.node_name.clone().unwrap_or_else(host_name);
+        let hub = start_hub(cli.hub, node.clone(), credentials, mode)?;
         let counters = Arc::new(counters);
         let warning_counts = Arc::new(WarningCounts::default());
         let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
@@ -74,7 +75,7 @@ impl Agent {
         let mut pipeline = Pipeline::new(
             cli.filter,
             identity,
-            EventWriter::new(format),
+            EventWriter::new(format, node),
             rate_buckets.map(Sweep::new),
             hub,
             warning_counts.clone(),
@@ -213,6 +214,7 @@ fn hub_credentials(hub: &HubArgs) -> anyhow::Result<hub_client::Credentials> {
 /// Starts shipping to the hubs, if any were given.
 fn start_hub(
     hub: HubArgs,
+    node: String,
     credentials: hub_client::Credentials,
     mode: ProbeMode,
 ) -> anyhow::Result<Option<HubShipper>> {
@@ -221,7 +223,7 @@ fn start_hub(
     }
     let shipper = HubShipper::start(HubOptions {
         urls: hub.urls,
-        node: hub.node_name.unwrap_or_else(host_name),
+        node,
         buffer_capacity: hub.hub_buffer as usize,
         buffer_bytes: hub.hub_buffer_bytes,
         kernel_release: probe::kernel_release(),

@@ -13,14 +13,11 @@ use hub_client::Failover;
 use tapper_proto::{
     WarningKind,
     flag_text::parse_time_or_age,
-    stack_text::frame_text,
+    table,
     v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item},
 };
 
-use crate::output::{
-    cause, escape_control, loss_json, message_with_suppressed, pod_container, rfc3339,
-    warning_json, warning_line,
-};
+use crate::output::{escape_control, loss_json, warning_json};
 use crate::target::worth_another_hub;
 
 #[derive(Debug, clap::Args)]
@@ -245,19 +242,7 @@ impl Printer {
             last_hub_seq: None,
         };
         if !json {
-            writeln!(
-                printer.out.lock(),
-                "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<20}  {:<12}  {:<26}  MESSAGE",
-                "TIME",
-                "NODE",
-                "PID",
-                "COMM",
-                "POD/CONTAINER",
-                "ERRNO",
-                "CAUSE",
-                "FAMILY",
-                "TYPE"
-            )?;
+            table::write_header(&mut printer.out.lock())?;
         }
         Ok(printer)
     }
@@ -289,24 +274,9 @@ impl Printer {
                 if self.json {
                     writeln!(out, "{}", serde_json::to_string(&e)?)?;
                 } else {
-                    writeln!(
-                        out,
-                        "{:<30}  {:<12}  {:>7}  {:<15}  {:<32}  {:<16}  {:<20}  {:<12}  {:<26}  {}",
-                        rfc3339(e.ts.as_ref()),
-                        escape_control(&e.node),
-                        e.pid,
-                        escape_control(&e.comm),
-                        escape_control(&pod_container(&e)),
-                        escape_control(&format!("{}({})", e.errno_name, e.errno)),
-                        escape_control(&cause(e.diagnosis.as_ref())),
-                        escape_control(&e.family_name),
-                        escape_control(&e.type_name),
-                        message_with_suppressed(&e)
-                    )?;
+                    table::write_row(&mut out, &e.node, &e)?;
                     if self.stacks {
-                        for (depth, frame) in e.user_stack.iter().enumerate() {
-                            writeln!(out, "    #{depth:<2} {}", frame_text(frame))?;
-                        }
+                        table::write_stack(&mut out, &e.user_stack)?;
                     }
                 }
             }
@@ -316,7 +286,7 @@ impl Printer {
                 if self.json {
                     writeln!(out, "{}", warning_json(&w))?;
                 } else {
-                    writeln!(out, "-- {} --", escape_control(&warning_line(&w)))?;
+                    table::write_warning(&mut out, &w.node, &w)?;
                 }
             }
             Item::Lagged(l) => {

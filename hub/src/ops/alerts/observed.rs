@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use tapper_proto::{
     Timestamp,
+    table::eta_text,
     v1::{Event, Warning},
 };
 
@@ -89,9 +90,7 @@ impl Observed for Warning {
             Some(pid) => format!("pid {pid} ({}) {}", self.comm, self.exe),
             None => "the system's file table".into(),
         };
-        let eta = self
-            .eta_seconds
-            .map_or_else(|| "not rising".into(), |s| format!("full in ~{s:.0} s"));
+        let eta = eta_text(self.eta_seconds);
         format!(
             "{who}: {} of {} in use ({:.0}%), {eta}, at {}",
             self.used,
