@@ -157,10 +157,15 @@ fn socket_text(event: &Event) -> String {
 /// out of descriptors the open descriptors and the soft limit, `rlimit_nofile 64/64`.
 fn cause_text(event: &Event) -> String {
     let cause = event.diagnosis.as_ref().map_or("-", |d| d.cause.as_str());
-    let limits = event.limits.as_ref().and_then(|l| {
-        let open = l.open_fds.map_or_else(|| "?".into(), |n| n.to_string());
-        l.nofile_soft.map(|soft| format!(" {open}/{soft}"))
-    });
+    let out_of_descriptors = matches!(event.errno_name.as_str(), "EMFILE" | "ENFILE");
+    let limits = event
+        .limits
+        .as_ref()
+        .filter(|_| out_of_descriptors)
+        .and_then(|l| {
+            let open = l.open_fds.map_or_else(|| "?".into(), |n| n.to_string());
+            l.nofile_soft.map(|soft| format!(" {open}/{soft}"))
+        });
     escape_control(&format!("{cause}{}", limits.unwrap_or_default())).into_owned()
 }
 
