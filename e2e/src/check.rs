@@ -303,6 +303,7 @@ pub fn compare_events(
                 ));
             }
         }
+        check_context(&event, failure, probe, problems);
         if event.ppid.is_some_and(|ppid| ppid != my_pid) {
             problems.push(format!(
                 "event from pid {pid}: ppid {:?} is not this harness ({my_pid})",
@@ -334,6 +335,57 @@ pub fn compare_events(
                 }
             }
         }
+    }
+}
+
+/// What the kernel read in the failing task, and the diagnosis drawn from it: every event
+/// has the capabilities and seccomp mode, an EMFILE event its limits with the table full,
+/// and each failure the cause its evidence shows.
+fn check_context(event: &Event, failure: Failure, probe: &str, problems: &mut Vec<String>) {
+    let errno_name = &event.errno_name;
+    let tid = event.tid;
+    let mut problem =
+        |what: String| problems.push(format!("{errno_name} event from tid {tid}: {what}"));
+    if event.cap_effective.is_none() {
+        problem("cap_effective was not read".into());
+    }
+    // A seccomp workload's threads run under its filter for every failure they make.
+    let seccomp_ok = match failure {
+        Failure::Seccomp => event.seccomp_mode == "filter",
+        _ => ["disabled", "filter"].contains(&event.seccomp_mode.as_str()),
+    };
+    if !seccomp_ok {
+        problem(format!("seccomp_mode is {:?}", event.seccomp_mode));
+    }
+    if failure == Failure::Emfile {
+        let limits = event.limits.unwrap_or_default();
+        match (limits.nofile_soft, limits.open_fds) {
+            (Some(soft), Some(open)) if open >= soft => {}
+            _ => problem(format!(
+                "limits {limits:?} do not show a full descriptor table"
+            )),
+        }
+        if !event.from_kernel.iter().any(|f| f == "limits.nofile_soft") {
+            problem(format!(
+                "from_kernel {:?} lacks the kernel's limits",
+                event.from_kernel
+            ));
+        }
+    }
+    let want_cause = match failure {
+        Failure::Eafnosupport | Failure::UringEafnosupport => Some("family_unsupported"),
+        Failure::Einval | Failure::UringEinval => Some("type_invalid"),
+        Failure::Eprotonosupport => Some("protocol_unsupported"),
+        Failure::Eperm => Some("capability"),
+        Failure::Emfile => Some("rlimit_nofile"),
+        // Only a pair sees that the call never entered; exit-only says it cannot tell.
+        Failure::Seccomp => (probe == "tracepoint").then_some("seccomp"),
+    };
+    let cause = event.diagnosis.as_ref().map(|d| d.cause.as_str());
+    if let Some(want) = want_cause
+        && cause != Some(want)
+    {
+        problem(format!("diagnosis cause {cause:?}, want {want}"));
     }
 }
 
