@@ -31,7 +31,7 @@ def validate(*paths):
     exe = shutil.which("kubernetes-validate")
     if exe is None:
         pytest.fail("kubernetes-validate is missing: pip install kubernetes-validate "
-                    "(scripts/setup.sh)", pytrace=False)
+                    "(scripts/setup.sh --test)", pytrace=False)
     return subprocess.run([exe, "--strict", *map(str, paths)], capture_output=True,
                           text=True, timeout=120)
 
@@ -193,7 +193,7 @@ def systemd_root(tmp_path, hub_bin, tapper_bin):
 def verify(root, units):
     exe = shutil.which("systemd-analyze")
     if exe is None:
-        pytest.fail("systemd-analyze is missing: apt-get install systemd (scripts/setup.sh)",
+        pytest.fail("systemd-analyze is missing: apt-get install systemd (scripts/setup.sh --test)",
                     pytrace=False)
     return subprocess.run(
         [exe, "verify", "--man=no", f"--root={root}",

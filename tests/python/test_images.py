@@ -73,7 +73,7 @@ class Podman:
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory):
     if shutil.which("podman") is None:
-        pytest.fail("podman is missing: apt-get install podman runc (scripts/setup.sh)",
+        pytest.fail("podman is missing: apt-get install podman runc (scripts/setup.sh --test)",
                     pytrace=False)
     base = tmp_path_factory.mktemp("podman")
     p = Podman(base)

@@ -82,7 +82,7 @@ def page(tmp_path):
     except ImportError:
         missing.append("the selenium Python package")
     if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: run scripts/setup.sh", pytrace=False)
+        pytest.fail(f"{', '.join(missing)} not installed: run scripts/setup.sh --test", pytrace=False)
     os.environ["SE_OFFLINE"] = "true"  # selenium must not look for a browser online
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
