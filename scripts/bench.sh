@@ -124,7 +124,7 @@ tls_args() {
         >"$dir/hub.ext" &&
       openssl x509 -req -in "$dir/hub.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
         -CAcreateserial -days 2 -extfile "$dir/hub.ext" -out "$dir/hub.pem" 2>/dev/null ||
-      die "making the TLS certificates with openssl failed (scripts/setup.sh installs openssl)"
+      die "making the TLS certificates with openssl failed (scripts/setup.sh --test installs openssl)"
   }
   TLS_ARGS=(--tls-ca "$dir/ca.pem" --tls-cert "$dir/hub.pem" --tls-key "$dir/hub.key")
 }
@@ -140,7 +140,7 @@ driver_overhead() {
   if [ "${BENCH_SKIP_VM:-0}" = 1 ]; then
     skip overhead-vm "skipped on request (BENCH_SKIP_VM=1)."
   elif ! command -v qemu-system-x86_64 >/dev/null; then
-    skip overhead-vm "qemu-system-x86_64 is not installed (scripts/setup.sh installs it)."
+    skip overhead-vm "qemu-system-x86_64 is not installed (scripts/setup.sh --test installs it)."
   else
     log "syscall overhead in a VM"
     BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm.json" ||
@@ -206,7 +206,7 @@ driver_round2() {
 
 driver_metrics() {
   command -v prometheus-alertmanager >/dev/null || {
-    skip metrics "prometheus-alertmanager is not installed (scripts/setup.sh installs it)."
+    skip metrics "prometheus-alertmanager is not installed (scripts/setup.sh --test installs it)."
     return 0
   }
   log "failure -> alert in Alertmanager, and /metrics scrape time (${METRICS[*]})"
@@ -216,7 +216,7 @@ driver_metrics() {
 # Hub replicas on PostgreSQL: the driver starts a throwaway server of its own.
 driver_replicas() {
   if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || [ ! -x "$BIN/hub" ]; then
-    skip replicas "PostgreSQL (scripts/setup.sh installs it) or the hub binary is missing."
+    skip replicas "PostgreSQL (scripts/setup.sh --test installs it) or the hub binary is missing."
     return 0
   fi
   log "hub replicas on PostgreSQL beside SQLite (${REPLICAS[*]})"

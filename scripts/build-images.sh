@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 podman=(podman "$@")
-command -v podman >/dev/null || die "podman not found; install it (scripts/setup.sh)"
+command -v podman >/dev/null || die "podman not found; install it (scripts/setup.sh --test)"
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 vm_build_static "$TARGET_DIR" --quiet -p tapper -p hub

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 command -v cargo-deb >/dev/null \
-  || die "cargo-deb is missing: run scripts/setup.sh (cargo install --locked cargo-deb)"
+  || die "cargo-deb is missing: run scripts/setup.sh --test (cargo install --locked cargo-deb)"
 
 bins=(tapper hub hub-client)
 cargo build --quiet --profile "$profile" "${bins[@]/#/-p}" >&2

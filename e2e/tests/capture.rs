@@ -494,5 +494,5 @@ fn which(program: &str) -> PathBuf {
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join(program))
         .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{program} is not installed; run scripts/setup.sh"))
+        .unwrap_or_else(|| panic!("{program} is not installed; run scripts/setup.sh --test"))
 }

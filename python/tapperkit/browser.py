@@ -21,7 +21,7 @@ def chromium(window="1500,900"):
     except ImportError:
         missing.append("the selenium Python package")
     if missing:
-        raise MissingBrowser(f"{', '.join(missing)} not installed: run scripts/setup.sh")
+        raise MissingBrowser(f"{', '.join(missing)} not installed: run scripts/setup.sh --test")
     os.environ["SE_OFFLINE"] = "true"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)

@@ -60,7 +60,7 @@ class Server:
 def binary(name):
     path = shutil.which(name)
     if not path:
-        raise FileNotFoundError(f"{name} is not installed: run scripts/setup.sh (Debian "
+        raise FileNotFoundError(f"{name} is not installed: run scripts/setup.sh --test (Debian "
                                 "packages prometheus and prometheus-alertmanager)")
     return path
 

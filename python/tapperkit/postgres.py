@@ -24,7 +24,7 @@ class Postgres:
     def __init__(self):
         if not (BIN / "initdb").is_file():
             raise RuntimeError(f"{BIN}/initdb is missing: apt-get install postgresql "
-                               "(scripts/setup.sh does)")
+                               "(scripts/setup.sh --test does)")
         self.user = pwd.getpwnam(USER)
         self.dir = Path(tempfile.mkdtemp(prefix="hub-pg-"))
         os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)

@@ -57,9 +57,9 @@ vm_build_static() {
 vm_initramfs() {
   local out=$1 init=$2 stage b busybox
   shift 2
-  busybox=$(command -v busybox) || die "busybox not found; install busybox-static (scripts/setup.sh)"
-  command -v cpio >/dev/null || die "cpio not found; install it (scripts/setup.sh)"
-  command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; install qemu-system-x86 (scripts/setup.sh)"
+  busybox=$(command -v busybox) || die "busybox not found; install busybox-static (scripts/setup.sh --test)"
+  command -v cpio >/dev/null || die "cpio not found; install it (scripts/setup.sh --test)"
+  command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; install qemu-system-x86 (scripts/setup.sh --test)"
   for b in "$@" "$busybox"; do
     [ -x "$b" ] || die "missing binary $b"
     if readelf -l "$b" 2>/dev/null | grep -q 'program interpreter'; then

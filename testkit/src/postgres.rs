@@ -27,7 +27,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// What can go wrong with the test server.
 #[derive(Debug, thiserror::Error)]
 pub enum PostgresError {
-    #[error("PostgreSQL is not installed (no initdb under {0}/*/bin): run scripts/setup.sh")]
+    #[error("PostgreSQL is not installed (no initdb under {0}/*/bin): run scripts/setup.sh --test")]
     NotInstalled(String),
     #[error("{what}: {source}")]
     Io {
@@ -266,7 +266,7 @@ mod tests {
         fs::create_dir_all(empty.join("15")).unwrap();
         for root in [empty.clone(), empty.join("absent")] {
             let message = server_bin(&root).unwrap_err().to_string();
-            assert!(message.contains("run scripts/setup.sh"), "{message}");
+            assert!(message.contains("run scripts/setup.sh --test"), "{message}");
             assert!(message.contains(&root.display().to_string()), "{message}");
         }
         fs::remove_dir_all(&empty).unwrap();

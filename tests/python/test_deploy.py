@@ -1,6 +1,7 @@
 """Deployment files checked offline: the Kubernetes manifests against the API schemas
 (kubernetes-validate, strict) and against what the tapper and the hub need (their config
-files read by the real binaries), the systemd units with `systemd-analyze verify` and their
+files read by the real binaries), their metrics ports against the Prometheus scrape
+config, the hub's NetworkPolicy and ServiceMonitor, the systemd units with `systemd-analyze verify` and their
 config files, and the hub's health-only port the probes use."""
 
 import json
@@ -18,6 +19,8 @@ from tapperkit.binaries import ROOT, binary
 from test_grpcurl import grpcurl_run
 
 KUBE = ROOT / "deploy" / "kubernetes"
+MONITORING = KUBE / "monitoring"
+SCRAPE = ROOT / "deploy" / "prometheus" / "scrape.yml"
 SYSTEMD = ROOT / "deploy" / "systemd"
 CONFIG = ROOT / "deploy" / "config"
 
@@ -31,14 +34,14 @@ def validate(*paths):
     exe = shutil.which("kubernetes-validate")
     if exe is None:
         pytest.fail("kubernetes-validate is missing: pip install kubernetes-validate "
-                    "(scripts/setup.sh)", pytrace=False)
+                    "(scripts/setup.sh --test)", pytrace=False)
     return subprocess.run([exe, "--strict", *map(str, paths)], capture_output=True,
                           text=True, timeout=120)
 
 
-def manifests():
+def manifests(*dirs):
     docs = {}
-    for path in sorted(KUBE.glob("*.yaml")):
+    for path in sorted(p for d in (dirs or [KUBE]) for p in d.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             docs[(doc["kind"], doc["metadata"]["name"])] = doc
     return docs
@@ -79,7 +82,7 @@ def help_flags(binary):
 def test_manifests_pass_the_schemas_and_a_broken_one_does_not(tmp_path):
     out = validate(*sorted(KUBE.glob("*.yaml")))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count("passed") == 6, out.stdout
+    assert out.stdout.count("passed") == 7, out.stdout
     # The validator does catch mistakes: a misspelt field and a wrong type.
     broken = tmp_path / "broken.yaml"
     broken.write_text((KUBE / "tapper.yaml").read_text()
@@ -146,6 +149,92 @@ def test_hub_statefulset_service_and_probes(hub_bin, tmp_path):
     assert hub_url == f"https://{name}.{namespace}.svc:{svc['spec']['ports'][0]['port']}"
 
 
+def port_of(addr):
+    return int(addr.rsplit(":", 1)[1])
+
+
+def container_ports(pod):
+    (c,) = pod["containers"]
+    return {p["name"]: p for p in c.get("ports", [])}
+
+
+def scrape_ports():
+    """The port of every target of each job in scrape.yml."""
+    jobs = yaml.safe_load(SCRAPE.read_text())["scrape_configs"]
+    return {j["job_name"]: {port_of(t) for sc in j["static_configs"] for t in sc["targets"]}
+            for j in jobs}
+
+
+def test_metrics_ports_agree_with_the_scrape_config(tapper_bin, hub_bin, tmp_path):
+    docs = manifests()
+    scraped = scrape_ports()
+    for workload, binary, job in [(("DaemonSet", "tapper"), tapper_bin, "tapper"),
+                                  (("StatefulSet", "tapper-hub"), hub_bin, "hub")]:
+        pod = docs[workload]["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        config = effective(binary, c["args"], mounted_config_maps(pod, c, docs), tmp_path)
+        assert config["metrics-listen"].startswith("0.0.0.0:"), config
+        port = port_of(config["metrics-listen"])
+        assert scraped[job] == {port}, (job, scraped[job], port)
+        assert container_ports(pod)["metrics"]["containerPort"] == port
+    # Prometheus scrapes the tapper at each node's address: the port is the node's too.
+    tapper_pod = docs[("DaemonSet", "tapper")]["spec"]["template"]["spec"]
+    metrics = container_ports(tapper_pod)["metrics"]
+    assert metrics["hostPort"] == metrics["containerPort"]
+    svc = {p["name"]: p for p in docs[("Service", "tapper-hub")]["spec"]["ports"]}
+    assert svc["metrics"]["targetPort"] == "metrics" and svc["metrics"]["port"] in scraped["hub"]
+
+
+def test_network_policy_admits_the_tappers_and_prometheus_to_the_hub_alone():
+    docs = manifests()
+    policy = docs[("NetworkPolicy", "tapper-hub")]
+    sts = docs[("StatefulSet", "tapper-hub")]
+    hub_pod = sts["spec"]["template"]
+    tapper_pod = docs[("DaemonSet", "tapper")]["spec"]["template"]
+    spec = policy["spec"]
+    namespace = policy["metadata"]["namespace"]
+    assert spec["podSelector"]["matchLabels"].items() <= hub_pod["metadata"]["labels"].items()
+    assert not (spec["podSelector"]["matchLabels"].items()
+                <= tapper_pod["metadata"]["labels"].items()), "it must not select the tappers"
+    assert spec["policyTypes"] == ["Ingress"]
+    hub_ports = container_ports(hub_pod["spec"])
+    allowed = {}
+    for rule in spec["ingress"]:
+        for port in rule["ports"]:
+            assert port["port"] in hub_ports, port  # a named port of the hub's container
+            allowed[port["port"]] = rule["from"]
+    assert set(allowed) == {"grpc", "metrics"}, "the health port needs no rule: the node's"
+    # The tappers (pods of the hub's namespace, whatever their labels) reach gRPC.
+    (grpc_from,) = allowed["grpc"]
+    assert namespace == docs[("DaemonSet", "tapper")]["metadata"]["namespace"]
+    selector = grpc_from["podSelector"].get("matchLabels", {})
+    assert "namespaceSelector" not in grpc_from
+    assert selector.items() <= tapper_pod["metadata"]["labels"].items()
+    (metrics_from,) = allowed["metrics"]
+    assert metrics_from["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"}
+
+
+def test_service_monitor_scrapes_the_hubs_metrics_port():
+    out = validate(*sorted(MONITORING.glob("*.yaml")))
+    # No schema ships for the Prometheus Operator's kinds; the file must parse and say so.
+    assert out.returncode == 0 and "Couldn't find schema for kind ServiceMonitor" in out.stdout, \
+        out.stdout + out.stderr
+    docs = manifests(KUBE, MONITORING)
+    sm = docs[("ServiceMonitor", "tapper-hub")]
+    svc = docs[("Service", "tapper-hub")]
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["namespaceSelector"]["matchNames"] == [svc["metadata"]["namespace"]]
+    (endpoint,) = sm["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in svc["spec"]["ports"]}
+    assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
+    # No other Service of the manifests carries the selected labels.
+    services = [d for (kind, _), d in docs.items() if kind == "Service"]
+    assert [s for s in services if sm["spec"]["selector"]["matchLabels"].items()
+            <= s["metadata"]["labels"].items()] == [svc]
+
+
 def test_health_listen_serves_health_alone_and_without_a_token(hub_factory, grpcurl,
                                                                tmp_path):
     tokens = tmp_path / "tokens"
@@ -193,7 +282,7 @@ def systemd_root(tmp_path, hub_bin, tapper_bin):
 def verify(root, units):
     exe = shutil.which("systemd-analyze")
     if exe is None:
-        pytest.fail("systemd-analyze is missing: apt-get install systemd (scripts/setup.sh)",
+        pytest.fail("systemd-analyze is missing: apt-get install systemd (scripts/setup.sh --test)",
                     pytrace=False)
     return subprocess.run(
         [exe, "verify", "--man=no", f"--root={root}",

@@ -1,6 +1,7 @@
 """The OCI images, run for real with podman: the hub's container, and the tapper's container
 (privileged, in the host's pid namespace) catching a failure provoked by a host process
-and reporting it to the hub. Podman keeps its storage in the test's temp dir."""
+and reporting it to the hub; both saved by podman and imported into a containerd, as the
+Kubernetes recipe loads them into a node. Podman keeps its storage in the test's temp dir."""
 
 import glob
 import json
@@ -73,7 +74,7 @@ class Podman:
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory):
     if shutil.which("podman") is None:
-        pytest.fail("podman is missing: apt-get install podman runc (scripts/setup.sh)",
+        pytest.fail("podman is missing: apt-get install podman runc (scripts/setup.sh --test)",
                     pytrace=False)
     base = tmp_path_factory.mktemp("podman")
     p = Podman(base)
@@ -151,3 +152,58 @@ def test_tapper_container_reports_a_host_failure_to_the_hub_container(
     finally:
         assert podman.stop(hub) == 0, podman("logs", hub, check=False).stderr
     assert (data / "hub.db").is_file(), "the hub kept its database on the volume"
+
+
+def start_containerd(base):
+    """A containerd of its own (root, state and socket under `base`, no CRI plugin); returns
+    the process and its socket."""
+    base.mkdir()
+    socket = base / "containerd.sock"
+    config = base / "config.toml"
+    config.write_text(f'''version = 2
+root = "{base}/root"
+state = "{base}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{socket}"
+[ttrpc]
+  address = "{socket}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{base}/opt"
+''')
+    log = open(base / "containerd.log", "w")
+    process = subprocess.Popen(["containerd", "--config", str(config)], stdout=log,
+                               stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while subprocess.run(["ctr", "--address", str(socket), "version"],
+                         capture_output=True).returncode != 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"containerd did not start: {(base / 'containerd.log').read_text()}",
+                        pytrace=False)
+        time.sleep(0.2)
+    return process, socket
+
+
+def test_images_load_into_a_nodes_containerd_as_the_recipe_does(podman, tmp_path):
+    # docs/operations.md: podman save the two images, ctr -n k8s.io images import on a node.
+    archive = tmp_path / "tapper-images.tar"
+    images = ["localhost/tapper:test", "localhost/tapper-hub:test"]
+    podman("save", "-m", "-o", str(archive), *images, timeout=300)
+    process, socket = start_containerd(tmp_path / "containerd")
+    try:
+        ctr = ["ctr", "--address", str(socket), "-n", "k8s.io", "images"]
+        # native: the overlay snapshotter cannot nest where the temp dir is on overlayfs.
+        out = subprocess.run([*ctr, "import", "--snapshotter", "native", str(archive)],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+        listed = subprocess.run([*ctr, "ls", "-q"], capture_output=True, text=True, timeout=60)
+        # The kubelet finds an image by the reference the manifests name.
+        assert set(images) <= set(listed.stdout.split()), listed.stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

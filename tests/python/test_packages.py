@@ -40,7 +40,7 @@ def debian_base():
     if cache.exists():
         return cache
     if shutil.which("debootstrap") is None:
-        pytest.fail("debootstrap is missing: apt-get install debootstrap (scripts/setup.sh)",
+        pytest.fail("debootstrap is missing: apt-get install debootstrap (scripts/setup.sh --test)",
                     pytrace=False)
     cache.parent.mkdir(parents=True, exist_ok=True)
     work = cache.parent / f"{codename}-minbase.work"
@@ -151,7 +151,7 @@ def test_completions_and_man_pages_are_installed(installed):
 def test_installed_units_verify(installed):
     exe = shutil.which("systemd-analyze")
     if exe is None:
-        pytest.fail("systemd-analyze is missing: apt-get install systemd (scripts/setup.sh)",
+        pytest.fail("systemd-analyze is missing: apt-get install systemd (scripts/setup.sh --test)",
                     pytrace=False)
     units = installed / "usr/lib/systemd/system"
     ours = sorted(units / name for name in ["tapper.service", "tapper-hub.service"])

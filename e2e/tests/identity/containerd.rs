@@ -36,7 +36,7 @@ impl Containerd {
         let mut cmd = Command::new("containerd");
         cmd.arg("--config").arg(&config);
         let process = Process::spawn("containerd", cmd, Stdout::Discard)
-            .context("run scripts/setup.sh to install containerd")?;
+            .context("run scripts/setup.sh --test to install containerd")?;
         let containerd = Self { process, socket };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {

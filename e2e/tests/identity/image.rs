@@ -17,7 +17,7 @@ pub const IMAGE: &str = "localhost/tapper-e2e/probe:1";
 pub fn run(cmd: &mut Command) -> anyhow::Result<Output> {
     let out = cmd
         .output()
-        .with_context(|| format!("starting {cmd:?}; run scripts/setup.sh to install it"))?;
+        .with_context(|| format!("starting {cmd:?}; run scripts/setup.sh --test to install it"))?;
     if !out.status.success() {
         bail!(
             "{cmd:?} failed ({}):\n{}{}",
