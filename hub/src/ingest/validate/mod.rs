@@ -124,25 +124,24 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
             text(|| f(name), value, max)?;
         }
         pod_labels(|| f("pod.labels"), e.pod.as_ref())?;
-        if e.truncated.len() > limits::TRUNCATED {
-            return Err(HubError::invalid(
-                f("truncated"),
-                format!("more than {} field names", limits::TRUNCATED),
-            ));
-        }
-        for name in &e.truncated {
-            text(|| f("truncated"), name, limits::NAME)?;
-        }
-        if e.from_kernel.len() > limits::FROM_KERNEL {
-            return Err(HubError::invalid(
-                f("from_kernel"),
-                format!("more than {} field names", limits::FROM_KERNEL),
-            ));
-        }
-        for name in &e.from_kernel {
-            text(|| f("from_kernel"), name, limits::NAME)?;
-        }
+        field_names(&f("truncated"), &e.truncated, limits::TRUNCATED)?;
+        field_names(&f("from_kernel"), &e.from_kernel, limits::FROM_KERNEL)?;
         user_stack(&f, &e.user_stack)?;
+    }
+    Ok(())
+}
+
+/// A list of an event's field names (`truncated`, `from_kernel`): at most `max`, each a
+/// bounded name.
+fn field_names(field: &str, names: &[String], max: usize) -> Result<(), HubError> {
+    if names.len() > max {
+        return Err(HubError::invalid(
+            field,
+            format!("more than {max} field names"),
+        ));
+    }
+    for name in names {
+        text(|| field.to_owned(), name, limits::NAME)?;
     }
     Ok(())
 }
