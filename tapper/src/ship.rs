@@ -91,16 +91,29 @@ impl HubShipper {
 
     /// Waits (bounded) until the hub acknowledged everything, and says how it went.
     pub async fn shutdown(self) {
+        let hubs = self.reporter.hubs().join(",");
         let stats = self.reporter.shutdown(FLUSH_TIMEOUT).await;
-        if stats.acked_seq == stats.last_seq {
-            tracing::info!(acked = stats.acked_seq, "the hub acknowledged every event");
-        } else {
-            tracing::warn!(
+        match (stats.last_seq, stats.acked_seq == stats.last_seq) {
+            (0, _) if stats.connects == 0 => tracing::warn!(
+                %hubs,
+                "no event to deliver, but the hub was never reached: check --hub and that the \
+                 hub is up"
+            ),
+            (0, _) => tracing::info!("no event to deliver"),
+            (last, true) => tracing::info!(
+                acked = last,
+                "the hub acknowledged every event and loss record (seq 1 to {last})"
+            ),
+            (last, false) => tracing::warn!(
                 acked = stats.acked_seq,
-                last = stats.last_seq,
-                unacked_events = stats.buffered_events,
-                "stopping with events the hub has not acknowledged (is it reachable?)"
-            );
+                last,
+                undelivered_events = stats.buffered_events,
+                %hubs,
+                "stopping with {} events not delivered (seq {} to {last}): the hub did not \
+                 acknowledge them (is it reachable?)",
+                stats.buffered_events,
+                stats.acked_seq + 1
+            ),
         }
         if stats.dropped_events > 0 {
             tracing::warn!(

@@ -184,3 +184,26 @@ def test_kernel_ring_buffer_drops_reach_the_hub_as_losses(
     assert stats["total_events"] == final["events_shown"], stats
     # Every provoked failure is an event at the hub or one of the counted drops.
     assert final["events_shown"] <= 40000 <= final["events_shown"] + drops, final
+
+
+def test_at_exit_the_tapper_says_what_the_hub_did_not_get(tapper_bin, workload_bin, tmp_path):
+    """With no hub listening: nothing to deliver is said as such (never "acknowledged
+    every event"), and events that could not be delivered are counted with their seqs."""
+    def run_tapper(name, workload):
+        log = tmp_path / f"{name}.log"
+        tapper = start([str(tapper_bin), "--probe", "tracepoint", "--output", "none",
+                        "--comm", "socket-workload", "--hub", "http://127.0.0.1:1"],
+                       log, name="tapper")
+        if workload:
+            subprocess.run([str(workload_bin), "--threads", "1", "--fail", "EINVAL=3"],
+                           check=True, capture_output=True, timeout=60)
+            time.sleep(0.5)
+        tapper.stop()
+        return log.read_text()
+
+    quiet = run_tapper("quiet", workload=False)
+    assert "acknowledged every event" not in quiet, quiet
+    assert "no event to deliver, but the hub was never reached" in quiet, quiet
+    busy = run_tapper("busy", workload=True)
+    assert "acknowledged every event" not in busy, busy
+    assert re.search(r"stopping with 3 events not delivered \(seq 1 to 3\)", busy), busy
