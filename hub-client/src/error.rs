@@ -24,16 +24,94 @@ pub enum ClientError {
 }
 
 /// An error and its sources on one line ("cannot talk to the hub: tcp connect error:
-/// Connection refused (os error 111)"), skipping links that repeat the previous one.
+/// Connection refused (os error 111)"), skipping links that repeat the previous one, with
+/// what to do first when [`connection_hint`] recognizes it.
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![err.to_string()];
     let mut source = err.source();
     while let Some(cause) = source {
-        let text = cause.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
+        // A status's own text repeats its code and message, with its source's Debug form:
+        // the links around it say the same readably.
+        if cause.downcast_ref::<tonic::Status>().is_none() {
+            let text = cause.to_string();
+            if parts.last() != Some(&text) {
+                parts.push(text);
+            }
         }
         source = cause.source();
     }
-    parts.join(": ")
+    let chain = parts.join(": ");
+    match connection_hint(&chain) {
+        Some(hint) => format!("{hint} ({chain})"),
+        None => chain,
+    }
+}
+
+/// What to do about a connection error, recognized from its text: TLS spoken to a
+/// plaintext hub or the reverse, or a certificate one side refuses. `None` otherwise.
+pub fn connection_hint(error_text: &str) -> Option<&'static str> {
+    const TLS_HUB: &str = "the hub speaks TLS: use an https:// URL (with --tls-ca if a private \
+                           CA signed its certificate)";
+    const UNTRUSTED_HUB: &str = "the hub's certificate is not signed by a CA this client \
+                                 trusts: give --tls-ca with the CA that signed it";
+    const REFUSED_CLIENT: &str = "the hub refuses this client certificate: use one signed by \
+                                  the hub's --tls-client-ca";
+    const MAYBE_TLS: &str =
+        "the hub closed the connection at once; if it speaks TLS, use an https:// URL";
+    const MAYBE_MTLS: &str = "the hub closed the connection; if it asks for a client \
+                              certificate, give --tls-cert and --tls-key";
+    // Each entry: every mark must be in the text.
+    const HINTS: &[(&[&str], &str)] = &[
+        (&["frame with invalid size"], TLS_HUB),
+        (&["FRAME_SIZE_ERROR"], TLS_HUB),
+        // A TLS hub may answer plaintext HTTP/2 by closing at once (seen by the client as
+        // a closed connection or a broken pipe): say what it may be.
+        (&["http://", "connection closed"], MAYBE_TLS),
+        (&["http://", "broken pipe"], MAYBE_TLS),
+        (
+            &["InvalidContentType"],
+            "the hub speaks plaintext: use an http:// URL",
+        ),
+        (
+            &["CertificateRequired"],
+            "the hub asks for a client certificate: give --tls-cert and --tls-key",
+        ),
+        // An mTLS hub's refusal may arrive after the client's first write: a broken pipe
+        // or a closed connection.
+        (&["https://", "broken pipe"], MAYBE_MTLS),
+        (&["https://", "connection closed"], MAYBE_MTLS),
+        (&["UnknownIssuer"], UNTRUSTED_HUB),
+        (&["BadSignature"], UNTRUSTED_HUB),
+        (
+            &["NotValidForName"],
+            "the hub's certificate does not name this address: connect by a name its \
+             certificate lists",
+        ),
+        (&["alert: UnknownCA"], REFUSED_CLIENT),
+        (&["alert: BadCertificate"], REFUSED_CLIENT),
+    ];
+    HINTS
+        .iter()
+        .find(|(marks, _)| marks.iter().all(|m| error_text.contains(m)))
+        .map(|(_, hint)| *hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_hint;
+
+    #[test]
+    fn tls_mismatches_and_refused_certificates_get_a_hint() {
+        let hint = |text| connection_hint(text).unwrap_or("");
+        assert!(hint("connection error detected: frame with invalid size").contains("https://"));
+        assert!(hint("received corrupt message of type InvalidContentType").contains("http://"));
+        assert!(hint("hub http://h:1: Cancelled: connection closed").contains("if it speaks TLS"));
+        assert!(hint("received fatal alert: CertificateRequired").contains("--tls-cert"));
+        assert!(hint("invalid peer certificate: UnknownIssuer").contains("--tls-ca"));
+        assert!(hint("hub https://h:1: connection closed").contains("client certificate"));
+        assert_eq!(
+            connection_hint("tcp connect error: Connection refused"),
+            None
+        );
+    }
 }

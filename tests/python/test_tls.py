@@ -327,3 +327,34 @@ def test_beyond_loopback_needs_tls_and_tokens_or_insecure(hub_bin, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_hub_client_says_what_to_do_about_a_tls_mismatch(hub_factory, hub, certs, tokens_file,
+                                                        hub_client_bin):
+    """One line each, naming the hub and the fix: plaintext to a TLS hub, TLS to a plaintext
+    hub, no client certificate for an mTLS hub, and a CA that did not sign the hub's
+    certificate."""
+    tls_hub = hub_factory(*secure_flags(certs, tokens_file))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HUB_")}, "HUB_TOKEN": READ}
+
+    def error_of(*args):
+        out = subprocess.run([str(hub_client_bin), *args, "tappers"], capture_output=True,
+                             text=True, timeout=60, env=env)
+        assert out.returncode == 1, out
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "tonic::" not in lines[0], out.stderr
+        return lines[0]
+
+    line = error_of("--hub", f"http://{tls_hub.addr}")
+    # The hub answers a plaintext client with a TLS alert or by closing at once.
+    assert f"http://{tls_hub.addr}: " in line, line
+    assert ("the hub speaks TLS: use an https:// URL" in line
+            or "if it speaks TLS, use an https:// URL" in line), line
+    line = error_of("--hub", f"https://{hub.addr}", "--tls-ca", str(certs["ca"]))
+    assert f"https://{hub.addr}: the hub speaks plaintext: use an http:// URL" in line, line
+    line = error_of("--hub", tls_hub.url, "--tls-ca", str(certs["ca"]))
+    # The refusal arrives as a TLS alert, or as a broken pipe when the client wrote first.
+    assert ("the hub asks for a client certificate: give --tls-cert and --tls-key" in line
+            or "if it asks for a client certificate, give --tls-cert and --tls-key" in line), line
+    line = error_of("--hub", tls_hub.url)
+    assert "not signed by a CA this client trusts: give --tls-ca" in line, line

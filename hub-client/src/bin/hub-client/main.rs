@@ -53,8 +53,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// The error chain on one line, links that repeat the previous one skipped; gRPC
-/// statuses as `CODE: message`.
-fn describe(e: &anyhow::Error) -> String {
+/// statuses as `CODE: message`. A recognized connection error is the first link (which
+/// hub) and what to do, with the chain after it.
+pub fn describe(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for link in e.chain() {
         let text = match link.downcast_ref::<tonic::Status>() {
@@ -65,7 +66,11 @@ fn describe(e: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    parts.join(": ")
+    let chain = parts.join(": ");
+    match hub_client::connection_hint(&chain) {
+        Some(hint) => format!("{}: {hint}", parts[0]),
+        None => chain,
+    }
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -91,7 +91,10 @@ impl Target {
             };
             match answer {
                 Err(e) if worth_another_hub(&e) => {
-                    tracing::warn!(hub = %url, error = %format!("{e:#}"), "hub did not answer");
+                    // With one hub the error itself is the answer: said once, at exit.
+                    if self.hubs.len() > 1 {
+                        tracing::warn!(hub = %url, error = %crate::describe(&e), "hub did not answer");
+                    }
                     failures.push(e);
                 }
                 done => return done,
@@ -103,7 +106,7 @@ impl Target {
                 "no hub answered: {}",
                 failures
                     .iter()
-                    .map(|e| format!("{e:#}"))
+                    .map(crate::describe)
                     .collect::<Vec<_>>()
                     .join("; ")
             )),
