@@ -12,7 +12,8 @@ use hub::{Config, Hub, Options};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    /// Each -v logs one level more than the default, info (-v debug, -vv trace); RUST_LOG
+    /// overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
     /// The service's options, under a heading per concern (after `verbose`, which keeps the

@@ -47,7 +47,8 @@ Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN).";
 #[derive(Debug, Parser)]
 #[command(name = "tapper", version, about = ABOUT, long_about = LONG_ABOUT)]
 pub struct Cli {
-    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    /// Each -v logs one level more than the default, info (-v debug, -vv trace); RUST_LOG
+    /// overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

@@ -17,7 +17,8 @@ use crate::target::Target;
 #[derive(Debug, Parser)]
 #[command(version, about, propagate_version = true)]
 struct Cli {
-    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    /// Each -v logs one level more than the default, warn (-v info, -vv debug, -vvv trace);
+    /// RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(flatten)]
