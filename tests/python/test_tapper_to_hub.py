@@ -108,12 +108,25 @@ def test_tapper_events_reach_grpcurl_and_grpcio_exactly(
         cause, evidence = EXPECTED_DIAGNOSIS[e.errno_name]
         assert e.diagnosis.cause == cause and evidence in e.diagnosis.text, e.diagnosis
 
-    # grpcurl streams pretty JSON objects; stop it once it has them all.
+    # grpcurl streams pretty JSON objects; stop it once it printed them all (it may lag
+    # behind grpcio on a busy machine), or at the deadline.
     def grpcurl_events():
+        os.set_blocking(live.stdout.fileno(), False)
+        text, deadline = "", time.monotonic() + 30
+        while time.monotonic() < deadline:
+            chunk = live.stdout.read()
+            text += chunk or ""
+            try:
+                events = [m["event"] for m in parse_stream(text) if "event" in m]
+            except json.JSONDecodeError:
+                events = []  # an object cut mid-way: read on
+            if len(events) >= total:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)  # anything beyond the expected count would show up now
         live.terminate()
-        text, _ = live.communicate(timeout=10)
-        return [m["event"] for m in parse_stream(text) if "event" in m]
-    time.sleep(0.5)
+        rest, _ = live.communicate(timeout=10)
+        return [m["event"] for m in parse_stream(text + (rest or "")) if "event" in m]
     curl_events = grpcurl_events()
     assert Counter((e["tid"], e["errnoName"]) for e in curl_events) == expected
     for e in curl_events:
