@@ -6,17 +6,9 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
-__attribute__((noinline)) long make_socket(void) {
-    long ret;
-    register long family asm("rdi") = 9999;
-    register long type asm("rsi") = SOCK_STREAM;
-    register long protocol asm("rdx") = 0;
-    asm volatile("syscall"
-                 : "=a"(ret)
-                 : "0"((long)SYS_socket), "r"(family), "r"(type), "r"(protocol)
-                 : "rcx", "r11", "memory");
-    return ret;
-}
+#include "raw_socket.h"
+
+__attribute__((noinline)) long make_socket(void) { return raw_socket(9999, SOCK_STREAM, 0); }
 
 __attribute__((noinline)) long open_listener(void) { return make_socket(); }
 

@@ -17,17 +17,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-__attribute__((noinline)) long stack_inner(void) {
-    long ret;
-    register long family asm("rdi") = AF_INET;
-    register long type asm("rsi") = SOCK_DGRAM;
-    register long protocol asm("rdx") = 0;
-    asm volatile("syscall"
-                 : "=a"(ret)
-                 : "0"((long)SYS_socket), "r"(family), "r"(type), "r"(protocol)
-                 : "rcx", "r11", "memory");
-    return ret;
-}
+#include "raw_socket.h"
+
+__attribute__((noinline)) long stack_inner(void) { return raw_socket(AF_INET, SOCK_DGRAM, 0); }
 
 __attribute__((noinline)) long stack_middle(void) { return stack_inner(); }
 
