@@ -68,6 +68,7 @@ pub fn connection_hint(error_text: &str) -> Option<&'static str> {
         // a closed connection or a broken pipe): say what it may be.
         (&["http://", "connection closed"], MAYBE_TLS),
         (&["http://", "broken pipe"], MAYBE_TLS),
+        (&["http://", "connection was not ready"], MAYBE_TLS),
         (
             &["InvalidContentType"],
             "the hub speaks plaintext: use an http:// URL",
@@ -80,6 +81,7 @@ pub fn connection_hint(error_text: &str) -> Option<&'static str> {
         // or a closed connection.
         (&["https://", "broken pipe"], MAYBE_MTLS),
         (&["https://", "connection closed"], MAYBE_MTLS),
+        (&["https://", "connection was not ready"], MAYBE_MTLS),
         (&["UnknownIssuer"], UNTRUSTED_HUB),
         (&["BadSignature"], UNTRUSTED_HUB),
         (
@@ -106,6 +108,10 @@ mod tests {
         assert!(hint("connection error detected: frame with invalid size").contains("https://"));
         assert!(hint("received corrupt message of type InvalidContentType").contains("http://"));
         assert!(hint("hub http://h:1: Cancelled: connection closed").contains("if it speaks TLS"));
+        assert!(
+            hint("hub http://h:1: Cancelled: transport error: connection was not ready")
+                .contains("if it speaks TLS")
+        );
         assert!(hint("received fatal alert: CertificateRequired").contains("--tls-cert"));
         assert!(hint("invalid peer certificate: UnknownIssuer").contains("--tls-ca"));
         assert!(hint("hub https://h:1: connection closed").contains("client certificate"));
