@@ -23,6 +23,24 @@ pub enum ClientError {
     Protocol(String),
 }
 
+impl ClientError {
+    /// The hub refused these credentials (an unknown token, a token of a role that may
+    /// not make this call, a certificate naming another node): trying again with the same
+    /// ones cannot help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Status(s) if is_refusal(s.code()))
+    }
+}
+
+/// Whether a status `code` is a refusal of the caller's credentials (see
+/// [`ClientError::is_refusal`]).
+pub fn is_refusal(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+    )
+}
+
 /// An error and its sources on one line ("cannot talk to the hub: tcp connect error:
 /// Connection refused (os error 111)"), skipping links that repeat the previous one, with
 /// what to do first when [`connection_hint`] recognizes it.

@@ -55,6 +55,9 @@ pub struct Snapshot {
     pub errnos: BTreeMap<String, u64>,
     #[serde(flatten)]
     pub user: UserCounters,
+    /// The hub link with `--hub`: `connected`, `refused` or `down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<&'static str>,
 }
 
 impl KernelCounters {
@@ -105,6 +108,7 @@ impl KernelCounters {
             suppressed: Self::sum(&self.counters, counter::SUPPRESSED)?,
             errnos,
             user,
+            hub: None,
         })
     }
 }
@@ -139,6 +143,9 @@ impl Snapshot {
         );
         if self.user.sweep_records > 0 {
             text.push_str(&format!(" sweep_records={}", self.user.sweep_records));
+        }
+        if let Some(hub) = self.hub {
+            text.push_str(&format!(" hub={hub}"));
         }
         if self.user.malformed > 0 {
             text.push_str(&format!(" malformed={}", self.user.malformed));
