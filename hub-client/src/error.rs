@@ -80,6 +80,8 @@ pub fn connection_hint(error_text: &str) -> Option<&'static str> {
                               certificate, give --tls-cert and --tls-key";
     // Each entry: every mark must be in the text.
     const HINTS: &[(&[&str], &str)] = &[
+        // The hub's own answer to plaintext on its TLS port (an HTTP/2 GOAWAY's text).
+        (&["this hub speaks TLS"], TLS_HUB),
         (&["frame with invalid size"], TLS_HUB),
         (&["FRAME_SIZE_ERROR"], TLS_HUB),
         // A TLS hub may answer plaintext HTTP/2 by closing at once (seen by the client as
