@@ -120,11 +120,27 @@ pub fn connection_hint(error_text: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::connection_hint;
+    use super::{ClientError, connection_hint};
+
+    #[test]
+    fn only_refused_credentials_are_refusals() {
+        let status = |code| ClientError::Status(tonic::Status::new(code, "x"));
+        assert!(status(tonic::Code::Unauthenticated).is_refusal());
+        assert!(status(tonic::Code::PermissionDenied).is_refusal());
+        assert!(!status(tonic::Code::Unavailable).is_refusal());
+        assert!(!ClientError::Protocol("closed".into()).is_refusal());
+    }
 
     #[test]
     fn tls_mismatches_and_refused_certificates_get_a_hint() {
         let hint = |text| connection_hint(text).unwrap_or("");
+        assert!(
+            hint(
+                "connection error received: unspecific protocol error detected \
+                  (b\"this hub speaks TLS: use https://127.0.0.1:1\")"
+            )
+            .starts_with("the hub speaks TLS: use an https:// URL")
+        );
         assert!(hint("connection error detected: frame with invalid size").contains("https://"));
         assert!(hint("received corrupt message of type InvalidContentType").contains("http://"));
         assert!(hint("hub http://h:1: Cancelled: connection closed").contains("if it speaks TLS"));
