@@ -73,6 +73,8 @@ struct Inner {
     hub_index: AtomicUsize,
     /// Set by shutdown: send what is left, half-close the stream, and do not reconnect.
     closing: AtomicBool,
+    /// Woken by shutdown: a wait before the next attempt ends at once.
+    closed: Notify,
 }
 
 impl Inner {
@@ -100,6 +102,7 @@ impl Reporter {
             hubs,
             hub_index: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            closed: Notify::new(),
         });
         let task = tokio::spawn(run(inner.clone(), config.clone()));
         Ok(ReporterHandle {
@@ -230,6 +233,7 @@ impl ReporterHandle {
         self.flush(timeout).await;
         self.inner.closing.store(true, Ordering::Relaxed);
         self.inner.wake.notify_one();
+        self.inner.closed.notify_one();
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut task) = task
             && tokio::time::timeout(timeout, &mut task).await.is_err()
@@ -275,7 +279,10 @@ async fn run(inner: Arc<Inner>, cfg: ReporterConfig) {
         if retry.round_failed && hubs.hubs().len() > 1 {
             warn!(hubs = ?hubs.hubs(), ?delay, "no hub of the list answered; starting over");
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = inner.closed.notified() => return,
+        }
     }
 }
 

@@ -83,6 +83,7 @@ def test_tapper_refused_by_the_hub_says_so_once_and_keeps_local_output(
     assert "a read token may not call /tapper.v1.Hub/Report" in errors[0], errors
     assert "--token-file" in errors[0] and "retry_in=120" in errors[0], errors
     assert "report stream failed" not in log, log
+    assert "cutting it" not in log, "shutdown ends the long wait at once"
     assert "acknowledged every event" not in log, log
     assert re.search(r"stopping with 2 events not delivered \(seq 1 to 2\): the hub refused "
                      r"this tapper: .*a read token may not call", log), log
