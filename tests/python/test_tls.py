@@ -379,3 +379,19 @@ def test_hub_client_says_what_to_do_about_a_tls_mismatch(hub_factory, hub, certs
             or "if it asks for a client certificate, give --tls-cert and --tls-key" in line), line
     line = error_of("--hub", tls_hub.url)
     assert "not signed by a CA this client trusts: give --tls-ca" in line, line
+
+
+def test_the_tapper_says_the_hub_speaks_tls(hub_factory, certs, tokens_file, tapper_bin,
+                                            tmp_path):
+    from tapperkit.tapper import start_tapper
+    tls_hub = hub_factory(*secure_flags(certs, tokens_file, mtls=False))
+    tapper = start_tapper(tapper_bin, tmp_path, "--hub", f"http://{tls_hub.addr}")
+    deadline = time.monotonic() + 30
+    while "report stream failed" not in tapper.log_text():
+        assert time.monotonic() < deadline, tapper.log_text()
+        time.sleep(0.05)
+    tapper.stop()
+    failures = [line for line in tapper.log_text().splitlines()
+                if "report stream failed" in line]
+    assert all("error=the hub speaks TLS: use an https:// URL" in line for line in failures), \
+        failures
