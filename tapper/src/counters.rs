@@ -156,3 +156,32 @@ impl Snapshot {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_line_shows_the_hub_link_when_there_is_a_hub() {
+        let mut snapshot = Snapshot {
+            calls: 3,
+            failures: 1,
+            drops: 0,
+            misses: 0,
+            suppressed: 0,
+            errnos: BTreeMap::new(),
+            user: UserCounters::default(),
+            hub: None,
+        };
+        assert!(!snapshot.to_text("interval").contains("hub="));
+        snapshot.hub = Some("refused");
+        let text = snapshot.to_text("interval");
+        assert!(
+            text.starts_with("interval counters: calls=3 failures=1 "),
+            "{text}"
+        );
+        assert!(text.contains(" hub=refused"), "{text}");
+        let json = serde_json::to_value(&snapshot).unwrap();
+        assert_eq!(json["hub"], "refused");
+    }
+}
