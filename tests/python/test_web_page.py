@@ -54,8 +54,9 @@ class Page:
         wait_for(lambda: self.status() == "live", "the page's live stream")
 
     def counts(self):
-        """(N, M) of "N of M shown"."""
-        text = self.by_id("shown").text
+        """(N, M) of "N of M shown" (its text even while the app is still hidden, just after
+        a login, where selenium's `.text` would be empty)."""
+        text = self.js("return document.getElementById('shown').textContent")
         match = re.fullmatch(r"(\d+) of (\d+) shown", text)
         assert match, text
         return int(match[1]), int(match[2])
