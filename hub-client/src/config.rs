@@ -50,6 +50,9 @@ pub struct ReporterConfig {
     pub backoff_initial: Duration,
     /// Longest reconnect wait. Default 10 s.
     pub backoff_max: Duration,
+    /// The wait after every hub refused this reporter's token or certificate (which no
+    /// retry fixes): the credentials are read again before the next try. Default 2 min.
+    pub refused_retry: Duration,
     /// TCP connect timeout. Default 5 s.
     pub connect_timeout: Duration,
     /// TLS files and token. Default: none.
@@ -76,6 +79,7 @@ impl ReporterConfig {
             max_in_flight: 16,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
+            refused_retry: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(5),
             credentials: Credentials::default(),
         }

@@ -3,13 +3,14 @@
 
 use std::{fmt, path::Path, path::PathBuf};
 
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tonic::{
     metadata::{Ascii, MetadataValue},
     service::Interceptor,
-    transport::{Certificate, ClientTlsConfig, Identity},
+    transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
 };
 
-use crate::error::ClientError;
+use crate::error::{ClientError, error_chain};
 
 /// The environment variable a token may come from when no token file is given.
 pub const TOKEN_ENV: &str = "HUB_TOKEN";
@@ -112,9 +113,54 @@ impl Credentials {
     /// or token stops a program before it starts anything, with the flag named.
     pub fn check(&self, urls: &[String]) -> Result<(), ClientError> {
         for url in urls {
-            self.tls_config(url)?;
+            let Some(config) = self.tls_config(url)? else {
+                continue;
+            };
+            self.check_tls_files()?;
+            // What is left to refuse: a certificate and a key that do not fit together.
+            Endpoint::from_static("https://localhost")
+                .tls_config(config)
+                .map_err(|e| {
+                    bad(
+                        "--tls-cert and --tls-key",
+                        format!(
+                            "the certificate and key do not fit together or are unusable \
+                             (give the key of that certificate): {}",
+                            error_chain(&e)
+                        ),
+                    )
+                })?;
         }
         self.bearer().map(drop)
+    }
+
+    /// Parses the TLS files as the TLS stack will, so that a file holding no PEM
+    /// certificate or key is an error naming its flag now, not a transport error at the
+    /// first connect.
+    fn check_tls_files(&self) -> Result<(), ClientError> {
+        for (flag, path) in [("--tls-ca", &self.tls_ca), ("--tls-cert", &self.tls_cert)] {
+            if let Some(path) = path {
+                let pem = read_tls(path, flag)?;
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad(&format!("{flag} {}", path.display()), e.to_string()))?;
+                if certs.is_empty() {
+                    return Err(bad(
+                        &format!("{flag} {}", path.display()),
+                        "no PEM certificate in it".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(key) = &self.tls_key {
+            PrivateKeyDer::from_pem_slice(&read_tls(key, "--tls-key")?).map_err(|e| {
+                bad(
+                    &format!("--tls-key {}", key.display()),
+                    format!("no usable PEM private key in it ({e})"),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// The interceptor that adds the token (read now) to every call.

@@ -23,6 +23,24 @@ pub enum ClientError {
     Protocol(String),
 }
 
+impl ClientError {
+    /// The hub refused these credentials (an unknown token, a token of a role that may
+    /// not make this call, a certificate naming another node): trying again with the same
+    /// ones cannot help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Status(s) if is_refusal(s.code()))
+    }
+}
+
+/// Whether a status `code` is a refusal of the caller's credentials (see
+/// [`ClientError::is_refusal`]).
+pub fn is_refusal(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+    )
+}
+
 /// An error and its sources on one line ("cannot talk to the hub: tcp connect error:
 /// Connection refused (os error 111)"), skipping links that repeat the previous one, with
 /// what to do first when [`connection_hint`] recognizes it.
@@ -62,6 +80,8 @@ pub fn connection_hint(error_text: &str) -> Option<&'static str> {
                               certificate, give --tls-cert and --tls-key";
     // Each entry: every mark must be in the text.
     const HINTS: &[(&[&str], &str)] = &[
+        // The hub's own answer to plaintext on its TLS port (an HTTP/2 GOAWAY's text).
+        (&["this hub speaks TLS"], TLS_HUB),
         (&["frame with invalid size"], TLS_HUB),
         (&["FRAME_SIZE_ERROR"], TLS_HUB),
         // A TLS hub may answer plaintext HTTP/2 by closing at once (seen by the client as
@@ -100,11 +120,27 @@ pub fn connection_hint(error_text: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::connection_hint;
+    use super::{ClientError, connection_hint};
+
+    #[test]
+    fn only_refused_credentials_are_refusals() {
+        let status = |code| ClientError::Status(tonic::Status::new(code, "x"));
+        assert!(status(tonic::Code::Unauthenticated).is_refusal());
+        assert!(status(tonic::Code::PermissionDenied).is_refusal());
+        assert!(!status(tonic::Code::Unavailable).is_refusal());
+        assert!(!ClientError::Protocol("closed".into()).is_refusal());
+    }
 
     #[test]
     fn tls_mismatches_and_refused_certificates_get_a_hint() {
         let hint = |text| connection_hint(text).unwrap_or("");
+        assert!(
+            hint(
+                "connection error received: unspecific protocol error detected \
+                  (b\"this hub speaks TLS: use https://127.0.0.1:1\")"
+            )
+            .starts_with("the hub speaks TLS: use an https:// URL")
+        );
         assert!(hint("connection error detected: frame with invalid size").contains("https://"));
         assert!(hint("received corrupt message of type InvalidContentType").contains("http://"));
         assert!(hint("hub http://h:1: Cancelled: connection closed").contains("if it speaks TLS"));

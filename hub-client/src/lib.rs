@@ -84,9 +84,9 @@ pub use buffer::{REASON_BUFFER_FULL, REASON_REJECTED};
 pub use config::{ReporterConfig, random_instance_id};
 pub use connect::{ClientConfig, HubChannel, connect, connect_with, normalize_url};
 pub use credentials::{Bearer, Credentials, TOKEN_ENV, TokenSource};
-pub use error::{ClientError, connection_hint};
+pub use error::{ClientError, connection_hint, is_refusal};
 pub use failover::{Failover, Retry};
 pub use hubs::{parse_hub_address, parse_hub_list};
-pub use reporter::{Reporter, ReporterHandle, ReporterStats};
+pub use reporter::{REFUSAL_FIX, Reporter, ReporterHandle, ReporterStats};
 /// The generated wire types (`tapper-proto`).
 pub use tapper_proto as proto;

@@ -20,7 +20,7 @@ use tokio::{
 };
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::{
     buffer::Buffer,
@@ -52,6 +52,9 @@ pub struct ReporterStats {
     pub connected: bool,
     /// Successful connections so far.
     pub connects: u64,
+    /// The hub refused this reporter's token or certificate, and no hub accepted it
+    /// since ([`ReporterHandle::refusal`] says why).
+    pub refused: bool,
 }
 
 struct Inner {
@@ -62,12 +65,16 @@ struct Inner {
     acked: watch::Sender<u64>,
     connected: AtomicBool,
     connects: AtomicU64,
+    /// Why the last hub tried refused our credentials, until a hub accepts them.
+    refusal: watch::Sender<Option<String>>,
     /// The hub addresses, in the order they are tried.
     hubs: Vec<String>,
     /// The position in `hubs` of the hub in use (or being tried).
     hub_index: AtomicUsize,
     /// Set by shutdown: send what is left, half-close the stream, and do not reconnect.
     closing: AtomicBool,
+    /// Woken by shutdown: a wait before the next attempt ends at once.
+    closed: Notify,
 }
 
 impl Inner {
@@ -91,9 +98,11 @@ impl Reporter {
             acked: watch::channel(0).0,
             connected: AtomicBool::new(false),
             connects: AtomicU64::new(0),
+            refusal: watch::channel(None).0,
             hubs,
             hub_index: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            closed: Notify::new(),
         });
         let task = tokio::spawn(run(inner.clone(), config.clone()));
         Ok(ReporterHandle {
@@ -188,17 +197,32 @@ impl ReporterHandle {
             external_lost: b.external_lost(),
             connected: self.inner.connected.load(Ordering::Relaxed),
             connects: self.inner.connects.load(Ordering::Relaxed),
+            refused: self.inner.refusal.borrow().is_some(),
         }
     }
 
-    /// Waits until the hub acknowledged everything queued before this call, or `timeout`.
-    /// Returns whether it did.
+    /// Why the hub refused this reporter's token or certificate (the hub's words and what
+    /// to do), while no hub accepts them.
+    pub fn refusal(&self) -> Option<String> {
+        self.inner.refusal.borrow().clone()
+    }
+
+    /// Waits until the hub acknowledged everything queued before this call, or `timeout`,
+    /// or the hub refused this reporter's credentials. Returns whether it was acknowledged.
     pub async fn flush(&self, timeout: Duration) -> bool {
         let target = self.inner.buf().last_seq();
-        let mut rx = self.inner.acked.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|a| *a >= target))
+        let mut acked = self.inner.acked.subscribe();
+        let mut refusal = self.inner.refusal.subscribe();
+        let acked_or_refused = async {
+            tokio::select! {
+                biased;
+                r = acked.wait_for(|a| *a >= target) => r.is_ok(),
+                _ = refusal.wait_for(Option::is_some) => false,
+            }
+        };
+        tokio::time::timeout(timeout, acked_or_refused)
             .await
-            .is_ok_and(|r| r.is_ok())
+            .unwrap_or(false)
     }
 
     /// Flushes (up to `timeout`), then closes the stream gracefully: the latest counters
@@ -209,6 +233,7 @@ impl ReporterHandle {
         self.flush(timeout).await;
         self.inner.closing.store(true, Ordering::Relaxed);
         self.inner.wake.notify_one();
+        self.inner.closed.notify_one();
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut task) = task
             && tokio::time::timeout(timeout, &mut task).await.is_err()
@@ -235,10 +260,16 @@ async fn run(inner: Arc<Inner>, cfg: ReporterConfig) {
             return;
         }
         let retry = hubs.failed();
-        let (next, delay) = (hubs.current(), retry.delay);
+        let (next, mut delay) = (hubs.current(), retry.delay);
         match result {
             Ok(()) => {
                 info!(%hub, %next, ?delay, "hub closed the report stream; connecting to the next hub")
+            }
+            Err(e) if e.is_refusal() => {
+                if retry.round_failed {
+                    delay = delay.max(cfg.refused_retry);
+                }
+                refused(&inner, &hub, &error_chain(&e), delay);
             }
             Err(e) => {
                 warn!(%hub, error = %error_chain(&e), %next, ?delay,
@@ -248,7 +279,32 @@ async fn run(inner: Arc<Inner>, cfg: ReporterConfig) {
         if retry.round_failed && hubs.hubs().len() > 1 {
             warn!(hubs = ?hubs.hubs(), ?delay, "no hub of the list answered; starting over");
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = inner.closed.notified() => return,
+        }
+    }
+}
+
+/// What to do when a hub refuses the reporter's credentials.
+pub const REFUSAL_FIX: &str = "this will not fix itself: give a token of the report role \
+                               (--token-file) and a client certificate naming this node \
+                               (--tls-cert), which are read again before each retry";
+
+/// Records that `hub` refused the credentials: one ERROR per new reason (a retry with the
+/// same token or certificate cannot succeed), the rest at debug.
+fn refused(inner: &Inner, hub: &str, reason: &str, delay: Duration) {
+    let new = inner.refusal.send_if_modified(|old| {
+        let new = old.as_deref() != Some(reason);
+        *old = Some(reason.to_owned());
+        new
+    });
+    if new {
+        error!(%hub, retry_in = ?delay, "the hub refused this reporter: {reason}; {REFUSAL_FIX}; \
+               events are kept in the local output and, up to the buffer's bounds, for the \
+               hub meanwhile");
+    } else {
+        debug!(%hub, retry_in = ?delay, %reason, "the hub still refuses this reporter");
     }
 }
 
@@ -300,6 +356,9 @@ async fn session(
         (b.acked(), b.buffered_events())
     };
     inner.acked.send_replace(acked);
+    if inner.refusal.send_replace(None).is_some() {
+        info!(%hub, "the hub accepts this reporter's credentials again");
+    }
     inner.connected.store(true, Ordering::Relaxed);
     inner.connects.fetch_add(1, Ordering::Relaxed);
     hubs.connected();

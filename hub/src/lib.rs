@@ -29,5 +29,5 @@ pub use security::{
     tls::{TlsError, TlsFiles},
     tokens::TokensError,
 };
-pub use store::QueryBudget;
+pub use store::{QueryBudget, with_causes};
 pub use tapper_proto::flag_text::parse_duration;

@@ -23,7 +23,18 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: what failed and why, each cause once.
+            eprintln!("hub: error: {}", hub::with_causes(err.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = cli_config::parse_with_config_file::<Args>();
     tapper_logging::init(tapper_logging::LevelFilter::INFO, args.verbose);
     let config = Config::from(args.options);

@@ -141,9 +141,12 @@ pub struct OutputArgs {
     pub stats_interval: Option<Duration>,
 }
 
+/// The help heading of the hub credentials.
+const TLS_AND_AUTH: &str = "TLS and auth";
+
 /// Shipping events to hubs: where, how much to keep for them, and the credentials.
 #[derive(Debug, clap::Args)]
-#[command(next_help_heading = "Hub")]
+#[command(next_help_heading = "Hub link")]
 pub struct HubArgs {
     /// Also ship events to this hub, e.g. https://hub.example:50051 (TLS) or
     /// http://127.0.0.1:50051 (local output goes on). Several hubs (repeat the flag or
@@ -172,20 +175,23 @@ pub struct HubArgs {
 
     /// Trust the hub's certificate if this CA (PEM) signed it, instead of the system roots
     /// (an https:// hub only).
-    #[arg(long, value_name = "FILE", requires = "hub")]
+    #[arg(long, value_name = "FILE", requires = "hub", help_heading = TLS_AND_AUTH)]
     pub tls_ca: Option<PathBuf>,
 
     /// Present this certificate (PEM) to the hub (mTLS): it names this node; needs --tls-key.
-    #[arg(long, value_name = "FILE", requires_all = ["hub", "tls_key"])]
+    #[arg(long, value_name = "FILE", requires_all = ["hub", "tls_key"],
+          help_heading = TLS_AND_AUTH)]
     pub tls_cert: Option<PathBuf>,
 
     /// The private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "FILE", requires_all = ["hub", "tls_cert"])]
+    #[arg(long, value_name = "FILE", requires_all = ["hub", "tls_cert"],
+          help_heading = TLS_AND_AUTH)]
     pub tls_key: Option<PathBuf>,
 
     /// Send the token in this file to the hub as `authorization: Bearer TOKEN`, re-read on
     /// each reconnect [default: the token in $HUB_TOKEN, if set].
-    #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE", requires = "hub")]
+    #[arg(long, value_name = "FILE", env = "HUB_TOKEN_FILE", requires = "hub",
+          help_heading = TLS_AND_AUTH)]
     pub token_file: Option<PathBuf>,
 }
 
@@ -256,7 +262,9 @@ mod tests {
             "--stats-interval <DURATION>",
             "Filters:",
             "--errno <ERRNO>",
-            "Hub:",
+            "Hub link:",
+            "--hub-buffer-bytes <BYTES>",
+            "TLS and auth:",
             "--token-file <FILE>",
             "Containers and pods:",
             "--kubelet-cgroup-root <CGROUP>",

@@ -55,6 +55,9 @@ pub struct Snapshot {
     pub errnos: BTreeMap<String, u64>,
     #[serde(flatten)]
     pub user: UserCounters,
+    /// The hub link with `--hub`: `connected`, `refused` or `down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<&'static str>,
 }
 
 impl KernelCounters {
@@ -105,6 +108,7 @@ impl KernelCounters {
             suppressed: Self::sum(&self.counters, counter::SUPPRESSED)?,
             errnos,
             user,
+            hub: None,
         })
     }
 }
@@ -140,6 +144,9 @@ impl Snapshot {
         if self.user.sweep_records > 0 {
             text.push_str(&format!(" sweep_records={}", self.user.sweep_records));
         }
+        if let Some(hub) = self.hub {
+            text.push_str(&format!(" hub={hub}"));
+        }
         if self.user.malformed > 0 {
             text.push_str(&format!(" malformed={}", self.user.malformed));
         }
@@ -147,5 +154,34 @@ impl Snapshot {
             text.push_str(&format!("\n  {name:<16} {count}"));
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_line_shows_the_hub_link_when_there_is_a_hub() {
+        let mut snapshot = Snapshot {
+            calls: 3,
+            failures: 1,
+            drops: 0,
+            misses: 0,
+            suppressed: 0,
+            errnos: BTreeMap::new(),
+            user: UserCounters::default(),
+            hub: None,
+        };
+        assert!(!snapshot.to_text("interval").contains("hub="));
+        snapshot.hub = Some("refused");
+        let text = snapshot.to_text("interval");
+        assert!(
+            text.starts_with("interval counters: calls=3 failures=1 "),
+            "{text}"
+        );
+        assert!(text.contains(" hub=refused"), "{text}");
+        let json = serde_json::to_value(&snapshot).unwrap();
+        assert_eq!(json["hub"], "refused");
     }
 }

@@ -89,16 +89,38 @@ impl HubShipper {
         });
     }
 
-    /// Waits (bounded) until the hub acknowledged everything, and says how it went.
+    /// The state of the link for the status line: `connected`, `refused` (the hub refused
+    /// the token or certificate, see the ERROR logged) or `down` (connecting, or between
+    /// attempts).
+    pub fn link(&self) -> &'static str {
+        let stats = self.reporter.stats();
+        match (stats.connected, stats.refused) {
+            (true, _) => "connected",
+            (false, true) => "refused",
+            (false, false) => "down",
+        }
+    }
+
+    /// Waits (bounded) until the hub acknowledged everything, and says how it went: what
+    /// was not delivered, and why.
     pub async fn shutdown(self) {
         let hubs = self.reporter.hubs().join(",");
+        let refusal = self.reporter.refusal();
         let stats = self.reporter.shutdown(FLUSH_TIMEOUT).await;
-        match (stats.last_seq, stats.acked_seq == stats.last_seq) {
-            (0, _) if stats.connects == 0 => tracing::warn!(
-                %hubs,
-                "no event to deliver, but the hub was never reached: check --hub and that the \
-                 hub is up"
+        let why = match refusal {
+            Some(reason) => format!("the hub refused this tapper: {reason}"),
+            None if stats.connects == 0 => {
+                "the hub was never reached: check --hub and that the hub is up".to_owned()
+            }
+            None => format!(
+                "the hub did not acknowledge them within {}s (is it still reachable?)",
+                FLUSH_TIMEOUT.as_secs()
             ),
+        };
+        match (stats.last_seq, stats.acked_seq == stats.last_seq) {
+            (0, _) if stats.connects == 0 => {
+                tracing::warn!(%hubs, "no event to deliver, but {why}")
+            }
             (0, _) => tracing::info!("no event to deliver"),
             (last, true) => tracing::info!(
                 acked = last,
@@ -109,8 +131,7 @@ impl HubShipper {
                 last,
                 undelivered_events = stats.buffered_events,
                 %hubs,
-                "stopping with {} events not delivered (seq {} to {last}): the hub did not \
-                 acknowledge them (is it reachable?)",
+                "stopping with {} events not delivered (seq {} to {last}): {why}",
                 stats.buffered_events,
                 stats.acked_seq + 1
             ),

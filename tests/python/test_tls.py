@@ -193,12 +193,15 @@ def test_our_clients_over_mtls(hub_factory, certs, tokens_file, tmp_path, hub_cl
     out = hub_client(hub_client_bin, hub, certs, "stats", "--json", env_token=READ)
     assert out.returncode == 0, out.stderr
 
-    # The reporter as node-b with node-a's certificate: refused, retried, nothing stored.
+    # The reporter as node-b with node-a's certificate: refused for good, so it exits at
+    # once (long before its flush timeout) saying what to do; nothing stored.
     out = subprocess.run(
         [str(hub_client_bin), "replay", "--hub", hub.url, "--node", "node-b", "--synthetic", "5",
-         "--flush-timeout", "2", *tls, "--token-file", str(report_token)],
+         "--flush-timeout", "600", *tls, "--token-file", str(report_token)],
         capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0 and "acked 0 of 5" in out.stderr, out.stderr
+    assert out.returncode != 0, out.stderr
+    assert "the hub refused this reporter" in out.stderr, out.stderr
+    assert "a client certificate naming this node (--tls-cert)" in out.stderr, out.stderr
     assert "refusing a Report for another node" in hub.log.read_text()
     # hub-client without a token, with a report token, and over plaintext to TLS.
     out = hub_client(hub_client_bin, hub, certs, "tappers")
@@ -329,6 +332,22 @@ def test_beyond_loopback_needs_tls_and_tokens_or_insecure(hub_bin, tmp_path):
         proc.wait(timeout=10)
 
 
+def test_plaintext_http_to_the_tls_port_gets_a_readable_answer(hub_factory, certs, tokens_file):
+    """curl with http:// to a TLS hub: a 400 whose text names the https:// URL."""
+    tls_hub = hub_factory(*secure_flags(certs, tokens_file, mtls=False))
+    out = subprocess.run(["curl", "-sS", "-i", f"http://{tls_hub.addr}/api/v1/tappers"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("HTTP/1.1 400 Bad Request"), out.stdout
+    assert out.stdout.endswith(f"\n\nthis hub speaks TLS: use https://{tls_hub.addr}\n"), \
+        out.stdout
+    # The hub goes on serving TLS.
+    out = subprocess.run(["curl", "-sS", "--cacert", str(certs["ca"]), "-o", "/dev/null",
+                          "-w", "%{http_code}", f"{tls_hub.url}/"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout != "000", out.stderr
+
+
 def test_hub_client_says_what_to_do_about_a_tls_mismatch(hub_factory, hub, certs, tokens_file,
                                                         hub_client_bin):
     """One line each, naming the hub and the fix: plaintext to a TLS hub, TLS to a plaintext
@@ -345,11 +364,13 @@ def test_hub_client_says_what_to_do_about_a_tls_mismatch(hub_factory, hub, certs
         assert len(lines) == 1 and "tonic::" not in lines[0], out.stderr
         return lines[0]
 
-    line = error_of("--hub", f"http://{tls_hub.addr}")
-    # The hub answers a plaintext client with a TLS alert or by closing at once.
-    assert f"http://{tls_hub.addr}: " in line, line
-    assert ("the hub speaks TLS: use an https:// URL" in line
-            or "if it speaks TLS, use an https:// URL" in line), line
+    # The hub answers plaintext HTTP/2 on its TLS port with a GOAWAY that says so, once the
+    # request is on its way: every try gets the same line.
+    for _ in range(5):
+        line = error_of("--hub", f"http://{tls_hub.addr}")
+        assert line == (f"hub-client: error: hub http://{tls_hub.addr}: the hub speaks TLS: "
+                        "use an https:// URL (with --tls-ca if a private CA signed its "
+                        "certificate)"), line
     line = error_of("--hub", f"https://{hub.addr}", "--tls-ca", str(certs["ca"]))
     assert f"https://{hub.addr}: the hub speaks plaintext: use an http:// URL" in line, line
     line = error_of("--hub", tls_hub.url, "--tls-ca", str(certs["ca"]))
@@ -358,3 +379,19 @@ def test_hub_client_says_what_to_do_about_a_tls_mismatch(hub_factory, hub, certs
             or "if it asks for a client certificate, give --tls-cert and --tls-key" in line), line
     line = error_of("--hub", tls_hub.url)
     assert "not signed by a CA this client trusts: give --tls-ca" in line, line
+
+
+def test_the_tapper_says_the_hub_speaks_tls(hub_factory, certs, tokens_file, tapper_bin,
+                                            tmp_path):
+    from tapperkit.tapper import start_tapper
+    tls_hub = hub_factory(*secure_flags(certs, tokens_file, mtls=False))
+    tapper = start_tapper(tapper_bin, tmp_path, "--hub", f"http://{tls_hub.addr}")
+    deadline = time.monotonic() + 30
+    while "report stream failed" not in tapper.log_text():
+        assert time.monotonic() < deadline, tapper.log_text()
+        time.sleep(0.05)
+    tapper.stop()
+    failures = [line for line in tapper.log_text().splitlines()
+                if "report stream failed" in line]
+    assert all("error=the hub speaks TLS: use an https:// URL" in line for line in failures), \
+        failures

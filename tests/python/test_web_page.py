@@ -54,8 +54,9 @@ class Page:
         wait_for(lambda: self.status() == "live", "the page's live stream")
 
     def counts(self):
-        """(N, M) of "N of M shown"."""
-        text = self.by_id("shown").text
+        """(N, M) of "N of M shown" (its text even while the app is still hidden, just after
+        a login, where selenium's `.text` would be empty)."""
+        text = self.js("return document.getElementById('shown').textContent")
         match = re.fullmatch(r"(\d+) of (\d+) shown", text)
         assert match, text
         return int(match[1]), int(match[2])
@@ -405,3 +406,53 @@ def test_the_page_works_under_a_base_path(hub_factory, replay_to, page):
     page.by_id("tab-overview").click()
     wait_for(lambda: "prefixed" in page.by_id("top-node").text, "the overview under /tapper/")
     page.shot("base-path")
+
+
+# The right edges of the table and of each header and row cell, and whether a cell's text
+# is cut (wider than the cell).
+CLIPPING_JS = """
+const table = document.querySelector('.table').getBoundingClientRect();
+const cells = [...document.querySelectorAll('.row.head > span, #viewport .item:not([hidden]) > span')];
+return {table: table.right,
+        cells: cells.map((c) => ({cls: c.className, text: c.textContent,
+                                  right: c.getBoundingClientRect().right,
+                                  cut: c.scrollWidth > c.clientWidth}))};
+"""
+
+
+def test_at_1366_px_no_column_is_clipped_and_no_pod_is_an_empty_cell(hub, hub_client_bin,
+                                                                      tmp_path):
+    try:
+        driver = chromium(window="1366,768")
+    except MissingBrowser as err:
+        pytest.fail(str(err), pytrace=False)
+    page = Page(driver, tmp_path)
+    try:
+        replay_file(hub_client_bin, hub, tmp_path, "laptop", [
+            event_line(errno=93, errno_name="EPROTONOSUPPORT", suppressed=123456,
+                       message="Protocol not supported")])
+        page.open(hub)
+        wait_for(lambda: page.rows(), "the replayed event on the page")
+        page.shot("1366px")
+        layout = page.js(CLIPPING_JS)
+        suppressed = [c for c in layout["cells"] if "suppressed" in c["cls"] or
+                      c["text"] == "suppressed"]
+        assert [c["text"] for c in suppressed] == ["suppressed", "123456"], layout
+        for cell in suppressed:
+            assert cell["right"] <= layout["table"] + 0.5 and not cell["cut"], layout
+        # Outside any pod or container, the cells are empty (no dash).
+        row = page.rows()[0]
+        assert (row["namespace"], row["pod"], row["container"]) == ("", "", ""), row
+        where = page.js("return document.querySelector('#viewport .item .where').textContent")
+        assert where == "", where
+
+        page.by_id("tab-overview").click()
+        wait_for(lambda: page.js("return document.querySelectorAll('#top-pod td').length") >= 2,
+                 "the top pods")
+        cells = page.js("return [...document.querySelectorAll('#top-pod td')]"
+                        ".map((td) => td.textContent)")
+        # One event standing for 1 + 123456 failures, in no pod.
+        assert cells == ["", "123457"], cells
+        page.shot("overview-1366px")
+    finally:
+        driver.quit()

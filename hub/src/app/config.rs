@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub mod options;
+pub mod state_dir;
 
 use crate::{
     api::http::BasePath,
@@ -127,6 +128,9 @@ impl Config {
                 "db",
                 "give a file name, :memory:, or a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL",
             );
+        }
+        if let Err(reason) = state_dir::check_db_dir(&self.db) {
+            return bad("db", &reason);
         }
         if self.retention.max_rows == Some(0) {
             return bad("retention-rows", "must be at least 1");

@@ -20,7 +20,7 @@ use crate::{
         service::HubService,
         state::{HubState, Settings},
     },
-    app::config::{Config, ConfigError},
+    app::config::{Config, ConfigError, state_dir},
     ops::{
         alerts::{Alerting, RulesError},
         commit_observer::CommitObserver,
@@ -53,6 +53,11 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Tokens(#[from] TokensError),
+    #[error("creating the state dir {} for --db: {source}", dir.display())]
+    StateDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("opening database {db:?}: {source}")]
     Store { db: String, source: StoreError },
     #[error("starting the store's writer thread: {0}")]
@@ -119,6 +124,10 @@ impl Hub {
             Some(path) => Some(Reloadable::new(Tokens::load(path)?)),
             None => None,
         };
+        state_dir::create_for(&config.db).map_err(|source| StartError::StateDir {
+            dir: state_dir::state_dir(),
+            source,
+        })?;
         let (db, budget) = (config.db.clone(), config.query_budget);
         let store = tokio::task::spawn_blocking(move || Store::open(&db, budget))
             .await

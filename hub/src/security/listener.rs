@@ -29,6 +29,7 @@ use crate::security::{
     auth_deadline::{AuthDeadline, Authorized},
     connection_caps::{PeerCaps, PeerSlot},
     node_identity::{ClientCert, NodeIdentity},
+    plaintext_on_tls::{self, FirstBytes},
     reload::Reloadable,
     tls::ServerTls,
 };
@@ -199,6 +200,7 @@ async fn accept_loop(
     let tls_warnings = Arc::new(TlsWarnings {
         failed: Mutex::new(LogBudget::one_per(WARN_EVERY)),
         nameless: Mutex::new(LogBudget::one_per(WARN_EVERY)),
+        plaintext: Mutex::new(LogBudget::one_per(WARN_EVERY)),
     });
     let mut acceptor = Acceptor::new(
         "gRPC",
@@ -290,6 +292,7 @@ async fn preface_arrived(stream: &TcpStream) -> bool {
 struct TlsWarnings {
     failed: Mutex<LogBudget>,
     nameless: Mutex<LogBudget>,
+    plaintext: Mutex<LogBudget>,
 }
 
 fn due(budget: &Mutex<LogBudget>) -> Option<u64> {
@@ -297,7 +300,8 @@ fn due(budget: &Mutex<LogBudget>) -> Option<u64> {
 }
 
 /// The TLS handshake, then the HTTP/2 preface read ahead (to be replayed); `None` when the
-/// handshake fails or the client closes first.
+/// handshake fails, the client closes first, or it speaks plaintext (it is told to use
+/// https://).
 async fn tls_handshake(
     stream: TcpStream,
     config: Arc<ServerConfig>,
@@ -305,6 +309,19 @@ async fn tls_handshake(
     node_identity: &NodeIdentity,
     warnings: &TlsWarnings,
 ) -> Option<(Stream, Vec<u8>, Option<Arc<ClientCert>>)> {
+    if let FirstBytes::Plain(first) = plaintext_on_tls::peek(&stream).await {
+        if first.is_empty() {
+            return None;
+        }
+        let local = stream.local_addr().ok()?;
+        match due(&warnings.plaintext) {
+            Some(unlogged) => warn!(%peer, unlogged,
+                                    "a plaintext client on the TLS port; telling it to use https://"),
+            None => debug!(%peer, "a plaintext client on the TLS port"),
+        }
+        plaintext_on_tls::answer(stream, &first, local).await;
+        return None;
+    }
     let mut tls = match TlsAcceptor::from(config).accept(stream).await {
         Ok(tls) => tls,
         Err(err) => {

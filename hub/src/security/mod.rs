@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod listener;
 pub mod message_size;
 pub mod node_identity;
+pub mod plaintext_on_tls;
 pub mod reload;
 pub mod revocable;
 pub mod tls;

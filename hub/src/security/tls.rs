@@ -42,16 +42,24 @@ impl TlsFiles {
 pub enum TlsError {
     #[error(transparent)]
     Read(#[from] FileError),
-    #[error("TLS file {path}: {reason}")]
-    File { path: PathBuf, reason: String },
-    #[error("TLS: the certificate and key do not fit together or are unusable: {0}")]
+    #[error("--{flag} {}: {reason}", path.display())]
+    File {
+        flag: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "--tls-cert and --tls-key: the certificate and key do not fit together or are \
+         unusable (give the key of that certificate): {0}"
+    )]
     Rustls(#[from] rustls::Error),
-    #[error("TLS client CA: {0}")]
+    #[error("--tls-client-ca: {0}")]
     ClientCa(#[from] rustls::server::VerifierBuilderError),
 }
 
-fn file_error(path: &Path, reason: impl ToString) -> TlsError {
+fn file_error(flag: &'static str, path: &Path, reason: impl ToString) -> TlsError {
     TlsError::File {
+        flag,
         path: path.to_owned(),
         reason: reason.to_string(),
     }
@@ -62,9 +70,9 @@ fn read_certs(flag: &'static str, path: &Path) -> Result<Vec<CertificateDer<'sta
     let pem = config_file::read(flag, path, MAX_PEM_BYTES)?;
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(path, e))?;
+        .map_err(|e| file_error(flag, path, e))?;
     if certs.is_empty() {
-        return Err(file_error(path, "no PEM certificate in it"));
+        return Err(file_error(flag, path, "no PEM certificate in it"));
     }
     Ok(certs)
 }
@@ -81,15 +89,22 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerTls, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = read_certs("tls-cert", &files.cert)?;
     let key = config_file::read("tls-key", &files.key, MAX_PEM_BYTES)?;
-    let key =
-        PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| file_error(&files.key, e))?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| {
+        file_error(
+            "tls-key",
+            &files.key,
+            format!("no usable PEM private key in it ({e})"),
+        )
+    })?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
     let client_verifier = match &files.client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             for cert in read_certs("tls-client-ca", ca)? {
-                roots.add(cert).map_err(|e| file_error(ca, e))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| file_error("tls-client-ca", ca, e))?;
             }
             Some(WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?)
         }

@@ -117,8 +117,13 @@ function nodeFilter(filters) {
   return params;
 }
 
+/** `namespace/pod`, or an empty cell for an event outside any pod. */
+function podCell(namespace, name) {
+  return namespace || name ? `${namespace || ""}/${name || ""}` : "";
+}
+
 const TOPS = [
-  ["pod", "top-pod", "pod", (r) => `${r.namespace || "—"}/${r.pod || "—"}`],
+  ["pod", "top-pod", "pod", (r) => podCell(r.namespace, r.pod)],
   ["node", "top-node", "node", (r) => r.node],
   ["comm", "top-comm", "process", (r) => r.comm],
   ["errno", "top-errno", "errno", (r) => r.errno_name || r.errno],
@@ -158,7 +163,7 @@ async function warnings(filters) {
       latest.set(`${w.node}|${w.kind}|${w.pid}`, w);
     }
     const rows = [...latest.values()].reverse().map((w) => [
-      w.kind, w.node, `${(w.pod && w.pod.namespace) || "—"}/${(w.pod && w.pod.name) || "—"}`,
+      w.kind, w.node, podCell(w.pod && w.pod.namespace, w.pod && w.pod.name),
       w.comm, w.pid, `${w.used} / ${w.limit}`,
       typeof w.eta_seconds === "number" ? `${Math.round(w.eta_seconds)} s` : "—", w.ts]);
     fillTable(table, headers, rows, "no warnings in the last hour");

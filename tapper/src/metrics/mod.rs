@@ -197,6 +197,13 @@ impl Collector for TapperCollector {
             )?;
             gauge(
                 &mut encoder,
+                "tapper_hub_refused",
+                "1 while the hub refuses this tapper's token or certificate (which no retry \
+                 fixes; the log says why); retried every 2 minutes with the files read again",
+                i64::from(hub.refused),
+            )?;
+            gauge(
+                &mut encoder,
                 "tapper_hub_unacked_events",
                 "events kept for the hub until it acknowledges them",
                 hub.buffered_events as i64,

@@ -21,6 +21,7 @@ use crate::{
     pipeline::Pipeline,
     probe::ProbeMode,
     rate_limit,
+    ship::HubShipper,
     timers::{Due, Timers},
     warnings::{FileMaxWatch, NofileSampling, Sampled},
 };
@@ -218,7 +219,10 @@ fn snapshot(
     errors: &mut LogBudget,
 ) -> Option<Snapshot> {
     match kernel.snapshot(pipeline.counters) {
-        Ok(snapshot) => Some(snapshot),
+        Ok(snapshot) => Some(Snapshot {
+            hub: pipeline.hub.as_ref().map(HubShipper::link),
+            ..snapshot
+        }),
         Err(err) => {
             if let Some(unlogged) = errors.due() {
                 tracing::warn!(unlogged, "cannot read the kernel counters now: {err:#}");

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use hub_client::{Credentials, Reporter, ReporterConfig, proto::v1::Event};
+use hub_client::{Credentials, REFUSAL_FIX, Reporter, ReporterConfig, proto::v1::Event};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
@@ -160,7 +160,11 @@ pub async fn run(hubs: &[String], credentials: Credentials, a: Args) -> anyhow::
         eprintln!("replay: holding the connection open until killed");
         std::future::pending::<()>().await;
     }
+    let refusal = reporter.refusal();
     reporter.shutdown(Duration::from_secs(1)).await;
+    if let Some(reason) = refusal {
+        bail!("the hub refused this reporter: {reason}; {REFUSAL_FIX}");
+    }
     if !flushed {
         bail!(
             "the hub did not acknowledge everything within {}s (acked {} of {})",

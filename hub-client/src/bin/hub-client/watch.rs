@@ -205,7 +205,7 @@ async fn subscribe_once(
     let mut stream = client
         .subscribe(request)
         .await
-        .context("subscribing")?
+        .with_context(|| format!("hub {url}: subscribing"))?
         .into_inner();
     *connected_once = true;
     hubs.connected();

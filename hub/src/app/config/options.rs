@@ -77,8 +77,10 @@ pub struct StoreOptions {
     /// Where events are stored: a SQLite database file (":memory:" keeps everything in
     /// memory), or a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE (add
     /// ?sslmode=require for TLS, &sslrootcert=FILE for its CA), which any number of hubs
-    /// can share as replicas.
-    #[arg(long, default_value = "hub.db")]
+    /// can share as replicas. A file's directory must exist, except the state dir, which
+    /// the hub creates (0700): /var/lib/tapper-hub as root, else
+    /// $XDG_STATE_HOME/tapper-hub (~/.local/state/tapper-hub).
+    #[arg(long, default_value_t = super::state_dir::default_db())]
     pub db: String,
     /// Drop events and loss records the hub received longer ago than this (e.g. 30m, 24h,
     /// 7d). Default: keep.
