@@ -10,9 +10,10 @@ use crate::store::{
     policy::{LossRows, StoredLoss},
 };
 
-/// The loss check's rows inside the open step.
+/// The loss check's rows inside the open step, and the next hub_seq to give.
 pub struct Rows<'a> {
     pub client: &'a mut Client,
+    pub next: &'a mut u64,
 }
 
 impl LossRows for Rows<'_> {
@@ -47,17 +48,25 @@ impl LossRows for Rows<'_> {
     }
 
     fn insert_loss(&mut self, key: &InstanceKey, loss: &Loss, now_ns: i64) -> Result<u64> {
-        insert(self.client, key, loss, now_ns)
+        let hub_seq = *self.next;
+        insert(self.client, key, loss, hub_seq, now_ns)?;
+        *self.next += 1;
+        Ok(hub_seq)
     }
 }
 
-/// Stores `loss` under the next hub_seq and adds it to the tapper's totals (saturating);
-/// returns its hub_seq.
-fn insert(client: &mut Client, key: &InstanceKey, loss: &Loss, now_ns: i64) -> Result<u64> {
-    let row = client.query_one(
+/// Stores `loss` under `hub_seq` and adds it to the tapper's totals (saturating).
+fn insert(
+    client: &mut Client,
+    key: &InstanceKey,
+    loss: &Loss,
+    hub_seq: u64,
+    now_ns: i64,
+) -> Result<()> {
+    client.execute(
         "INSERT INTO losses (hub_seq, node, instance_id, first_seq, last_seq, count, reason,
                              received_ns)
-         VALUES (nextval('hub_seq'), $1, $2, $3, $4, $5, $6, $7) RETURNING hub_seq",
+         VALUES ($8, $1, $2, $3, $4, $5, $6, $7)",
         &[
             &key.node,
             &key.instance_id,
@@ -66,6 +75,7 @@ fn insert(client: &mut Client, key: &InstanceKey, loss: &Loss, now_ns: i64) -> R
             &u2i(loss.count),
             &loss.reason,
             &now_ns,
+            &u2i(hub_seq),
         ],
     )?;
     client.execute(
@@ -75,5 +85,5 @@ fn insert(client: &mut Client, key: &InstanceKey, loss: &Loss, now_ns: i64) -> R
          WHERE node = $1 AND instance_id = $2",
         &[&key.node, &key.instance_id, &u2i(loss.count)],
     )?;
-    Ok(i2u(row.get(0)))
+    Ok(())
 }

@@ -4,19 +4,30 @@
 //!
 //! Order across replicas: every write transaction first takes the numbering lock
 //! (`pg_advisory_xact_lock`), which PostgreSQL releases only after the commit is visible,
-//! and takes its hub_seq numbers from the one sequence while holding it. Transactions of
-//! the whole fleet thus commit one at a time, in hub_seq order, so a reader that sees some
-//! hub_seq sees every smaller one that will ever exist: a tail by `hub_seq > last` never
-//! skips a row that commits late. (A sequence alone would not do: a number taken in a
-//! transaction that commits after a later number's would be skipped.) The price is one
-//! commit at a time fleet-wide; each replica's group commit makes those commits large.
-//! Taking the lock before any write also keeps two replicas from deadlocking on rows.
+//! and numbers its rows from the one sequence while holding it. Transactions of the whole
+//! fleet thus commit one at a time, in hub_seq order, so a reader that sees some hub_seq
+//! sees every smaller one that will ever exist: a tail by `hub_seq > last` never skips a
+//! row that commits late. Taking the lock before any write also keeps two replicas from
+//! deadlocking on rows.
+//!
+//! What keeps the lock short: a commit group costs three round trips whatever its size.
+//! Its first statement takes the lock and reads where the sequence stands; the group's
+//! events are numbered here, in step order, and wait in one [`Batch`]; the group's end
+//! writes them and their tappers' rows in one statement, checks that every one was new,
+//! then moves the sequence past them and commits. An event that another replica stored
+//! meanwhile (the local seq state said new, the unique key said no) fails its group, whose
+//! tappers re-send, and its instance's batches then go to the database one by one (exact
+//! mode), as they do when its state is loaded with rows stored above its acked seq.
 
-use postgres::{Client, Statement};
+use std::collections::HashSet;
+
+use postgres::{Client, SimpleQueryMessage, Statement};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
-use super::{CHANNEL, Database, insert, locks, losses, retention, schema, u2i, warnings};
+use super::{
+    CHANNEL, Database, insert, insert::Batch, locks, losses, retention, schema, u2i, warnings,
+};
 use crate::store::{
     Committed, InstanceKey, Result, StoreError, Writer,
     policy::{CommitQueries, Ledger, LossRows},
@@ -47,8 +58,22 @@ struct Steps {
     in_group: bool,
     /// A step of the open group failed in a way that may have aborted the transaction.
     broken: bool,
-    /// The open transaction has queued its notification to the tails.
-    notified: bool,
+    /// The open transaction holds the numbering lock; its rows are numbered from `first`
+    /// on, and `next` is the next number to give.
+    numbers: Numbers,
+    /// Rows were added in the open transaction: its commit wakes every replica's tail.
+    added: bool,
+    /// The open group's events, numbered, written at its end (or before any other step).
+    staged: Batch,
+    /// Instances whose events go to the database at once, each batch on its own.
+    exact: HashSet<InstanceKey>,
+}
+
+/// The hub_seq numbers of the open transaction.
+#[derive(Default, Clone, Copy)]
+struct Numbers {
+    first: u64,
+    next: u64,
 }
 
 fn prepare(mut client: Client) -> Result<Conn> {
@@ -69,6 +94,33 @@ pub(super) fn stored_last_hub_seq(client: &mut Client) -> Result<u64> {
         &[],
     )?;
     Ok(super::i2u(row.get(0)))
+}
+
+/// Opens a transaction that holds the numbering lock; returns the first hub_seq it may
+/// give (one round trip).
+fn begin_numbered(client: &mut Client) -> Result<u64> {
+    let sql = format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({}); SELECT last_value, is_called FROM hub_seq",
+        locks::NUMBERING
+    );
+    let row = client
+        .simple_query(&sql)?
+        .into_iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| StoreError::Busy("the hub_seq sequence returned no row".into()))?;
+    let last: u64 = row.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(match row.get(1) {
+        Some("t") => last + 1,
+        _ => last,
+    })
+}
+
+/// A step of a group that cannot be stored any more.
+fn group_lost() -> StoreError {
+    StoreError::Busy("the database connection was lost during this commit group".into())
 }
 
 /// Raises the tapper row's acked seq (never lowers it: another replica may be ahead) and
@@ -98,7 +150,10 @@ impl PgWriter {
                 reconnected: false,
                 in_group: false,
                 broken: false,
-                notified: false,
+                numbers: Numbers::default(),
+                added: false,
+                staged: Batch::default(),
+                exact: HashSet::new(),
             },
             ledger: Ledger::new(last_hub_seq),
         })
@@ -114,6 +169,7 @@ impl Steps {
             }
             // The open group went with the old connection: none of its steps may be acked.
             self.broken |= self.in_group;
+            self.staged.clear();
             self.reconnected = true;
             let client = self.db.connect()?;
             self.conn = Some(prepare(client)?);
@@ -122,70 +178,116 @@ impl Steps {
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
-    /// Runs one all-or-nothing step: a savepoint inside the open group, else a transaction
-    /// of its own (which takes the numbering lock first).
-    fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &str) -> Result<T>) -> Result<T> {
-        let in_group = self.in_group;
-        let replica = self.db.replica.clone();
+    /// Opens a transaction holding the numbering lock.
+    fn begin(&mut self) -> Result<()> {
+        let client = &mut self.conn()?.client;
+        let first = begin_numbered(client).inspect_err(|_| {
+            let _ = client.batch_execute("ROLLBACK");
+        })?;
+        self.numbers = Numbers { first, next: first };
+        self.added = false;
+        Ok(())
+    }
+
+    /// Ends the open step's savepoint with `sql`.
+    fn savepoint(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a step runs on a live connection");
+        conn.client.batch_execute(sql)
+    }
+
+    /// Ends the open transaction: a commit moves the sequence past the numbers given and
+    /// wakes the tails if rows were added (one round trip).
+    fn finish(&mut self, commit: bool) -> std::result::Result<(), postgres::Error> {
+        self.staged.clear();
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        if !commit {
+            return conn.client.batch_execute("ROLLBACK");
+        }
+        let Numbers { first, next } = self.numbers;
+        let mut sql = String::new();
+        if next > first {
+            sql += &format!("SELECT setval('hub_seq', {}); ", next - 1);
+        }
+        if self.added {
+            sql += &format!("SELECT pg_notify('{CHANNEL}', ''); ");
+        }
+        sql += "COMMIT";
+        conn.client.batch_execute(&sql)
+    }
+
+    /// Writes the staged events of the open group. Any failure, and an event found stored
+    /// already, breaks the group: none of its steps may be acknowledged.
+    fn flush(&mut self) -> Result<()> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let wanted = self.staged.len();
+        let instances: Vec<InstanceKey> = self.staged.instances().cloned().collect();
         self.conn()?;
         if self.broken {
-            return Err(StoreError::Busy(
-                "the database connection was lost during this commit group".into(),
-            ));
+            return Err(group_lost());
         }
         let conn = self.conn.as_mut().expect("connected above");
-        if in_group {
-            conn.client.batch_execute("SAVEPOINT step")?;
-        } else {
-            conn.client.batch_execute("BEGIN")?;
-            conn.client
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::NUMBERING])?;
-        }
-        let result = f(conn, &replica);
-        let end = match (&result, in_group) {
-            (Ok(_), true) => "RELEASE SAVEPOINT step",
-            (Ok(_), false) => "COMMIT",
-            (Err(_), true) => "ROLLBACK TO SAVEPOINT step",
-            (Err(_), false) => "ROLLBACK",
-        };
-        let ended = conn.client.batch_execute(end);
-        if !in_group {
-            self.notified = false;
-        }
-        match (result, ended) {
-            (Ok(v), Ok(())) => Ok(v),
-            (Err(e), Ok(())) => {
-                if in_group {
-                    // The notification queued inside the rolled-back step is gone too.
-                    self.notified = false;
-                }
-                Err(e)
+        let written = self.staged.write(&mut conn.client, &conn.insert);
+        match written {
+            Ok(stored) if stored.len() == wanted => {
+                self.added |= wanted > 0;
+                Ok(())
             }
-            (_, Err(e)) => {
-                self.broken = in_group;
+            Ok(_) => {
+                self.broken = true;
+                self.exact.extend(instances);
+                Err(StoreError::Busy(
+                    "another replica stored some of these events meanwhile; the group is \
+                     rolled back and these tappers' events are now checked one batch at a time"
+                        .into(),
+                ))
+            }
+            Err(e) => {
+                self.broken = true;
                 Err(e.into())
             }
         }
     }
 
-    /// Runs a step that may add rows; `f` gets a notifier that queues the wake-up of every
-    /// replica's tail, once per transaction (delivered at commit).
-    fn step_adding<T>(
-        &mut self,
-        f: impl FnOnce(&mut Conn, &mut dyn FnMut(&mut Client) -> Result<()>) -> Result<T>,
-    ) -> Result<T> {
-        let mut notified = self.notified;
-        let result = self.step(|conn, _| {
-            f(conn, &mut |client| {
-                if !notified {
-                    client.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
-                    notified = true;
-                }
-                Ok(())
-            })
-        });
-        self.notified |= notified && self.in_group && result.is_ok();
-        result
+    /// Runs one all-or-nothing step: a savepoint inside the open group (after its staged
+    /// events are written), else a transaction of its own. `f` gets the next hub_seq to
+    /// give and the replica's name.
+    fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &mut u64, &str) -> Result<T>) -> Result<T> {
+        let in_group = self.in_group;
+        self.conn()?;
+        if self.broken {
+            return Err(group_lost());
+        }
+        if in_group {
+            self.flush()?;
+            self.conn()?.client.batch_execute("SAVEPOINT step")?;
+        } else {
+            self.begin()?;
+        }
+        let before = self.numbers.next;
+        let conn = self.conn.as_mut().expect("connected above");
+        let result = f(conn, &mut self.numbers.next, &self.db.replica);
+        self.added |= result.is_ok() && self.numbers.next > before;
+        let ended = match (&result, in_group) {
+            (Ok(_), true) => self.savepoint("RELEASE SAVEPOINT step"),
+            (Err(_), true) => self.savepoint("ROLLBACK TO SAVEPOINT step"),
+            (Ok(_), false) => self.finish(true),
+            (Err(_), false) => self.finish(false),
+        };
+        match (result, ended) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Err(e), Ok(())) => Err(e),
+            (_, Err(e)) => {
+                self.broken = in_group;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -195,16 +297,27 @@ impl CommitQueries for Steps {
         Ok(std::mem::take(&mut self.reconnected))
     }
 
+    /// Also puts the instance in exact mode when rows of it are stored above that seq (a
+    /// re-sent batch may then hold events stored already).
     fn stored_acked(&mut self, key: &InstanceKey) -> Result<u64> {
-        let acked: Option<i64> = self
-            .conn()?
-            .client
-            .query_opt(
-                "SELECT acked_seq FROM tappers WHERE node = $1 AND instance_id = $2",
-                &[&key.node, &key.instance_id],
-            )?
-            .map(|r| r.get(0));
-        Ok(super::i2u(acked.unwrap_or(0)))
+        self.flush()?;
+        let row = self.conn()?.client.query_one(
+            "WITH t AS (SELECT COALESCE((SELECT acked_seq FROM tappers
+                                         WHERE node = $1 AND instance_id = $2), 0) AS acked)
+             SELECT acked,
+                 EXISTS (SELECT 1 FROM events
+                         WHERE node = $1 AND instance_id = $2 AND seq > acked)
+                 OR EXISTS (SELECT 1 FROM warnings
+                            WHERE node = $1 AND instance_id = $2 AND seq > acked)
+                 OR EXISTS (SELECT 1 FROM losses
+                            WHERE node = $1 AND instance_id = $2 AND first_seq > acked)
+             FROM t",
+            &[&key.node, &key.instance_id],
+        )?;
+        if row.get::<_, bool>(1) {
+            self.exact.insert(key.clone());
+        }
+        Ok(super::i2u(row.get(0)))
     }
 
     fn store_events(
@@ -215,28 +328,28 @@ impl CommitQueries for Steps {
         now_ns: i64,
     ) -> Result<Vec<(u64, u64)>> {
         let events = &*events;
-        self.step_adding(|conn, notify| {
-            let stored = if events.is_empty() {
-                Vec::new()
-            } else {
-                insert::events(&mut conn.client, &conn.insert, key, events, now_ns)?
-            };
-            if !stored.is_empty() {
-                notify(&mut conn.client)?;
+        if self.in_group && !self.exact.contains(key) {
+            self.conn()?;
+            if self.broken {
+                return Err(group_lost());
             }
-            conn.client.execute(
-                "UPDATE tappers SET events_received = events_received + $3,
-                                    acked_seq = GREATEST(acked_seq, $4), last_seen_ns = $5
-                 WHERE node = $1 AND instance_id = $2",
-                &[
-                    &key.node,
-                    &key.instance_id,
-                    &(stored.len() as i64),
-                    &u2i(acked),
-                    &now_ns,
-                ],
-            )?;
-            Ok(stored)
+            let conn = self.conn.as_mut().expect("connected above");
+            let numbered = self.staged.push(
+                &mut conn.client,
+                key,
+                events,
+                &mut self.numbers.next,
+                (acked, now_ns),
+            );
+            return numbered.map_err(|e| {
+                self.broken = true;
+                e.into()
+            });
+        }
+        self.step(|conn, next, _| {
+            let mut batch = Batch::default();
+            batch.push(&mut conn.client, key, events, next, (acked, now_ns))?;
+            Ok(batch.write(&mut conn.client, &conn.insert)?)
         })
     }
 
@@ -250,13 +363,11 @@ impl CommitQueries for Steps {
     where
         F: FnOnce(&mut dyn LossRows) -> Result<Option<u64>>,
     {
-        self.step_adding(|conn, notify| {
+        self.step(|conn, next, _| {
             let hub_seq = store(&mut losses::Rows {
                 client: &mut conn.client,
+                next,
             })?;
-            if hub_seq.is_some() {
-                notify(&mut conn.client)?;
-            }
             raise_acked(&mut conn.client, key, acked, now_ns)?;
             Ok(hub_seq)
         })
@@ -269,14 +380,11 @@ impl CommitQueries for Steps {
         acked: u64,
         now_ns: i64,
     ) -> Result<Option<u64>> {
-        self.step_adding(|conn, notify| {
+        self.step(|conn, next, _| {
             let hub_seq = match warning {
-                Some(w) => warnings::insert(&mut conn.client, key, w, now_ns)?,
+                Some(w) => warnings::insert(&mut conn.client, key, w, next, now_ns)?,
                 None => None,
             };
-            if hub_seq.is_some() {
-                notify(&mut conn.client)?;
-            }
             raise_acked(&mut conn.client, key, acked, now_ns)?;
             Ok(hub_seq)
         })
@@ -290,14 +398,9 @@ impl Writer for PgWriter {
 
     fn begin_group(&mut self) -> Result<()> {
         let steps = &mut self.steps;
-        let conn = steps.conn()?;
-        conn.client.batch_execute("BEGIN")?;
+        steps.begin()?;
         steps.in_group = true;
         steps.broken = false;
-        steps.notified = false;
-        let conn = steps.conn()?;
-        conn.client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::NUMBERING])?;
         Ok(())
     }
 
@@ -306,27 +409,22 @@ impl Writer for PgWriter {
         if !steps.in_group {
             return Ok(());
         }
+        let flushed = if steps.broken { Ok(()) } else { steps.flush() };
         steps.in_group = false;
-        steps.notified = false;
         let broken = std::mem::take(&mut steps.broken);
-        let Some(conn) = steps.conn.as_mut() else {
-            self.ledger.forget_all();
-            return Err(StoreError::Busy("database connection lost".into()));
-        };
-        let committed = if broken {
-            let _ = conn.client.batch_execute("ROLLBACK");
-            Err(StoreError::Busy(
+        let committed = match (flushed, broken) {
+            _ if steps.conn.is_none() => Err(StoreError::Busy("database connection lost".into())),
+            (Err(e), _) => Err(e),
+            (Ok(()), true) => Err(StoreError::Busy(
                 "a step of the group failed to end; the group was rolled back".into(),
-            ))
-        } else {
-            conn.client
-                .batch_execute("COMMIT")
-                .map_err(StoreError::from)
+            )),
+            (Ok(()), false) => steps.finish(true).map_err(StoreError::from),
         };
         if committed.is_err() {
-            if !conn.client.is_closed() {
-                let _ = conn.client.batch_execute("ROLLBACK");
+            if steps.conn.as_ref().is_some_and(|c| !c.client.is_closed()) {
+                let _ = steps.finish(false);
             }
+            steps.staged.clear();
             self.ledger.forget_all();
         }
         committed
@@ -340,7 +438,7 @@ impl Writer for PgWriter {
         // The stream may come from another replica: what this one cached is stale.
         self.ledger.forget(&key);
         let h = hello.clone();
-        self.steps.step(|conn, _| {
+        self.steps.step(|conn, _, _| {
             conn.client.execute(
                 "INSERT INTO tappers (node, instance_id, kernel_release, probe_mode,
                                       agent_version, first_seen_ns, last_seen_ns)
@@ -363,7 +461,7 @@ impl Writer for PgWriter {
     }
 
     fn stream_started(&mut self, key: &InstanceKey, peer: &str, _now_ns: i64) -> Result<()> {
-        self.steps.step(|conn, replica| {
+        self.steps.step(|conn, _, replica| {
             conn.client.execute(
                 "UPDATE tappers SET replica = $3, peer = $4
                  WHERE node = $1 AND instance_id = $2",
@@ -405,7 +503,7 @@ impl Writer for PgWriter {
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
         use prost::Message;
         let body = c.encode_to_vec();
-        self.steps.step(|conn, _| {
+        self.steps.step(|conn, _, _| {
             conn.client.execute(
                 "UPDATE tappers SET counters = $3, last_seen_ns = $4
                  WHERE node = $1 AND instance_id = $2",
@@ -417,7 +515,8 @@ impl Writer for PgWriter {
 
     fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()> {
         self.ledger.forget(key);
-        self.steps.step(|conn, replica| {
+        self.steps.exact.remove(key);
+        self.steps.step(|conn, _, replica| {
             conn.client.execute(
                 "UPDATE tappers SET last_seen_ns = $3,
                      replica = CASE WHEN replica = $4 THEN NULL ELSE replica END,
