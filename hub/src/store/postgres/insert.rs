@@ -172,7 +172,7 @@ impl Batch {
         self.tally.at.keys()
     }
 
-    /// Adds `events` of `key` (their hub fields cleared), numbered from `next` on, and
+    /// Adds `events` of `key` (their hub fields cleared) under `hub_seqs` (one each), and
     /// the tapper row's new acked seq; stores their stacks now. Returns (seq, hub_seq) of
     /// each event.
     pub fn push(
@@ -180,11 +180,11 @@ impl Batch {
         client: &mut Client,
         key: &InstanceKey,
         events: &[Event],
-        next: &mut u64,
+        hub_seqs: &[u64],
         (acked, now_ns): (u64, i64),
     ) -> Result<Vec<(u64, u64)>, postgres::Error> {
         let mut numbered = Vec::with_capacity(events.len());
-        for e in events {
+        for (e, &hub_seq) in events.iter().zip(hub_seqs) {
             let stack_id = match StackBlob::of(&e.user_stack) {
                 Some(blob) => Some(match self.stacks.get(&blob.digest) {
                     Some(&id) => id,
@@ -196,9 +196,8 @@ impl Batch {
                 }),
                 None => None,
             };
-            self.cols.push((key, now_ns, *next), e, stack_id);
-            numbered.push((e.seq, *next));
-            *next += 1;
+            self.cols.push((key, now_ns, hub_seq), e, stack_id);
+            numbered.push((e.seq, hub_seq));
         }
         let t = &mut self.tally;
         match t.at.get(key) {

@@ -4,16 +4,16 @@
 use postgres::Client;
 use tapper_proto::v1::Loss;
 
-use super::{i2u, u2i};
+use super::{i2u, numbering::Pool, u2i};
 use crate::store::{
     InstanceKey, Result,
     policy::{LossRows, StoredLoss},
 };
 
-/// The loss check's rows inside the open step, and the next hub_seq to give.
+/// The loss check's rows inside the open step, and the transaction's hub_seq numbers.
 pub struct Rows<'a> {
     pub client: &'a mut Client,
-    pub next: &'a mut u64,
+    pub pool: &'a mut Pool,
 }
 
 impl LossRows for Rows<'_> {
@@ -48,9 +48,8 @@ impl LossRows for Rows<'_> {
     }
 
     fn insert_loss(&mut self, key: &InstanceKey, loss: &Loss, now_ns: i64) -> Result<u64> {
-        let hub_seq = *self.next;
+        let hub_seq = self.pool.take(self.client, 1)?[0];
         insert(self.client, key, loss, hub_seq, now_ns)?;
-        *self.next += 1;
         Ok(hub_seq)
     }
 }

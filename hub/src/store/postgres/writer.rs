@@ -2,31 +2,32 @@
 //! policy (Hello, event, loss and warning commits with dedup by (node, instance, seq)),
 //! counters, stream marks, retention.
 //!
-//! Order across replicas: every write transaction first takes the numbering lock
-//! (`pg_advisory_xact_lock`), which PostgreSQL releases only after the commit is visible,
-//! and numbers its rows from the one sequence while holding it. Transactions of the whole
-//! fleet thus commit one at a time, in hub_seq order, so a reader that sees some hub_seq
-//! sees every smaller one that will ever exist: a tail by `hub_seq > last` never skips a
-//! row that commits late. Taking the lock before any write also keeps two replicas from
-//! deadlocking on rows.
+//! Order across replicas without a fleet-wide commit order: rows are numbered from blocks
+//! of the hub_seq sequence, and a transaction holding numbers holds a mark until it ended,
+//! which keeps every replica's tail below them (see `numbering`). Replicas commit at the
+//! same time; a commit waits only for its own fsync.
 //!
-//! What keeps the lock short: a commit group costs three round trips whatever its size.
-//! Its first statement takes the lock and reads where the sequence stands; the group's
-//! events are numbered here, in step order, and wait in one [`Batch`]; the group's end
-//! writes them and their tappers' rows in one statement, checks that every one was new,
-//! then moves the sequence past them and commits. An event that another replica stored
-//! meanwhile (the local seq state said new, the unique key said no) fails its group, whose
-//! tappers re-send, and its instance's batches then go to the database one by one (exact
-//! mode), as they do when its state is loaded with rows stored above its acked seq.
+//! A commit group costs four round trips whatever its size: `BEGIN`, a block of numbers,
+//! the group's events and their tappers' rows in one statement, and the commit (with the
+//! unused numbers given back and the mark dropped). The events are numbered here, in step
+//! order, and wait in one [`Batch`] until the group ends (or another kind of step comes).
+//! The statement checks that every one of them was new: an event that another replica
+//! stored meanwhile (the local seq state said new, the unique key said no) fails its group,
+//! whose tappers re-send, and its instance's batches then go to the database one by one
+//! (exact mode), as they do when its state is loaded with rows stored above its acked seq.
 
 use std::collections::HashSet;
 
-use postgres::{Client, SimpleQueryMessage, Statement};
+use postgres::{Client, Statement};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
 use super::{
-    CHANNEL, Database, insert, insert::Batch, locks, losses, retention, schema, u2i, warnings,
+    CHANNEL, Database, insert,
+    insert::Batch,
+    locks, losses,
+    numbering::{Pool, Watermark},
+    retention, schema, u2i, warnings,
 };
 use crate::store::{
     Committed, InstanceKey, Result, StoreError, Writer,
@@ -58,9 +59,8 @@ struct Steps {
     in_group: bool,
     /// A step of the open group failed in a way that may have aborted the transaction.
     broken: bool,
-    /// The open transaction holds the numbering lock; its rows are numbered from `first`
-    /// on, and `next` is the next number to give.
-    numbers: Numbers,
+    /// The hub_seq numbers of the open transaction.
+    pool: Pool,
     /// Rows were added in the open transaction: its commit wakes every replica's tail.
     added: bool,
     /// The open group's events, numbered, written at its end (or before any other step).
@@ -69,52 +69,12 @@ struct Steps {
     exact: HashSet<InstanceKey>,
 }
 
-/// The hub_seq numbers of the open transaction.
-#[derive(Default, Clone, Copy)]
-struct Numbers {
-    first: u64,
-    next: u64,
-}
-
 fn prepare(mut client: Client) -> Result<Conn> {
     let insert = client.prepare(insert::SQL)?;
     Ok(Conn {
         client,
         insert,
         retention_leader: false,
-    })
-}
-
-/// The highest hub_seq stored.
-pub(super) fn stored_last_hub_seq(client: &mut Client) -> Result<u64> {
-    let row = client.query_one(
-        "SELECT GREATEST(COALESCE((SELECT MAX(hub_seq) FROM events), 0),
-                         COALESCE((SELECT MAX(hub_seq) FROM losses), 0),
-                         COALESCE((SELECT MAX(hub_seq) FROM warnings), 0))",
-        &[],
-    )?;
-    Ok(super::i2u(row.get(0)))
-}
-
-/// Opens a transaction that holds the numbering lock; returns the first hub_seq it may
-/// give (one round trip).
-fn begin_numbered(client: &mut Client) -> Result<u64> {
-    let sql = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({}); SELECT last_value, is_called FROM hub_seq",
-        locks::NUMBERING
-    );
-    let row = client
-        .simple_query(&sql)?
-        .into_iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r),
-            _ => None,
-        })
-        .ok_or_else(|| StoreError::Busy("the hub_seq sequence returned no row".into()))?;
-    let last: u64 = row.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(match row.get(1) {
-        Some("t") => last + 1,
-        _ => last,
     })
 }
 
@@ -137,10 +97,10 @@ fn raise_acked(client: &mut Client, key: &InstanceKey, acked: u64, now_ns: i64) 
 impl PgWriter {
     /// Connects (errors say what to fix), brings the schema up to date and reads where
     /// hub_seq stands.
-    pub(super) fn open(db: Database) -> Result<Self> {
+    pub(super) fn open(db: Database, watermark: &Watermark) -> Result<Self> {
         let mut client = db.open()?;
         schema::migrate(&mut client)?;
-        let last_hub_seq = stored_last_hub_seq(&mut client)?;
+        let last_hub_seq = watermark.read(&mut client)?;
         let conn = prepare(client)?;
         info!(replica = %db.replica, "joined the database as a hub replica");
         Ok(Self {
@@ -150,7 +110,7 @@ impl PgWriter {
                 reconnected: false,
                 in_group: false,
                 broken: false,
-                numbers: Numbers::default(),
+                pool: Pool::default(),
                 added: false,
                 staged: Batch::default(),
                 exact: HashSet::new(),
@@ -170,6 +130,7 @@ impl Steps {
             // The open group went with the old connection: none of its steps may be acked.
             self.broken |= self.in_group;
             self.staged.clear();
+            self.pool.forget();
             self.reconnected = true;
             let client = self.db.connect()?;
             self.conn = Some(prepare(client)?);
@@ -178,13 +139,9 @@ impl Steps {
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
-    /// Opens a transaction holding the numbering lock.
+    /// Opens a transaction.
     fn begin(&mut self) -> Result<()> {
-        let client = &mut self.conn()?.client;
-        let first = begin_numbered(client).inspect_err(|_| {
-            let _ = client.batch_execute("ROLLBACK");
-        })?;
-        self.numbers = Numbers { first, next: first };
+        self.conn()?.client.batch_execute("BEGIN")?;
         self.added = false;
         Ok(())
     }
@@ -198,26 +155,21 @@ impl Steps {
         conn.client.batch_execute(sql)
     }
 
-    /// Ends the open transaction: a commit moves the sequence past the numbers given and
-    /// wakes the tails if rows were added (one round trip).
+    /// Ends the open transaction and drops its mark, if any (one round trip).
     fn finish(&mut self, commit: bool) -> std::result::Result<(), postgres::Error> {
         self.staged.clear();
         let Some(conn) = self.conn.as_mut() else {
+            self.pool.forget();
             return Ok(());
         };
-        if !commit {
-            return conn.client.batch_execute("ROLLBACK");
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        let ended = conn.client.batch_execute(&self.pool.end_sql(end, CHANNEL));
+        if ended.is_ok() {
+            self.pool.ended();
+        } else if conn.client.is_closed() {
+            self.pool.forget();
         }
-        let Numbers { first, next } = self.numbers;
-        let mut sql = String::new();
-        if next > first {
-            sql += &format!("SELECT setval('hub_seq', {}); ", next - 1);
-        }
-        if self.added {
-            sql += &format!("SELECT pg_notify('{CHANNEL}', ''); ");
-        }
-        sql += "COMMIT";
-        conn.client.batch_execute(&sql)
+        ended
     }
 
     /// Writes the staged events of the open group. Any failure, and an event found stored
@@ -256,9 +208,9 @@ impl Steps {
     }
 
     /// Runs one all-or-nothing step: a savepoint inside the open group (after its staged
-    /// events are written), else a transaction of its own. `f` gets the next hub_seq to
-    /// give and the replica's name.
-    fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &mut u64, &str) -> Result<T>) -> Result<T> {
+    /// events are written), else a transaction of its own. `f` gets the transaction's
+    /// hub_seq numbers and the replica's name.
+    fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &mut Pool, &str) -> Result<T>) -> Result<T> {
         let in_group = self.in_group;
         self.conn()?;
         if self.broken {
@@ -270,10 +222,10 @@ impl Steps {
         } else {
             self.begin()?;
         }
-        let before = self.numbers.next;
+        let before = self.pool.given();
         let conn = self.conn.as_mut().expect("connected above");
-        let result = f(conn, &mut self.numbers.next, &self.db.replica);
-        self.added |= result.is_ok() && self.numbers.next > before;
+        let result = f(conn, &mut self.pool, &self.db.replica);
+        self.added |= result.is_ok() && self.pool.given() > before;
         let ended = match (&result, in_group) {
             (Ok(_), true) => self.savepoint("RELEASE SAVEPOINT step"),
             (Err(_), true) => self.savepoint("ROLLBACK TO SAVEPOINT step"),
@@ -333,22 +285,21 @@ impl CommitQueries for Steps {
             if self.broken {
                 return Err(group_lost());
             }
-            let conn = self.conn.as_mut().expect("connected above");
-            let numbered = self.staged.push(
-                &mut conn.client,
-                key,
-                events,
-                &mut self.numbers.next,
-                (acked, now_ns),
-            );
-            return numbered.map_err(|e| {
-                self.broken = true;
-                e.into()
+            let client = &mut self.conn.as_mut().expect("connected above").client;
+            let numbered = self.pool.take(client, events.len()).and_then(|numbers| {
+                Ok(self
+                    .staged
+                    .push(client, key, events, &numbers, (acked, now_ns))?)
             });
+            if numbered.is_err() {
+                self.broken = true;
+            }
+            return numbered;
         }
-        self.step(|conn, next, _| {
+        self.step(|conn, pool, _| {
+            let numbers = pool.take(&mut conn.client, events.len())?;
             let mut batch = Batch::default();
-            batch.push(&mut conn.client, key, events, next, (acked, now_ns))?;
+            batch.push(&mut conn.client, key, events, &numbers, (acked, now_ns))?;
             Ok(batch.write(&mut conn.client, &conn.insert)?)
         })
     }
@@ -363,10 +314,10 @@ impl CommitQueries for Steps {
     where
         F: FnOnce(&mut dyn LossRows) -> Result<Option<u64>>,
     {
-        self.step(|conn, next, _| {
+        self.step(|conn, pool, _| {
             let hub_seq = store(&mut losses::Rows {
                 client: &mut conn.client,
-                next,
+                pool,
             })?;
             raise_acked(&mut conn.client, key, acked, now_ns)?;
             Ok(hub_seq)
@@ -380,9 +331,9 @@ impl CommitQueries for Steps {
         acked: u64,
         now_ns: i64,
     ) -> Result<Option<u64>> {
-        self.step(|conn, next, _| {
+        self.step(|conn, pool, _| {
             let hub_seq = match warning {
-                Some(w) => warnings::insert(&mut conn.client, key, w, next, now_ns)?,
+                Some(w) => warnings::insert(&mut conn.client, key, w, pool, now_ns)?,
                 None => None,
             };
             raise_acked(&mut conn.client, key, acked, now_ns)?;
