@@ -55,7 +55,7 @@ if [ $MODE = full ]; then
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
     --stall-timeout 1 --silent 2000 --handshake-timeout 2)
   METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
-  REPLICAS=(--runs 2 --configs 20x1000,20x1500,20x2000,20x2600 --duration 5 --replicas 1,2,3)
+  REPLICAS=(--runs 2 --configs 20x750,20x1500,20x2500 --duration 5 --replicas 1,2)
   STORM=(--runs 3 --procs 2 --secs 10)
   ROUND2=(--rounds 3)
   WEB=(--runs 3 --latency-secs 10 --busy-secs 60 --profile-secs 5 --cpu-rate 1000 --cpu-secs 10)
