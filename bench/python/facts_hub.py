@@ -289,7 +289,8 @@ def replicas(r):
     target = (
         f"one replica carried {one} events/s loss-free, target {ONE_REPLICA_TARGET}: "
         f"{verdict(one >= ONE_REPLICA_TARGET)}; two replicas carried {two} "
-        f"({two / max(one, 1):.2f}× one), target {TWO_REPLICAS_TARGET}×: "
+        f"({f'{two / one:.2f}×' if one else 'no load carried by'} one), "
+        f"target {TWO_REPLICAS_TARGET}×: "
         f"{verdict(one > 0 and two >= TWO_REPLICAS_TARGET * one)}. Best delivered/s in a "
         f"window: {best(1):.0f} with one replica, {best(2):.0f} with two "
         f"({best(2) / max(best(1), 1.0):.2f}×).")
