@@ -12,6 +12,8 @@
 #   syscall overhead; BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR:
 #   prebuilt static tapper, tapper-bench (and hub) for both the host and the VM, instead of
 #   building. BENCH_TRANSPORTS (default plaintext,tls) for the end-to-end and fan-in drivers.
+#   BENCH_BASELINE_DIR: release binaries of the build before a change; the replicas driver
+#   then measures its hub too, alternating with this build's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,7 +55,7 @@ if [ $MODE = full ]; then
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
     --stall-timeout 1 --silent 2000 --handshake-timeout 2)
   METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
-  REPLICAS=(--runs 2 --configs 20x250,20x500,20x1000,20x2000 --duration 5 --replicas 1,2,3)
+  REPLICAS=(--runs 2 --configs 20x750,20x1500,20x2500 --duration 5 --replicas 1,2)
   STORM=(--runs 3 --procs 2 --secs 10)
   ROUND2=(--rounds 3)
   WEB=(--runs 3 --latency-secs 10 --busy-secs 60 --profile-secs 5 --cpu-rate 1000 --cpu-secs 10)
@@ -219,8 +221,14 @@ driver_replicas() {
     skip replicas "PostgreSQL (scripts/setup.sh --test installs it) or the hub binary is missing."
     return 0
   fi
-  log "hub replicas on PostgreSQL beside SQLite (${REPLICAS[*]})"
-  bench replicas "${REPLICAS[@]}" --hub "$BIN/hub" --out "$RESULTS/replicas.json"
+  local baseline=()
+  if [ -n "${BENCH_BASELINE_DIR:-}" ]; then
+    [ -x "$BENCH_BASELINE_DIR/hub" ] ||
+      die "BENCH_BASELINE_DIR=$BENCH_BASELINE_DIR has no hub binary; build the baseline there first"
+    baseline=(--baseline-hub "$BENCH_BASELINE_DIR/hub")
+  fi
+  log "hub replicas on PostgreSQL beside SQLite (${REPLICAS[*]} ${baseline[*]})"
+  bench replicas "${REPLICAS[@]}" "${baseline[@]}" --hub "$BIN/hub" --out "$RESULTS/replicas.json"
 }
 
 # The stacks and early-warnings parts: the overhead driver with their own conditions.

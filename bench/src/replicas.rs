@@ -1,7 +1,8 @@
 //! Hub replicas: ingest and fan-in of hub replicas on PostgreSQL beside one hub on SQLite, in one
 //! run: N synthetic reporters spread round-robin over K replicas of one fresh database,
 //! one subscriber on the first replica (it sees every replica's events), M events/s each
-//! (the shared load loop).
+//! (the shared load loop). With a baseline hub, each PostgreSQL setup also runs on the build
+//! before a change, alternating with the measured build.
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
@@ -22,6 +23,10 @@ pub struct Options {
     /// The hub binary.
     #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
+    /// The hub binary of the build before a change: every PostgreSQL measurement is taken
+    /// with it too, right after the same one with --hub.
+    #[arg(long)]
+    pub baseline_hub: Option<PathBuf>,
     /// A PostgreSQL URL whose user may create databases (one per measurement), e.g.
     /// postgres://hub:PASSWORD@127.0.0.1:5432/postgres (default: a throwaway server of the
     /// newest PostgreSQL installed, started for the run).
@@ -49,9 +54,20 @@ pub enum Engine {
     Postgres,
 }
 
+/// Which hub build a measurement ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Build {
+    /// `--hub`.
+    Measured,
+    /// `--baseline-hub`.
+    Baseline,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
+    pub build: Build,
     pub engine: Engine,
     pub replicas: usize,
     #[serde(flatten)]
@@ -79,22 +95,27 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
     };
     let mut machine = Machine::now();
     let mut samples = Vec::new();
-    let setups: Vec<(Engine, usize)> = std::iter::once((Engine::Sqlite, 1))
-        .chain(opts.replicas.iter().map(|&k| (Engine::Postgres, k)))
-        .collect();
+    let mut setups: Vec<(Build, Engine, usize)> = vec![(Build::Measured, Engine::Sqlite, 1)];
+    for &k in &opts.replicas {
+        setups.push((Build::Measured, Engine::Postgres, k));
+        if opts.baseline_hub.is_some() {
+            setups.push((Build::Baseline, Engine::Postgres, k));
+        }
+    }
     for run in 0..opts.runs {
         for &cli::Offered {
             reporters: n,
             rate: m,
         } in &opts.configs
         {
-            for &(engine, k) in &setups {
+            for &(build, engine, k) in &setups {
                 eprintln!(
-                    "[replicas] run {}/{}: {n} reporters x {m}/s on {k} {engine:?} hub(s)",
+                    "[replicas] run {}/{}: {n} reporters x {m}/s on {k} {engine:?} hub(s), \
+                     {build:?} build",
                     run + 1,
                     opts.runs
                 );
-                samples.push(one(opts, &pg_url, run, (n, m), (engine, k)).await?);
+                samples.push(one(opts, &pg_url, run, (n, m), (build, engine, k)).await?);
             }
         }
     }
@@ -136,8 +157,12 @@ async fn one(
     pg_url: &str,
     run: usize,
     (n, m): (u64, u64),
-    (engine, k): (Engine, usize),
+    (build, engine, k): (Build, Engine, usize),
 ) -> Result<Sample> {
+    let hub_bin = match (build, &opts.baseline_hub) {
+        (Build::Baseline, Some(baseline)) => baseline,
+        _ => &opts.hub,
+    };
     let dir = std::env::temp_dir().join(format!("bench-replicas-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let db = match engine {
@@ -148,13 +173,13 @@ async fn one(
         }
         Engine::Postgres => fresh_database(
             pg_url,
-            &format!("bench_{}_{run}_{n}x{m}_{k}", std::process::id()),
+            &format!("bench_{}_{run}_{n}x{m}_{k}_{build:?}", std::process::id()).to_lowercase(),
         )?,
     };
     let flags = hub::load_flags(opts.subscriber_queue);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let hubs = (0..k)
-        .map(|_| hub::start_on(&opts.hub, &db, &flags))
+        .map(|_| hub::start_on(hub_bin, &db, &flags))
         .collect::<Result<Vec<_>>>()?;
     let sub = subscriber::start(&hubs[0].url, Credentials::default(), None, 0).await?;
     let under_load = load::Hubs {
@@ -177,6 +202,7 @@ async fn one(
     }
     Ok(Sample {
         run,
+        build,
         engine,
         replicas: k,
         hubs_cpu_percent: got.hubs_cpu_percent,

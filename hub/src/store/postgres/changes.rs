@@ -6,18 +6,23 @@ use std::time::Duration;
 use postgres::{Client, fallible_iterator::FallibleIterator};
 use tracing::{info, warn};
 
-use super::{CHANNEL, Database};
+use super::{CHANNEL, Database, numbering::Watermark};
 use crate::store::{Changes, Result};
 
 /// The LISTEN side of one replica.
 pub struct PgChanges {
     db: Database,
     client: Option<Client>,
+    watermark: Watermark,
 }
 
 impl PgChanges {
-    pub(super) fn new(db: Database) -> Self {
-        Self { db, client: None }
+    pub(super) fn new(db: Database, watermark: Watermark) -> Self {
+        Self {
+            db,
+            client: None,
+            watermark,
+        }
     }
 
     fn listen(&mut self) -> std::result::Result<&mut Client, postgres::Error> {
@@ -34,8 +39,8 @@ impl PgChanges {
 
 impl Changes for PgChanges {
     fn high_water(&mut self) -> Result<u64> {
-        let client = self.listen()?;
-        super::writer::stored_last_hub_seq(client)
+        let watermark = self.watermark.clone();
+        watermark.read(self.listen()?)
     }
 
     fn wait(&mut self, timeout: Duration) {

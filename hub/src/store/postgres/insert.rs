@@ -1,7 +1,9 @@
-//! The batched insert of a batch's events: one statement over column arrays (`unnest`),
-//! hub_seq from the global sequence, duplicates left out by the unique key
-//! (`ON CONFLICT DO NOTHING`); it returns the hub_seq of each stored seq. User stacks go to
-//! `stacks` once per distinct stack, and the event row keeps only `stack_id`.
+//! The events of a batch or a whole commit group as column arrays, written in one statement
+//! (`unnest`) under the hub_seq numbers the writer gave them. Duplicates are left out by the
+//! unique key (`ON CONFLICT DO NOTHING`); the same statement adds the stored rows to their
+//! tappers' totals and raises their acked seqs, and returns (seq, hub_seq) of each row
+//! stored. User stacks go to `stacks` once per distinct stack, and the event row keeps only
+//! `stack_id`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,23 +19,40 @@ use crate::{
 
 /// The statement, prepared once per connection.
 pub const SQL: &str = "
-INSERT INTO events (hub_seq, node, instance_id, received_ns, seq, ts_ns, pid, errno,
-    errno_name, family, family_name, comm, cgroup_id, body, suppressed, source, cgroup_path,
-    container_id, container_runtime, container_name, container_image, pod_uid,
-    pod_namespace, pod_name, pod_labels, quota_memory_max, quota_memory_current,
-    quota_pids_max, quota_pids_current, quota_file_nr, quota_file_max, stack_id)
-SELECT nextval('hub_seq'), $1, $2, $3, u.* FROM unnest(
-    $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::INTEGER[], $8::TEXT[], $9::INTEGER[],
-    $10::TEXT[], $11::TEXT[], $12::BIGINT[], $13::BYTEA[], $14::BIGINT[], $15::TEXT[],
-    $16::TEXT[], $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[],
-    $22::TEXT[], $23::TEXT[], $24::TEXT[], $25::BIGINT[], $26::BIGINT[], $27::BIGINT[],
-    $28::BIGINT[], $29::BIGINT[], $30::BIGINT[], $31::BIGINT[]) AS u
-ON CONFLICT (node, instance_id, seq) DO NOTHING
-RETURNING seq, hub_seq";
+WITH ins AS (
+    INSERT INTO events (hub_seq, node, instance_id, received_ns, seq, ts_ns, pid, errno,
+        errno_name, family, family_name, comm, cgroup_id, body, suppressed, source,
+        cgroup_path, container_id, container_runtime, container_name, container_image,
+        pod_uid, pod_namespace, pod_name, pod_labels, quota_memory_max, quota_memory_current,
+        quota_pids_max, quota_pids_current, quota_file_nr, quota_file_max, stack_id)
+    SELECT * FROM unnest(
+        $1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[],
+        $7::BIGINT[], $8::INTEGER[], $9::TEXT[], $10::INTEGER[], $11::TEXT[], $12::TEXT[],
+        $13::BIGINT[], $14::BYTEA[], $15::BIGINT[], $16::TEXT[], $17::TEXT[], $18::TEXT[],
+        $19::TEXT[], $20::TEXT[], $21::TEXT[], $22::TEXT[], $23::TEXT[], $24::TEXT[],
+        $25::TEXT[], $26::BIGINT[], $27::BIGINT[], $28::BIGINT[], $29::BIGINT[],
+        $30::BIGINT[], $31::BIGINT[], $32::BIGINT[])
+    ON CONFLICT (node, instance_id, seq) DO NOTHING
+    RETURNING node, instance_id, seq, hub_seq
+), stored AS (
+    SELECT node, instance_id, count(*) AS n FROM ins GROUP BY node, instance_id
+), tallied AS (
+    UPDATE tappers t SET events_received = t.events_received + COALESCE(s.n, 0),
+        acked_seq = GREATEST(t.acked_seq, u.acked), last_seen_ns = u.seen
+    FROM unnest($33::TEXT[], $34::TEXT[], $35::BIGINT[], $36::BIGINT[])
+        AS u (node, instance_id, acked, seen)
+    LEFT JOIN stored s ON s.node = u.node AND s.instance_id = u.instance_id
+    WHERE t.node = u.node AND t.instance_id = u.instance_id
+)
+SELECT seq, hub_seq FROM ins";
 
 /// The events' columns, one array each, in the statement's order.
 #[derive(Default)]
 struct Columns {
+    hub_seq: Vec<i64>,
+    node: Vec<String>,
+    instance_id: Vec<String>,
+    received_ns: Vec<i64>,
     seq: Vec<i64>,
     ts_ns: Vec<i64>,
     pid: Vec<i64>,
@@ -50,9 +69,25 @@ struct Columns {
     stack_id: Vec<Option<i64>>,
 }
 
+/// The tappers' rows as the batch leaves them: acked seq and last-seen time.
+#[derive(Default)]
+struct Tally {
+    node: Vec<String>,
+    instance_id: Vec<String>,
+    acked: Vec<i64>,
+    seen: Vec<i64>,
+    /// Where each instance is in the arrays.
+    at: HashMap<InstanceKey, usize>,
+}
 impl Columns {
-    /// Adds `e`, whose frames are stored as `stack_id` (the body then carries none).
-    fn push(&mut self, e: &Event, stack_id: Option<i64>) {
+    /// Adds `e` of `key`, received at `received_ns` and numbered `hub_seq`, whose frames
+    /// are stored as `stack_id` (the body then carries none).
+    fn push(
+        &mut self,
+        (key, received_ns, hub_seq): (&InstanceKey, i64, u64),
+        e: &Event,
+        stack_id: Option<i64>,
+    ) {
         let c = e.container.as_ref();
         let p = e.pod.as_ref();
         let q = e.quota.as_ref();
@@ -60,6 +95,10 @@ impl Columns {
             let sorted: BTreeMap<_, _> = p.labels.iter().collect();
             serde_json::to_string(&sorted).unwrap_or_default()
         });
+        self.hub_seq.push(u2i(hub_seq));
+        self.node.push(key.node.clone());
+        self.instance_id.push(key.instance_id.clone());
+        self.received_ns.push(received_ns);
         self.seq.push(u2i(e.seq));
         self.ts_ns.push(e.ts.as_ref().map_or(0, from_ts));
         self.pid.push(i64::from(e.pid));
@@ -108,55 +147,123 @@ impl Columns {
     }
 }
 
-/// Inserts `events` (their hub fields cleared) of `key`; returns `(seq, hub_seq)` of each
-/// row stored now.
-pub fn events(
-    client: &mut Client,
-    statement: &Statement,
-    key: &InstanceKey,
-    events: &[Event],
-    now_ns: i64,
-) -> Result<Vec<(u64, u64)>, postgres::Error> {
-    let mut cols = Columns::default();
-    let mut stacks = HashMap::new();
-    for e in events {
-        let stack_id = match StackBlob::of(&e.user_stack) {
-            Some(blob) => Some(match stacks.get(&blob.digest) {
-                Some(&id) => id,
-                None => {
-                    let id = store_stack(client, &blob)?;
-                    stacks.insert(blob.digest, id);
-                    id
-                }
-            }),
-            None => None,
-        };
-        cols.push(e, stack_id);
+/// Events waiting to be written, with their tappers' rows.
+#[derive(Default)]
+pub struct Batch {
+    cols: Columns,
+    tally: Tally,
+    /// Stack ids by digest, stored in the open transaction.
+    stacks: HashMap<Vec<u8>, i64>,
+}
+
+impl Batch {
+    /// Events waiting.
+    pub fn len(&self) -> usize {
+        self.cols.seq.len()
     }
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &key.node,
-        &key.instance_id,
-        &now_ns,
-        &cols.seq,
-        &cols.ts_ns,
-        &cols.pid,
-        &cols.errno,
-        &cols.errno_name,
-        &cols.family,
-        &cols.family_name,
-        &cols.comm,
-        &cols.cgroup_id,
-        &cols.body,
-        &cols.suppressed,
-    ];
-    params.extend(cols.texts.iter().map(|c| c as &(dyn ToSql + Sync)));
-    params.extend(cols.quota.iter().map(|c| c as &(dyn ToSql + Sync)));
-    params.push(&cols.stack_id);
-    let rows = client.query(statement, &params)?;
-    Ok(rows
-        .iter()
-        .map(|r| (i2u(r.get(0)), i2u(r.get(1))))
-        .collect())
+
+    /// Nothing to write: no event and no tapper row.
+    pub fn is_empty(&self) -> bool {
+        self.tally.node.is_empty()
+    }
+
+    /// The instances whose rows wait.
+    pub fn instances(&self) -> impl Iterator<Item = &InstanceKey> {
+        self.tally.at.keys()
+    }
+
+    /// Adds `events` of `key` (their hub fields cleared) under `hub_seqs` (one each), and
+    /// the tapper row's new acked seq; stores their stacks now. Returns (seq, hub_seq) of
+    /// each event.
+    pub fn push(
+        &mut self,
+        client: &mut Client,
+        key: &InstanceKey,
+        events: &[Event],
+        hub_seqs: &[u64],
+        (acked, now_ns): (u64, i64),
+    ) -> Result<Vec<(u64, u64)>, postgres::Error> {
+        let mut numbered = Vec::with_capacity(events.len());
+        for (e, &hub_seq) in events.iter().zip(hub_seqs) {
+            let stack_id = match StackBlob::of(&e.user_stack) {
+                Some(blob) => Some(match self.stacks.get(&blob.digest) {
+                    Some(&id) => id,
+                    None => {
+                        let id = store_stack(client, &blob)?;
+                        self.stacks.insert(blob.digest, id);
+                        id
+                    }
+                }),
+                None => None,
+            };
+            self.cols.push((key, now_ns, hub_seq), e, stack_id);
+            numbered.push((e.seq, hub_seq));
+        }
+        let t = &mut self.tally;
+        match t.at.get(key) {
+            Some(&i) => {
+                t.acked[i] = t.acked[i].max(u2i(acked));
+                t.seen[i] = now_ns;
+            }
+            None => {
+                t.at.insert(key.clone(), t.node.len());
+                t.node.push(key.node.clone());
+                t.instance_id.push(key.instance_id.clone());
+                t.acked.push(u2i(acked));
+                t.seen.push(now_ns);
+            }
+        }
+        Ok(numbered)
+    }
+
+    /// Writes what waits (the stack ids stay known until [`Self::clear`]); returns
+    /// (seq, hub_seq) of each event stored, leaving out those stored already.
+    pub fn write(
+        &mut self,
+        client: &mut Client,
+        statement: &Statement,
+    ) -> Result<Vec<(u64, u64)>, postgres::Error> {
+        let c = &self.cols;
+        let t = &self.tally;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &c.hub_seq,
+            &c.node,
+            &c.instance_id,
+            &c.received_ns,
+            &c.seq,
+            &c.ts_ns,
+            &c.pid,
+            &c.errno,
+            &c.errno_name,
+            &c.family,
+            &c.family_name,
+            &c.comm,
+            &c.cgroup_id,
+            &c.body,
+            &c.suppressed,
+        ];
+        params.extend(c.texts.iter().map(|c| c as &(dyn ToSql + Sync)));
+        params.extend(c.quota.iter().map(|c| c as &(dyn ToSql + Sync)));
+        params.extend([
+            &c.stack_id as &(dyn ToSql + Sync),
+            &t.node,
+            &t.instance_id,
+            &t.acked,
+            &t.seen,
+        ]);
+        let rows = client.query(statement, &params)?;
+        self.cols = Columns::default();
+        self.tally = Tally::default();
+        Ok(rows
+            .iter()
+            .map(|r| (i2u(r.get(0)), i2u(r.get(1))))
+            .collect())
+    }
+
+    /// Forgets everything, the known stack ids too (their transaction ended).
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
 }
 
 /// The id of the stored stack equal to `blob` (stored now if new).

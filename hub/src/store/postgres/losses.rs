@@ -4,15 +4,16 @@
 use postgres::Client;
 use tapper_proto::v1::Loss;
 
-use super::{i2u, u2i};
+use super::{i2u, numbering::Pool, u2i};
 use crate::store::{
     InstanceKey, Result,
     policy::{LossRows, StoredLoss},
 };
 
-/// The loss check's rows inside the open step.
+/// The loss check's rows inside the open step, and the transaction's hub_seq numbers.
 pub struct Rows<'a> {
     pub client: &'a mut Client,
+    pub pool: &'a mut Pool,
 }
 
 impl LossRows for Rows<'_> {
@@ -47,17 +48,24 @@ impl LossRows for Rows<'_> {
     }
 
     fn insert_loss(&mut self, key: &InstanceKey, loss: &Loss, now_ns: i64) -> Result<u64> {
-        insert(self.client, key, loss, now_ns)
+        let hub_seq = self.pool.take(self.client, 1)?[0];
+        insert(self.client, key, loss, hub_seq, now_ns)?;
+        Ok(hub_seq)
     }
 }
 
-/// Stores `loss` under the next hub_seq and adds it to the tapper's totals (saturating);
-/// returns its hub_seq.
-fn insert(client: &mut Client, key: &InstanceKey, loss: &Loss, now_ns: i64) -> Result<u64> {
-    let row = client.query_one(
+/// Stores `loss` under `hub_seq` and adds it to the tapper's totals (saturating).
+fn insert(
+    client: &mut Client,
+    key: &InstanceKey,
+    loss: &Loss,
+    hub_seq: u64,
+    now_ns: i64,
+) -> Result<()> {
+    client.execute(
         "INSERT INTO losses (hub_seq, node, instance_id, first_seq, last_seq, count, reason,
                              received_ns)
-         VALUES (nextval('hub_seq'), $1, $2, $3, $4, $5, $6, $7) RETURNING hub_seq",
+         VALUES ($8, $1, $2, $3, $4, $5, $6, $7)",
         &[
             &key.node,
             &key.instance_id,
@@ -66,6 +74,7 @@ fn insert(client: &mut Client, key: &InstanceKey, loss: &Loss, now_ns: i64) -> R
             &u2i(loss.count),
             &loss.reason,
             &now_ns,
+            &u2i(hub_seq),
         ],
     )?;
     client.execute(
@@ -75,5 +84,5 @@ fn insert(client: &mut Client, key: &InstanceKey, loss: &Loss, now_ns: i64) -> R
          WHERE node = $1 AND instance_id = $2",
         &[&key.node, &key.instance_id, &u2i(loss.count)],
     )?;
-    Ok(i2u(row.get(0)))
+    Ok(())
 }

@@ -1,12 +1,14 @@
 //! The PostgreSQL engine, for stateless hub replicas: any number of hubs share one
-//! database. One writer connection per hub (commit groups serialized across the fleet, see
-//! `writer`), a pool of reader connections, and a LISTEN connection that wakes the live
-//! tail of the events and losses tables.
+//! database. One writer connection per hub (commit groups of all replicas at the same time,
+//! numbered as `numbering` says), a pool of reader connections, and a LISTEN connection
+//! that wakes the live tail of the events and losses tables, which reads up to the
+//! watermark.
 
 mod changes;
 mod connect;
 mod insert;
 mod losses;
+mod numbering;
 mod reader;
 mod replay;
 mod retention;
@@ -41,11 +43,12 @@ impl From<postgres::Error> for StoreError {
 /// writer, the reader (queries under `budget`) and the change notifications.
 pub fn open(url: &str, budget: QueryBudget) -> Result<(PgWriter, PgReader, PgChanges)> {
     let db = Database::parse(url)?;
-    let writer = PgWriter::open(db.clone())?;
+    let watermark = numbering::Watermark::default();
+    let writer = PgWriter::open(db.clone(), &watermark)?;
     Ok((
         writer,
-        PgReader::new(db.clone(), budget),
-        PgChanges::new(db),
+        PgReader::new(db.clone(), budget, watermark.clone()),
+        PgChanges::new(db, watermark),
     ))
 }
 
@@ -60,7 +63,8 @@ fn i2u(v: i64) -> u64 {
 
 /// Advisory lock keys of the fleet (one namespace: "tapp" in the high bytes).
 mod locks {
-    /// Held by the transaction that takes hub_seq numbers, until it commits.
+    /// Held for a moment while a block of hub_seq numbers is reserved, and shared while
+    /// the watermark is read.
     pub const NUMBERING: i64 = 0x7461_7070_0000_0001;
     /// Held while one replica migrates the schema.
     pub const MIGRATION: i64 = 0x7461_7070_0000_0002;
@@ -68,5 +72,6 @@ mod locks {
     pub const RETENTION: i64 = 0x7461_7070_0000_0003;
 }
 
-/// The channel whose notifications wake every replica's tail after a commit added rows.
+/// The channel whose notifications wake every replica's tail after a transaction that held
+/// hub_seq numbers ended.
 const CHANNEL: &str = "tapper_hub_rows";

@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use postgres::{Client, error::SqlState};
 use tapper_proto::v1::TapperInfo;
 
-use super::{Database, replay, stats, tappers};
+use super::{Database, numbering::Watermark, replay, stats, tappers};
 use crate::store::{
     InstanceKey, QueryBudget, Reader, Result, StatsQuery, StatsResult, StoreError, Stored,
     budget::Work,
@@ -20,14 +20,17 @@ pub struct PgReader {
     db: Database,
     budget: QueryBudget,
     idle: Mutex<Vec<Client>>,
+    /// Replays and the live tail read no row above it.
+    watermark: Watermark,
 }
 
 impl PgReader {
-    pub(super) fn new(db: Database, budget: QueryBudget) -> Self {
+    pub(super) fn new(db: Database, budget: QueryBudget, watermark: Watermark) -> Self {
         Self {
             db,
             budget,
             idle: Mutex::new(Vec::new()),
+            watermark,
         }
     }
 
@@ -105,7 +108,10 @@ impl Reader for PgReader {
         since_ns: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Stored>> {
-        self.with_client(Work::Replay, |c| replay::page(c, from, to, since_ns, limit))
+        self.with_client(Work::Replay, |c| {
+            let to = to.min(self.watermark.read(c)?);
+            replay::page(c, from, to, since_ns, limit)
+        })
     }
 
     fn stats(&self, q: &StatsQuery) -> Result<StatsResult> {

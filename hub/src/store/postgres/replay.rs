@@ -24,7 +24,10 @@ pub fn first_received_since(client: &mut Client, since_ns: i64) -> Result<Option
 
 /// Up to `limit` items with hub_seq in `[from, to]` (and received at or after `since_ns`),
 /// in hub order, from one snapshot (so that a tail never passes a row it did not see). A
-/// stored event or warning that does not decode becomes a loss notice of its seq.
+/// stored event or warning that does not decode becomes a loss notice of its seq. Pages
+/// walk the hub_seq index and stop at the limit: without that (no bitmap or sequential
+/// scan, and `received_ns + 0` to keep the receive-time index out), a table that grows
+/// faster than its statistics had every page read and sort all rows after `from`.
 pub fn page(
     client: &mut Client,
     from: u64,
@@ -39,10 +42,11 @@ pub fn page(
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
+    tx.batch_execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")?;
     let rows = tx.query(
         "SELECT e.hub_seq, e.node, e.instance_id, e.received_ns, e.seq, e.body, s.frames
          FROM events e LEFT JOIN stacks s ON s.id = e.stack_id
-         WHERE e.hub_seq >= $1 AND e.hub_seq <= $2 AND e.received_ns >= $3
+         WHERE e.hub_seq >= $1 AND e.hub_seq <= $2 AND e.received_ns + 0 >= $3
          ORDER BY e.hub_seq LIMIT $4",
         &[&from, &to, &since_ns, &(limit as i64)],
     )?;
@@ -79,7 +83,7 @@ pub fn page(
     };
     let rows = tx.query(
         "SELECT hub_seq, node, instance_id, first_seq, last_seq, count, reason, received_ns
-         FROM losses WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns >= $3
+         FROM losses WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns + 0 >= $3
          ORDER BY hub_seq",
         &[&from, &loss_to, &since_ns],
     )?;
@@ -99,7 +103,7 @@ pub fn page(
     }
     let rows = tx.query(
         "SELECT hub_seq, node, instance_id, received_ns, seq, body FROM warnings
-         WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns >= $3
+         WHERE hub_seq >= $1 AND hub_seq <= $2 AND received_ns + 0 >= $3
          ORDER BY hub_seq",
         &[&from, &loss_to, &since_ns],
     )?;

@@ -5,25 +5,27 @@ use postgres::Client;
 use prost::Message;
 use tapper_proto::v1::Warning;
 
-use super::{i2u, u2i};
+use super::{i2u, numbering::Pool, u2i};
 use crate::{
     store::{InstanceKey, Result},
     util::clock::from_ts,
 };
 
-/// Stores `warning` of `key` (its hub fields cleared) under the next hub_seq; returns that
-/// hub_seq, or `None` when that seq is stored already (a resend).
+/// Stores `warning` of `key` (its hub fields cleared) under the next hub_seq of `pool`;
+/// returns that hub_seq, or `None` when that seq is stored already (a resend).
 pub fn insert(
     client: &mut Client,
     key: &InstanceKey,
     warning: &Warning,
+    pool: &mut Pool,
     now_ns: i64,
 ) -> Result<Option<u64>> {
+    let hub_seq = pool.take(client, 1)?[0];
     let pid = warning.pid.map(i64::from);
     let row = client.query_opt(
         "INSERT INTO warnings (hub_seq, node, instance_id, seq, kind, ts_ns, received_ns, pid,
                                comm, body)
-         VALUES (nextval('hub_seq'), $1, $2, $3, $4, $5, $6, $7, $8, $9)
+         VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (node, instance_id, seq) DO NOTHING RETURNING hub_seq",
         &[
             &key.node,
@@ -35,7 +37,11 @@ pub fn insert(
             &pid,
             &warning.comm,
             &warning.encode_to_vec(),
+            &u2i(hub_seq),
         ],
     )?;
+    if row.is_none() {
+        pool.give_back(&[hub_seq]);
+    }
     Ok(row.map(|row| i2u(row.get(0))))
 }

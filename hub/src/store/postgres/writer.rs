@@ -2,21 +2,33 @@
 //! policy (Hello, event, loss and warning commits with dedup by (node, instance, seq)),
 //! counters, stream marks, retention.
 //!
-//! Order across replicas: every write transaction first takes the numbering lock
-//! (`pg_advisory_xact_lock`), which PostgreSQL releases only after the commit is visible,
-//! and takes its hub_seq numbers from the one sequence while holding it. Transactions of
-//! the whole fleet thus commit one at a time, in hub_seq order, so a reader that sees some
-//! hub_seq sees every smaller one that will ever exist: a tail by `hub_seq > last` never
-//! skips a row that commits late. (A sequence alone would not do: a number taken in a
-//! transaction that commits after a later number's would be skipped.) The price is one
-//! commit at a time fleet-wide; each replica's group commit makes those commits large.
-//! Taking the lock before any write also keeps two replicas from deadlocking on rows.
+//! Order across replicas without a fleet-wide commit order: rows are numbered from blocks
+//! of the hub_seq sequence, and a transaction holding numbers holds a mark until it ended,
+//! which keeps every replica's tail below them (see `numbering`). Replicas commit at the
+//! same time; a commit waits only for its own fsync.
+//!
+//! A commit group costs four round trips whatever its size: `BEGIN`, a block of numbers,
+//! the group's events and their tappers' rows in one statement, and the commit (with the
+//! unused numbers given back and the mark dropped). The events are numbered here, in step
+//! order, and wait in one [`Batch`] until the group ends (or another kind of step comes).
+//! The statement checks that every one of them was new: an event that another replica
+//! stored meanwhile (the local seq state said new, the unique key said no) fails its group,
+//! whose tappers re-send, and its instance's batches then go to the database one by one
+//! (exact mode), as they do when its state is loaded with rows stored above its acked seq.
+
+use std::collections::HashSet;
 
 use postgres::{Client, Statement};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
-use super::{CHANNEL, Database, insert, locks, losses, retention, schema, u2i, warnings};
+use super::{
+    CHANNEL, Database, insert,
+    insert::Batch,
+    locks, losses,
+    numbering::{Pool, Watermark},
+    retention, schema, u2i, warnings,
+};
 use crate::store::{
     Committed, InstanceKey, Result, StoreError, Writer,
     policy::{CommitQueries, Ledger, LossRows},
@@ -47,8 +59,14 @@ struct Steps {
     in_group: bool,
     /// A step of the open group failed in a way that may have aborted the transaction.
     broken: bool,
-    /// The open transaction has queued its notification to the tails.
-    notified: bool,
+    /// The hub_seq numbers of the open transaction.
+    pool: Pool,
+    /// Rows were added in the open transaction: its commit wakes every replica's tail.
+    added: bool,
+    /// The open group's events, numbered, written at its end (or before any other step).
+    staged: Batch,
+    /// Instances whose events go to the database at once, each batch on its own.
+    exact: HashSet<InstanceKey>,
 }
 
 fn prepare(mut client: Client) -> Result<Conn> {
@@ -60,15 +78,9 @@ fn prepare(mut client: Client) -> Result<Conn> {
     })
 }
 
-/// The highest hub_seq stored.
-pub(super) fn stored_last_hub_seq(client: &mut Client) -> Result<u64> {
-    let row = client.query_one(
-        "SELECT GREATEST(COALESCE((SELECT MAX(hub_seq) FROM events), 0),
-                         COALESCE((SELECT MAX(hub_seq) FROM losses), 0),
-                         COALESCE((SELECT MAX(hub_seq) FROM warnings), 0))",
-        &[],
-    )?;
-    Ok(super::i2u(row.get(0)))
+/// A step of a group that cannot be stored any more.
+fn group_lost() -> StoreError {
+    StoreError::Busy("the database connection was lost during this commit group".into())
 }
 
 /// Raises the tapper row's acked seq (never lowers it: another replica may be ahead) and
@@ -85,10 +97,10 @@ fn raise_acked(client: &mut Client, key: &InstanceKey, acked: u64, now_ns: i64) 
 impl PgWriter {
     /// Connects (errors say what to fix), brings the schema up to date and reads where
     /// hub_seq stands.
-    pub(super) fn open(db: Database) -> Result<Self> {
+    pub(super) fn open(db: Database, watermark: &Watermark) -> Result<Self> {
         let mut client = db.open()?;
         schema::migrate(&mut client)?;
-        let last_hub_seq = stored_last_hub_seq(&mut client)?;
+        let last_hub_seq = watermark.read(&mut client)?;
         let conn = prepare(client)?;
         info!(replica = %db.replica, "joined the database as a hub replica");
         Ok(Self {
@@ -98,7 +110,10 @@ impl PgWriter {
                 reconnected: false,
                 in_group: false,
                 broken: false,
-                notified: false,
+                pool: Pool::default(),
+                added: false,
+                staged: Batch::default(),
+                exact: HashSet::new(),
             },
             ledger: Ledger::new(last_hub_seq),
         })
@@ -114,6 +129,8 @@ impl Steps {
             }
             // The open group went with the old connection: none of its steps may be acked.
             self.broken |= self.in_group;
+            self.staged.clear();
+            self.pool.forget();
             self.reconnected = true;
             let client = self.db.connect()?;
             self.conn = Some(prepare(client)?);
@@ -122,70 +139,107 @@ impl Steps {
         Ok(self.conn.as_mut().expect("connected above"))
     }
 
-    /// Runs one all-or-nothing step: a savepoint inside the open group, else a transaction
-    /// of its own (which takes the numbering lock first).
-    fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &str) -> Result<T>) -> Result<T> {
-        let in_group = self.in_group;
-        let replica = self.db.replica.clone();
+    /// Opens a transaction.
+    fn begin(&mut self) -> Result<()> {
+        self.conn()?.client.batch_execute("BEGIN")?;
+        self.added = false;
+        Ok(())
+    }
+
+    /// Ends the open step's savepoint with `sql`.
+    fn savepoint(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        let conn = self
+            .conn
+            .as_mut()
+            .expect("a step runs on a live connection");
+        conn.client.batch_execute(sql)
+    }
+
+    /// Ends the open transaction and drops its mark, if any (one round trip).
+    fn finish(&mut self, commit: bool) -> std::result::Result<(), postgres::Error> {
+        self.staged.clear();
+        let Some(conn) = self.conn.as_mut() else {
+            self.pool.forget();
+            return Ok(());
+        };
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        let ended = conn.client.batch_execute(&self.pool.end_sql(end, CHANNEL));
+        if ended.is_ok() {
+            self.pool.ended();
+        } else if conn.client.is_closed() {
+            self.pool.forget();
+        }
+        ended
+    }
+
+    /// Writes the staged events of the open group. Any failure, and an event found stored
+    /// already, breaks the group: none of its steps may be acknowledged.
+    fn flush(&mut self) -> Result<()> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let wanted = self.staged.len();
+        let instances: Vec<InstanceKey> = self.staged.instances().cloned().collect();
         self.conn()?;
         if self.broken {
-            return Err(StoreError::Busy(
-                "the database connection was lost during this commit group".into(),
-            ));
+            return Err(group_lost());
         }
         let conn = self.conn.as_mut().expect("connected above");
-        if in_group {
-            conn.client.batch_execute("SAVEPOINT step")?;
-        } else {
-            conn.client.batch_execute("BEGIN")?;
-            conn.client
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::NUMBERING])?;
-        }
-        let result = f(conn, &replica);
-        let end = match (&result, in_group) {
-            (Ok(_), true) => "RELEASE SAVEPOINT step",
-            (Ok(_), false) => "COMMIT",
-            (Err(_), true) => "ROLLBACK TO SAVEPOINT step",
-            (Err(_), false) => "ROLLBACK",
-        };
-        let ended = conn.client.batch_execute(end);
-        if !in_group {
-            self.notified = false;
-        }
-        match (result, ended) {
-            (Ok(v), Ok(())) => Ok(v),
-            (Err(e), Ok(())) => {
-                if in_group {
-                    // The notification queued inside the rolled-back step is gone too.
-                    self.notified = false;
-                }
-                Err(e)
+        let written = self.staged.write(&mut conn.client, &conn.insert);
+        match written {
+            Ok(stored) if stored.len() == wanted => {
+                self.added |= wanted > 0;
+                Ok(())
             }
-            (_, Err(e)) => {
-                self.broken = in_group;
+            Ok(_) => {
+                self.broken = true;
+                self.exact.extend(instances);
+                Err(StoreError::Busy(
+                    "another replica stored some of these events meanwhile; the group is \
+                     rolled back and these tappers' events are now checked one batch at a time"
+                        .into(),
+                ))
+            }
+            Err(e) => {
+                self.broken = true;
                 Err(e.into())
             }
         }
     }
 
-    /// Runs a step that may add rows; `f` gets a notifier that queues the wake-up of every
-    /// replica's tail, once per transaction (delivered at commit).
-    fn step_adding<T>(
-        &mut self,
-        f: impl FnOnce(&mut Conn, &mut dyn FnMut(&mut Client) -> Result<()>) -> Result<T>,
-    ) -> Result<T> {
-        let mut notified = self.notified;
-        let result = self.step(|conn, _| {
-            f(conn, &mut |client| {
-                if !notified {
-                    client.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
-                    notified = true;
-                }
-                Ok(())
-            })
-        });
-        self.notified |= notified && self.in_group && result.is_ok();
-        result
+    /// Runs one all-or-nothing step: a savepoint inside the open group (after its staged
+    /// events are written), else a transaction of its own. `f` gets the transaction's
+    /// hub_seq numbers and the replica's name.
+    fn step<T>(&mut self, f: impl FnOnce(&mut Conn, &mut Pool, &str) -> Result<T>) -> Result<T> {
+        let in_group = self.in_group;
+        self.conn()?;
+        if self.broken {
+            return Err(group_lost());
+        }
+        if in_group {
+            self.flush()?;
+            self.conn()?.client.batch_execute("SAVEPOINT step")?;
+        } else {
+            self.begin()?;
+        }
+        let before = self.pool.given();
+        let conn = self.conn.as_mut().expect("connected above");
+        let result = f(conn, &mut self.pool, &self.db.replica);
+        self.added |= result.is_ok() && self.pool.given() > before;
+        let ended = match (&result, in_group) {
+            (Ok(_), true) => self.savepoint("RELEASE SAVEPOINT step"),
+            (Err(_), true) => self.savepoint("ROLLBACK TO SAVEPOINT step"),
+            (Ok(_), false) => self.finish(true),
+            (Err(_), false) => self.finish(false),
+        };
+        match (result, ended) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Err(e), Ok(())) => Err(e),
+            (_, Err(e)) => {
+                self.broken = in_group;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -195,16 +249,27 @@ impl CommitQueries for Steps {
         Ok(std::mem::take(&mut self.reconnected))
     }
 
+    /// Also puts the instance in exact mode when rows of it are stored above that seq (a
+    /// re-sent batch may then hold events stored already).
     fn stored_acked(&mut self, key: &InstanceKey) -> Result<u64> {
-        let acked: Option<i64> = self
-            .conn()?
-            .client
-            .query_opt(
-                "SELECT acked_seq FROM tappers WHERE node = $1 AND instance_id = $2",
-                &[&key.node, &key.instance_id],
-            )?
-            .map(|r| r.get(0));
-        Ok(super::i2u(acked.unwrap_or(0)))
+        self.flush()?;
+        let row = self.conn()?.client.query_one(
+            "WITH t AS (SELECT COALESCE((SELECT acked_seq FROM tappers
+                                         WHERE node = $1 AND instance_id = $2), 0) AS acked)
+             SELECT acked,
+                 EXISTS (SELECT 1 FROM events
+                         WHERE node = $1 AND instance_id = $2 AND seq > acked)
+                 OR EXISTS (SELECT 1 FROM warnings
+                            WHERE node = $1 AND instance_id = $2 AND seq > acked)
+                 OR EXISTS (SELECT 1 FROM losses
+                            WHERE node = $1 AND instance_id = $2 AND first_seq > acked)
+             FROM t",
+            &[&key.node, &key.instance_id],
+        )?;
+        if row.get::<_, bool>(1) {
+            self.exact.insert(key.clone());
+        }
+        Ok(super::i2u(row.get(0)))
     }
 
     fn store_events(
@@ -215,28 +280,27 @@ impl CommitQueries for Steps {
         now_ns: i64,
     ) -> Result<Vec<(u64, u64)>> {
         let events = &*events;
-        self.step_adding(|conn, notify| {
-            let stored = if events.is_empty() {
-                Vec::new()
-            } else {
-                insert::events(&mut conn.client, &conn.insert, key, events, now_ns)?
-            };
-            if !stored.is_empty() {
-                notify(&mut conn.client)?;
+        if self.in_group && !self.exact.contains(key) {
+            self.conn()?;
+            if self.broken {
+                return Err(group_lost());
             }
-            conn.client.execute(
-                "UPDATE tappers SET events_received = events_received + $3,
-                                    acked_seq = GREATEST(acked_seq, $4), last_seen_ns = $5
-                 WHERE node = $1 AND instance_id = $2",
-                &[
-                    &key.node,
-                    &key.instance_id,
-                    &(stored.len() as i64),
-                    &u2i(acked),
-                    &now_ns,
-                ],
-            )?;
-            Ok(stored)
+            let client = &mut self.conn.as_mut().expect("connected above").client;
+            let numbered = self.pool.take(client, events.len()).and_then(|numbers| {
+                Ok(self
+                    .staged
+                    .push(client, key, events, &numbers, (acked, now_ns))?)
+            });
+            if numbered.is_err() {
+                self.broken = true;
+            }
+            return numbered;
+        }
+        self.step(|conn, pool, _| {
+            let numbers = pool.take(&mut conn.client, events.len())?;
+            let mut batch = Batch::default();
+            batch.push(&mut conn.client, key, events, &numbers, (acked, now_ns))?;
+            Ok(batch.write(&mut conn.client, &conn.insert)?)
         })
     }
 
@@ -250,13 +314,11 @@ impl CommitQueries for Steps {
     where
         F: FnOnce(&mut dyn LossRows) -> Result<Option<u64>>,
     {
-        self.step_adding(|conn, notify| {
+        self.step(|conn, pool, _| {
             let hub_seq = store(&mut losses::Rows {
                 client: &mut conn.client,
+                pool,
             })?;
-            if hub_seq.is_some() {
-                notify(&mut conn.client)?;
-            }
             raise_acked(&mut conn.client, key, acked, now_ns)?;
             Ok(hub_seq)
         })
@@ -269,14 +331,11 @@ impl CommitQueries for Steps {
         acked: u64,
         now_ns: i64,
     ) -> Result<Option<u64>> {
-        self.step_adding(|conn, notify| {
+        self.step(|conn, pool, _| {
             let hub_seq = match warning {
-                Some(w) => warnings::insert(&mut conn.client, key, w, now_ns)?,
+                Some(w) => warnings::insert(&mut conn.client, key, w, pool, now_ns)?,
                 None => None,
             };
-            if hub_seq.is_some() {
-                notify(&mut conn.client)?;
-            }
             raise_acked(&mut conn.client, key, acked, now_ns)?;
             Ok(hub_seq)
         })
@@ -290,14 +349,9 @@ impl Writer for PgWriter {
 
     fn begin_group(&mut self) -> Result<()> {
         let steps = &mut self.steps;
-        let conn = steps.conn()?;
-        conn.client.batch_execute("BEGIN")?;
+        steps.begin()?;
         steps.in_group = true;
         steps.broken = false;
-        steps.notified = false;
-        let conn = steps.conn()?;
-        conn.client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&locks::NUMBERING])?;
         Ok(())
     }
 
@@ -306,27 +360,22 @@ impl Writer for PgWriter {
         if !steps.in_group {
             return Ok(());
         }
+        let flushed = if steps.broken { Ok(()) } else { steps.flush() };
         steps.in_group = false;
-        steps.notified = false;
         let broken = std::mem::take(&mut steps.broken);
-        let Some(conn) = steps.conn.as_mut() else {
-            self.ledger.forget_all();
-            return Err(StoreError::Busy("database connection lost".into()));
-        };
-        let committed = if broken {
-            let _ = conn.client.batch_execute("ROLLBACK");
-            Err(StoreError::Busy(
+        let committed = match (flushed, broken) {
+            _ if steps.conn.is_none() => Err(StoreError::Busy("database connection lost".into())),
+            (Err(e), _) => Err(e),
+            (Ok(()), true) => Err(StoreError::Busy(
                 "a step of the group failed to end; the group was rolled back".into(),
-            ))
-        } else {
-            conn.client
-                .batch_execute("COMMIT")
-                .map_err(StoreError::from)
+            )),
+            (Ok(()), false) => steps.finish(true).map_err(StoreError::from),
         };
         if committed.is_err() {
-            if !conn.client.is_closed() {
-                let _ = conn.client.batch_execute("ROLLBACK");
+            if steps.conn.as_ref().is_some_and(|c| !c.client.is_closed()) {
+                let _ = steps.finish(false);
             }
+            steps.staged.clear();
             self.ledger.forget_all();
         }
         committed
@@ -340,7 +389,7 @@ impl Writer for PgWriter {
         // The stream may come from another replica: what this one cached is stale.
         self.ledger.forget(&key);
         let h = hello.clone();
-        self.steps.step(|conn, _| {
+        self.steps.step(|conn, _, _| {
             conn.client.execute(
                 "INSERT INTO tappers (node, instance_id, kernel_release, probe_mode,
                                       agent_version, first_seen_ns, last_seen_ns)
@@ -363,7 +412,7 @@ impl Writer for PgWriter {
     }
 
     fn stream_started(&mut self, key: &InstanceKey, peer: &str, _now_ns: i64) -> Result<()> {
-        self.steps.step(|conn, replica| {
+        self.steps.step(|conn, _, replica| {
             conn.client.execute(
                 "UPDATE tappers SET replica = $3, peer = $4
                  WHERE node = $1 AND instance_id = $2",
@@ -405,7 +454,7 @@ impl Writer for PgWriter {
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
         use prost::Message;
         let body = c.encode_to_vec();
-        self.steps.step(|conn, _| {
+        self.steps.step(|conn, _, _| {
             conn.client.execute(
                 "UPDATE tappers SET counters = $3, last_seen_ns = $4
                  WHERE node = $1 AND instance_id = $2",
@@ -417,7 +466,8 @@ impl Writer for PgWriter {
 
     fn stream_ended(&mut self, key: &InstanceKey, now_ns: i64) -> Result<()> {
         self.ledger.forget(key);
-        self.steps.step(|conn, replica| {
+        self.steps.exact.remove(key);
+        self.steps.step(|conn, _, replica| {
             conn.client.execute(
                 "UPDATE tappers SET last_seen_ns = $3,
                      replica = CASE WHEN replica = $4 THEN NULL ELSE replica END,
