@@ -98,9 +98,7 @@ impl Sweep {
         }
         Ok((records, live > 0))
     }
-}
 
-impl Sweep {
     /// Takes (deletes) a quiet key's pending counts on every CPU, where they are kept per CPU.
     fn take_per_cpu(&mut self, key: &RateKey) -> Result<u64, aya::maps::MapError> {
         let Some(per_cpu) = self.maps.per_cpu_pending.as_mut() else {
