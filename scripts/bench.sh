@@ -141,12 +141,20 @@ driver_overhead() {
     --out "$RESULTS/overhead-host.json"
   if [ "${BENCH_SKIP_VM:-0}" = 1 ]; then
     skip overhead-vm "skipped on request (BENCH_SKIP_VM=1)."
+    skip overhead-vm-oldest "skipped on request (BENCH_SKIP_VM=1)."
   elif ! command -v qemu-system-x86_64 >/dev/null; then
     skip overhead-vm "qemu-system-x86_64 is not installed (scripts/setup.sh --test installs it)."
+    skip overhead-vm-oldest "qemu-system-x86_64 is not installed (scripts/setup.sh --test installs it)."
   else
     log "syscall overhead in a VM"
     BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm.json" ||
       die "the VM half of the syscall overhead failed"
+    # The oldest kernel the matrix boots (the first in scripts/kernels.txt: 5.10), which
+    # runs the builds without BPF atomics and reads registers from the task's stack.
+    log "syscall overhead in a VM on the oldest kernel"
+    BENCH_VM_KERNEL=$(awk '!/^#/ && NF && $1 != "host" {print $1; exit}' scripts/kernels.txt) \
+      BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm-oldest.json" ||
+      die "the VM half of the syscall overhead failed on the oldest kernel"
   fi
 }
 

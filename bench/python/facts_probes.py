@@ -83,7 +83,8 @@ def overhead_targets(o):
 
 def overhead(r):
     host, vm = load(r / "overhead-host.json"), load(r / "overhead-vm.json")
-    if host is None and vm is None:
+    oldest = load(r / "overhead-vm-oldest.json")
+    if host is None and vm is None and oldest is None:
         return None
 
     def block(o, skipped, note=""):
@@ -96,6 +97,7 @@ def overhead(r):
     programs = (host or vm).get("bpftrace_programs", {})
     return {"host": block(host, "overhead-host"),
             "vm": block(vm, "overhead-vm", fill("overhead-vm-note")),
+            "vm_oldest": block(oldest, "overhead-vm-oldest", fill("overhead-vm-oldest-note")),
             **{f"bpftrace_{k}": v for k, v in programs.items()}}
 
 

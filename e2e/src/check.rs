@@ -15,6 +15,7 @@ use tapper_proto::v1::Event;
 use crate::{
     provoke::{Failure, Path as CallPath},
     tapper::RunningTapper,
+    uring::SocketRing,
     workload::Manifest,
 };
 
@@ -59,16 +60,18 @@ pub fn all_workloads(io_uring: bool) -> Vec<WorkloadArgs> {
     all
 }
 
-/// Whether this kernel has the tracepoint io_uring capture needs (then the tapper must
-/// capture io_uring).
-pub fn kernel_has_io_uring_tracepoint() -> bool {
-    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+/// Whether this kernel has what io_uring capture needs, the tracepoint and the socket
+/// opcode (5.19; asked of the kernel with a real request): then the tapper must capture
+/// io_uring.
+pub fn kernel_has_io_uring_sockets() -> bool {
+    let tracepoint = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
         .iter()
         .any(|root| {
             Path::new(root)
                 .join("events/io_uring/io_uring_complete")
                 .exists()
-        })
+        });
+    tracepoint && SocketRing::new().is_ok()
 }
 
 /// Runs the workloads concurrently and returns their manifests.
@@ -121,11 +124,11 @@ pub fn run(tapper: &Path, workload: &Path, probe: &str, stacks: bool) -> anyhow:
     }
     let running = RunningTapper::start(tapper, &args)?;
     let io_uring = running.io_uring();
-    if !io_uring && kernel_has_io_uring_tracepoint() {
+    if !io_uring && kernel_has_io_uring_sockets() {
         let out = running.stop(Signal::SIGINT)?;
         bail!(
-            "the kernel has io_uring:io_uring_complete but the tapper does not capture \
-             io_uring; its log:\n{}",
+            "the kernel has io_uring:io_uring_complete and IORING_OP_SOCKET but the tapper \
+             does not capture io_uring; its log:\n{}",
             out.stderr.join("\n")
         );
     }

@@ -9,26 +9,48 @@ die() { printf '[%s] error: %s\n' "$VM_TAG" "$*" >&2; exit 1; }
 VM_TRIPLE=x86_64-unknown-linux-gnu
 vm_apt_updated=0
 
+# Debian suites this machine's apt may not list, whose kernels the matrix boots (bullseye's
+# 5.10): vm_apt_download falls back to a private apt configuration holding them.
+VM_OLDER_SUITES=(
+  "deb http://deb.debian.org/debian bullseye main"
+  "deb http://deb.debian.org/debian-security bullseye-security main"
+)
+
+# vm_apt_download PKG DIR CACHE_DIR: apt-get download PKG into DIR, from this machine's
+# sources (after an apt-get update if needed), else from VM_OLDER_SUITES through a private
+# apt configuration in CACHE_DIR/.apt (this machine's apt state is left alone).
+vm_apt_download() {
+  local pkg=$1 dir=$2 apt private
+  apt=$(cd "$3" && pwd)/.apt
+  (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" 2>/dev/null) && return 0
+  if [ $vm_apt_updated = 0 ]; then
+    log "apt-get download $pkg failed; running apt-get update and retrying"
+    apt-get update -qq || true
+    vm_apt_updated=1
+  fi
+  (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" 2>/dev/null) && return 0
+  log "$pkg is not in this machine's apt sources; trying ${VM_OLDER_SUITES[*]}"
+  mkdir -p "$apt/lists/partial" "$apt/sources.list.d"
+  printf '%s\n' "${VM_OLDER_SUITES[@]}" >"$apt/sources.list"
+  private=(-o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts="$apt/sources.list.d"
+    -o Dir::State::Lists="$apt/lists" -o APT::Sandbox::User=root)
+  apt-get "${private[@]}" update -qq || true
+  (cd "$dir" && apt-get "${private[@]}" download -qq "$pkg")
+}
+
 # vm_fetch_kernel PKG CACHE_DIR: caches a Debian kernel package as CACHE_DIR/PKG/{vmlinuz,config};
-# a complete entry is reused. A failed download is retried once after apt-get update.
+# a complete entry is reused.
 vm_fetch_kernel() {
   local pkg=$1 cache=$2 dir=$2/$1 tmp deb
   [ -s "$dir/vmlinuz" ] && return 0
   mkdir -p "$cache"
   tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
   log "downloading $pkg"
-  if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg"); then
-    if [ $vm_apt_updated = 0 ]; then
-      log "apt-get download failed; running apt-get update and retrying"
-      apt-get update -qq || true
-      vm_apt_updated=1
-    fi
-    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") || {
-      rm -rf "$tmp"
-      die "apt-get download $pkg failed; list what apt serves with
+  vm_apt_download "$pkg" "$tmp" "$cache" || {
+    rm -rf "$tmp"
+    die "apt-get download $pkg failed; list what apt serves with
   apt-cache search --names-only '^linux-image-.*cloud-amd64\$'  and fix ${KERNELS_FILE:-scripts/kernels.txt}"
-    }
-  fi
+  }
   deb=$(echo "$tmp"/*.deb)
   dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './boot/config-*' ||
     die "unpacking $deb failed"

@@ -372,8 +372,24 @@ pub struct RegsLayout {
     /// `socket`'s number on this architecture; other numbers mean the arguments are not
     /// `socket()`'s, and are left unknown.
     pub socket_nr: u32,
-    /// 1 once user space filled this in; 0 leaves arguments unknown on register reads.
-    pub valid: u32,
+    /// How the program finds the task's user `pt_regs` ([`regs_route`]); `NONE` leaves
+    /// arguments unknown on register reads.
+    pub route: u32,
+    /// For `regs_route::TASK_STACK`: the offset of `stack` in `struct task_struct`, and
+    /// that of the user `pt_regs` from the stack's base (`THREAD_SIZE` less the stack's
+    /// top padding and `sizeof(struct pt_regs)`).
+    pub task_stack: u32,
+    pub stack_regs: u32,
+}
+
+/// How a program finds the current task's saved user registers (`RegsLayout::route`).
+pub mod regs_route {
+    /// Not at all: arguments read from registers are unknown.
+    pub const NONE: u32 = 0;
+    /// `bpf_task_pt_regs(bpf_get_current_task_btf())` (5.15).
+    pub const HELPER: u32 = 1;
+    /// `task->stack + stack_regs`, for kernels without the helper.
+    pub const TASK_STACK: u32 = 2;
 }
 
 /// Where an `IORING_OP_SOCKET` request keeps its opcode and arguments, from the kernel's
@@ -470,7 +486,7 @@ const _: () = assert!(size_of::<ContextLayout>() == 72);
 const _: () = assert!(size_of::<PendingCall>() == 24);
 const _: () = assert!(size_of::<NofileWarning>() == 48);
 const _: () = assert!(size_of::<WarnConfig>() == 24);
-const _: () = assert!(size_of::<RegsLayout>() == 24);
+const _: () = assert!(size_of::<RegsLayout>() == 32);
 const _: () = assert!(size_of::<IoUringLayout>() == 32);
 const _: () = assert!(size_of::<RateLimit>() == 24);
 const _: () = assert!(size_of::<RateKey>() == 8);

@@ -30,7 +30,7 @@ pub fn on_enter(family: i32, sock_type: i32, protocol: i32) {
 }
 
 #[inline(always)]
-pub fn on_exit<C: EbpfContext>(ctx: &C, ret: i64, probe: ProbeKind) {
+pub fn on_exit<const ATOMIC: bool>(ctx: &impl EbpfContext, ret: i64, probe: ProbeKind) {
     // Successes stop here: their entry stays in the LRU map, where the thread's next call
     // overwrites it (and eviction bounds it), which keeps the common path to one map write.
     if ret >= 0 {
@@ -54,5 +54,5 @@ pub fn on_exit<C: EbpfContext>(ctx: &C, ret: i64, probe: ProbeKind) {
             (saved_args(), NO_START)
         }
     };
-    report_failure(ctx, (-ret) as u64, args, start_ns, probe, source::SYSCALL);
+    report_failure::<ATOMIC>(ctx, (-ret) as u64, args, start_ns, probe, source::SYSCALL);
 }

@@ -13,6 +13,17 @@ use crate::{
 
 #[tracepoint]
 pub fn sys_exit_socket_regs(ctx: TracePointContext) -> u32 {
+    on_exit::<true>(&ctx)
+}
+
+/// The build for kernels without BPF atomic exchange (see `rate_limit`).
+#[tracepoint]
+pub fn sys_exit_socket_regs_pcpu(ctx: TracePointContext) -> u32 {
+    on_exit::<false>(&ctx)
+}
+
+#[inline(always)]
+fn on_exit<const ATOMIC: bool>(ctx: &TracePointContext) -> u32 {
     // A direct load at a constant offset (the verifier refuses variable ones into the
     // context, and a helper call would cost more than the compare); user space checked
     // the offset against the tracepoint's format before attaching.
@@ -27,8 +38,8 @@ pub fn sys_exit_socket_regs(ctx: TracePointContext) -> u32 {
         on_success(ret);
         return 0;
     }
-    report_failure(
-        &ctx,
+    report_failure::<ATOMIC>(
+        ctx,
         (-ret) as u64,
         saved_args(),
         NO_START,

@@ -10,6 +10,17 @@ use crate::{
 
 #[fexit(function = "__sys_socket")]
 pub fn sys_socket_fexit(ctx: FExitContext) -> u32 {
+    on_exit::<true>(&ctx)
+}
+
+/// The build for kernels without BPF atomic exchange (see `rate_limit`).
+#[fexit(function = "__sys_socket")]
+pub fn sys_socket_fexit_pcpu(ctx: FExitContext) -> u32 {
+    on_exit::<false>(&ctx)
+}
+
+#[inline(always)]
+fn on_exit<const ATOMIC: bool>(ctx: &FExitContext) -> u32 {
     // The return value follows the three arguments in the context (read directly rather
     // than with bpf_get_func_ret, which needs 5.17 and trips older verifiers).
     let ret = ctx.arg::<u64>(3) as i32;
@@ -22,8 +33,8 @@ pub fn sys_socket_fexit(ctx: FExitContext) -> u32 {
         sock_type: ctx.arg::<u64>(1) as i32,
         protocol: ctx.arg::<u64>(2) as i32,
     };
-    report_failure(
-        &ctx,
+    report_failure::<ATOMIC>(
+        ctx,
         (-(ret as i64)) as u64,
         Some(args),
         NO_START,

@@ -21,13 +21,23 @@ static IO_URING_LAYOUT: IoUringLayout = IoUringLayout {
 
 #[tracepoint]
 pub fn io_uring_complete(ctx: TracePointContext) -> u32 {
-    match try_io_uring_complete(&ctx) {
+    match try_io_uring_complete::<true>(&ctx) {
         Ok(v) => v,
         Err(v) => v,
     }
 }
 
-fn try_io_uring_complete(ctx: &TracePointContext) -> Result<u32, u32> {
+/// The build for kernels without BPF atomic exchange (see `rate_limit`).
+#[tracepoint]
+pub fn io_uring_complete_pcpu(ctx: TracePointContext) -> u32 {
+    match try_io_uring_complete::<false>(&ctx) {
+        Ok(v) => v,
+        Err(v) => v,
+    }
+}
+
+#[inline(always)]
+fn try_io_uring_complete<const ATOMIC: bool>(ctx: &TracePointContext) -> Result<u32, u32> {
     // SAFETY: a plain read of a global that user space sets before load.
     let layout = unsafe { core::ptr::read_volatile(&IO_URING_LAYOUT) };
     let res = unsafe { ctx.read_at::<i32>(layout.tp_res as usize) }.map_err(|_| 1u32)?;
@@ -44,7 +54,7 @@ fn try_io_uring_complete(ctx: &TracePointContext) -> Result<u32, u32> {
         sock_type: read_kernel(req, layout.sock_type)?,
         protocol: read_kernel(req, layout.protocol)?,
     };
-    report_failure(
+    report_failure::<ATOMIC>(
         ctx,
         (-(res as i64)) as u64,
         Some(args),

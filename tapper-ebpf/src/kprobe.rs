@@ -25,8 +25,19 @@ fn try_sys_socket_entry(ctx: &ProbeContext) -> Result<u32, u32> {
 
 #[kretprobe]
 pub fn sys_socket_return(ctx: RetProbeContext) -> u32 {
+    on_return::<true>(&ctx)
+}
+
+/// The build for kernels without BPF atomic exchange (see `rate_limit`).
+#[kretprobe]
+pub fn sys_socket_return_pcpu(ctx: RetProbeContext) -> u32 {
+    on_return::<false>(&ctx)
+}
+
+#[inline(always)]
+fn on_return<const ATOMIC: bool>(ctx: &RetProbeContext) -> u32 {
     // `__sys_socket` returns an int: a descriptor or -errno.
     let ret: i32 = ctx.ret();
-    on_exit(&ctx, ret as i64, ProbeKind::Kprobe);
+    on_exit::<ATOMIC>(ctx, ret as i64, ProbeKind::Kprobe);
     0
 }

@@ -1,8 +1,8 @@
 //! The maps shared by every probe pair: pending calls, the event ring buffer, counters,
-//! the rate limit's buckets and the time of the last wake-up.
+//! the rate limit's buckets (and per-CPU pending counts) and the time of the last wake-up.
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
 };
 use tapper_common::{ERRNO_SLOTS, PendingCall, RateKey, RateState, counter};
 
@@ -26,6 +26,12 @@ pub static ERRNO_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(ERRNO_
 /// that a storm of new keys cannot fill it; user space's sweep deletes quiet keys.
 #[map]
 pub static RATE_STATE: LruHashMap<RateKey, RateState> = LruHashMap::with_max_entries(16_384, 0);
+
+/// The rate limit's pending counts per key and CPU, where the kernel lacks BPF atomic
+/// exchange (`rate_limit`); user space shrinks it to one entry elsewhere.
+#[map]
+pub static RATE_PENDING: LruPerCpuHashMap<RateKey, u64> =
+    LruPerCpuHashMap::with_max_entries(16_384, 0);
 
 /// One slot: `bpf_ktime_get_ns()` of the last submit that woke user space.
 #[map]

@@ -1,11 +1,16 @@
 //! The per-(tgid, errno) rate limit: a token bucket (GCRA) checked only on failures. A
-//! failure over the limit is counted as pending; the key's next emitted event carries it.
+//! failure over the limit is counted as pending; a later event of the key carries it.
+//! Each reporting program has two builds, and user space loads the one the kernel takes:
+//! `ATOMIC` keeps one pending count per key, taken by the key's next event with an atomic
+//! exchange (BPF atomic fetch, 5.12); without it, one count per key and CPU
+//! (`RATE_PENDING`), taken by the key's next event on that CPU. Both are exact: user
+//! space's sweep emits whatever a quiet key still has pending.
 use core::intrinsics::{AtomicOrdering, atomic_xadd, atomic_xchg};
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use tapper_common::{RateKey, RateLimit, RateState, counter};
 
-use crate::maps::{COUNTERS, RATE_STATE, bump};
+use crate::maps::{COUNTERS, RATE_PENDING, RATE_STATE, bump};
 
 /// Overwritten by user space before load; the default leaves the limit off.
 #[unsafe(no_mangle)]
@@ -19,7 +24,7 @@ static RATE_LIMIT: RateLimit = RateLimit {
 /// failures its event stands for besides itself, or `None` when the limit suppresses it
 /// (it is then pending on its key).
 #[inline(always)]
-pub fn admit(tgid: u32, errno: u64, now_ns: u64) -> Option<u32> {
+pub fn admit<const ATOMIC: bool>(tgid: u32, errno: u64, now_ns: u64) -> Option<u32> {
     // SAFETY: a plain read of a global that user space sets before load.
     let limit = unsafe { core::ptr::read_volatile(&RATE_LIMIT) };
     if limit.interval_ns == 0 {
@@ -52,7 +57,11 @@ pub fn admit(tgid: u32, errno: u64, now_ns: u64) -> Option<u32> {
     };
     let pending = &raw mut state.pending;
     if full_at - now_ns > limit.tolerance_ns {
-        add(pending, 1);
+        if ATOMIC {
+            add(pending, 1);
+        } else {
+            count_on_this_cpu(&key);
+        }
         bump(&COUNTERS, counter::SUPPRESSED);
         return None;
     }
@@ -61,20 +70,65 @@ pub fn admit(tgid: u32, errno: u64, now_ns: u64) -> Option<u32> {
         // The sweep may be taking this key's pending count right now; leave it to it.
         return Some(0);
     }
-    // SAFETY: `pending` is a naturally aligned u64 inside a live map value.
-    let taken = unsafe { atomic_xchg::<u64, { AtomicOrdering::Relaxed }>(pending, 0) };
-    if taken > u32::MAX as u64 {
-        // More than one event can carry: the rest waits for the key's next event.
-        add(pending, taken - u32::MAX as u64);
-        return Some(u32::MAX);
+    if ATOMIC {
+        // SAFETY: `pending` is a naturally aligned u64 inside a live map value.
+        let taken = unsafe { atomic_xchg::<u64, { AtomicOrdering::Relaxed }>(pending, 0) };
+        let carried = carried(taken);
+        if taken > carried as u64 {
+            add(pending, taken - carried as u64);
+        }
+        Some(carried)
+    } else {
+        Some(take_on_this_cpu(&key))
     }
-    Some(taken as u32)
+}
+
+/// What one event can carry of `taken` pending failures; the rest waits for the key's
+/// next event.
+#[inline(always)]
+fn carried(taken: u64) -> u32 {
+    if taken > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        taken as u32
+    }
 }
 
 /// `*counter += n`, atomically across CPUs (the BPF target has the instruction but no
-/// atomic types).
+/// atomic types; without a fetch it is the add every kernel has).
 #[inline(always)]
 fn add(counter: *mut u64, n: u64) {
     // SAFETY: callers pass a naturally aligned u64 inside a live map value.
     unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, n) };
+}
+
+/// One more failure pending on `key` on this CPU.
+#[inline(always)]
+fn count_on_this_cpu(key: &RateKey) {
+    if let Some(pending) = RATE_PENDING.get_ptr_mut(key) {
+        // SAFETY: this CPU's slot, which only programs on this CPU touch.
+        unsafe { *pending += 1 };
+        return;
+    }
+    // A new entry starts at zero on every other CPU. Another CPU may have created it
+    // meanwhile: then this CPU's slot of it is counted.
+    if RATE_PENDING.insert(key, 1, BPF_NOEXIST as u64).is_err()
+        && let Some(pending) = RATE_PENDING.get_ptr_mut(key)
+    {
+        // SAFETY: as above.
+        unsafe { *pending += 1 };
+    }
+}
+
+/// Takes what this CPU has pending on `key`.
+#[inline(always)]
+fn take_on_this_cpu(key: &RateKey) -> u32 {
+    let Some(pending) = RATE_PENDING.get_ptr_mut(key) else {
+        return 0;
+    };
+    // SAFETY: this CPU's slot, which only programs on this CPU touch.
+    let pending = unsafe { &mut *pending };
+    let carried = carried(*pending);
+    *pending -= carried as u64;
+    carried
 }

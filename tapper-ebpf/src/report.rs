@@ -32,9 +32,10 @@ pub struct Args {
 /// the probe could not learn the arguments; `start_ns` is the entry time, or
 /// [`NO_START`] (a plain integer keeps the verifier's view of every register defined).
 /// `ctx` is the failing program's context (for the user stack when stacks are on).
+/// `ATOMIC` picks the rate limit's build (`rate_limit`).
 #[inline(always)]
-pub fn report_failure<C: EbpfContext>(
-    ctx: &C,
+pub fn report_failure<const ATOMIC: bool>(
+    ctx: &impl EbpfContext,
     errno: u64,
     args: Option<Args>,
     start_ns: u64,
@@ -50,7 +51,8 @@ pub fn report_failure<C: EbpfContext>(
     };
     bump(&ERRNO_COUNTS, slot);
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(suppressed) = rate_limit::admit((pid_tgid >> 32) as u32, errno, end_ns) else {
+    let Some(suppressed) = rate_limit::admit::<ATOMIC>((pid_tgid >> 32) as u32, errno, end_ns)
+    else {
         return;
     };
 

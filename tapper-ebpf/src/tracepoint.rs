@@ -40,9 +40,20 @@ fn try_sys_enter_socket(ctx: &TracePointContext) -> Result<u32, u32> {
 
 #[tracepoint]
 pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
+    on_return::<true>(&ctx)
+}
+
+/// The build for kernels without BPF atomic exchange (see `rate_limit`).
+#[tracepoint]
+pub fn sys_exit_socket_pcpu(ctx: TracePointContext) -> u32 {
+    on_return::<false>(&ctx)
+}
+
+#[inline(always)]
+fn on_return<const ATOMIC: bool>(ctx: &TracePointContext) -> u32 {
     match unsafe { ctx.read_at::<i64>(layout().exit_ret as usize) } {
         Ok(ret) => {
-            on_exit(&ctx, ret, ProbeKind::Tracepoint);
+            on_exit::<ATOMIC>(ctx, ret, ProbeKind::Tracepoint);
             0
         }
         Err(_) => 1,

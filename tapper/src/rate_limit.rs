@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use aya::maps::{HashMap as BpfHashMap, MapData};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuHashMap};
 use tapper_common::{ProbeKind, RateKey, RateLimit, RateState, SocketFailure};
 
 /// A key without a failure for this long (and with a full bucket) is swept: its pending
@@ -29,10 +29,17 @@ pub fn kernel_limit(rate: u32, burst: u32) -> RateLimit {
     }
 }
 
+/// The kernel's rate-limit maps: the buckets, and the pending counts per CPU where the
+/// kernel lacks BPF atomic exchange (each bucket's own `pending` stays 0 there).
+pub struct RateMaps {
+    pub buckets: BpfHashMap<MapData, RateKey, RateState>,
+    pub per_cpu_pending: Option<PerCpuHashMap<MapData, RateKey, u64>>,
+}
+
 /// Sweeps the kernel's buckets, remembering each key's last event so that a sweep record
 /// names the same process, cgroup and call as the failures it stands for.
 pub struct Sweep {
-    buckets: BpfHashMap<MapData, RateKey, RateState>,
+    maps: RateMaps,
     last_events: HashMap<RateKey, SocketFailure>,
 }
 
@@ -44,9 +51,9 @@ fn key_of(raw: &SocketFailure) -> RateKey {
 }
 
 impl Sweep {
-    pub fn new(buckets: BpfHashMap<MapData, RateKey, RateState>) -> Self {
+    pub fn new(maps: RateMaps) -> Self {
         Self {
-            buckets,
+            maps,
             last_events: HashMap::new(),
         }
     }
@@ -64,19 +71,20 @@ impl Sweep {
         &mut self,
         now_ns: u64,
     ) -> Result<(Vec<SocketFailure>, bool), aya::maps::MapError> {
-        let keys = self.buckets.keys().collect::<Result<Vec<_>, _>>()?;
+        let keys = self.maps.buckets.keys().collect::<Result<Vec<_>, _>>()?;
         let mut records = Vec::new();
         let mut live = 0;
         for key in keys {
             // A key gone meanwhile was evicted or deleted: nothing to do.
-            let Ok(state) = self.buckets.get(&key, 0) else {
+            let Ok(mut state) = self.maps.buckets.get(&key, 0) else {
                 continue;
             };
             if !is_quiet(&state, now_ns) {
                 live += 1;
                 continue;
             }
-            self.buckets.remove(&key)?;
+            self.maps.buckets.remove(&key)?;
+            state.pending += self.take_per_cpu(&key)?;
             let last = self.last_events.remove(&key);
             if state.pending > 0 {
                 records.push(record(key, &state, last));
@@ -84,11 +92,24 @@ impl Sweep {
         }
         // Keys the kernel evicted have no bucket left to sweep.
         if self.last_events.len() > live {
-            let buckets = &self.buckets;
+            let buckets = &self.maps.buckets;
             self.last_events
                 .retain(|key, _| buckets.get(key, 0).is_ok());
         }
         Ok((records, live > 0))
+    }
+
+    /// Takes (deletes) a quiet key's pending counts on every CPU, where they are kept per CPU.
+    fn take_per_cpu(&mut self, key: &RateKey) -> Result<u64, aya::maps::MapError> {
+        let Some(per_cpu) = self.maps.per_cpu_pending.as_mut() else {
+            return Ok(0);
+        };
+        // A key without a suppressed failure has no entry.
+        let Ok(counts) = per_cpu.get(key, 0) else {
+            return Ok(0);
+        };
+        per_cpu.remove(key)?;
+        Ok(counts.iter().sum())
     }
 }
 

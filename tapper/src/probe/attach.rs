@@ -4,16 +4,16 @@
 
 use aya::{
     Btf, Ebpf, EbpfLoader, include_bytes_aligned,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{FExit, KProbe, Program, ProgramError, TracePoint},
 };
 use tapper_common::{
-    ContextLayout, EXIT_ONLY_RET_OFFSET, IoUringLayout, RateKey, RateLimit, RateState, RegsLayout,
-    StackConfig, Wakeup, WarnConfig,
+    ContextLayout, EXIT_ONLY_RET_OFFSET, IoUringLayout, RateLimit, RegsLayout, StackConfig, Wakeup,
+    WarnConfig,
 };
 
 use super::{
-    ProbeError, ProbeMode,
+    ProbeError, ProbeMode, atomics,
     btf::KernelBtf,
     context::context_layout,
     features::{KPROBE_TARGET, check_kprobes, check_privileges},
@@ -24,7 +24,7 @@ use super::{
     stacks::stack_config,
     tracefs::{socket_layout, tracefs_root},
 };
-use crate::counters::KernelCounters;
+use crate::{counters::KernelCounters, rate_limit::RateMaps};
 
 static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tapper"));
 
@@ -42,8 +42,8 @@ pub struct Capture {
     pub io_uring: bool,
     /// Records read before the main loop (by the exit-only self-test), oldest first.
     pub early_records: Vec<Vec<u8>>,
-    /// The rate limit's buckets, when the limit is on (user space sweeps quiet keys).
-    pub rate_buckets: Option<HashMap<MapData, RateKey, RateState>>,
+    /// The rate limit's maps, when the limit is on (user space sweeps quiet keys).
+    pub rate_maps: Option<RateMaps>,
 }
 
 /// What to attach.
@@ -61,6 +61,40 @@ pub struct Request {
     /// Nofile warnings on successful calls; `None` turns them off.
     pub nofile_warn: Option<NofileWarn>,
 }
+
+/// A reporting program's two builds: with BPF atomic exchange, and the one for kernels
+/// without it (`_pcpu`, the rate limit's pending counts per CPU).
+struct Builds {
+    atomic: &'static str,
+    per_cpu: &'static str,
+}
+
+impl Builds {
+    fn pick(&self, atomics: bool) -> &'static str {
+        if atomics { self.atomic } else { self.per_cpu }
+    }
+}
+
+const EXIT_ONLY: Builds = Builds {
+    atomic: "sys_exit_socket_regs",
+    per_cpu: "sys_exit_socket_regs_pcpu",
+};
+const FEXIT: Builds = Builds {
+    atomic: "sys_socket_fexit",
+    per_cpu: "sys_socket_fexit_pcpu",
+};
+const KRETPROBE: Builds = Builds {
+    atomic: "sys_socket_return",
+    per_cpu: "sys_socket_return_pcpu",
+};
+const TRACEPOINT_EXIT: Builds = Builds {
+    atomic: "sys_exit_socket",
+    per_cpu: "sys_exit_socket_pcpu",
+};
+const IO_URING: Builds = Builds {
+    atomic: "io_uring_complete",
+    per_cpu: "io_uring_complete_pcpu",
+};
 
 /// The kernel layouts every mode may use, read once from BTF and tracefs.
 struct Layouts {
@@ -139,12 +173,23 @@ impl Layouts {
 pub fn attach(request: &Request) -> Result<Capture, ProbeError> {
     check_privileges()?;
     raise_memlock_limit();
+    let atomics = match atomics::check() {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::info!(
+                "the kernel lacks BPF atomic exchange (5.12; loading it: {why}): the rate \
+                 limit keeps suppressed counts per CPU, each carried by a later event of its \
+                 process and errno, or by the sweep record"
+            );
+            false
+        }
+    };
     let layouts = Layouts::read(
         request.io_uring,
         request.nofile_warn.as_ref(),
         request.stacks,
     );
-    let load = |mode| load_and_attach(mode, request, &layouts);
+    let load = |mode| load_and_attach(mode, request, &layouts, atomics);
     match request.mode {
         ProbeMode::ExitOnly => {
             load(ProbeMode::ExitOnly).map_err(unavailable("exit-only", "tracepoint"))
@@ -213,9 +258,14 @@ fn load_and_attach(
     mode: ProbeMode,
     request: &Request,
     layouts: &Layouts,
+    atomics: bool,
 ) -> Result<Capture, ProbeError> {
     let mut loader = EbpfLoader::new();
     loader.map_max_entries("EVENTS", request.ring_buffer_bytes);
+    if atomics {
+        // Only the builds without atomics use it.
+        loader.map_max_entries("RATE_PENDING", 1);
+    }
     loader.override_global("RATE_LIMIT", &request.rate_limit, true);
     loader.override_global("WAKEUP", &request.wakeup, true);
     loader.override_global("STACK_CONFIG", &layouts.stacks, true);
@@ -257,14 +307,14 @@ fn load_and_attach(
     match mode {
         ProbeMode::ExitOnly => attach_tracepoint(
             &mut ebpf,
-            "sys_exit_socket_regs",
+            EXIT_ONLY.pick(atomics),
             "syscalls",
             "sys_exit_socket",
         )?,
-        ProbeMode::Fexit => attach_fexit(&mut ebpf, "sys_socket_fexit")?,
+        ProbeMode::Fexit => attach_fexit(&mut ebpf, FEXIT.pick(atomics))?,
         ProbeMode::Kprobe => {
             attach_kprobe(&mut ebpf, "sys_socket_entry")?;
-            attach_kprobe(&mut ebpf, "sys_socket_return")?;
+            attach_kprobe(&mut ebpf, KRETPROBE.pick(atomics))?;
         }
         ProbeMode::Tracepoint | ProbeMode::Auto => {
             attach_tracepoint(
@@ -273,10 +323,15 @@ fn load_and_attach(
                 "syscalls",
                 "sys_enter_socket",
             )?;
-            attach_tracepoint(&mut ebpf, "sys_exit_socket", "syscalls", "sys_exit_socket")?;
+            attach_tracepoint(
+                &mut ebpf,
+                TRACEPOINT_EXIT.pick(atomics),
+                "syscalls",
+                "sys_exit_socket",
+            )?;
         }
     }
-    let io_uring = attach_io_uring(&mut ebpf, &layouts.io_uring);
+    let io_uring = attach_io_uring(&mut ebpf, &layouts.io_uring, IO_URING.pick(atomics));
     let mut events =
         RingBuf::try_from(take_map(&mut ebpf, "EVENTS")?).map_err(|source| ProbeError::Map {
             name: "EVENTS",
@@ -300,17 +355,31 @@ fn load_and_attach(
         }
     })?;
     let mut counters = KernelCounters::new(counters, errnos);
-    let rate_buckets = if request.rate_limit.interval_ns == 0 {
+    let rate_maps = if request.rate_limit.interval_ns == 0 {
         None
     } else {
-        Some(
-            HashMap::try_from(take_map(&mut ebpf, "RATE_STATE")?).map_err(|source| {
-                ProbeError::Map {
-                    name: "RATE_STATE",
-                    source,
-                }
-            })?,
-        )
+        let buckets = HashMap::try_from(take_map(&mut ebpf, "RATE_STATE")?).map_err(|source| {
+            ProbeError::Map {
+                name: "RATE_STATE",
+                source,
+            }
+        })?;
+        let per_cpu_pending = if atomics {
+            None
+        } else {
+            Some(
+                PerCpuHashMap::try_from(take_map(&mut ebpf, "RATE_PENDING")?).map_err(
+                    |source| ProbeError::Map {
+                        name: "RATE_PENDING",
+                        source,
+                    },
+                )?,
+            )
+        };
+        Some(RateMaps {
+            buckets,
+            per_cpu_pending,
+        })
     };
     let mut early_records = Vec::new();
     if mode == ProbeMode::ExitOnly {
@@ -330,20 +399,19 @@ fn load_and_attach(
         counters,
         io_uring,
         early_records,
-        rate_buckets,
+        rate_maps,
     })
 }
 
-/// Attaches the io_uring program where its layout is known; logs why not otherwise.
-fn attach_io_uring(ebpf: &mut Ebpf, layout: &Result<IoUringLayout, String>) -> bool {
+/// Attaches the io_uring program `name` where its layout is known; logs why not otherwise.
+fn attach_io_uring(
+    ebpf: &mut Ebpf,
+    layout: &Result<IoUringLayout, String>,
+    name: &'static str,
+) -> bool {
     let attached = match layout {
-        Ok(_) => attach_tracepoint(
-            ebpf,
-            "io_uring_complete",
-            io_uring::CATEGORY,
-            io_uring::EVENT,
-        )
-        .map_err(|e| e.to_string()),
+        Ok(_) => attach_tracepoint(ebpf, name, io_uring::CATEGORY, io_uring::EVENT)
+            .map_err(|e| e.to_string()),
         Err(why) => Err(why.clone()),
     };
     match attached {

@@ -64,6 +64,12 @@ pub enum ProbeError {
     NoIoUringTracepoint { path: PathBuf, kernel: String },
 
     #[error(
+        "this kernel ({kernel}) has no io_uring socket opcode (IORING_OP_SOCKET, Linux 5.19): \
+         io_uring cannot create sockets here, so there is nothing to catch"
+    )]
+    NoIoUringSocket { kernel: String },
+
+    #[error(
         "sys_exit_socket's `ret` field is at offset {found} on this kernel, but exit-only mode \
          reads it at {expected}"
     )]

@@ -25,6 +25,11 @@ pub fn io_uring_layout(btf: &KernelBtf, tracefs: &Path) -> Result<IoUringLayout,
             kernel: kernel_release(),
         });
     }
+    let op_socket = btf
+        .enum_value("io_uring_op", "IORING_OP_SOCKET")
+        .map_err(|_| ProbeError::NoIoUringSocket {
+            kernel: kernel_release(),
+        })?;
     let format = read_format(&format_path)?;
     // `struct io_socket` is the request's command, at its start (the `cmd` union).
     let command = btf.member_offset("io_kiocb", "cmd")?;
@@ -32,7 +37,7 @@ pub fn io_uring_layout(btf: &KernelBtf, tracefs: &Path) -> Result<IoUringLayout,
         tp_req: field_offset(&format, &format_path, "req", 8)?,
         tp_res: field_offset(&format, &format_path, "res", 4)?,
         opcode: btf.member_offset("io_kiocb", "opcode")?,
-        op_socket: btf.enum_value("io_uring_op", "IORING_OP_SOCKET")?,
+        op_socket,
         domain: command + btf.member_offset("io_socket", "domain")?,
         sock_type: command + btf.member_offset("io_socket", "type")?,
         protocol: command + btf.member_offset("io_socket", "protocol")?,

@@ -1,6 +1,7 @@
 //! Loading and attaching the eBPF programs: choosing a probe mode, checking what the
 //! kernel offers, and explaining clearly what is missing when it cannot work.
 
+mod atomics;
 mod attach;
 mod btf;
 mod context;

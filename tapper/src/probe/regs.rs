@@ -1,8 +1,9 @@
 //! The per-architecture register table: which saved user register holds each `socket()`
 //! argument and the system call number. Offsets into `struct pt_regs` come from BTF, so
-//! a port to another architecture is one more table entry.
+//! a port to another architecture is one more table entry. Also how the programs find
+//! the registers: `bpf_task_pt_regs` (5.15), or the top of the task's kernel stack.
 
-use tapper_common::RegsLayout;
+use tapper_common::{RegsLayout, regs_route};
 
 use super::{ProbeError, btf::KernelBtf};
 
@@ -23,6 +24,10 @@ struct RegisterTable {
     protocol: Register,
     syscall_nr: Register,
     socket_nr: u32,
+    /// `THREAD_SIZE`, the kernel stack's size, less the padding above the user registers
+    /// at its top (none on 64-bit architectures), for kernels without `bpf_task_pt_regs`.
+    /// Kernels built with KASAN double the stack: the exit-only self-test then fails.
+    stack_top: u32,
 }
 
 const TABLE: &[RegisterTable] = &[
@@ -33,6 +38,7 @@ const TABLE: &[RegisterTable] = &[
         protocol: reg("dx"),
         syscall_nr: reg("orig_ax"),
         socket_nr: 41,
+        stack_top: 16 << 10,
     },
     // arm64 overwrites x0 with the return value; orig_x0 keeps the first argument.
     RegisterTable {
@@ -48,6 +54,7 @@ const TABLE: &[RegisterTable] = &[
         },
         syscall_nr: reg("syscallno"),
         socket_nr: 198,
+        stack_top: 16 << 10,
     },
 ];
 
@@ -61,14 +68,33 @@ pub fn regs_layout(btf: &KernelBtf) -> Result<RegsLayout, ProbeError> {
     let offset = |r: &Register| -> Result<u32, ProbeError> {
         Ok(btf.member_offset("pt_regs", r.member)? + r.index * 8)
     };
-    Ok(RegsLayout {
+    let mut layout = RegsLayout {
         family: offset(&table.family)?,
         sock_type: offset(&table.sock_type)?,
         protocol: offset(&table.protocol)?,
         syscall_nr: offset(&table.syscall_nr)?,
         socket_nr: table.socket_nr,
-        valid: 1,
-    })
+        route: regs_route::HELPER,
+        task_stack: 0,
+        stack_regs: 0,
+    };
+    if let Err(why) = has_task_pt_regs(btf) {
+        tracing::info!(
+            "the kernel lacks bpf_task_pt_regs (5.15): saved registers are read at the top \
+             of the task's kernel stack ({why})"
+        );
+        layout.route = regs_route::TASK_STACK;
+        layout.task_stack = btf.member_offset("task_struct", "stack")?;
+        layout.stack_regs = table.stack_top - btf.struct_size("pt_regs")?;
+    }
+    Ok(layout)
+}
+
+/// Whether the kernel knows both helpers of the `HELPER` route, by its own list of them.
+fn has_task_pt_regs(btf: &KernelBtf) -> Result<(), ProbeError> {
+    btf.enum_value("bpf_func_id", "BPF_FUNC_get_current_task_btf")?;
+    btf.enum_value("bpf_func_id", "BPF_FUNC_task_pt_regs")?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -90,7 +116,7 @@ mod tests {
     #[test]
     fn this_kernel_has_a_layout() {
         let layout = regs_layout(&KernelBtf::open().unwrap()).unwrap();
-        assert_eq!(layout.valid, 1);
+        assert_eq!(layout.route, regs_route::HELPER, "the host kernel is 6.x");
         if cfg!(target_arch = "x86_64") {
             assert_eq!(layout.socket_nr, libc::SYS_socket as u32);
         }

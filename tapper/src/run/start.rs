@@ -58,7 +58,7 @@ impl Agent {
             counters,
             io_uring,
             early_records,
-            rate_buckets,
+            rate_maps,
         } = attach(capture, &cli.warn)?;
         let node = cli.hub.node_name.clone().unwrap_or_else(host_name);
         let hub = start_hub(cli.hub, node.clone(), credentials, mode)?;
@@ -76,7 +76,7 @@ impl Agent {
             cli.filter,
             identity,
             EventWriter::new(format, node),
-            rate_buckets.map(Sweep::new),
+            rate_maps.map(Sweep::new),
             hub,
             warning_counts.clone(),
             capture.stacks_cache_bytes as u64,
