@@ -124,8 +124,8 @@ impl ReporterHandle {
             let mut b = self.inner.buf();
             (b.push_event(event), b.unsent_items())
         };
-        // The writer lingers on a timer in between: it needs a wake only for a first item
-        // or a full batch.
+        // In between the writer waits for an ack (or its linger): it needs a wake only for
+        // a first item or a full batch.
         if unsent == 1 || unsent.is_multiple_of(self.inner.batch) {
             self.inner.wake.notify_one();
         }
@@ -323,7 +323,7 @@ async fn session(
                 Step::Send => {
                     let room = cfg.max_in_flight.saturating_sub(backlog.in_flight);
                     let msgs = inner.buf().take_unsent(room.max(1));
-                    pacer.sent(Instant::now());
+                    pacer.sent();
                     for m in msgs {
                         if tx.send(m).await.is_err() {
                             return Err(ClientError::Protocol("report stream closed".into()));
@@ -354,9 +354,13 @@ async fn session(
                           "hub acked more than we sent; counting only what we sent");
                 }
                 inner.acked.send_replace(b.acked());
+                // The writer needs this ack only for what waited behind it; an ack with
+                // nothing waiting costs no wake-up.
+                let waiting = b.unsent_items() > 0 || b.counters_unsent();
                 drop(b);
-                // Room in flight again: the writer may send what waited for it.
-                inner.wake.notify_one();
+                if waiting {
+                    inner.wake.notify_one();
+                }
             }
         }
         Ok::<(), ClientError>(())
