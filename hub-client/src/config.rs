@@ -39,8 +39,8 @@ pub struct ReporterConfig {
     /// Most encoded bytes per EventBatch message (an event bigger than this goes alone).
     /// Default 1 MiB, well below the hub's default message limit of 4 MiB.
     pub max_batch_bytes: usize,
-    /// Longest time an event waits behind an un-acked message to share the next one (on an
-    /// idle link it goes at once, and when the ack comes all that waited goes). Default 1 ms.
+    /// Longest time an event waits for others to share its message, unless the link was
+    /// quiet (then it goes at once). Default 1 ms.
     pub linger: Duration,
     /// Most messages sent and not yet acknowledged; beyond that the reporter waits for an
     /// ack, so under load batches grow instead of messages. Default 16 (as many as the hub

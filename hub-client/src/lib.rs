@@ -35,10 +35,10 @@
 //!   their seq numbers.
 //! - Batches stay within [`ReporterConfig::max_batch`] events and
 //!   [`ReporterConfig::max_batch_bytes`] encoded bytes; a bigger single event goes alone.
-//!   An event on an idle link (nothing un-acked) goes at once; behind an un-acked message,
-//!   events gather until its ack comes, for at most [`ReporterConfig::linger`], and at most
-//!   [`ReporterConfig::max_in_flight`] messages are un-acked, so batches grow with the rate
-//!   and a busy node sends few large batches paced by the hub's acks.
+//!   An event on a quiet link goes at once; soon after a send, events wait up to
+//!   [`ReporterConfig::linger`] to share a message, and at most
+//!   [`ReporterConfig::max_in_flight`] messages are un-acked, so a busy node sends few
+//!   large batches paced by the hub's acks.
 //! - A message the hub refuses for good (`INVALID_ARGUMENT`, `OUT_OF_RANGE`,
 //!   `RESOURCE_EXHAUSTED`) is never re-sent: its events become one loss record whose reason
 //!   starts with `"rejected by the hub: "` and quotes the hub's status; the reporter

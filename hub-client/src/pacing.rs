@@ -1,6 +1,5 @@
-//! When the reporter sends: on an idle link at once; while a message waits for its ack, new
-//! items gather and go when the ack comes (so batches grow with the rate and the round trip,
-//! and sends stay few), or when the oldest has waited `linger`, or when a batch is full.
+//! When the reporter sends: events linger a little so that a busy node ships few large
+//! batches instead of one message per event, while a lone event on a quiet link goes at once.
 
 use std::time::{Duration, Instant};
 
@@ -35,17 +34,19 @@ pub struct Pacer {
     max_in_flight: usize,
     /// Since when unsent items wait.
     pending_since: Option<Instant>,
+    last_send: Option<Instant>,
 }
 
 impl Pacer {
-    /// Items wait at most `linger` for an ack; `batch` unsent items (a full batch) go at
-    /// once; at most `max_in_flight` messages are un-acked.
+    /// Items wait at most `linger`; `batch` unsent items (a full batch) go at once; at most
+    /// `max_in_flight` messages are un-acked, so under load batches grow until acks pace them.
     pub fn new(linger: Duration, batch: usize, max_in_flight: usize) -> Self {
         Self {
             linger,
             batch: batch.max(1),
             max_in_flight: max_in_flight.max(1),
             pending_since: None,
+            last_send: None,
         }
     }
 
@@ -61,8 +62,12 @@ impl Pacer {
         if b.in_flight >= self.max_in_flight {
             return Step::Wait;
         }
+        let quiet = b.in_flight == 0
+            && self
+                .last_send
+                .is_none_or(|t| now.duration_since(t) >= self.linger);
         let deadline = since + self.linger;
-        if b.in_flight == 0 || b.unsent >= self.batch || now >= deadline {
+        if b.unsent >= self.batch || quiet || now >= deadline {
             Step::Send
         } else {
             Step::WaitUntil(deadline)
@@ -70,8 +75,9 @@ impl Pacer {
     }
 
     /// The writer sent what was unsent.
-    pub fn sent(&mut self) {
+    pub fn sent(&mut self, now: Instant) {
         self.pending_since = None;
+        self.last_send = Some(now);
     }
 }
 
@@ -98,13 +104,13 @@ mod tests {
     }
 
     #[test]
-    fn events_behind_an_unacked_message_wait_for_its_ack_or_the_linger() {
+    fn events_soon_after_a_send_linger_then_go_together() {
         let t0 = Instant::now();
         let mut p = Pacer::new(LINGER, 500, 4);
-        p.sent();
+        p.sent(t0);
         let t1 = t0 + Duration::from_micros(500);
         assert_eq!(
-            p.decide(backlog(1, 1), false, t1),
+            p.decide(backlog(1, 0), false, t1),
             Step::WaitUntil(t1 + LINGER)
         );
         // More events arrive; the deadline stays that of the oldest.
@@ -113,22 +119,14 @@ mod tests {
             p.decide(backlog(5, 1), false, t2),
             Step::WaitUntil(t1 + LINGER)
         );
-        // The ack came: all that gathered goes in one message.
-        assert_eq!(p.decide(backlog(6, 0), false, t2), Step::Send);
-        p.sent();
-        // An ack that does not come within the linger does not hold them longer.
-        assert_eq!(
-            p.decide(backlog(2, 1), false, t2),
-            Step::WaitUntil(t2 + LINGER)
-        );
-        assert_eq!(p.decide(backlog(2, 1), false, t2 + LINGER), Step::Send);
+        assert_eq!(p.decide(backlog(5, 1), false, t1 + LINGER), Step::Send);
     }
 
     #[test]
     fn a_full_batch_goes_at_once_unless_too_much_is_in_flight() {
         let t0 = Instant::now();
         let mut p = Pacer::new(LINGER, 500, 4);
-        p.sent();
+        p.sent(t0);
         assert_eq!(p.decide(backlog(500, 3), false, t0), Step::Send);
         // At the in-flight cap even an old backlog waits for an ack.
         let late = t0 + 10 * LINGER;
@@ -140,7 +138,7 @@ mod tests {
     fn counters_and_closing_do_not_wait() {
         let t0 = Instant::now();
         let mut p = Pacer::new(LINGER, 500, 4);
-        p.sent();
+        p.sent(t0);
         let counters = Backlog {
             counters: true,
             ..backlog(0, 4)

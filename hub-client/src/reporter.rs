@@ -124,8 +124,8 @@ impl ReporterHandle {
             let mut b = self.inner.buf();
             (b.push_event(event), b.unsent_items())
         };
-        // In between the writer waits for an ack (or its linger): it needs a wake only for
-        // a first item or a full batch.
+        // The writer lingers on a timer in between: it needs a wake only for a first item
+        // or a full batch.
         if unsent == 1 || unsent.is_multiple_of(self.inner.batch) {
             self.inner.wake.notify_one();
         }
@@ -323,7 +323,7 @@ async fn session(
                 Step::Send => {
                     let room = cfg.max_in_flight.saturating_sub(backlog.in_flight);
                     let msgs = inner.buf().take_unsent(room.max(1));
-                    pacer.sent();
+                    pacer.sent(Instant::now());
                     for m in msgs {
                         if tx.send(m).await.is_err() {
                             return Err(ClientError::Protocol("report stream closed".into()));
