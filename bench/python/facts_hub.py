@@ -199,7 +199,7 @@ def _side_by_side(r, before):
     run (`e2e-BEFORE.json`, `cost-hub-BEFORE.json`)."""
     e2e, cost_hub = load(r / "e2e.json"), load(r / "cost-hub.json")
     before_e2e, before_cost = load(r / f"e2e-{before}.json"), load(r / f"cost-hub-{before}.json")
-    if e2e is None or cost_hub is None or (before_e2e is None and before_cost is None):
+    if (e2e is None or before_e2e is None) and (cost_hub is None or before_cost is None):
         return None
     table = []
 
