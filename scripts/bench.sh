@@ -12,8 +12,9 @@
 #   syscall overhead; BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR:
 #   prebuilt static tapper, tapper-bench (and hub) for both the host and the VM, instead of
 #   building. BENCH_TRANSPORTS (default plaintext,tls) for the end-to-end and fan-in drivers.
-#   BENCH_BASELINE_DIR: release binaries of the build before a change; the replicas driver
-#   then measures its hub too, alternating with this build's.
+#   BENCH_BASELINE_DIR: release binaries (tapper, hub, tapper-bench) of the build before a
+#   change; the end-to-end, cost and replicas drivers then run them too, alternating round
+#   by round with this build, and the report sets the two side by side.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +50,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
 if [ $MODE = full ]; then
-  RUNS=5 OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,1000,100000
+  RUNS=5 OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,10,100,1000,10000,50000,100000
   E2E_RATES=50000,100000,150000,200000,300000,400000 E2E_SECS=3 LAT_RATE=1000 LAT_SECS=5
   FANIN=10x1000,100x1000 FANIN_SECS=5
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
@@ -103,6 +104,14 @@ need_hub() {
   return 1
 }
 bench() { "$BIN/tapper-bench" "$@"; }
+BASE=${BENCH_BASELINE_DIR:-}
+if [ -n "$BASE" ]; then
+  for b in tapper hub tapper-bench; do
+    [ -x "$BASE/$b" ] || die "BENCH_BASELINE_DIR=$BASE has no executable $b (it needs tapper, hub and tapper-bench of the build before)"
+  done
+fi
+# The build before (BENCH_BASELINE_DIR), run by its own tapper-bench.
+baseline() { "$BASE/tapper-bench" "$@"; }
 # One result of every run's single-run results (run interleaved with another variant).
 merge() { python3 bench/python/merge_runs.py --out "$RESULTS/$1.json" "$RESULTS/$1"-[0-9]*.json; }
 # The end-to-end and cost drivers measure the pipeline: every failure an event (the rate
@@ -162,16 +171,20 @@ driver_e2e() {
   need_hub e2e || return 0
   tls_args
   log "tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS), and with a kernel wake-up per event (plaintext)"
+  local ours=(--tapper "$BIN/tapper" --hub "$BIN/hub")
   local r common=(--runs 1 --rates $E2E_RATES --duration $E2E_SECS --latency-rate $LAT_RATE
-    --latency-duration $LAT_SECS --tapper "$BIN/tapper" --hub "$BIN/hub")
+    --latency-duration $LAT_SECS)
   for r in $(seq $RUNS); do
     # Interleaved run by run: bounded wake-ups (the default), then one per event.
-    bench e2e "${common[@]}" --tapper-args="$NO_LIMIT" --transports "$TRANSPORTS" \
+    bench e2e "${common[@]}" "${ours[@]}" --tapper-args="$NO_LIMIT" --transports "$TRANSPORTS" \
       "${TLS_ARGS[@]}" --out "$RESULTS/e2e-$r.json"
-    bench e2e "${common[@]}" --tapper-args="$WAKE_EVERY" --transports plaintext \
+    bench e2e "${common[@]}" "${ours[@]}" --tapper-args="$WAKE_EVERY" --transports plaintext \
       --out "$RESULTS/e2e-wake-every-event-$r.json"
+    [ -z "$BASE" ] || baseline e2e "${common[@]}" --tapper "$BASE/tapper" --hub "$BASE/hub" \
+      --tapper-args="$NO_LIMIT" --transports plaintext --out "$RESULTS/e2e-baseline-$r.json"
   done
   merge e2e && merge e2e-wake-every-event
+  [ -z "$BASE" ] || merge e2e-baseline
 }
 
 driver_fanin() {
@@ -184,20 +197,27 @@ driver_fanin() {
 
 driver_cost() {
   log "tapper cost at $COST_RATES failures/s"
-  local r common=(--duration $COST_SECS --rates $COST_RATES --tapper "$BIN/tapper")
-  bench cost --runs $RUNS "${common[@]}" --output json --tapper-args="$NO_LIMIT" \
+  local r common=(--duration $COST_SECS --rates $COST_RATES)
+  bench cost --runs $RUNS "${common[@]}" --tapper "$BIN/tapper" --output json --tapper-args="$NO_LIMIT" \
     --variant "local JSON output to /dev/null" --out "$RESULTS/cost-local.json"
   [ $HAS_HUB = 1 ] || return 0
   for r in $(seq $RUNS); do
     # Interleaved run by run: bounded wake-ups (the default), then one per event; each
     # invocation ships to a fresh in-memory hub, each measurement from a fresh tapper.
-    bench cost --runs 1 "${common[@]}" --output none --hub "$BIN/hub" --tapper-args="$NO_LIMIT" \
+    bench cost --runs 1 "${common[@]}" --tapper "$BIN/tapper" --output none --hub "$BIN/hub" \
+      --tapper-args="$NO_LIMIT" \
       --variant "shipping to a hub, no local output" --out "$RESULTS/cost-hub-$r.json"
-    bench cost --runs 1 "${common[@]}" --output none --hub "$BIN/hub" --tapper-args="$WAKE_EVERY" \
+    bench cost --runs 1 "${common[@]}" --tapper "$BIN/tapper" --output none --hub "$BIN/hub" \
+      --tapper-args="$WAKE_EVERY" \
       --variant "shipping to a hub, a kernel wake-up per event" \
       --out "$RESULTS/cost-hub-wake-every-event-$r.json"
+    [ -z "$BASE" ] || baseline cost --runs 1 "${common[@]}" --tapper "$BASE/tapper" --output none \
+      --hub "$BASE/hub" --tapper-args="$NO_LIMIT" \
+      --variant "the build before (BENCH_BASELINE_DIR), shipping to a hub, no local output" \
+      --out "$RESULTS/cost-hub-baseline-$r.json"
   done
   merge cost-hub && merge cost-hub-wake-every-event
+  [ -z "$BASE" ] || merge cost-hub-baseline
 }
 
 driver_attack() {
@@ -230,11 +250,7 @@ driver_replicas() {
     return 0
   fi
   local baseline=()
-  if [ -n "${BENCH_BASELINE_DIR:-}" ]; then
-    [ -x "$BENCH_BASELINE_DIR/hub" ] ||
-      die "BENCH_BASELINE_DIR=$BENCH_BASELINE_DIR has no hub binary; build the baseline there first"
-    baseline=(--baseline-hub "$BENCH_BASELINE_DIR/hub")
-  fi
+  [ -n "$BASE" ] && baseline=(--baseline-hub "$BASE/hub")
   log "hub replicas on PostgreSQL beside SQLite (${REPLICAS[*]} ${baseline[*]})"
   bench replicas "${REPLICAS[@]}" "${baseline[@]}" --hub "$BIN/hub" --out "$RESULTS/replicas.json"
 }

@@ -17,6 +17,7 @@ SECTIONS = {
     "tls": facts_hub.tls,
     "cost": facts_hub.cost,
     "wakeups": facts_hub.wakeups,
+    "baseline": facts_hub.baseline,
     "replicas": facts_hub.replicas,
     "attack": facts_attack.attack,
     "round2": facts_attack.round2,

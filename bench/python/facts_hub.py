@@ -156,12 +156,15 @@ def tls(r):
 
 def cost(r):
     variants = [o for o in (load(r / f"{name}.json") for name in (
-        "cost-local", "cost-hub", "cost-hub-wake-every-event")) if o is not None]
+        "cost-local", "cost-hub", "cost-hub-baseline", "cost-hub-wake-every-event"))
+        if o is not None]
     if not variants:
         return None
     blocks = []
     for c in variants:
         table = [(rate, show(col(s, "achieved_rate"), 0), show(col(s, "cpu_percent"), 2),
+                  show(_cpu_per_event(s), 2),
+                  show([x["wakeups_per_sec"] for x in s if "wakeups_per_sec" in x], 0),
                   show(col(s, "rss_kib", 1 / 1024), 1), show(col(s, "hwm_kib", 1 / 1024), 1),
                   f"{total(s, 'events_received')} / {total(s, 'failures')}", total(s, "drops"))
                  for rate, s in groups(c["samples"], "rate")]
@@ -177,12 +180,27 @@ def cost(r):
     return {"variants": "\n".join(blocks)}
 
 
+def _cpu_per_event(samples):
+    """Microseconds of tapper CPU per failure made (rate 0, the idle tapper, has none)."""
+    return [s["cpu_percent"] * 1e4 / s["achieved_rate"] for s in samples
+            if s["achieved_rate"] > 0]
+
+
 def wakeups(r):
+    return _side_by_side(r, "wake-every-event")
+
+
+def baseline(r):
+    return _side_by_side(r, "baseline")
+
+
+def _side_by_side(r, before):
+    """This build's end-to-end and cost results against the `before` variant of the same
+    run (`e2e-BEFORE.json`, `cost-hub-BEFORE.json`)."""
     e2e, cost_hub = load(r / "e2e.json"), load(r / "cost-hub.json")
-    if e2e is None or cost_hub is None:  # a comparison across both drivers, or none
+    before_e2e, before_cost = load(r / f"e2e-{before}.json"), load(r / f"cost-hub-{before}.json")
+    if (e2e is None or before_e2e is None) and (cost_hub is None or before_cost is None):
         return None
-    before_e2e, before_cost = load(r / "e2e-wake-every-event.json"), load(
-        r / "cost-hub-wake-every-event.json")
     table = []
 
     def pick(o, part, rate):
@@ -213,6 +231,13 @@ def wakeups(r):
              free(a), "")]
     for rate in sorted({s["rate"] for s in (cost_hub or {}).get("samples", [])}):
         pick_cost = lambda o: [s for s in (o or {}).get("samples", []) if s["rate"] == rate]  # noqa: E731
+        per_event = (f"part {p5}: tapper CPU per failure at {rate:,}/s, µs",
+                     spread(_cpu_per_event(pick_cost(before_cost)), "{:.2f}"),
+                     spread(_cpu_per_event(pick_cost(cost_hub)), "{:.2f}"),
+                     ratio(_cpu_per_event(pick_cost(before_cost)),
+                           _cpu_per_event(pick_cost(cost_hub))))
+        if rate > 0:
+            table.append(per_event)
         for name, key, scale, fmt in [("CPU %", "cpu_percent", 1, "{:.2f}"),
                                       ("peak RSS MiB", "hwm_kib", 1 / 1024, "{:.1f}"),
                                       ("node failures seen (other processes' too)",

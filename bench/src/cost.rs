@@ -45,6 +45,8 @@ pub struct Sample {
     pub calls: u64,
     pub achieved_rate: f64,
     pub cpu_percent: f64,
+    /// The tapper's wake-ups (voluntary context switches, all threads) per second.
+    pub wakeups_per_sec: f64,
     pub rss_kib: u64,
     pub hwm_kib: u64,
     pub failures: u64,
@@ -105,6 +107,7 @@ fn one(opts: &Options, tapper_args: &[String], run: usize, rate: u64) -> Result<
     // Let start-up work (BTF parsing, map creation) settle before measuring.
     std::thread::sleep(Duration::from_millis(500));
     let before = procstat::cpu(pid)?;
+    let wakeups_before = procstat::wakeups(pid)?;
     let generated = if rate > 0 {
         rate::generate(rate, opts.duration, |_, _| {})
     } else {
@@ -118,6 +121,7 @@ fn one(opts: &Options, tapper_args: &[String], run: usize, rate: u64) -> Result<
     // The tapper drains what is left shortly after the last call: include that work.
     std::thread::sleep(Duration::from_millis(200));
     let after = procstat::cpu(pid)?;
+    let wakeups = procstat::wakeups(pid)? - wakeups_before;
     let mem = procstat::memory(pid)?;
     let fin = tapper::stop_tapper(peer)?;
     Ok(Sample {
@@ -126,6 +130,7 @@ fn one(opts: &Options, tapper_args: &[String], run: usize, rate: u64) -> Result<
         calls: generated.calls,
         achieved_rate: generated.calls as f64 / generated.elapsed.as_secs_f64(),
         cpu_percent: procstat::cpu_percent(before, after),
+        wakeups_per_sec: wakeups as f64 / after.at.duration_since(before.at).as_secs_f64(),
         rss_kib: mem.rss_kib,
         hwm_kib: mem.hwm_kib,
         failures: fin.failures,

@@ -50,6 +50,26 @@ fn clock_ticks() -> f64 {
     if t > 0 { t as f64 } else { 100.0 }
 }
 
+/// Times all of a process's threads slept and were woken so far (voluntary context
+/// switches, from `/proc/<pid>/task/*/status`).
+pub fn wakeups(pid: u32) -> Result<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("listing /proc/{pid}/task"))?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        // A thread that ended since the listing is simply not counted.
+        let Ok(text) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
 /// Resident set size now and its high-water mark, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Memory {
@@ -76,6 +96,12 @@ pub fn memory(pid: u32) -> Result<Memory> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_has_slept() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        assert!(wakeups(std::process::id()).unwrap() > 0);
+    }
 
     #[test]
     fn reads_own_process() {

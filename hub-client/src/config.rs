@@ -34,13 +34,13 @@ pub struct ReporterConfig {
     /// Most encoded bytes of un-acked events kept; beyond that events are dropped like
     /// beyond [`buffer_capacity`](Self::buffer_capacity). Default 64 MiB.
     pub buffer_bytes: usize,
-    /// Most events per EventBatch message. Default 500.
+    /// Most events per EventBatch message. Default 2,000.
     pub max_batch: usize,
     /// Most encoded bytes per EventBatch message (an event bigger than this goes alone).
     /// Default 1 MiB, well below the hub's default message limit of 4 MiB.
     pub max_batch_bytes: usize,
     /// Longest time an event waits for others to share its message, unless the link was
-    /// quiet (then it goes at once). Default 2 ms.
+    /// quiet (then it goes at once). Default 1 ms.
     pub linger: Duration,
     /// Most messages sent and not yet acknowledged; beyond that the reporter waits for an
     /// ack, so under load batches grow instead of messages. Default 16 (as many as the hub
@@ -73,9 +73,9 @@ impl ReporterConfig {
             agent_version: concat!("hub-client ", env!("CARGO_PKG_VERSION")).into(),
             buffer_capacity: 65_536,
             buffer_bytes: 64 << 20,
-            max_batch: 500,
+            max_batch: 2_000,
             max_batch_bytes: 1 << 20,
-            linger: Duration::from_millis(2),
+            linger: Duration::from_millis(1),
             max_in_flight: 16,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),

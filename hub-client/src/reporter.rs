@@ -413,9 +413,13 @@ async fn session(
                           "hub acked more than we sent; counting only what we sent");
                 }
                 inner.acked.send_replace(b.acked());
+                // The writer needs this ack only for what waited behind it; an ack with
+                // nothing waiting costs no wake-up.
+                let waiting = b.unsent_items() > 0 || b.counters_unsent();
                 drop(b);
-                // Room in flight again: the writer may send what waited for it.
-                inner.wake.notify_one();
+                if waiting {
+                    inner.wake.notify_one();
+                }
             }
         }
         Ok::<(), ClientError>(())

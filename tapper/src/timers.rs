@@ -63,6 +63,11 @@ impl Timers {
         timer.at.get_or_insert_with(|| Instant::now() + after);
     }
 
+    /// Makes `due` a one-shot `after` from now, moving it if it is armed already.
+    pub fn rearm(&mut self, due: Due, after: Duration) {
+        self.timers[due.index()].at = Some(Instant::now() + after);
+    }
+
     /// Sleeps until the earliest armed timer and returns it, rescheduling it if periodic
     /// and disarming it if not; never returns while none is armed. Cancel-safe: nothing
     /// changes until the deadline has passed.
@@ -106,6 +111,19 @@ mod tests {
                 Due::HubCounters
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rearmed_one_shot_moves_on_and_fires_once() {
+        let mut timers = Timers::default();
+        timers.rearm(Due::Recheck, Duration::from_millis(2));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        timers.rearm(Due::Recheck, Duration::from_millis(2));
+        let start = Instant::now();
+        assert_eq!(timers.next().await, Due::Recheck);
+        assert_eq!(start.elapsed(), Duration::from_millis(2));
+        let idle = tokio::time::timeout(Duration::from_secs(3600), timers.next()).await;
+        assert!(idle.is_err(), "a one-shot fires once");
     }
 
     #[tokio::test(start_paused = true)]

@@ -65,7 +65,8 @@ struct Agent {
     file_max: Option<FileMaxWatch>,
     timers: Timers,
     /// Events the kernel submitted without a wake-up just after one are picked up by a
-    /// second look this long after a drain that found events; it stops when one finds none.
+    /// second look this long after the last wake-up: each wake-up moves it on, so under
+    /// steady load it never fires, and after a burst it fires once.
     recheck_after: Option<Duration>,
     /// Whether the rate limit's buckets are swept after activity.
     sweeping: bool,
@@ -86,6 +87,9 @@ impl Agent {
                     let mut guard = readable.context("waiting on the ring buffer")?;
                     let found = drain(guard.get_inner_mut(), &mut self.pipeline)?;
                     guard.clear_ready();
+                    if let Some(after) = self.recheck_after {
+                        self.timers.rearm(Due::Recheck, after);
+                    }
                     found
                 }
                 Some(sampled) = self.nofile.completed.recv() => {
@@ -96,15 +100,9 @@ impl Agent {
                 _ = self.sigint.recv() => return Ok("SIGINT"),
                 _ = self.sigterm.recv() => return Ok("SIGTERM"),
             };
-            // Both run only after activity: a recheck after a drain that found events, a
-            // sweep of the rate limit's buckets while keys are left.
-            if found > 0 {
-                if let Some(after) = self.recheck_after {
-                    self.timers.arm(Due::Recheck, after);
-                }
-                if self.sweeping {
-                    self.timers.arm(Due::Sweep, rate_limit::QUIET);
-                }
+            // Only after activity: a sweep of the rate limit's buckets while keys are left.
+            if found > 0 && self.sweeping {
+                self.timers.arm(Due::Sweep, rate_limit::QUIET);
             }
         }
     }
