@@ -12,6 +12,9 @@
 #   syscall overhead; BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR:
 #   prebuilt static tapper, tapper-bench (and hub) for both the host and the VM, instead of
 #   building. BENCH_TRANSPORTS (default plaintext,tls) for the end-to-end and fan-in drivers.
+#   BENCH_BASELINE_DIR: a directory with another tapper build (e.g. from before a change to the
+#   kernel side; a COMMIT file there names it in the report); part 1 then also measures it, in
+#   the same runs, before/after side by side.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -134,9 +137,17 @@ driver_overhead() {
   local conds=none,tapper-exit-only,tapper-tracepoint
   if command -v bpftrace >/dev/null; then conds+=,bpftrace,bpftrace-printf,bpftrace-correlated; fi
   [ -e /sys/bus/event_source/devices/kprobe ] && conds+=,tapper-kprobe
+  local baseline=()
+  if [ -n "${BENCH_BASELINE_DIR:-}" ]; then
+    [ -x "$BENCH_BASELINE_DIR/tapper" ] || die "BENCH_BASELINE_DIR=$BENCH_BASELINE_DIR has no executable tapper"
+    conds+=,baseline-exit-only,baseline-tracepoint
+    baseline=(--baseline-tapper "$BENCH_BASELINE_DIR/tapper")
+    # What the baseline is, for the report: its COMMIT file's first line, if it has one.
+    head -n1 "$BENCH_BASELINE_DIR/COMMIT" 2>/dev/null >"$RESULTS/baseline.txt" || echo "another build" >"$RESULTS/baseline.txt"
+  fi
   log "syscall overhead on the host: $conds"
   bench overhead --runs $RUNS --iters $OH_ITERS --conditions "$conds" --tapper "$BIN/tapper" \
-    --out "$RESULTS/overhead-host.json"
+    "${baseline[@]}" --out "$RESULTS/overhead-host.json"
   if [ "${BENCH_SKIP_VM:-0}" = 1 ]; then
     skip overhead-vm "skipped on request (BENCH_SKIP_VM=1)."
   elif ! command -v qemu-system-x86_64 >/dev/null; then

@@ -29,7 +29,12 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 /// Compiles the workload to `bin`.
 pub fn build_at(bin: &Path) -> anyhow::Result<()> {
     let build_id = format!("-Wl,--build-id=0x{BUILD_ID}");
-    stack_workload::compile(bin, &["-static", "-Wall", "-Werror", &build_id], SOURCE, &[])
+    stack_workload::compile(
+        bin,
+        &["-static", "-Wall", "-Werror", &build_id],
+        SOURCE,
+        &[],
+    )
 }
 
 /// Runs one mode to its end (the process is reaped, so `/proc` has nothing of it);
