@@ -100,7 +100,9 @@ def before_after(o, r):
     if not table:
         return ""
     what = r / "baseline.txt"
-    return fill("overhead-baseline", rows=rows(table), runs=o["runs"],
+    drops_of = ", ".join(f"{LABELS[c]} {sum(d[2] for d in o['tapper_drops'] if d[1] == c)}"
+                         for pair in BASELINES.values() for c in pair)
+    return fill("overhead-baseline", rows=rows(table), runs=o["runs"], drops=drops_of,
                 baseline=what.read_text().strip() if what.exists() else "another build",
                 **machine(o))
 
