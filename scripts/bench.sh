@@ -13,8 +13,9 @@
 #   prebuilt static tapper, tapper-bench (and hub) for both the host and the VM, instead of
 #   building. BENCH_TRANSPORTS (default plaintext,tls) for the end-to-end and fan-in drivers.
 #   BENCH_BASELINE_DIR: release binaries (tapper, hub, tapper-bench) of the build before a
-#   change; the end-to-end, cost and replicas drivers then run them too, alternating round
-#   by round with this build, and the report sets the two side by side.
+#   change (a COMMIT file there names it in the report); the overhead, end-to-end, cost and
+#   replicas drivers then run them too, alternating round by round with this build, and the
+#   report sets the two side by side.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -145,9 +146,16 @@ driver_overhead() {
   local conds=none,tapper-exit-only,tapper-tracepoint
   if command -v bpftrace >/dev/null; then conds+=,bpftrace,bpftrace-printf,bpftrace-correlated; fi
   [ -e /sys/bus/event_source/devices/kprobe ] && conds+=,tapper-kprobe
+  local baseline=()
+  if [ -n "$BASE" ]; then
+    conds+=,baseline-exit-only,baseline-tracepoint
+    baseline=(--baseline-tapper "$BASE/tapper")
+    # What the baseline is, for the report: its COMMIT file's first line, if it has one.
+    head -n1 "$BASE/COMMIT" 2>/dev/null >"$RESULTS/baseline.txt" || echo "another build" >"$RESULTS/baseline.txt"
+  fi
   log "syscall overhead on the host: $conds"
   bench overhead --runs $RUNS --iters $OH_ITERS --conditions "$conds" --tapper "$BIN/tapper" \
-    --out "$RESULTS/overhead-host.json"
+    "${baseline[@]}" --out "$RESULTS/overhead-host.json"
   if [ "${BENCH_SKIP_VM:-0}" = 1 ]; then
     skip overhead-vm "skipped on request (BENCH_SKIP_VM=1)."
     skip overhead-vm-oldest "skipped on request (BENCH_SKIP_VM=1)."

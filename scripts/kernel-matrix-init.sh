@@ -1,7 +1,7 @@
 #!/bin/busybox sh
 # /init of the kernel-matrix VM (busybox sh): mounts what the capture tests need, runs
 # capture-check in every probe mode this kernel supports (plain and with --stacks), then
-# file-max-check (it lowers fs.file-max, which only a VM may do), reports over the serial
+# context-check (default mode, and tracepoint mode where supported), then file-max-check (it lowers fs.file-max, which only a VM may do), reports over the serial
 # console and powers off. scripts/kernel-matrix.sh packs it and parses the "@@kmatrix" lines; it
 # also requires capture-check's own "capture-check: PASS probe=<mode>" line for a pass.
 
@@ -61,6 +61,26 @@ for mode in $modes; do
     say "dmesg-tail-end mode=$mode"
   fi
 done
+
+# A process gone right after EMFILE: its kernel context, stack and diagnosis, exactly.
+say "begin mode=context"
+rc=0
+for probe in "" tracepoint; do
+  if [ -n "$probe" ] && ! supported "$probe"; then continue; fi
+  timeout -s KILL "$timeout_s" context-check --tapper /bin/tapper --workload /bin/short-lived \
+    ${probe:+--probe "$probe"} </dev/null
+  rc=$?
+  kill -9 -1 2>/dev/null
+  [ "$rc" = 0 ] || break
+done
+if [ "$rc" = 0 ]; then
+  say "result mode=context status=PASS"
+else
+  say "result mode=context status=FAIL exit=$rc"
+  say "dmesg-tail-begin mode=context"
+  dmesg | tail -n 40
+  say "dmesg-tail-end mode=context"
+fi
 
 # ENFILE ahead: lowers fs.file-max and expects the tapper's file-max warning before ENFILE.
 say "begin mode=file-max"

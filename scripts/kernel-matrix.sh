@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Kernel matrix: boots every kernel in scripts/kernels.txt under qemu and runs capture-check
-# there in every probe mode the kernel supports (the host kernel runs directly), and in each VM
-# file-max-check (fs.file-max lowered to provoke the file-max warning and ENFILE; never on
-# the host, whose limit is shared), then prints a kernel x mode table. Any failure, missing expected mode or timeout exits 1.
+# there in every probe mode the kernel supports (the host kernel runs directly), then
+# context-check (a static C process gone right after EMFILE: its context, stack and diagnosis;
+# in the default mode and in tracepoint mode) on every kernel, and in each VM file-max-check
+# (fs.file-max lowered to provoke the file-max warning and ENFILE; never on the host, whose
+# limit is shared), then prints a kernel x mode table. Any failure, missing expected mode or
+# timeout exits 1.
 #
 # Usage: scripts/kernel-matrix.sh [NAME_SUBSTRING...]   (only kernels whose line matches)
 # Environment:
 #   KERNELS_FILE                 kernel list (default scripts/kernels.txt)
 #   KERNEL_CACHE_DIR             downloaded kernels (default .cache/kernels)
 #   CARGO_TARGET_DIR             cargo target dir (default target); logs go to its kernel-matrix/
-#   KERNEL_MATRIX_BIN_DIR        use prebuilt static tapper, capture-check, socket-workload
+#   KERNEL_MATRIX_BIN_DIR        use prebuilt static tapper, capture-check, socket-workload,
+#                                context-check, file-max-check
 #   KERNEL_MATRIX_ACCEL          auto (KVM, falling back to TCG), kvm or tcg (default auto)
 #   KERNEL_MATRIX_MODE_TIMEOUT   seconds for one capture-check run (default 150; a VM runs each
 #                                mode twice, plain and with --stacks)
@@ -26,9 +30,9 @@ MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
 KVM_BOOT_TIMEOUT=15 # a KVM guest that has not reached /init by then is hung: use TCG
 ALL_MODES=(exit-only fexit kprobe tracepoint) # every mode capture-check knows, in table order
 # Each mode runs twice in a VM: plain and with --stacks.
-CHECKS=(file-max) # VM-only checks after the modes, as extra columns
+CHECKS=(context file-max) # checks after the modes, as extra columns (file-max in VMs only)
 VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((MODE_TIMEOUT * (2 * ${#ALL_MODES[@]} + ${#CHECKS[@]}) + 120))}
-BINARIES=(tapper capture-check socket-workload file-max-check)
+BINARIES=(tapper capture-check socket-workload context-check file-max-check)
 
 VM_TAG=kernel-matrix
 # shellcheck source=lib/vm.sh
@@ -74,9 +78,13 @@ else
   BIN_DIR=$TARGET_DIR/$VM_TRIPLE/release
 fi
 
+# The short-lived C workload, built here (static) for the host and the VMs (no compiler there).
+SHORT_LIVED=$WORK/short-lived
+"$BIN_DIR/context-check" --build-workload "$SHORT_LIVED" || die "building the short-lived workload failed"
+
 # ---- initramfs (shared by every kernel; parameters go on the kernel command line) ---------
 INITRD=$WORK/initramfs.cpio.gz
-vm_initramfs "$INITRD" "$ROOT/scripts/kernel-matrix-init.sh" "${BINARIES[@]/#/$BIN_DIR/}"
+vm_initramfs "$INITRD" "$ROOT/scripts/kernel-matrix-init.sh" "${BINARIES[@]/#/$BIN_DIR/}" "$SHORT_LIVED"
 
 # ---- run ----------------------------------------------------------------------------------
 declare -A CELL=()   # "<kernel>|<mode>" -> PASS | FAIL | -
@@ -194,16 +202,18 @@ run_guest() {
       fail "$kernel" "$m" "no result: the VM stopped early ($accel; panic or crash?)" "$logf"
     fi
   done
-  line=$(grep -m1 '^@@kmatrix result mode=file-max ' "$logf" || true)
-  if [[ "$line" == *status=PASS* ]] &&
-    sed -n '/^@@kmatrix begin mode=file-max$/,/^@@kmatrix result mode=file-max /p' "$logf" |
-    grep -q '^file-max-check: PASS'; then
-    CELL["$kernel|file-max"]=PASS
-  elif [ -n "$line" ]; then
-    fail "$kernel" file-max "file-max-check failed: ${line#*status=}" "$logf"
-  else
-    fail "$kernel" file-max "no result: the VM stopped early or timed out ($accel)" "$logf"
-  fi
+  for m in "${CHECKS[@]}"; do
+    line=$(grep -m1 "^@@kmatrix result mode=$m " "$logf" || true)
+    if [[ "$line" == *status=PASS* ]] &&
+      sed -n "/^@@kmatrix begin mode=$m\$/,/^@@kmatrix result mode=$m /p" "$logf" |
+      grep -q "^$m-check: PASS"; then
+      CELL["$kernel|$m"]=PASS
+    elif [ -n "$line" ]; then
+      fail "$kernel" "$m" "$m-check failed: ${line#*status=}" "$logf"
+    else
+      fail "$kernel" "$m" "no result: the VM stopped early or timed out ($accel)" "$logf"
+    fi
+  done
 }
 
 host_supported() {
@@ -250,6 +260,21 @@ run_host() {
       fail host "$m" "capture-check failed (exit=$rc)" "$logf"
     fi
   done
+  logf=$LOG_DIR/host.context.log
+  log "host $(uname -r): context-check (default mode, then tracepoint)"
+  rc=0
+  : >"$logf"
+  for probe in "" tracepoint; do
+    (cd "$WORK" && timeout -k 5 "$MODE_TIMEOUT" "$BIN_DIR/context-check" --tapper "$BIN_DIR/tapper" \
+      --workload "$SHORT_LIVED" ${probe:+--probe "$probe"}) </dev/null >>"$logf" 2>&1 || rc=$?
+    [ $rc = 0 ] || break
+  done
+  sed 's/^/    /' "$logf" | tail -n 5 >&2
+  if [ $rc = 0 ]; then
+    CELL["host|context"]=PASS
+  else
+    fail host context "context-check failed (exit=$rc)" "$logf"
+  fi
   CELL["host|file-max"]=- # fs.file-max is the shared host's: lowered in VMs only
   HOW[host]="- $((SECONDS - start))s"
 }
@@ -279,6 +304,7 @@ done
 echo "(- = the kernel lacks the mode and kernels.txt does not expect it; LOSSY = failed where kernels.txt"
 echo "  marks the mode lossy=, known to miss events on that kernel; logs in $LOG_DIR)"
 echo "(capture-check runs the io_uring workload in every mode where the kernel has io_uring_complete)"
+echo "(context: a static C process gone right after EMFILE, default mode and tracepoint: exe, limits, fd count, stack, diagnosis)"
 echo "(file-max: fs.file-max lowered in the VM, the file-max warning expected before ENFILE)"
 echo "total $((SECONDS - total_start))s"
 if [ $failed = 1 ]; then

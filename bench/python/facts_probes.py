@@ -19,7 +19,12 @@ LABELS = {
     "bpftrace": "bpftrace one-liner (counts)",
     "bpftrace-printf": "bpftrace, printf per failure",
     "bpftrace-correlated": "bpftrace, entry+exit correlated",
+    "baseline-exit-only": "baseline tapper, exit-only",
+    "baseline-tracepoint": "baseline tapper, tracepoint",
 }
+# Each mode's baseline condition (the BENCH_BASELINE_DIR build) and this build's.
+BASELINES = {"exit-only": ("baseline-exit-only", "tapper-exit-only"),
+             "tracepoint": ("baseline-tracepoint", "tapper-tracepoint")}
 CALLS = {"fail": "failing", "ok": "successful"}
 STACKS_TARGET_NS = 2000
 
@@ -81,6 +86,27 @@ def overhead_targets(o):
     return "\n".join(lines) + "\n"
 
 
+def before_after(o, r):
+    """The baseline build against this one, per mode and call, from the same runs; "" when
+    the run measured no baseline."""
+    table = []
+    for mode, (before, after) in BASELINES.items():
+        if not any(s["condition"] == before for s in o["samples"]):
+            continue
+        for kind in CALLS:
+            table.append((mode, CALLS[kind], show(added(o, before, kind)[0], 1),
+                          show(added(o, after, kind)[0], 1),
+                          show(added(o, after, kind, base=before)[0], 1)))
+    if not table:
+        return ""
+    what = r / "baseline.txt"
+    drops_of = ", ".join(f"{LABELS[c]} {sum(d[2] for d in o['tapper_drops'] if d[1] == c)}"
+                         for pair in BASELINES.values() for c in pair)
+    return fill("overhead-baseline", rows=rows(table), runs=o["runs"], drops=drops_of,
+                baseline=what.read_text().strip() if what.exists() else "another build",
+                **machine(o))
+
+
 def overhead(r):
     host, vm = load(r / "overhead-host.json"), load(r / "overhead-vm.json")
     oldest = load(r / "overhead-vm-oldest.json")
@@ -92,7 +118,7 @@ def overhead(r):
             reason = (r / f"skipped-{skipped}.txt")
             why = reason.read_text().strip() if reason.exists() else "not measured in this run"
             return f"Not measured: {why}\n"
-        return conditions_table(o, note=note) + overhead_targets(o)
+        return conditions_table(o, note=note) + overhead_targets(o) + before_after(o, r)
 
     programs = (host or vm).get("bpftrace_programs", {})
     return {"host": block(host, "overhead-host"),

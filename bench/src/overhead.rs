@@ -44,6 +44,10 @@ pub enum Condition {
     /// bpftrace doing the tapper's correlation: the arguments saved in a hash keyed by
     /// thread on `sys_enter_socket`, looked up and deleted on `sys_exit_socket`.
     BpftraceCorrelated,
+    /// The `--baseline-tapper` build (one without the kernel context capture), exit-only.
+    BaselineExitOnly,
+    /// The `--baseline-tapper` build, tracepoint.
+    BaselineTracepoint,
 }
 
 impl Condition {
@@ -60,6 +64,8 @@ impl Condition {
             Condition::Bpftrace => "bpftrace one-liner (counts)",
             Condition::BpftracePrintf => "bpftrace, printf per failure",
             Condition::BpftraceCorrelated => "bpftrace, entry+exit correlated",
+            Condition::BaselineExitOnly => "baseline tapper, exit-only",
+            Condition::BaselineTracepoint => "baseline tapper, tracepoint",
         }
     }
 
@@ -69,12 +75,20 @@ impl Condition {
             Condition::TapperExitOnly
             | Condition::TapperExitOnlyStacks
             | Condition::TapperExitOnlyWarningsOff
-            | Condition::TapperExitOnlyWarnFloor0 => Some("exit-only"),
-            Condition::TapperTracepoint => Some("tracepoint"),
+            | Condition::TapperExitOnlyWarnFloor0
+            | Condition::BaselineExitOnly => Some("exit-only"),
+            Condition::TapperTracepoint | Condition::BaselineTracepoint => Some("tracepoint"),
             Condition::TapperKprobe => Some("kprobe"),
             Condition::TapperFexit => Some("fexit"),
             _ => None,
         }
+    }
+
+    fn is_baseline(self) -> bool {
+        matches!(
+            self,
+            Condition::BaselineExitOnly | Condition::BaselineTracepoint
+        )
     }
 
     /// The tapper's flags beyond `--probe` for a tapper condition. The rate limit is off:
@@ -124,6 +138,9 @@ pub struct Options {
     /// Where this runs, for the report ("host", "vm").
     #[arg(long, default_value = "host")]
     pub env: String,
+    /// Another tapper build, for the `baseline-*` conditions (e.g. one from before a change).
+    #[arg(long)]
+    pub baseline_tapper: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +177,14 @@ pub struct BpftracePrograms {
 pub fn run(opts: &Options) -> Result<Outcome> {
     if !opts.conditions.contains(&Condition::None) {
         bail!("the conditions must include `none`, the baseline");
+    }
+    if opts.baseline_tapper.is_none()
+        && let Some(c) = opts.conditions.iter().find(|c| c.is_baseline())
+    {
+        bail!(
+            "condition `{}` needs --baseline-tapper PATH (the other tapper build to measure)",
+            c.label()
+        );
     }
     let mut machine = Machine::now();
     let mut samples = Vec::new();
@@ -209,7 +234,11 @@ pub fn run(opts: &Options) -> Result<Outcome> {
 
 fn attach(cond: Condition, opts: &Options) -> Result<Option<Peer>> {
     if let Some(mode) = cond.tapper_mode() {
-        let tapper = tapper::start_tapper(&opts.common.tapper, mode, "none", &cond.tapper_args())?;
+        let bin = match &opts.baseline_tapper {
+            Some(baseline) if cond.is_baseline() => baseline,
+            _ => &opts.common.tapper,
+        };
+        let tapper = tapper::start_tapper(bin, mode, "none", &cond.tapper_args())?;
         return Ok(Some(Peer::Tapper(tapper)));
     }
     match cond.bpftrace_program() {

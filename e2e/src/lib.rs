@@ -3,6 +3,7 @@
 //! Used by the host's integration tests and, as `capture-check`, inside kernel-matrix VMs.
 
 pub mod check;
+pub mod context_check;
 pub mod provoke;
 pub mod seccomp;
 pub mod short_lived;

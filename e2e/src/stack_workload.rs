@@ -85,7 +85,7 @@ pub fn build_as_library(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
 }
 
 /// `gcc -O0 -g -fno-omit-frame-pointer FLAGS -o BIN SOURCE LIBS`.
-fn compile(bin: &Path, flags: &[&str], source: &str, libs: &[&str]) -> anyhow::Result<()> {
+pub fn compile(bin: &Path, flags: &[&str], source: &str, libs: &[&str]) -> anyhow::Result<()> {
     let status = Command::new("gcc")
         .args(["-O0", "-g", "-fno-omit-frame-pointer"])
         .args(flags)

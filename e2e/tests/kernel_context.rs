@@ -10,7 +10,7 @@ use nix::{
     unistd::Pid,
 };
 use serde_json::{Value, json};
-use tapper_e2e::{short_lived, tapper::RunningTapper};
+use tapper_e2e::{context_check, short_lived, tapper::RunningTapper};
 
 /// One tapper at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -138,4 +138,19 @@ fn default_mode_reads_what_vanishes_with_the_process() {
 #[test]
 fn tracepoint_mode_reads_what_vanishes_with_the_process() {
     check(&["--probe", "tracepoint"], "tracepoint");
+}
+
+/// The kernel-matrix VMs' short-lived check, here: exe, cmdline, limits, fd count, a stack
+/// named from the binary on disk and the diagnosis, exactly, for a process already gone.
+#[test]
+fn a_process_gone_after_emfile_has_its_context_stack_and_diagnosis() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bin = short_lived::build(dir.path()).unwrap();
+    let tapper = tapper_testkit::workspace_bin("tapper").unwrap_or_else(|e| panic!("{e}"));
+    for probe in [None, Some("tracepoint")] {
+        let attached = context_check::run(&tapper, &bin, probe)
+            .unwrap_or_else(|err| panic!("{probe:?}: {err:#}"));
+        assert_eq!(attached, probe.unwrap_or("exit-only"));
+    }
 }

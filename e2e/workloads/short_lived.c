@@ -1,6 +1,8 @@
 /* Short-lived processes for the kernel-context tests: each mode makes its failing
  * socket() calls and exits at once, so only the kernel's reading in the task survives.
- *   emfile         RLIMIT_NOFILE 64, UDP sockets until EMFILE, one more failing call
+ *   emfile         RLIMIT_NOFILE 64, UDP sockets until EMFILE, one more failing call; each
+ *                  call in udp_socket (the bare system call), so a frame-pointer stack reads
+ *                  udp_socket, emfile, main
  *   raw-as-nobody  drops to uid/gid 65534, then a raw socket (EPERM: no CAP_NET_RAW)
  *   seccomp        a filter answers socket(AF_INET6, ...) with EACCES, then that call */
 #define _GNU_SOURCE
@@ -18,19 +20,25 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "raw_socket.h"
+
 static int fail(const char *what) {
     fprintf(stderr, "short_lived: %s: %s\n", what, strerror(errno));
     return 1;
 }
 
-static int emfile(void) {
+/* A UDP socket's descriptor, or -errno. */
+__attribute__((noinline)) long udp_socket(void) { return raw_socket(AF_INET, SOCK_DGRAM, 0); }
+
+__attribute__((noinline)) int emfile(void) {
     /* Descriptors inherited above 2 would count too: start from 0, 1 and 2 alone. */
     if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) return fail("close_range");
     struct rlimit limit = {64, 64};
     if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return fail("setrlimit");
-    while (socket(AF_INET, SOCK_DGRAM, 0) >= 0) {}
-    if (errno != EMFILE) return fail("filling the table");
-    if (socket(AF_INET, SOCK_DGRAM, 0) >= 0 || errno != EMFILE) return fail("one more");
+    long fd;
+    while ((fd = udp_socket()) >= 0) {}
+    if (fd != -EMFILE) return errno = (int)-fd, fail("filling the table");
+    if ((fd = udp_socket()) != -EMFILE) return errno = fd < 0 ? (int)-fd : 0, fail("one more");
     return 0;
 }
 
