@@ -1,32 +1,79 @@
-# VM plumbing shared by scripts/kernel-matrix.sh and scripts/bench-vm.sh: fetch a Debian
-# kernel into the cache, build static binaries, pack an initramfs. Source it after setting
+# VM plumbing shared by scripts/kernel-matrix.sh, scripts/bench-vm.sh and the static builds:
+# fetch a Debian kernel (x86_64 or arm64) into the cache, build static binaries for an
+# architecture, pack an initramfs, pick qemu. Source it after setting
 # VM_TAG (the log prefix); it defines log and die.
 # shellcheck shell=bash
 
 log() { printf '[%s] %s\n' "$VM_TAG" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$VM_TAG" "$*" >&2; exit 1; }
 
-VM_TRIPLE=x86_64-unknown-linux-gnu
-vm_apt_updated=0
+# vm_triple ARCH: the Rust target triple of a static build for ARCH (x86_64 or aarch64).
+vm_triple() {
+  case $1 in
+    x86_64 | aarch64) echo "$1-unknown-linux-gnu" ;;
+    *) die "unknown architecture '$1' (x86_64 or aarch64)" ;;
+  esac
+}
+
+# vm_kernel_arch PKG: the architecture of a Debian kernel package (its name ends in Debian's
+# name for it: -amd64, -arm64).
+vm_kernel_arch() {
+  case $1 in
+    *-arm64) echo aarch64 ;;
+    *) echo x86_64 ;;
+  esac
+}
+
+# vm_apt ARCH CACHE_DIR APT_GET_ARGS...: apt-get for ARCH's Debian packages. The host's
+# architecture uses the system's apt; another one a private configuration in
+# CACHE_DIR/apt-<debian arch> (the host release's sources, that architecture only), whose
+# package lists are fetched on first use.
+vm_apt() {
+  local arch=$1 dir deb_arch codename suite opts
+  local key=/usr/share/keyrings/debian-archive-keyring.gpg
+  if [ "$arch" = "$(uname -m)" ]; then
+    shift 2
+    apt-get -qq -o APT::Sandbox::User=root "$@"
+    return
+  fi
+  case $arch in
+    aarch64) deb_arch=arm64 ;;
+    *) die "no Debian architecture known for $arch" ;;
+  esac
+  dir=$2/apt-$deb_arch
+  shift 2
+  opts=(-o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=-
+    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root
+    -o APT::Architecture="$deb_arch" -o APT::Architectures="$deb_arch")
+  if [ ! -s "$dir/sources.list" ]; then
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+    for suite in "debian $codename" "debian $codename-updates" "debian-security $codename-security"; do
+      echo "deb [arch=$deb_arch signed-by=$key] http://deb.debian.org/${suite% *} ${suite#* } main"
+    done >"$dir/sources.list"
+  fi
+  if [ "$1" != update ] && ! compgen -G "$dir/lists/*_Packages*" >/dev/null; then
+    apt-get -qq "${opts[@]}" update || die "apt-get update for $deb_arch failed (sources: $dir/sources.list)"
+  fi
+  apt-get -qq "${opts[@]}" "$@"
+}
 
 # vm_fetch_kernel PKG CACHE_DIR: caches a Debian kernel package as CACHE_DIR/PKG/{vmlinuz,config};
 # a complete entry is reused. A failed download is retried once after apt-get update.
 vm_fetch_kernel() {
-  local pkg=$1 cache=$2 dir=$2/$1 tmp deb
+  local pkg=$1 cache=$2 dir=$2/$1 tmp deb arch
   [ -s "$dir/vmlinuz" ] && return 0
+  arch=$(vm_kernel_arch "$pkg")
   mkdir -p "$cache"
   tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
   log "downloading $pkg"
-  if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg"); then
-    if [ $vm_apt_updated = 0 ]; then
-      log "apt-get download failed; running apt-get update and retrying"
-      apt-get update -qq || true
-      vm_apt_updated=1
-    fi
-    (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") || {
+  if ! (cd "$tmp" && vm_apt "$arch" "$cache" download "$pkg"); then
+    log "apt-get download failed; running apt-get update and retrying"
+    vm_apt "$arch" "$cache" update || true
+    (cd "$tmp" && vm_apt "$arch" "$cache" download "$pkg") || {
       rm -rf "$tmp"
       die "apt-get download $pkg failed; list what apt serves with
-  apt-cache search --names-only '^linux-image-.*cloud-amd64\$'  and fix ${KERNELS_FILE:-scripts/kernels.txt}"
+  apt-cache search --names-only '^linux-image-.*cloud-$(echo "$pkg" | sed 's/.*-//')\$'  and fix ${KERNELS_FILE:-scripts/kernels.txt}"
     }
   fi
   deb=$(echo "$tmp"/*.deb)
@@ -35,31 +82,78 @@ vm_fetch_kernel() {
   mkdir -p "$tmp/entry"
   mv "$tmp"/boot/vmlinuz-* "$tmp/entry/vmlinuz"
   mv "$tmp"/boot/config-* "$tmp/entry/config"
+  # qemu boots arm64's Image uncompressed; a gzipped one is unpacked.
+  if gzip -t "$tmp/entry/vmlinuz" 2>/dev/null; then
+    gzip -dc "$tmp/entry/vmlinuz" >"$tmp/entry/Image" && mv "$tmp/entry/Image" "$tmp/entry/vmlinuz"
+  fi
   rm -rf "$dir"
   mv "$tmp/entry" "$dir"
   rm -rf "$tmp"
 }
 
-# vm_build_static TARGET_DIR CARGO_ARGS...: builds static release binaries (a static-pie glibc
-# binary runs from an initramfs with nothing else in it); they land in
-# TARGET_DIR/$VM_TRIPLE/release.
+# vm_build_static TARGET_DIR ARCH CARGO_ARGS...: builds static release binaries for ARCH (a
+# static-pie glibc binary runs from an initramfs with nothing else in it); they land in
+# TARGET_DIR/$(vm_triple ARCH)/release. aarch64 links with gcc-aarch64-linux-gnu.
 vm_build_static() {
-  local target_dir=$1
-  shift
-  log "building static binaries: cargo build --release $* (target dir $target_dir)"
-  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$target_dir" \
-    cargo build --release --target "$VM_TRIPLE" "$@") ||
-    die "static build failed (RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --target $VM_TRIPLE $*)"
+  local target_dir=$1 triple env=()
+  triple=$(vm_triple "$2")
+  shift 2
+  if [ "$triple" != "$(rustc -vV | sed -n 's/^host: //p')" ]; then
+    rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
+      die "the Rust target $triple is missing; run: rustup target add $triple (scripts/setup.sh --test)"
+    local gcc=${triple%%-*}-linux-gnu-gcc
+    command -v "$gcc" >/dev/null ||
+      die "$gcc not found; install gcc-${triple%%-*}-linux-gnu (scripts/setup.sh --test)"
+    local var=${triple//-/_}
+    env=("CARGO_TARGET_${var^^}_LINKER=$gcc" "CC_$var=$gcc")
+  fi
+  log "building static binaries for $triple: cargo build --release $* (target dir $target_dir)"
+  (cd "$ROOT" && env "${env[@]}" RUSTFLAGS="-C target-feature=+crt-static" \
+    CARGO_TARGET_DIR="$target_dir" cargo build --release --target "$triple" "$@") ||
+    die "static build failed (RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --target $triple $*)"
 }
 
-# vm_initramfs OUT INIT BINARY...: packs busybox (as bin/busybox), the static BINARYs (into
-# bin/), INIT (as /init) and the shared guest setup into the gzipped cpio archive OUT.
+# vm_busybox ARCH CACHE_DIR: prints the path of a static busybox for ARCH: the host's
+# (busybox-static) or busybox-static:<debian arch>, fetched into CACHE_DIR once.
+vm_busybox() {
+  local arch=$1 cache=$2 dir=$2/busybox-$1 tmp
+  if [ "$arch" = "$(uname -m)" ]; then
+    command -v busybox || die "busybox not found; install busybox-static (scripts/setup.sh --test)"
+    return
+  fi
+  if [ ! -x "$dir/busybox" ]; then
+    log "downloading busybox-static for $arch"
+    mkdir -p "$cache"
+    tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
+    (cd "$tmp" && vm_apt "$arch" "$cache" download busybox-static) &&
+      dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/root" ||
+      { rm -rf "$tmp"; die "fetching busybox-static for $arch failed"; }
+    mkdir -p "$dir"
+    mv "$tmp/root/bin/busybox" "$dir/busybox"
+    rm -rf "$tmp"
+  fi
+  echo "$dir/busybox"
+}
+
+# vm_qemu ARCH: sets VM_QEMU (qemu for ARCH's machine, to run with -accel and -cpu), VM_TCG_CPU
+# (the emulated CPU) and VM_CONSOLE (the serial console for the kernel command line).
+vm_qemu() {
+  local package
+  case $1 in
+    x86_64) VM_QEMU=(qemu-system-x86_64) VM_TCG_CPU=max VM_CONSOLE=ttyS0 package=qemu-system-x86 ;;
+    # pauth-impdef: a cheaper pointer-authentication hash, the same behaviour under TCG.
+    aarch64) VM_QEMU=(qemu-system-aarch64 -M virt) VM_TCG_CPU=max,pauth-impdef=on VM_CONSOLE=ttyAMA0 package=qemu-system-arm ;;
+    *) die "no qemu known for $1" ;;
+  esac
+  command -v "${VM_QEMU[0]}" >/dev/null || die "${VM_QEMU[0]} not found; install $package (scripts/setup.sh --test)"
+}
+
+# vm_initramfs OUT INIT BUSYBOX BINARY...: packs BUSYBOX (as bin/busybox), the static BINARYs
+# (into bin/), INIT (as /init) and the shared guest setup into the gzipped cpio archive OUT.
 vm_initramfs() {
-  local out=$1 init=$2 stage b busybox
-  shift 2
-  busybox=$(command -v busybox) || die "busybox not found; install busybox-static (scripts/setup.sh --test)"
+  local out=$1 init=$2 busybox=$3 stage b
+  shift 3
   command -v cpio >/dev/null || die "cpio not found; install it (scripts/setup.sh --test)"
-  command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; install qemu-system-x86 (scripts/setup.sh --test)"
   for b in "$@" "$busybox"; do
     [ -x "$b" ] || die "missing binary $b"
     if readelf -l "$b" 2>/dev/null | grep -q 'program interpreter'; then
