@@ -40,14 +40,15 @@ vm_apt() {
     aarch64) deb_arch=arm64 ;;
     *) die "no Debian architecture known for $arch" ;;
   esac
-  dir=$2/apt-$deb_arch
+  mkdir -p "$2/apt-$deb_arch"
+  dir=$(cd "$2/apt-$deb_arch" && pwd)
   shift 2
-  opts=(-o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=-
+  opts=(-o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts="$dir/sources.list.d"
     -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root
     -o APT::Architecture="$deb_arch" -o APT::Architectures="$deb_arch")
   if [ ! -s "$dir/sources.list" ]; then
     codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/sources.list.d"
     for suite in "debian $codename" "debian $codename-updates" "debian-security $codename-security"; do
       echo "deb [arch=$deb_arch signed-by=$key] http://deb.debian.org/${suite% *} ${suite#* } main"
     done >"$dir/sources.list"
@@ -61,10 +62,10 @@ vm_apt() {
 # vm_fetch_kernel PKG CACHE_DIR: caches a Debian kernel package as CACHE_DIR/PKG/{vmlinuz,config};
 # a complete entry is reused. A failed download is retried once after apt-get update.
 vm_fetch_kernel() {
-  local pkg=$1 cache=$2 dir=$2/$1 tmp deb arch
+  local pkg=$1 cache dir=$2/$1 tmp deb arch
   [ -s "$dir/vmlinuz" ] && return 0
   arch=$(vm_kernel_arch "$pkg")
-  mkdir -p "$cache"
+  cache=$(mkdir -p "$2" && cd "$2" && pwd) # absolute: apt runs in a temporary directory
   tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
   log "downloading $pkg"
   if ! (cd "$tmp" && vm_apt "$arch" "$cache" download "$pkg"); then
@@ -116,14 +117,14 @@ vm_build_static() {
 # vm_busybox ARCH CACHE_DIR: prints the path of a static busybox for ARCH: the host's
 # (busybox-static) or busybox-static:<debian arch>, fetched into CACHE_DIR once.
 vm_busybox() {
-  local arch=$1 cache=$2 dir=$2/busybox-$1 tmp
+  local arch=$1 cache dir=$2/busybox-$1 tmp
   if [ "$arch" = "$(uname -m)" ]; then
     command -v busybox || die "busybox not found; install busybox-static (scripts/setup.sh --test)"
     return
   fi
   if [ ! -x "$dir/busybox" ]; then
     log "downloading busybox-static for $arch"
-    mkdir -p "$cache"
+    cache=$(mkdir -p "$2" && cd "$2" && pwd)
     tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
     (cd "$tmp" && vm_apt "$arch" "$cache" download busybox-static) &&
       dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/root" ||

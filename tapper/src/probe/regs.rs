@@ -91,8 +91,6 @@ mod tests {
     fn this_kernel_has_a_layout() {
         let layout = regs_layout(&KernelBtf::open().unwrap()).unwrap();
         assert_eq!(layout.valid, 1);
-        if cfg!(target_arch = "x86_64") {
-            assert_eq!(layout.socket_nr, libc::SYS_socket as u32);
-        }
+        assert_eq!(layout.socket_nr, libc::SYS_socket as u32);
     }
 }
