@@ -4,9 +4,7 @@
 # file-max-check (fs.file-max lowered to provoke the file-max warning and ENFILE; never on
 # the host, whose limit is shared), then prints a kernel x mode table. Any failure, missing expected mode or timeout exits 1.
 #
-# Usage: scripts/kernel-matrix.sh [--full] [NAME_SUBSTRING...]   (only kernels whose line matches)
-#   --full   also the modes a kernel's line leaves out of the short run ("short:MODES": the
-#            arm64 VM under TCG runs only those by default, to keep CI short)
+# Usage: scripts/kernel-matrix.sh [NAME_SUBSTRING...]   (only kernels whose line matches)
 # Environment:
 #   KERNELS_FILE                 kernel list (default scripts/kernels.txt)
 #   KERNEL_CACHE_DIR             downloaded kernels (default .cache/kernels)
@@ -41,23 +39,11 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$LOG_DIR"
 
 # ---- kernel list --------------------------------------------------------------------------
-full=0
-filters=()
-for arg in "$@"; do
-  case $arg in
-    --full) full=1 ;;
-    -*) die "unknown option $arg (usage: scripts/kernel-matrix.sh [--full] [NAME_SUBSTRING...])" ;;
-    *) filters+=("$arg") ;;
-  esac
-done
-set -- "${filters[@]}"
-NAMES=() EXPECTED=() RUN=() # RUN: the modes a kernel runs (all, or its short list without --full)
-while read -r name modes short _; do
+NAMES=() EXPECTED=()
+while read -r name modes _; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   [ -n "${modes:-}" ] || die "$KERNELS_FILE: no modes for $name"
-  [[ -z "${short:-}" || "$short" == short:* ]] || die "$KERNELS_FILE: the third column of $name must be short:MODES, not '$short'"
-  short=${short#short:}
-  for m in ${modes//,/ } ${short//,/ }; do
+  for m in ${modes//,/ }; do
     [[ " ${ALL_MODES[*]} " == *" $m "* ]] || die "$KERNELS_FILE: unknown mode '$m' for $name (known: ${ALL_MODES[*]})"
   done
   if [ $# -gt 0 ]; then
@@ -66,7 +52,6 @@ while read -r name modes short _; do
     [ $keep = 1 ] || continue
   fi
   NAMES+=("$name") EXPECTED+=("${modes//,/ }")
-  if [ -n "$short" ] && [ $full = 0 ]; then RUN+=("${short//,/ }"); else RUN+=("${ALL_MODES[*]}"); fi
 done <"$KERNELS_FILE"
 [ ${#NAMES[@]} -gt 0 ] || die "no kernels selected from $KERNELS_FILE"
 
@@ -167,13 +152,13 @@ boot_vm() {
 }
 
 run_guest() {
-  local name=$1 expected=$2 run=$3 kernel=${1#linux-image-} arch=${ARCH[$1]} logf rc=0 accel start m status line
+  local name=$1 expected=$2 kernel=${1#linux-image-} arch=${ARCH[$1]} logf rc=0 accel start m status line
   logf=$LOG_DIR/$kernel.serial.log
   start=$SECONDS
   if [ "$kvm_ok" != no ] && [ "$arch" = "$HOST_ARCH" ]; then
     accel=kvm
     log "$kernel: booting under KVM"
-    boot_vm "$CACHE_DIR/$name/vmlinuz" "$arch" "$logf" kvm "${run// /,}" || rc=$?
+    boot_vm "$CACHE_DIR/$name/vmlinuz" "$arch" "$logf" kvm "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
     if [ $rc = 2 ]; then
       [ "$ACCEL" = kvm ] && die "$kernel: KVM guest did not reach /init (KERNEL_MATRIX_ACCEL=kvm); serial log: $logf"
       log "$kernel: KVM guest did not reach /init in ${KVM_BOOT_TIMEOUT}s or crashed; using TCG from now on"
@@ -186,16 +171,12 @@ run_guest() {
   if [ "$kvm_ok" = no ] || [ "$arch" != "$HOST_ARCH" ]; then
     accel=tcg
     log "$kernel: booting under TCG ($arch)"
-    boot_vm "$CACHE_DIR/$name/vmlinuz" "$arch" "$logf" tcg "${run// /,}" || rc=$?
+    boot_vm "$CACHE_DIR/$name/vmlinuz" "$arch" "$logf" tcg "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
   fi
   HOW[$kernel]="$accel $((SECONDS - start))s"
   # Firmware and kernel send terminal resets and colours; keep the log plain text.
   sed -i -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' -e 's/[\x00-\x08\x0b-\x1f]//g' "$logf"
   for m in "${ALL_MODES[@]}"; do
-    if [[ " $run " != *" $m "* ]]; then
-      CELL["$kernel|$m"]=skip
-      continue
-    fi
     line=$(grep -m1 "^@@kmatrix result mode=$m " "$logf" || true)
     status=$(sed -n 's/.* status=\([A-Z]*\).*/\1/p' <<<"$line")
     if [ "$status" = PASS ] && sed -n "/^@@kmatrix begin mode=$m\$/,/^@@kmatrix result mode=$m /p" "$logf" |
@@ -279,7 +260,7 @@ for i in "${!NAMES[@]}"; do
   if [ "${NAMES[$i]}" = host ]; then
     run_host "${EXPECTED[$i]}"
   else
-    run_guest "${NAMES[$i]}" "${EXPECTED[$i]}" "${RUN[$i]}"
+    run_guest "${NAMES[$i]}" "${EXPECTED[$i]}"
   fi
 done
 
@@ -297,7 +278,6 @@ for name in "${NAMES[@]}"; do
   printf ' %s\n' "${HOW[$kernel]:-}"
 done
 echo "(- = the kernel lacks the mode and kernels.txt does not expect it; logs in $LOG_DIR)"
-echo "(skip = not in the kernel's short:MODES list; --full runs it)"
 echo "(capture-check runs the io_uring workload in every mode where the kernel has io_uring_complete)"
 echo "(file-max: fs.file-max lowered in the VM, the file-max warning expected before ENFILE)"
 echo "total $((SECONDS - total_start))s"
