@@ -103,6 +103,10 @@ pub enum ProbeError {
 /// a kernel that cannot do something (ENOTSUPP, 524) from one that refuses it (EPERM).
 fn kernel_errno(err: &aya::programs::ProgramError) -> String {
     match err {
+        // The kernel's own ENOTSUPP, which libc has no name for.
+        aya::programs::ProgramError::SyscallError(e) if e.io_error.raw_os_error() == Some(524) => {
+            " (ENOTSUPP, 524: this kernel does not support it)".to_owned()
+        }
         aya::programs::ProgramError::SyscallError(e) => format!(" ({})", e.io_error),
         _ => String::new(),
     }
@@ -126,6 +130,25 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("attaching fexit sys_socket_fexit on __sys_socket failed: "));
         assert!(text.contains("bpf_raw_tracepoint_open"), "{text}");
-        assert!(text.ends_with("(os error 524))"), "{text}");
+        assert!(
+            text.ends_with("(ENOTSUPP, 524: this kernel does not support it)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn other_errnos_keep_their_libc_names() {
+        let err = ProbeError::Program {
+            what: "loading fexit sys_socket_fexit".into(),
+            source: ProgramError::SyscallError(SyscallError {
+                call: "bpf_prog_load",
+                io_error: std::io::Error::from_raw_os_error(libc::EPERM),
+            }),
+        };
+        assert!(
+            err.to_string()
+                .ends_with("(Operation not permitted (os error 1))"),
+            "{err}"
+        );
     }
 }
