@@ -83,10 +83,6 @@ vm_fetch_kernel() {
   mkdir -p "$tmp/entry"
   mv "$tmp"/boot/vmlinuz-* "$tmp/entry/vmlinuz"
   mv "$tmp"/boot/config-* "$tmp/entry/config"
-  # qemu boots arm64's Image uncompressed; a gzipped one is unpacked.
-  if gzip -t "$tmp/entry/vmlinuz" 2>/dev/null; then
-    gzip -dc "$tmp/entry/vmlinuz" >"$tmp/entry/Image" && mv "$tmp/entry/Image" "$tmp/entry/vmlinuz"
-  fi
   rm -rf "$dir"
   mv "$tmp/entry" "$dir"
   rm -rf "$tmp"
