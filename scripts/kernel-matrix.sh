@@ -65,26 +65,39 @@ done <"$KERNELS_FILE"
 [ ${#NAMES[@]} -gt 0 ] || die "no kernels selected from $KERNELS_FILE"
 
 # ---- fetch kernels ------------------------------------------------------------------------
+HOST_ARCH=$(uname -m)
+declare -A ARCH=()    # "<kernel package>" -> x86_64 | aarch64
 for name in "${NAMES[@]}"; do
-  [ "$name" = host ] || vm_fetch_kernel "$name" "$CACHE_DIR"
+  if [ "$name" = host ]; then
+    ARCH[$name]=$HOST_ARCH
+  else
+    ARCH[$name]=$(vm_kernel_arch "$name")
+    vm_fetch_kernel "$name" "$CACHE_DIR"
+  fi
 done
 
-# ---- build static binaries ----------------------------------------------------------------
-if [ -n "${KERNEL_MATRIX_BIN_DIR:-}" ]; then
-  BIN_DIR=$KERNEL_MATRIX_BIN_DIR
-  log "using prebuilt binaries from $BIN_DIR"
-else
-  vm_build_static "$TARGET_DIR" -p tapper -p tapper-e2e
-  BIN_DIR=$TARGET_DIR/$VM_TRIPLE/release
-fi
-
-# The short-lived C workload, built here (static) for the host and the VMs (no compiler there).
-SHORT_LIVED=$WORK/short-lived
-"$BIN_DIR/context-check" --build-workload "$SHORT_LIVED" || die "building the short-lived workload failed"
-
-# ---- initramfs (shared by every kernel; parameters go on the kernel command line) ---------
-INITRD=$WORK/initramfs.cpio.gz
-vm_initramfs "$INITRD" "$ROOT/scripts/kernel-matrix-init.sh" "${BINARIES[@]/#/$BIN_DIR/}" "$SHORT_LIVED"
+# ---- static binaries, the short-lived workload and an initramfs per architecture ----------
+# Parameters go on the kernel command line, so one initramfs serves every kernel of an arch.
+# The host's binaries are always built: its context-check builds the short-lived C workload
+# (static, with the arch's gcc as CC) for every arch, since the VMs have no compiler.
+declare -A BIN_DIR=() INITRD=() SHORT_LIVED=()
+ARCHES=$(printf '%s\n' "$HOST_ARCH" "${ARCH[@]}" | awk '!seen[$0]++')
+for arch in $ARCHES; do
+  if [ "$arch" = "$HOST_ARCH" ] && [ -n "${KERNEL_MATRIX_BIN_DIR:-}" ]; then
+    BIN_DIR[$arch]=$KERNEL_MATRIX_BIN_DIR
+    log "using prebuilt $arch binaries from $KERNEL_MATRIX_BIN_DIR"
+  else
+    vm_build_static "$TARGET_DIR" "$arch" -p tapper -p tapper-e2e
+    BIN_DIR[$arch]=$TARGET_DIR/$(vm_triple "$arch")/release
+  fi
+  SHORT_LIVED[$arch]=$WORK/$arch/short-lived
+  mkdir -p "$WORK/$arch"
+  CC=$(vm_cc "$arch") "${BIN_DIR[$HOST_ARCH]}/context-check" --build-workload "${SHORT_LIVED[$arch]}" ||
+    die "building the short-lived workload for $arch failed"
+  INITRD[$arch]=$WORK/initramfs-$arch.cpio.gz
+  vm_initramfs "${INITRD[$arch]}" "$ROOT/scripts/kernel-matrix-init.sh" "$(vm_busybox "$arch" "$CACHE_DIR")" \
+    "${BINARIES[@]/#/${BIN_DIR[$arch]}/}" "${SHORT_LIVED[$arch]}"
+done
 
 # ---- run ----------------------------------------------------------------------------------
 declare -A CELL=()   # "<kernel>|<mode>" -> PASS | FAIL | -
@@ -126,18 +139,19 @@ fail() {
   } >&2
 }
 
-# boot_vm VMLINUZ LOG ACCEL MODES: 0 when the guest reported "done"; 2 when a KVM guest never
+# boot_vm VMLINUZ ARCH LOG ACCEL MODES: 0 when the guest reported "done"; 2 when a KVM guest never
 # reached /init (caller falls back to TCG); 3 on timeout; 1 when qemu stopped without "done".
 boot_vm() {
-  local vmlinuz=$1 logf=$2 accel=$3 modes=$4 pid start accel_args
+  local vmlinuz=$1 arch=$2 logf=$3 accel=$4 modes=$5 pid start accel_args
+  vm_qemu "$arch"
   case $accel in
     kvm) accel_args=(-accel kvm -cpu host) ;;
-    tcg) accel_args=(-accel tcg -cpu max) ;;
+    tcg) accel_args=(-accel tcg -cpu "$VM_TCG_CPU") ;;
   esac
   start=$SECONDS
-  qemu-system-x86_64 "${accel_args[@]}" -smp 2 -m 1024 -nographic -no-reboot -nic none \
-    -kernel "$vmlinuz" -initrd "$INITRD" \
-    -append "console=ttyS0 quiet panic=-1 kmatrix.modes=$modes kmatrix.timeout=$MODE_TIMEOUT" \
+  "${VM_QEMU[@]}" "${accel_args[@]}" -smp 2 -m 1024 -nographic -no-reboot -nic none \
+    -kernel "$vmlinuz" -initrd "${INITRD[$arch]}" \
+    -append "console=$VM_CONSOLE quiet panic=-1 kmatrix.modes=$modes kmatrix.timeout=$MODE_TIMEOUT" \
     </dev/null >"$logf" 2>&1 &
   pid=$!
   disown "$pid" # the markers in the log decide; spare the "Aborted" notice of a failed KVM try
@@ -160,13 +174,13 @@ boot_vm() {
 }
 
 run_guest() {
-  local name=$1 expected=$2 kernel=${1#linux-image-} logf rc=0 accel start m status line
+  local name=$1 expected=$2 kernel=${1#linux-image-} arch=${ARCH[$1]} logf rc=0 accel start m status line
   logf=$LOG_DIR/$kernel.serial.log
   start=$SECONDS
-  if [ "$kvm_ok" != no ]; then
+  if [ "$kvm_ok" != no ] && [ "$arch" = "$HOST_ARCH" ]; then
     accel=kvm
     log "$kernel: booting under KVM"
-    boot_vm "$CACHE_DIR/$name/vmlinuz" "$logf" kvm "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
+    boot_vm "$CACHE_DIR/$name/vmlinuz" "$arch" "$logf" kvm "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
     if [ $rc = 2 ]; then
       [ "$ACCEL" = kvm ] && die "$kernel: KVM guest did not reach /init (KERNEL_MATRIX_ACCEL=kvm); serial log: $logf"
       log "$kernel: KVM guest did not reach /init in ${KVM_BOOT_TIMEOUT}s or crashed; using TCG from now on"
@@ -176,10 +190,10 @@ run_guest() {
       kvm_ok=yes
     fi
   fi
-  if [ "$kvm_ok" = no ]; then
+  if [ "$kvm_ok" = no ] || [ "$arch" != "$HOST_ARCH" ]; then
     accel=tcg
-    log "$kernel: booting under TCG"
-    boot_vm "$CACHE_DIR/$name/vmlinuz" "$logf" tcg "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
+    log "$kernel: booting under TCG ($arch)"
+    boot_vm "$CACHE_DIR/$name/vmlinuz" "$arch" "$logf" tcg "$(IFS=,; echo "${ALL_MODES[*]}")" || rc=$?
   fi
   HOW[$kernel]="$accel $((SECONDS - start))s"
   # Firmware and kernel send terminal resets and colours; keep the log plain text.
@@ -235,7 +249,7 @@ unsupported() {
 }
 
 run_host() {
-  local expected=$1 kernel="host" logf m rc start=$SECONDS
+  local expected=$1 kernel="host" logf m rc bin start=$SECONDS
   mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
   mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
   for m in "${ALL_MODES[@]}"; do
@@ -247,8 +261,9 @@ run_host() {
     fi
     log "host $(uname -r): capture-check --probe $m"
     rc=0
-    (cd "$WORK" && timeout -k 5 "$MODE_TIMEOUT" "$BIN_DIR/capture-check" --tapper "$BIN_DIR/tapper" \
-      --workload "$BIN_DIR/socket-workload" --probe "$m") </dev/null >"$logf" 2>&1 || rc=$?
+    bin=${BIN_DIR[$HOST_ARCH]}
+    (cd "$WORK" && timeout -k 5 "$MODE_TIMEOUT" "$bin/capture-check" --tapper "$bin/tapper" \
+      --workload "$bin/socket-workload" --probe "$m") </dev/null >"$logf" 2>&1 || rc=$?
     sed 's/^/    /' "$logf" | tail -n 5 >&2
     if [ $rc = 0 ] && grep -q "^capture-check: PASS probe=$m" "$logf"; then
       CELL["host|$m"]=PASS
@@ -265,8 +280,9 @@ run_host() {
   rc=0
   : >"$logf"
   for probe in "" tracepoint; do
-    (cd "$WORK" && timeout -k 5 "$MODE_TIMEOUT" "$BIN_DIR/context-check" --tapper "$BIN_DIR/tapper" \
-      --workload "$SHORT_LIVED" ${probe:+--probe "$probe"}) </dev/null >>"$logf" 2>&1 || rc=$?
+    bin=${BIN_DIR[$HOST_ARCH]}
+    (cd "$WORK" && timeout -k 5 "$MODE_TIMEOUT" "$bin/context-check" --tapper "$bin/tapper" \
+      --workload "${SHORT_LIVED[$HOST_ARCH]}" ${probe:+--probe "$probe"}) </dev/null >>"$logf" 2>&1 || rc=$?
     [ $rc = 0 ] || break
   done
   sed 's/^/    /' "$logf" | tail -n 5 >&2

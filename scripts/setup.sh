@@ -3,7 +3,8 @@
 # linker), protoc, the nightly toolchain's rust-src and bpf-linker (the eBPF programs), and
 # the tracefs and bpffs mounts. `--test` adds the test servers and tools
 # (scripts/lib/test-tools.sh): PostgreSQL, Prometheus, Alertmanager, containerd, podman,
-# qemu, chromium, debootstrap, cargo-deb, rustfmt, clippy and the Python test clients.
+# qemu (x86_64 and aarch64), the aarch64 cross linker and Rust target, chromium, debootstrap,
+# cargo-deb, rustfmt, clippy and the Python test clients.
 # Needs root and rustup (https://rustup.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,12 @@ if $test_tools; then
     log "adding rustfmt and clippy (scripts/test.sh lints with them)"
     rustup component add rustfmt clippy || die "rustup component add rustfmt clippy failed"
   fi
+  for target in "${TEST_RUST_TARGETS[@]}"; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+      log "adding the Rust target $target (the static cross build for the arm64 VM and images)"
+      rustup target add "$target" || die "rustup target add $target failed"
+    fi
+  done
   if ! command -v cargo-deb >/dev/null; then
     log "building cargo-deb (scripts/package-deb.sh; a few minutes)"
     cargo install --locked cargo-deb || die "cargo install --locked cargo-deb failed"

