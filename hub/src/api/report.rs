@@ -6,7 +6,10 @@
 use std::{collections::VecDeque, sync::Arc};
 
 use prost::Message;
-use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
+use tapper_proto::v1::{
+    Ack, Event, LossNotice, ReportRequest, ReportResponse, Warning, report_request::Msg,
+    report_response,
+};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
@@ -16,7 +19,7 @@ use crate::{
     error::HubError,
     ingest::{fanout::Fanout, group_commit::Pending, reject_log, validate},
     security::node_identity::PeerIdentity,
-    store::InstanceKey,
+    store::{Committed, InstanceKey},
     util::clock::now_ns,
 };
 
@@ -237,7 +240,7 @@ fn queue(
             let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_warning(&key, warning, now_ns()),
-                holding(permit, move |fanout, c| {
+                holding(permit, move |fanout, c: Committed<Warning>| {
                     for w in &c.new {
                         observer.warning_committed(w);
                         fanout.publish_warning(w);
@@ -251,7 +254,7 @@ fn queue(
             let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_events(&key, batch.events, now_ns()),
-                holding(permit, move |fanout, c| {
+                holding(permit, move |fanout, c: Committed<Event>| {
                     observer.events_committed(&c.new);
                     fanout.publish_events(c.new);
                     Some(c.acked)
@@ -263,7 +266,7 @@ fn queue(
             let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_loss(&key, loss, now_ns()),
-                holding(permit, move |fanout, c| {
+                holding(permit, move |fanout, c: Committed<LossNotice>| {
                     for l in &c.new {
                         observer.loss_committed(l);
                         fanout.publish_loss(l);
