@@ -287,6 +287,9 @@ mod tests {
         c.max_message_bytes = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-message-bytes");
         let mut c = config();
+        c.ingest_queue_bytes = 0;
+        assert_eq!(c.validate().unwrap_err().option, "ingest-queue-bytes");
+        let mut c = config();
         c.max_connections_per_peer = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-connections-per-peer");
         let mut c = config();
