@@ -13,9 +13,9 @@
 #   prebuilt static tapper, tapper-bench (and hub) for both the host and the VM, instead of
 #   building. BENCH_TRANSPORTS (default plaintext,tls) for the end-to-end and fan-in drivers.
 #   BENCH_BASELINE_DIR: release binaries (tapper, hub, tapper-bench) of the build before a
-#   change (a COMMIT file there names it in the report); the overhead, end-to-end, cost and
-#   replicas drivers then run them too, alternating round by round with this build, and the
-#   report sets the two side by side.
+#   change (a COMMIT file there names it in the report); the overhead, end-to-end, cost,
+#   fan-in and replicas drivers then run them too, alternating round by round with this
+#   build, and the report sets the two side by side.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,7 +53,7 @@ RESULTS=$TARGET_DIR/bench/$MODE
 if [ $MODE = full ]; then
   RUNS=5 OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,10,100,1000,10000,50000,100000
   E2E_RATES=50000,100000,150000,200000,300000,400000 E2E_SECS=3 LAT_RATE=1000 LAT_SECS=5
-  FANIN=10x1000,100x1000 FANIN_SECS=5
+  FANIN=10x1000,100x1000,1000x1000 FANIN_SECS=5
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
     --stall-timeout 1 --silent 2000 --handshake-timeout 2)
   METRICS=(--runs 5 --bursts 100 --nodes 1000 --scrapes 200)
@@ -198,9 +198,11 @@ driver_e2e() {
 driver_fanin() {
   need_hub fanin || return 0
   tls_args
-  log "hub fan-in $FANIN ($TRANSPORTS)"
+  local baseline=()
+  [ -n "$BASE" ] && baseline=(--baseline-hub "$BASE/hub")
+  log "hub fan-in $FANIN ($TRANSPORTS)${BASE:+, alternating with the hub of $BASE}"
   bench fanin --runs $RUNS --configs $FANIN --duration $FANIN_SECS --hub "$BIN/hub" \
-    --transports "$TRANSPORTS" "${TLS_ARGS[@]}" --out "$RESULTS/fanin.json"
+    "${baseline[@]}" --transports "$TRANSPORTS" "${TLS_ARGS[@]}" --out "$RESULTS/fanin.json"
 }
 
 driver_cost() {

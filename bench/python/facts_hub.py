@@ -105,18 +105,31 @@ def latency(r):
             "runs": max(x["run"] for x in lat) + 1, "rows": rows(table), "target": target}
 
 
+BUILDS = {"before": "before", "after": "this build"}
+DB = {"file": "a fresh SQLite file", "memory": "an in-memory SQLite database (`:memory:`)"}
+
+
+def _us_per_event(s):
+    """The hub's CPU per event delivered in the window, in µs (100 % = one core-second/s)."""
+    return [x["hub_cpu_percent"] * 1e4 / x["delivered_per_sec"] for x in s
+            if x["delivered_per_sec"] > 0]
+
+
 def fanin(r):
     o = load(r / "fanin.json")
     if o is None:
         return None
-    table = [(f"{n} × {m}", TRANSPORTS[t], n * m, show(col(s, "delivered_per_sec"), 0),
-              show(col(s, "hub_cpu_percent"), 1), show(col(s, "hub_rss_kib", 1 / 1024), 1),
+    samples = [{"build": "after", **s} for s in o["samples"]]
+    table = [(f"{n} × {m}", TRANSPORTS[t], BUILDS[b], n * m,
+              show(col(s, "delivered_per_sec"), 0), show(col(s, "hub_cpu_percent"), 1),
+              show(_us_per_event(s), 1), show(col(s, "hub_rss_kib", 1 / 1024), 1),
               show(col(s, "hub_hwm_kib", 1 / 1024), 1), show(col(s, "drain_secs"), 1),
               f"{total(s, 'delivered_total')} / {total(s, 'sent')}", total(s, "lost"),
               total(s, "lagged"), show(col(s, "driver_cpu_percent"), 1))
-             for (n, m, t), s in groups(o["samples"], "reporters", "rate_each", "transport")]
+             for (n, m, t, b), s in groups(samples, "reporters", "rate_each", "transport",
+                                           "build")]
     return {"subscriber_queue": o["subscriber_queue"], "secs": f"{o['duration_secs']:g}",
-            "rows": rows(table), **machine(o)}
+            "db": DB[o.get("db", "memory")], "rows": rows(table), **machine(o)}
 
 
 def tls(r):
@@ -134,7 +147,8 @@ def tls(r):
             f"part {parts.number('latency')}: {name} latency at {rate}/s, ms", 2,
             {t: [s[f"{name}_us"] / 1000 for s in lat if s["transport"] == t]
              for t in TRANSPORTS}))
-    for (n, m), s in groups(fan["samples"], "reporters", "rate_each"):
+    this_build = [x for x in fan["samples"] if x.get("build", "after") == "after"]
+    for (n, m), s in groups(this_build, "reporters", "rate_each"):
         for name, decimals, key, scale in [
                 ("hub CPU %", 1, "hub_cpu_percent", 1),
                 ("delivered/s in window", 0, "delivered_per_sec", 1),

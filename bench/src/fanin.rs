@@ -1,10 +1,14 @@
 //! Hub fan-in: N synthetic reporters × M events/s (the shared load loop) into one hub with
-//! one subscriber, over each transport; hub CPU % and RSS, and events/s delivered.
+//! one subscriber, over each transport; hub CPU % and RSS, and events/s delivered. With a
+//! baseline hub binary, the baseline and this build alternate measurement by measurement.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::{
@@ -23,6 +27,13 @@ pub struct Options {
     /// The hub binary.
     #[arg(long, default_value = "hub")]
     pub hub: PathBuf,
+    /// A hub binary of the build before a change: measured just before `--hub`, each
+    /// configuration and run, so both builds see the same machine.
+    #[arg(long)]
+    pub baseline_hub: Option<PathBuf>,
+    /// Where the hub stores: a fresh SQLite file per measurement (as deployed), or memory.
+    #[arg(long, value_enum, default_value_t = Db::File)]
+    pub db: Db,
     /// Configurations as REPORTERSxRATE, e.g. 100x1000 (comma-separated).
     #[arg(long, value_delimiter = ',', default_values = ["10x1000", "100x1000"])]
     pub configs: Vec<cli::Offered>,
@@ -37,9 +48,30 @@ pub struct Options {
     pub transports: Transports,
 }
 
+/// The hub's store in a measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Db {
+    /// A fresh SQLite file in the temporary directory, removed afterwards.
+    File,
+    /// `:memory:`: every stored row stays in the hub's memory.
+    Memory,
+}
+
+/// Which hub binary a sample measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Build {
+    /// `--baseline-hub`.
+    Before,
+    /// `--hub`.
+    After,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
     pub run: usize,
+    pub build: Build,
     /// Between the reporters, the subscriber and the hub.
     pub transport: Transport,
     #[serde(flatten)]
@@ -54,6 +86,7 @@ pub struct Outcome {
     pub machine: Machine,
     pub duration_secs: f64,
     pub subscriber_queue: u64,
+    pub db: Db,
     pub samples: Vec<Sample>,
 }
 
@@ -68,12 +101,14 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
         } in &opts.configs
         {
             for &t in &opts.transports.list {
-                eprintln!(
-                    "[fanin] run {}/{}: {n} reporters x {m}/s ({t})",
-                    run + 1,
-                    opts.runs
-                );
-                samples.push(one(opts, run, (n, m), t).await?);
+                for (build, hub) in builds(opts) {
+                    eprintln!(
+                        "[fanin] run {}/{}: {n} reporters x {m}/s ({t}, {build:?} build)",
+                        run + 1,
+                        opts.runs
+                    );
+                    samples.push(one(opts, hub, (run, build), (n, m), t).await?);
+                }
             }
         }
     }
@@ -82,22 +117,62 @@ pub async fn run(opts: &Options) -> Result<Outcome> {
         machine,
         duration_secs: opts.duration.as_secs_f64(),
         subscriber_queue: opts.subscriber_queue,
+        db: opts.db,
         samples,
     })
 }
 
+/// The hub binaries to measure, in the order they alternate.
+fn builds(opts: &Options) -> Vec<(Build, &Path)> {
+    let before = opts.baseline_hub.as_deref().map(|h| (Build::Before, h));
+    before
+        .into_iter()
+        .chain([(Build::After, opts.hub.as_path())])
+        .collect()
+}
+
+/// A fresh SQLite file for one measurement, removed (with its WAL) when dropped.
+struct DbFile(PathBuf);
+
+impl DbFile {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        Self(std::env::temp_dir().join(format!(
+            "tapper-bench-fanin-{}-{nanos}.db",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for DbFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 async fn one(
     opts: &Options,
-    run: usize,
+    hub: &Path,
+    (run, build): (usize, Build),
     (n, m): (u64, u64),
     transport: Transport,
 ) -> Result<Sample> {
     let transports = &opts.transports;
-    let hub = hub::start(
-        &opts.hub,
-        opts.subscriber_queue,
-        &transports.hub_flags(transport),
-    )?;
+    let file = (opts.db == Db::File).then(DbFile::new);
+    let db = file
+        .as_ref()
+        .map_or(":memory:".into(), |f| f.0.display().to_string());
+    let mut flags = hub::load_flags(opts.subscriber_queue);
+    flags.extend(transports.hub_flags(transport));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let hub = hub::start_on(hub, &db, &flags)?;
     let credentials = transports.credentials(transport);
     let sub = subscriber::start(&hub.url, credentials.clone(), None, 0).await?;
     let hubs = load::Hubs {
@@ -113,8 +188,10 @@ async fn one(
     };
     let got = load::drive(&hubs, sub, &load).await?;
     hub.peer.stop(Duration::from_secs(10))?;
+    drop(file);
     Ok(Sample {
         run,
+        build,
         transport,
         hub_cpu_percent: got.hubs_cpu_percent,
         hub_rss_kib: got.hubs_memory[0].rss_kib,

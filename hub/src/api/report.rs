@@ -1,20 +1,25 @@
 //! The `Report` stream: Hello first, then events, counters and losses; each batch is
 //! validated and queued for the next group commit while the stream's next batches are
-//! read; once committed it is published to subscribers and then acknowledged, in order.
+//! read, within the hub's ingest budget; once committed it is published to subscribers and
+//! then acknowledged, in order.
 
 use std::{collections::VecDeque, sync::Arc};
 
-use tapper_proto::v1::{Ack, ReportRequest, ReportResponse, report_request::Msg, report_response};
-use tokio::sync::mpsc;
+use prost::Message;
+use tapper_proto::v1::{
+    Ack, Event, LossNotice, ReportRequest, ReportResponse, Warning, report_request::Msg,
+    report_response,
+};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tonic::{Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::{
     api::state::HubState,
     error::HubError,
-    ingest::{group_commit::Pending, reject_log, validate},
+    ingest::{fanout::Fanout, group_commit::Pending, reject_log, validate},
     security::node_identity::PeerIdentity,
-    store::InstanceKey,
+    store::{Committed, InstanceKey},
     util::clock::now_ns,
 };
 
@@ -155,13 +160,16 @@ async fn pipeline(
                 }
             }
             msg = inbound.message(), if pending.len() < MAX_PIPELINED => match msg {
-                Ok(Some(m)) => match queue(state, key, m) {
-                    Ok(p) => pending.push_back(p),
-                    Err(e) => {
-                        reject_log::rejected(&key.node, &key.instance_id, &e);
-                        break Err(e.into());
+                Ok(Some(m)) => {
+                    let permit = reserve(state, &m).await?;
+                    match queue(state, key, m, permit) {
+                        Ok(p) => pending.push_back(p),
+                        Err(e) => {
+                            reject_log::rejected(&key.node, &key.instance_id, &e);
+                            break Err(e.into());
+                        }
                     }
-                },
+                }
                 Ok(None) => break Ok(()),
                 // The codec refused a message (oversized or malformed): a rejection too.
                 Err(status) if status.code() == tonic::Code::InvalidArgument => {
@@ -190,11 +198,38 @@ async fn pipeline(
     ended
 }
 
-/// Validates one message and queues its commit; the answer is the ack to send, if any.
+/// Waits until the encoded size of `msg` fits in the hub's ingest budget (a message
+/// bigger than the whole budget waits for all of it).
+async fn reserve(state: &HubState, msg: &ReportRequest) -> Result<OwnedSemaphorePermit, Status> {
+    let bytes = msg
+        .encoded_len()
+        .clamp(1, state.settings.ingest_queue_bytes);
+    let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+    let budget = state.ingest_budget.clone();
+    budget
+        .acquire_many_owned(bytes)
+        .await
+        .map_err(|_| HubError::ShuttingDown.into())
+}
+
+/// `finish`, holding `permit` until it has run or its commit failed.
+fn holding<T, R>(
+    permit: OwnedSemaphorePermit,
+    finish: impl FnOnce(&Fanout, T) -> R + Send + 'static,
+) -> impl FnOnce(&Fanout, T) -> R + Send + 'static {
+    move |fanout: &Fanout, value: T| {
+        let _permit = permit;
+        finish(fanout, value)
+    }
+}
+
+/// Validates one message and queues its commit, holding `permit` until then; the answer
+/// is the ack to send, if any.
 fn queue(
     state: &HubState,
     key: &InstanceKey,
     msg: ReportRequest,
+    permit: OwnedSemaphorePermit,
 ) -> Result<Pending<Option<u64>>, HubError> {
     let key = key.clone();
     match msg.msg {
@@ -205,13 +240,13 @@ fn queue(
             let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_warning(&key, warning, now_ns()),
-                move |fanout, c| {
+                holding(permit, move |fanout, c: Committed<Warning>| {
                     for w in &c.new {
                         observer.warning_committed(w);
                         fanout.publish_warning(w);
                     }
                     Some(c.acked)
-                },
+                }),
             )
         }
         Some(Msg::Events(batch)) => {
@@ -219,11 +254,11 @@ fn queue(
             let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_events(&key, batch.events, now_ns()),
-                move |fanout, c| {
+                holding(permit, move |fanout, c: Committed<Event>| {
                     observer.events_committed(&c.new);
                     fanout.publish_events(c.new);
                     Some(c.acked)
-                },
+                }),
             )
         }
         Some(Msg::Loss(loss)) => {
@@ -231,20 +266,21 @@ fn queue(
             let observer = state.observer();
             state.writer.queue(
                 move |s| s.commit_loss(&key, loss, now_ns()),
-                move |fanout, c| {
+                holding(permit, move |fanout, c: Committed<LossNotice>| {
                     for l in &c.new {
                         observer.loss_committed(l);
                         fanout.publish_loss(l);
                     }
                     Some(c.acked)
-                },
+                }),
             )
         }
         Some(Msg::Counters(c)) => {
             validate::counters::check(&c)?;
-            state
-                .writer
-                .queue(move |s| s.set_counters(&key, &c, now_ns()), |_, ()| None)
+            state.writer.queue(
+                move |s| s.set_counters(&key, &c, now_ns()),
+                holding(permit, |_, ()| None),
+            )
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub subscriber_stall_timeout: Duration,
     /// Subscribe streams open at once, at most.
     pub max_subscribers: usize,
+    /// Encoded bytes of Report messages read and not yet committed, at most.
+    pub ingest_queue_bytes: usize,
 }
 
 /// Shared hub state.
@@ -42,6 +44,8 @@ pub struct HubState {
     pub connected: Connected,
     /// One permit per open Subscribe stream.
     pub subscriber_slots: Arc<Semaphore>,
+    /// One permit per encoded byte of a Report message read and not yet committed.
+    pub ingest_budget: Arc<Semaphore>,
     pub settings: Settings,
     /// Told of each commit: the metrics and the alert rules.
     observer: CommitObserver,
@@ -82,6 +86,7 @@ impl HubState {
             tail,
             connected: Connected::default(),
             subscriber_slots: Arc::new(Semaphore::new(settings.max_subscribers)),
+            ingest_budget: Arc::new(Semaphore::new(settings.ingest_queue_bytes)),
             settings,
             observer,
             shutdown,

@@ -18,6 +18,8 @@ use options::Options;
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
 /// Default `subscriber_queue_bytes`: 16 MiB.
 pub const DEFAULT_SUBSCRIBER_QUEUE_BYTES: usize = 16 << 20;
+/// Default `ingest_queue_bytes`: 16 MiB.
+pub const DEFAULT_INGEST_QUEUE_BYTES: usize = 16 << 20;
 /// Largest subscriber or connection cap accepted.
 const MAX_COUNT: usize = 1_000_000;
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
     pub max_message_bytes: usize,
+    /// Encoded bytes of Report messages read and not yet committed, across all streams.
+    pub ingest_queue_bytes: usize,
     /// How long open streams may take to end after shutdown starts.
     pub shutdown_grace: Duration,
     /// Serve TLS from these files (and require client certificates with a client CA).
@@ -194,6 +198,12 @@ impl Config {
         if self.max_message_bytes == 0 {
             return bad("max-message-bytes", "must be at least 1");
         }
+        if !(1..=u32::MAX as usize).contains(&self.ingest_queue_bytes) {
+            return bad(
+                "ingest-queue-bytes",
+                &format!("must be from 1 to {}", u32::MAX),
+            );
+        }
         if self.reload_interval.is_zero() {
             return bad("reload-interval", "must be longer than zero");
         }
@@ -280,6 +290,9 @@ mod tests {
         let mut c = config();
         c.max_message_bytes = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-message-bytes");
+        let mut c = config();
+        c.ingest_queue_bytes = 0;
+        assert_eq!(c.validate().unwrap_err().option, "ingest-queue-bytes");
         let mut c = config();
         c.max_connections_per_peer = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-connections-per-peer");

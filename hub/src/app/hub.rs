@@ -165,6 +165,7 @@ impl Hub {
                 subscriber_queue_bytes: config.subscriber_queue_bytes,
                 subscriber_stall_timeout: config.subscriber_stall_timeout,
                 max_subscribers: config.max_subscribers,
+                ingest_queue_bytes: config.ingest_queue_bytes,
             },
             observers.commit_observer(),
             shutdown_rx,

@@ -7,7 +7,7 @@ use clap::Parser;
 use tapper_proto::flag_text::{parse_duration, parse_listen_addr};
 
 use crate::{
-    app::config::{Config, DEFAULT_SUBSCRIBER_QUEUE_BYTES},
+    app::config::{Config, DEFAULT_INGEST_QUEUE_BYTES, DEFAULT_SUBSCRIBER_QUEUE_BYTES},
     ops::retention::Retention,
     security::{
         message_size::DEFAULT_MAX_MESSAGE_BYTES, node_identity::NodeIdentity, tls::TlsFiles,
@@ -153,6 +153,11 @@ pub struct ConnectionOptions {
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
+    /// Encoded bytes of Report messages read and not yet committed, across all streams, at
+    /// most; a stream reads on once its last message fits (the tappers' buffers absorb the
+    /// wait). Bounds the hub's ingest memory, whatever the number of tappers.
+    #[arg(long, default_value_t = DEFAULT_INGEST_QUEUE_BYTES)]
+    pub ingest_queue_bytes: usize,
 }
 
 /// Who may connect and call.
@@ -285,6 +290,7 @@ impl From<Options> for Config {
             max_streams_per_connection: connections.max_streams_per_connection,
             handshake_timeout: connections.handshake_timeout,
             max_message_bytes: connections.max_message_bytes,
+            ingest_queue_bytes: connections.ingest_queue_bytes,
             shutdown_grace: server.shutdown_grace,
             tls: security
                 .tls_cert

@@ -1,9 +1,9 @@
 //! The identity and quota columns of a stored event (schema version 4): the values the
-//! writer inserts for them, NULL where the event has no such field.
+//! writer inserts for them, borrowed from the event, NULL where it has no such field.
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use tapper_proto::v1::Event;
 
 use super::u2i;
@@ -14,26 +14,28 @@ use super::u2i;
 /// quota_pids_max, quota_pids_current, quota_file_nr, quota_file_max.
 pub const COLUMNS: usize = 16;
 
-fn text(v: Option<&String>) -> Value {
-    v.map_or(Value::Null, |s| Value::Text(s.clone()))
+fn text(v: Option<&String>) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(v.map_or(ValueRef::Null, |s| ValueRef::Text(s.as_bytes())))
 }
 
-fn int(v: Option<u64>) -> Value {
-    v.map_or(Value::Null, |n| Value::Integer(u2i(n)))
+fn int<'a>(v: Option<u64>) -> ToSqlOutput<'a> {
+    ToSqlOutput::Owned(v.map_or(Value::Null, |n| Value::Integer(u2i(n))))
 }
 
 /// The column values of `e`. Pod labels are a JSON object with sorted keys, NULL when
 /// there are none.
-pub fn values(e: &Event) -> [Value; COLUMNS] {
+pub fn values(e: &Event) -> [ToSqlOutput<'_>; COLUMNS] {
     let c = e.container.as_ref();
     let p = e.pod.as_ref();
     let q = e.quota.as_ref();
     let labels = p.filter(|p| !p.labels.is_empty()).map(|p| {
         let sorted: BTreeMap<_, _> = p.labels.iter().collect();
-        Value::Text(serde_json::to_string(&sorted).unwrap_or_default())
+        ToSqlOutput::Owned(Value::Text(
+            serde_json::to_string(&sorted).unwrap_or_default(),
+        ))
     });
     [
-        Value::Text(e.source.clone()),
+        text(Some(&e.source)),
         text(e.cgroup_path.as_ref()),
         text(c.and_then(|c| c.id.as_ref())),
         text(c.and_then(|c| c.runtime.as_ref())),
@@ -42,7 +44,7 @@ pub fn values(e: &Event) -> [Value; COLUMNS] {
         text(p.and_then(|p| p.uid.as_ref())),
         text(p.and_then(|p| p.namespace.as_ref())),
         text(p.and_then(|p| p.name.as_ref())),
-        labels.unwrap_or(Value::Null),
+        labels.unwrap_or(ToSqlOutput::Owned(Value::Null)),
         int(q.and_then(|q| q.memory_max)),
         int(q.and_then(|q| q.memory_current)),
         int(q.and_then(|q| q.pids_max)),

@@ -15,6 +15,9 @@ use crate::store::{
     policy::{CommitQueries, Ledger, LossRows},
 };
 
+/// Prepared statements the writer keeps.
+const WRITER_STATEMENTS: usize = 64;
+
 /// The one connection that writes, with the state that numbering and dedup need.
 pub struct SqliteWriter {
     conn: Connection,
@@ -25,27 +28,37 @@ pub struct SqliteWriter {
 struct Steps<'a> {
     conn: &'a mut Connection,
     last_hub_seq: u64,
+    /// Inside a group transaction, which persists the high-water mark at its end.
+    grouped: bool,
 }
 
-/// Persists the hub_seq high-water mark (so retention cannot make numbers repeat) and
-/// releases the savepoint (which commits, unless a group transaction is open).
-fn commit_through(tx: Savepoint<'_>, last_hub_seq: u64) -> Result<()> {
-    tx.execute(
+/// Persists the hub_seq high-water mark, so that retention cannot make numbers repeat.
+fn store_last_hub_seq(conn: &Connection, last_hub_seq: u64) -> Result<()> {
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('last_hub_seq', ?1)
          ON CONFLICT (key) DO UPDATE SET value = ?1",
-        params![u2i(last_hub_seq)],
-    )?;
+    )?
+    .execute(params![u2i(last_hub_seq)])?;
+    Ok(())
+}
+
+/// Releases the savepoint (which commits, unless a group transaction is open). Outside a
+/// group it persists the high-water mark first; a group does that once, at its end.
+fn commit_through(tx: Savepoint<'_>, grouped: bool, last_hub_seq: u64) -> Result<()> {
+    if !grouped {
+        store_last_hub_seq(&tx, last_hub_seq)?;
+    }
     tx.commit()?;
     Ok(())
 }
 
 /// Sets the tapper row's acked seq and last_seen.
 fn set_acked(tx: &Connection, key: &InstanceKey, acked: u64, now_ns: i64) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE tappers SET acked_seq = ?3, last_seen_ns = ?4
          WHERE node = ?1 AND instance_id = ?2",
-        params![key.node, key.instance_id, u2i(acked), now_ns],
-    )?;
+    )?
+    .execute(params![key.node, key.instance_id, u2i(acked), now_ns])?;
     Ok(())
 }
 
@@ -53,11 +66,8 @@ impl CommitQueries for Steps<'_> {
     fn stored_acked(&mut self, key: &InstanceKey) -> Result<u64> {
         let acked: Option<i64> = self
             .conn
-            .query_row(
-                "SELECT acked_seq FROM tappers WHERE node = ?1 AND instance_id = ?2",
-                params![key.node, key.instance_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT acked_seq FROM tappers WHERE node = ?1 AND instance_id = ?2")?
+            .query_row(params![key.node, key.instance_id], |r| r.get(0))
             .optional()?;
         Ok(i2u(acked.unwrap_or(0)))
     }
@@ -81,19 +91,19 @@ impl CommitQueries for Steps<'_> {
             *counts.entry((e.errno, e.errno_name.as_str())).or_default() += 1 + u2i(e.suppressed);
         }
         rollups::add(&tx, &key.node, rollups::minute(now_ns), &counts)?;
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE tappers SET events_received = events_received + ?3, acked_seq = ?4,
                                 last_seen_ns = ?5
              WHERE node = ?1 AND instance_id = ?2",
-            params![
-                key.node,
-                key.instance_id,
-                stored.len() as i64,
-                u2i(acked),
-                now_ns
-            ],
-        )?;
-        commit_through(tx, next)?;
+        )?
+        .execute(params![
+            key.node,
+            key.instance_id,
+            stored.len() as i64,
+            u2i(acked),
+            now_ns
+        ])?;
+        commit_through(tx, self.grouped, next)?;
         Ok(stored)
     }
 
@@ -113,7 +123,7 @@ impl CommitQueries for Steps<'_> {
             hub_seq: self.last_hub_seq + 1,
         })?;
         set_acked(&tx, key, acked, now_ns)?;
-        commit_through(tx, hub_seq.unwrap_or(self.last_hub_seq))?;
+        commit_through(tx, self.grouped, hub_seq.unwrap_or(self.last_hub_seq))?;
         Ok(hub_seq)
     }
 
@@ -132,7 +142,7 @@ impl CommitQueries for Steps<'_> {
         };
         set_acked(&tx, key, acked, now_ns)?;
         let stored = stored.then_some(hub_seq);
-        commit_through(tx, stored.unwrap_or(self.last_hub_seq))?;
+        commit_through(tx, self.grouped, stored.unwrap_or(self.last_hub_seq))?;
         Ok(stored)
     }
 }
@@ -141,6 +151,8 @@ impl SqliteWriter {
     /// Opens the writer connection and brings the schema up to date.
     pub(super) fn open(location: &Location) -> Result<Self> {
         let mut conn = location.connect()?;
+        // Room for every statement a commit runs, the multi-row inserts' among them.
+        conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         if !location.memory {
             conn.pragma_update(None, "journal_mode", "WAL")?;
         }
@@ -154,11 +166,13 @@ impl SqliteWriter {
     /// The connection's commit steps, numbering after the ledger's high-water mark.
     fn steps(&mut self) -> (&mut Ledger, Steps<'_>) {
         let last_hub_seq = self.ledger.last_hub_seq();
+        let grouped = !self.conn.is_autocommit();
         (
             &mut self.ledger,
             Steps {
                 conn: &mut self.conn,
                 last_hub_seq,
+                grouped,
             },
         )
     }
@@ -198,7 +212,9 @@ impl Writer for SqliteWriter {
         if self.conn.is_autocommit() {
             return Ok(());
         }
-        let Err(err) = self.conn.execute_batch("COMMIT") else {
+        let committed = store_last_hub_seq(&self.conn, self.ledger.last_hub_seq())
+            .and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+        let Err(err) = committed else {
             return Ok(());
         };
         if !self.conn.is_autocommit() {
@@ -206,7 +222,7 @@ impl Writer for SqliteWriter {
         }
         // Forgets what the rolled-back commits had settled.
         self.ledger = Ledger::new(stored_last_hub_seq(&self.conn)?);
-        Err(err.into())
+        Err(err)
     }
 
     fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
@@ -264,10 +280,17 @@ impl Writer for SqliteWriter {
     }
 
     fn set_counters(&mut self, key: &InstanceKey, c: &Counters, now_ns: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE tappers SET counters = ?3, last_seen_ns = ?4 WHERE node = ?1 AND instance_id = ?2",
-            params![key.node, key.instance_id, c.encode_to_vec(), now_ns],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE tappers SET counters = ?3, last_seen_ns = ?4
+                 WHERE node = ?1 AND instance_id = ?2",
+            )?
+            .execute(params![
+                key.node,
+                key.instance_id,
+                c.encode_to_vec(),
+                now_ns
+            ])?;
         Ok(())
     }
 
