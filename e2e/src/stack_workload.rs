@@ -84,12 +84,19 @@ pub fn build_as_library(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((loader, library))
 }
 
-/// `gcc -O0 -g -fno-omit-frame-pointer FLAGS -o BIN SOURCE LIBS`, with `$CC` instead of gcc
-/// when set (a cross compiler for another architecture's VM).
+/// `gcc -O0 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer FLAGS -o BIN SOURCE LIBS`,
+/// with `$CC` instead of gcc when set (a cross compiler for another architecture's VM). Leaf
+/// functions keep their frame record too: aarch64's gcc omits it by default, and the frame
+/// walk then loses the leaf's caller (its return address stays in the link register).
 pub fn compile(bin: &Path, flags: &[&str], source: &str, libs: &[&str]) -> anyhow::Result<()> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".to_string());
     let status = Command::new(&cc)
-        .args(["-O0", "-g", "-fno-omit-frame-pointer"])
+        .args([
+            "-O0",
+            "-g",
+            "-fno-omit-frame-pointer",
+            "-mno-omit-leaf-frame-pointer",
+        ])
         .args(flags)
         .arg("-o")
         .arg(bin)
