@@ -79,10 +79,7 @@ pub fn enfile(event: &Event) -> Finding {
 /// A warning: the limit it announces, with its numbers and the time left.
 pub fn warning(w: &Warning) -> Finding {
     let percent = w.ratio * 100.0;
-    let when = match w.eta_seconds {
-        Some(eta) => format!("full in about {eta:.0} s"),
-        None => "not rising now".into(),
-    };
+    let when = tapper_proto::table::eta_text(w.eta_seconds);
     match w.kind.parse() {
         Ok(WarningKind::Nofile) => (
             Cause::RlimitNofile,

@@ -468,7 +468,7 @@ fn warnings_name_the_limit_ahead() {
     assert_eq!(d.cause, "rlimit_nofile");
     assert_eq!(
         d.text,
-        "at least 205 open fds of RLIMIT_NOFILE 256 (80%), full in about 12 s: the process \
+        "at least 205 open fds of RLIMIT_NOFILE 256 (80%), full in ~12s: the process \
          nears its descriptor limit; raise LimitNOFILE/ulimit -n or look for a descriptor leak"
     );
     let file_max = Warning {
