@@ -3,15 +3,17 @@
 # (bench/parts.tsv lists the parts, their numbers and their drivers), each writing JSON, then
 # fills BENCHMARKS.md's marked sections from that JSON (bench/python/report.py). Run as root.
 #
-# Usage: scripts/bench.sh [--smoke] [--part ID]
+# Usage: scripts/bench.sh [--smoke] [--part ID[,ID...]]
 #   --smoke    tiny sizes, one run, no speed assertions; checks that every part still works
 #              and writes its report into a copy of BENCHMARKS.md under the target dir.
-#   --part ID  run only the driver of part ID (a part number of bench/parts.tsv, e.g. 1, 8,
-#              9 or 10) and refill only the sections its results feed.
+#   --part ID  run only the drivers of these parts (part numbers of bench/parts.tsv, e.g. 1,
+#              8, 9 or 10, or a comma-separated list such as 2,4,5) and refill only the
+#              sections their results feed.
 # Environment: CARGO_TARGET_DIR (default target); BENCH_SKIP_VM=1 skips the VM half of the
 #   syscall overhead; BENCH_OUT (default BENCHMARKS.md for a full run); BENCH_BIN_DIR:
 #   prebuilt static tapper, tapper-bench (and hub) for both the host and the VM, instead of
 #   building. BENCH_TRANSPORTS (default plaintext,tls) for the end-to-end and fan-in drivers.
+#   BENCH_RUNS: runs per measurement (default 5 for a full run, 1 for --smoke).
 #   BENCH_BASELINE_DIR: release binaries (tapper, hub, tapper-bench) of the build before a
 #   change (a COMMIT file there names it in the report); the overhead, end-to-end, cost,
 #   fan-in and replicas drivers then run them too, alternating round by round with this
@@ -25,7 +27,7 @@ export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
 PARTS=bench/parts.tsv
 MODE=full
 PART=all
-usage="usage: scripts/bench.sh [--smoke] [--part ID]"
+usage="usage: scripts/bench.sh [--smoke] [--part ID[,ID...]]"
 while [ $# -gt 0 ]; do
   case $1 in
     --smoke) MODE=smoke ;;
@@ -41,9 +43,14 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 if [ "$PART" = all ]; then
   mapfile -t DRIVERS < <(awk -F'\t' '!/^#/ && NF && $3 != "-" && !seen[$3]++ {print $3}' $PARTS)
 else
-  mapfile -t DRIVERS < <(awk -F'\t' -v id="$PART" '!/^#/ && $1 == id && $3 != "-" {print $3}' $PARTS)
-  [ ${#DRIVERS[@]} = 1 ] || die "--part $PART: not a measured part; the parts are: $(
-    awk -F'\t' '!/^#/ && NF && $3 != "-" {printf "%s ", $1}' $PARTS)(bench/parts.tsv)"
+  DRIVERS=()
+  for id in ${PART//,/ }; do
+    driver=$(awk -F'\t' -v id="$id" '!/^#/ && $1 == id && $3 != "-" {print $3}' $PARTS)
+    [ -n "$driver" ] || die "--part $id: not a measured part; the parts are: $(
+      awk -F'\t' '!/^#/ && NF && $3 != "-" {printf "%s ", $1}' $PARTS)(bench/parts.tsv)"
+    # Parts that share a driver (2 and 3) run it once.
+    [[ " ${DRIVERS[*]} " == *" $driver "* ]] || DRIVERS+=("$driver")
+  done
 fi
 [ "$(id -u)" = 0 ] || die "run as root (the benchmarks load eBPF programs)"
 
@@ -51,7 +58,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
 RESULTS=$TARGET_DIR/bench/$MODE
 if [ $MODE = full ]; then
-  RUNS=5 OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,10,100,1000,10000,50000,100000
+  RUNS=${BENCH_RUNS:-5} OH_ITERS=500000 VM_ITERS=20000 COST_SECS=10 COST_RATES=0,10,100,1000,10000,50000,100000
   E2E_RATES=50000,100000,150000,200000,300000,400000 E2E_SECS=3 LAT_RATE=1000 LAT_SECS=5
   FANIN=10x1000,100x1000,1000x1000 FANIN_SECS=5
   ATTACK=(--events 200000 --churn 20000 --stored 500000 --ack-window 10 --stuck 1000
@@ -63,7 +70,7 @@ if [ $MODE = full ]; then
   WEB=(--runs 3 --latency-secs 10 --busy-secs 60 --profile-secs 5 --cpu-rate 1000 --cpu-secs 10)
   OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 else
-  RUNS=1 OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
+  RUNS=${BENCH_RUNS:-1} OH_ITERS=2000 VM_ITERS=500 COST_SECS=1 COST_RATES=1000
   E2E_RATES=20000 E2E_SECS=1 LAT_RATE=500 LAT_SECS=1 FANIN=5x200 FANIN_SECS=1
   # The small queue and short stall timeout let the few stuck subscribers be dropped.
   ATTACK=(--events 20000 --churn 200 --stored 4000 --ack-window 1 --stuck 20
