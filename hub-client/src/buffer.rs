@@ -1,20 +1,24 @@
 //! The reporter's bounded buffer: assigns seq numbers, keeps un-acked events and warnings
 //! (bounded in count and bytes, a warning counting as an event) for re-sending, and turns what it must drop into loss records that cover
-//! exactly the dropped numbers.
+//! exactly the dropped numbers. Each event is encoded once, when it is kept; messages and
+//! re-sends are built from those bytes.
 
 use std::collections::VecDeque;
 
-use prost::Message;
-use tapper_proto::v1::{
-    Counters, Event, EventBatch, Loss, ReportRequest, Warning, report_request::Msg,
+use prost::{
+    Message,
+    bytes::{Bytes, BytesMut},
 };
+use tapper_proto::v1::{Counters, Event, Loss, ReportRequest, Warning, report_request::Msg};
 
-use crate::wire_size;
+use crate::wire::{self, Outgoing};
 
 /// Reason of the loss records the buffer itself creates.
 pub const REASON_BUFFER_FULL: &str = "reporter buffer full";
 /// Start of the reason of a loss record that replaces what the hub rejected.
 pub const REASON_REJECTED: &str = "rejected by the hub: ";
+/// Bytes the events' encoding arena allocates at a time (events share its allocations).
+const ARENA_CHUNK: usize = 64 * 1024;
 /// Most bytes of the hub's status message quoted in a rejection reason.
 const MAX_STATUS_QUOTE: usize = 200;
 /// Longest loss reason the hub accepts.
@@ -33,21 +37,19 @@ pub struct Limits {
     pub batch_bytes: usize,
 }
 
-// Events are the common case; boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Item {
-    /// An event and its encoded size.
-    Event(Event, usize),
+    /// An event's seq and its encoding.
+    Event(u64, Bytes),
     /// A warning and its encoded size; it goes alone, in its own message.
-    Warning(Warning, usize),
+    Warning(Box<Warning>, usize),
     Loss(Loss),
 }
 
 impl Item {
     fn first_seq(&self) -> u64 {
         match self {
-            Item::Event(e, _) => e.seq,
+            Item::Event(seq, _) => *seq,
             Item::Warning(w, _) => w.seq,
             Item::Loss(l) => l.first_seq,
         }
@@ -55,7 +57,7 @@ impl Item {
 
     fn last_seq(&self) -> u64 {
         match self {
-            Item::Event(e, _) => e.seq,
+            Item::Event(seq, _) => *seq,
             Item::Warning(w, _) => w.seq,
             Item::Loss(l) => l.last_seq,
         }
@@ -64,7 +66,8 @@ impl Item {
     /// Encoded bytes an event or warning holds in the buffer (loss records hold none).
     fn bytes(&self) -> Option<usize> {
         match self {
-            Item::Event(_, bytes) | Item::Warning(_, bytes) => Some(*bytes),
+            Item::Event(_, bytes) => Some(bytes.len()),
+            Item::Warning(_, bytes) => Some(*bytes),
             Item::Loss(_) => None,
         }
     }
@@ -100,6 +103,8 @@ pub struct Buffer {
     external_lost: u64,
     counters: Option<Counters>,
     counters_unsent: bool,
+    /// Where kept events are encoded; each takes its bytes off the front.
+    arena: BytesMut,
 }
 
 impl Buffer {
@@ -119,6 +124,7 @@ impl Buffer {
             external_lost: 0,
             counters: None,
             counters_unsent: false,
+            arena: BytesMut::new(),
         }
     }
 
@@ -190,8 +196,18 @@ impl Buffer {
     /// buffer is full (in events or bytes). Returns the seq.
     pub fn push_event(&mut self, mut event: Event) -> u64 {
         event.seq = self.next_seq;
-        let bytes = wire_size::event_len(&event);
-        self.keep_or_drop(Item::Event(event, bytes), bytes)
+        let bytes = wire::event_len(&event);
+        if !self.has_room(bytes) {
+            return self.drop_one();
+        }
+        if self.arena.capacity() < bytes {
+            self.arena.reserve(bytes.max(ARENA_CHUNK));
+        }
+        event
+            .encode(&mut self.arena)
+            .expect("the arena has room for the event");
+        let encoded = self.arena.split().freeze();
+        self.keep(Item::Event(event.seq, encoded), bytes)
     }
 
     /// As [`push_event`](Self::push_event), for a warning: it takes the next seq of the same
@@ -199,27 +215,36 @@ impl Buffer {
     pub fn push_warning(&mut self, mut warning: Warning) -> u64 {
         warning.seq = self.next_seq;
         let bytes = warning.encoded_len();
-        self.keep_or_drop(Item::Warning(warning, bytes), bytes)
+        if !self.has_room(bytes) {
+            return self.drop_one();
+        }
+        self.keep(Item::Warning(Box::new(warning), bytes), bytes)
     }
 
-    /// Keeps `item` (of `bytes` encoded bytes, numbered with the next seq), or drops it
-    /// into a loss record when the buffer is full. Returns the seq.
-    fn keep_or_drop(&mut self, item: Item, bytes: usize) -> u64 {
+    /// One more event (or warning) of `bytes` encoded bytes fits within the limits.
+    fn has_room(&self, bytes: usize) -> bool {
+        self.events < self.limits.events && self.bytes.saturating_add(bytes) <= self.limits.bytes
+    }
+
+    /// Keeps `item` (of `bytes` encoded bytes, numbered with the next seq). Returns the seq.
+    fn keep(&mut self, item: Item, bytes: usize) -> u64 {
+        self.items.push_back(item);
+        self.events += 1;
+        self.bytes += bytes;
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+
+    /// Drops the next seq into a loss record (the buffer is full). Returns the seq.
+    fn drop_one(&mut self) -> u64 {
         let seq = self.next_seq;
-        if self.events < self.limits.events && self.bytes.saturating_add(bytes) <= self.limits.bytes
-        {
-            self.items.push_back(item);
-            self.events += 1;
-            self.bytes += bytes;
+        self.dropped += 1;
+        if let Some(l) = self.mergeable_loss(REASON_BUFFER_FULL) {
+            l.last_seq = seq;
+            l.count += 1;
         } else {
-            self.dropped += 1;
-            if let Some(l) = self.mergeable_loss(REASON_BUFFER_FULL) {
-                l.last_seq = seq;
-                l.count += 1;
-            } else {
-                self.items
-                    .push_back(Item::Loss(range_loss(seq, seq, REASON_BUFFER_FULL.into())));
-            }
+            self.items
+                .push_back(Item::Loss(range_loss(seq, seq, REASON_BUFFER_FULL.into())));
         }
         self.next_seq += 1;
         seq
@@ -323,28 +348,28 @@ impl Buffer {
     /// Messages not yet sent on this connection, in seq order, at most `max_msgs`:
     /// consecutive events in batches within the event and byte limits (an event bigger than
     /// the byte limit goes alone).
-    pub fn take_unsent(&mut self, max_msgs: usize) -> Vec<ReportRequest> {
+    pub fn take_unsent(&mut self, max_msgs: usize) -> Vec<Outgoing> {
         let mut out = Vec::new();
         if self.counters_unsent {
             self.counters_unsent = false;
-            out.push(ReportRequest {
+            out.push(Outgoing::Request(Box::new(ReportRequest {
                 msg: self.counters.clone().map(Msg::Counters),
-            });
+            })));
         }
         let start = self
             .items
             .partition_point(|i| i.first_seq() <= self.sent_upto);
-        let mut batch: Vec<Event> = Vec::new();
+        let mut batch = Batch::default();
         let mut batch_bytes = 0;
         for item in self.items.range(start..) {
             if out.len() >= max_msgs {
                 break;
             }
             match item {
-                Item::Event(e, bytes) => {
-                    let bytes = wire_size::in_batch(*bytes);
+                Item::Event(seq, encoded) => {
+                    let bytes = wire::in_batch(encoded.len());
                     if !batch.is_empty() && batch_bytes + bytes > self.limits.batch_bytes {
-                        out.push(events_msg(std::mem::take(&mut batch)));
+                        out.push(batch.take());
                         if out.len() >= max_msgs {
                             break;
                         }
@@ -352,34 +377,37 @@ impl Buffer {
                     if batch.is_empty() {
                         batch_bytes = 0;
                     }
-                    batch.push(e.clone());
+                    batch.push(*seq, encoded.clone());
                     batch_bytes += bytes;
                     if batch.len() >= self.limits.batch_events {
-                        out.push(events_msg(std::mem::take(&mut batch)));
+                        out.push(batch.take());
                     }
                 }
                 Item::Warning(..) | Item::Loss(_) => {
                     if !batch.is_empty() {
-                        out.push(events_msg(std::mem::take(&mut batch)));
+                        out.push(batch.take());
                         if out.len() >= max_msgs {
                             break;
                         }
                     }
                     let msg = match item {
-                        Item::Warning(w, _) => Msg::Warning(w.clone()),
+                        Item::Warning(w, _) => Msg::Warning(w.as_ref().clone()),
                         Item::Loss(l) => Msg::Loss(l.clone()),
                         Item::Event(..) => unreachable!("matched above"),
                     };
-                    out.push(ReportRequest { msg: Some(msg) });
+                    out.push(Outgoing::Request(Box::new(ReportRequest {
+                        msg: Some(msg),
+                    })));
                 }
             }
             self.sent_upto = item.last_seq();
         }
         if !batch.is_empty() {
-            out.push(events_msg(batch));
+            out.push(batch.take());
         }
         self.sent_max = self.sent_max.max(self.sent_upto);
-        self.in_flight.extend(out.iter().filter_map(seq_range));
+        self.in_flight
+            .extend(out.iter().filter_map(Outgoing::seq_range));
         out
     }
 
@@ -400,16 +428,6 @@ fn range_loss(first: u64, last: u64, reason: String) -> Loss {
     }
 }
 
-/// The seq numbers a message covers (counters have none).
-fn seq_range(m: &ReportRequest) -> Option<(u64, u64)> {
-    match &m.msg {
-        Some(Msg::Events(b)) => Some((b.events.first()?.seq, b.events.last()?.seq)),
-        Some(Msg::Loss(l)) => Some((l.first_seq, l.last_seq)),
-        Some(Msg::Warning(w)) => Some((w.seq, w.seq)),
-        _ => None,
-    }
-}
-
 /// At most `max` bytes of `s`, cut at a character boundary.
 fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
@@ -419,9 +437,39 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-fn events_msg(events: Vec<Event>) -> ReportRequest {
-    ReportRequest {
-        msg: Some(Msg::Events(EventBatch { events })),
+/// Encoded events gathered into one message.
+#[derive(Default)]
+struct Batch {
+    first_seq: u64,
+    last_seq: u64,
+    events: Vec<Bytes>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    fn push(&mut self, seq: u64, encoded: Bytes) {
+        if self.events.is_empty() {
+            self.first_seq = seq;
+        }
+        self.last_seq = seq;
+        self.events.push(encoded);
+    }
+
+    /// The message, leaving the batch empty.
+    fn take(&mut self) -> Outgoing {
+        let b = std::mem::take(self);
+        Outgoing::Events {
+            first_seq: b.first_seq,
+            last_seq: b.last_seq,
+            events: b.events,
+        }
     }
 }
 

@@ -78,7 +78,7 @@ mod failover;
 mod hubs;
 mod pacing;
 mod reporter;
-mod wire_size;
+mod wire;
 
 pub use buffer::{REASON_BUFFER_FULL, REASON_REJECTED};
 pub use config::{ReporterConfig, random_instance_id};

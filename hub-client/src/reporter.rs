@@ -11,7 +11,7 @@ use std::{
 };
 
 use tapper_proto::v1::{
-    Counters, Event, Hello, ReportRequest, Warning, hub_client::HubClient, report_request::Msg,
+    Counters, Event, Hello, ReportRequest, ReportResponse, Warning, report_request::Msg,
     report_response,
 };
 use tokio::{
@@ -19,16 +19,17 @@ use tokio::{
     task::JoinHandle,
 };
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::Code;
+use tonic::{Code, Status, codec::Streaming, codegen::http::uri::PathAndQuery};
 use tracing::{debug, error, info, warn};
 
 use crate::{
     buffer::Buffer,
     config::ReporterConfig,
-    connect,
+    connect::{self, HubChannel},
     error::{ClientError, error_chain},
     failover::Failover,
     pacing::{Backlog, Pacer, Step},
+    wire::{Outgoing, ReportCodec},
 };
 
 /// A snapshot of what the reporter did.
@@ -317,8 +318,7 @@ async fn session(
 ) -> Result<(), ClientError> {
     // Credentials are read on each connect: a rotated token or certificate takes effect.
     let channel = connect::channel(hub, cfg.connect_timeout, &cfg.credentials).await?;
-    let mut client = HubClient::new(channel);
-    let (tx, rx) = mpsc::channel::<ReportRequest>(8);
+    let (tx, rx) = mpsc::channel::<Outgoing>(8);
     let hello = Hello {
         node: cfg.node.clone(),
         instance_id: cfg.instance_id.clone(),
@@ -326,12 +326,12 @@ async fn session(
         probe_mode: cfg.probe_mode.clone(),
         agent_version: cfg.agent_version.clone(),
     };
-    tx.send(ReportRequest {
+    tx.send(Outgoing::Request(Box::new(ReportRequest {
         msg: Some(Msg::Hello(hello)),
-    })
+    })))
     .await
     .map_err(|_| ClientError::Protocol("stream closed before hello".into()))?;
-    let mut acks = client.report(ReceiverStream::new(rx)).await?.into_inner();
+    let mut acks = report(channel, rx).await?;
     let first = acks
         .message()
         .await?
@@ -445,6 +445,23 @@ async fn session(
               reason = %status.message(), "hub rejected a message for good; reporting it as a loss");
     }
     result
+}
+
+/// Opens the Report stream (`Hub.Report`, as the generated client calls it) with requests
+/// written by [`ReportCodec`], so that events go as they were encoded when buffered.
+async fn report(
+    channel: HubChannel,
+    requests: mpsc::Receiver<Outgoing>,
+) -> Result<Streaming<ReportResponse>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
+    let mut req = tonic::Request::new(ReceiverStream::new(requests));
+    req.extensions_mut()
+        .insert(tonic::GrpcMethod::new("tapper.v1.Hub", "Report"));
+    let path = PathAndQuery::from_static("/tapper.v1.Hub/Report");
+    Ok(grpc.streaming(req, path, ReportCodec).await?.into_inner())
 }
 
 /// Codes with which the hub refuses a message it will never take (malformed, a field over

@@ -18,11 +18,19 @@ fn sized(len: usize) -> Event {
         cmdline: "x".repeat(len - 4),
         ..Default::default()
     };
-    if wire_size::event_len(&e) > len {
+    if wire::event_len(&e) > len {
         e.cmdline.pop(); // a two-byte length
     }
-    assert_eq!(wire_size::event_len(&e), len);
+    assert_eq!(wire::event_len(&e), len);
     e
+}
+
+/// What [`Buffer::take_unsent`] gives, as the hub decodes it.
+fn sent(b: &mut Buffer, max_msgs: usize) -> Vec<ReportRequest> {
+    b.take_unsent(max_msgs)
+        .iter()
+        .map(Outgoing::decoded)
+        .collect()
 }
 
 fn seqs(msgs: &[ReportRequest]) -> Vec<String> {
@@ -55,19 +63,19 @@ fn drops_become_one_exact_loss_range() {
         b.push_event(Event::default());
     }
     assert_eq!(b.dropped(), 3);
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["E[1, 2, 3]", "L4-6x3"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[1, 2, 3]", "L4-6x3"]);
     // Sent but not acked: a later drop opens a new record.
     b.push_event(Event::default());
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["L7-7x1"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["L7-7x1"]);
     b.ack(2);
     assert_eq!(b.buffered_events(), 1);
     b.rewind();
     b.limits.batch_events = 2;
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["E[3]", "L4-6x3", "L7-7x1"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[3]", "L4-6x3", "L7-7x1"]);
     b.ack(7);
     assert!(b.is_drained());
     assert_eq!(b.push_event(Event::default()), 8);
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["E[8]"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[8]"]);
 }
 
 #[test]
@@ -80,7 +88,7 @@ fn external_losses_take_a_seq_and_merge_while_unsent() {
     b.push_event(Event::default());
     b.set_counters(Counters::default());
     assert_eq!(
-        seqs(&b.take_unsent(100)),
+        seqs(&sent(&mut b, 100)),
         vec!["C", "E[1]", "L2-2x7", "E[3]"]
     );
     assert_eq!(b.external_lost(), 7);
@@ -91,7 +99,7 @@ fn loss_reasons_are_cut_to_the_hub_limit() {
     let mut b = Buffer::new(limits(10, 10));
     b.push_loss(1, "é".repeat(200));
     b.push_loss(1, String::new());
-    let msgs = b.take_unsent(100);
+    let msgs = sent(&mut b, 100);
     let r = reasons(&msgs);
     assert_eq!((r[0].len(), r[1]), (256, "unknown"));
 }
@@ -102,9 +110,9 @@ fn batches_and_message_limit() {
     for _ in 0..5 {
         b.push_event(Event::default());
     }
-    assert_eq!(seqs(&b.take_unsent(2)), vec!["E[1, 2]", "E[3, 4]"]);
-    assert_eq!(seqs(&b.take_unsent(2)), vec!["E[5]"]);
-    assert!(b.take_unsent(2).is_empty());
+    assert_eq!(seqs(&sent(&mut b, 2)), vec!["E[1, 2]", "E[3, 4]"]);
+    assert_eq!(seqs(&sent(&mut b, 2)), vec!["E[5]"]);
+    assert!(sent(&mut b, 2).is_empty());
 }
 
 #[test]
@@ -121,7 +129,7 @@ fn the_byte_cap_drops_into_the_same_loss_records() {
     assert_eq!((b.buffered_events(), b.buffered_bytes()), (3, 210));
     assert_eq!(b.dropped(), 2);
     assert_eq!(
-        seqs(&b.take_unsent(100)),
+        seqs(&sent(&mut b, 100)),
         vec!["E[1, 2]", "L3-3x1", "E[4]", "L5-5x1"]
     );
     b.ack(4);
@@ -140,7 +148,7 @@ fn batches_stay_within_the_byte_budget_and_a_big_event_goes_alone() {
     for len in [100, 100, 100, 1000, 100, 50, 100] {
         b.push_event(sized(len));
     }
-    let msgs = b.take_unsent(100);
+    let msgs = sent(&mut b, 100);
     assert_eq!(
         seqs(&msgs),
         vec!["E[1, 2]", "E[3]", "E[4]", "E[5, 6]", "E[7]"]
@@ -152,7 +160,7 @@ fn batches_stay_within_the_byte_budget_and_a_big_event_goes_alone() {
         let len: usize = batch
             .events
             .iter()
-            .map(|e| wire_size::in_batch(wire_size::event_len(e)))
+            .map(|e| wire::in_batch(wire::event_len(e)))
             .sum();
         assert!(len <= 250 || batch.events.len() == 1, "{len}");
     }
@@ -165,7 +173,7 @@ fn a_rejected_batch_becomes_one_loss_record_and_the_rest_goes_on() {
         b.push_event(Event::default());
     }
     assert_eq!(
-        seqs(&b.take_unsent(100)),
+        seqs(&sent(&mut b, 100)),
         vec!["E[1, 2]", "E[3, 4]", "E[5, 6]", "E[7]"]
     );
     b.ack(2);
@@ -182,7 +190,7 @@ fn a_rejected_batch_becomes_one_loss_record_and_the_rest_goes_on() {
     // The next connection: the hub acked 2 in its hello answer.
     assert_eq!(b.ack(2), None);
     b.rewind();
-    let msgs = b.take_unsent(100);
+    let msgs = sent(&mut b, 100);
     assert_eq!(seqs(&msgs), vec!["L3-4x2", "E[5, 6]", "E[7]"]);
     let reason = reasons(&msgs)[0];
     assert!(reason.starts_with("rejected by the hub: events[1].cmdline: é"));
@@ -200,13 +208,13 @@ fn a_rejection_blames_the_first_unacked_message_only() {
     b.push_loss(3, "kernel ring buffer full".into());
     b.push_event(Event::default());
     assert!(b.reject("nothing sent yet").is_none());
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["E[1]", "L2-2x3", "E[3]"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[1]", "L2-2x3", "E[3]"]);
     b.ack(1);
     // A rejected loss record keeps its range; its count becomes the range's length.
     let r = b.reject("loss.count: too big").unwrap();
     assert_eq!((r.first_seq, r.last_seq, r.events), (2, 2, 0));
     b.rewind();
-    let msgs = b.take_unsent(100);
+    let msgs = sent(&mut b, 100);
     assert_eq!(seqs(&msgs), vec!["L2-2x1", "E[3]"]);
     assert_eq!(
         reasons(&msgs),
@@ -226,13 +234,13 @@ fn acks_never_exceed_what_was_sent() {
     assert_eq!((b.acked(), b.buffered_events()), (0, 5));
     b.rewind();
     b.limits.batch_events = 3;
-    assert_eq!(seqs(&b.take_unsent(1)), vec!["E[1, 2, 3]"]);
+    assert_eq!(seqs(&sent(&mut b, 1)), vec!["E[1, 2, 3]"]);
     assert_eq!(b.ack(5), Some(3));
     assert_eq!((b.acked(), b.buffered_events()), (3, 2));
     assert_eq!(b.ack(3), None);
     // What was sent on an earlier connection may be acked on a later one.
     b.rewind();
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["E[4, 5]"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[4, 5]"]);
     b.rewind();
     assert_eq!(b.ack(5), None);
     assert!(b.is_drained());
@@ -252,7 +260,7 @@ fn warnings_share_the_event_sequence_acks_and_losses() {
     assert_eq!(b.push_warning(warning.clone()), 4);
     assert_eq!((b.dropped(), b.buffered_events()), (1, 3));
     assert_eq!(
-        seqs(&b.take_unsent(100)),
+        seqs(&sent(&mut b, 100)),
         vec!["E[1]", "W2", "E[3]", "L4-4x1"]
     );
     assert_eq!(b.in_flight(), 4);
@@ -262,14 +270,14 @@ fn warnings_share_the_event_sequence_acks_and_losses() {
     b.rewind();
     b.ack(3);
     b.push_warning(warning);
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["L4-4x1", "W5"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["L4-4x1", "W5"]);
     b.ack(4);
     let rejected = b.reject("bad warning").unwrap();
     assert_eq!(
         (rejected.first_seq, rejected.last_seq, rejected.events),
         (5, 5, 1)
     );
-    assert_eq!(seqs(&b.take_unsent(100)), vec!["L5-5x1"]);
+    assert_eq!(seqs(&sent(&mut b, 100)), vec!["L5-5x1"]);
     b.ack(5);
     assert!(b.is_drained());
 }
