@@ -1,8 +1,10 @@
 //! The store's one writer, on its own thread, with group commit: the steps that all Report
 //! streams queue meanwhile share one transaction, and each is answered (and published to
-//! subscribers, in hub_seq order) only after that transaction committed.
+//! subscribers, in hub_seq order) only after that transaction committed. A group ends early
+//! when the writer says it is full, so that a burst does not hold back every live stream.
 
 use std::{
+    collections::VecDeque,
     pin::Pin,
     sync::{Arc, mpsc},
     task::{Context, Poll},
@@ -122,10 +124,16 @@ fn run(
     on_commit: &dyn Fn(Duration),
 ) {
     let mut next = None;
+    // Steps queued for a group that the writer found full: they open the next one.
+    let mut carried = VecDeque::new();
     loop {
-        let job = match next.take() {
-            Some(job) => job,
-            None => match queue.recv() {
+        let job = match (carried.pop_front(), next.take()) {
+            (Some(step), alone) => {
+                next = alone;
+                Job::Grouped(step)
+            }
+            (None, Some(job)) => job,
+            (None, None) => match queue.recv() {
                 Ok(job) => job,
                 Err(_) => return,
             },
@@ -133,10 +141,12 @@ fn run(
         match job {
             Job::Alone(f) => f(writer.as_mut(), fanout),
             Job::Grouped(first) => {
-                let mut steps = vec![first];
-                while steps.len() < MAX_GROUP {
+                let mut steps = VecDeque::from([first]);
+                steps.append(&mut carried);
+                // Nothing queued after a waiting Alone job may join a group before it runs.
+                while next.is_none() && steps.len() < MAX_GROUP {
                     match queue.try_recv() {
-                        Ok(Job::Grouped(step)) => steps.push(step),
+                        Ok(Job::Grouped(step)) => steps.push_back(step),
                         Ok(alone) => {
                             next = Some(alone);
                             break;
@@ -145,21 +155,29 @@ fn run(
                     }
                 }
                 let started = Instant::now();
-                commit_group(writer.as_mut(), fanout, steps);
+                commit_group(writer.as_mut(), fanout, &mut steps);
                 on_commit(started.elapsed());
+                carried = steps;
             }
         }
     }
 }
 
-/// One transaction for all `steps`; each keeps its own outcome (a rejected step changes
-/// nothing), and all learn whether the commit succeeded.
-fn commit_group(writer: &mut dyn Writer, fanout: &Fanout, steps: Vec<Step>) {
+/// One transaction for the `steps` in front, until the writer says the group is full (the
+/// rest stay in `steps`); each keeps its own outcome (a rejected step changes nothing), and
+/// all learn whether the commit succeeded.
+fn commit_group(writer: &mut dyn Writer, fanout: &Fanout, steps: &mut VecDeque<Step>) {
     if let Err(err) = writer.begin_group() {
         // Each step then commits on its own, which is slower but as safe.
         warn!(error = %err, "cannot open a group transaction; committing step by step");
     }
-    let done: Vec<Done> = steps.into_iter().map(|step| step(writer)).collect();
+    let mut done: Vec<Done> = Vec::with_capacity(steps.len());
+    while let Some(step) = steps.pop_front() {
+        done.push(step(writer));
+        if writer.group_full() {
+            break;
+        }
+    }
     let committed = writer.end_group().map_err(Arc::new);
     if let Err(err) = &committed {
         warn!(error = %err, steps = done.len(), "a group commit failed; its steps are not acknowledged");

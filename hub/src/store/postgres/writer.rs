@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 
-use postgres::{Client, Statement};
+use postgres::{Client, error::SqlState};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
@@ -34,10 +34,14 @@ use crate::store::{
     policy::{CommitQueries, Ledger, LossRows},
 };
 
+/// Rows numbered in one group transaction at the most, roughly (the step that reaches it
+/// ends the group).
+const GROUP_ROWS: u64 = 4_096;
+
 /// A live connection and what is prepared on it.
 struct Conn {
     client: Client,
-    insert: Statement,
+    prepared: insert::Prepared,
     /// This session holds the retention lock: this replica runs retention for the fleet.
     retention_leader: bool,
 }
@@ -70,10 +74,10 @@ struct Steps {
 }
 
 fn prepare(mut client: Client) -> Result<Conn> {
-    let insert = client.prepare(insert::SQL)?;
+    let prepared = insert::Prepared::new(&mut client)?;
     Ok(Conn {
         client,
-        insert,
+        prepared,
         retention_leader: false,
     })
 }
@@ -185,18 +189,25 @@ impl Steps {
             return Err(group_lost());
         }
         let conn = self.conn.as_mut().expect("connected above");
-        let written = self.staged.write(&mut conn.client, &conn.insert);
+        let written = self.staged.copy(&mut conn.client, &conn.prepared);
         match written {
-            Ok(stored) if stored.len() == wanted => {
+            Ok(stored) if stored == wanted as u64 => {
                 self.added |= wanted > 0;
                 Ok(())
             }
-            Ok(_) => {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 self.broken = true;
                 self.exact.extend(instances);
                 Err(StoreError::Busy(
                     "another replica stored some of these events meanwhile; the group is \
                      rolled back and these tappers' events are now checked one batch at a time"
+                        .into(),
+                ))
+            }
+            Ok(stored) => {
+                self.broken = true;
+                Err(StoreError::Busy(
+                    format!("COPY stored {stored} of {wanted} events; the group is rolled back")
                         .into(),
                 ))
             }
@@ -300,7 +311,7 @@ impl CommitQueries for Steps {
             let numbers = pool.take(&mut conn.client, events.len())?;
             let mut batch = Batch::default();
             batch.push(&mut conn.client, key, events, &numbers, (acked, now_ns))?;
-            Ok(batch.write(&mut conn.client, &conn.insert)?)
+            Ok(batch.write(&mut conn.client, &conn.prepared)?)
         })
     }
 
@@ -379,6 +390,12 @@ impl Writer for PgWriter {
             self.ledger.forget_all();
         }
         committed
+    }
+
+    /// Its rows stay invisible to every replica's tail until it commits, and hold back the
+    /// rows numbered after them: a group ends at [`GROUP_ROWS`].
+    fn group_full(&self) -> bool {
+        self.steps.in_group && self.steps.pool.given() >= GROUP_ROWS
     }
 
     fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
