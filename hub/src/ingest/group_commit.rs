@@ -301,4 +301,75 @@ mod tests {
         let last = writer.alone(|s, _| Ok(s.last_hub_seq())).await.unwrap();
         assert_eq!(last, 121);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_the_store_finds_full_commits_and_the_rest_opens_the_next() {
+        let mut pg = tapper_testkit::Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+        let url = pg.url(&pg.create_database().unwrap());
+        // The synchronous client may not start inside the test's runtime.
+        let store = std::thread::spawn(move || Store::open(&url, QueryBudget::default()))
+            .join()
+            .unwrap()
+            .unwrap();
+        let fanout = Arc::new(Fanout::new(Duration::from_secs(60)).unwrap());
+        let all = Filter::from_request(&SubscribeRequest::default()).unwrap();
+        let queue = QueueBound {
+            items: 100_000,
+            bytes: usize::MAX,
+        };
+        let mut live = fanout.subscribe(all, queue);
+        let groups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = groups.clone();
+        let writer = GroupWriter::spawn(store.writer, fanout.clone(), move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+        writer
+            .queue(|s| s.hello(&hello("a"), 1), |_, acked| acked)
+            .unwrap()
+            .await
+            .unwrap();
+        let before = groups.load(std::sync::atomic::Ordering::SeqCst);
+        // A step that holds the writer until 12 batches of 1,000 events are queued behind
+        // it: they would make one group, but the store finds it full after 5 (4,096 rows).
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let (running, started) = std::sync::mpsc::channel::<()>();
+        let held = writer
+            .queue(
+                move |_| {
+                    let _ = running.send(());
+                    Ok(gate.recv())
+                },
+                |_, _| (),
+            )
+            .unwrap();
+        started.recv().unwrap();
+        let mut pending = Vec::new();
+        for b in 0..12u64 {
+            let events = (1..=1000).map(|i| event(b * 1000 + i)).collect();
+            let step = writer.queue(
+                move |s| s.commit_events(&key("a"), events, 2),
+                |fanout, c| {
+                    fanout.publish_events(c.new);
+                    c.acked
+                },
+            );
+            pending.push((b, step.unwrap()));
+        }
+        open.send(()).unwrap();
+        held.await.unwrap();
+        for (b, step) in pending {
+            assert_eq!(step.await.unwrap(), (b + 1) * 1000);
+        }
+        // The held step's group, then 5 + 5 + 2 batches.
+        assert_eq!(groups.load(std::sync::atomic::Ordering::SeqCst) - before, 4);
+        for want in 1..=12_000 {
+            match live.next().await {
+                Next::Item(Item::Event(e)) => assert_eq!(e.hub_seq, want),
+                _ => panic!("expected event {want}"),
+            }
+        }
+        drop(writer);
+        pg.stop().unwrap();
+    }
 }
