@@ -7,14 +7,15 @@
 //! which keeps every replica's tail below them (see `numbering`). Replicas commit at the
 //! same time; a commit waits only for its own fsync.
 //!
-//! A commit group costs four round trips whatever its size: `BEGIN`, a block of numbers,
-//! the group's events and their tappers' rows in one statement, and the commit (with the
-//! unused numbers given back and the mark dropped). The events are numbered here, in step
-//! order, and wait in one [`Batch`] until the group ends (or another kind of step comes).
-//! The statement checks that every one of them was new: an event that another replica
-//! stored meanwhile (the local seq state said new, the unique key said no) fails its group,
-//! whose tappers re-send, and its instance's batches then go to the database one by one
-//! (exact mode), as they do when its state is loaded with rows stored above its acked seq.
+//! A commit group costs five round trips whatever its size: `BEGIN`, a block of numbers,
+//! the tappers' rows (locked in key order, then updated), the group's events by `COPY`, and
+//! the commit (with the unused numbers given back and the mark dropped). The events are
+//! numbered here, in step order, and wait in one [`Batch`] until the group ends (or another
+//! kind of step comes); a group ends at [`GROUP_ROWS`]. The unique key checks that every
+//! one of them was new: an event that another replica stored meanwhile (the local seq state
+//! said new, the unique key said no) fails its group, whose tappers re-send, and its
+//! instance's batches then go to the database one by one (exact mode), as they do when its
+//! state is loaded with rows stored above its acked seq.
 
 use std::collections::HashSet;
 
