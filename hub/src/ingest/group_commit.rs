@@ -1,8 +1,10 @@
 //! The store's one writer, on its own thread, with group commit: the steps that all Report
 //! streams queue meanwhile share one transaction, and each is answered (and published to
-//! subscribers, in hub_seq order) only after that transaction committed.
+//! subscribers, in hub_seq order) only after that transaction committed. A group ends early
+//! when the writer says it is full, so that a burst does not hold back every live stream.
 
 use std::{
+    collections::VecDeque,
     pin::Pin,
     sync::{Arc, mpsc},
     task::{Context, Poll},
@@ -122,10 +124,16 @@ fn run(
     on_commit: &dyn Fn(Duration),
 ) {
     let mut next = None;
+    // Steps queued for a group that the writer found full: they open the next one.
+    let mut carried = VecDeque::new();
     loop {
-        let job = match next.take() {
-            Some(job) => job,
-            None => match queue.recv() {
+        let job = match (carried.pop_front(), next.take()) {
+            (Some(step), alone) => {
+                next = alone;
+                Job::Grouped(step)
+            }
+            (None, Some(job)) => job,
+            (None, None) => match queue.recv() {
                 Ok(job) => job,
                 Err(_) => return,
             },
@@ -133,10 +141,12 @@ fn run(
         match job {
             Job::Alone(f) => f(writer.as_mut(), fanout),
             Job::Grouped(first) => {
-                let mut steps = vec![first];
-                while steps.len() < MAX_GROUP {
+                let mut steps = VecDeque::from([first]);
+                steps.append(&mut carried);
+                // Nothing queued after a waiting Alone job may join a group before it runs.
+                while next.is_none() && steps.len() < MAX_GROUP {
                     match queue.try_recv() {
-                        Ok(Job::Grouped(step)) => steps.push(step),
+                        Ok(Job::Grouped(step)) => steps.push_back(step),
                         Ok(alone) => {
                             next = Some(alone);
                             break;
@@ -145,21 +155,29 @@ fn run(
                     }
                 }
                 let started = Instant::now();
-                commit_group(writer.as_mut(), fanout, steps);
+                commit_group(writer.as_mut(), fanout, &mut steps);
                 on_commit(started.elapsed());
+                carried = steps;
             }
         }
     }
 }
 
-/// One transaction for all `steps`; each keeps its own outcome (a rejected step changes
-/// nothing), and all learn whether the commit succeeded.
-fn commit_group(writer: &mut dyn Writer, fanout: &Fanout, steps: Vec<Step>) {
+/// One transaction for the `steps` in front, until the writer says the group is full (the
+/// rest stay in `steps`); each keeps its own outcome (a rejected step changes nothing), and
+/// all learn whether the commit succeeded.
+fn commit_group(writer: &mut dyn Writer, fanout: &Fanout, steps: &mut VecDeque<Step>) {
     if let Err(err) = writer.begin_group() {
         // Each step then commits on its own, which is slower but as safe.
         warn!(error = %err, "cannot open a group transaction; committing step by step");
     }
-    let done: Vec<Done> = steps.into_iter().map(|step| step(writer)).collect();
+    let mut done: Vec<Done> = Vec::with_capacity(steps.len());
+    while let Some(step) = steps.pop_front() {
+        done.push(step(writer));
+        if writer.group_full() {
+            break;
+        }
+    }
     let committed = writer.end_group().map_err(Arc::new);
     if let Err(err) = &committed {
         warn!(error = %err, steps = done.len(), "a group commit failed; its steps are not acknowledged");
@@ -282,5 +300,76 @@ mod tests {
         // A step alone sees everything before it committed.
         let last = writer.alone(|s, _| Ok(s.last_hub_seq())).await.unwrap();
         assert_eq!(last, 121);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_the_store_finds_full_commits_and_the_rest_opens_the_next() {
+        let mut pg = tapper_testkit::Postgres::start().unwrap_or_else(|e| panic!("{e}"));
+        let url = pg.url(&pg.create_database().unwrap());
+        // The synchronous client may not start inside the test's runtime.
+        let store = std::thread::spawn(move || Store::open(&url, QueryBudget::default()))
+            .join()
+            .unwrap()
+            .unwrap();
+        let fanout = Arc::new(Fanout::new(Duration::from_secs(60)).unwrap());
+        let all = Filter::from_request(&SubscribeRequest::default()).unwrap();
+        let queue = QueueBound {
+            items: 100_000,
+            bytes: usize::MAX,
+        };
+        let mut live = fanout.subscribe(all, queue);
+        let groups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = groups.clone();
+        let writer = GroupWriter::spawn(store.writer, fanout.clone(), move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap();
+        writer
+            .queue(|s| s.hello(&hello("a"), 1), |_, acked| acked)
+            .unwrap()
+            .await
+            .unwrap();
+        let before = groups.load(std::sync::atomic::Ordering::SeqCst);
+        // A step that holds the writer until 12 batches of 1,000 events are queued behind
+        // it: they would make one group, but the store finds it full after 5 (4,096 rows).
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let (running, started) = std::sync::mpsc::channel::<()>();
+        let held = writer
+            .queue(
+                move |_| {
+                    let _ = running.send(());
+                    Ok(gate.recv())
+                },
+                |_, _| (),
+            )
+            .unwrap();
+        started.recv().unwrap();
+        let mut pending = Vec::new();
+        for b in 0..12u64 {
+            let events = (1..=1000).map(|i| event(b * 1000 + i)).collect();
+            let step = writer.queue(
+                move |s| s.commit_events(&key("a"), events, 2),
+                |fanout, c| {
+                    fanout.publish_events(c.new);
+                    c.acked
+                },
+            );
+            pending.push((b, step.unwrap()));
+        }
+        open.send(()).unwrap();
+        held.await.unwrap();
+        for (b, step) in pending {
+            assert_eq!(step.await.unwrap(), (b + 1) * 1000);
+        }
+        // The held step's group, then 5 + 5 + 2 batches.
+        assert_eq!(groups.load(std::sync::atomic::Ordering::SeqCst) - before, 4);
+        for want in 1..=12_000 {
+            match live.next().await {
+                Next::Item(Item::Event(e)) => assert_eq!(e.hub_seq, want),
+                _ => panic!("expected event {want}"),
+            }
+        }
+        drop(writer);
+        pg.stop().unwrap();
     }
 }

@@ -50,6 +50,12 @@ pub trait Writer: Send {
     /// forgets what its commits settled; none of them may be acknowledged.
     fn end_group(&mut self) -> Result<()>;
 
+    /// The open group holds as much as one transaction should: the group writer commits it
+    /// and puts the steps still queued in the next.
+    fn group_full(&self) -> bool {
+        false
+    }
+
     /// Records a Hello (creating or refreshing the tapper row); returns the acked seq.
     fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64>;
 

@@ -1,13 +1,18 @@
-//! The events of a batch or a whole commit group as column arrays, written in one statement
-//! (`unnest`) under the hub_seq numbers the writer gave them. Duplicates are left out by the
-//! unique key (`ON CONFLICT DO NOTHING`); the same statement adds the stored rows to their
-//! tappers' totals and raises their acked seqs, and returns (seq, hub_seq) of each row
-//! stored. User stacks go to `stacks` once per distinct stack, and the event row keeps only
-//! `stack_id`.
+//! The events of a batch or a whole commit group, written under the hub_seq numbers the
+//! writer gave them, after their tappers' rows were locked in key order (so that replicas
+//! writing the same instances wait on each other in one order, never in a cycle). A group's
+//! events, all new, go in by binary `COPY` (a duplicate fails it); a batch that may hold
+//! stored events goes through one statement (column arrays through `unnest`) that leaves
+//! them out (`ON CONFLICT DO NOTHING`) and returns (seq, hub_seq) of each row stored. User
+//! stacks go to `stacks` once per distinct stack, and the event row keeps only `stack_id`.
 
 use std::collections::{BTreeMap, HashMap};
 
-use postgres::{Client, Statement, types::ToSql};
+use postgres::{
+    Client, Statement,
+    binary_copy::BinaryCopyInWriter,
+    types::{ToSql, Type},
+};
 use prost::Message;
 use tapper_proto::v1::Event;
 
@@ -17,14 +22,79 @@ use crate::{
     util::clock::from_ts,
 };
 
-/// The statement, prepared once per connection.
-pub const SQL: &str = "
-WITH ins AS (
-    INSERT INTO events (hub_seq, node, instance_id, received_ns, seq, ts_ns, pid, errno,
-        errno_name, family, family_name, comm, cgroup_id, body, suppressed, source,
-        cgroup_path, container_id, container_runtime, container_name, container_image,
-        pod_uid, pod_namespace, pod_name, pod_labels, quota_memory_max, quota_memory_current,
-        quota_pids_max, quota_pids_current, quota_file_nr, quota_file_max, stack_id)
+/// Locks the tappers' rows `($1, $2)` in key order, for the statements below.
+const LOCK: &str = "
+    SELECT t.node, t.instance_id FROM tappers t
+    JOIN unnest($1::TEXT[], $2::TEXT[]) AS u (node, instance_id)
+        ON t.node = u.node AND t.instance_id = u.instance_id
+    ORDER BY t.node, t.instance_id
+    FOR UPDATE OF t";
+
+/// Locks the tappers' rows in key order, then adds `n` events to each and raises its acked
+/// seq (prepared once per connection).
+fn tally_sql() -> String {
+    format!(
+        "WITH locked AS MATERIALIZED ({LOCK})
+         UPDATE tappers t SET events_received = t.events_received + u.n,
+             acked_seq = GREATEST(t.acked_seq, u.acked), last_seen_ns = u.seen
+         FROM locked l JOIN unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[],
+                                   $5::BIGINT[]) AS u (node, instance_id, n, acked, seen)
+             ON l.node = u.node AND l.instance_id = u.instance_id
+         WHERE t.node = l.node AND t.instance_id = l.instance_id"
+    )
+}
+
+/// The events' columns, in [`Columns`]' order.
+const COLUMNS: &str = "hub_seq, node, instance_id, received_ns, seq, ts_ns, pid, errno,
+    errno_name, family, family_name, comm, cgroup_id, body, suppressed, source,
+    cgroup_path, container_id, container_runtime, container_name, container_image,
+    pod_uid, pod_namespace, pod_name, pod_labels, quota_memory_max, quota_memory_current,
+    quota_pids_max, quota_pids_current, quota_file_nr, quota_file_max, stack_id";
+
+/// Their types, for binary `COPY`.
+const TYPES: [Type; 32] = {
+    use Type as T;
+    [
+        T::INT8,
+        T::TEXT,
+        T::TEXT,
+        T::INT8,
+        T::INT8,
+        T::INT8,
+        T::INT8,
+        T::INT4,
+        T::TEXT,
+        T::INT4,
+        T::TEXT,
+        T::TEXT,
+        T::INT8,
+        T::BYTEA,
+        T::INT8,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::TEXT,
+        T::INT8,
+        T::INT8,
+        T::INT8,
+        T::INT8,
+        T::INT8,
+        T::INT8,
+        T::INT8,
+    ]
+};
+
+/// The statement for a batch that may hold stored events.
+fn insert_sql() -> String {
+    format!(
+        "WITH ins AS (
+    INSERT INTO events ({COLUMNS})
     SELECT * FROM unnest(
         $1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[],
         $7::BIGINT[], $8::INTEGER[], $9::TEXT[], $10::INTEGER[], $11::TEXT[], $12::TEXT[],
@@ -44,7 +114,9 @@ WITH ins AS (
     LEFT JOIN stored s ON s.node = u.node AND s.instance_id = u.instance_id
     WHERE t.node = u.node AND t.instance_id = u.instance_id
 )
-SELECT seq, hub_seq FROM ins";
+SELECT seq, hub_seq FROM ins"
+    )
+}
 
 /// The events' columns, one array each, in the statement's order.
 #[derive(Default)]
@@ -69,17 +141,58 @@ struct Columns {
     stack_id: Vec<Option<i64>>,
 }
 
-/// The tappers' rows as the batch leaves them: acked seq and last-seen time.
+/// The tappers' rows as the batch leaves them: events added, acked seq and last-seen time.
 #[derive(Default)]
 struct Tally {
     node: Vec<String>,
     instance_id: Vec<String>,
+    n: Vec<i64>,
     acked: Vec<i64>,
     seen: Vec<i64>,
     /// Where each instance is in the arrays.
     at: HashMap<InstanceKey, usize>,
 }
 impl Columns {
+    /// Row `i`'s values, in the columns' order.
+    fn row(&self, i: usize) -> [&(dyn ToSql + Sync); 32] {
+        let [t0, t1, t2, t3, t4, t5, t6, t7, t8, t9] = &self.texts;
+        let [q0, q1, q2, q3, q4, q5] = &self.quota;
+        [
+            &self.hub_seq[i],
+            &self.node[i],
+            &self.instance_id[i],
+            &self.received_ns[i],
+            &self.seq[i],
+            &self.ts_ns[i],
+            &self.pid[i],
+            &self.errno[i],
+            &self.errno_name[i],
+            &self.family[i],
+            &self.family_name[i],
+            &self.comm[i],
+            &self.cgroup_id[i],
+            &self.body[i],
+            &self.suppressed[i],
+            &t0[i],
+            &t1[i],
+            &t2[i],
+            &t3[i],
+            &t4[i],
+            &t5[i],
+            &t6[i],
+            &t7[i],
+            &t8[i],
+            &t9[i],
+            &q0[i],
+            &q1[i],
+            &q2[i],
+            &q3[i],
+            &q4[i],
+            &q5[i],
+            &self.stack_id[i],
+        ]
+    }
+
     /// Adds `e` of `key`, received at `received_ns` and numbered `hub_seq`, whose frames
     /// are stored as `stack_id` (the body then carries none).
     fn push(
@@ -147,6 +260,23 @@ impl Columns {
     }
 }
 
+/// The statements, prepared once per connection.
+pub struct Prepared {
+    lock: Statement,
+    tally: Statement,
+    insert: Statement,
+}
+
+impl Prepared {
+    pub fn new(client: &mut Client) -> Result<Self, postgres::Error> {
+        Ok(Self {
+            lock: client.prepare(LOCK)?,
+            tally: client.prepare(&tally_sql())?,
+            insert: client.prepare(&insert_sql())?,
+        })
+    }
+}
+
 /// Events waiting to be written, with their tappers' rows.
 #[derive(Default)]
 pub struct Batch {
@@ -202,6 +332,7 @@ impl Batch {
         let t = &mut self.tally;
         match t.at.get(key) {
             Some(&i) => {
+                t.n[i] += events.len() as i64;
                 t.acked[i] = t.acked[i].max(u2i(acked));
                 t.seen[i] = now_ns;
             }
@@ -209,6 +340,7 @@ impl Batch {
                 t.at.insert(key.clone(), t.node.len());
                 t.node.push(key.node.clone());
                 t.instance_id.push(key.instance_id.clone());
+                t.n.push(events.len() as i64);
                 t.acked.push(u2i(acked));
                 t.seen.push(now_ns);
             }
@@ -216,15 +348,15 @@ impl Batch {
         Ok(numbered)
     }
 
-    /// Writes what waits (the stack ids stay known until [`Self::clear`]); returns
-    /// (seq, hub_seq) of each event stored, leaving out those stored already.
+    /// Writes what waits, leaving out events stored already (the stack ids stay known until
+    /// [`Self::clear`]); returns (seq, hub_seq) of each event stored.
     pub fn write(
         &mut self,
         client: &mut Client,
-        statement: &Statement,
+        prepared: &Prepared,
     ) -> Result<Vec<(u64, u64)>, postgres::Error> {
-        let c = &self.cols;
-        let t = &self.tally;
+        let (c, t) = (&self.cols, &self.tally);
+        client.execute(&prepared.lock, &[&t.node, &t.instance_id])?;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &c.hub_seq,
             &c.node,
@@ -251,13 +383,39 @@ impl Batch {
             &t.acked,
             &t.seen,
         ]);
-        let rows = client.query(statement, &params)?;
+        let rows = client.query(&prepared.insert, &params)?;
         self.cols = Columns::default();
         self.tally = Tally::default();
         Ok(rows
             .iter()
             .map(|r| (i2u(r.get(0)), i2u(r.get(1))))
             .collect())
+    }
+
+    /// Writes what waits, every event new (one stored already fails the transaction with a
+    /// unique violation): the tappers' rows first, then the events by binary `COPY`.
+    /// Returns how many events were stored.
+    pub fn copy(
+        &mut self,
+        client: &mut Client,
+        prepared: &Prepared,
+    ) -> Result<u64, postgres::Error> {
+        let (c, t) = (&self.cols, &self.tally);
+        client.execute(
+            &prepared.tally,
+            &[&t.node, &t.instance_id, &t.n, &t.acked, &t.seen],
+        )?;
+        let sink = client.copy_in(&format!(
+            "COPY events ({COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))?;
+        let mut rows = BinaryCopyInWriter::new(sink, &TYPES);
+        for i in 0..c.seq.len() {
+            rows.write(&c.row(i))?;
+        }
+        let stored = rows.finish()?;
+        self.cols = Columns::default();
+        self.tally = Tally::default();
+        Ok(stored)
     }
 
     /// Forgets everything, the known stack ids too (their transaction ended).

@@ -7,18 +7,19 @@
 //! which keeps every replica's tail below them (see `numbering`). Replicas commit at the
 //! same time; a commit waits only for its own fsync.
 //!
-//! A commit group costs four round trips whatever its size: `BEGIN`, a block of numbers,
-//! the group's events and their tappers' rows in one statement, and the commit (with the
-//! unused numbers given back and the mark dropped). The events are numbered here, in step
-//! order, and wait in one [`Batch`] until the group ends (or another kind of step comes).
-//! The statement checks that every one of them was new: an event that another replica
-//! stored meanwhile (the local seq state said new, the unique key said no) fails its group,
-//! whose tappers re-send, and its instance's batches then go to the database one by one
-//! (exact mode), as they do when its state is loaded with rows stored above its acked seq.
+//! A commit group costs five round trips whatever its size: `BEGIN`, a block of numbers,
+//! the tappers' rows (locked in key order, then updated), the group's events by `COPY`, and
+//! the commit (with the unused numbers given back and the mark dropped). The events are
+//! numbered here, in step order, and wait in one [`Batch`] until the group ends (or another
+//! kind of step comes); a group ends at [`GROUP_ROWS`]. The unique key checks that every
+//! one of them was new: an event that another replica stored meanwhile (the local seq state
+//! said new, the unique key said no) fails its group, whose tappers re-send, and its
+//! instance's batches then go to the database one by one (exact mode), as they do when its
+//! state is loaded with rows stored above its acked seq.
 
 use std::collections::HashSet;
 
-use postgres::{Client, Statement};
+use postgres::{Client, error::SqlState};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 use tracing::{info, warn};
 
@@ -34,10 +35,14 @@ use crate::store::{
     policy::{CommitQueries, Ledger, LossRows},
 };
 
+/// Rows numbered in one group transaction at the most, roughly (the step that reaches it
+/// ends the group).
+const GROUP_ROWS: u64 = 4_096;
+
 /// A live connection and what is prepared on it.
 struct Conn {
     client: Client,
-    insert: Statement,
+    prepared: insert::Prepared,
     /// This session holds the retention lock: this replica runs retention for the fleet.
     retention_leader: bool,
 }
@@ -70,10 +75,10 @@ struct Steps {
 }
 
 fn prepare(mut client: Client) -> Result<Conn> {
-    let insert = client.prepare(insert::SQL)?;
+    let prepared = insert::Prepared::new(&mut client)?;
     Ok(Conn {
         client,
-        insert,
+        prepared,
         retention_leader: false,
     })
 }
@@ -185,18 +190,25 @@ impl Steps {
             return Err(group_lost());
         }
         let conn = self.conn.as_mut().expect("connected above");
-        let written = self.staged.write(&mut conn.client, &conn.insert);
+        let written = self.staged.copy(&mut conn.client, &conn.prepared);
         match written {
-            Ok(stored) if stored.len() == wanted => {
+            Ok(stored) if stored == wanted as u64 => {
                 self.added |= wanted > 0;
                 Ok(())
             }
-            Ok(_) => {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 self.broken = true;
                 self.exact.extend(instances);
                 Err(StoreError::Busy(
                     "another replica stored some of these events meanwhile; the group is \
                      rolled back and these tappers' events are now checked one batch at a time"
+                        .into(),
+                ))
+            }
+            Ok(stored) => {
+                self.broken = true;
+                Err(StoreError::Busy(
+                    format!("COPY stored {stored} of {wanted} events; the group is rolled back")
                         .into(),
                 ))
             }
@@ -300,7 +312,7 @@ impl CommitQueries for Steps {
             let numbers = pool.take(&mut conn.client, events.len())?;
             let mut batch = Batch::default();
             batch.push(&mut conn.client, key, events, &numbers, (acked, now_ns))?;
-            Ok(batch.write(&mut conn.client, &conn.insert)?)
+            Ok(batch.write(&mut conn.client, &conn.prepared)?)
         })
     }
 
@@ -379,6 +391,12 @@ impl Writer for PgWriter {
             self.ledger.forget_all();
         }
         committed
+    }
+
+    /// Its rows stay invisible to every replica's tail until it commits, and hold back the
+    /// rows numbered after them: a group ends at [`GROUP_ROWS`].
+    fn group_full(&self) -> bool {
+        self.steps.in_group && self.steps.pool.given() >= GROUP_ROWS
     }
 
     fn hello(&mut self, hello: &Hello, now_ns: i64) -> Result<u64> {
