@@ -60,13 +60,13 @@ pub fn plan(req: &SubscribeRequest) -> Result<Plan, HubError> {
 
 fn stored_response(s: Stored) -> Reply {
     use subscribe_response::Item as R;
-    Reply::Own(SubscribeResponse {
+    Reply::Own(Box::new(SubscribeResponse {
         item: Some(match s {
             Stored::Event(e) => R::Event(e),
             Stored::Loss(l) => R::Loss(l),
             Stored::Warning(w) => R::Warning(w),
         }),
-    })
+    }))
 }
 
 /// Opens a stream for the plan within `--max-subscribers` (else RESOURCE_EXHAUSTED): the

@@ -14,15 +14,15 @@ pub enum Reply {
     /// From the fan-out: a committed item encoded once, or a lagged notice.
     Live(Item),
     /// Made for this stream alone: a stored item of a replay, or a final notice.
-    Own(SubscribeResponse),
+    Own(Box<SubscribeResponse>),
 }
 
 impl Reply {
     /// A notice that `skipped` items were skipped here.
     pub fn lagged(skipped: u64) -> Self {
-        Self::Own(SubscribeResponse {
+        Self::Own(Box::new(SubscribeResponse {
             item: Some(subscribe_response::Item::Lagged(Lagged { skipped })),
-        })
+        }))
     }
 
     /// Its hub_seq (0 for a lagged notice, which is never stored).
@@ -80,9 +80,9 @@ mod tests {
             comm: "nginx".into(),
             ..Default::default()
         };
-        let own = Reply::Own(SubscribeResponse {
+        let own = Reply::Own(Box::new(SubscribeResponse {
             item: Some(subscribe_response::Item::Event(event.clone())),
-        });
+        }));
         let live = Reply::Live(Item::Event(Arc::new(Encoded::event(event))));
         assert_eq!(live.hub_seq(), 9);
         assert_eq!(bytes(live), bytes(own));

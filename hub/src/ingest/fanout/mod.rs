@@ -36,8 +36,8 @@ const PUBLICATIONS_QUEUED: usize = 64;
 /// What one commit publishes.
 enum Publication {
     Events(Vec<Event>),
-    Loss(LossNotice),
-    Warning(Warning),
+    Loss(Box<LossNotice>),
+    Warning(Box<Warning>),
 }
 
 /// Work for the fan-out thread.
@@ -173,12 +173,12 @@ impl Fanout {
 
     /// Hands a committed loss notice over, for every subscriber whose node filter matches.
     pub fn publish_loss(&self, loss: &LossNotice) {
-        self.publish(Publication::Loss(loss.clone()));
+        self.publish(Publication::Loss(Box::new(loss.clone())));
     }
 
     /// Hands a committed warning over, for every subscriber whose filter matches.
     pub fn publish_warning(&self, warning: &Warning) {
-        self.publish(Publication::Warning(warning.clone()));
+        self.publish(Publication::Warning(Box::new(warning.clone())));
     }
 
     /// Numbers the publication and hands it to the fan-out thread (waiting while that has
@@ -246,7 +246,7 @@ impl Shared {
                 );
                 let bytes = loss.encoded_len();
                 evicted |= self.offer_all(&targets, bytes, now, || {
-                    Item::Loss(Arc::new(Encoded::loss(loss)))
+                    Item::Loss(Arc::new(Encoded::loss(*loss)))
                 });
             }
             Publication::Warning(warning) => {
@@ -257,7 +257,7 @@ impl Shared {
                 );
                 let bytes = warning.encoded_len();
                 evicted |= self.offer_all(&targets, bytes, now, || {
-                    Item::Warning(Arc::new(Encoded::warning(warning)))
+                    Item::Warning(Arc::new(Encoded::warning(*warning)))
                 });
             }
         }
