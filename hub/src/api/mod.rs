@@ -10,3 +10,5 @@ pub mod service;
 pub mod state;
 pub mod stats;
 pub mod subscribe;
+pub mod subscribe_reply;
+pub mod subscribe_route;

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use tapper_proto::v1::{
-    Lagged, SubscribeRequest, SubscribeResponse, subscribe_request::Since, subscribe_response,
+    SubscribeRequest, SubscribeResponse, subscribe_request::Since, subscribe_response,
 };
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -13,17 +13,18 @@ use crate::{
     api::{
         final_items::{self, Closer, ClosingStream},
         state::HubState,
+        subscribe_reply::Reply,
     },
     error::HubError,
     ingest::{
-        fanout::{Item, Next, Subscription},
+        fanout::{Next, Subscription},
         filter::Filter,
         validate,
     },
     store::Stored,
 };
 
-type Tx = mpsc::Sender<Result<SubscribeResponse, Status>>;
+type Tx = mpsc::Sender<Result<Reply, Status>>;
 
 /// Items read from the store per page during a replay.
 const PAGE: usize = 512;
@@ -57,35 +58,20 @@ pub fn plan(req: &SubscribeRequest) -> Result<Plan, HubError> {
     })
 }
 
-fn event_response(item: Item) -> SubscribeResponse {
+fn stored_response(s: Stored) -> Reply {
     use subscribe_response::Item as R;
-    let item = match item {
-        // The last subscriber to take a shared item takes it without a copy.
-        Item::Event(e) => R::Event(Arc::unwrap_or_clone(e)),
-        Item::Loss(l) => R::Loss(Arc::unwrap_or_clone(l)),
-        Item::Warning(w) => R::Warning(Arc::unwrap_or_clone(w)),
-        Item::Lagged(skipped) => R::Lagged(Lagged { skipped }),
-    };
-    SubscribeResponse { item: Some(item) }
-}
-
-fn stored_response(s: Stored) -> SubscribeResponse {
-    use subscribe_response::Item as R;
-    SubscribeResponse {
+    Reply::Own(Box::new(SubscribeResponse {
         item: Some(match s {
             Stored::Event(e) => R::Event(e),
             Stored::Loss(l) => R::Loss(l),
             Stored::Warning(w) => R::Warning(w),
         }),
-    }
+    }))
 }
 
 /// Opens a stream for the plan within `--max-subscribers` (else RESOURCE_EXHAUSTED): the
 /// items come as [`serve`] sends them, the last ones out of band.
-pub fn open(
-    state: &Arc<HubState>,
-    plan: Plan,
-) -> Result<ClosingStream<SubscribeResponse>, HubError> {
+pub fn open(state: &Arc<HubState>, plan: Plan) -> Result<ClosingStream<Reply>, HubError> {
     let slot = state
         .subscriber_slots
         .clone()
@@ -107,7 +93,7 @@ pub fn open(
 
 /// One page of stored items, without the live part.
 pub struct StoredPage {
-    pub items: Vec<SubscribeResponse>,
+    pub items: Vec<Reply>,
     /// Where the next page starts (`since_hub_seq`).
     pub next_hub_seq: u64,
     /// Whether the page is full, so that more may follow.
@@ -143,8 +129,8 @@ pub async fn stored_page(
     let (read, items) = tokio::join!(read, collect);
     read?;
     let more = items.len() == limit;
-    let next_hub_seq = match items.last().and_then(|r| r.item.as_ref()) {
-        Some(item) if more => hub_seq(item) + 1,
+    let next_hub_seq = match items.last() {
+        Some(item) if more => item.hub_seq() + 1,
         _ => match from {
             From::HubSeq(n) => n.max(seam + 1),
             From::Time(_) => seam + 1,
@@ -157,23 +143,12 @@ pub async fn stored_page(
     })
 }
 
-/// The hub_seq of a stored item (0 for a lagged notice, which is never stored).
-pub fn hub_seq(item: &subscribe_response::Item) -> u64 {
-    use subscribe_response::Item as R;
-    match item {
-        R::Event(e) => e.hub_seq,
-        R::Loss(l) => l.hub_seq,
-        R::Warning(w) => w.hub_seq,
-        R::Lagged(_) => 0,
-    }
-}
-
 /// The items that end a stream, after everything queued.
-type FinalItems = Vec<Result<SubscribeResponse, Status>>;
+type FinalItems = Vec<Result<Reply, Status>>;
 
 /// Streams the plan into `tx` until the client goes away, the hub shuts down or the
 /// subscriber is dropped for being too slow; the final items go through `closer`.
-pub async fn serve(state: Arc<HubState>, plan: Plan, tx: Tx, closer: Closer<SubscribeResponse>) {
+pub async fn serve(state: Arc<HubState>, plan: Plan, tx: Tx, closer: Closer<Reply>) {
     let final_items = tokio::select! {
         r = run(&state, plan, &tx) => r.unwrap_or_else(|e| vec![Err(e.into())]),
         _ = state.shutting_down() => vec![Err(Status::unavailable("hub is shutting down"))],
@@ -254,7 +229,7 @@ async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) -> Fi
             Next::Closed => return Vec::new(),
         };
         tokio::select! {
-            sent = tx.send(Ok(event_response(item))) => if sent.is_err() { return Vec::new() },
+            sent = tx.send(Ok(Reply::Live(item))) => if sent.is_err() { return Vec::new() },
             () = live.evicted() => {
                 // The item in flight is lost with the rest of the queue.
                 let skipped = 1 + live.drain_undelivered();
@@ -266,9 +241,7 @@ async fn forward(mut live: Subscription, stall_timeout: Duration, tx: &Tx) -> Fi
 
 /// How an evicted subscription ends: a final lagged notice, then RESOURCE_EXHAUSTED.
 fn evicted(skipped: u64, stall_timeout: Duration) -> FinalItems {
-    let notice = SubscribeResponse {
-        item: Some(subscribe_response::Item::Lagged(Lagged { skipped })),
-    };
+    let notice = Reply::lagged(skipped);
     let status = Status::resource_exhausted(format!(
         "subscriber dropped: its queue stayed full for more than {stall_timeout:?}; \
          resubscribe with since_hub_seq to resume"

@@ -18,8 +18,15 @@ use options::Options;
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
 /// Default `subscriber_queue_bytes`: 16 MiB.
 pub const DEFAULT_SUBSCRIBER_QUEUE_BYTES: usize = 16 << 20;
-/// Default `ingest_queue_bytes`: 16 MiB.
-pub const DEFAULT_INGEST_QUEUE_BYTES: usize = 16 << 20;
+/// Default `ingest_queue_bytes`: 4 MiB encoded (held decoded, at several times that); a
+/// full 10,000-event batch still fits.
+pub const DEFAULT_INGEST_QUEUE_BYTES: usize = 4 << 20;
+/// Default `http2_stream_window`: 128 KiB (hyper's own default is 1 MiB).
+pub const DEFAULT_HTTP2_STREAM_WINDOW: u32 = 128 << 10;
+/// Default `http2_connection_window`: 256 KiB (hyper's own default is 1 MiB).
+pub const DEFAULT_HTTP2_CONNECTION_WINDOW: u32 = 256 << 10;
+/// HTTP/2's smallest and largest window (RFC 9113 6.9.2).
+const HTTP2_WINDOWS: std::ops::RangeInclusive<u32> = 65_535..=(1 << 31) - 1;
 /// Largest subscriber or connection cap accepted.
 const MAX_COUNT: usize = 1_000_000;
 
@@ -59,6 +66,10 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Encoded bytes of Report messages read and not yet committed, across all streams.
     pub ingest_queue_bytes: usize,
+    /// HTTP/2 receive window of each stream, in bytes.
+    pub http2_stream_window: u32,
+    /// HTTP/2 receive window of each connection, in bytes.
+    pub http2_connection_window: u32,
     /// How long open streams may take to end after shutdown starts.
     pub shutdown_grace: Duration,
     /// Serve TLS from these files (and require client certificates with a client CA).
@@ -204,6 +215,21 @@ impl Config {
                 &format!("must be from 1 to {}", u32::MAX),
             );
         }
+        for (option, window) in [
+            ("http2-stream-window", self.http2_stream_window),
+            ("http2-connection-window", self.http2_connection_window),
+        ] {
+            if !HTTP2_WINDOWS.contains(&window) {
+                return bad(
+                    option,
+                    &format!(
+                        "must be from {} to {} (HTTP/2's window sizes)",
+                        HTTP2_WINDOWS.start(),
+                        HTTP2_WINDOWS.end()
+                    ),
+                );
+            }
+        }
         if self.reload_interval.is_zero() {
             return bad("reload-interval", "must be longer than zero");
         }
@@ -293,6 +319,12 @@ mod tests {
         let mut c = config();
         c.ingest_queue_bytes = 0;
         assert_eq!(c.validate().unwrap_err().option, "ingest-queue-bytes");
+        let mut c = config();
+        c.http2_stream_window = 1000;
+        assert_eq!(c.validate().unwrap_err().option, "http2-stream-window");
+        let mut c = config();
+        c.http2_connection_window = 1 << 31;
+        assert_eq!(c.validate().unwrap_err().option, "http2-connection-window");
         let mut c = config();
         c.max_connections_per_peer = 0;
         assert_eq!(c.validate().unwrap_err().option, "max-connections-per-peer");

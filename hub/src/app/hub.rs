@@ -19,6 +19,7 @@ use crate::{
         http::{self, BasePath, Web},
         service::HubService,
         state::{HubState, Settings},
+        subscribe_route,
     },
     app::config::{Config, ConfigError, state_dir},
     ops::{
@@ -235,8 +236,13 @@ impl Hub {
             ));
         }
 
-        let hub =
-            message_size::hub_server(HubService::new(state.clone()), config.max_message_bytes);
+        let hub = message_size::hub_server(
+            HubService::new(state.clone()),
+            config.max_message_bytes,
+            |server| {
+                subscribe_route::with_subscribe(server, state.clone(), config.max_message_bytes)
+            },
+        );
         let credentials = Credentials::new(tokens, tls.clone(), config.node_identity.clone());
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<HubServer<HubService>>().await;
@@ -296,6 +302,10 @@ impl Hub {
             // HTTP/1.1 for browsers and curl (the page and the HTTP API); gRPC is h2.
             .accept_http1(config.web)
             .max_concurrent_streams(Some(config.max_streams_per_connection))
+            // What clients may send unread, per stream and per connection: bounds the
+            // memory of many connections (hyper's default is 1 MiB each).
+            .initial_stream_window_size(config.http2_stream_window)
+            .initial_connection_window_size(config.http2_connection_window)
             // Pings find half-open connections (a peer that vanished without a FIN).
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))

@@ -24,10 +24,15 @@ use tonic::{
 /// Default largest request message: the wire's limit.
 pub use tapper_proto::limits::DEFAULT_MAX_MESSAGE_BYTES;
 
-/// Builds the Hub server that decodes requests of at most `max_message_bytes`.
-pub fn hub_server<T: Hub>(service: T, max_message_bytes: usize) -> SizeLimited<HubServer<T>> {
+/// Builds the Hub server that decodes requests of at most `max_message_bytes`, with the
+/// routes `route` puts ahead of it (which apply the same limit).
+pub fn hub_server<T: Hub, S>(
+    service: T,
+    max_message_bytes: usize,
+    route: impl FnOnce(HubServer<T>) -> S,
+) -> SizeLimited<S> {
     SizeLimited {
-        inner: HubServer::new(service).max_decoding_message_size(max_message_bytes),
+        inner: route(HubServer::new(service).max_decoding_message_size(max_message_bytes)),
         limit: max_message_bytes,
     }
 }

@@ -2,7 +2,7 @@
 //! `follow=true` the Subscribe stream (replay, then live) as Server-Sent Events. Both run
 //! the Subscribe code: its filter compiler, its replay, its subscriber slots and queues.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{borrow::Cow, convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     extract::State,
@@ -15,21 +15,25 @@ use axum::{
 use serde_json::{Value, json};
 use tapper_proto::{
     json::{loss_json, warning_json},
-    v1::{SubscribeRequest, SubscribeResponse, subscribe_request::Since, subscribe_response::Item},
+    v1::{SubscribeRequest, subscribe_request::Since, subscribe_response::Item},
 };
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tonic::Status;
 
-use crate::api::{
-    final_items::ClosingStream,
-    http::{
-        Ctx,
-        auth::Grant,
-        query::{FILTERS, Query},
-        reply::{ApiError, json},
+use crate::{
+    api::{
+        final_items::ClosingStream,
+        http::{
+            Ctx,
+            auth::Grant,
+            query::{FILTERS, Query},
+            reply::{ApiError, json},
+        },
+        subscribe,
+        subscribe_reply::{self, Reply},
     },
-    subscribe,
+    ingest::fanout::{self, Encoded},
 };
 
 /// Items per page when the call gives no `limit`.
@@ -111,9 +115,12 @@ async fn serve(ctx: &Arc<Ctx>, parts: &Parts, warnings_only: bool) -> Result<Res
     let page = subscribe::stored_page(&ctx.state, &plan, limit).await?;
     let items: Vec<Value> = page
         .items
-        .iter()
-        .filter_map(|r| r.item.as_ref())
-        .map(|item| item_json(item).2)
+        .into_iter()
+        .filter_map(|reply| match reply {
+            Reply::Own(r) => r.item.map(|item| item_json(&item).2),
+            // A page is read from the store alone.
+            Reply::Live(_) => None,
+        })
         .collect();
     Ok(json(&json!({
         "items": items,
@@ -138,7 +145,7 @@ fn last_event_id(parts: &Parts) -> Result<Option<u64>, ApiError> {
 /// One item as `hub-client watch --json` prints it: its SSE event type, its hub_seq (for
 /// the SSE id; none for a lagged notice) and its JSON.
 fn item_json(item: &Item) -> (&'static str, Option<u64>, Value) {
-    let seq = Some(subscribe::hub_seq(item));
+    let seq = Some(subscribe_reply::hub_seq(item));
     match item {
         Item::Event(e) => ("event", seq, serde_json::to_value(e).unwrap_or_default()),
         Item::Warning(w) => ("warning", seq, warning_json(w)),
@@ -147,9 +154,39 @@ fn item_json(item: &Item) -> (&'static str, Option<u64>, Value) {
     }
 }
 
-fn sse_event(response: Result<SubscribeResponse, Status>) -> Option<SseEvent> {
-    let item = match response {
-        Ok(r) => r.item?,
+/// A reply's SSE event type, hub_seq (the SSE id) and JSON text; a fan-out item's JSON is
+/// rendered once for all the streams it goes to.
+fn reply_json(reply: &Reply) -> (&'static str, Option<u64>, Cow<'_, str>) {
+    fn shared<'a>(kind: &'static str, e: &'a Encoded) -> (&'static str, Option<u64>, Cow<'a, str>) {
+        let text = e.json(|e| {
+            e.decoded()
+                .map(|item| item_json(&item).2.to_string())
+                .unwrap_or_default()
+        });
+        (kind, Some(e.hub_seq), Cow::Borrowed(text))
+    }
+    match reply {
+        Reply::Live(fanout::Item::Event(e)) => shared("event", e),
+        Reply::Live(fanout::Item::Loss(e)) => shared("loss", e),
+        Reply::Live(fanout::Item::Warning(e)) => shared("warning", e),
+        Reply::Live(fanout::Item::Lagged(skipped)) => (
+            "lagged",
+            None,
+            Cow::Owned(json!({ "lagged": skipped }).to_string()),
+        ),
+        Reply::Own(r) => match &r.item {
+            Some(item) => {
+                let (kind, seq, value) = item_json(item);
+                (kind, seq, Cow::Owned(value.to_string()))
+            }
+            None => ("", None, Cow::Borrowed("")),
+        },
+    }
+}
+
+fn sse_event(response: Result<Reply, Status>) -> Option<SseEvent> {
+    let reply = match response {
+        Ok(reply) => reply,
         Err(status) => {
             return Some(
                 SseEvent::default()
@@ -158,8 +195,11 @@ fn sse_event(response: Result<SubscribeResponse, Status>) -> Option<SseEvent> {
             );
         }
     };
-    let (kind, seq, value) = item_json(&item);
-    let event = SseEvent::default().event(kind).data(value.to_string());
+    if matches!(&reply, Reply::Own(r) if r.item.is_none()) {
+        return None;
+    }
+    let (kind, seq, text) = reply_json(&reply);
+    let event = SseEvent::default().event(kind).data(text);
     Some(match seq {
         Some(seq) => event.id(seq.to_string()),
         None => event,
@@ -168,7 +208,7 @@ fn sse_event(response: Result<SubscribeResponse, Status>) -> Option<SseEvent> {
 
 /// The stream as Server-Sent Events, until the client goes away, the stream ends (its
 /// last error as an `error` event) or a reload revokes the call's credentials.
-fn sse(mut stream: ClosingStream<SubscribeResponse>, grant: Grant) -> Response {
+fn sse(mut stream: ClosingStream<Reply>, grant: Grant) -> Response {
     let (tx, rx) = mpsc::channel(1);
     let revoked = grant.revoked();
     tokio::spawn(async move {

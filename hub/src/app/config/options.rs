@@ -7,7 +7,10 @@ use clap::Parser;
 use tapper_proto::flag_text::{parse_duration, parse_listen_addr};
 
 use crate::{
-    app::config::{Config, DEFAULT_INGEST_QUEUE_BYTES, DEFAULT_SUBSCRIBER_QUEUE_BYTES},
+    app::config::{
+        Config, DEFAULT_HTTP2_CONNECTION_WINDOW, DEFAULT_HTTP2_STREAM_WINDOW,
+        DEFAULT_INGEST_QUEUE_BYTES, DEFAULT_SUBSCRIBER_QUEUE_BYTES,
+    },
     ops::retention::Retention,
     security::{
         message_size::DEFAULT_MAX_MESSAGE_BYTES, node_identity::NodeIdentity, tls::TlsFiles,
@@ -155,9 +158,19 @@ pub struct ConnectionOptions {
     pub max_message_bytes: usize,
     /// Encoded bytes of Report messages read and not yet committed, across all streams, at
     /// most; a stream reads on once its last message fits (the tappers' buffers absorb the
-    /// wait). Bounds the hub's ingest memory, whatever the number of tappers.
+    /// wait). Bounds the hub's ingest memory, whatever the number of tappers: decoded, it
+    /// takes several times its encoded size.
     #[arg(long, default_value_t = DEFAULT_INGEST_QUEUE_BYTES)]
     pub ingest_queue_bytes: usize,
+    /// HTTP/2 receive window of each stream, in bytes: what a client may send on one
+    /// stream before the hub reads it. With --http2-connection-window it bounds what
+    /// connections buffer unread (at most --max-connections × the connection window).
+    #[arg(long, default_value_t = DEFAULT_HTTP2_STREAM_WINDOW)]
+    pub http2_stream_window: u32,
+    /// HTTP/2 receive window of each connection, all its streams together, in bytes. Raise
+    /// both windows for tappers far away (a window must cover a link's bytes per round trip).
+    #[arg(long, default_value_t = DEFAULT_HTTP2_CONNECTION_WINDOW)]
+    pub http2_connection_window: u32,
 }
 
 /// Who may connect and call.
@@ -291,6 +304,8 @@ impl From<Options> for Config {
             handshake_timeout: connections.handshake_timeout,
             max_message_bytes: connections.max_message_bytes,
             ingest_queue_bytes: connections.ingest_queue_bytes,
+            http2_stream_window: connections.http2_stream_window,
+            http2_connection_window: connections.http2_connection_window,
             shutdown_grace: server.shutdown_grace,
             tls: security
                 .tls_cert

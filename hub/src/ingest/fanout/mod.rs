@@ -2,9 +2,10 @@
 //! thread: the store's writer (or the tail of a shared store) hands each publication over
 //! in commit order, and the fan-out's own thread finds the subscribers whose filters match
 //! ([`registry`]) and fills each one's bounded queue ([`queue`]) without waiting, so neither
-//! matching nor a slow subscriber holds up a commit. Each item is allocated once and shared
-//! by every queue.
+//! matching nor a slow subscriber holds up a commit. Each item is encoded once ([`encoded`])
+//! and shared by every queue.
 
+mod encoded;
 mod queue;
 mod registry;
 
@@ -21,6 +22,7 @@ use std::{
 use prost::Message;
 use tapper_proto::v1::{Event, LossNotice, Warning};
 
+pub use encoded::Encoded;
 pub use queue::{Item, Next, QueueBound};
 use queue::{Offered, Receiver, Subscriber};
 use registry::Registry;
@@ -34,8 +36,8 @@ const PUBLICATIONS_QUEUED: usize = 64;
 /// What one commit publishes.
 enum Publication {
     Events(Vec<Event>),
-    Loss(Arc<LossNotice>),
-    Warning(Arc<Warning>),
+    Loss(Box<LossNotice>),
+    Warning(Box<Warning>),
 }
 
 /// Work for the fan-out thread.
@@ -171,12 +173,12 @@ impl Fanout {
 
     /// Hands a committed loss notice over, for every subscriber whose node filter matches.
     pub fn publish_loss(&self, loss: &LossNotice) {
-        self.publish(Publication::Loss(Arc::new(loss.clone())));
+        self.publish(Publication::Loss(Box::new(loss.clone())));
     }
 
     /// Hands a committed warning over, for every subscriber whose filter matches.
     pub fn publish_warning(&self, warning: &Warning) {
-        self.publish(Publication::Warning(Arc::new(warning.clone())));
+        self.publish(Publication::Warning(Box::new(warning.clone())));
     }
 
     /// Numbers the publication and hands it to the fan-out thread (waiting while that has
@@ -217,45 +219,75 @@ impl Shared {
 
     fn fan_out(&self, n: u64, now: Instant, publication: Publication) {
         let mut subs = self.lock();
-        let mut evicted = false;
-        let mut offer = |s: &Subscriber, item: Item, bytes: usize| {
-            let offered = s.offer(item, bytes, now, self.stall_timeout, &self.skipped);
-            evicted |= matches!(offered, Offered::Evicted);
-        };
         let new_enough = |s: &&Arc<Subscriber>| s.after < n;
+        let mut targets: Vec<&Arc<Subscriber>> = Vec::new();
+        let mut evicted = false;
         match publication {
             Publication::Events(events) => {
-                for e in events {
-                    let event = Arc::new(e);
+                for event in events {
                     let id = event.container.as_ref().and_then(|c| c.id.as_deref());
-                    // Sized once, and only when somebody takes it.
-                    let mut bytes = None;
-                    let targets = subs.for_container(id).filter(new_enough);
-                    for s in targets.filter(|s| s.filter.matches_event(&event)) {
-                        let bytes = *bytes.get_or_insert_with(|| event.encoded_len());
-                        offer(s, Item::Event(event.clone()), bytes);
-                    }
+                    targets.clear();
+                    targets.extend(
+                        subs.for_container(id)
+                            .filter(new_enough)
+                            .filter(|s| s.filter.matches_event(&event)),
+                    );
+                    let bytes = event.encoded_len();
+                    evicted |= self.offer_all(&targets, bytes, now, || {
+                        Item::Event(Arc::new(Encoded::event(event)))
+                    });
                 }
             }
             Publication::Loss(loss) => {
+                targets.extend(
+                    subs.all()
+                        .filter(new_enough)
+                        .filter(|s| s.filter.matches_loss(&loss)),
+                );
                 let bytes = loss.encoded_len();
-                let targets = subs.all().filter(new_enough);
-                for s in targets.filter(|s| s.filter.matches_loss(&loss)) {
-                    offer(s, Item::Loss(loss.clone()), bytes);
-                }
+                evicted |= self.offer_all(&targets, bytes, now, || {
+                    Item::Loss(Arc::new(Encoded::loss(*loss)))
+                });
             }
             Publication::Warning(warning) => {
+                targets.extend(
+                    subs.all()
+                        .filter(new_enough)
+                        .filter(|s| s.filter.matches_warning(&warning)),
+                );
                 let bytes = warning.encoded_len();
-                let targets = subs.all().filter(new_enough);
-                for s in targets.filter(|s| s.filter.matches_warning(&warning)) {
-                    offer(s, Item::Warning(warning.clone()), bytes);
-                }
+                evicted |= self.offer_all(&targets, bytes, now, || {
+                    Item::Warning(Arc::new(Encoded::warning(*warning)))
+                });
             }
         }
+        drop(targets);
         if evicted {
             subs.remove_where(Subscriber::is_evicted);
             self.live.store(subs.len(), Ordering::Release);
         }
+    }
+
+    /// Offers the item `make` builds (encoding it: only when some target takes it, and once
+    /// for all) to each target, counting it against their budgets as `bytes`; whether any
+    /// target was evicted.
+    fn offer_all(
+        &self,
+        targets: &[&Arc<Subscriber>],
+        bytes: usize,
+        now: Instant,
+        make: impl FnOnce() -> Item,
+    ) -> bool {
+        if targets.is_empty() {
+            return false;
+        }
+        let item = make();
+        let mut evicted = false;
+        for s in targets {
+            let offered = s.offer(item.clone(), bytes, now, self.stall_timeout, &self.skipped);
+            evicted |= matches!(offered, Offered::Evicted);
+        }
+        evicted
     }
 }
 

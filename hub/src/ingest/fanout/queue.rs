@@ -10,20 +10,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tapper_proto::v1::{Event, LossNotice, Warning};
 use tokio::sync::{
     Notify,
     mpsc::{self, error::TrySendError},
 };
 
+use super::Encoded;
 use crate::ingest::filter::Filter;
 
-/// What travels through a subscriber's queue.
+/// What travels through a subscriber's queue: committed items encoded once and shared.
 #[derive(Debug, Clone)]
 pub enum Item {
-    Event(Arc<Event>),
-    Loss(Arc<LossNotice>),
-    Warning(Arc<Warning>),
+    Event(Arc<Encoded>),
+    Loss(Arc<Encoded>),
+    Warning(Arc<Encoded>),
     /// `n` items were skipped right here.
     Lagged(u64),
 }
