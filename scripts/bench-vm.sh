@@ -9,7 +9,8 @@
 #                       an arm64 one boots under qemu-system-aarch64)
 #   BENCH_VM_RUNS       runs (default 5)          BENCH_VM_ITERS   calls per loop (default 20000)
 #   BENCH_VM_TIMEOUT    seconds for the whole VM run (default 900)
-#   BENCH_BIN_DIR       prebuilt static tapper and tapper-bench (default: build them)
+#   BENCH_BIN_DIR       prebuilt static tapper and tapper-bench for this machine's architecture
+#                       (default: build them; a kernel of another architecture always builds)
 #   KERNEL_CACHE_DIR    downloaded kernels (default .cache/kernels, shared with the matrix)
 #   CARGO_TARGET_DIR    cargo target dir (default target)
 set -euo pipefail
@@ -36,7 +37,7 @@ VMLINUZ=$CACHE_DIR/$KERNEL/vmlinuz
 ARCH=$(vm_kernel_arch "$KERNEL")
 vm_qemu "$ARCH"
 
-if [ -n "${BENCH_BIN_DIR:-}" ]; then
+if [ -n "${BENCH_BIN_DIR:-}" ] && [ "$ARCH" = "$(uname -m)" ]; then
   BIN_DIR=$BENCH_BIN_DIR
 else
   vm_build_static "$TARGET_DIR" "$ARCH" --quiet -p tapper -p tapper-bench

@@ -166,9 +166,11 @@ driver_overhead() {
   if [ "${BENCH_SKIP_VM:-0}" = 1 ]; then
     skip overhead-vm "skipped on request (BENCH_SKIP_VM=1)."
     skip overhead-vm-oldest "skipped on request (BENCH_SKIP_VM=1)."
+    skip overhead-vm-arm64 "skipped on request (BENCH_SKIP_VM=1)."
   elif ! command -v qemu-system-x86_64 >/dev/null; then
     skip overhead-vm "qemu-system-x86_64 is not installed (scripts/setup.sh --test installs it)."
     skip overhead-vm-oldest "qemu-system-x86_64 is not installed (scripts/setup.sh --test installs it)."
+    skip overhead-vm-arm64 "qemu-system-x86_64 is not installed (scripts/setup.sh --test installs it)."
   else
     log "syscall overhead in a VM"
     BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm.json" ||
@@ -179,6 +181,16 @@ driver_overhead() {
     BENCH_VM_KERNEL=$(awk '!/^#/ && NF && $1 != "host" {print $1; exit}' scripts/kernels.txt) \
       BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm-oldest.json" ||
       die "the VM half of the syscall overhead failed on the oldest kernel"
+    # The last arm64 kernel of scripts/kernels.txt under qemu-system-aarch64, with the
+    # aarch64 tapper and tapper-bench (bench-vm.sh builds them).
+    if ! command -v qemu-system-aarch64 >/dev/null; then
+      skip overhead-vm-arm64 "qemu-system-aarch64 is not installed (scripts/setup.sh --test installs it)."
+    else
+      log "syscall overhead in an arm64 VM"
+      BENCH_VM_KERNEL=$(awk '!/^#/ && NF && $1 ~ /-arm64$/ {k=$1} END {print k}' scripts/kernels.txt) \
+        BENCH_VM_RUNS=$RUNS BENCH_VM_ITERS=$VM_ITERS bash scripts/bench-vm.sh "$RESULTS/overhead-vm-arm64.json" ||
+        die "the VM half of the syscall overhead failed on arm64"
+    fi
   fi
 }
 

@@ -1,7 +1,9 @@
 #!/bin/busybox sh
 # /init of the kernel-matrix VM (busybox sh): mounts what the capture tests need, runs
-# capture-check in every probe mode this kernel supports (plain and with --stacks), then
-# context-check (default mode, and tracepoint mode where supported), then file-max-check (it lowers fs.file-max, which only a VM may do), reports over the serial
+# capture-check in every probe mode this kernel supports (plain and with --stacks; kprobe mode
+# also restarts after a killed tapper), then
+# context-check (default mode, and tracepoint mode where supported), then file-max-check (it
+# lowers fs.file-max, which only a VM may do), then hub-check where packed, reports over the serial
 # console and powers off. scripts/kernel-matrix.sh packs it and parses the "@@kmatrix" lines; it
 # also requires capture-check's own "capture-check: PASS probe=<mode>" line for a pass.
 
@@ -32,6 +34,40 @@ supported() {
   esac
 }
 
+# wait_ready LOG: until the tapper logging to LOG wrote its ready line (60 s at most).
+wait_ready() {
+  i=0
+  while ! grep -q '"ready"' "$1"; do
+    i=$((i + 1))
+    [ "$i" -gt 120 ] && return 1
+    sleep 0.5
+  done
+}
+
+# A tapper killed in kprobe mode leaves the tracefs kretprobe it makes on kernels without
+# CONFIG_PREEMPTION: the next one must start, remove it, and remove its own on a clean stop.
+kprobe_restart() {
+  events=/sys/kernel/tracing/kprobe_events
+  tapper --probe kprobe --output none 2>/tmp/kprobe-1.log &
+  first=$!
+  wait_ready /tmp/kprobe-1.log || { echo "kprobe-restart: the first tapper never got ready"; return 1; }
+  kill -9 "$first"
+  wait "$first"
+  left=$(grep -c "kprobes/tapper_${first}_" "$events")
+  tapper --probe kprobe --output none 2>/tmp/kprobe-2.log &
+  second=$!
+  wait_ready /tmp/kprobe-2.log || { echo "kprobe-restart: no start after a killed tapper"; cat /tmp/kprobe-2.log; return 1; }
+  if grep -q "kprobes/tapper_${first}_" "$events"; then
+    echo "kprobe-restart: the killed tapper's kretprobe is still there"; return 1
+  fi
+  kill -TERM "$second"
+  wait "$second"
+  if grep -q "kprobes/tapper_" "$events"; then
+    echo "kprobe-restart: a tracefs kretprobe outlived a clean stop: $(cat "$events")"; return 1
+  fi
+  echo "kprobe-restart: PASS (tracefs kretprobes left by the killed tapper: $left)"
+}
+
 for mode in $modes; do
   if ! supported "$mode"; then
     say "result mode=$mode status=UNSUPPORTED"
@@ -48,6 +84,11 @@ for mode in $modes; do
     kill -9 -1 2>/dev/null
     [ "$rc" = 0 ] || break
   done
+  if [ "$rc" = 0 ] && [ "$mode" = kprobe ]; then
+    kprobe_restart </dev/null
+    rc=$?
+    kill -9 -1 2>/dev/null
+  fi
   if [ "$rc" = 0 ]; then
     say "result mode=$mode status=PASS"
   elif [ "$rc" = 3 ]; then
@@ -91,6 +132,20 @@ if [ "$rc" = 0 ]; then
   say "result mode=file-max status=PASS"
 else
   say "result mode=file-max status=FAIL exit=$rc"
+fi
+
+# The hub on this architecture (packed only into arm64 guests, see kernel-matrix.sh): the
+# tapper ships to a hub in the guest, and hub-client reads the failures back from it.
+if [ -x /bin/hub ]; then
+  say "begin mode=hub"
+  timeout -s KILL "$timeout_s" sh /bin/kernel-matrix-hub-check.sh </dev/null
+  rc=$?
+  kill -9 -1 2>/dev/null
+  if [ "$rc" = 0 ]; then
+    say "result mode=hub status=PASS"
+  else
+    say "result mode=hub status=FAIL exit=$rc"
+  fi
 fi
 
 say "done"

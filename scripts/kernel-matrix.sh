@@ -4,7 +4,9 @@
 # context-check (a static C process gone right after EMFILE: its context, stack and diagnosis;
 # in the default mode and in tracepoint mode) on every kernel, and in each VM file-max-check
 # (fs.file-max lowered to provoke the file-max warning and ENFILE; never on the host, whose
-# limit is shared), then prints a kernel x mode table. Any failure, missing expected mode or
+# limit is shared), in each arm64 VM hub-check (the aarch64 hub and hub-client in the guest,
+# the tapper shipping to them; x86_64's hub runs on x86_64 in every test run, arm64's nowhere
+# else), then prints a kernel x mode table. Any failure, missing expected mode or
 # timeout exits 1.
 #
 # Usage: scripts/kernel-matrix.sh [NAME_SUBSTRING...]   (only kernels whose line matches)
@@ -30,9 +32,10 @@ MODE_TIMEOUT=${KERNEL_MATRIX_MODE_TIMEOUT:-150}
 KVM_BOOT_TIMEOUT=15 # a KVM guest that has not reached /init by then is hung: use TCG
 ALL_MODES=(exit-only fexit kprobe tracepoint) # every mode capture-check knows, in table order
 # Each mode runs twice in a VM: plain and with --stacks.
-CHECKS=(context file-max) # checks after the modes, as extra columns (file-max in VMs only)
+CHECKS=(context file-max hub) # checks after the modes, as extra columns (file-max in VMs only, hub in arm64 VMs only)
 VM_TIMEOUT=${KERNEL_MATRIX_VM_TIMEOUT:-$((MODE_TIMEOUT * (2 * ${#ALL_MODES[@]} + ${#CHECKS[@]}) + 120))}
 BINARIES=(tapper capture-check socket-workload context-check file-max-check)
+HUB_BINARIES=(hub hub-client) # and the hub check, packed for arm64 guests only
 
 VM_TAG=kernel-matrix
 # shellcheck source=lib/vm.sh
@@ -87,7 +90,9 @@ for arch in $ARCHES; do
     BIN_DIR[$arch]=$KERNEL_MATRIX_BIN_DIR
     log "using prebuilt $arch binaries from $KERNEL_MATRIX_BIN_DIR"
   else
-    vm_build_static "$TARGET_DIR" "$arch" -p tapper -p tapper-e2e
+    hub_packages=()
+    [ "$arch" = aarch64 ] && hub_packages=(-p hub -p hub-client)
+    vm_build_static "$TARGET_DIR" "$arch" -p tapper -p tapper-e2e "${hub_packages[@]}"
     BIN_DIR[$arch]=$TARGET_DIR/$(vm_triple "$arch")/release
   fi
   SHORT_LIVED[$arch]=$WORK/$arch/short-lived
@@ -95,8 +100,11 @@ for arch in $ARCHES; do
   CC=$(vm_cc "$arch") "${BIN_DIR[$HOST_ARCH]}/context-check" --build-workload "${SHORT_LIVED[$arch]}" ||
     die "building the short-lived workload for $arch failed"
   INITRD[$arch]=$WORK/initramfs-$arch.cpio.gz
+  hub_files=()
+  [ "$arch" = aarch64 ] &&
+    hub_files=("${HUB_BINARIES[@]/#/${BIN_DIR[$arch]}/}" "$ROOT/scripts/kernel-matrix-hub-check.sh")
   vm_initramfs "${INITRD[$arch]}" "$ROOT/scripts/kernel-matrix-init.sh" "$(vm_busybox "$arch" "$CACHE_DIR")" \
-    "${BINARIES[@]/#/${BIN_DIR[$arch]}/}" "${SHORT_LIVED[$arch]}"
+    "${BINARIES[@]/#/${BIN_DIR[$arch]}/}" "${SHORT_LIVED[$arch]}" "${hub_files[@]}"
 done
 
 # ---- run ----------------------------------------------------------------------------------
@@ -218,7 +226,9 @@ run_guest() {
   done
   for m in "${CHECKS[@]}"; do
     line=$(grep -m1 "^@@kmatrix result mode=$m " "$logf" || true)
-    if [[ "$line" == *status=PASS* ]] &&
+    if [ "$m" = hub ] && [ "$arch" != aarch64 ]; then
+      CELL["$kernel|$m"]=- # packed for arm64 guests only
+    elif [[ "$line" == *status=PASS* ]] &&
       sed -n "/^@@kmatrix begin mode=$m\$/,/^@@kmatrix result mode=$m /p" "$logf" |
       grep -q "^$m-check: PASS"; then
       CELL["$kernel|$m"]=PASS
@@ -292,6 +302,7 @@ run_host() {
     fail host context "context-check failed (exit=$rc)" "$logf"
   fi
   CELL["host|file-max"]=- # fs.file-max is the shared host's: lowered in VMs only
+  CELL["host|hub"]=-      # the hub check runs the aarch64 hub in arm64 VMs
   HOW[host]="- $((SECONDS - start))s"
 }
 
@@ -322,6 +333,7 @@ echo "  marks the mode lossy=, known to miss events on that kernel; logs in $LOG
 echo "(capture-check runs the io_uring workload in every mode where the kernel has io_uring_complete)"
 echo "(context: a static C process gone right after EMFILE, default mode and tracepoint: exe, limits, fd count, stack, diagnosis)"
 echo "(file-max: fs.file-max lowered in the VM, the file-max warning expected before ENFILE)"
+echo "(hub: arm64 VMs: the aarch64 hub in memory, the tapper shipping to it, hub-client reading 5 failures back)"
 echo "total $((SECONDS - total_start))s"
 if [ $failed = 1 ]; then
   echo "kernel-matrix: FAIL"

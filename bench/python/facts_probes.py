@@ -109,8 +109,8 @@ def before_after(o, r):
 
 def overhead(r):
     host, vm = load(r / "overhead-host.json"), load(r / "overhead-vm.json")
-    oldest = load(r / "overhead-vm-oldest.json")
-    if host is None and vm is None and oldest is None:
+    oldest, arm64 = load(r / "overhead-vm-oldest.json"), load(r / "overhead-vm-arm64.json")
+    if host is None and vm is None and oldest is None and arm64 is None:
         return None
 
     def block(o, skipped, note=""):
@@ -124,6 +124,7 @@ def overhead(r):
     return {"host": block(host, "overhead-host"),
             "vm": block(vm, "overhead-vm", fill("overhead-vm-note")),
             "vm_oldest": block(oldest, "overhead-vm-oldest", fill("overhead-vm-oldest-note")),
+            "vm_arm64": block(arm64, "overhead-vm-arm64", fill("overhead-vm-arm64-note")),
             **{f"bpftrace_{k}": v for k, v in programs.items()}}
 
 

@@ -18,6 +18,7 @@ use super::{
     context::context_layout,
     features::{KPROBE_TARGET, check_kprobes, check_privileges},
     io_uring::{self, io_uring_layout},
+    kretprobe::{self, MAXACTIVE, TracefsKretprobe},
     nofile::{NofileWarn, warn_config},
     regs::regs_layout,
     selftest,
@@ -28,10 +29,17 @@ use crate::{counters::KernelCounters, rate_limit::RateMaps};
 
 static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tapper"));
 
+/// The loaded programs and, where used, the tracefs kretprobe. Dropping it detaches and
+/// unloads every program and removes the tracefs event.
+pub struct Probes {
+    _kretprobe: Option<TracefsKretprobe>,
+    _ebpf: Ebpf,
+}
+
 /// Attached probes and the maps they fill.
 pub struct Capture {
     /// Dropping it detaches and unloads every program; the maps below stay readable.
-    pub probes: Ebpf,
+    pub probes: Probes,
     /// The mode in effect (never `Auto`).
     pub mode: ProbeMode,
     pub events: RingBuf<MapData>,
@@ -304,6 +312,7 @@ fn load_and_attach(
         Err(why) => tracing::info!("no nofile warnings: {why}"),
     }
     let mut ebpf = loader.load(EBPF_OBJECT)?;
+    let mut tracefs_kretprobe = None;
     match mode {
         ProbeMode::ExitOnly => attach_tracepoint(
             &mut ebpf,
@@ -314,7 +323,7 @@ fn load_and_attach(
         ProbeMode::Fexit => attach_fexit(&mut ebpf, FEXIT.pick(atomics))?,
         ProbeMode::Kprobe => {
             attach_kprobe(&mut ebpf, "sys_socket_entry")?;
-            attach_kprobe(&mut ebpf, KRETPROBE.pick(atomics))?;
+            tracefs_kretprobe = attach_kretprobe(&mut ebpf, KRETPROBE.pick(atomics))?;
         }
         ProbeMode::Tracepoint | ProbeMode::Auto => {
             attach_tracepoint(
@@ -392,7 +401,10 @@ fn load_and_attach(
         mode.as_str()
     );
     Ok(Capture {
-        probes: ebpf,
+        probes: Probes {
+            _kretprobe: tracefs_kretprobe,
+            _ebpf: ebpf,
+        },
         mode,
         events,
         warnings,
@@ -451,13 +463,36 @@ fn failed(step: &str, target: &str) -> impl FnOnce(ProgramError) -> ProbeError {
 }
 
 fn attach_kprobe(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> {
-    let program: &mut KProbe = program(ebpf, name)?;
-    let target = format!("{name} on {KPROBE_TARGET}");
-    program.load().map_err(failed("loading", &target))?;
-    program
+    load_kprobe(ebpf, name)?
         .attach(KPROBE_TARGET, 0)
-        .map_err(failed("attaching", &target))?;
+        .map_err(failed("attaching", &format!("{name} on {KPROBE_TARGET}")))?;
     Ok(())
+}
+
+/// Attaches the kretprobe `name` through the perf kprobe PMU, or through tracefs with room
+/// for more calls in flight where the PMU's default keeps one per CPU.
+fn attach_kretprobe(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+) -> Result<Option<TracefsKretprobe>, ProbeError> {
+    if !kretprobe::default_is_one_per_cpu() {
+        return attach_kprobe(ebpf, name).map(|()| None);
+    }
+    tracing::info!(
+        "the kernel lacks CONFIG_PREEMPTION, so its default kretprobe keeps one call in flight \
+         per CPU and would lose the returns of concurrent calls that sleep: creating the \
+         kretprobe through tracefs with room for {MAXACTIVE}"
+    );
+    kretprobe::attach(load_kprobe(ebpf, name)?, KPROBE_TARGET).map(Some)
+}
+
+/// The kprobe program `name`, loaded.
+fn load_kprobe<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut KProbe, ProbeError> {
+    let program: &mut KProbe = program(ebpf, name)?;
+    program
+        .load()
+        .map_err(failed("loading", &format!("{name} on {KPROBE_TARGET}")))?;
+    Ok(program)
 }
 
 fn attach_fexit(ebpf: &mut Ebpf, name: &'static str) -> Result<(), ProbeError> {

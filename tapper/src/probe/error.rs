@@ -37,6 +37,16 @@ pub enum ProbeError {
     Tracefs { path: PathBuf, source: nix::Error },
 
     #[error(
+        "{what} failed: {source}. The kretprobe with room for many calls in flight needs \
+         tracefs's kprobe_events (CONFIG_KPROBE_EVENTS)"
+    )]
+    TracefsKprobe {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
         "the tracepoint pair needs syscall tracepoints (CONFIG_FTRACE_SYSCALLS), but {path} does \
          not exist on this kernel ({kernel})"
     )]

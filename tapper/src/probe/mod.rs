@@ -8,13 +8,14 @@ mod context;
 mod error;
 mod features;
 mod io_uring;
+mod kretprobe;
 mod nofile;
 mod regs;
 mod selftest;
 mod stacks;
 mod tracefs;
 
-pub use attach::{Capture, Request, attach};
+pub use attach::{Capture, Probes, Request, attach};
 pub use error::ProbeError;
 pub use features::kernel_release;
 pub use nofile::NofileWarn;

@@ -7,10 +7,7 @@ mod start;
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use aya::{
-    Ebpf,
-    maps::{MapData, RingBuf},
-};
+use aya::maps::{MapData, RingBuf};
 use tapper_logging::LogBudget;
 use tokio::{io::unix::AsyncFd, signal::unix::Signal, sync::oneshot};
 
@@ -19,7 +16,7 @@ use crate::{
     clock::monotonic_ns,
     counters::{CountersFormat, KernelCounters, Snapshot},
     pipeline::Pipeline,
-    probe::ProbeMode,
+    probe::{ProbeMode, Probes},
     rate_limit,
     ship::HubShipper,
     timers::{Due, Timers},
@@ -55,7 +52,7 @@ fn raise_open_files_limit() {
 /// The attached tapper: its probes, the rings it reads and everything the loop drives.
 struct Agent {
     /// Dropping them detaches every program.
-    probes: Ebpf,
+    probes: Probes,
     mode: ProbeMode,
     ring: AsyncFd<RingBuf<MapData>>,
     pipeline: Pipeline,
