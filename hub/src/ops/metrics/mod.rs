@@ -3,7 +3,7 @@
 
 mod live;
 
-use std::{sync::Weak, time::Duration};
+use std::{collections::HashMap, sync::Weak, time::Duration};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -76,19 +76,28 @@ impl HubMetrics {
     /// Counts the new (not duplicate) events of a commit.
     pub fn events_committed(&self, events: &[Event]) {
         self.store_rows.inc_by(events.len() as i64);
+        // One label lookup per distinct (node, errno, namespace) of the commit, not per event:
+        // a commit's events mostly share them.
+        let mut sums: HashMap<(&str, i32, &str), u64> = HashMap::new();
         for e in events {
+            let namespace = match self.namespace_label {
+                true => e.pod.as_ref().and_then(|p| p.namespace.as_deref()),
+                false => None,
+            };
+            // An event stands for the failures the tapper's rate limit suppressed too.
+            *sums
+                .entry((&e.node, e.errno, namespace.unwrap_or_default()))
+                .or_default() += 1 + e.suppressed;
+        }
+        for ((node, errno, namespace), failures) in sums {
             let mut labels = vec![
-                ("node", e.node.clone()),
-                ("errno", tapper_names::errno_name(e.errno)),
+                ("node", node.to_owned()),
+                ("errno", tapper_names::errno_name(errno)),
             ];
             if self.namespace_label {
-                let namespace = e.pod.as_ref().and_then(|p| p.namespace.clone());
-                labels.push(("namespace", namespace.unwrap_or_default()));
+                labels.push(("namespace", namespace.to_owned()));
             }
-            // An event stands for the failures the tapper's rate limit suppressed too.
-            self.failures
-                .get_or_create(&labels)
-                .inc_by(1 + e.suppressed);
+            self.failures.get_or_create(&labels).inc_by(failures);
         }
     }
 
