@@ -28,6 +28,7 @@ use tracing::{debug, warn};
 use crate::security::{
     auth_deadline::{AuthDeadline, Authorized},
     connection_caps::{PeerCaps, PeerSlot},
+    first_bytes::peek_until,
     node_identity::{ClientCert, NodeIdentity},
     plaintext_on_tls::{self, FirstBytes},
     reload::Reloadable,
@@ -278,14 +279,11 @@ async fn accept_loop(
 /// request of the page or the HTTP API is longer too); false when it closed first.
 async fn preface_arrived(stream: &TcpStream) -> bool {
     let mut buf = [0u8; PREFACE_LEN];
-    loop {
-        match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) if n >= PREFACE_LEN => return true,
-            // Part of the preface: give the rest a moment instead of spinning on peek.
-            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
+    peek_until(stream, &mut buf, |first| {
+        (first.len() >= PREFACE_LEN).then_some(())
+    })
+    .await
+    .is_some()
 }
 
 /// The warnings of TLS handshakes, each kind at most once per [`WARN_EVERY`].

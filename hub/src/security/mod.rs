@@ -5,6 +5,7 @@ pub mod auth;
 pub mod auth_deadline;
 pub mod connection_caps;
 pub mod credentials;
+pub mod first_bytes;
 pub mod listener;
 pub mod message_size;
 pub mod node_identity;

@@ -11,6 +11,8 @@ use tokio::{
     net::TcpStream,
 };
 
+use crate::security::first_bytes::peek_until;
+
 /// The first byte of a TLS record carrying a handshake message (the ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
 /// The start of the HTTP/2 client preface.
@@ -34,17 +36,17 @@ pub enum FirstBytes {
 /// to the length of the HTTP/2 preface, to tell HTTP/2 from HTTP/1.
 pub async fn peek(stream: &TcpStream) -> FirstBytes {
     let mut buf = [0u8; H2_PREFACE.len()];
-    loop {
-        match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return FirstBytes::Plain(Vec::new()),
-            Ok(_) if buf[0] == TLS_HANDSHAKE => return FirstBytes::Tls,
-            Ok(n) if n == buf.len() || !H2_PREFACE.starts_with(&buf[..n]) => {
-                return FirstBytes::Plain(buf[..n].to_vec());
-            }
-            // Part of what may be the HTTP/2 preface: give the rest a moment.
-            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+    let told = peek_until(stream, &mut buf, |first| {
+        if first[0] == TLS_HANDSHAKE {
+            Some(FirstBytes::Tls)
+        } else if first.len() == H2_PREFACE.len() || !H2_PREFACE.starts_with(first) {
+            Some(FirstBytes::Plain(first.to_vec()))
+        } else {
+            // Part of what may be the HTTP/2 preface.
+            None
         }
-    }
+    });
+    told.await.unwrap_or(FirstBytes::Plain(Vec::new()))
 }
 
 /// The text a plaintext client gets.
