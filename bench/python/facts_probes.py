@@ -63,6 +63,8 @@ def conditions_table(o, last_column="ratio vs no probes", last=None, note=""):
             table.append((LABELS[c], CALLS[kind], show(absolute(o, c, kind), 1),
                           "—" if c == "none" else show(add, 1),
                           last(c, kind) if last else "1" if c == "none" else show(rat, 3)))
+    # A note is a paragraph of its own above the table.
+    note = f"{note.rstrip()}\n\n" if note else ""
     return fill("conditions", iters=o["iters"], runs=o["runs"], note=note,
                 last_column=last_column, rows=rows(table), drops=drops(o), **machine(o))
 
