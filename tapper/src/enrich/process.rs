@@ -49,9 +49,12 @@ fn read(pid: u32) -> ProcessInfo {
     let mut cmdline = fs::read(dir.join("cmdline"))
         .ok()
         .and_then(|raw| join_cmdline(&raw));
+    // A task that is exiting shows ppid 0 while its /proc entry is still there: unknown,
+    // not a parent (only init, pid 1, has none).
     let ppid = fs::read_to_string(dir.join("stat"))
         .ok()
-        .and_then(|s| parse_ppid(&s));
+        .and_then(|s| parse_ppid(&s))
+        .filter(|&ppid| ppid != 0 || pid == 1);
     let cgroup_v1 = fs::read_to_string(dir.join("cgroup"))
         .ok()
         .and_then(|text| identity::v1_path(&text));
