@@ -122,7 +122,8 @@ def overhead(r):
             return f"Not measured: {why}\n"
         return conditions_table(o, note=note) + overhead_targets(o) + before_after(o, r)
 
-    programs = (host or vm).get("bpftrace_programs", {})
+    measured = next(o for o in (host, vm, oldest, arm64) if o is not None)
+    programs = measured.get("bpftrace_programs", {})
     return {"host": block(host, "overhead-host"),
             "vm": block(vm, "overhead-vm", fill("overhead-vm-note")),
             "vm_oldest": block(oldest, "overhead-vm-oldest", fill("overhead-vm-oldest-note")),
