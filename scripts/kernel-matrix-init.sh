@@ -11,6 +11,21 @@
 
 say() { echo "@@kmatrix $*"; }
 
+# A check's result line from its exit code: PASS, or FAIL with the reason and the kernel
+# log's tail (timeout_s is set below, before any check runs).
+verdict() {
+  if [ "$2" = 0 ]; then
+    say "result mode=$1 status=PASS"
+    return
+  fi
+  reason="exit=$2"
+  [ "$2" = 137 ] && reason="timeout after ${timeout_s}s (exit=137)"
+  say "result mode=$1 status=FAIL $reason"
+  say "dmesg-tail-begin mode=$1"
+  dmesg | tail -n 40
+  say "dmesg-tail-end mode=$1"
+}
+
 echo # the firmware leaves the cursor mid-line
 say "init-started kernel=$(uname -r)"
 
@@ -89,17 +104,10 @@ for mode in $modes; do
     rc=$?
     kill -9 -1 2>/dev/null
   fi
-  if [ "$rc" = 0 ]; then
-    say "result mode=$mode status=PASS"
-  elif [ "$rc" = 3 ]; then
+  if [ "$rc" = 3 ]; then
     say "result mode=$mode status=UNSUPPORTED"
   else
-    reason="exit=$rc"
-    [ "$rc" = 137 ] && reason="timeout after ${timeout_s}s (exit=137)"
-    say "result mode=$mode status=FAIL $reason"
-    say "dmesg-tail-begin mode=$mode"
-    dmesg | tail -n 40
-    say "dmesg-tail-end mode=$mode"
+    verdict "$mode" "$rc"
   fi
 done
 
@@ -114,25 +122,14 @@ for probe in "" tracepoint; do
   kill -9 -1 2>/dev/null
   [ "$rc" = 0 ] || break
 done
-if [ "$rc" = 0 ]; then
-  say "result mode=context status=PASS"
-else
-  say "result mode=context status=FAIL exit=$rc"
-  say "dmesg-tail-begin mode=context"
-  dmesg | tail -n 40
-  say "dmesg-tail-end mode=context"
-fi
+verdict context "$rc"
 
 # ENFILE ahead: lowers fs.file-max and expects the tapper's file-max warning before ENFILE.
 say "begin mode=file-max"
 timeout -s KILL "$timeout_s" file-max-check --tapper /bin/tapper </dev/null
 rc=$?
 kill -9 -1 2>/dev/null
-if [ "$rc" = 0 ]; then
-  say "result mode=file-max status=PASS"
-else
-  say "result mode=file-max status=FAIL exit=$rc"
-fi
+verdict file-max "$rc"
 
 # The hub on this architecture (packed only into arm64 guests, see kernel-matrix.sh): the
 # tapper ships to a hub in the guest, and hub-client reads the failures back from it.
@@ -141,11 +138,7 @@ if [ -x /bin/hub ]; then
   timeout -s KILL "$timeout_s" sh /bin/kernel-matrix-hub-check.sh </dev/null
   rc=$?
   kill -9 -1 2>/dev/null
-  if [ "$rc" = 0 ]; then
-    say "result mode=hub status=PASS"
-  else
-    say "result mode=hub status=FAIL exit=$rc"
-  fi
+  verdict hub "$rc"
 fi
 
 say "done"
