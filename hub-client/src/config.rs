@@ -39,8 +39,13 @@ pub struct ReporterConfig {
     /// Most encoded bytes per EventBatch message (an event bigger than this goes alone).
     /// Default 1 MiB, well below the hub's default message limit of 4 MiB.
     pub max_batch_bytes: usize,
-    /// Longest time an event waits for others to share its message, unless the link was
-    /// quiet (then it goes at once). Default 1 ms.
+    /// Most messages per second under load: a message goes at most every 1/this of a
+    /// second, so batches grow with the event rate; the first event after a quiet spell
+    /// goes at once. 0: no bound. Default 100.
+    pub max_sends_per_second: u32,
+    /// Longest time an event waits for others to share its message (the latency budget):
+    /// when it is shorter than 1/[`max_sends_per_second`](Self::max_sends_per_second), it
+    /// wins and sends per second go up. Default 20 ms.
     pub linger: Duration,
     /// Most messages sent and not yet acknowledged; beyond that the reporter waits for an
     /// ack, so under load batches grow instead of messages. Default 16 (as many as the hub
@@ -75,7 +80,8 @@ impl ReporterConfig {
             buffer_bytes: 64 << 20,
             max_batch: 2_000,
             max_batch_bytes: 1 << 20,
-            linger: Duration::from_millis(1),
+            max_sends_per_second: 100,
+            linger: Duration::from_millis(20),
             max_in_flight: 16,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
@@ -128,6 +134,14 @@ impl ReporterConfig {
             ));
         }
         Ok((hubs, limits))
+    }
+
+    /// The shortest time between two messages under load.
+    pub(crate) fn send_interval(&self) -> Duration {
+        match self.max_sends_per_second {
+            0 => Duration::ZERO,
+            n => Duration::from_secs(1) / n,
+        }
     }
 }
 

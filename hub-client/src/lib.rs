@@ -35,8 +35,9 @@
 //!   their seq numbers.
 //! - Batches stay within [`ReporterConfig::max_batch`] events and
 //!   [`ReporterConfig::max_batch_bytes`] encoded bytes; a bigger single event goes alone.
-//!   An event on a quiet link goes at once; soon after a send, events wait up to
-//!   [`ReporterConfig::linger`] to share a message, and at most
+//!   The first event after a quiet spell goes at once; under load a message goes at most
+//!   [`ReporterConfig::max_sends_per_second`] times a second, so batches grow with the
+//!   event rate, and no event waits longer than [`ReporterConfig::linger`]. At most
 //!   [`ReporterConfig::max_in_flight`] messages are un-acked, so a busy node sends few
 //!   large batches paced by the hub's acks.
 //! - A message the hub refuses for good (`INVALID_ARGUMENT`, `OUT_OF_RANGE`,

@@ -53,6 +53,8 @@ pub struct ReporterStats {
     pub connected: bool,
     /// Successful connections so far.
     pub connects: u64,
+    /// Report messages (event batches, loss records, counters) sent so far.
+    pub messages_sent: u64,
     /// The hub refused this reporter's token or certificate, and no hub accepted it
     /// since ([`ReporterHandle::refusal`] says why).
     pub refused: bool,
@@ -66,6 +68,7 @@ struct Inner {
     acked: watch::Sender<u64>,
     connected: AtomicBool,
     connects: AtomicU64,
+    messages_sent: AtomicU64,
     /// Why the last hub tried refused our credentials, until a hub accepts them.
     refusal: watch::Sender<Option<String>>,
     /// The hub addresses, in the order they are tried.
@@ -99,6 +102,7 @@ impl Reporter {
             acked: watch::channel(0).0,
             connected: AtomicBool::new(false),
             connects: AtomicU64::new(0),
+            messages_sent: AtomicU64::new(0),
             refusal: watch::channel(None).0,
             hubs,
             hub_index: AtomicUsize::new(0),
@@ -198,6 +202,7 @@ impl ReporterHandle {
             external_lost: b.external_lost(),
             connected: self.inner.connected.load(Ordering::Relaxed),
             connects: self.inner.connects.load(Ordering::Relaxed),
+            messages_sent: self.inner.messages_sent.load(Ordering::Relaxed),
             refused: self.inner.refusal.borrow().is_some(),
         }
     }
@@ -367,7 +372,12 @@ async fn session(
     inner.wake.notify_one();
 
     let writer = async move {
-        let mut pacer = Pacer::new(cfg.linger, inner.batch, cfg.max_in_flight);
+        let mut pacer = Pacer::new(
+            cfg.linger,
+            cfg.send_interval(),
+            inner.batch,
+            cfg.max_in_flight,
+        );
         loop {
             let backlog = {
                 let b = inner.buf();
@@ -383,6 +393,9 @@ async fn session(
                     let room = cfg.max_in_flight.saturating_sub(backlog.in_flight);
                     let msgs = inner.buf().take_unsent(room.max(1));
                     pacer.sent(Instant::now());
+                    inner
+                        .messages_sent
+                        .fetch_add(msgs.len() as u64, Ordering::Relaxed);
                     for m in msgs {
                         if tx.send(m).await.is_err() {
                             return Err(ClientError::Protocol("report stream closed".into()));

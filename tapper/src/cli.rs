@@ -3,13 +3,13 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Parser, builder::ArgPredicate};
 
 use crate::{
     counters::CountersFormat,
     filter::Filter,
     flag_values::{
-        parse_bytes, parse_hub_url, parse_interval, parse_ring_size, parse_wakeup, parse_warn_ratio,
+        parse_bytes, parse_hold, parse_hub_url, parse_interval, parse_ring_size, parse_warn_ratio,
     },
     identity::IdentityOptions,
     output::Format,
@@ -119,8 +119,10 @@ pub struct CaptureArgs {
 
     /// Under load, the longest time the kernel holds events before waking the tapper, e.g.
     /// 1ms; 0 wakes it for every event (more CPU for the tapper and the failing process). A
-    /// failure after a quiet spell always wakes it at once.
-    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_wakeup)]
+    /// failure after a quiet spell always wakes it at once [default: 1ms, or 20ms with
+    /// --hub, where events are batched anyway: a batch is then one wake-up].
+    #[arg(long, value_name = "DURATION", default_value = "1ms", value_parser = parse_hold,
+          default_value_if("hub", ArgPredicate::IsPresent, "20ms"), hide_default_value = true)]
     pub ring_wakeup_interval: Duration,
 }
 
@@ -172,6 +174,18 @@ pub struct HubArgs {
     #[arg(long, value_name = "BYTES", default_value = "64MiB", requires = "hub",
           value_parser = parse_bytes)]
     pub hub_buffer_bytes: usize,
+
+    /// Most messages a second to the hub under load: events that arrive soon after a
+    /// message wait for the next one, so batches grow with the rate; the first event after
+    /// a quiet spell goes at once. 0: no bound (a message whenever events wait).
+    #[arg(long, value_name = "N", default_value_t = 100, requires = "hub")]
+    pub hub_max_sends_per_second: u32,
+
+    /// The longest an event waits for others to share its message (0 to 100ms); when it is
+    /// shorter than 1/--hub-max-sends-per-second it wins, and more messages go.
+    #[arg(long, value_name = "DURATION", default_value = "20ms", requires = "hub",
+          value_parser = parse_hold)]
+    pub hub_max_linger: Duration,
 
     /// Trust the hub's certificate if this CA (PEM) signed it, instead of the system roots
     /// (an https:// hub only).
@@ -280,6 +294,23 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("tapper").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn shipping_batches_by_default_and_the_ring_wakes_once_per_batch() {
+        let hub = parse(&["--hub", "127.0.0.1:1"]).unwrap();
+        assert_eq!(hub.hub.hub_max_sends_per_second, 100);
+        assert_eq!(hub.hub.hub_max_linger, Duration::from_millis(20));
+        assert_eq!(hub.capture.ring_wakeup_interval, Duration::from_millis(20));
+        let given = ["--hub", "127.0.0.1:1", "--ring-wakeup-interval", "2ms"];
+        assert_eq!(
+            parse(&given).unwrap().capture.ring_wakeup_interval,
+            Duration::from_millis(2)
+        );
+        let long = parse(&["--hub", "127.0.0.1:1", "--hub-max-linger", "1s"]).unwrap_err();
+        assert!(long.to_string().contains("at most 100ms"), "{long}");
+        let alone = parse(&["--hub-max-sends-per-second", "10"]).unwrap_err();
+        assert!(alone.to_string().contains("--hub"), "{alone}");
     }
 
     #[test]

@@ -59,14 +59,15 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
-pub fn parse_wakeup(text: &str) -> Result<Duration, String> {
+/// How long events may be held back: 0, or a duration of at most 100 ms (`20ms`, `1ms`).
+pub fn parse_hold(text: &str) -> Result<Duration, String> {
     let interval = match text.trim() {
         "0" => Duration::ZERO,
         t => parse_duration(t)?,
     };
     if interval > Duration::from_millis(100) {
         return Err(format!(
-            "`{text}` would hold events too long; use at most 100ms (1ms is the default)"
+            "`{text}` would hold events too long; use at most 100ms"
         ));
     }
     Ok(interval)

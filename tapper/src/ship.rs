@@ -30,6 +30,8 @@ pub struct HubOptions {
     pub node: String,
     pub buffer_capacity: usize,
     pub buffer_bytes: usize,
+    pub max_sends_per_second: u32,
+    pub max_linger: Duration,
     pub kernel_release: String,
     pub probe_mode: &'static str,
     pub credentials: Credentials,
@@ -44,6 +46,8 @@ impl HubShipper {
         config.agent_version = concat!("tapper ", env!("CARGO_PKG_VERSION")).into();
         config.buffer_capacity = options.buffer_capacity;
         config.buffer_bytes = options.buffer_bytes;
+        config.max_sends_per_second = options.max_sends_per_second;
+        config.linger = options.max_linger;
         config.credentials = options.credentials;
         let reporter = Reporter::spawn(config)?;
         tracing::info!(
@@ -124,6 +128,7 @@ impl HubShipper {
             (0, _) => tracing::info!("no event to deliver"),
             (last, true) => tracing::info!(
                 acked = last,
+                messages = stats.messages_sent,
                 "the hub acknowledged every event and loss record (seq 1 to {last})"
             ),
             (last, false) => tracing::warn!(

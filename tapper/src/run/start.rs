@@ -226,6 +226,8 @@ fn start_hub(
         node,
         buffer_capacity: hub.hub_buffer as usize,
         buffer_bytes: hub.hub_buffer_bytes,
+        max_sends_per_second: hub.hub_max_sends_per_second,
+        max_linger: hub.hub_max_linger,
         kernel_release: probe::kernel_release(),
         probe_mode: mode.as_str(),
         credentials,
