@@ -123,9 +123,10 @@ baseline() { "$BASE/tapper-bench" "$@"; }
 # One result of every run's single-run results (run interleaved with another variant).
 merge() { python3 bench/python/merge_runs.py --out "$RESULTS/$1.json" "$RESULTS/$1"-[0-9]*.json; }
 # The end-to-end and cost drivers measure the pipeline: every failure an event (the rate
-# limit off), and also with a kernel wake-up per event, the behaviour before bounded wake-ups.
+# limit off), with the default batching (CPU first) and with latency first: a kernel wake-up
+# per event, each sent at once.
 NO_LIMIT="--rate-limit 0"
-WAKE_EVERY="--rate-limit 0 --ring-wakeup-interval 0"
+LATENCY_FIRST="--rate-limit 0 --ring-wakeup-interval 0 --hub-max-sends-per-second 0 --hub-max-linger 0"
 TRANSPORTS=${BENCH_TRANSPORTS:-plaintext,tls}
 
 # A CA and a hub certificate for 127.0.0.1, made fresh for the run, when TLS is measured.
@@ -197,20 +198,20 @@ driver_overhead() {
 driver_e2e() {
   need_hub e2e || return 0
   tls_args
-  log "tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS), and with a kernel wake-up per event (plaintext)"
+  log "tapper -> hub -> subscriber at $E2E_RATES failures/s; latency at $LAT_RATE/s ($TRANSPORTS), and with latency first (plaintext)"
   local ours=(--tapper "$BIN/tapper" --hub "$BIN/hub")
   local r common=(--runs 1 --rates $E2E_RATES --duration $E2E_SECS --latency-rate $LAT_RATE
     --latency-duration $LAT_SECS)
   for r in $(seq $RUNS); do
-    # Interleaved run by run: bounded wake-ups (the default), then one per event.
+    # Interleaved run by run: the default batching, then latency first.
     bench e2e "${common[@]}" "${ours[@]}" --tapper-args="$NO_LIMIT" --transports "$TRANSPORTS" \
       "${TLS_ARGS[@]}" --out "$RESULTS/e2e-$r.json"
-    bench e2e "${common[@]}" "${ours[@]}" --tapper-args="$WAKE_EVERY" --transports plaintext \
-      --out "$RESULTS/e2e-wake-every-event-$r.json"
+    bench e2e "${common[@]}" "${ours[@]}" --tapper-args="$LATENCY_FIRST" --transports plaintext \
+      --out "$RESULTS/e2e-latency-first-$r.json"
     [ -z "$BASE" ] || baseline e2e "${common[@]}" --tapper "$BASE/tapper" --hub "$BASE/hub" \
       --tapper-args="$NO_LIMIT" --transports plaintext --out "$RESULTS/e2e-baseline-$r.json"
   done
-  merge e2e && merge e2e-wake-every-event
+  merge e2e && merge e2e-latency-first
   [ -z "$BASE" ] || merge e2e-baseline
 }
 
@@ -231,21 +232,21 @@ driver_cost() {
     --variant "local JSON output to /dev/null" --out "$RESULTS/cost-local.json"
   [ $HAS_HUB = 1 ] || return 0
   for r in $(seq $RUNS); do
-    # Interleaved run by run: bounded wake-ups (the default), then one per event; each
+    # Interleaved run by run: the default batching, then latency first; each
     # invocation ships to a fresh in-memory hub, each measurement from a fresh tapper.
     bench cost --runs 1 "${common[@]}" --tapper "$BIN/tapper" --output none --hub "$BIN/hub" \
       --tapper-args="$NO_LIMIT" \
       --variant "shipping to a hub, no local output" --out "$RESULTS/cost-hub-$r.json"
     bench cost --runs 1 "${common[@]}" --tapper "$BIN/tapper" --output none --hub "$BIN/hub" \
-      --tapper-args="$WAKE_EVERY" \
-      --variant "shipping to a hub, a kernel wake-up per event" \
-      --out "$RESULTS/cost-hub-wake-every-event-$r.json"
+      --tapper-args="$LATENCY_FIRST" \
+      --variant "shipping to a hub, latency first (a wake-up per event, each sent at once)" \
+      --out "$RESULTS/cost-hub-latency-first-$r.json"
     [ -z "$BASE" ] || baseline cost --runs 1 "${common[@]}" --tapper "$BASE/tapper" --output none \
       --hub "$BASE/hub" --tapper-args="$NO_LIMIT" \
       --variant "the build before (BENCH_BASELINE_DIR), shipping to a hub, no local output" \
       --out "$RESULTS/cost-hub-baseline-$r.json"
   done
-  merge cost-hub && merge cost-hub-wake-every-event
+  merge cost-hub && merge cost-hub-latency-first
   [ -z "$BASE" ] || merge cost-hub-baseline
 }
 

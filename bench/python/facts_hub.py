@@ -170,7 +170,7 @@ def tls(r):
 
 def cost(r):
     variants = [o for o in (load(r / f"{name}.json") for name in (
-        "cost-local", "cost-hub", "cost-hub-baseline", "cost-hub-wake-every-event"))
+        "cost-local", "cost-hub", "cost-hub-baseline", "cost-hub-latency-first"))
         if o is not None]
     if not variants:
         return None
@@ -201,7 +201,7 @@ def _cpu_per_event(samples):
 
 
 def wakeups(r):
-    return _side_by_side(r, "wake-every-event")
+    return _side_by_side(r, "latency-first")
 
 
 def baseline(r):
