@@ -5,7 +5,6 @@
 
 use std::{collections::VecDeque, sync::Arc};
 
-use prost::Message;
 use tapper_proto::v1::{
     Ack, Event, LossNotice, ReportRequest, ReportResponse, Warning, report_request::Msg,
     report_response,
@@ -17,7 +16,7 @@ use tracing::{debug, info, warn};
 use crate::{
     api::state::HubState,
     error::HubError,
-    ingest::{fanout::Fanout, group_commit::Pending, reject_log, validate},
+    ingest::{fanout::Fanout, group_commit::Pending, held, reject_log, validate},
     security::node_identity::PeerIdentity,
     store::{Committed, InstanceKey},
     util::clock::now_ns,
@@ -198,12 +197,10 @@ async fn pipeline(
     ended
 }
 
-/// Waits until the encoded size of `msg` fits in the hub's ingest budget (a message
-/// bigger than the whole budget waits for all of it).
+/// Waits until what `msg` holds decoded fits in the hub's ingest budget (a message bigger
+/// than the whole budget waits for all of it).
 async fn reserve(state: &HubState, msg: &ReportRequest) -> Result<OwnedSemaphorePermit, Status> {
-    let bytes = msg
-        .encoded_len()
-        .clamp(1, state.settings.ingest_queue_bytes);
+    let bytes = held::bytes(msg).clamp(1, state.settings.ingest_queue_bytes);
     let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
     let budget = state.ingest_budget.clone();
     budget

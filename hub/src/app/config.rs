@@ -18,9 +18,9 @@ use options::Options;
 const MAX_SUBSCRIBER_QUEUE: usize = 1_000_000;
 /// Default `subscriber_queue_bytes`: 16 MiB.
 pub const DEFAULT_SUBSCRIBER_QUEUE_BYTES: usize = 16 << 20;
-/// Default `ingest_queue_bytes`: 4 MiB encoded (held decoded, at several times that); a
-/// full 10,000-event batch still fits.
-pub const DEFAULT_INGEST_QUEUE_BYTES: usize = 4 << 20;
+/// Default `ingest_queue_bytes`: 8 MiB held decoded (about 5,000 typical events); a
+/// tapper's full batch (2,000 events) fits twice.
+pub const DEFAULT_INGEST_QUEUE_BYTES: usize = 8 << 20;
 /// Default `http2_stream_window`: 128 KiB (hyper's own default is 1 MiB).
 pub const DEFAULT_HTTP2_STREAM_WINDOW: u32 = 128 << 10;
 /// Default `http2_connection_window`: 256 KiB (hyper's own default is 1 MiB).

@@ -156,10 +156,10 @@ pub struct ConnectionOptions {
     /// Largest request message accepted, in bytes; bigger is INVALID_ARGUMENT.
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
-    /// Encoded bytes of Report messages read and not yet committed, across all streams, at
-    /// most; a stream reads on once its last message fits (the tappers' buffers absorb the
-    /// wait). Bounds the hub's ingest memory, whatever the number of tappers: decoded, it
-    /// takes several times its encoded size.
+    /// Bytes that Report messages read and not yet committed hold decoded, across all
+    /// streams, at most (a decoded event takes about ten times its encoded size); a stream
+    /// reads on once its last message fits (the tappers' buffers absorb the wait). Bounds
+    /// the hub's ingest memory, whatever the number of tappers.
     #[arg(long, default_value_t = DEFAULT_INGEST_QUEUE_BYTES)]
     pub ingest_queue_bytes: usize,
     /// HTTP/2 receive window of each stream, in bytes: what a client may send on one

@@ -124,24 +124,24 @@ pub fn events(batch: &[Event]) -> Result<(), HubError> {
             text(|| f(name), value, max)?;
         }
         pod_labels(|| f("pod.labels"), e.pod.as_ref())?;
-        field_names(&f("truncated"), &e.truncated, limits::TRUNCATED)?;
-        field_names(&f("from_kernel"), &e.from_kernel, limits::FROM_KERNEL)?;
+        field_names(&|| f("truncated"), &e.truncated, limits::TRUNCATED)?;
+        field_names(&|| f("from_kernel"), &e.from_kernel, limits::FROM_KERNEL)?;
         user_stack(&f, &e.user_stack)?;
     }
     Ok(())
 }
 
 /// A list of an event's field names (`truncated`, `from_kernel`): at most `max`, each a
-/// bounded name.
-fn field_names(field: &str, names: &[String], max: usize) -> Result<(), HubError> {
+/// bounded name. `field` names the list, built only for an error.
+fn field_names(field: &dyn Fn() -> String, names: &[String], max: usize) -> Result<(), HubError> {
     if names.len() > max {
         return Err(HubError::invalid(
-            field,
+            field(),
             format!("more than {max} field names"),
         ));
     }
     for name in names {
-        text(|| field.to_owned(), name, limits::NAME)?;
+        text(field, name, limits::NAME)?;
     }
     Ok(())
 }

@@ -158,6 +158,10 @@ impl SqliteWriter {
         }
         // FULL: an acked commit survives a crash of the hub process and of the machine.
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Each batch's savepoint journals the pages it changes; in memory that is no file
+        // write per page (a batch changes a few hundred pages at most). Crash safety is
+        // the WAL's, not the savepoint's.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         schema::migrate(&mut conn)?;
         let ledger = Ledger::new(stored_last_hub_seq(&conn)?);
         Ok(Self { conn, ledger })
