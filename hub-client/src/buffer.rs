@@ -193,19 +193,22 @@ impl Buffer {
     }
 
     /// Assigns the next seq to `event` and keeps it, or drops it into a loss record when the
-    /// buffer is full (in events or bytes). Returns the seq.
-    pub fn push_event(&mut self, mut event: Event) -> u64 {
+    /// buffer is full (in events or bytes). Returns the seq. The event is sent as its
+    /// encoding followed by `tail`, more of its fields already encoded (e.g. those it shares
+    /// with other events; empty for none): the hub decodes the two as one event.
+    pub fn push_event(&mut self, mut event: Event, tail: &[u8]) -> u64 {
         event.seq = self.next_seq;
-        let bytes = wire::event_len(&event);
+        let bytes = wire::event_len(&event) + tail.len();
         if !self.has_room(bytes) {
             return self.drop_one();
         }
         if self.arena.capacity() < bytes {
             self.arena.reserve(bytes.max(ARENA_CHUNK));
         }
-        event
-            .encode(&mut self.arena)
-            .expect("the arena has room for the event");
+        // The arena has room for `bytes`: no second length pass (as `encode` makes).
+        event.encode_raw(&mut self.arena);
+        self.arena.extend_from_slice(tail);
+        debug_assert_eq!(self.arena.len(), bytes);
         let encoded = self.arena.split().freeze();
         self.keep(Item::Event(event.seq, encoded), bytes)
     }

@@ -134,9 +134,15 @@ impl ReporterHandle {
     /// replaced; hub-side fields are ignored). Never blocks: when the buffer is full the
     /// event is dropped and counted into a loss record instead.
     pub fn send_event(&self, event: Event) -> u64 {
+        self.send_event_with(event, &[])
+    }
+
+    /// As [`send_event`](Self::send_event), for an event sent as its encoding followed by
+    /// `tail`, more of its fields already encoded (see [`Buffer::push_event`]).
+    pub fn send_event_with(&self, event: Event, tail: &[u8]) -> u64 {
         let (seq, unsent) = {
             let mut b = self.inner.buf();
-            (b.push_event(event), b.unsent_items())
+            (b.push_event(event, tail), b.unsent_items())
         };
         // The writer lingers on a timer in between: it needs a wake only for a first item
         // or a full batch.

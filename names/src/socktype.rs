@@ -1,6 +1,8 @@
 //! Socket type names: the base type in the low four bits (`SOCK_STREAM`) and the flags
 //! above them (`SOCK_CLOEXEC`), printed and parsed as `SOCK_STREAM|SOCK_CLOEXEC`.
 
+use std::fmt::Write;
+
 use crate::{
     NameError, What,
     table::{Table, name_of, value_of},
@@ -29,18 +31,21 @@ const BASE_MASK: i32 = 0xf;
 /// flag bits as hex.
 pub fn type_name(sock_type: i32) -> String {
     let base = sock_type & BASE_MASK;
-    let mut parts = vec![name_of(BASES, base).map_or_else(|| base.to_string(), str::to_owned)];
+    // One string, grown in place: this runs for every event.
+    let mut name = name_of(BASES, base).map_or_else(|| base.to_string(), str::to_owned);
     let mut rest = sock_type & !BASE_MASK;
-    for (bit, name) in FLAGS {
+    for (bit, flag) in FLAGS {
         if rest & bit != 0 {
-            parts.push((*name).to_owned());
+            name.push('|');
+            name.push_str(flag);
             rest &= !bit;
         }
     }
     if rest != 0 {
-        parts.push(format!("{rest:#x}"));
+        // Writing to a String cannot fail.
+        let _ = write!(name, "|{rest:#x}");
     }
-    parts.join("|")
+    name
 }
 
 /// What [`type_name`] prints, any case: `|`-separated names, decimal numbers or hex bits.

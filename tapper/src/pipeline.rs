@@ -11,7 +11,7 @@ use crate::{
     counters::UserCounters,
     diagnose::{diagnose, diagnose_warning},
     enrich::{ProcessCache, needs_proc_limits, read_limits},
-    event,
+    event::{self, ProcessParts},
     filter::Filter,
     identity::IdentityResolver,
     output::EventWriter,
@@ -27,6 +27,7 @@ pub struct Pipeline {
     clock: WallClock,
     processes: ProcessCache,
     identity: IdentityResolver,
+    parts: ProcessParts,
     stacks: StackResolver,
     writer: EventWriter,
     /// Present while the kernel's rate limit is on.
@@ -51,6 +52,7 @@ impl Pipeline {
             clock: WallClock::sample(),
             processes: ProcessCache::new(),
             identity,
+            parts: ProcessParts::default(),
             stacks: StackResolver::new(stack_cache_bytes),
             writer,
             sweep,
@@ -113,12 +115,22 @@ impl Pipeline {
         let identity =
             self.identity
                 .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), raw.errno);
-        let mut event = event::build(raw, &self.clock, process, limits, identity);
+        let mut event = event::build(raw, &self.clock, &process, limits, identity.quota);
         event.user_stack = user_stack;
+        // Diagnosis reads none of the process part's fields.
         event.diagnosis = Some(diagnose(&event));
-        self.writer.write(&event)?;
-        if let Some(hub) = &self.hub {
-            hub.ship(event);
+        let part = self.parts.get(raw.tgid, &raw.comm, &process, &identity);
+        // Local output shows the whole event; the hub gets the two parts as they are.
+        let shows = self.writer.shows_events();
+        match &self.hub {
+            Some(hub) => {
+                if shows {
+                    self.writer.write(&event::merged(event.clone(), &part))?;
+                }
+                hub.ship(event, &part);
+            }
+            None if shows => self.writer.write(&event::merged(event, &part))?,
+            None => {}
         }
         self.counters.events_shown += 1;
         Ok(())
@@ -138,7 +150,7 @@ impl Pipeline {
         let identity = self
             .identity
             .resolve(raw.cgroup_id, process.cgroup_v1.as_deref(), 0);
-        let warning = build_nofile(raw, eta_seconds, &self.clock, process, identity);
+        let warning = build_nofile(raw, eta_seconds, &self.clock, &process, &identity);
         self.warn(warning)
     }
 

@@ -67,8 +67,10 @@ impl HubShipper {
         self.reporter.clone()
     }
 
-    pub fn ship(&self, event: Event) {
-        self.reporter.send_event(event);
+    /// Ships an event: its own fields, then its process's encoded part (see
+    /// `event::process_part`).
+    pub fn ship(&self, event: Event, process_part: &[u8]) {
+        self.reporter.send_event_with(event, process_part);
     }
 
     pub fn ship_warning(&self, warning: Warning) {

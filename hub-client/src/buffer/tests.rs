@@ -60,12 +60,12 @@ fn reasons(msgs: &[ReportRequest]) -> Vec<&str> {
 fn drops_become_one_exact_loss_range() {
     let mut b = Buffer::new(limits(3, 10));
     for _ in 0..6 {
-        b.push_event(Event::default());
+        b.push_event(Event::default(), &[]);
     }
     assert_eq!(b.dropped(), 3);
     assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[1, 2, 3]", "L4-6x3"]);
     // Sent but not acked: a later drop opens a new record.
-    b.push_event(Event::default());
+    b.push_event(Event::default(), &[]);
     assert_eq!(seqs(&sent(&mut b, 100)), vec!["L7-7x1"]);
     b.ack(2);
     assert_eq!(b.buffered_events(), 1);
@@ -74,18 +74,18 @@ fn drops_become_one_exact_loss_range() {
     assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[3]", "L4-6x3", "L7-7x1"]);
     b.ack(7);
     assert!(b.is_drained());
-    assert_eq!(b.push_event(Event::default()), 8);
+    assert_eq!(b.push_event(Event::default(), &[]), 8);
     assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[8]"]);
 }
 
 #[test]
 fn external_losses_take_a_seq_and_merge_while_unsent() {
     let mut b = Buffer::new(limits(10, 10));
-    b.push_event(Event::default());
+    b.push_event(Event::default(), &[]);
     assert_eq!(b.push_loss(5, "kernel ring buffer full".into()), Some(2));
     assert_eq!(b.push_loss(2, "kernel ring buffer full".into()), Some(2));
     assert_eq!(b.push_loss(0, "x".into()), None);
-    b.push_event(Event::default());
+    b.push_event(Event::default(), &[]);
     b.set_counters(Counters::default());
     assert_eq!(
         seqs(&sent(&mut b, 100)),
@@ -108,7 +108,7 @@ fn loss_reasons_are_cut_to_the_hub_limit() {
 fn batches_and_message_limit() {
     let mut b = Buffer::new(limits(100, 2));
     for _ in 0..5 {
-        b.push_event(Event::default());
+        b.push_event(Event::default(), &[]);
     }
     assert_eq!(seqs(&sent(&mut b, 2)), vec!["E[1, 2]", "E[3, 4]"]);
     assert_eq!(seqs(&sent(&mut b, 2)), vec!["E[5]"]);
@@ -121,11 +121,11 @@ fn the_byte_cap_drops_into_the_same_loss_records() {
         bytes: 250,
         ..limits(100, 100)
     });
-    b.push_event(sized(100));
-    b.push_event(sized(100));
-    b.push_event(sized(100)); // 300 > 250
-    b.push_event(sized(10)); // still fits: 210
-    b.push_event(sized(100));
+    b.push_event(sized(100), &[]);
+    b.push_event(sized(100), &[]);
+    b.push_event(sized(100), &[]); // 300 > 250
+    b.push_event(sized(10), &[]); // still fits: 210
+    b.push_event(sized(100), &[]);
     assert_eq!((b.buffered_events(), b.buffered_bytes()), (3, 210));
     assert_eq!(b.dropped(), 2);
     assert_eq!(
@@ -134,7 +134,7 @@ fn the_byte_cap_drops_into_the_same_loss_records() {
     );
     b.ack(4);
     assert_eq!((b.buffered_events(), b.buffered_bytes()), (0, 0));
-    b.push_event(sized(100));
+    b.push_event(sized(100), &[]);
     assert_eq!(b.buffered_bytes(), 100);
 }
 
@@ -146,7 +146,7 @@ fn batches_stay_within_the_byte_budget_and_a_big_event_goes_alone() {
         ..limits(100, 100)
     });
     for len in [100, 100, 100, 1000, 100, 50, 100] {
-        b.push_event(sized(len));
+        b.push_event(sized(len), &[]);
     }
     let msgs = sent(&mut b, 100);
     assert_eq!(
@@ -170,7 +170,7 @@ fn batches_stay_within_the_byte_budget_and_a_big_event_goes_alone() {
 fn a_rejected_batch_becomes_one_loss_record_and_the_rest_goes_on() {
     let mut b = Buffer::new(limits(100, 2));
     for _ in 0..7 {
-        b.push_event(Event::default());
+        b.push_event(Event::default(), &[]);
     }
     assert_eq!(
         seqs(&sent(&mut b, 100)),
@@ -204,9 +204,9 @@ fn a_rejected_batch_becomes_one_loss_record_and_the_rest_goes_on() {
 #[test]
 fn a_rejection_blames_the_first_unacked_message_only() {
     let mut b = Buffer::new(limits(100, 10));
-    b.push_event(Event::default());
+    b.push_event(Event::default(), &[]);
     b.push_loss(3, "kernel ring buffer full".into());
-    b.push_event(Event::default());
+    b.push_event(Event::default(), &[]);
     assert!(b.reject("nothing sent yet").is_none());
     assert_eq!(seqs(&sent(&mut b, 100)), vec!["E[1]", "L2-2x3", "E[3]"]);
     b.ack(1);
@@ -227,7 +227,7 @@ fn a_rejection_blames_the_first_unacked_message_only() {
 fn acks_never_exceed_what_was_sent() {
     let mut b = Buffer::new(limits(100, 10));
     for _ in 0..5 {
-        b.push_event(Event::default());
+        b.push_event(Event::default(), &[]);
     }
     // A hub that claims everything before anything was sent.
     assert_eq!(b.ack(u64::MAX), Some(0));
@@ -249,13 +249,13 @@ fn acks_never_exceed_what_was_sent() {
 #[test]
 fn warnings_share_the_event_sequence_acks_and_losses() {
     let mut b = Buffer::new(limits(3, 10));
-    b.push_event(Event::default());
+    b.push_event(Event::default(), &[]);
     let warning = Warning {
         kind: "nofile".into(),
         ..Default::default()
     };
     assert_eq!(b.push_warning(warning.clone()), 2);
-    b.push_event(Event::default());
+    b.push_event(Event::default(), &[]);
     // Full: the next warning is dropped into a loss record, like an event.
     assert_eq!(b.push_warning(warning.clone()), 4);
     assert_eq!((b.dropped(), b.buffered_events()), (1, 3));
@@ -280,4 +280,39 @@ fn warnings_share_the_event_sequence_acks_and_losses() {
     assert_eq!(seqs(&sent(&mut b, 100)), vec!["L5-5x1"]);
     b.ack(5);
     assert!(b.is_drained());
+}
+
+#[test]
+fn an_event_with_an_encoded_tail_counts_and_decodes_as_one_event() {
+    let tail = Event {
+        comm: "curl".into(),
+        cmdline: "curl -s http://x".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let own = Event {
+        errno: 24,
+        ..Default::default()
+    };
+    let whole = Event {
+        seq: 1,
+        comm: "curl".into(),
+        cmdline: "curl -s http://x".into(),
+        errno: 24,
+        ..Default::default()
+    };
+    let mut b = Buffer::new(Limits {
+        bytes: wire::event_len(&whole),
+        ..limits(10, 10)
+    });
+    assert_eq!(b.push_event(own.clone(), &tail), 1);
+    assert_eq!(b.buffered_bytes(), wire::event_len(&whole));
+    assert_eq!(b.push_event(own, &tail), 2, "no room left in bytes");
+    assert_eq!(b.dropped(), 1);
+    let msgs = sent(&mut b, 10);
+    assert_eq!(seqs(&msgs), ["E[1]", "L2-2x1"]);
+    let Some(Msg::Events(batch)) = &msgs[0].msg else {
+        unreachable!("the first message is the event");
+    };
+    assert_eq!(batch.events, [whole]);
 }

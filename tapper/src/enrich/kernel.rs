@@ -54,7 +54,7 @@ pub fn merge(
     let limit = |value: u64| (value != u64::MAX).then_some(value);
     let mut pick = |name: &str, kernel: Option<u64>, proc: Option<u64>| match kernel {
         Some(value) => {
-            from_kernel.push(format!("limits.{name}"));
+            from_kernel.push(name.to_owned());
             Some(value)
         }
         None => proc,
@@ -62,17 +62,17 @@ pub fn merge(
     let nofile = has(context::NOFILE);
     let limits = Limits {
         nofile_soft: pick(
-            "nofile_soft",
+            "limits.nofile_soft",
             nofile.then_some(ctx.nofile_soft).and_then(limit),
             proc_limits.nofile_soft,
         ),
         nofile_hard: pick(
-            "nofile_hard",
+            "limits.nofile_hard",
             nofile.then_some(ctx.nofile_hard).and_then(limit),
             proc_limits.nofile_hard,
         ),
         open_fds: pick(
-            "open_fds",
+            "limits.open_fds",
             has(context::OPEN_FDS).then_some(ctx.open_fds.into()),
             proc_limits.open_fds,
         ),

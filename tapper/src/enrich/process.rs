@@ -3,7 +3,7 @@
 //! converted (lossy UTF-8) and cut to the event's limits once, when read: every event of
 //! the pid then copies at most those few KiB, however long the real command line is.
 
-use std::{fs, path::Path, time::Duration};
+use std::{fs, path::Path, sync::Arc, time::Duration};
 
 use tapper_proto::limits;
 
@@ -26,7 +26,7 @@ const TTL: Duration = Duration::from_secs(1);
 const SWEEP_ABOVE: usize = 4096;
 
 pub struct ProcessCache {
-    entries: TtlCache<u32, ProcessInfo>,
+    entries: TtlCache<u32, Arc<ProcessInfo>>,
 }
 
 impl ProcessCache {
@@ -36,8 +36,10 @@ impl ProcessCache {
         }
     }
 
-    pub fn lookup(&mut self, pid: u32) -> ProcessInfo {
-        self.entries.get_or_read(pid, |pid| read(*pid))
+    /// The process's info, shared with every lookup of the pid while the entry is fresh
+    /// (the same `Arc` until it is read again).
+    pub fn lookup(&mut self, pid: u32) -> Arc<ProcessInfo> {
+        self.entries.get_or_read(pid, |pid| Arc::new(read(*pid)))
     }
 }
 
@@ -134,7 +136,7 @@ mod tests {
         let info = cache.lookup(child.id());
         child.kill().unwrap();
         child.wait().unwrap();
-        let cmdline = info.cmdline.unwrap();
+        let cmdline = info.cmdline.clone().unwrap();
         assert_eq!(cmdline.len(), limits::CMDLINE);
         assert!(cmdline.starts_with("sh -c sleep 5 xxx"));
         assert_eq!(info.truncated, ["cmdline"]);
@@ -157,6 +159,6 @@ mod tests {
         assert_eq!(me.ppid, Some(std::os::unix::process::parent_id()));
         assert!(me.cmdline.is_some());
         // Above the default pid_max, so never a live process.
-        assert_eq!(cache.lookup(4_194_304 + 7), ProcessInfo::default());
+        assert_eq!(*cache.lookup(4_194_304 + 7), ProcessInfo::default());
     }
 }

@@ -82,7 +82,9 @@ pub struct Identity {
 
 pub struct IdentityResolver {
     v2_paths: V2Paths,
-    by_path: TtlCache<String, Identity>,
+    by_path: TtlCache<Arc<str>, Arc<Identity>>,
+    /// What a caller of unknown cgroup gets: one value, shared.
+    unknown: Arc<Identity>,
     describer: Describer,
 }
 
@@ -121,6 +123,7 @@ impl IdentityResolver {
         Ok(Self {
             v2_paths: V2Paths::new(mounts.v2.as_deref()),
             by_path: TtlCache::new(FRESH_FOR, SWEEP_ABOVE),
+            unknown: Arc::default(),
             describer: Describer {
                 mounts,
                 trust: PathTrust::new(&options.kubelet_roots),
@@ -136,25 +139,29 @@ impl IdentityResolver {
     /// process that already exited is unknown). A cgroup's identity and quota are reused
     /// for 100 ms; the system file table is read fresh for each ENFILE. Never blocks on a
     /// runtime: an unknown container gets null names and asks for a listing.
-    pub fn resolve(&mut self, cgroup_id: u64, v1_path: Option<&str>, errno: i32) -> Identity {
+    /// The identity is shared with every caller of the cgroup while it is reused (the same
+    /// `Arc`), except for an ENFILE's, which holds its own file table reading.
+    pub fn resolve(&mut self, cgroup_id: u64, v1_path: Option<&str>, errno: i32) -> Arc<Identity> {
         let v2 = self.v2_paths.path(cgroup_id);
         let path = match v2 {
-            Some(path) if path != "/" => Some(path),
+            Some(path) if &*path != "/" => Some(path),
             // With v1 hierarchies the cgroup2 root says nothing: an exited process's path
             // is unknown rather than "/".
             root if self.describer.mounts.v1.is_empty() => root,
-            _ => v1_path.map(str::to_owned),
+            _ => v1_path.map(Arc::from),
         };
         let Some(path) = path else {
-            return Identity::default();
+            return self.unknown.clone();
         };
         let describer = &self.describer;
         let mut identity = self
             .by_path
-            .get_or_read(path, |path| describer.describe(path));
+            .get_or_read(path, |path| Arc::new(describer.describe(path)));
         if errno == libc::ENFILE {
             let (file_nr, file_max) = quota::system_file_handles();
-            let context = identity.quota.get_or_insert_with(Quota::default);
+            let context = Arc::make_mut(&mut identity)
+                .quota
+                .get_or_insert_with(Quota::default);
             (context.file_nr, context.file_max) = (file_nr, file_max);
         }
         identity

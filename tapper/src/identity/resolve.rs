@@ -7,6 +7,7 @@ use std::{
     fs::File,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 /// `FILEID_KERNFS`: the handle type of kernfs (cgroupfs) files, whose 8 handle bytes are
@@ -28,7 +29,7 @@ struct KernfsHandle {
 /// Resolves cgroup2 ids to paths relative to the cgroup2 mount.
 pub struct V2Paths {
     mount: Option<(PathBuf, File)>,
-    cache: HashMap<u64, Option<String>>,
+    cache: HashMap<u64, Option<Arc<str>>>,
 }
 
 impl V2Paths {
@@ -49,7 +50,7 @@ impl V2Paths {
 
     /// The path of cgroup `id` (e.g. `/kubepods/besteffort/pod.../...`, `/` for the root);
     /// None once the cgroup is gone, or without a cgroup2 mount.
-    pub fn path(&mut self, id: u64) -> Option<String> {
+    pub fn path(&mut self, id: u64) -> Option<Arc<str>> {
         if let Some(known) = self.cache.get(&id) {
             return known.clone();
         }
@@ -57,7 +58,7 @@ impl V2Paths {
         let path = open_by_id(mount, id).and_then(|fd| {
             let target = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
             let relative = target.strip_prefix(dir).ok()?;
-            Some(format!("/{}", relative.to_string_lossy()))
+            Some(format!("/{}", relative.to_string_lossy()).into())
         });
         if self.cache.len() >= MAX_CACHED {
             self.cache.clear();

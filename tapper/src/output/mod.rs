@@ -42,6 +42,11 @@ impl EventWriter {
         }
     }
 
+    /// Whether events are written at all (not with `--output none`).
+    pub fn shows_events(&self) -> bool {
+        self.format != Format::None
+    }
+
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
         match self.format {
             Format::Json => json::write(&mut self.out, event)?,

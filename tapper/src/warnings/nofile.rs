@@ -142,8 +142,8 @@ pub fn build_nofile(
     raw: &NofileWarning,
     eta_seconds: Option<f64>,
     clock: &WallClock,
-    process: ProcessInfo,
-    identity: Identity,
+    process: &ProcessInfo,
+    identity: &Identity,
 ) -> Warning {
     let used = raw.fd as u64 + 1;
     let mut warning = Warning {
@@ -151,13 +151,13 @@ pub fn build_nofile(
         ts: Some(timestamp_from_unix_nanos(clock.unix_ns(raw.ts_ns) as i64)),
         pid: Some(raw.tgid),
         comm: comm_text(&raw.comm),
-        exe: process.exe.unwrap_or_default(),
+        exe: process.exe.clone().unwrap_or_default(),
         used,
         limit: raw.limit,
         ratio: used as f64 / raw.limit.max(1) as f64,
         eta_seconds,
-        container: identity.container,
-        pod: identity.pod,
+        container: identity.container.clone(),
+        pod: identity.pod.clone(),
         ..Default::default()
     };
     truncate_warning(&mut warning);
@@ -226,8 +226,8 @@ mod tests {
             &record(42, 204, 1),
             Some(1.5),
             &clock,
-            ProcessInfo::default(),
-            Identity::default(),
+            &ProcessInfo::default(),
+            &Identity::default(),
         );
         assert_eq!(
             (w.kind.as_str(), w.pid, w.used, w.limit),

@@ -1,18 +1,22 @@
 //! Builds the event the tapper prints and ships, `tapper.v1.Event` (the one schema of an
-//! event), from a kernel record and what enrichment found.
+//! event), from a kernel record and what enrichment found: the failure's own fields here,
+//! the process's in [`process_part`], encoded once per process.
+
+mod process_part;
 
 use tapper_common::{ProbeKind, SocketFailure, source};
 use tapper_proto::{
     limits::truncate_event,
     timestamp_from_unix_nanos,
-    v1::{Event, Limits},
+    v1::{Event, Limits, Quota},
 };
 
 use crate::{
     clock::WallClock,
     enrich::{ProcessInfo, merge},
-    identity::Identity,
 };
+
+pub use process_part::{ProcessParts, merged};
 
 pub fn probe_name(raw: u8) -> &'static str {
     match ProbeKind::from_raw(raw) {
@@ -39,34 +43,38 @@ pub fn comm_text(comm: &[u8]) -> String {
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
-/// The event for one failed call. Arguments and duration the probe could not learn stay
-/// absent; `exe`, `cmdline` and `limits` merge `/proc` (`process`, `limits`) with the
-/// kernel's reading in the failing task (see `enrich::merge`). Every
-/// string is within the proto's limits; those cut say so in `truncated`. Identity parts
-/// that are unknown stay absent.
+/// The event for one failed call without its process part (see [`process_part`]):
+/// `merged` with the process's encoded part it is the whole event. Arguments and duration
+/// the probe could not learn stay absent; `limits` merge `/proc` with the kernel's reading
+/// in the failing task, and so do `exe` and `cmdline`: the kernel's stand here when
+/// `/proc` had none, `/proc`'s are in the process part (see `enrich::merge`). Every string
+/// is within the proto's limits; those cut say so in `truncated`. `quota` is the caller's
+/// cgroup's (the identity's), absent when unknown.
 pub fn build(
     raw: &SocketFailure,
     clock: &WallClock,
-    process: ProcessInfo,
+    process: &ProcessInfo,
     limits: Option<Limits>,
-    identity: Identity,
+    quota: Option<Quota>,
 ) -> Event {
     let seen = raw.has_args != 0;
     let known = |v: i32| seen.then_some(v);
     let name = |decode: &dyn Fn() -> String| if seen { decode() } else { String::new() };
-    let kernel = merge(&raw.context, process.exe, process.cmdline, limits);
-    let mut truncated = process.truncated;
-    if kernel.cmdline_cut {
-        truncated.push("cmdline".into());
-    }
+    // Only whether /proc had them matters here (an empty String allocates nothing, and an
+    // empty string field is not encoded).
+    let from_proc = |text: &Option<String>| text.as_ref().map(|_| String::new());
+    let kernel = merge(
+        &raw.context,
+        from_proc(&process.exe),
+        from_proc(&process.cmdline),
+        limits,
+    );
     let mut event = Event {
         ts: Some(timestamp_from_unix_nanos(clock.unix_ns(raw.end_ns) as i64)),
         pid: raw.tgid,
         tid: raw.tid,
-        ppid: process.ppid,
         uid: raw.uid,
         gid: raw.gid,
-        comm: comm_text(&raw.comm),
         exe: kernel.exe.unwrap_or_default(),
         cmdline: kernel.cmdline.unwrap_or_default(),
         cgroup_id: raw.cgroup_id,
@@ -82,12 +90,13 @@ pub fn build(
         duration_ns: (raw.has_duration != 0).then_some(raw.duration_ns),
         probe: probe_name(raw.probe).into(),
         limits: kernel.limits,
-        truncated,
+        truncated: if kernel.cmdline_cut {
+            vec!["cmdline".into()]
+        } else {
+            Vec::new()
+        },
         source: source_name(raw.source).into(),
-        cgroup_path: identity.cgroup_path,
-        container: identity.container,
-        pod: identity.pod,
-        quota: identity.quota,
+        quota,
         suppressed: raw.suppressed.into(),
         cap_effective: kernel.cap_effective,
         seccomp_mode: kernel.seccomp_mode,
@@ -101,10 +110,20 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Identity;
     use tapper_proto::{
         limits,
         v1::{Container, Pod},
     };
+
+    /// The whole event, as the hub decodes it and local output shows it.
+    fn whole(raw: &SocketFailure, process: &ProcessInfo, identity: &Identity) -> Event {
+        let own = build(raw, &WallClock::sample(), process, None, identity.quota);
+        merged(
+            own,
+            &process_part::encode_part(&raw.comm, process, identity),
+        )
+    }
 
     #[test]
     fn comm_stops_at_nul() {
@@ -132,13 +151,7 @@ mod tests {
             }),
             quota: None,
         };
-        let event = build(
-            &raw,
-            &WallClock::sample(),
-            ProcessInfo::default(),
-            None,
-            identity,
-        );
+        let event = whole(&raw, &ProcessInfo::default(), &identity);
         assert_eq!(
             event.truncated,
             ["cgroup_path", "container.image", "pod.labels"]
