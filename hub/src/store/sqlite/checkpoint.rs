@@ -84,7 +84,7 @@ mod tests {
     }
 
     #[test]
-    fn the_wal_is_copied_into_the_database_by_the_thread_and_removed_at_close() {
+    fn the_wal_is_copied_into_the_database_and_removed_at_close() {
         let db = TempDb::new("checkpoint");
         let path = db.path();
         let (mut w, r) = open(&path).unwrap();
