@@ -23,7 +23,7 @@ const WRITER_STATEMENTS: usize = 64;
 
 /// The one connection that writes, with the state that numbering and dedup need.
 pub struct SqliteWriter {
-    /// Declared before `checkpointer`, so it closes first (which ends that thread).
+    /// Declared before `_checkpointer`, so it closes first (which ends that thread).
     conn: Connection,
     ledger: Ledger,
     /// None in memory, where there is no WAL.
