@@ -83,7 +83,7 @@ mod tests {
         let own = Reply::Own(Box::new(SubscribeResponse {
             item: Some(subscribe_response::Item::Event(event.clone())),
         }));
-        let live = Reply::Live(Item::Event(Arc::new(Encoded::event(event))));
+        let live = Reply::Live(Item::Event(Arc::new(Encoded::event(&event))));
         assert_eq!(live.hub_seq(), 9);
         assert_eq!(bytes(live), bytes(own));
         assert_eq!(bytes(Reply::Live(Item::Lagged(3))), bytes(Reply::lagged(3)));

@@ -5,8 +5,13 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use prost::Message;
+use prost::{Message, encoding};
 use tapper_proto::v1::{Event, LossNotice, SubscribeResponse, Warning, subscribe_response};
+
+/// The field numbers of `SubscribeResponse.item`'s cases (hub.proto).
+const EVENT: u32 = 1;
+const LOSS: u32 = 3;
+const WARNING: u32 = 4;
 
 /// One committed item in its wire form, shared by every queue it goes to.
 #[derive(Debug)]
@@ -20,28 +25,32 @@ pub struct Encoded {
 }
 
 impl Encoded {
-    /// Encodes `item` once; its size against a queue's byte budget is the item's own.
-    fn new(hub_seq: u64, item: subscribe_response::Item) -> Self {
-        let response = SubscribeResponse { item: Some(item) }
-            .encode_to_vec()
-            .into();
+    /// Encodes `item`, field `tag` of the response's `item` oneof, straight from a reference:
+    /// the bytes prost makes of the `SubscribeResponse` holding it, without moving the item
+    /// into one, in a buffer of the exact size.
+    fn new(hub_seq: u64, tag: u32, item: &impl Message) -> Self {
+        let len = item.encoded_len();
+        let mut response = Vec::with_capacity(
+            encoding::key_len(tag) + encoding::encoded_len_varint(len as u64) + len,
+        );
+        encoding::message::encode(tag, item, &mut response);
         Self {
             hub_seq,
-            response,
+            response: response.into(),
             json: OnceLock::new(),
         }
     }
 
-    pub fn event(event: Event) -> Self {
-        Self::new(event.hub_seq, subscribe_response::Item::Event(event))
+    pub fn event(event: &Event) -> Self {
+        Self::new(event.hub_seq, EVENT, event)
     }
 
-    pub fn loss(loss: LossNotice) -> Self {
-        Self::new(loss.hub_seq, subscribe_response::Item::Loss(loss))
+    pub fn loss(loss: &LossNotice) -> Self {
+        Self::new(loss.hub_seq, LOSS, loss)
     }
 
-    pub fn warning(warning: Warning) -> Self {
-        Self::new(warning.hub_seq, subscribe_response::Item::Warning(warning))
+    pub fn warning(warning: &Warning) -> Self {
+        Self::new(warning.hub_seq, WARNING, warning)
     }
 
     /// The item decoded again (for a rendering other than protobuf).
@@ -73,7 +82,7 @@ mod tests {
             item: Some(subscribe_response::Item::Event(event.clone())),
         }
         .encode_to_vec();
-        let encoded = Encoded::event(event.clone());
+        let encoded = Encoded::event(&event);
         assert_eq!(encoded.hub_seq, 7);
         assert_eq!(&encoded.response[..], &want[..]);
         assert_eq!(
@@ -88,5 +97,36 @@ mod tests {
             });
         }
         assert_eq!(renders, 1, "rendered once");
+    }
+
+    #[test]
+    fn losses_and_warnings_are_encoded_as_their_responses() {
+        let loss = LossNotice {
+            hub_seq: 8,
+            node: "n".into(),
+            ..Default::default()
+        };
+        let warning = Warning {
+            hub_seq: 9,
+            comm: "nginx".into(),
+            ..Default::default()
+        };
+        for (encoded, item) in [
+            (
+                Encoded::loss(&loss),
+                subscribe_response::Item::Loss(loss.clone()),
+            ),
+            (
+                Encoded::warning(&warning),
+                subscribe_response::Item::Warning(warning.clone()),
+            ),
+        ] {
+            let want = SubscribeResponse {
+                item: Some(item.clone()),
+            }
+            .encode_to_vec();
+            assert_eq!(&encoded.response[..], &want[..]);
+            assert_eq!(encoded.decoded(), Some(item));
+        }
     }
 }

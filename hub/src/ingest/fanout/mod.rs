@@ -224,13 +224,13 @@ impl Shared {
         let mut evicted = false;
         match publication {
             Publication::Events(events) => {
-                for event in events {
+                for event in &events {
                     let id = event.container.as_ref().and_then(|c| c.id.as_deref());
                     targets.clear();
                     targets.extend(
                         subs.for_container(id)
                             .filter(new_enough)
-                            .filter(|s| s.filter.matches_event(&event)),
+                            .filter(|s| s.filter.matches_event(event)),
                     );
                     let bytes = event.encoded_len();
                     evicted |= self.offer_all(&targets, bytes, now, || {
@@ -246,7 +246,7 @@ impl Shared {
                 );
                 let bytes = loss.encoded_len();
                 evicted |= self.offer_all(&targets, bytes, now, || {
-                    Item::Loss(Arc::new(Encoded::loss(*loss)))
+                    Item::Loss(Arc::new(Encoded::loss(&loss)))
                 });
             }
             Publication::Warning(warning) => {
@@ -257,7 +257,7 @@ impl Shared {
                 );
                 let bytes = warning.encoded_len();
                 evicted |= self.offer_all(&targets, bytes, now, || {
-                    Item::Warning(Arc::new(Encoded::warning(*warning)))
+                    Item::Warning(Arc::new(Encoded::warning(&warning)))
                 });
             }
         }

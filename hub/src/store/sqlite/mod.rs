@@ -1,6 +1,7 @@
 //! The SQLite engine: one writer connection (WAL, `synchronous = FULL`) and a pool of
 //! reader connections, so readers see committed snapshots and never hold up a commit.
 
+mod checkpoint;
 mod files;
 mod gate;
 mod identity;

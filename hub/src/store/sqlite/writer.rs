@@ -9,7 +9,10 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 use tapper_proto::v1::{Counters, Event, Hello, Loss, LossNotice, Warning};
 
-use super::{Location, i2u, insert, losses, retention, rollups, schema, u2i, warnings};
+use super::{
+    Location, checkpoint::Checkpointer, i2u, insert, losses, retention, rollups, schema, u2i,
+    warnings,
+};
 use crate::store::{
     Committed, InstanceKey, Result, Writer,
     policy::{CommitQueries, Ledger, LossRows},
@@ -20,8 +23,11 @@ const WRITER_STATEMENTS: usize = 64;
 
 /// The one connection that writes, with the state that numbering and dedup need.
 pub struct SqliteWriter {
+    /// Declared before `_checkpointer`, so it closes first (which ends that thread).
     conn: Connection,
     ledger: Ledger,
+    /// None in memory, where there is no WAL.
+    _checkpointer: Option<Checkpointer>,
 }
 
 /// The writer connection's commit steps; new records are numbered after `last_hub_seq`.
@@ -164,7 +170,15 @@ impl SqliteWriter {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         schema::migrate(&mut conn)?;
         let ledger = Ledger::new(stored_last_hub_seq(&conn)?);
-        Ok(Self { conn, ledger })
+        let checkpointer = match location.memory {
+            true => None,
+            false => Some(Checkpointer::start(location, &mut conn)?),
+        };
+        Ok(Self {
+            conn,
+            ledger,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// The connection's commit steps, numbering after the ledger's high-water mark.
